@@ -47,9 +47,23 @@ pub struct Conv {
 }
 
 impl Conv {
-    pub fn new(input: Shape, out: u32, kernel: u32, stride: u32, dilation: u32, relu6: bool) -> Conv {
+    pub fn new(
+        input: Shape,
+        out: u32,
+        kernel: u32,
+        stride: u32,
+        dilation: u32,
+        relu6: bool,
+    ) -> Conv {
         let output = Shape::new(same_out(input.h, stride), same_out(input.w, stride), out);
-        Conv { input, output, kernel, stride, dilation, relu6 }
+        Conv {
+            input,
+            output,
+            kernel,
+            stride,
+            dilation,
+            relu6,
+        }
     }
     pub fn weight_params(&self) -> u64 {
         (self.kernel * self.kernel) as u64 * self.input.c as u64 * self.output.c as u64
@@ -77,26 +91,47 @@ pub struct Bottleneck {
 }
 
 impl Bottleneck {
-    pub fn new(index: u32, input: Shape, expansion: u32, out: u32, stride: u32, dilation: u32) -> Bottleneck {
+    pub fn new(
+        index: u32,
+        input: Shape,
+        expansion: u32,
+        out: u32,
+        stride: u32,
+        dilation: u32,
+    ) -> Bottleneck {
         let hidden = if expansion == 1 {
             input.c
         } else {
             crate::make_divisible((input.c * expansion) as f32, 8)
         };
         let residual = stride == 1 && input.c == out;
-        Bottleneck { index, input, expansion, hidden, out, stride, dilation, residual }
+        Bottleneck {
+            index,
+            input,
+            expansion,
+            hidden,
+            out,
+            stride,
+            dilation,
+            residual,
+        }
     }
     pub fn has_expand(&self) -> bool {
         self.expansion != 1
     }
     /// The 1x1 expansion conv, when there is one.
     pub fn expand(&self) -> Option<Conv> {
-        self.has_expand().then(|| Conv::new(self.input, self.hidden, 1, 1, 1, true))
+        self.has_expand()
+            .then(|| Conv::new(self.input, self.hidden, 1, 1, 1, true))
     }
     /// The 3x3 depthwise conv's input and output shapes.
     pub fn depthwise_shapes(&self) -> (Shape, Shape) {
         let inp = Shape::new(self.input.h, self.input.w, self.hidden);
-        let out = Shape::new(same_out(inp.h, self.stride), same_out(inp.w, self.stride), self.hidden);
+        let out = Shape::new(
+            same_out(inp.h, self.stride),
+            same_out(inp.w, self.stride),
+            self.hidden,
+        );
         (inp, out)
     }
     /// The linear 1x1 projection conv.
@@ -107,11 +142,17 @@ impl Bottleneck {
         self.project().output
     }
     pub fn weight_params(&self) -> u64 {
-        self.expand().map_or(0, |c| c.weight_params()) + 9 * self.hidden as u64 + self.project().weight_params()
+        self.expand().map_or(0, |c| c.weight_params())
+            + 9 * self.hidden as u64
+            + self.project().weight_params()
     }
     /// Channels that carry a batch norm: expand and depthwise (hidden) and project (out).
     fn bn_channels(&self) -> u64 {
-        let expand = if self.has_expand() { self.hidden as u64 } else { 0 };
+        let expand = if self.has_expand() {
+            self.hidden as u64
+        } else {
+            0
+        };
         expand + self.hidden as u64 + self.out as u64
     }
     pub fn macs(&self) -> u64 {
@@ -129,7 +170,10 @@ pub enum Layer {
     /// The last 1x1 conv (1280 channels), ReLU6.
     Head(Conv),
     /// Global average pool.
-    Pool { input: Shape, output: Shape },
+    Pool {
+        input: Shape,
+        output: Shape,
+    },
     /// 1x1 conv (equivalently a fully connected layer) with bias, producing logits.
     Classifier(Conv),
 }

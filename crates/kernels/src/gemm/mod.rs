@@ -1,0 +1,183 @@
+//! Dense matrix multiply with a fused epilogue: the pointwise (1x1) convs and the classifier.
+//!
+//! `out[m][n] = clamp(bias[n] + sum_k a[m][k] * b[k][n] + residual[m][n])`, with `a` the NHWC
+//! activations seen as (pixels x channels) and `b` the weights prepacked once at model load into
+//! panels of [`NR`] columns. Every output element is summed in the same order whatever rows a call
+//! covers, so splitting rows across threads never changes a bit.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod reference;
+mod scalar;
+#[cfg(test)]
+mod tests;
+
+pub use reference::gemm_reference;
+
+use crate::{Clamp, Isa};
+
+/// Columns per packed panel (two AVX2 registers).
+pub const NR: usize = 16;
+/// Rows per register tile.
+pub const MR: usize = 6;
+
+/// Weights (k x n) and bias (n) packed into zero-padded panels of `NR` columns.
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    /// panel p, row kk, column j at `(p * k + kk) * NR + j`
+    data: Vec<f32>,
+    /// bias padded to a multiple of `NR`
+    bias: Vec<f32>,
+}
+
+impl PackedB {
+    /// Packs `w`, given as `w(kk, j)` for row kk < k (input channel) and column j < n (output channel).
+    pub fn new(k: usize, n: usize, w: impl Fn(usize, usize) -> f32, bias: &[f32]) -> PackedB {
+        assert_eq!(bias.len(), n, "bias length");
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; panels * k * NR];
+        for p in 0..panels {
+            for kk in 0..k {
+                for j in 0..NR.min(n - p * NR) {
+                    data[(p * k + kk) * NR + j] = w(kk, p * NR + j);
+                }
+            }
+        }
+        let mut padded = vec![0.0; panels * NR];
+        padded[..n].copy_from_slice(bias);
+        PackedB {
+            k,
+            n,
+            data,
+            bias: padded,
+        }
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+    fn panel(&self, p: usize) -> &[f32] {
+        &self.data[p * self.k * NR..(p + 1) * self.k * NR]
+    }
+    /// Unpacked weight (kk, j), for references and tests.
+    pub fn weight(&self, kk: usize, j: usize) -> f32 {
+        self.data[((j / NR) * self.k + kk) * NR + j % NR]
+    }
+    pub fn bias(&self) -> &[f32] {
+        &self.bias[..self.n]
+    }
+}
+
+/// Rows of the A matrix processed per cache block.
+const MC: usize = 72;
+
+/// `out = clamp(a * b + bias + residual)` for `m` rows; `a` is m x k, `out` and `residual` m x n,
+/// all row-major and contiguous.
+pub fn gemm(
+    isa: Isa,
+    a: &[f32],
+    b: &PackedB,
+    residual: Option<&[f32]>,
+    clamp: Clamp,
+    out: &mut [f32],
+) {
+    let isa = isa.or_scalar();
+    let (k, n) = (b.k, b.n);
+    let m = out.len() / n.max(1);
+    assert_eq!(out.len(), m * n, "output is not a whole number of rows");
+    assert_eq!(
+        a.len(),
+        m * k,
+        "A has {} elements, expected {m}x{k}",
+        a.len()
+    );
+    if let Some(r) = residual {
+        assert_eq!(r.len(), out.len(), "residual shape");
+    }
+    for m0 in (0..m).step_by(MC) {
+        let rows = MC.min(m - m0);
+        for p in 0..b.panels() {
+            let cols = NR.min(n - p * NR);
+            for t0 in (0..rows).step_by(MR) {
+                let tile = Tile {
+                    rows: MR.min(rows - t0),
+                    cols,
+                    row0: m0 + t0,
+                    col0: p * NR,
+                };
+                run_tile(
+                    isa,
+                    a,
+                    k,
+                    b.panel(p),
+                    &b.bias[p * NR..(p + 1) * NR],
+                    residual,
+                    clamp,
+                    out,
+                    n,
+                    tile,
+                );
+            }
+        }
+    }
+}
+
+/// Position and size of one register tile of the output.
+#[derive(Clone, Copy)]
+struct Tile {
+    rows: usize,
+    cols: usize,
+    row0: usize,
+    col0: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn run_tile(
+    isa: Isa,
+    a: &[f32],
+    k: usize,
+    panel: &[f32],
+    bias: &[f32],
+    residual: Option<&[f32]>,
+    clamp: Clamp,
+    out: &mut [f32],
+    n: usize,
+    t: Tile,
+) {
+    // Accumulate the full NR-wide tile into registers (or this array), then store the valid part.
+    let mut acc = [[0f32; NR]; MR];
+    let a_rows = &a[t.row0 * k..(t.row0 + t.rows) * k];
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: Isa::Avx2 is only constructed/used where the CPU reports avx2 and fma;
+            // slice lengths were checked above (a_rows is rows*k, panel is k*NR, bias NR).
+            unsafe { avx2::tile(a_rows, t.rows, k, panel, bias, &mut acc) }
+        }
+        _ => scalar::tile(a_rows, t.rows, k, panel, bias, &mut acc),
+    }
+    for (i, acc_row) in acc.iter().enumerate().take(t.rows) {
+        let o = (t.row0 + i) * n + t.col0;
+        let dst = &mut out[o..o + t.cols];
+        match residual {
+            Some(r) => {
+                for ((d, &v), &rv) in dst.iter_mut().zip(acc_row).zip(&r[o..o + t.cols]) {
+                    *d = clamp.apply(v + rv);
+                }
+            }
+            None => {
+                for (d, &v) in dst.iter_mut().zip(acc_row) {
+                    *d = clamp.apply(v);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+use super::*;
+use crate::testutil::{Rng, assert_close};
+
+fn check(isa: Isa, m: usize, k: usize, n: usize, residual: bool, clamp: Clamp, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let a = rng.vec(m * k);
+    let w = rng.vec(k * n);
+    let bias = rng.vec(n);
+    let r = residual.then(|| rng.vec(m * n));
+    let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
+    let mut out = vec![f32::NAN; m * n];
+    gemm(isa, &a, &packed, r.as_deref(), clamp, &mut out);
+    let expect = gemm_reference(m, k, n, &a, &w, &bias, r.as_deref(), clamp);
+    assert_close(
+        &out,
+        &expect,
+        1e-5 * (k as f32).sqrt(),
+        &format!("{isa:?} m={m} k={k} n={n}"),
+    );
+}
+
+#[test]
+fn matches_reference_on_many_shapes() {
+    for isa in Isa::all_available() {
+        let mut seed = 1;
+        for m in [1, 2, 5, 6, 7, 13, 49, 73, 150] {
+            for k in [1, 3, 8, 16, 17, 96, 160] {
+                for n in [1, 8, 15, 16, 17, 24, 33, 100] {
+                    seed += 1;
+                    check(
+                        isa,
+                        m,
+                        k,
+                        n,
+                        seed % 3 == 0,
+                        Clamp::relu6(seed % 2 == 0),
+                        seed,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn mobilenet_shapes() {
+    for isa in Isa::all_available() {
+        // (pixels, in, out): an expand at 56x56, a project at 14x14, the head, the classifier.
+        for (m, k, n) in [
+            (56 * 56, 24, 144),
+            (14 * 14, 576, 96),
+            (49, 320, 1280),
+            (2, 1280, 1001),
+        ] {
+            check(isa, m, k, n, n == 96, Clamp::relu6(n == 144), m as u64);
+        }
+    }
+}
+
+#[test]
+fn row_split_is_bit_identical() {
+    let mut rng = Rng::new(7);
+    let (m, k, n) = (97, 40, 37);
+    let a = rng.vec(m * k);
+    let bias = rng.vec(n);
+    let w = rng.vec(k * n);
+    let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
+    for isa in Isa::all_available() {
+        let mut whole = vec![0.0; m * n];
+        gemm(isa, &a, &packed, None, Clamp::NONE, &mut whole);
+        let mut parts = vec![0.0; m * n];
+        for (r0, r1) in [(0, 1), (1, 8), (8, 50), (50, 97)] {
+            gemm(
+                isa,
+                &a[r0 * k..r1 * k],
+                &packed,
+                None,
+                Clamp::NONE,
+                &mut parts[r0 * n..r1 * n],
+            );
+        }
+        assert_eq!(whole, parts, "{isa:?}");
+    }
+}
+
+#[test]
+fn avx2_is_tested_or_says_skipped() {
+    if !Isa::Avx2.available() {
+        eprintln!("skipped: needs avx2+fma");
+    }
+}

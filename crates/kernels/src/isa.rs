@@ -1,0 +1,63 @@
+//! Instruction-set choice: detected once, overridable with `MNV2_ISA`.
+
+use std::sync::OnceLock;
+
+/// The instruction set a kernel call runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Portable Rust, any CPU.
+    Scalar,
+    /// x86-64 AVX2 with FMA.
+    Avx2,
+}
+
+impl Isa {
+    /// The best instruction set this CPU supports, unless `MNV2_ISA` asks for another
+    /// (`scalar` always works; `avx2` is honoured only where the CPU has it).
+    pub fn detect() -> Isa {
+        static CHOICE: OnceLock<Isa> = OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            let best = if Isa::Avx2.available() {
+                Isa::Avx2
+            } else {
+                Isa::Scalar
+            };
+            match std::env::var("MNV2_ISA").as_deref() {
+                Ok("scalar") => Isa::Scalar,
+                Ok("avx2") if Isa::Avx2.available() => Isa::Avx2,
+                _ => best,
+            }
+        })
+    }
+
+    /// Whether this CPU can run kernels of this instruction set.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => false,
+        }
+    }
+
+    /// Every instruction set this CPU can run (for tests and benchmarks).
+    pub fn all_available() -> Vec<Isa> {
+        [Isa::Scalar, Isa::Avx2]
+            .into_iter()
+            .filter(|i| i.available())
+            .collect()
+    }
+
+    /// This instruction set if the CPU has it, else the portable one: what kernels actually run.
+    pub fn or_scalar(self) -> Isa {
+        if self.available() { self } else { Isa::Scalar }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2+fma",
+        }
+    }
+}
