@@ -1,1 +1,18 @@
-//! placeholder
+//! The MobileNetV2 inference engine: a [`Model`] (an architecture from `mnv2-arch` with weights in
+//! its slots) is compiled once into a plan with prepacked weights and run on batches with a fixed
+//! arena, so that no inference allocates.
+
+mod error;
+mod f32plan;
+mod model;
+mod softmax;
+mod threads;
+
+pub use error::EngineError;
+pub use f32plan::{F32Engine, F32Session};
+pub use model::{
+    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, Quant, Tensor,
+    TensorData,
+};
+pub use softmax::softmax_in_place;
+pub use threads::Threads;

@@ -1,1 +1,54 @@
-//! placeholder
+//! Model importers: each reads an external format and maps its weights onto the `mnv2-arch`
+//! description (checking every shape), never building a graph of its own.
+//!
+//! ```no_run
+//! let model = mnv2_import::load("../shared/models/mobilenet_v2_1.0_224_quant.tflite").unwrap();
+//! println!("{} classes at {}x{}", model.arch.classes, model.arch.resolution, model.arch.resolution);
+//! ```
+
+mod error;
+mod flatbuf;
+mod tflite;
+mod zip;
+
+pub use error::ImportError;
+pub use tflite::load_tflite;
+
+use mnv2_engine::Model;
+use std::path::Path;
+
+/// Largest model file accepted (MobileNetV2 1.4 in float32 is about 25 MB).
+const MAX_MODEL_BYTES: u64 = 1 << 30;
+
+/// Loads a model file, choosing the importer by its contents.
+pub fn load(path: impl AsRef<Path>) -> Result<Model, ImportError> {
+    let path = path.as_ref();
+    let io = |source| ImportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_MODEL_BYTES {
+        return Err(ImportError::Unsupported(format!(
+            "{} is {} bytes, larger than any MobileNetV2",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    load_bytes(&bytes, &name)
+}
+
+/// Loads a model from bytes (`name` is used in messages).
+pub fn load_bytes(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
+    if bytes.len() >= 8 && &bytes[4..8] == b"TFL3" {
+        return load_tflite(bytes, name);
+    }
+    Err(ImportError::UnknownFormat(format!(
+        "{name} is not a TFLite flatbuffer"
+    )))
+}

@@ -1,0 +1,22 @@
+//! Engine errors.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("model weights do not fit the architecture: {0}")]
+    Weights(String),
+    #[error("input has {found} values, expected {expected} (batch {batch} x {h}x{w}x{c})")]
+    InputSize {
+        found: usize,
+        expected: usize,
+        batch: usize,
+        h: u32,
+        w: u32,
+        c: u32,
+    },
+    #[error("batch size must be at least 1")]
+    EmptyBatch,
+    #[error("could not start {threads} worker threads: {reason}")]
+    Threads { threads: usize, reason: String },
+}

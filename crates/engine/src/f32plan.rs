@@ -1,0 +1,357 @@
+//! The float32 plan: weights dequantized and prepacked once, a fixed arena per batch size.
+
+use mnv2_arch::{Layer, Shape};
+use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
+use mnv2_kernels::dwconv::{DwShape, dwconv3x3};
+use mnv2_kernels::gemm::{MR, PackedB, gemm};
+use mnv2_kernels::pool::global_avg_pool;
+use mnv2_kernels::{Clamp, Isa};
+
+use crate::model::{ConvWeights, LayerWeights, Model, OutputKind};
+use crate::{EngineError, Threads, softmax_in_place};
+
+/// A depthwise conv with its weights ([ky][kx][c]) and bias.
+struct Depthwise {
+    shape: DwShape,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+enum Step {
+    Stem {
+        shape: ConvShape,
+        w: PackedConv,
+    },
+    Block {
+        expand: Option<PackedB>,
+        dw: Depthwise,
+        project: PackedB,
+        residual: bool,
+    },
+    Head {
+        w: PackedB,
+    },
+    Pool {
+        channels: usize,
+    },
+    Classifier {
+        w: PackedB,
+    },
+}
+
+/// A model compiled for float32 execution on this CPU.
+pub struct F32Engine {
+    steps: Vec<Step>,
+    input: Shape,
+    classes: usize,
+    softmax: bool,
+    /// Largest thin (block input/output) and wide (expanded) tensor of one image, in floats.
+    thin: usize,
+    wide: usize,
+    isa: Isa,
+    threads: Threads,
+}
+
+/// Reusable activation memory for one batch size.
+pub struct F32Session {
+    batch: usize,
+    /// Two thin buffers (block input and output) and two wide ones (expanded, depthwise output).
+    bufs: [Vec<f32>; 4],
+    pooled: Vec<f32>,
+}
+
+impl F32Session {
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+    /// Bytes of activation memory this session holds.
+    pub fn arena_bytes(&self) -> usize {
+        4 * (self.bufs.iter().map(Vec::len).sum::<usize>() + self.pooled.len())
+    }
+}
+
+fn dequant_conv(w: &ConvWeights) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
+    Ok((w.weights.dequantize()?, w.bias.dequantize()?))
+}
+
+/// Packs a 1x1 conv (OHWI with H = W = 1, or O x I) as a GEMM right-hand side.
+fn pack_pointwise(w: &ConvWeights) -> Result<PackedB, EngineError> {
+    let (weights, bias) = dequant_conv(w)?;
+    let (o, i) = (w.weights.shape[0], *w.weights.shape.last().unwrap_or(&0));
+    if weights.len() != o * i || bias.len() != o {
+        return Err(EngineError::Weights(format!(
+            "pointwise weights {:?}",
+            w.weights.shape
+        )));
+    }
+    Ok(PackedB::new(i, o, |kk, j| weights[j * i + kk], &bias))
+}
+
+impl F32Engine {
+    /// Compiles `model` (quantized weights are dequantized) for `threads` workers (0: all cores).
+    pub fn new(model: &Model, threads: usize) -> Result<F32Engine, EngineError> {
+        Self::with_isa(model, threads, Isa::detect())
+    }
+
+    /// As [`F32Engine::new`] with an explicit instruction set (falls back to scalar if unavailable).
+    pub fn with_isa(model: &Model, threads: usize, isa: Isa) -> Result<F32Engine, EngineError> {
+        model.validate()?;
+        let mut steps = Vec::new();
+        let (mut thin, mut wide) = (0usize, 0usize);
+        for (layer, weights) in model.arch.layers().iter().zip(&model.layers) {
+            let step = match (layer, weights) {
+                (Layer::Stem(c), LayerWeights::Stem(w)) => {
+                    let (weights, bias) = dequant_conv(w)?;
+                    let k = c.kernel as usize;
+                    let shape = ConvShape {
+                        in_h: c.input.h as usize,
+                        in_w: c.input.w as usize,
+                        in_c: c.input.c as usize,
+                        out_c: c.output.c as usize,
+                        kernel: k,
+                        stride: c.stride as usize,
+                    };
+                    thin = thin.max(c.output.len());
+                    let w = PackedConv::from_ohwi(shape.out_c, k, shape.in_c, &weights, &bias);
+                    Step::Stem { shape, w }
+                }
+                (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
+                    let (dw_in, dw_out) = b.depthwise_shapes();
+                    thin = thin.max(b.input.len()).max(b.output().len());
+                    wide = wide
+                        .max(dw_out.len())
+                        .max(if b.has_expand() { dw_in.len() } else { 0 });
+                    let expand = bw.expand.as_ref().map(pack_pointwise).transpose()?;
+                    let (w, bias) = dequant_conv(&bw.depthwise)?;
+                    let shape = DwShape {
+                        in_h: dw_in.h as usize,
+                        in_w: dw_in.w as usize,
+                        channels: dw_in.c as usize,
+                        stride: b.stride as usize,
+                        dilation: b.dilation as usize,
+                    };
+                    let dw = Depthwise { shape, w, bias };
+                    Step::Block {
+                        expand,
+                        dw,
+                        project: pack_pointwise(&bw.project)?,
+                        residual: b.residual,
+                    }
+                }
+                (Layer::Head(c), LayerWeights::Head(w)) => {
+                    wide = wide.max(c.output.len());
+                    Step::Head {
+                        w: pack_pointwise(w)?,
+                    }
+                }
+                (Layer::Pool { input, .. }, LayerWeights::Pool { .. }) => Step::Pool {
+                    channels: input.c as usize,
+                },
+                (Layer::Classifier(_), LayerWeights::Classifier(w)) => Step::Classifier {
+                    w: pack_pointwise(w)?,
+                },
+                _ => {
+                    return Err(EngineError::Weights(
+                        "layer and weights differ in kind".into(),
+                    ));
+                }
+            };
+            steps.push(step);
+        }
+        Ok(F32Engine {
+            steps,
+            input: model.arch.input(),
+            classes: model.arch.classes as usize,
+            softmax: matches!(model.output, OutputKind::Softmax { .. }),
+            thin,
+            wide,
+            isa: isa.or_scalar(),
+            threads: Threads::new(threads)?,
+        })
+    }
+
+    /// The instruction set the kernels run with.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+    pub fn threads(&self) -> usize {
+        self.threads.count()
+    }
+    /// Input shape of one image (height, width, 3).
+    pub fn input_shape(&self) -> Shape {
+        self.input
+    }
+    /// Output values per image.
+    pub fn output_len(&self) -> usize {
+        self.classes
+    }
+
+    /// Allocates the activation arena for batches of `batch` images.
+    pub fn session(&self, batch: usize) -> Result<F32Session, EngineError> {
+        if batch == 0 {
+            return Err(EngineError::EmptyBatch);
+        }
+        let pooled = self.steps.iter().find_map(|s| match s {
+            Step::Pool { channels } => Some(*channels),
+            _ => None,
+        });
+        Ok(F32Session {
+            batch,
+            bufs: [
+                vec![0.0; batch * self.thin],
+                vec![0.0; batch * self.thin],
+                vec![0.0; batch * self.wide],
+                vec![0.0; batch * self.wide],
+            ],
+            pooled: vec![0.0; batch * pooled.unwrap_or(0)],
+        })
+    }
+
+    /// Runs a batch: `input` is batch x H x W x 3 real values (NHWC), `output` batch x classes.
+    pub fn run(
+        &self,
+        session: &mut F32Session,
+        input: &[f32],
+        output: &mut [f32],
+    ) -> Result<(), EngineError> {
+        let batch = session.batch;
+        let s = self.input;
+        if input.len() != batch * s.len() {
+            return Err(EngineError::InputSize {
+                found: input.len(),
+                expected: batch * s.len(),
+                batch,
+                h: s.h,
+                w: s.w,
+                c: s.c,
+            });
+        }
+        assert_eq!(output.len(), batch * self.classes, "output buffer size");
+        let [t0, t1, e0, e1] = &mut session.bufs;
+        let (mut cur, mut next) = (t0, t1);
+        let mut cur_len = 0;
+        for step in &self.steps {
+            match step {
+                Step::Stem { shape, w } => {
+                    cur_len = batch * shape.out_len();
+                    self.stem(shape, w, input, &mut cur[..cur_len]);
+                }
+                Step::Block {
+                    expand,
+                    dw,
+                    project,
+                    residual,
+                } => {
+                    let x = &cur[..cur_len];
+                    let dw_in: &[f32] = match expand {
+                        Some(e) => {
+                            let len = batch * dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
+                            self.pointwise(x, e, None, Clamp::RELU6, &mut e0[..len]);
+                            &e0[..len]
+                        }
+                        None => x,
+                    };
+                    let dw_len = batch * dw.shape.out_len();
+                    self.depthwise(dw, dw_in, &mut e1[..dw_len]);
+                    let out_len = dw_len / dw.shape.channels * project.n();
+                    let res = if *residual { Some(x) } else { None };
+                    self.pointwise(
+                        &e1[..dw_len],
+                        project,
+                        res,
+                        Clamp::NONE,
+                        &mut next[..out_len],
+                    );
+                    std::mem::swap(&mut cur, &mut next);
+                    cur_len = out_len;
+                }
+                Step::Head { w } => {
+                    let len = cur_len / w.k() * w.n();
+                    self.pointwise(&cur[..cur_len], w, None, Clamp::RELU6, &mut e0[..len]);
+                    cur_len = len;
+                }
+                Step::Pool { channels } => {
+                    // The pool always follows the head, whose output is in the first wide buffer.
+                    let per_image = cur_len / batch;
+                    for (img, out) in session.pooled.chunks_exact_mut(*channels).enumerate() {
+                        global_avg_pool(
+                            &e0[img * per_image..(img + 1) * per_image],
+                            *channels,
+                            out,
+                        );
+                    }
+                }
+                Step::Classifier { w } => {
+                    self.pointwise(&session.pooled, w, None, Clamp::NONE, output)
+                }
+            }
+        }
+        if self.softmax {
+            softmax_in_place(output, self.classes);
+        }
+        Ok(())
+    }
+
+    /// Rows per parallel task: several register tiles, about four tasks per thread.
+    fn rows_per_task(&self, rows: usize) -> usize {
+        let per = rows.div_ceil(self.threads.count() * 4);
+        per.div_ceil(MR).max(1) * MR
+    }
+
+    fn pointwise(
+        &self,
+        a: &[f32],
+        w: &PackedB,
+        residual: Option<&[f32]>,
+        clamp: Clamp,
+        out: &mut [f32],
+    ) {
+        let (k, n) = (w.k(), w.n());
+        let rows = out.len() / n;
+        let rpt = self.rows_per_task(rows);
+        self.threads.for_chunks(out, rpt * n, |i, chunk| {
+            let r0 = i * rpt;
+            let r1 = r0 + chunk.len() / n;
+            let res = residual.map(|r| &r[r0 * n..r1 * n]);
+            gemm(self.isa, &a[r0 * k..r1 * k], w, res, clamp, chunk);
+        });
+    }
+
+    fn depthwise(&self, dw: &Depthwise, input: &[f32], out: &mut [f32]) {
+        let (_, oh, _, ow) = dw.shape.geometry();
+        let row = ow * dw.shape.channels;
+        let in_len = dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
+        self.threads.for_chunks(out, row, |r, chunk| {
+            let (img, oy) = (r / oh, r % oh);
+            let x = &input[img * in_len..(img + 1) * in_len];
+            dwconv3x3(
+                self.isa,
+                &dw.shape,
+                x,
+                &dw.w,
+                &dw.bias,
+                Clamp::RELU6,
+                oy..oy + 1,
+                chunk,
+            );
+        });
+    }
+
+    fn stem(&self, shape: &ConvShape, w: &PackedConv, input: &[f32], out: &mut [f32]) {
+        let (_, oh, _, ow) = shape.geometry();
+        let row = ow * shape.out_c;
+        let in_len = shape.in_h * shape.in_w * shape.in_c;
+        self.threads.for_chunks(out, row, |r, chunk| {
+            let (img, oy) = (r / oh, r % oh);
+            conv2d(
+                self.isa,
+                shape,
+                &input[img * in_len..(img + 1) * in_len],
+                w,
+                Clamp::RELU6,
+                oy..oy + 1,
+                chunk,
+            );
+        });
+    }
+}

@@ -1,0 +1,256 @@
+//! A model: an architecture from `mnv2-arch` and the weights that fill its slots, kept in the
+//! form the file stored them (float or quantized), with every activation's quantization.
+
+use mnv2_arch::{Arch, Layer};
+
+use crate::EngineError;
+
+/// Affine quantization: `real = scale[c] * (q - zero_point[c])`, per tensor (one entry) or per
+/// channel along `axis`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quant {
+    pub scale: Vec<f32>,
+    pub zero_point: Vec<i64>,
+    pub axis: usize,
+}
+
+impl Quant {
+    pub fn per_tensor(scale: f32, zero_point: i64) -> Quant {
+        Quant {
+            scale: vec![scale],
+            zero_point: vec![zero_point],
+            axis: 0,
+        }
+    }
+}
+
+/// Raw tensor values as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    I32(Vec<i32>),
+}
+
+/// A weight tensor: shape, values and (for quantized values) their quantization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: TensorData,
+    pub quant: Option<Quant>,
+}
+
+impl Tensor {
+    pub fn f32(shape: Vec<usize>, values: Vec<f32>) -> Tensor {
+        Tensor {
+            shape,
+            data: TensorData::F32(values),
+            quant: None,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Real values: floats as they are, integers through their quantization.
+    pub fn dequantize(&self) -> Result<Vec<f32>, EngineError> {
+        let ints: Vec<i64> = match &self.data {
+            TensorData::F32(v) => return Ok(v.clone()),
+            TensorData::U8(v) => v.iter().map(|&x| x as i64).collect(),
+            TensorData::I8(v) => v.iter().map(|&x| x as i64).collect(),
+            TensorData::I32(v) => v.iter().map(|&x| x as i64).collect(),
+        };
+        let q = self
+            .quant
+            .as_ref()
+            .ok_or_else(|| EngineError::Weights("integer tensor without quantization".into()))?;
+        if q.scale.is_empty() || q.scale.len() != q.zero_point.len() {
+            return Err(EngineError::Weights(
+                "quantization with mismatched scale and zero point".into(),
+            ));
+        }
+        let channels = q.scale.len();
+        // Elements between consecutive channels along the quantized axis.
+        let inner: usize = self.shape.iter().skip(q.axis + 1).product();
+        if channels > 1 && self.shape.get(q.axis) != Some(&channels) {
+            return Err(EngineError::Weights(format!(
+                "{channels} per-channel scales for axis {} of shape {:?}",
+                q.axis, self.shape
+            )));
+        }
+        Ok(ints
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let c = if channels == 1 {
+                    0
+                } else {
+                    (i / inner) % channels
+                };
+                q.scale[c] * (x - q.zero_point[c]) as f32
+            })
+            .collect())
+    }
+}
+
+/// A convolution's (or fully connected layer's) weights, bias and output quantization.
+/// Weights are OHWI for full convs (O x I for fully connected, treated as 1x1) and 1HWC for
+/// depthwise convs, as in TFLite; batch norm is folded in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvWeights {
+    pub weights: Tensor,
+    pub bias: Tensor,
+    /// Quantization of the output activations (quantized models only).
+    pub output: Option<Quant>,
+}
+
+/// The weights of one bottleneck.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockWeights {
+    pub expand: Option<ConvWeights>,
+    pub depthwise: ConvWeights,
+    pub project: ConvWeights,
+    /// Quantization of the residual sum (quantized models with a shortcut only).
+    pub add_output: Option<Quant>,
+}
+
+/// Weights for each [`Layer`] of the architecture, in the same order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerWeights {
+    Stem(ConvWeights),
+    Bottleneck(BlockWeights),
+    Head(ConvWeights),
+    Pool { output: Option<Quant> },
+    Classifier(ConvWeights),
+}
+
+/// How the model's input relates to image bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    /// Real input = (pixel byte - mean) / std (both 127.5 for [-1, 1]; 128 and 128 for TF1 uint8).
+    pub mean: f32,
+    pub std: f32,
+    /// Quantization of the input tensor, when it is an integer tensor.
+    pub quant: Option<Quant>,
+    /// Quantization after an input QUANTIZE op (uint8 in, int8 inside), when the graph has one.
+    pub requantized: Option<Quant>,
+    /// Whether the stored input tensor is signed int8 (else uint8 when quantized).
+    pub signed: bool,
+}
+
+/// What the final output tensor holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputKind {
+    Logits,
+    /// Softmax probabilities; `quant` is the quantized softmax's output quantization
+    /// (and `requantized` a final QUANTIZE to uint8, when present).
+    Softmax {
+        quant: Option<Quant>,
+        requantized: Option<Quant>,
+    },
+}
+
+/// A MobileNetV2 with weights.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub arch: Arch,
+    pub layers: Vec<LayerWeights>,
+    pub input: InputSpec,
+    pub output: OutputKind,
+    /// Class names, one per output index, when the file carries them.
+    pub labels: Option<Vec<String>>,
+    /// Where the model came from (file name), for messages.
+    pub name: String,
+}
+
+impl Model {
+    /// Checks that every slot of the architecture has weights of the right shape.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let layers = self.arch.layers();
+        if layers.len() != self.layers.len() {
+            return Err(EngineError::Weights(format!(
+                "{} weight slots for {} layers",
+                self.layers.len(),
+                layers.len()
+            )));
+        }
+        for (i, (layer, w)) in layers.iter().zip(&self.layers).enumerate() {
+            let ok = match (layer, w) {
+                (Layer::Stem(c), LayerWeights::Stem(w))
+                | (Layer::Head(c), LayerWeights::Head(w))
+                | (Layer::Classifier(c), LayerWeights::Classifier(w)) => {
+                    check_conv(w, c.output.c, c.kernel, c.input.c, &format!("layer {i}"))?;
+                    true
+                }
+                (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
+                    let name = format!("bottleneck {}", b.index);
+                    match (&bw.expand, b.has_expand()) {
+                        (Some(e), true) => {
+                            check_conv(e, b.hidden, 1, b.input.c, &format!("{name} expand"))?
+                        }
+                        (None, false) => {}
+                        _ => {
+                            return Err(EngineError::Weights(format!(
+                                "{name}: expand conv presence differs"
+                            )));
+                        }
+                    }
+                    check_depthwise(&bw.depthwise, b.hidden, &format!("{name} depthwise"))?;
+                    check_conv(&bw.project, b.out, 1, b.hidden, &format!("{name} project"))?;
+                    true
+                }
+                (Layer::Pool { .. }, LayerWeights::Pool { .. }) => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(EngineError::Weights(format!(
+                    "layer {i}: weights of the wrong kind"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the weights are integers (the model can run in integer arithmetic).
+    pub fn is_quantized(&self) -> bool {
+        matches!(&self.layers[0], LayerWeights::Stem(w) if !matches!(w.weights.data, TensorData::F32(_)))
+    }
+}
+
+fn check_conv(w: &ConvWeights, out: u32, k: u32, inp: u32, name: &str) -> Result<(), EngineError> {
+    let (o, k, i) = (out as usize, k as usize, inp as usize);
+    let s = &w.weights.shape;
+    let fits = *s == [o, k, k, i] || (k == 1 && *s == [o, i]);
+    if !fits || w.weights.len() != o * k * k * i {
+        return Err(EngineError::Weights(format!(
+            "{name}: weights {s:?}, expected [{o}, {k}, {k}, {i}]"
+        )));
+    }
+    if w.bias.shape != [o] {
+        return Err(EngineError::Weights(format!(
+            "{name}: bias {:?}, expected [{o}]",
+            w.bias.shape
+        )));
+    }
+    Ok(())
+}
+
+fn check_depthwise(w: &ConvWeights, c: u32, name: &str) -> Result<(), EngineError> {
+    let c = c as usize;
+    if w.weights.shape != [1, 3, 3, c] {
+        return Err(EngineError::Weights(format!(
+            "{name}: weights {:?}, expected [1, 3, 3, {c}]",
+            w.weights.shape
+        )));
+    }
+    if w.bias.shape != [c] {
+        return Err(EngineError::Weights(format!(
+            "{name}: bias {:?}, expected [{c}]",
+            w.bias.shape
+        )));
+    }
+    Ok(())
+}

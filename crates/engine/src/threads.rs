@@ -1,0 +1,52 @@
+//! The engine's worker threads: one seam over rayon, so the pool can be swapped later.
+
+use crate::EngineError;
+
+/// A fixed pool of worker threads.
+pub struct Threads {
+    pool: rayon::ThreadPool,
+    count: usize,
+}
+
+impl Threads {
+    /// `count` workers; 0 means one per available core.
+    pub fn new(count: usize) -> Result<Threads, EngineError> {
+        let count = if count == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            count
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(count)
+            .thread_name(|i| format!("mnv2-worker-{i}"))
+            .build()
+            .map_err(|e| EngineError::Threads {
+                threads: count,
+                reason: e.to_string(),
+            })?;
+        Ok(Threads { pool, count })
+    }
+    pub fn count(&self) -> usize {
+        self.count
+    }
+    /// Runs `f(i, chunk)` for each `chunk_len`-sized chunk of `out` (the last may be shorter), in parallel.
+    pub fn for_chunks<T: Send>(
+        &self,
+        out: &mut [T],
+        chunk_len: usize,
+        f: impl Fn(usize, &mut [T]) + Sync,
+    ) {
+        use rayon::prelude::*;
+        if self.count == 1 || out.len() <= chunk_len {
+            out.chunks_mut(chunk_len.max(1))
+                .enumerate()
+                .for_each(|(i, c)| f(i, c));
+        } else {
+            self.pool.install(|| {
+                out.par_chunks_mut(chunk_len.max(1))
+                    .enumerate()
+                    .for_each(|(i, c)| f(i, c))
+            });
+        }
+    }
+}

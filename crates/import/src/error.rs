@@ -1,0 +1,22 @@
+//! Import errors: each names what was wrong with which file.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("unknown model format ({0}); supported: .tflite")]
+    UnknownFormat(String),
+    #[error("corrupt model file: {0}")]
+    Malformed(String),
+    #[error("unsupported model feature: {0}")]
+    Unsupported(String),
+    #[error("not a MobileNetV2 graph: {0}")]
+    NotMobileNetV2(String),
+    #[error(transparent)]
+    Engine(#[from] mnv2_engine::EngineError),
+}

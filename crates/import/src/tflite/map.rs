@@ -1,0 +1,459 @@
+//! Walks a TFLite graph in execution order against the layer list of a candidate architecture.
+
+use mnv2_arch::{Arch, Bottleneck, Conv, Layer};
+use mnv2_engine::{
+    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, Quant, Tensor,
+    TensorData,
+};
+
+use super::schema::{
+    ACT_NONE, ACT_RELU6, Graph, Operator, PAD_SAME, PAD_VALID, TensorInfo, dtype, op,
+};
+use crate::ImportError;
+
+/// Width multipliers of the published family and common variants, tried in turn.
+const WIDTHS: [f32; 9] = [1.0, 0.75, 0.5, 0.35, 1.3, 1.4, 0.25, 1.5, 2.0];
+
+pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportError> {
+    let input = g.tensor(
+        *g.inputs
+            .first()
+            .ok_or_else(|| not_mnv2("the graph has no input"))?,
+    )?;
+    let output = g.tensor(
+        *g.outputs
+            .first()
+            .ok_or_else(|| not_mnv2("the graph has no output"))?,
+    )?;
+    if g.inputs.len() != 1 || g.outputs.len() != 1 {
+        return Err(not_mnv2("expected one input and one output"));
+    }
+    let (h, w, c) = match input.shape[..] {
+        [_, h, w, c] => (h, w, c),
+        _ => {
+            return Err(not_mnv2(&format!(
+                "input shape {:?} is not NHWC",
+                input.shape
+            )));
+        }
+    };
+    if h != w || c != 3 || h <= 0 {
+        return Err(not_mnv2(&format!(
+            "input {h}x{w}x{c}: expected a square RGB image"
+        )));
+    }
+    let classes = *output.shape.last().unwrap_or(&0);
+    if classes <= 0 {
+        return Err(not_mnv2(&format!("output shape {:?}", output.shape)));
+    }
+    // Try each width; when none fits, report the error of the one that got furthest.
+    let mut best: Option<(usize, ImportError)> = None;
+    for width in WIDTHS {
+        let arch =
+            Arch::new(width, h as u32, classes as u32).map_err(|e| not_mnv2(&e.to_string()))?;
+        let mut walker = Walker::new(g, file);
+        match walker.walk(&arch) {
+            Ok((layers, input_spec, output_kind)) => {
+                let model = Model {
+                    arch,
+                    layers,
+                    input: input_spec,
+                    output: output_kind,
+                    labels: None,
+                    name: name.into(),
+                };
+                model.validate()?;
+                return Ok(model);
+            }
+            Err(e) if best.as_ref().is_none_or(|(n, _)| walker.next > *n) => {
+                best = Some((walker.next, e))
+            }
+            Err(_) => {}
+        }
+    }
+    Err(best
+        .map(|(_, e)| e)
+        .unwrap_or_else(|| not_mnv2("no width multiplier fits")))
+}
+
+fn not_mnv2(msg: &str) -> ImportError {
+    ImportError::NotMobileNetV2(msg.to_string())
+}
+
+/// A cursor over the operators, following the activation tensor from op to op.
+struct Walker<'a> {
+    g: &'a Graph,
+    file: &'a [u8],
+    next: usize,
+    cur: i32,
+}
+
+impl<'a> Walker<'a> {
+    fn new(g: &'a Graph, file: &'a [u8]) -> Walker<'a> {
+        Walker {
+            g,
+            file,
+            next: 0,
+            cur: g.inputs[0],
+        }
+    }
+
+    fn peek(&self) -> Option<&'a Operator> {
+        self.g.operators.get(self.next)
+    }
+
+    /// Takes the next operator, which must be `code` and read the current activation first.
+    fn take(&mut self, code: i32, what: &str) -> Result<&'a Operator, ImportError> {
+        let at = self.next;
+        let o = self
+            .peek()
+            .ok_or_else(|| not_mnv2(&format!("graph ends before the {what}")))?;
+        if o.code != code {
+            return Err(not_mnv2(&format!(
+                "operator {at}: found {}, expected {} for the {what}",
+                op::name(o.code),
+                op::name(code)
+            )));
+        }
+        if o.inputs.first() != Some(&self.cur) || o.outputs.len() != 1 {
+            return Err(not_mnv2(&format!(
+                "operator {at} ({what}) does not follow the previous layer"
+            )));
+        }
+        self.next += 1;
+        self.cur = o.outputs[0];
+        Ok(o)
+    }
+
+    fn walk(
+        &mut self,
+        arch: &Arch,
+    ) -> Result<(Vec<LayerWeights>, InputSpec, OutputKind), ImportError> {
+        let input = self.g.tensor(self.cur)?.clone();
+        let mut requantized = None;
+        if self.peek().map(|o| o.code) == Some(op::QUANTIZE) {
+            let q = self.take(op::QUANTIZE, "input quantization")?;
+            requantized = self.g.tensor(q.outputs[0])?.quant.clone();
+        }
+        let input_spec = input_spec(&input, requantized)?;
+        let mut layers = Vec::new();
+        for layer in arch.layers() {
+            let weights = match layer {
+                Layer::Stem(c) => LayerWeights::Stem(self.conv(&c, "stem")?),
+                Layer::Bottleneck(b) => LayerWeights::Bottleneck(self.block(&b)?),
+                Layer::Head(c) => LayerWeights::Head(self.conv(&c, "last 1x1 conv")?),
+                Layer::Pool { input, .. } => LayerWeights::Pool {
+                    output: self.pool(input.h, input.w)?,
+                },
+                Layer::Classifier(c) => LayerWeights::Classifier(self.classifier(&c)?),
+            };
+            layers.push(weights);
+        }
+        let output = self.tail()?;
+        if self.next != self.g.operators.len() {
+            return Err(not_mnv2(&format!(
+                "{} operators left after the classifier",
+                self.g.operators.len() - self.next
+            )));
+        }
+        if self.cur != self.g.outputs[0] {
+            return Err(not_mnv2(
+                "the last operator does not produce the graph output",
+            ));
+        }
+        Ok((layers, input_spec, output))
+    }
+
+    fn conv(&mut self, c: &Conv, what: &str) -> Result<ConvWeights, ImportError> {
+        let o = self.take(op::CONV_2D, what)?;
+        let opt = o.options;
+        let act = if c.relu6 { ACT_RELU6 } else { ACT_NONE };
+        let padding_ok = opt.padding == PAD_SAME || (c.kernel == 1 && opt.padding == PAD_VALID);
+        if opt.stride_h as u32 != c.stride
+            || opt.stride_w as u32 != c.stride
+            || opt.activation != act
+            || !padding_ok
+            || opt.dilation_h != 1
+            || opt.dilation_w != 1
+        {
+            return Err(not_mnv2(&format!(
+                "{what}: options {opt:?} differ from stride {}, relu6 {}",
+                c.stride, c.relu6
+            )));
+        }
+        self.weights(o, what, true)
+    }
+
+    fn block(&mut self, b: &Bottleneck) -> Result<BlockWeights, ImportError> {
+        let name = format!("bottleneck {}", b.index);
+        let x = self.cur;
+        let expand = b
+            .expand()
+            .map(|c| self.conv(&c, &format!("{name} expand conv")))
+            .transpose()?;
+        let o = self.take(op::DEPTHWISE_CONV_2D, &format!("{name} depthwise conv"))?;
+        let opt = o.options;
+        let (s, d) = (b.stride as i32, b.dilation as i32);
+        if opt.stride_h != s
+            || opt.stride_w != s
+            || opt.dilation_h != d
+            || opt.dilation_w != d
+            || opt.activation != ACT_RELU6
+            || opt.padding != PAD_SAME
+            || opt.depth_multiplier > 1
+        {
+            return Err(not_mnv2(&format!(
+                "{name} depthwise: options {opt:?} differ from stride {s}, dilation {d}"
+            )));
+        }
+        let depthwise = self.weights(o, &format!("{name} depthwise"), true)?;
+        let project = self.conv(&b.project(), &format!("{name} projection"))?;
+        let mut add_output = None;
+        if b.residual {
+            let at = self.next;
+            let o = self
+                .peek()
+                .ok_or_else(|| not_mnv2(&format!("graph ends before the {name} residual add")))?;
+            let mut ins = o.inputs.clone();
+            ins.sort();
+            let mut want = vec![x, self.cur];
+            want.sort();
+            if o.code != op::ADD
+                || ins != want
+                || o.outputs.len() != 1
+                || o.options.activation != ACT_NONE
+            {
+                return Err(not_mnv2(&format!(
+                    "operator {at}: expected the {name} residual ADD"
+                )));
+            }
+            self.next += 1;
+            self.cur = o.outputs[0];
+            add_output = self.g.tensor(self.cur)?.quant.clone();
+        }
+        Ok(BlockWeights {
+            expand,
+            depthwise,
+            project,
+            add_output,
+        })
+    }
+
+    fn pool(&mut self, h: u32, w: u32) -> Result<Option<Quant>, ImportError> {
+        let at = self.next;
+        let o = self
+            .peek()
+            .ok_or_else(|| not_mnv2("graph ends before the global pool"))?;
+        match o.code {
+            op::AVERAGE_POOL_2D => {
+                let opt = o.options;
+                if opt.filter_h as u32 != h
+                    || opt.filter_w as u32 != w
+                    || opt.padding != PAD_VALID
+                    || opt.activation != ACT_NONE
+                {
+                    return Err(not_mnv2(&format!(
+                        "operator {at}: average pool {opt:?} is not global over {h}x{w}"
+                    )));
+                }
+                self.take(op::AVERAGE_POOL_2D, "global pool")?;
+            }
+            op::MEAN => {
+                let axes = o.inputs.get(1).copied().unwrap_or(-1);
+                let axes = self.g.tensor(axes)?;
+                let values = self.tensor(axes, "mean axes")?;
+                if !matches!(values.data, TensorData::I32(ref v) if v.as_slice() == [1, 2]) {
+                    return Err(not_mnv2(&format!(
+                        "operator {at}: MEAN is not over height and width"
+                    )));
+                }
+                self.take(op::MEAN, "global pool")?;
+            }
+            other => {
+                return Err(not_mnv2(&format!(
+                    "operator {at}: found {}, expected the global pool",
+                    op::name(other)
+                )));
+            }
+        }
+        Ok(self.g.tensor(self.cur)?.quant.clone())
+    }
+
+    fn classifier(&mut self, c: &Conv) -> Result<ConvWeights, ImportError> {
+        match self.peek().map(|o| o.code) {
+            Some(op::FULLY_CONNECTED) => {
+                let o = self.take(op::FULLY_CONNECTED, "classifier")?;
+                if o.options.activation != ACT_NONE || o.options.weights_format != 0 {
+                    return Err(not_mnv2(
+                        "classifier: fully connected with an activation or shuffled weights",
+                    ));
+                }
+                self.weights(o, "classifier", false)
+            }
+            _ => self.conv(c, "classifier"),
+        }
+    }
+
+    /// Reshapes, softmax and a final quantize after the classifier.
+    fn tail(&mut self) -> Result<OutputKind, ImportError> {
+        let mut kind = OutputKind::Logits;
+        while let Some(o) = self.peek() {
+            match o.code {
+                op::RESHAPE | op::SQUEEZE => {
+                    self.take(o.code, "output reshape")?;
+                }
+                op::SOFTMAX if kind == OutputKind::Logits => {
+                    if o.options.beta != 1.0 {
+                        return Err(ImportError::Unsupported(format!(
+                            "softmax with beta {}",
+                            o.options.beta
+                        )));
+                    }
+                    self.take(op::SOFTMAX, "softmax")?;
+                    kind = OutputKind::Softmax {
+                        quant: self.g.tensor(self.cur)?.quant.clone(),
+                        requantized: None,
+                    };
+                }
+                op::QUANTIZE => {
+                    self.take(op::QUANTIZE, "output quantization")?;
+                    let q = self.g.tensor(self.cur)?.quant.clone();
+                    if let OutputKind::Softmax { requantized, .. } = &mut kind {
+                        *requantized = q;
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(kind)
+    }
+
+    /// Weights (input 1) and bias (input 2) of a conv-like operator, and its output quantization.
+    fn weights(
+        &self,
+        o: &Operator,
+        what: &str,
+        bias_required: bool,
+    ) -> Result<ConvWeights, ImportError> {
+        let w = o.inputs.get(1).copied().unwrap_or(-1);
+        let weights = self.tensor(self.g.tensor(w)?, &format!("{what} weights"))?;
+        let out_ch = weights.shape[0];
+        let out_ch = if weights.shape.len() == 4 && weights.shape[0] == 1 {
+            weights.shape[3]
+        } else {
+            out_ch
+        };
+        let bias = match o.inputs.get(2).copied() {
+            Some(b) if b >= 0 => self.tensor(self.g.tensor(b)?, &format!("{what} bias"))?,
+            _ if !bias_required => Tensor::f32(vec![out_ch], vec![0.0; out_ch]),
+            _ => return Err(not_mnv2(&format!("{what} has no bias"))),
+        };
+        let output = self.g.tensor(o.outputs[0])?.quant.clone();
+        Ok(ConvWeights {
+            weights,
+            bias,
+            output,
+        })
+    }
+
+    /// A constant tensor's values, with its size checked against its shape.
+    fn tensor(&self, t: &TensorInfo, what: &str) -> Result<Tensor, ImportError> {
+        let buf = self.g.buffers.get(t.buffer as usize).ok_or_else(|| {
+            ImportError::Malformed(format!("{what}: buffer {} out of range", t.buffer))
+        })?;
+        let bytes = &self.file[buf.start..buf.start + buf.len];
+        let mut n: usize = 1;
+        let mut shape = Vec::new();
+        for &d in &t.shape {
+            if d <= 0 {
+                return Err(ImportError::Malformed(format!(
+                    "{what}: dimension {d} in shape {:?}",
+                    t.shape
+                )));
+            }
+            n = n
+                .checked_mul(d as usize)
+                .ok_or_else(|| ImportError::Malformed(format!("{what}: shape too large")))?;
+            shape.push(d as usize);
+        }
+        let size = match t.dtype {
+            dtype::FLOAT32 | dtype::INT32 => 4,
+            dtype::UINT8 | dtype::INT8 => 1,
+            other => {
+                return Err(ImportError::Unsupported(format!(
+                    "{what}: tensor type {other}"
+                )));
+            }
+        };
+        if bytes.len() != n * size {
+            return Err(ImportError::Malformed(format!(
+                "{what} ({}): {} bytes of data for shape {:?}",
+                t.name,
+                bytes.len(),
+                t.shape
+            )));
+        }
+        let four = |c: &[u8]| <[u8; 4]>::try_from(c).expect("chunks of 4");
+        let data = match t.dtype {
+            dtype::FLOAT32 => TensorData::F32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(four(c)))
+                    .collect(),
+            ),
+            dtype::INT32 => TensorData::I32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(four(c)))
+                    .collect(),
+            ),
+            dtype::UINT8 => TensorData::U8(bytes.to_vec()),
+            _ => TensorData::I8(bytes.iter().map(|&b| b as i8).collect()),
+        };
+        if !matches!(data, TensorData::F32(_)) && t.quant.is_none() && what != "mean axes" {
+            return Err(ImportError::Malformed(format!(
+                "{what}: integer weights without quantization"
+            )));
+        }
+        Ok(Tensor {
+            shape,
+            data,
+            quant: t.quant.clone(),
+        })
+    }
+}
+
+fn input_spec(input: &TensorInfo, requantized: Option<Quant>) -> Result<InputSpec, ImportError> {
+    match input.dtype {
+        dtype::FLOAT32 => Ok(InputSpec {
+            mean: 127.5,
+            std: 127.5,
+            quant: None,
+            requantized: None,
+            signed: false,
+        }),
+        dtype::UINT8 | dtype::INT8 => {
+            let q = input
+                .quant
+                .clone()
+                .ok_or_else(|| ImportError::Malformed("quantized input without scale".into()))?;
+            let (scale, zp) = (q.scale[0], q.zero_point[0]);
+            if !(scale > 0.0) {
+                return Err(ImportError::Malformed(format!("input scale {scale}")));
+            }
+            // real = scale * (q - zp), and the bytes fed in are the pixel values themselves.
+            let signed = input.dtype == dtype::INT8;
+            let mean = if signed { zp as f32 + 128.0 } else { zp as f32 };
+            Ok(InputSpec {
+                mean,
+                std: 1.0 / scale,
+                quant: Some(q),
+                requantized,
+                signed,
+            })
+        }
+        other => Err(ImportError::Unsupported(format!(
+            "input tensor type {other}"
+        ))),
+    }
+}
