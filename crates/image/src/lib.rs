@@ -1,1 +1,61 @@
-//! placeholder
+//! The image pipeline in front of the network: decode (JPEG, PNG, BMP, WebP) with EXIF
+//! orientation applied, central crop, and a bilinear resize that matches PIL's `BILINEAR` byte for
+//! byte (it low-pass filters when shrinking).
+//!
+//! ```no_run
+//! let img = mnv2_image::load_rgb("../shared/images/cat.bmp").unwrap();
+//! let input = mnv2_image::prepare(&img, 224, 0.875).unwrap();
+//! assert_eq!(input.data.len(), 224 * 224 * 3);
+//! ```
+
+mod crop;
+mod decode;
+mod resize;
+
+pub use crop::{central_crop, central_crop_box};
+pub use decode::{decode_rgb, load_rgb};
+pub use resize::resize_bilinear;
+
+use thiserror::Error;
+
+/// Why an image could not be used.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot decode {path}: {reason}")]
+    Decode { path: String, reason: String },
+    #[error("image is empty (0 pixels)")]
+    Empty,
+    #[error("crop fraction {0} is outside (0, 1]")]
+    CropFraction(f32),
+}
+
+/// An 8-bit RGB image, rows top to bottom, pixels interleaved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rgb8 {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl Rgb8 {
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Rgb8 {
+        assert_eq!(data.len(), width * height * 3, "RGB buffer size");
+        Rgb8 {
+            width,
+            height,
+            data,
+        }
+    }
+}
+
+/// Central crop keeping `fraction` of each side, then resize to `size` x `size`:
+/// the evaluation preprocessing of the TF-slim release (fraction 0.875).
+pub fn prepare(img: &Rgb8, size: usize, fraction: f32) -> Result<Rgb8, ImageError> {
+    let cropped = central_crop(img, fraction)?;
+    Ok(resize_bilinear(&cropped, size, size))
+}

@@ -1,1 +1,32 @@
-//! placeholder
+//! MobileNetV2 in Rust: the library API.
+//!
+//! ```no_run
+//! use mnv2::{Classifier, Options};
+//! let mut classifier = Classifier::load("../shared/models/mobilenet_v2_1.0_224_quant.tflite", Options::default())?;
+//! let image = mnv2::image::load_rgb("../shared/images/cat.bmp")?;
+//! for p in classifier.classify(&[image], 5)?.remove(0) {
+//!     println!("{:5.1}%  {} ({})", 100.0 * p.score, p.label, p.index);
+//! }
+//! # Ok::<(), mnv2::Error>(())
+//! ```
+//!
+//! The crates underneath: [`arch`] (Table 2 as data), [`kernels`], [`engine`], [`import`],
+//! [`image`] (decode, crop, resize) and [`heads`] (classification).
+
+mod classifier;
+mod error;
+mod locate;
+pub mod npy;
+
+pub use classifier::{Classifier, Options, Precision};
+pub use error::Error;
+pub use locate::{DEFAULT_MODEL, default_model_path};
+
+pub use mnv2_arch as arch;
+pub use mnv2_engine as engine;
+pub use mnv2_heads as heads;
+pub use mnv2_image as image;
+pub use mnv2_import as import;
+pub use mnv2_kernels as kernels;
+
+pub use mnv2_heads::Prediction;

@@ -1,0 +1,33 @@
+//! The library's error type: one variant per layer it comes from.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Import(#[from] mnv2_import::ImportError),
+    #[error(transparent)]
+    Engine(#[from] mnv2_engine::EngineError),
+    #[error(transparent)]
+    Image(#[from] mnv2_image::ImageError),
+    #[error(transparent)]
+    Labels(#[from] mnv2_heads::LabelError),
+    #[error("{0}")]
+    Npy(String),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "no model given and none found (looked in: {}); pass --model PATH or set MNV2_MODEL; the TFLite \
+         ImageNet model is mobilenet_v2_1.0_224_quant.tflite from the TensorFlow Lite hosted models",
+        .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    ModelNotFound { searched: Vec<PathBuf> },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("input: {0}")]
+    Input(String),
+}
