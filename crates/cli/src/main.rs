@@ -1,1 +1,39 @@
-fn main() {}
+//! `mnv2`: MobileNetV2 from the command line. One subcommand per file; this file only dispatches
+//! and turns errors into one line on stderr and an exit status.
+
+mod args;
+mod classify;
+mod files;
+mod info;
+mod run;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Info(a) => info::main(a),
+        args::Command::Classify(a) => classify::main(a),
+        args::Command::Run(a) => run::main(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mnv2: error: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

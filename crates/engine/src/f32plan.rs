@@ -2,20 +2,13 @@
 
 use mnv2_arch::{Layer, Shape};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
-use mnv2_kernels::dwconv::{DwShape, dwconv3x3};
+use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
 use mnv2_kernels::gemm::{MR, PackedB, gemm};
 use mnv2_kernels::pool::global_avg_pool;
 use mnv2_kernels::{Clamp, Isa};
 
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind};
 use crate::{EngineError, Threads, softmax_in_place};
-
-/// A depthwise conv with its weights ([ky][kx][c]) and bias.
-struct Depthwise {
-    shape: DwShape,
-    w: Vec<f32>,
-    bias: Vec<f32>,
-}
 
 enum Step {
     Stem {
@@ -24,7 +17,7 @@ enum Step {
     },
     Block {
         expand: Option<PackedB>,
-        dw: Depthwise,
+        dw: DwLayer,
         project: PackedB,
         residual: bool,
     },
@@ -130,7 +123,12 @@ impl F32Engine {
                         stride: b.stride as usize,
                         dilation: b.dilation as usize,
                     };
-                    let dw = Depthwise { shape, w, bias };
+                    let dw = DwLayer {
+                        shape,
+                        w,
+                        bias,
+                        clamp: Clamp::RELU6,
+                    };
                     Step::Block {
                         expand,
                         dw,
@@ -317,23 +315,14 @@ impl F32Engine {
         });
     }
 
-    fn depthwise(&self, dw: &Depthwise, input: &[f32], out: &mut [f32]) {
+    fn depthwise(&self, dw: &DwLayer, input: &[f32], out: &mut [f32]) {
         let (_, oh, _, ow) = dw.shape.geometry();
         let row = ow * dw.shape.channels;
         let in_len = dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
         self.threads.for_chunks(out, row, |r, chunk| {
             let (img, oy) = (r / oh, r % oh);
             let x = &input[img * in_len..(img + 1) * in_len];
-            dwconv3x3(
-                self.isa,
-                &dw.shape,
-                x,
-                &dw.w,
-                &dw.bias,
-                Clamp::RELU6,
-                oy..oy + 1,
-                chunk,
-            );
+            dwconv3x3(self.isa, dw, x, oy..oy + 1, chunk);
         });
     }
 

@@ -121,7 +121,7 @@ pub struct BlockWeights {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LayerWeights {
     Stem(ConvWeights),
-    Bottleneck(BlockWeights),
+    Bottleneck(Box<BlockWeights>),
     Head(ConvWeights),
     Pool { output: Option<Quant> },
     Classifier(ConvWeights),

@@ -21,6 +21,11 @@ pub fn labels_for(file: &[u8], classes: usize) -> Option<Vec<String>> {
     })
 }
 
+/// Whether an archive appended to `file` has a readable central directory and members.
+pub fn readable(file: &[u8]) -> bool {
+    members(file).is_some()
+}
+
 fn u16_at(b: &[u8], p: usize) -> Option<usize> {
     Some(u16::from_le_bytes(b.get(p..p.checked_add(2)?)?.try_into().ok()?) as usize)
 }

@@ -72,3 +72,50 @@ fn float_model_logits_match_tflite_within_1e_4() {
         }
     }
 }
+
+/// A real model cut short anywhere is rejected with an error, never a panic.
+#[test]
+fn truncated_models_are_errors() {
+    let bytes = std::fs::read(shared().join("models/mobilenet_v2_1.0_224_quant.tflite")).unwrap();
+    let mut lengths: Vec<usize> = (0..4096).step_by(13).collect();
+    lengths.extend((0..bytes.len()).step_by(bytes.len() / 300));
+    lengths.extend(bytes.len() - 100..bytes.len());
+    for n in lengths {
+        let r = mnv2_import::load_bytes(&bytes[..n], "cut.tflite");
+        assert!(
+            r.is_err(),
+            "a model truncated to {n} of {} bytes was accepted",
+            bytes.len()
+        );
+    }
+}
+
+/// Random bit flips give an error or a model that still fits the architecture; never a panic.
+#[test]
+fn flipped_bytes_never_panic() {
+    let original =
+        std::fs::read(shared().join("models/tf2_mobilenet_v2_1.0_224_ptq.tflite")).unwrap();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut rejected = 0;
+    for _ in 0..300 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut bytes = original.clone();
+        // Most of the file is weights; aim half of the flips at the first 64 KiB of structure.
+        let pos = if state & 1 == 0 {
+            (state >> 8) as usize % 65536
+        } else {
+            (state >> 8) as usize % bytes.len()
+        };
+        bytes[pos] ^= 1 << ((state >> 4) % 8);
+        match mnv2_import::load_bytes(&bytes, "flipped.tflite") {
+            Ok(m) => m.validate().unwrap(),
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                rejected += 1;
+            }
+        }
+    }
+    eprintln!("{rejected} of 300 flipped files rejected");
+}

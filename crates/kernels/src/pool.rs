@@ -3,7 +3,7 @@
 /// `out[c] = mean over pixels of input[p][c]`, summed in pixel order.
 pub fn global_avg_pool(input: &[f32], channels: usize, out: &mut [f32]) {
     assert!(
-        channels > 0 && input.len() % channels == 0 && out.len() == channels,
+        channels > 0 && input.len().is_multiple_of(channels) && out.len() == channels,
         "pool shapes"
     );
     let pixels = input.len() / channels;

@@ -1,6 +1,6 @@
 //! Walks a TFLite graph in execution order against the layer list of a candidate architecture.
 
-use mnv2_arch::{Arch, Bottleneck, Conv, Layer};
+use mnv2_arch::{Arch, Bottleneck, Conv, Layer, Shape};
 use mnv2_engine::{
     BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, Quant, Tensor,
     TensorData,
@@ -140,7 +140,7 @@ impl<'a> Walker<'a> {
         for layer in arch.layers() {
             let weights = match layer {
                 Layer::Stem(c) => LayerWeights::Stem(self.conv(&c, "stem")?),
-                Layer::Bottleneck(b) => LayerWeights::Bottleneck(self.block(&b)?),
+                Layer::Bottleneck(b) => LayerWeights::Bottleneck(Box::new(self.block(&b)?)),
                 Layer::Head(c) => LayerWeights::Head(self.conv(&c, "last 1x1 conv")?),
                 Layer::Pool { input, .. } => LayerWeights::Pool {
                     output: self.pool(input.h, input.w)?,
@@ -164,8 +164,24 @@ impl<'a> Walker<'a> {
         Ok((layers, input_spec, output))
     }
 
+    /// The current activation tensor must have this shape (batch 1, NHWC).
+    fn expect_shape(&self, s: Shape, what: &str) -> Result<(), ImportError> {
+        let t = self.g.tensor(self.cur)?;
+        let want = [1, s.h as i32, s.w as i32, s.c as i32];
+        if t.shape != want {
+            return Err(not_mnv2(&format!(
+                "{what}: output shape {:?}, the architecture has {want:?}",
+                t.shape
+            )));
+        }
+        Ok(())
+    }
+
     fn conv(&mut self, c: &Conv, what: &str) -> Result<ConvWeights, ImportError> {
         let o = self.take(op::CONV_2D, what)?;
+        if c.output.h > 1 || c.kernel > 1 {
+            self.expect_shape(c.output, what)?;
+        }
         let opt = o.options;
         let act = if c.relu6 { ACT_RELU6 } else { ACT_NONE };
         let padding_ok = opt.padding == PAD_SAME || (c.kernel == 1 && opt.padding == PAD_VALID);
@@ -206,6 +222,7 @@ impl<'a> Walker<'a> {
                 "{name} depthwise: options {opt:?} differ from stride {s}, dilation {d}"
             )));
         }
+        self.expect_shape(b.depthwise_shapes().1, &format!("{name} depthwise"))?;
         let depthwise = self.weights(o, &format!("{name} depthwise"), true)?;
         let project = self.conv(&b.project(), &format!("{name} projection"))?;
         let mut add_output = None;
@@ -229,6 +246,7 @@ impl<'a> Walker<'a> {
             }
             self.next += 1;
             self.cur = o.outputs[0];
+            self.expect_shape(b.output(), &format!("{name} residual add"))?;
             add_output = self.g.tensor(self.cur)?.quant.clone();
         }
         Ok(BlockWeights {
@@ -438,7 +456,7 @@ fn input_spec(input: &TensorInfo, requantized: Option<Quant>) -> Result<InputSpe
                 .clone()
                 .ok_or_else(|| ImportError::Malformed("quantized input without scale".into()))?;
             let (scale, zp) = (q.scale[0], q.zero_point[0]);
-            if !(scale > 0.0) {
+            if !scale.is_finite() || scale <= 0.0 {
                 return Err(ImportError::Malformed(format!("input scale {scale}")));
             }
             // real = scale * (q - zp), and the bytes fed in are the pixel values themselves.

@@ -31,18 +31,32 @@ impl DwShape {
     }
 }
 
+/// A depthwise 3x3 conv layer: geometry, weights laid out `[ky][kx][c]` (TFLite's 1x3x3xC),
+/// bias (C entries) and the clamp after it.
+#[derive(Debug, Clone)]
+pub struct DwLayer {
+    pub shape: DwShape,
+    pub w: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub clamp: Clamp,
+}
+
 /// Computes output rows `rows.start..rows.end` of a depthwise 3x3 conv into `out` (which holds
-/// exactly those rows). `w` is laid out `[ky][kx][c]` (TFLite's 1x3x3xC), `bias` has C entries.
+/// exactly those rows).
 pub fn dwconv3x3(
     isa: Isa,
-    shape: &DwShape,
+    layer: &DwLayer,
     input: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    clamp: Clamp,
     rows: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
+    let DwLayer {
+        shape,
+        w,
+        bias,
+        clamp,
+    } = layer;
+    let (w, bias, clamp) = (w.as_slice(), bias.as_slice(), *clamp);
     let c = shape.channels;
     let (_, oh, _, ow) = shape.geometry();
     assert_eq!(

@@ -18,13 +18,17 @@ fn matches_reference_on_many_shapes() {
                         dilation,
                     };
                     let input = rng.vec(h * w * channels);
-                    let wt = rng.vec(9 * channels);
-                    let bias = rng.vec(channels);
                     let clamp = Clamp::relu6(seed % 2 == 0);
+                    let layer = DwLayer {
+                        shape,
+                        w: rng.vec(9 * channels),
+                        bias: rng.vec(channels),
+                        clamp,
+                    };
                     let (_, oh, _, _) = shape.geometry();
                     let mut out = vec![f32::NAN; shape.out_len()];
-                    dwconv3x3(isa, &shape, &input, &wt, &bias, clamp, 0..oh, &mut out);
-                    let expect = dwconv3x3_reference(&shape, &input, &wt, &bias, clamp);
+                    dwconv3x3(isa, &layer, &input, 0..oh, &mut out);
+                    let expect = dwconv3x3_reference(&shape, &input, &layer.w, &layer.bias, clamp);
                     assert_close(&out, &expect, 1e-5, &format!("{isa:?} {shape:?}"));
                 }
             }
@@ -45,18 +49,15 @@ fn tensorflow_same_padding_is_asymmetric() {
     assert_eq!(shape.geometry(), (0, 2, 0, 2));
     let input: Vec<f32> = (0..16).map(|v| v as f32).collect();
     let mut w = vec![0.0; 9];
-    w[0] = 1.0; // top-left tap picks input (2*oy, 2*ox)
+    w[0] = 1.0; // the top-left tap picks input (2*oy, 2*ox)
+    let layer = DwLayer {
+        shape,
+        w,
+        bias: vec![0.0],
+        clamp: Clamp::NONE,
+    };
     let mut out = vec![0.0; 4];
-    dwconv3x3(
-        Isa::Scalar,
-        &shape,
-        &input,
-        &w,
-        &[0.0],
-        Clamp::NONE,
-        0..2,
-        &mut out,
-    );
+    dwconv3x3(Isa::Scalar, &layer, &input, 0..2, &mut out);
     assert_eq!(out, vec![0.0, 2.0, 8.0, 10.0]);
 }
 
@@ -71,42 +72,20 @@ fn row_ranges_compose() {
         dilation: 1,
     };
     let input = rng.vec(11 * 6 * 12);
-    let (wt, bias) = (rng.vec(9 * 12), rng.vec(12));
+    let layer = DwLayer {
+        shape,
+        w: rng.vec(9 * 12),
+        bias: rng.vec(12),
+        clamp: Clamp::RELU6,
+    };
     let (_, oh, _, ow) = shape.geometry();
+    let row = ow * 12;
     for isa in Isa::all_available() {
         let mut whole = vec![0.0; shape.out_len()];
-        dwconv3x3(
-            isa,
-            &shape,
-            &input,
-            &wt,
-            &bias,
-            Clamp::RELU6,
-            0..oh,
-            &mut whole,
-        );
-        let row = ow * 12;
+        dwconv3x3(isa, &layer, &input, 0..oh, &mut whole);
         let mut parts = vec![0.0; shape.out_len()];
-        dwconv3x3(
-            isa,
-            &shape,
-            &input,
-            &wt,
-            &bias,
-            Clamp::RELU6,
-            0..2,
-            &mut parts[..2 * row],
-        );
-        dwconv3x3(
-            isa,
-            &shape,
-            &input,
-            &wt,
-            &bias,
-            Clamp::RELU6,
-            2..oh,
-            &mut parts[2 * row..],
-        );
+        dwconv3x3(isa, &layer, &input, 0..2, &mut parts[..2 * row]);
+        dwconv3x3(isa, &layer, &input, 2..oh, &mut parts[2 * row..]);
         assert_eq!(whole, parts);
     }
 }

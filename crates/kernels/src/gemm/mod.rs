@@ -101,81 +101,81 @@ pub fn gemm(
     if let Some(r) = residual {
         assert_eq!(r.len(), out.len(), "residual shape");
     }
+    let ctx = Ctx {
+        isa,
+        a,
+        b,
+        residual,
+        clamp,
+    };
     for m0 in (0..m).step_by(MC) {
         let rows = MC.min(m - m0);
         for p in 0..b.panels() {
             let cols = NR.min(n - p * NR);
             for t0 in (0..rows).step_by(MR) {
-                let tile = Tile {
-                    rows: MR.min(rows - t0),
-                    cols,
-                    row0: m0 + t0,
-                    col0: p * NR,
-                };
                 run_tile(
-                    isa,
-                    a,
-                    k,
-                    b.panel(p),
-                    &b.bias[p * NR..(p + 1) * NR],
-                    residual,
-                    clamp,
+                    &ctx,
                     out,
-                    n,
-                    tile,
+                    Tile {
+                        rows: MR.min(rows - t0),
+                        cols,
+                        row0: m0 + t0,
+                        panel: p,
+                    },
                 );
             }
         }
     }
 }
 
-/// Position and size of one register tile of the output.
+/// The operands of one GEMM call.
+struct Ctx<'a> {
+    isa: Isa,
+    a: &'a [f32],
+    b: &'a PackedB,
+    residual: Option<&'a [f32]>,
+    clamp: Clamp,
+}
+
+/// Position and size of one register tile.
 #[derive(Clone, Copy)]
 struct Tile {
     rows: usize,
     cols: usize,
     row0: usize,
-    col0: usize,
+    panel: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline]
-fn run_tile(
-    isa: Isa,
-    a: &[f32],
-    k: usize,
-    panel: &[f32],
-    bias: &[f32],
-    residual: Option<&[f32]>,
-    clamp: Clamp,
-    out: &mut [f32],
-    n: usize,
-    t: Tile,
-) {
+fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile) {
+    let (k, n) = (ctx.b.k, ctx.b.n);
+    let panel = ctx.b.panel(t.panel);
+    let bias = &ctx.b.bias[t.panel * NR..(t.panel + 1) * NR];
     // Accumulate the full NR-wide tile into registers (or this array), then store the valid part.
     let mut acc = [[0f32; NR]; MR];
-    let a_rows = &a[t.row0 * k..(t.row0 + t.rows) * k];
-    match isa {
+    let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
+    match ctx.isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
-            // SAFETY: Isa::Avx2 is only constructed/used where the CPU reports avx2 and fma;
-            // slice lengths were checked above (a_rows is rows*k, panel is k*NR, bias NR).
+            // SAFETY: gemm() turned an unavailable Isa into Scalar, so the CPU has avx2 and fma;
+            // a_rows holds rows*k, panel k*NR and bias NR floats.
             unsafe { avx2::tile(a_rows, t.rows, k, panel, bias, &mut acc) }
         }
         _ => scalar::tile(a_rows, t.rows, k, panel, bias, &mut acc),
     }
+    let col0 = t.panel * NR;
     for (i, acc_row) in acc.iter().enumerate().take(t.rows) {
-        let o = (t.row0 + i) * n + t.col0;
+        let o = (t.row0 + i) * n + col0;
         let dst = &mut out[o..o + t.cols];
-        match residual {
+        match ctx.residual {
             Some(r) => {
                 for ((d, &v), &rv) in dst.iter_mut().zip(acc_row).zip(&r[o..o + t.cols]) {
-                    *d = clamp.apply(v + rv);
+                    *d = ctx.clamp.apply(v + rv);
                 }
             }
             None => {
                 for (d, &v) in dst.iter_mut().zip(acc_row) {
-                    *d = clamp.apply(v);
+                    *d = ctx.clamp.apply(v);
                 }
             }
         }

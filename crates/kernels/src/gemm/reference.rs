@@ -2,17 +2,18 @@
 
 use crate::Clamp;
 
-/// `out[m][n] = clamp(bias[n] + sum_k a[m][k] w[k][n] + residual[m][n])`, `w` row-major k x n.
+/// `out[m][n] = clamp(bias[n] + sum_k a[m][k] w[k][n] + residual[m][n])` for `a` m x k and `w`
+/// row-major k x n (n = bias length).
 pub fn gemm_reference(
-    m: usize,
-    k: usize,
-    n: usize,
     a: &[f32],
+    m: usize,
     w: &[f32],
     bias: &[f32],
     residual: Option<&[f32]>,
     clamp: Clamp,
 ) -> Vec<f32> {
+    let n = bias.len();
+    let k = a.len() / m.max(1);
     let mut out = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {

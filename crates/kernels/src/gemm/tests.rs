@@ -10,7 +10,7 @@ fn check(isa: Isa, m: usize, k: usize, n: usize, residual: bool, clamp: Clamp, s
     let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
     let mut out = vec![f32::NAN; m * n];
     gemm(isa, &a, &packed, r.as_deref(), clamp, &mut out);
-    let expect = gemm_reference(m, k, n, &a, &w, &bias, r.as_deref(), clamp);
+    let expect = gemm_reference(&a, m, &w, &bias, r.as_deref(), clamp);
     assert_close(
         &out,
         &expect,

@@ -1,0 +1,95 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "mnv2",
+    version,
+    about = "MobileNetV2: classify images, inspect the architecture, run models"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print the layer table (Table 2) with shapes, parameters and multiply-adds.
+    Info(InfoArgs),
+    /// Classify image files or directories of images.
+    Classify(ClassifyArgs),
+    /// Run a model on a prepared input tensor and write the raw output as .npy.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Width multiplier (0.35 to 1.4 in the published family).
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f32,
+    /// Input resolution in pixels.
+    #[arg(long, default_value_t = 224)]
+    pub resolution: u32,
+    /// Number of classes (1001: ImageNet with background).
+    #[arg(long, default_value_t = 1001)]
+    pub classes: u32,
+    /// Describe this model file's architecture instead.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ClassifyArgs {
+    /// Model file (default: $MNV2_MODEL, then mobilenet_v2_1.0_224_quant.tflite in
+    /// $MNV2_MODEL_DIR, ./models, ../shared/models).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Labels file, one per line (default: the labels inside the model).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Fraction of each side kept by the central crop.
+    #[arg(long, default_value_t = 0.875)]
+    pub crop: f32,
+    /// Arithmetic: f32 or int8.
+    #[arg(long, default_value = "f32")]
+    pub precision: mnv2::Precision,
+    /// Image files or directories (walked recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Input tensor: .npy (float32 real values, or uint8 bytes) or .png (its raw RGB bytes).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the output tensor (.npy).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Arithmetic: f32 or int8.
+    #[arg(long, default_value = "f32")]
+    pub precision: mnv2::Precision,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}

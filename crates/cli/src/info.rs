@@ -1,0 +1,106 @@
+//! `mnv2 info`: the architecture as a table.
+
+use crate::args::InfoArgs;
+use anyhow::Context;
+use mnv2::arch::{Arch, Layer};
+use serde_json::json;
+use std::process::ExitCode;
+
+pub fn main(a: InfoArgs) -> anyhow::Result<ExitCode> {
+    let arch = match &a.model {
+        Some(path) => {
+            mnv2::import::load(path)
+                .with_context(|| format!("loading {}", path.display()))?
+                .arch
+        }
+        None => Arch::new(a.width, a.resolution, a.classes)?,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&arch))?);
+    } else {
+        print_table(&arch);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// (t, c, stride) as the table shows them.
+fn tcs(layer: &Layer) -> (String, u32, String) {
+    match layer {
+        Layer::Stem(c) | Layer::Head(c) | Layer::Classifier(c) => {
+            ("-".into(), c.output.c, c.stride.to_string())
+        }
+        Layer::Bottleneck(b) => {
+            let s = if b.dilation > 1 {
+                format!("{} (rate {})", b.stride, b.dilation)
+            } else {
+                b.stride.to_string()
+            };
+            (b.expansion.to_string(), b.out, s)
+        }
+        Layer::Pool { output, .. } => ("-".into(), output.c, "-".into()),
+    }
+}
+
+fn print_table(arch: &Arch) {
+    println!(
+        "MobileNetV2 width {} resolution {} classes {}",
+        arch.width, arch.resolution, arch.classes
+    );
+    println!(
+        "{:<14} {:<24} {:>2} {:>5} {:>6} {:<14} {:>10} {:>13}",
+        "input", "operator", "t", "c", "stride", "output", "params", "MACs"
+    );
+    for layer in arch.layers() {
+        let (t, c, s) = tcs(&layer);
+        println!(
+            "{:<14} {:<24} {:>2} {:>5} {:>6} {:<14} {:>10} {:>13}",
+            layer.input().to_string(),
+            layer.operator(),
+            t,
+            c,
+            s,
+            layer.output().to_string(),
+            layer.weight_params(),
+            layer.macs()
+        );
+    }
+    println!(
+        "total: {} weights ({:.2} M), {} trainable with batch norm ({:.2} M), {} multiply-adds ({:.1} M)",
+        arch.params(),
+        arch.params() as f64 / 1e6,
+        arch.trainable_params(),
+        arch.trainable_params() as f64 / 1e6,
+        arch.macs(),
+        arch.macs() as f64 / 1e6
+    );
+}
+
+fn to_json(arch: &Arch) -> serde_json::Value {
+    let layers: Vec<_> = arch
+        .layers()
+        .iter()
+        .map(|l| {
+            let (t, c, s) = tcs(l);
+            json!({
+                "input": [l.input().h, l.input().w, l.input().c],
+                "operator": l.operator(),
+                "t": t.parse::<u32>().ok(),
+                "c": c,
+                "stride": s,
+                "output": [l.output().h, l.output().w, l.output().c],
+                "params": l.weight_params(),
+                "macs": l.macs(),
+                "layer": l,
+            })
+        })
+        .collect();
+    json!({
+        "width": arch.width,
+        "resolution": arch.resolution,
+        "classes": arch.classes,
+        "layers": layers,
+        "params": arch.params(),
+        "trainable_params": arch.trainable_params(),
+        "macs": arch.macs(),
+    })
+}

@@ -1,0 +1,68 @@
+//! `mnv2 run`: one prepared input tensor through the model, raw output to .npy.
+
+use crate::args::RunArgs;
+use anyhow::{Context, bail};
+use mnv2::npy::{self, NpyData};
+use mnv2::{Classifier, Options};
+use std::process::ExitCode;
+
+pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let model_path = match &a.model {
+        Some(p) => p.clone(),
+        None => mnv2::default_model_path()?,
+    };
+    let options = Options {
+        threads: a.threads,
+        precision: a.precision,
+        ..Options::default()
+    };
+    let mut c = Classifier::load(&model_path, options)
+        .with_context(|| format!("loading {}", model_path.display()))?;
+    let per_image = c.model().arch.input().len();
+    let ext = a
+        .input
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let output = if ext == "npy" {
+        let bytes =
+            std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+        let arr = npy::parse(&bytes).with_context(|| a.input.display().to_string())?;
+        let n: usize = arr.shape.iter().product();
+        if n == 0 || !n.is_multiple_of(per_image) {
+            bail!(
+                "{}: shape {:?} is not a batch of {}x{}x3 inputs",
+                a.input.display(),
+                arr.shape,
+                c.input_size(),
+                c.input_size()
+            );
+        }
+        let batch = n / per_image;
+        match arr.data {
+            NpyData::F32(v) => c.run_real(&v, batch)?,
+            NpyData::U8(v) => c.run_bytes(&v.chunks_exact(per_image).collect::<Vec<_>>())?,
+            NpyData::I8(v) => {
+                let bytes: Vec<u8> = v.iter().map(|&x| (x as i16 + 128) as u8).collect();
+                c.run_bytes(&bytes.chunks_exact(per_image).collect::<Vec<_>>())?
+            }
+        }
+    } else {
+        let img = mnv2::image::load_rgb(&a.input)?;
+        let size = c.input_size();
+        if (img.width, img.height) != (size, size) {
+            bail!(
+                "{}: image is {}x{}, the model takes {size}x{size} (use `mnv2 classify` for any image)",
+                a.input.display(),
+                img.width,
+                img.height
+            );
+        }
+        c.run_bytes(&[&img.data])?
+    };
+    let classes = c.model().arch.classes as usize;
+    let bytes = npy::f32_bytes(&[output.len() / classes, classes], &output);
+    std::fs::write(&a.output, bytes).with_context(|| format!("writing {}", a.output.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
