@@ -47,14 +47,7 @@ pub struct Conv {
 }
 
 impl Conv {
-    pub fn new(
-        input: Shape,
-        out: u32,
-        kernel: u32,
-        stride: u32,
-        dilation: u32,
-        relu6: bool,
-    ) -> Conv {
+    pub fn new(input: Shape, out: u32, kernel: u32, stride: u32, dilation: u32, relu6: bool) -> Conv {
         let output = Shape::new(same_out(input.h, stride), same_out(input.w, stride), out);
         Conv {
             input,
@@ -91,14 +84,7 @@ pub struct Bottleneck {
 }
 
 impl Bottleneck {
-    pub fn new(
-        index: u32,
-        input: Shape,
-        expansion: u32,
-        out: u32,
-        stride: u32,
-        dilation: u32,
-    ) -> Bottleneck {
+    pub fn new(index: u32, input: Shape, expansion: u32, out: u32, stride: u32, dilation: u32) -> Bottleneck {
         let hidden = if expansion == 1 {
             input.c
         } else {
@@ -127,11 +113,7 @@ impl Bottleneck {
     /// The 3x3 depthwise conv's input and output shapes.
     pub fn depthwise_shapes(&self) -> (Shape, Shape) {
         let inp = Shape::new(self.input.h, self.input.w, self.hidden);
-        let out = Shape::new(
-            same_out(inp.h, self.stride),
-            same_out(inp.w, self.stride),
-            self.hidden,
-        );
+        let out = Shape::new(same_out(inp.h, self.stride), same_out(inp.w, self.stride), self.hidden);
         (inp, out)
     }
     /// The linear 1x1 projection conv.
@@ -142,17 +124,11 @@ impl Bottleneck {
         self.project().output
     }
     pub fn weight_params(&self) -> u64 {
-        self.expand().map_or(0, |c| c.weight_params())
-            + 9 * self.hidden as u64
-            + self.project().weight_params()
+        self.expand().map_or(0, |c| c.weight_params()) + 9 * self.hidden as u64 + self.project().weight_params()
     }
     /// Channels that carry a batch norm: expand and depthwise (hidden) and project (out).
     fn bn_channels(&self) -> u64 {
-        let expand = if self.has_expand() {
-            self.hidden as u64
-        } else {
-            0
-        };
+        let expand = if self.has_expand() { self.hidden as u64 } else { 0 };
         expand + self.hidden as u64 + self.out as u64
     }
     pub fn macs(&self) -> u64 {

@@ -115,14 +115,7 @@ impl Arch {
             input: head.output,
             output: pooled,
         });
-        layers.push(Layer::Classifier(Conv::new(
-            pooled,
-            self.classes,
-            1,
-            1,
-            1,
-            false,
-        )));
+        layers.push(Layer::Classifier(Conv::new(pooled, self.classes, 1, 1, 1, false)));
         layers
     }
 

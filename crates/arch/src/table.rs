@@ -63,11 +63,7 @@ pub const TABLE_2: [Stage; 7] = [
 pub fn make_divisible(v: f32, divisor: u32) -> u32 {
     let d = divisor as f32;
     let rounded = (((v + d / 2.0) / d).floor() * d).max(d);
-    let rounded = if rounded < 0.9 * v {
-        rounded + d
-    } else {
-        rounded
-    };
+    let rounded = if rounded < 0.9 * v { rounded + d } else { rounded };
     rounded as u32
 }
 

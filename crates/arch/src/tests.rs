@@ -36,20 +36,14 @@ fn published_family_params_and_macs() {
             (p - params).abs() <= 0.01,
             "{w}_{r}: params {p:.4} M, published {params}"
         );
-        assert!(
-            (m - macs).abs() <= 1.0,
-            "{w}_{r}: MACs {m:.3} M, published {macs}"
-        );
+        assert!((m - macs).abs() <= 1.0, "{w}_{r}: MACs {m:.3} M, published {macs}");
     }
 }
 
 #[test]
 fn torchvision_trainable_count() {
     // torchvision.models.mobilenet_v2().parameters() sums to 3 504 872 (1000 classes).
-    assert_eq!(
-        Arch::new(1.0, 224, 1000).unwrap().trainable_params(),
-        3_504_872
-    );
+    assert_eq!(Arch::new(1.0, 224, 1000).unwrap().trainable_params(), 3_504_872);
 }
 
 #[test]
@@ -60,10 +54,7 @@ fn table_2_shapes_at_224() {
     assert_eq!(layers[0].output(), Shape::new(112, 112, 32));
     // (input h, input c, output c) of the first layer of each Table 2 row.
     let blocks = arch.bottlenecks();
-    let firsts: Vec<_> = [0, 1, 3, 6, 10, 13, 16]
-        .iter()
-        .map(|&i| blocks[i])
-        .collect();
+    let firsts: Vec<_> = [0, 1, 3, 6, 10, 13, 16].iter().map(|&i| blocks[i]).collect();
     let expect = [
         (112, 32, 16),
         (112, 16, 24),
@@ -74,12 +65,7 @@ fn table_2_shapes_at_224() {
         (7, 160, 320),
     ];
     for (b, (h, cin, cout)) in firsts.iter().zip(expect) {
-        assert_eq!(
-            (b.input.h, b.input.c, b.out),
-            (h, cin, cout),
-            "block {}",
-            b.index
-        );
+        assert_eq!((b.input.h, b.input.c, b.out), (h, cin, cout), "block {}", b.index);
     }
     assert_eq!(blocks[16].output(), Shape::new(7, 7, 320));
     assert_eq!(layers[18].output(), Shape::new(7, 7, 1280));
@@ -114,10 +100,7 @@ fn odd_resolutions_use_ceil_division() {
 
 #[test]
 fn output_stride_16_dilates_the_last_stages() {
-    let arch = Arch::new(1.0, 513, 21)
-        .unwrap()
-        .with_output_stride(16)
-        .unwrap();
+    let arch = Arch::new(1.0, 513, 21).unwrap().with_output_stride(16).unwrap();
     let blocks = arch.bottlenecks();
     assert_eq!(blocks[16].output().h, 33);
     // Block 14 (first of the 160-channel row) keeps stride 1 and rate 1; later ones dilate by 2.
@@ -132,10 +115,5 @@ fn bad_arguments_are_errors() {
     assert!(Arch::new(f32::NAN, 224, 10).is_err());
     assert_eq!(Arch::new(1.0, 8, 10), Err(ArchError::Resolution(8)));
     assert_eq!(Arch::new(1.0, 224, 0), Err(ArchError::Classes));
-    assert!(
-        Arch::new(1.0, 224, 10)
-            .unwrap()
-            .with_output_stride(4)
-            .is_err()
-    );
+    assert!(Arch::new(1.0, 224, 10).unwrap().with_output_stride(4).is_err());
 }

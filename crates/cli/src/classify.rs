@@ -23,8 +23,8 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
         crop: a.crop,
         labels: a.labels.clone(),
     };
-    let mut classifier = Classifier::load(&model_path, options)
-        .with_context(|| format!("loading {}", model_path.display()))?;
+    let mut classifier =
+        Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     let paths = files::expand(&a.inputs);
     let progress = if paths.len() > 1 {
         ProgressBar::new(paths.len() as u64)
@@ -32,8 +32,7 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     };
     progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}").expect("valid template"),
     );
     let mut failed = 0usize;
     let mut batch: Vec<(PathBuf, mnv2::image::Rgb8)> = Vec::new();
@@ -115,19 +114,11 @@ fn print_result(path: &Path, preds: &[Prediction], as_json: bool) {
             .iter()
             .map(|p| json!({"index": p.index, "label": p.label, "score": p.score}))
             .collect();
-        println!(
-            "{}",
-            json!({"path": path.display().to_string(), "top": top})
-        );
+        println!("{}", json!({"path": path.display().to_string(), "top": top}));
     } else {
         println!("{}", path.display());
         for p in preds {
-            println!(
-                "  {:>7.3}%  {} (index {})",
-                100.0 * p.score,
-                p.label,
-                p.index
-            );
+            println!("  {:>7.3}%  {} (index {})", 100.0 * p.score, p.label, p.index);
         }
     }
 }

@@ -26,9 +26,7 @@ pub fn main(a: InfoArgs) -> anyhow::Result<ExitCode> {
 /// (t, c, stride) as the table shows them.
 fn tcs(layer: &Layer) -> (String, u32, String) {
     match layer {
-        Layer::Stem(c) | Layer::Head(c) | Layer::Classifier(c) => {
-            ("-".into(), c.output.c, c.stride.to_string())
-        }
+        Layer::Stem(c) | Layer::Head(c) | Layer::Classifier(c) => ("-".into(), c.output.c, c.stride.to_string()),
         Layer::Bottleneck(b) => {
             let s = if b.dilation > 1 {
                 format!("{} (rate {})", b.stride, b.dilation)

@@ -16,8 +16,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         precision: a.precision,
         ..Options::default()
     };
-    let mut c = Classifier::load(&model_path, options)
-        .with_context(|| format!("loading {}", model_path.display()))?;
+    let mut c = Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     let per_image = c.model().arch.input().len();
     let ext = a
         .input
@@ -26,8 +25,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or("")
         .to_ascii_lowercase();
     let output = if ext == "npy" {
-        let bytes =
-            std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+        let bytes = std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
         let arr = npy::parse(&bytes).with_context(|| a.input.display().to_string())?;
         let n: usize = arr.shape.iter().product();
         if n == 0 || !n.is_multiple_of(per_image) {

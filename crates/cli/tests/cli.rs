@@ -122,10 +122,7 @@ fn missing_model_says_how_to_get_one() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("--model") && stderr.contains("MNV2_MODEL"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("--model") && stderr.contains("MNV2_MODEL"), "{stderr}");
 }
 
 #[test]
@@ -171,11 +168,9 @@ fn run_writes_the_output_tensor() {
     let mnv2::npy::NpyData::F32(p) = npy.data else {
         panic!("float output expected")
     };
-    let reference = std::fs::read(
-        shared()
-            .join("reference/imagenet100/inputs/n02120505_grey_fox.mobilenet_v2_1.0_224_quant.u8"),
-    )
-    .unwrap();
+    let reference =
+        std::fs::read(shared().join("reference/imagenet100/inputs/n02120505_grey_fox.mobilenet_v2_1.0_224_quant.u8"))
+            .unwrap();
     // Probabilities against TFLite's uint8 softmax (scale 1/256): close, and the same top-1.
     let max_diff = p
         .iter()
@@ -183,13 +178,7 @@ fn run_writes_the_output_tensor() {
         .map(|(a, &q)| (a - q as f32 / 256.0).abs())
         .fold(0.0, f32::max);
     assert!(max_diff < 0.1, "max difference {max_diff}");
-    let top = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap()
-            .0
-    };
+    let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     let ref_top = reference
         .iter()
         .enumerate()

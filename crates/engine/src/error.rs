@@ -15,6 +15,8 @@ pub enum EngineError {
         w: u32,
         c: u32,
     },
+    #[error("the model has float weights: integer execution needs a quantized model (use --precision f32)")]
+    NotQuantized,
     #[error("batch size must be at least 1")]
     EmptyBatch,
     #[error("could not start {threads} worker threads: {reason}")]

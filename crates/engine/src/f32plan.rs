@@ -72,10 +72,7 @@ fn pack_pointwise(w: &ConvWeights) -> Result<PackedB, EngineError> {
     let (weights, bias) = dequant_conv(w)?;
     let (o, i) = (w.weights.shape[0], *w.weights.shape.last().unwrap_or(&0));
     if weights.len() != o * i || bias.len() != o {
-        return Err(EngineError::Weights(format!(
-            "pointwise weights {:?}",
-            w.weights.shape
-        )));
+        return Err(EngineError::Weights(format!("pointwise weights {:?}", w.weights.shape)));
     }
     Ok(PackedB::new(i, o, |kk, j| weights[j * i + kk], &bias))
 }
@@ -111,9 +108,7 @@ impl F32Engine {
                 (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
                     let (dw_in, dw_out) = b.depthwise_shapes();
                     thin = thin.max(b.input.len()).max(b.output().len());
-                    wide = wide
-                        .max(dw_out.len())
-                        .max(if b.has_expand() { dw_in.len() } else { 0 });
+                    wide = wide.max(dw_out.len()).max(if b.has_expand() { dw_in.len() } else { 0 });
                     let expand = bw.expand.as_ref().map(pack_pointwise).transpose()?;
                     let (w, bias) = dequant_conv(&bw.depthwise)?;
                     let shape = DwShape {
@@ -138,20 +133,14 @@ impl F32Engine {
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
                     wide = wide.max(c.output.len());
-                    Step::Head {
-                        w: pack_pointwise(w)?,
-                    }
+                    Step::Head { w: pack_pointwise(w)? }
                 }
                 (Layer::Pool { input, .. }, LayerWeights::Pool { .. }) => Step::Pool {
                     channels: input.c as usize,
                 },
-                (Layer::Classifier(_), LayerWeights::Classifier(w)) => Step::Classifier {
-                    w: pack_pointwise(w)?,
-                },
+                (Layer::Classifier(_), LayerWeights::Classifier(w)) => Step::Classifier { w: pack_pointwise(w)? },
                 _ => {
-                    return Err(EngineError::Weights(
-                        "layer and weights differ in kind".into(),
-                    ));
+                    return Err(EngineError::Weights("layer and weights differ in kind".into()));
                 }
             };
             steps.push(step);
@@ -206,12 +195,7 @@ impl F32Engine {
     }
 
     /// Runs a batch: `input` is batch x H x W x 3 real values (NHWC), `output` batch x classes.
-    pub fn run(
-        &self,
-        session: &mut F32Session,
-        input: &[f32],
-        output: &mut [f32],
-    ) -> Result<(), EngineError> {
+    pub fn run(&self, session: &mut F32Session, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
         let batch = session.batch;
         let s = self.input;
         if input.len() != batch * s.len() {
@@ -253,13 +237,7 @@ impl F32Engine {
                     self.depthwise(dw, dw_in, &mut e1[..dw_len]);
                     let out_len = dw_len / dw.shape.channels * project.n();
                     let res = if *residual { Some(x) } else { None };
-                    self.pointwise(
-                        &e1[..dw_len],
-                        project,
-                        res,
-                        Clamp::NONE,
-                        &mut next[..out_len],
-                    );
+                    self.pointwise(&e1[..dw_len], project, res, Clamp::NONE, &mut next[..out_len]);
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = out_len;
                 }
@@ -272,16 +250,10 @@ impl F32Engine {
                     // The pool always follows the head, whose output is in the first wide buffer.
                     let per_image = cur_len / batch;
                     for (img, out) in session.pooled.chunks_exact_mut(*channels).enumerate() {
-                        global_avg_pool(
-                            &e0[img * per_image..(img + 1) * per_image],
-                            *channels,
-                            out,
-                        );
+                        global_avg_pool(&e0[img * per_image..(img + 1) * per_image], *channels, out);
                     }
                 }
-                Step::Classifier { w } => {
-                    self.pointwise(&session.pooled, w, None, Clamp::NONE, output)
-                }
+                Step::Classifier { w } => self.pointwise(&session.pooled, w, None, Clamp::NONE, output),
             }
         }
         if self.softmax {
@@ -296,14 +268,7 @@ impl F32Engine {
         per.div_ceil(MR).max(1) * MR
     }
 
-    fn pointwise(
-        &self,
-        a: &[f32],
-        w: &PackedB,
-        residual: Option<&[f32]>,
-        clamp: Clamp,
-        out: &mut [f32],
-    ) {
+    fn pointwise(&self, a: &[f32], w: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
         let (k, n) = (w.k(), w.n());
         let rows = out.len() / n;
         let rpt = self.rows_per_task(rows);

@@ -5,14 +5,15 @@
 mod error;
 mod f32plan;
 mod model;
+mod q8plan;
 mod softmax;
 mod threads;
 
 pub use error::EngineError;
 pub use f32plan::{F32Engine, F32Session};
 pub use model::{
-    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, Quant, Tensor,
-    TensorData,
+    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Tensor, TensorData,
 };
+pub use q8plan::{Q8Engine, Q8Session, TraceOp};
 pub use softmax::softmax_in_place;
 pub use threads::Threads;

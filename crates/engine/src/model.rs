@@ -85,11 +85,7 @@ impl Tensor {
             .iter()
             .enumerate()
             .map(|(i, &x)| {
-                let c = if channels == 1 {
-                    0
-                } else {
-                    (i / inner) % channels
-                };
+                let c = if channels == 1 { 0 } else { (i / inner) % channels };
                 q.scale[c] * (x - q.zero_point[c]) as f32
             })
             .collect())
@@ -117,13 +113,22 @@ pub struct BlockWeights {
     pub add_output: Option<Quant>,
 }
 
+/// How the global pool was expressed (they round differently in integer arithmetic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// AVERAGE_POOL_2D over the whole map.
+    Average,
+    /// MEAN over height and width.
+    Mean,
+}
+
 /// Weights for each [`Layer`] of the architecture, in the same order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LayerWeights {
     Stem(ConvWeights),
     Bottleneck(Box<BlockWeights>),
     Head(ConvWeights),
-    Pool { output: Option<Quant> },
+    Pool { kind: PoolKind, output: Option<Quant> },
     Classifier(ConvWeights),
 }
 
@@ -188,14 +193,10 @@ impl Model {
                 (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
                     let name = format!("bottleneck {}", b.index);
                     match (&bw.expand, b.has_expand()) {
-                        (Some(e), true) => {
-                            check_conv(e, b.hidden, 1, b.input.c, &format!("{name} expand"))?
-                        }
+                        (Some(e), true) => check_conv(e, b.hidden, 1, b.input.c, &format!("{name} expand"))?,
                         (None, false) => {}
                         _ => {
-                            return Err(EngineError::Weights(format!(
-                                "{name}: expand conv presence differs"
-                            )));
+                            return Err(EngineError::Weights(format!("{name}: expand conv presence differs")));
                         }
                     }
                     check_depthwise(&bw.depthwise, b.hidden, &format!("{name} depthwise"))?;
@@ -206,12 +207,15 @@ impl Model {
                 _ => false,
             };
             if !ok {
-                return Err(EngineError::Weights(format!(
-                    "layer {i}: weights of the wrong kind"
-                )));
+                return Err(EngineError::Weights(format!("layer {i}: weights of the wrong kind")));
             }
         }
         Ok(())
+    }
+
+    /// Whether activations are int8 (weights int8) rather than uint8, for quantized models.
+    pub fn activations_signed(&self) -> bool {
+        matches!(&self.layers[0], LayerWeights::Stem(w) if matches!(w.weights.data, TensorData::I8(_)))
     }
 
     /// Whether the weights are integers (the model can run in integer arithmetic).

@@ -30,17 +30,10 @@ impl Threads {
         self.count
     }
     /// Runs `f(i, chunk)` for each `chunk_len`-sized chunk of `out` (the last may be shorter), in parallel.
-    pub fn for_chunks<T: Send>(
-        &self,
-        out: &mut [T],
-        chunk_len: usize,
-        f: impl Fn(usize, &mut [T]) + Sync,
-    ) {
+    pub fn for_chunks<T: Send>(&self, out: &mut [T], chunk_len: usize, f: impl Fn(usize, &mut [T]) + Sync) {
         use rayon::prelude::*;
         if self.count == 1 || out.len() <= chunk_len {
-            out.chunks_mut(chunk_len.max(1))
-                .enumerate()
-                .for_each(|(i, c)| f(i, c));
+            out.chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c));
         } else {
             self.pool.install(|| {
                 out.par_chunks_mut(chunk_len.max(1))

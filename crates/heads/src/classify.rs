@@ -23,16 +23,9 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<(usize, f32)> {
 #[derive(Debug, Error)]
 pub enum LabelError {
     #[error("cannot read labels {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("labels {path} has {found} lines but the model has {classes} classes")]
-    Count {
-        path: String,
-        found: usize,
-        classes: usize,
-    },
+    Count { path: String, found: usize, classes: usize },
 }
 
 /// Class names indexed by the model's output index.
@@ -111,10 +104,7 @@ mod tests {
 
     #[test]
     fn top_k_orders_and_breaks_ties_by_index() {
-        assert_eq!(
-            top_k(&[0.1, 0.5, 0.2, 0.5], 3),
-            vec![(1, 0.5), (3, 0.5), (2, 0.2)]
-        );
+        assert_eq!(top_k(&[0.1, 0.5, 0.2, 0.5], 3), vec![(1, 0.5), (3, 0.5), (2, 0.2)]);
         assert_eq!(top_k(&[1.0], 5), vec![(0, 1.0)]);
     }
 
@@ -132,10 +122,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(Labels::fit(names(1001), 1000, "x").unwrap().get(0), "c1");
-        assert_eq!(
-            Labels::fit(names(1001), 1001, "x").unwrap().get(0),
-            "background"
-        );
+        assert_eq!(Labels::fit(names(1001), 1001, "x").unwrap().get(0), "background");
         let plain: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
         assert_eq!(Labels::fit(plain, 1001, "x").unwrap().get(1), "c0");
         assert!(Labels::fit(names(5), 1001, "x").is_err());

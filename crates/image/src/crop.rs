@@ -42,22 +42,10 @@ mod tests {
     #[test]
     fn boxes_of_the_reference_preprocessing() {
         // Found by matching PIL crops against ../shared/reference/imagenet100/inputs.
-        assert_eq!(
-            central_crop_box(500, 375, 0.875).unwrap(),
-            (31, 23, 438, 329)
-        );
-        assert_eq!(
-            central_crop_box(500, 376, 0.875).unwrap(),
-            (31, 24, 438, 328)
-        ); // 23.5 -> 24
-        assert_eq!(
-            central_crop_box(400, 296, 0.875).unwrap(),
-            (25, 18, 350, 260)
-        ); // 18.5 -> 18
-        assert_eq!(
-            central_crop_box(526, 497, 0.875).unwrap(),
-            (33, 31, 460, 435)
-        );
+        assert_eq!(central_crop_box(500, 375, 0.875).unwrap(), (31, 23, 438, 329));
+        assert_eq!(central_crop_box(500, 376, 0.875).unwrap(), (31, 24, 438, 328)); // 23.5 -> 24
+        assert_eq!(central_crop_box(400, 296, 0.875).unwrap(), (25, 18, 350, 260)); // 18.5 -> 18
+        assert_eq!(central_crop_box(526, 497, 0.875).unwrap(), (33, 31, 460, 435));
         assert_eq!(central_crop_box(7, 1, 1.0).unwrap(), (0, 0, 7, 1));
         assert_eq!(central_crop_box(1, 1, 0.01).unwrap(), (0, 0, 1, 1));
     }

@@ -22,10 +22,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ImageError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("cannot decode {path}: {reason}")]
     Decode { path: String, reason: String },
     #[error("image is empty (0 pixels)")]
@@ -45,11 +42,7 @@ pub struct Rgb8 {
 impl Rgb8 {
     pub fn new(width: usize, height: usize, data: Vec<u8>) -> Rgb8 {
         assert_eq!(data.len(), width * height * 3, "RGB buffer size");
-        Rgb8 {
-            width,
-            height,
-            data,
-        }
+        Rgb8 { width, height, data }
     }
 }
 

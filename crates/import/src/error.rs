@@ -5,10 +5,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("unknown model format ({0}); supported: .tflite")]
     UnknownFormat(String),
     #[error("corrupt model file: {0}")]

@@ -10,9 +10,7 @@ fn bad(what: &str, at: usize) -> ImportError {
 
 /// Reads a little-endian scalar of `N` bytes at `pos`.
 fn bytes<const N: usize>(buf: &[u8], pos: usize) -> Result<[u8; N], ImportError> {
-    let end = pos
-        .checked_add(N)
-        .ok_or_else(|| bad("offset overflow", pos))?;
+    let end = pos.checked_add(N).ok_or_else(|| bad("offset overflow", pos))?;
     buf.get(pos..end)
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| bad("read past the end of the file", pos))
@@ -25,9 +23,7 @@ pub fn read_u32(buf: &[u8], pos: usize) -> Result<u32, ImportError> {
 /// Follows a forward `uoffset` stored at `pos`.
 fn follow(buf: &[u8], pos: usize) -> Result<usize, ImportError> {
     let off = read_u32(buf, pos)? as usize;
-    let target = pos
-        .checked_add(off)
-        .ok_or_else(|| bad("offset overflow", pos))?;
+    let target = pos.checked_add(off).ok_or_else(|| bad("offset overflow", pos))?;
     if target >= buf.len() {
         return Err(bad("offset points past the end of the file", pos));
     }
@@ -169,12 +165,7 @@ impl<'a> Vector<'a> {
         if end > buf.len() {
             return Err(bad("vector runs past the end of the file", pos));
         }
-        Ok(Vector {
-            buf,
-            start,
-            len,
-            elem,
-        })
+        Ok(Vector { buf, start, len, elem })
     }
     pub fn len(&self) -> usize {
         self.len

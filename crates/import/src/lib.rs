@@ -36,10 +36,9 @@ pub fn load(path: impl AsRef<Path>) -> Result<Model, ImportError> {
         )));
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let name = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     load_bytes(&bytes, &name)
 }
 
@@ -48,7 +47,5 @@ pub fn load_bytes(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
     if bytes.len() >= 8 && &bytes[4..8] == b"TFL3" {
         return load_tflite(bytes, name);
     }
-    Err(ImportError::UnknownFormat(format!(
-        "{name} is not a TFLite flatbuffer"
-    )))
+    Err(ImportError::UnknownFormat(format!("{name} is not a TFLite flatbuffer")))
 }

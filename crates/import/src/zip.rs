@@ -53,11 +53,7 @@ fn members(file: &[u8]) -> Option<Vec<(String, &[u8])>> {
         }
         let method = u16_at(file, p + 10)?;
         let size = u32_at(file, p + 20)?;
-        let (name_len, extra_len, comment_len) = (
-            u16_at(file, p + 28)?,
-            u16_at(file, p + 30)?,
-            u16_at(file, p + 32)?,
-        );
+        let (name_len, extra_len, comment_len) = (u16_at(file, p + 28)?, u16_at(file, p + 30)?, u16_at(file, p + 32)?);
         let local = base.checked_add(u32_at(file, p + 42)?)?;
         let name = String::from_utf8_lossy(file.get(p + 46..p + 46 + name_len)?).into_owned();
         p += 46 + name_len + extra_len + comment_len;
@@ -108,10 +104,7 @@ mod tests {
     #[test]
     fn finds_labels_with_the_right_count() {
         let z = sample();
-        assert_eq!(
-            super::labels_for(&z, 2),
-            Some(vec!["a".to_string(), "b".to_string()])
-        );
+        assert_eq!(super::labels_for(&z, 2), Some(vec!["a".to_string(), "b".to_string()]));
         assert_eq!(super::labels_for(&z, 3), None);
         for n in 0..z.len() {
             let _ = super::labels_for(&z[..n], 2); // never panics

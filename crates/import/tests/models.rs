@@ -21,18 +21,8 @@ fn imports_the_four_classification_models() {
     for (file, classes, quantized, labels) in [
         ("mobilenet_v2_1.0_224_quant.tflite", 1001, true, true),
         ("tf2_mobilenet_v2_1.0_224_ptq.tflite", 1001, true, true),
-        (
-            "mobilenet_v2_1.0_224_inat_bird_quant.tflite",
-            965,
-            true,
-            true,
-        ),
-        (
-            "keras_mobilenet_v2_1.0_224_random_f32.tflite",
-            1000,
-            false,
-            false,
-        ),
+        ("mobilenet_v2_1.0_224_inat_bird_quant.tflite", 965, true, true),
+        ("keras_mobilenet_v2_1.0_224_random_f32.tflite", 1000, false, false),
     ] {
         let m = mnv2_import::load(shared().join("models").join(file)).unwrap();
         assert_eq!(
@@ -42,19 +32,13 @@ fn imports_the_four_classification_models() {
         );
         assert_eq!(m.is_quantized(), quantized, "{file}");
         assert_eq!(m.labels.is_some(), labels, "{file}");
-        assert_eq!(
-            matches!(m.output, OutputKind::Softmax { .. }),
-            quantized,
-            "{file}"
-        );
+        assert_eq!(matches!(m.output, OutputKind::Softmax { .. }), quantized, "{file}");
     }
 }
 
 #[test]
 fn float_model_logits_match_tflite_within_1e_4() {
-    let model =
-        mnv2_import::load(shared().join("models/keras_mobilenet_v2_1.0_224_random_f32.tflite"))
-            .unwrap();
+    let model = mnv2_import::load(shared().join("models/keras_mobilenet_v2_1.0_224_random_f32.tflite")).unwrap();
     let engine = F32Engine::new(&model, 1).unwrap();
     let mut session = engine.session(1).unwrap();
     let mut out = vec![0.0; 1000];
@@ -63,11 +47,7 @@ fn float_model_logits_match_tflite_within_1e_4() {
         engine.run(&mut session, &input, &mut out).unwrap();
         for peer in ["tflite", "keras", "onnxruntime"] {
             let want = read_f32(shared().join(format!("reference/float/input{n}.{peer}.f32")));
-            let max = out
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let max = out.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(max <= 1e-4, "input{n} vs {peer}: max |diff| {max}");
         }
     }
@@ -93,8 +73,7 @@ fn truncated_models_are_errors() {
 /// Random bit flips give an error or a model that still fits the architecture; never a panic.
 #[test]
 fn flipped_bytes_never_panic() {
-    let original =
-        std::fs::read(shared().join("models/tf2_mobilenet_v2_1.0_224_ptq.tflite")).unwrap();
+    let original = std::fs::read(shared().join("models/tf2_mobilenet_v2_1.0_224_ptq.tflite")).unwrap();
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut rejected = 0;
     for _ in 0..300 {

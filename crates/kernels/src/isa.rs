@@ -17,11 +17,7 @@ impl Isa {
     pub fn detect() -> Isa {
         static CHOICE: OnceLock<Isa> = OnceLock::new();
         *CHOICE.get_or_init(|| {
-            let best = if Isa::Avx2.available() {
-                Isa::Avx2
-            } else {
-                Isa::Scalar
-            };
+            let best = if Isa::Avx2.available() { Isa::Avx2 } else { Isa::Scalar };
             match std::env::var("MNV2_ISA").as_deref() {
                 Ok("scalar") => Isa::Scalar,
                 Ok("avx2") if Isa::Avx2.available() => Isa::Avx2,
@@ -43,10 +39,7 @@ impl Isa {
 
     /// Every instruction set this CPU can run (for tests and benchmarks).
     pub fn all_available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2]
-            .into_iter()
-            .filter(|i| i.available())
-            .collect()
+        [Isa::Scalar, Isa::Avx2].into_iter().filter(|i| i.available()).collect()
     }
 
     /// This instruction set if the CPU has it, else the portable one: what kernels actually run.

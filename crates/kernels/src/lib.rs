@@ -10,6 +10,7 @@ pub mod dwconv;
 pub mod gemm;
 mod isa;
 pub mod pool;
+pub mod q8;
 
 pub use isa::Isa;
 

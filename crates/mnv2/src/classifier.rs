@@ -117,10 +117,7 @@ impl Classifier {
         let bytes: Vec<&[u8]> = prepared.iter().map(|p| p.data.as_slice()).collect();
         let probs = self.probabilities(&bytes)?;
         let n = self.model.arch.classes as usize;
-        Ok(probs
-            .chunks_exact(n)
-            .map(|p| self.labels.predictions(p, k))
-            .collect())
+        Ok(probs.chunks_exact(n).map(|p| self.labels.predictions(p, k)).collect())
     }
 
     /// Runs already-prepared inputs (each the model's input size, RGB bytes) and returns the

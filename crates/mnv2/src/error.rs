@@ -16,10 +16,7 @@ pub enum Error {
     #[error("{0}")]
     Npy(String),
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error(
         "no model given and none found (looked in: {}); pass --model PATH or set MNV2_MODEL; the TFLite \
          ImageNet model is mobilenet_v2_1.0_224_quant.tflite from the TensorFlow Lite hosted models",

@@ -72,12 +72,8 @@ pub fn parse(bytes: &[u8]) -> Result<Npy, Error> {
         .ok_or_else(|| bad("shape too large"))?;
     let body = &bytes[start + header_len..];
     let need = |size: usize| -> Result<&[u8], Error> {
-        body.get(
-            ..count
-                .checked_mul(size)
-                .ok_or_else(|| bad("shape too large"))?,
-        )
-        .ok_or_else(|| bad("data shorter than its shape"))
+        body.get(..count.checked_mul(size).ok_or_else(|| bad("shape too large"))?)
+            .ok_or_else(|| bad("data shorter than its shape"))
     };
     let data = match descr {
         "<f4" => NpyData::F32(
@@ -89,9 +85,7 @@ pub fn parse(bytes: &[u8]) -> Result<Npy, Error> {
         "|u1" | "<u1" => NpyData::U8(need(1)?.to_vec()),
         "|i1" | "<i1" => NpyData::I8(need(1)?.iter().map(|&b| b as i8).collect()),
         other => {
-            return Err(bad(&format!(
-                "dtype {other} (float32, uint8 or int8 expected)"
-            )));
+            return Err(bad(&format!("dtype {other} (float32, uint8 or int8 expected)")));
         }
     };
     Ok(Npy { shape, data })
@@ -150,9 +144,7 @@ mod tests {
     #[test]
     fn numpy_written_header() {
         // What numpy.save writes for np.zeros((1, 2), np.uint8).
-        let mut b =
-            b"\x93NUMPY\x01\x00v\x00{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2), }"
-                .to_vec();
+        let mut b = b"\x93NUMPY\x01\x00v\x00{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2), }".to_vec();
         while b.len() < 10 + 118 - 1 {
             b.push(b' ');
         }

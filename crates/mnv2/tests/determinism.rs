@@ -8,17 +8,11 @@ use mnv2::kernels::Isa;
 #[test]
 fn fp32_bits_do_not_depend_on_threads_or_batch() {
     let model = mnv2::import::load(common::model("tf2_mobilenet_v2_1.0_224_ptq")).unwrap();
-    let names = [
-        "n01440764_tench",
-        "n02120505_grey_fox",
-        "n03995372_power_drill",
-    ];
+    let names = ["n01440764_tench", "n02120505_grey_fox", "n03995372_power_drill"];
     let mut input = Vec::new();
     for n in names {
-        let img = mnv2::image::load_rgb(
-            common::shared().join(format!("reference/imagenet100/inputs/{n}.png")),
-        )
-        .unwrap();
+        let img =
+            mnv2::image::load_rgb(common::shared().join(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
         input.extend(
             img.data
                 .iter()
@@ -32,9 +26,7 @@ fn fp32_bits_do_not_depend_on_threads_or_batch() {
             let engine = F32Engine::with_isa(&model, threads, isa).unwrap();
             // The whole batch at once, then one image at a time.
             let mut whole = vec![0.0; 3 * 1001];
-            engine
-                .run(&mut engine.session(3).unwrap(), &input, &mut whole)
-                .unwrap();
+            engine.run(&mut engine.session(3).unwrap(), &input, &mut whole).unwrap();
             let mut single = Vec::new();
             let mut s1 = engine.session(1).unwrap();
             for img in input.chunks(per_image) {
@@ -48,10 +40,7 @@ fn fp32_bits_do_not_depend_on_threads_or_batch() {
             );
             match &baseline {
                 None => baseline = Some(whole),
-                Some(b) => assert!(
-                    *b == whole,
-                    "{isa:?}: {threads} threads differ from 1 thread"
-                ),
+                Some(b) => assert!(*b == whole, "{isa:?}: {threads} threads differ from 1 thread"),
             }
         }
     }

@@ -16,11 +16,7 @@ fn fp32_top1_agrees_with_tflite_integer_reference() {
     let dir = shared().join("reference/imagenet100/inputs");
     let inputs: Vec<Vec<u8>> = names
         .iter()
-        .map(|n| {
-            mnv2::image::load_rgb(dir.join(format!("{n}.png")))
-                .unwrap()
-                .data
-        })
+        .map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.png"))).unwrap().data)
         .collect();
     for model in MODELS {
         let mut c = Classifier::load(
@@ -41,18 +37,12 @@ fn fp32_top1_agrees_with_tflite_integer_reference() {
                 if ours == argmax_u8(&reference) {
                     agree += 1;
                 } else {
-                    eprintln!(
-                        "{model} {name}: ours {ours}, tflite {}",
-                        argmax_u8(&reference)
-                    );
+                    eprintln!("{model} {name}: ours {ours}, tflite {}", argmax_u8(&reference));
                 }
             }
         }
         eprintln!("{model}: fp32 top-1 agrees with TFLite on {agree}/100");
-        assert!(
-            agree >= 96,
-            "{model}: fp32 top-1 agrees on only {agree}/100"
-        );
+        assert!(agree >= 96, "{model}: fp32 top-1 agrees on only {agree}/100");
     }
 }
 
@@ -95,14 +85,9 @@ fn preprocessing_matches_pil_closely() {
     let names = imagenet100();
     let (mut same, mut total, mut worst) = (0usize, 0usize, 0u8);
     for n in names.iter().take(20) {
-        let img = mnv2::image::load_rgb(
-            shared().join(format!("reference/imagenet100/originals/{n}.JPEG")),
-        )
-        .unwrap();
+        let img = mnv2::image::load_rgb(shared().join(format!("reference/imagenet100/originals/{n}.JPEG"))).unwrap();
         let ours = mnv2::image::prepare(&img, 224, 0.875).unwrap();
-        let reference =
-            mnv2::image::load_rgb(shared().join(format!("reference/imagenet100/inputs/{n}.png")))
-                .unwrap();
+        let reference = mnv2::image::load_rgb(shared().join(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
         for (a, b) in ours.data.iter().zip(&reference.data) {
             same += (a == b) as usize;
             worst = worst.max(a.abs_diff(*b));

@@ -2,45 +2,29 @@
 
 use mnv2_arch::{Arch, Bottleneck, Conv, Layer, Shape};
 use mnv2_engine::{
-    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, Quant, Tensor,
-    TensorData,
+    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Tensor, TensorData,
 };
 
-use super::schema::{
-    ACT_NONE, ACT_RELU6, Graph, Operator, PAD_SAME, PAD_VALID, TensorInfo, dtype, op,
-};
+use super::schema::{ACT_NONE, ACT_RELU6, Graph, Operator, PAD_SAME, PAD_VALID, TensorInfo, dtype, op};
 use crate::ImportError;
 
 /// Width multipliers of the published family and common variants, tried in turn.
 const WIDTHS: [f32; 9] = [1.0, 0.75, 0.5, 0.35, 1.3, 1.4, 0.25, 1.5, 2.0];
 
 pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportError> {
-    let input = g.tensor(
-        *g.inputs
-            .first()
-            .ok_or_else(|| not_mnv2("the graph has no input"))?,
-    )?;
-    let output = g.tensor(
-        *g.outputs
-            .first()
-            .ok_or_else(|| not_mnv2("the graph has no output"))?,
-    )?;
+    let input = g.tensor(*g.inputs.first().ok_or_else(|| not_mnv2("the graph has no input"))?)?;
+    let output = g.tensor(*g.outputs.first().ok_or_else(|| not_mnv2("the graph has no output"))?)?;
     if g.inputs.len() != 1 || g.outputs.len() != 1 {
         return Err(not_mnv2("expected one input and one output"));
     }
     let (h, w, c) = match input.shape[..] {
         [_, h, w, c] => (h, w, c),
         _ => {
-            return Err(not_mnv2(&format!(
-                "input shape {:?} is not NHWC",
-                input.shape
-            )));
+            return Err(not_mnv2(&format!("input shape {:?} is not NHWC", input.shape)));
         }
     };
     if h != w || c != 3 || h <= 0 {
-        return Err(not_mnv2(&format!(
-            "input {h}x{w}x{c}: expected a square RGB image"
-        )));
+        return Err(not_mnv2(&format!("input {h}x{w}x{c}: expected a square RGB image")));
     }
     let classes = *output.shape.last().unwrap_or(&0);
     if classes <= 0 {
@@ -49,8 +33,7 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
     // Try each width; when none fits, report the error of the one that got furthest.
     let mut best: Option<(usize, ImportError)> = None;
     for width in WIDTHS {
-        let arch =
-            Arch::new(width, h as u32, classes as u32).map_err(|e| not_mnv2(&e.to_string()))?;
+        let arch = Arch::new(width, h as u32, classes as u32).map_err(|e| not_mnv2(&e.to_string()))?;
         let mut walker = Walker::new(g, file);
         match walker.walk(&arch) {
             Ok((layers, input_spec, output_kind)) => {
@@ -65,9 +48,7 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
                 model.validate()?;
                 return Ok(model);
             }
-            Err(e) if best.as_ref().is_none_or(|(n, _)| walker.next > *n) => {
-                best = Some((walker.next, e))
-            }
+            Err(e) if best.as_ref().is_none_or(|(n, _)| walker.next > *n) => best = Some((walker.next, e)),
             Err(_) => {}
         }
     }
@@ -125,10 +106,7 @@ impl<'a> Walker<'a> {
         Ok(o)
     }
 
-    fn walk(
-        &mut self,
-        arch: &Arch,
-    ) -> Result<(Vec<LayerWeights>, InputSpec, OutputKind), ImportError> {
+    fn walk(&mut self, arch: &Arch) -> Result<(Vec<LayerWeights>, InputSpec, OutputKind), ImportError> {
         let input = self.g.tensor(self.cur)?.clone();
         let mut requantized = None;
         if self.peek().map(|o| o.code) == Some(op::QUANTIZE) {
@@ -142,9 +120,10 @@ impl<'a> Walker<'a> {
                 Layer::Stem(c) => LayerWeights::Stem(self.conv(&c, "stem")?),
                 Layer::Bottleneck(b) => LayerWeights::Bottleneck(Box::new(self.block(&b)?)),
                 Layer::Head(c) => LayerWeights::Head(self.conv(&c, "last 1x1 conv")?),
-                Layer::Pool { input, .. } => LayerWeights::Pool {
-                    output: self.pool(input.h, input.w)?,
-                },
+                Layer::Pool { input, .. } => {
+                    let (kind, output) = self.pool(input.h, input.w)?;
+                    LayerWeights::Pool { kind, output }
+                }
                 Layer::Classifier(c) => LayerWeights::Classifier(self.classifier(&c)?),
             };
             layers.push(weights);
@@ -157,9 +136,7 @@ impl<'a> Walker<'a> {
             )));
         }
         if self.cur != self.g.outputs[0] {
-            return Err(not_mnv2(
-                "the last operator does not produce the graph output",
-            ));
+            return Err(not_mnv2("the last operator does not produce the graph output"));
         }
         Ok((layers, input_spec, output))
     }
@@ -235,14 +212,8 @@ impl<'a> Walker<'a> {
             ins.sort();
             let mut want = vec![x, self.cur];
             want.sort();
-            if o.code != op::ADD
-                || ins != want
-                || o.outputs.len() != 1
-                || o.options.activation != ACT_NONE
-            {
-                return Err(not_mnv2(&format!(
-                    "operator {at}: expected the {name} residual ADD"
-                )));
+            if o.code != op::ADD || ins != want || o.outputs.len() != 1 || o.options.activation != ACT_NONE {
+                return Err(not_mnv2(&format!("operator {at}: expected the {name} residual ADD")));
             }
             self.next += 1;
             self.cur = o.outputs[0];
@@ -257,12 +228,12 @@ impl<'a> Walker<'a> {
         })
     }
 
-    fn pool(&mut self, h: u32, w: u32) -> Result<Option<Quant>, ImportError> {
+    fn pool(&mut self, h: u32, w: u32) -> Result<(PoolKind, Option<Quant>), ImportError> {
         let at = self.next;
         let o = self
             .peek()
             .ok_or_else(|| not_mnv2("graph ends before the global pool"))?;
-        match o.code {
+        let kind = match o.code {
             op::AVERAGE_POOL_2D => {
                 let opt = o.options;
                 if opt.filter_h as u32 != h
@@ -275,17 +246,17 @@ impl<'a> Walker<'a> {
                     )));
                 }
                 self.take(op::AVERAGE_POOL_2D, "global pool")?;
+                PoolKind::Average
             }
             op::MEAN => {
                 let axes = o.inputs.get(1).copied().unwrap_or(-1);
                 let axes = self.g.tensor(axes)?;
                 let values = self.tensor(axes, "mean axes")?;
                 if !matches!(values.data, TensorData::I32(ref v) if v.as_slice() == [1, 2]) {
-                    return Err(not_mnv2(&format!(
-                        "operator {at}: MEAN is not over height and width"
-                    )));
+                    return Err(not_mnv2(&format!("operator {at}: MEAN is not over height and width")));
                 }
                 self.take(op::MEAN, "global pool")?;
+                PoolKind::Mean
             }
             other => {
                 return Err(not_mnv2(&format!(
@@ -293,8 +264,8 @@ impl<'a> Walker<'a> {
                     op::name(other)
                 )));
             }
-        }
-        Ok(self.g.tensor(self.cur)?.quant.clone())
+        };
+        Ok((kind, self.g.tensor(self.cur)?.quant.clone()))
     }
 
     fn classifier(&mut self, c: &Conv) -> Result<ConvWeights, ImportError> {
@@ -347,12 +318,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Weights (input 1) and bias (input 2) of a conv-like operator, and its output quantization.
-    fn weights(
-        &self,
-        o: &Operator,
-        what: &str,
-        bias_required: bool,
-    ) -> Result<ConvWeights, ImportError> {
+    fn weights(&self, o: &Operator, what: &str, bias_required: bool) -> Result<ConvWeights, ImportError> {
         let w = o.inputs.get(1).copied().unwrap_or(-1);
         let weights = self.tensor(self.g.tensor(w)?, &format!("{what} weights"))?;
         let out_ch = weights.shape[0];
@@ -367,18 +333,16 @@ impl<'a> Walker<'a> {
             _ => return Err(not_mnv2(&format!("{what} has no bias"))),
         };
         let output = self.g.tensor(o.outputs[0])?.quant.clone();
-        Ok(ConvWeights {
-            weights,
-            bias,
-            output,
-        })
+        Ok(ConvWeights { weights, bias, output })
     }
 
     /// A constant tensor's values, with its size checked against its shape.
     fn tensor(&self, t: &TensorInfo, what: &str) -> Result<Tensor, ImportError> {
-        let buf = self.g.buffers.get(t.buffer as usize).ok_or_else(|| {
-            ImportError::Malformed(format!("{what}: buffer {} out of range", t.buffer))
-        })?;
+        let buf = self
+            .g
+            .buffers
+            .get(t.buffer as usize)
+            .ok_or_else(|| ImportError::Malformed(format!("{what}: buffer {} out of range", t.buffer)))?;
         let bytes = &self.file[buf.start..buf.start + buf.len];
         let mut n: usize = 1;
         let mut shape = Vec::new();
@@ -398,9 +362,7 @@ impl<'a> Walker<'a> {
             dtype::FLOAT32 | dtype::INT32 => 4,
             dtype::UINT8 | dtype::INT8 => 1,
             other => {
-                return Err(ImportError::Unsupported(format!(
-                    "{what}: tensor type {other}"
-                )));
+                return Err(ImportError::Unsupported(format!("{what}: tensor type {other}")));
             }
         };
         if bytes.len() != n * size {
@@ -413,18 +375,8 @@ impl<'a> Walker<'a> {
         }
         let four = |c: &[u8]| <[u8; 4]>::try_from(c).expect("chunks of 4");
         let data = match t.dtype {
-            dtype::FLOAT32 => TensorData::F32(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(four(c)))
-                    .collect(),
-            ),
-            dtype::INT32 => TensorData::I32(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes(four(c)))
-                    .collect(),
-            ),
+            dtype::FLOAT32 => TensorData::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(four(c))).collect()),
+            dtype::INT32 => TensorData::I32(bytes.chunks_exact(4).map(|c| i32::from_le_bytes(four(c))).collect()),
             dtype::UINT8 => TensorData::U8(bytes.to_vec()),
             _ => TensorData::I8(bytes.iter().map(|&b| b as i8).collect()),
         };
@@ -470,8 +422,6 @@ fn input_spec(input: &TensorInfo, requantized: Option<Quant>) -> Result<InputSpe
                 signed,
             })
         }
-        other => Err(ImportError::Unsupported(format!(
-            "input tensor type {other}"
-        ))),
+        other => Err(ImportError::Unsupported(format!("input tensor type {other}"))),
     }
 }

@@ -14,12 +14,7 @@ pub fn load_tflite(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
     let mut model = map::map_graph(&graph, bytes, name)?;
     // TFLite metadata appends its associated files (the labels) as a ZIP archive after the
     // flatbuffer: if one starts there but cannot be read, the file was cut short.
-    let flatbuffer_end = graph
-        .buffers
-        .iter()
-        .map(|b| b.start + b.len)
-        .max()
-        .unwrap_or(0);
+    let flatbuffer_end = graph.buffers.iter().map(|b| b.start + b.len).max().unwrap_or(0);
     let appended = bytes
         .get(flatbuffer_end..)
         .is_some_and(|rest| rest.windows(4).any(|w| w == b"PK\x03\x04"));

@@ -129,19 +129,15 @@ impl Graph {
             .iter()
             .map(|b| buffer_ref(b, buf))
             .collect::<Result<Vec<_>, _>>()?;
-        let tensors = sg
-            .tables(0)?
-            .iter()
-            .map(tensor_info)
-            .collect::<Result<Vec<_>, _>>()?;
+        let tensors = sg.tables(0)?.iter().map(tensor_info).collect::<Result<Vec<_>, _>>()?;
         let operators = sg
             .tables(3)?
             .iter()
             .map(|o| {
                 let index = o.u32(0, 0)? as usize;
-                let code = *codes.get(index).ok_or_else(|| {
-                    ImportError::Malformed(format!("operator code index {index} out of range"))
-                })?;
+                let code = *codes
+                    .get(index)
+                    .ok_or_else(|| ImportError::Malformed(format!("operator code index {index} out of range")))?;
                 let options = match o.table(4)? {
                     Some(t) => options(code, &t)?,
                     None => Options::default(),

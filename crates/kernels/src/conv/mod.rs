@@ -44,13 +44,7 @@ pub struct PackedConv {
 
 impl PackedConv {
     /// `ohwi[((o * k + y) * k + x) * in_c + i]`.
-    pub fn from_ohwi(
-        out_c: usize,
-        k: usize,
-        in_c: usize,
-        ohwi: &[f32],
-        bias: &[f32],
-    ) -> PackedConv {
+    pub fn from_ohwi(out_c: usize, k: usize, in_c: usize, ohwi: &[f32], bias: &[f32]) -> PackedConv {
         assert_eq!(ohwi.len(), out_c * k * k * in_c, "conv weight size");
         assert_eq!(bias.len(), out_c, "conv bias size");
         let mut hwio = vec![0.0; ohwi.len()];
@@ -89,11 +83,7 @@ pub fn conv2d(
     out: &mut [f32],
 ) {
     let (_, oh, _, ow) = shape.geometry();
-    assert_eq!(
-        input.len(),
-        shape.in_h * shape.in_w * shape.in_c,
-        "conv input size"
-    );
+    assert_eq!(input.len(), shape.in_h * shape.in_w * shape.in_c, "conv input size");
     assert!(
         w.in_c == shape.in_c && w.out_c == shape.out_c && w.shape_k == shape.kernel,
         "conv weights"
@@ -151,8 +141,7 @@ fn rows_portable(
                     let px = (iy as usize * shape.in_w + ix as usize) * ic;
                     for i in 0..ic {
                         let x = input[px + i];
-                        let wrow = &w.hwio
-                            [((ky * k + kx) * ic + i) * oc..((ky * k + kx) * ic + i + 1) * oc];
+                        let wrow = &w.hwio[((ky * k + kx) * ic + i) * oc..((ky * k + kx) * ic + i + 1) * oc];
                         for (acc, &wv) in o.iter_mut().zip(wrow) {
                             *acc += x * wv;
                         }

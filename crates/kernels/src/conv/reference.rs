@@ -3,13 +3,7 @@
 use super::ConvShape;
 use crate::Clamp;
 
-pub fn conv_reference(
-    shape: &ConvShape,
-    input: &[f32],
-    ohwi: &[f32],
-    bias: &[f32],
-    clamp: Clamp,
-) -> Vec<f32> {
+pub fn conv_reference(shape: &ConvShape, input: &[f32], ohwi: &[f32], bias: &[f32], clamp: Clamp) -> Vec<f32> {
     let (pt, oh, pl, ow) = shape.geometry();
     let (k, ic, oc) = (shape.kernel, shape.in_c, shape.out_c);
     let mut out = vec![0.0; oh * ow * oc];

@@ -43,27 +43,12 @@ pub struct DwLayer {
 
 /// Computes output rows `rows.start..rows.end` of a depthwise 3x3 conv into `out` (which holds
 /// exactly those rows).
-pub fn dwconv3x3(
-    isa: Isa,
-    layer: &DwLayer,
-    input: &[f32],
-    rows: std::ops::Range<usize>,
-    out: &mut [f32],
-) {
-    let DwLayer {
-        shape,
-        w,
-        bias,
-        clamp,
-    } = layer;
+pub fn dwconv3x3(isa: Isa, layer: &DwLayer, input: &[f32], rows: std::ops::Range<usize>, out: &mut [f32]) {
+    let DwLayer { shape, w, bias, clamp } = layer;
     let (w, bias, clamp) = (w.as_slice(), bias.as_slice(), *clamp);
     let c = shape.channels;
     let (_, oh, _, ow) = shape.geometry();
-    assert_eq!(
-        input.len(),
-        shape.in_h * shape.in_w * c,
-        "depthwise input size"
-    );
+    assert_eq!(input.len(), shape.in_h * shape.in_w * c, "depthwise input size");
     assert!(w.len() == 9 * c && bias.len() == c, "depthwise weight size");
     assert!(
         rows.end <= oh && out.len() == rows.len() * ow * c,

@@ -3,13 +3,7 @@
 use super::DwShape;
 use crate::Clamp;
 
-pub fn dwconv3x3_reference(
-    shape: &DwShape,
-    input: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    clamp: Clamp,
-) -> Vec<f32> {
+pub fn dwconv3x3_reference(shape: &DwShape, input: &[f32], w: &[f32], bias: &[f32], clamp: Clamp) -> Vec<f32> {
     let c = shape.channels;
     let (pt, oh, pl, ow) = shape.geometry();
     let at = |y: isize, x: isize, ch: usize| -> f64 {

@@ -8,14 +8,7 @@ use std::arch::x86_64::*;
 /// # Safety
 /// The CPU must support AVX2 and FMA; `a` holds `rows * k`, `panel` `k * NR` and `bias` `NR` floats.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn tile(
-    a: &[f32],
-    rows: usize,
-    k: usize,
-    panel: &[f32],
-    bias: &[f32],
-    acc: &mut [[f32; NR]; MR],
-) {
+pub unsafe fn tile(a: &[f32], rows: usize, k: usize, panel: &[f32], bias: &[f32], acc: &mut [[f32; NR]; MR]) {
     debug_assert!(a.len() >= rows * k && panel.len() >= k * NR && bias.len() >= NR);
     // SAFETY: lengths as documented; dispatch to a const row count lets the compiler keep every
     // accumulator in a register.

@@ -80,24 +80,12 @@ const MC: usize = 72;
 
 /// `out = clamp(a * b + bias + residual)` for `m` rows; `a` is m x k, `out` and `residual` m x n,
 /// all row-major and contiguous.
-pub fn gemm(
-    isa: Isa,
-    a: &[f32],
-    b: &PackedB,
-    residual: Option<&[f32]>,
-    clamp: Clamp,
-    out: &mut [f32],
-) {
+pub fn gemm(isa: Isa, a: &[f32], b: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
     let isa = isa.or_scalar();
     let (k, n) = (b.k, b.n);
     let m = out.len() / n.max(1);
     assert_eq!(out.len(), m * n, "output is not a whole number of rows");
-    assert_eq!(
-        a.len(),
-        m * k,
-        "A has {} elements, expected {m}x{k}",
-        a.len()
-    );
+    assert_eq!(a.len(), m * k, "A has {} elements, expected {m}x{k}", a.len());
     if let Some(r) = residual {
         assert_eq!(r.len(), out.len(), "residual shape");
     }

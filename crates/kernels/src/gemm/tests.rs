@@ -27,15 +27,7 @@ fn matches_reference_on_many_shapes() {
             for k in [1, 3, 8, 16, 17, 96, 160] {
                 for n in [1, 8, 15, 16, 17, 24, 33, 100] {
                     seed += 1;
-                    check(
-                        isa,
-                        m,
-                        k,
-                        n,
-                        seed % 3 == 0,
-                        Clamp::relu6(seed % 2 == 0),
-                        seed,
-                    );
+                    check(isa, m, k, n, seed % 3 == 0, Clamp::relu6(seed % 2 == 0), seed);
                 }
             }
         }
@@ -46,12 +38,7 @@ fn matches_reference_on_many_shapes() {
 fn mobilenet_shapes() {
     for isa in Isa::all_available() {
         // (pixels, in, out): an expand at 56x56, a project at 14x14, the head, the classifier.
-        for (m, k, n) in [
-            (56 * 56, 24, 144),
-            (14 * 14, 576, 96),
-            (49, 320, 1280),
-            (2, 1280, 1001),
-        ] {
+        for (m, k, n) in [(56 * 56, 24, 144), (14 * 14, 576, 96), (49, 320, 1280), (2, 1280, 1001)] {
             check(isa, m, k, n, n == 96, Clamp::relu6(n == 144), m as u64);
         }
     }

@@ -39,8 +39,7 @@ pub fn argmax_u8(v: &[u8]) -> usize {
 
 /// The true class of a reference image (1001-class index) from the manifest.
 pub fn true_labels() -> std::collections::HashMap<String, usize> {
-    let text =
-        std::fs::read_to_string(shared().join("reference/imagenet100/manifest.json")).unwrap();
+    let text = std::fs::read_to_string(shared().join("reference/imagenet100/manifest.json")).unwrap();
     let mut out = std::collections::HashMap::new();
     // A tiny scan of the manifest: pairs of "image": "...", and "label_index_1001": N.
     let mut rest = text.as_str();
@@ -48,10 +47,7 @@ pub fn true_labels() -> std::collections::HashMap<String, usize> {
         rest = &rest[at + 10..];
         let name = &rest[..rest.find('"').unwrap()];
         let li = rest.find("\"label_index_1001\": ").unwrap();
-        let num: String = rest[li + 20..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
+        let num: String = rest[li + 20..].chars().take_while(|c| c.is_ascii_digit()).collect();
         out.insert(name.to_string(), num.parse().unwrap());
     }
     out

@@ -1,0 +1,643 @@
+//! The integer plan: the quantized models run exactly as TFLite's integer kernels define them.
+//! Activations live in u8 whatever the model's type (see `mnv2_kernels::q8`), weights are
+//! prepacked once with their zero points removed, the arena is fixed per batch size.
+
+use mnv2_arch::Layer;
+use mnv2_kernels::Isa;
+use mnv2_kernels::conv::ConvShape;
+use mnv2_kernels::dwconv::DwShape;
+use mnv2_kernels::q8::add::QAdd;
+use mnv2_kernels::q8::conv::{QConvLayer, qconv2d};
+use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
+use mnv2_kernels::q8::gemm::{MR, QPackedB, qgemm};
+use mnv2_kernels::q8::pool::{MeanParams, qavgpool_global, qmean_global};
+use mnv2_kernels::q8::softmax::QSoftmax;
+use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
+
+use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Tensor, TensorData};
+use crate::{EngineError, Threads};
+
+/// An activation's quantization in the u8 representation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ActQ {
+    scale: f32,
+    zero_point: i32,
+}
+
+fn act_q(q: &Option<Quant>, signed: bool, what: &str) -> Result<ActQ, EngineError> {
+    let q = q
+        .as_ref()
+        .ok_or_else(|| EngineError::Weights(format!("{what}: activation without quantization")))?;
+    if q.scale.len() != 1 || q.zero_point.len() != 1 || !(q.scale[0] > 0.0 && q.scale[0].is_finite()) {
+        return Err(EngineError::Weights(format!(
+            "{what}: activations must be quantized per tensor"
+        )));
+    }
+    let zp = q.zero_point[0] + if signed { 128 } else { 0 };
+    if !(0..=255).contains(&zp) {
+        return Err(EngineError::Weights(format!(
+            "{what}: zero point {} out of range",
+            q.zero_point[0]
+        )));
+    }
+    Ok(ActQ {
+        scale: q.scale[0],
+        zero_point: zp as i32,
+    })
+}
+
+/// Weights with their zero point removed, and the scale of each of `channels` output channels
+/// (channel `c` of element `i` is `(i / inner) % channels` along the quantized axis).
+fn weights_i16(t: &Tensor, channels: usize, what: &str) -> Result<(Vec<i16>, Vec<f32>), EngineError> {
+    let q = t
+        .quant
+        .as_ref()
+        .ok_or_else(|| EngineError::Weights(format!("{what}: weights without quantization")))?;
+    let per_channel = q.scale.len() > 1;
+    if q.scale.len() != q.zero_point.len() || (per_channel && q.scale.len() != channels) {
+        return Err(EngineError::Weights(format!(
+            "{what}: {} scales for {channels} channels",
+            q.scale.len()
+        )));
+    }
+    let inner: usize = t.shape.iter().skip(q.axis + 1).product();
+    let channel = |i: usize| {
+        if per_channel { (i / inner.max(1)) % channels } else { 0 }
+    };
+    let values: Vec<i64> = match &t.data {
+        TensorData::U8(v) => v.iter().map(|&x| x as i64).collect(),
+        TensorData::I8(v) => v.iter().map(|&x| x as i64).collect(),
+        _ => {
+            return Err(EngineError::Weights(format!("{what}: weights are not 8-bit")));
+        }
+    };
+    let w = values
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (x - q.zero_point[channel(i)]) as i16)
+        .collect();
+    let scales = if per_channel {
+        q.scale.clone()
+    } else {
+        vec![q.scale[0]; channels]
+    };
+    Ok((w, scales))
+}
+
+fn bias_i32(t: &Tensor, n: usize, what: &str) -> Result<Vec<i32>, EngineError> {
+    match &t.data {
+        TensorData::I32(v) if v.len() == n => Ok(v.clone()),
+        TensorData::F32(v) if v.len() == n && v.iter().all(|&x| x == 0.0) => Ok(vec![0; n]),
+        _ => Err(EngineError::Weights(format!(
+            "{what}: bias is not int32 with {n} values"
+        ))),
+    }
+}
+
+/// The real multiplier `input_scale * weight_scale / output_scale` as TFLite computes it: for
+/// uint8 models through `GetQuantizedConvolutionMultipler`, whose product of the two scales is
+/// taken in float32 before the division in double; for int8 (per-channel) models all in double.
+/// The difference is visible: layer 28 of `mobilenet_v2_1.0_224_quant` on the grey fox has an
+/// accumulator of 13327 that becomes 157 with the float product (as TFLite) and 158 without.
+fn conv_multiplier(input_scale: f32, weight_scale: f32, output_scale: f32, signed: bool) -> f64 {
+    let product = if signed {
+        input_scale as f64 * weight_scale as f64
+    } else {
+        (input_scale * weight_scale) as f64
+    };
+    product / output_scale as f64
+}
+
+/// The final rounding of TFLite's kernels: uint8 (per-tensor) kernels round ties away from zero,
+/// the int8 per-channel ones toward +infinity. Found against the reference: `rounding_half_up`
+/// in the int8 layer test fails on layer 3 of `tf2_mobilenet_v2_1.0_224_ptq` with the other.
+fn rounding_for(signed: bool) -> Rounding {
+    if signed {
+        Rounding::HalfUp
+    } else {
+        Rounding::AwayFromZero
+    }
+}
+
+/// Weights, bias, per-channel requantization and output stage of a conv-like layer.
+struct QConvParts {
+    w: Vec<i16>,
+    bias: Vec<i32>,
+    requant: Vec<Requant>,
+    stage: OutputStage,
+    output: ActQ,
+}
+
+fn conv_parts(
+    cw: &ConvWeights,
+    n: usize,
+    input: ActQ,
+    relu6: bool,
+    signed: bool,
+    what: &str,
+) -> Result<QConvParts, EngineError> {
+    let (w, scales) = weights_i16(&cw.weights, n, what)?;
+    let bias = bias_i32(&cw.bias, n, what)?;
+    let output = act_q(&cw.output, signed, what)?;
+    let rounding = rounding_for(signed);
+    let requant = scales
+        .iter()
+        .map(|&s| Requant::with_rounding(conv_multiplier(input.scale, s, output.scale, signed), rounding))
+        .collect();
+    let stage = OutputStage::new(output.zero_point, output.scale, relu6);
+    Ok(QConvParts {
+        w,
+        bias,
+        requant,
+        stage,
+        output,
+    })
+}
+
+fn pack_pointwise(
+    cw: &ConvWeights,
+    input: ActQ,
+    relu6: bool,
+    signed: bool,
+    what: &str,
+) -> Result<(QPackedB, ActQ), EngineError> {
+    let n = cw.weights.shape[0];
+    let k = *cw.weights.shape.last().unwrap_or(&0);
+    let p = conv_parts(cw, n, input, relu6, signed, what)?;
+    let w = &p.w;
+    let packed = QPackedB::new(
+        k,
+        n,
+        |kk, j| w[j * k + kk],
+        &p.bias,
+        input.zero_point,
+        p.requant,
+        p.stage,
+    );
+    Ok((packed, p.output))
+}
+
+enum QStep {
+    /// The input QUANTIZE (uint8 -> int8 in the file: the identity or a rescale here).
+    Requantize {
+        zp_in: i32,
+        requant: Requant,
+        stage: OutputStage,
+    },
+    Stem(QConvLayer),
+    Block(Box<QBlock>),
+    Head(QPackedB),
+    AvgPool {
+        channels: usize,
+        signed: bool,
+    },
+    Mean {
+        channels: usize,
+        params: MeanParams,
+    },
+    Classifier(QPackedB),
+    Softmax(QSoftmax),
+}
+
+/// One inverted residual in integer arithmetic.
+struct QBlock {
+    expand: Option<QPackedB>,
+    dw: QDwLayer,
+    project: QPackedB,
+    add: Option<QAdd>,
+}
+
+/// What a traced tensor is, in execution order (the order of TFLite's operators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceOp {
+    Quantize,
+    Conv,
+    Depthwise,
+    Add,
+    Pool,
+    Classifier,
+    Softmax,
+}
+
+/// A quantized model compiled for integer execution.
+pub struct Q8Engine {
+    steps: Vec<QStep>,
+    input_len: usize,
+    classes: usize,
+    thin: usize,
+    wide: usize,
+    pooled: usize,
+    /// The final tensor is int8 (its bytes are stored +128 here).
+    output_signed: bool,
+    isa: Isa,
+    threads: Threads,
+}
+
+/// Reusable activation memory for one batch size.
+pub struct Q8Session {
+    batch: usize,
+    bufs: [Vec<u8>; 4],
+    pooled: Vec<u8>,
+    logits: Vec<u8>,
+}
+
+impl Q8Session {
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+    /// Bytes of activation memory this session holds.
+    pub fn arena_bytes(&self) -> usize {
+        self.bufs.iter().map(Vec::len).sum::<usize>() + self.pooled.len() + self.logits.len()
+    }
+}
+
+impl Q8Engine {
+    /// Compiles a quantized model for `threads` workers (0: all cores).
+    pub fn new(model: &Model, threads: usize) -> Result<Q8Engine, EngineError> {
+        Self::with_isa(model, threads, Isa::detect())
+    }
+
+    pub fn with_isa(model: &Model, threads: usize, isa: Isa) -> Result<Q8Engine, EngineError> {
+        model.validate()?;
+        if !model.is_quantized() {
+            return Err(EngineError::NotQuantized);
+        }
+        let signed = model.activations_signed();
+        let input_q = act_q(&model.input.quant, model.input.signed, "input")?;
+        let mut steps = Vec::new();
+        let mut cur = input_q;
+        if let Some(rq) = &model.input.requantized {
+            let to = act_q(&Some(rq.clone()), signed, "input quantize")?;
+            steps.push(QStep::Requantize {
+                zp_in: cur.zero_point,
+                requant: Requant::new(cur.scale as f64 / to.scale as f64),
+                stage: OutputStage::new(to.zero_point, to.scale, false),
+            });
+            cur = to;
+        }
+        // The thin buffers also hold the requantized input.
+        let (mut thin, mut wide, mut pooled) = (model.arch.input().len(), 0usize, 0usize);
+        for (i, (layer, weights)) in model.arch.layers().iter().zip(&model.layers).enumerate() {
+            let what = format!("layer {i}");
+            let step = match (layer, weights) {
+                (Layer::Stem(c), LayerWeights::Stem(w)) => {
+                    let n = c.output.c as usize;
+                    let p = conv_parts(w, n, cur, true, signed, &what)?;
+                    let shape = ConvShape {
+                        in_h: c.input.h as usize,
+                        in_w: c.input.w as usize,
+                        in_c: c.input.c as usize,
+                        out_c: n,
+                        kernel: c.kernel as usize,
+                        stride: c.stride as usize,
+                    };
+                    thin = thin.max(c.output.len());
+                    let layer = QConvLayer::new(shape, &p.w, p.bias, cur.zero_point, p.requant, p.stage);
+                    cur = p.output;
+                    QStep::Stem(layer)
+                }
+                (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
+                    let x = cur;
+                    let (dw_in, dw_out) = b.depthwise_shapes();
+                    thin = thin.max(b.input.len()).max(b.output().len());
+                    wide = wide.max(dw_out.len()).max(if b.has_expand() { dw_in.len() } else { 0 });
+                    let expand = match &bw.expand {
+                        Some(e) => {
+                            let (packed, q) = pack_pointwise(e, cur, true, signed, &format!("{what} expand"))?;
+                            cur = q;
+                            Some(packed)
+                        }
+                        None => None,
+                    };
+                    let p = conv_parts(
+                        &bw.depthwise,
+                        b.hidden as usize,
+                        cur,
+                        true,
+                        signed,
+                        &format!("{what} depthwise"),
+                    )?;
+                    let shape = DwShape {
+                        in_h: dw_in.h as usize,
+                        in_w: dw_in.w as usize,
+                        channels: dw_in.c as usize,
+                        stride: b.stride as usize,
+                        dilation: b.dilation as usize,
+                    };
+                    let dw = QDwLayer {
+                        shape,
+                        w: p.w,
+                        bias: p.bias,
+                        input_zero_point: cur.zero_point,
+                        requant: p.requant,
+                        stage: p.stage,
+                    };
+                    cur = p.output;
+                    let (project, y) = pack_pointwise(&bw.project, cur, false, signed, &format!("{what} project"))?;
+                    cur = y;
+                    let add = if b.residual {
+                        let out = act_q(&bw.add_output, signed, &format!("{what} add"))?;
+                        cur = out;
+                        let stage = OutputStage::new(out.zero_point, out.scale, false);
+                        Some(QAdd::new(
+                            x.scale,
+                            x.zero_point,
+                            y.scale,
+                            y.zero_point,
+                            out.scale,
+                            stage,
+                        ))
+                    } else {
+                        None
+                    };
+                    QStep::Block(Box::new(QBlock {
+                        expand,
+                        dw,
+                        project,
+                        add,
+                    }))
+                }
+                (Layer::Head(c), LayerWeights::Head(w)) => {
+                    wide = wide.max(c.output.len());
+                    let (packed, q) = pack_pointwise(w, cur, true, signed, &what)?;
+                    cur = q;
+                    QStep::Head(packed)
+                }
+                (Layer::Pool { input, .. }, LayerWeights::Pool { kind, output }) => {
+                    let channels = input.c as usize;
+                    pooled = channels;
+                    let out = act_q(output, signed, "pool")?;
+                    let step = match kind {
+                        PoolKind::Average => {
+                            if out != cur {
+                                return Err(EngineError::Weights("average pool changes quantization".into()));
+                            }
+                            QStep::AvgPool { channels, signed }
+                        }
+                        PoolKind::Mean => {
+                            // Zero points in the tensors' own type.
+                            let own = |zp: i32| if signed { zp - 128 } else { zp };
+                            let count = (input.h * input.w) as usize;
+                            let params = MeanParams::new(
+                                cur.scale,
+                                own(cur.zero_point),
+                                out.scale,
+                                own(out.zero_point),
+                                count,
+                                signed,
+                            );
+                            QStep::Mean { channels, params }
+                        }
+                    };
+                    cur = out;
+                    step
+                }
+                (Layer::Classifier(_), LayerWeights::Classifier(w)) => {
+                    let (packed, q) = pack_pointwise(w, cur, false, signed, "classifier")?;
+                    cur = q;
+                    QStep::Classifier(packed)
+                }
+                _ => {
+                    return Err(EngineError::Weights("layer and weights differ in kind".into()));
+                }
+            };
+            steps.push(step);
+        }
+        let mut output_signed = signed;
+        if let OutputKind::Softmax { quant, requantized } = &model.output {
+            // The 8-bit softmax writes probabilities at scale 1/256 with the type's lowest zero
+            // point; a final QUANTIZE to uint8 with the same scale is then the identity here.
+            let q = act_q(quant, signed, "softmax")?;
+            if q.scale != 1.0 / 256.0 || q.zero_point != 0 {
+                return Err(EngineError::Weights(
+                    "softmax output quantization is not 1/256 from zero".into(),
+                ));
+            }
+            steps.push(QStep::Softmax(QSoftmax::new(cur.scale, 1.0)));
+            if let Some(r) = requantized {
+                let rq = act_q(&Some(r.clone()), false, "output quantize")?;
+                if rq != q {
+                    return Err(EngineError::Weights("final QUANTIZE rescales the probabilities".into()));
+                }
+                output_signed = false;
+            }
+        }
+        Ok(Q8Engine {
+            steps,
+            input_len: model.arch.input().len(),
+            classes: model.arch.classes as usize,
+            thin,
+            wide,
+            pooled,
+            output_signed,
+            isa: isa.or_scalar(),
+            threads: Threads::new(threads)?,
+        })
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+    /// Output bytes per image.
+    pub fn output_len(&self) -> usize {
+        self.classes
+    }
+    /// Whether the output bytes stand for int8 values (stored +128).
+    pub fn output_signed(&self) -> bool {
+        self.output_signed
+    }
+
+    pub fn session(&self, batch: usize) -> Result<Q8Session, EngineError> {
+        if batch == 0 {
+            return Err(EngineError::EmptyBatch);
+        }
+        Ok(Q8Session {
+            batch,
+            bufs: [
+                vec![0; batch * self.thin],
+                vec![0; batch * self.thin],
+                vec![0; batch * self.wide],
+                vec![0; batch * self.wide],
+            ],
+            pooled: vec![0; batch * self.pooled],
+            logits: vec![0; batch * self.classes],
+        })
+    }
+
+    /// Runs a batch of input bytes (batch x H x W x 3, the model's input tensor with int8 stored
+    /// +128, which for image models is simply the pixel bytes); `output` gets batch x classes bytes.
+    pub fn run(&self, session: &mut Q8Session, input: &[u8], output: &mut [u8]) -> Result<(), EngineError> {
+        self.run_traced(session, input, output, &mut |_, _| {})
+    }
+
+    /// As [`Q8Engine::run`], calling `trace` with every operator's output tensor (for batch 1 it
+    /// is one image's tensor), in TFLite's operator order.
+    pub fn run_traced(
+        &self,
+        session: &mut Q8Session,
+        input: &[u8],
+        output: &mut [u8],
+        trace: &mut dyn FnMut(TraceOp, &[u8]),
+    ) -> Result<(), EngineError> {
+        let batch = session.batch;
+        if input.len() != batch * self.input_len {
+            let s = (self.input_len / 3) as f64;
+            let side = s.sqrt() as u32;
+            return Err(EngineError::InputSize {
+                found: input.len(),
+                expected: batch * self.input_len,
+                batch,
+                h: side,
+                w: side,
+                c: 3,
+            });
+        }
+        assert_eq!(output.len(), batch * self.classes, "output buffer size");
+        let Q8Session {
+            bufs: [t0, t1, e0, e1],
+            pooled,
+            logits,
+            ..
+        } = session;
+        let (mut cur, mut next) = (t0, t1);
+        let mut cur_len = input.len();
+        let mut quantized_input = false;
+        let mut head_len = 0;
+        let mut softmaxed = false;
+        for step in &self.steps {
+            match step {
+                QStep::Requantize { zp_in, requant, stage } => {
+                    // Into `next`, which the stem then reads.
+                    for (o, &v) in next[..cur_len].iter_mut().zip(input) {
+                        *o = stage.finish(requant.apply(v as i32 - zp_in));
+                    }
+                    quantized_input = true;
+                    trace(TraceOp::Quantize, &next[..cur_len]);
+                }
+                QStep::Stem(layer) => {
+                    let src: &[u8] = if quantized_input { &next[..cur_len] } else { input };
+                    let len = batch * layer.shape.out_len();
+                    self.stem(layer, src, &mut cur[..len]);
+                    cur_len = len;
+                    trace(TraceOp::Conv, &cur[..cur_len]);
+                }
+                QStep::Block(block) => {
+                    let QBlock {
+                        expand,
+                        dw,
+                        project,
+                        add,
+                    } = block.as_ref();
+                    let x = &cur[..cur_len];
+                    let dw_in: &[u8] = match expand {
+                        Some(e) => {
+                            let len = cur_len / e.k() * e.n();
+                            self.pointwise(x, e, &mut e0[..len]);
+                            trace(TraceOp::Conv, &e0[..len]);
+                            &e0[..len]
+                        }
+                        None => x,
+                    };
+                    let dw_len = batch * dw.shape.out_len();
+                    self.depthwise(dw, dw_in, &mut e1[..dw_len]);
+                    trace(TraceOp::Depthwise, &e1[..dw_len]);
+                    let out_len = dw_len / dw.shape.channels * project.n();
+                    self.pointwise(&e1[..dw_len], project, &mut next[..out_len]);
+                    trace(TraceOp::Conv, &next[..out_len]);
+                    if let Some(p) = add {
+                        let y = &mut next[..out_len];
+                        self.threads.for_chunks(y, 4096, |i, chunk| {
+                            let xs = &x[i * 4096..i * 4096 + chunk.len()];
+                            for (o, &a) in chunk.iter_mut().zip(xs) {
+                                *o = p.apply(a, *o);
+                            }
+                        });
+                        trace(TraceOp::Add, &next[..out_len]);
+                    }
+                    std::mem::swap(&mut cur, &mut next);
+                    cur_len = out_len;
+                }
+                QStep::Head(w) => {
+                    head_len = cur_len / w.k() * w.n();
+                    self.pointwise(&cur[..cur_len], w, &mut e0[..head_len]);
+                    trace(TraceOp::Conv, &e0[..head_len]);
+                }
+                QStep::AvgPool { channels, signed } => {
+                    let per_image = head_len / batch;
+                    for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
+                        qavgpool_global(&e0[img * per_image..(img + 1) * per_image], *channels, *signed, out);
+                    }
+                    trace(TraceOp::Pool, pooled);
+                }
+                QStep::Mean { channels, params } => {
+                    let per_image = head_len / batch;
+                    for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
+                        qmean_global(&e0[img * per_image..(img + 1) * per_image], *channels, params, out);
+                    }
+                    trace(TraceOp::Pool, pooled);
+                }
+                QStep::Classifier(w) => {
+                    qgemm(self.isa, pooled, w, logits);
+                    trace(TraceOp::Classifier, logits);
+                }
+                QStep::Softmax(s) => {
+                    s.run(logits, self.classes, output);
+                    softmaxed = true;
+                    trace(TraceOp::Softmax, output);
+                }
+            }
+        }
+        if !softmaxed {
+            output.copy_from_slice(logits);
+        }
+        Ok(())
+    }
+
+    fn rows_per_task(&self, rows: usize) -> usize {
+        let per = rows.div_ceil(self.threads.count() * 4);
+        per.div_ceil(MR).max(1) * MR
+    }
+
+    fn pointwise(&self, a: &[u8], w: &QPackedB, out: &mut [u8]) {
+        let (k, n) = (w.k(), w.n());
+        let rpt = self.rows_per_task(out.len() / n);
+        self.threads.for_chunks(out, rpt * n, |i, chunk| {
+            let r0 = i * rpt;
+            let r1 = r0 + chunk.len() / n;
+            qgemm(self.isa, &a[r0 * k..r1 * k], w, chunk);
+        });
+    }
+
+    fn depthwise(&self, dw: &QDwLayer, input: &[u8], out: &mut [u8]) {
+        let (_, oh, _, ow) = dw.shape.geometry();
+        let row = ow * dw.shape.channels;
+        let in_len = dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
+        self.threads.for_chunks(out, row, |r, chunk| {
+            let (img, oy) = (r / oh, r % oh);
+            qdwconv3x3(
+                self.isa,
+                dw,
+                &input[img * in_len..(img + 1) * in_len],
+                oy..oy + 1,
+                chunk,
+            );
+        });
+    }
+
+    fn stem(&self, layer: &QConvLayer, input: &[u8], out: &mut [u8]) {
+        let s = &layer.shape;
+        let (_, oh, _, ow) = s.geometry();
+        let row = ow * s.out_c;
+        let in_len = s.in_h * s.in_w * s.in_c;
+        self.threads.for_chunks(out, row, |r, chunk| {
+            let (img, oy) = (r / oh, r % oh);
+            qconv2d(
+                self.isa,
+                layer,
+                &input[img * in_len..(img + 1) * in_len],
+                oy..oy + 1,
+                chunk,
+            );
+        });
+    }
+}

@@ -1,0 +1,155 @@
+//! Integer depthwise 3x3 conv (TFLite `DepthwiseConv` uint8 and `DepthwiseConvPerChannel` int8):
+//! taps outside the image are skipped, which equals padding with the input zero point.
+
+use super::{OutputStage, Requant};
+use crate::Isa;
+use crate::dwconv::DwShape;
+
+/// A quantized depthwise layer: weights `[ky][kx][c]` with their zero point removed.
+#[derive(Debug, Clone)]
+pub struct QDwLayer {
+    pub shape: DwShape,
+    pub w: Vec<i16>,
+    pub bias: Vec<i32>,
+    pub input_zero_point: i32,
+    pub requant: Vec<Requant>,
+    pub stage: OutputStage,
+}
+
+/// Channels accumulated at a time (a stack buffer: no allocation).
+const BLOCK: usize = 64;
+
+/// Output rows `rows` of the conv into `out` (exactly those rows).
+pub fn qdwconv3x3(isa: Isa, layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+    let s = &layer.shape;
+    let (_, oh, _, ow) = s.geometry();
+    assert_eq!(input.len(), s.in_h * s.in_w * s.channels, "depthwise input size");
+    assert!(layer.w.len() == 9 * s.channels && layer.bias.len() == s.channels && layer.requant.len() == s.channels);
+    assert!(
+        rows.end <= oh && out.len() == rows.len() * ow * s.channels,
+        "depthwise output rows"
+    );
+    match isa.or_scalar() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
+        Isa::Avx2 => unsafe { rows_avx2(layer, input, rows, out) },
+        _ => rows_portable(layer, input, rows, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+    rows_portable(layer, input, rows, out)
+}
+
+/// Integer arithmetic is exact, so the AVX2 entry (this body compiled with AVX2) and the
+/// portable one give identical bytes.
+#[inline(always)]
+fn rows_portable(layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+    let s = &layer.shape;
+    let c = s.channels;
+    let (pt, _, pl, ow) = s.geometry();
+    let zx = layer.input_zero_point;
+    for (ro, oy) in rows.enumerate() {
+        for ox in 0..ow {
+            let o = &mut out[(ro * ow + ox) * c..(ro * ow + ox + 1) * c];
+            for c0 in (0..c).step_by(BLOCK) {
+                let nb = BLOCK.min(c - c0);
+                let mut acc = [0i32; BLOCK];
+                acc[..nb].copy_from_slice(&layer.bias[c0..c0 + nb]);
+                for ky in 0..3 {
+                    let iy = (oy * s.stride + ky * s.dilation) as isize - pt as isize;
+                    if iy < 0 || iy >= s.in_h as isize {
+                        continue;
+                    }
+                    for kx in 0..3 {
+                        let ix = (ox * s.stride + kx * s.dilation) as isize - pl as isize;
+                        if ix < 0 || ix >= s.in_w as isize {
+                            continue;
+                        }
+                        let px = (iy as usize * s.in_w + ix as usize) * c + c0;
+                        let x = &input[px..px + nb];
+                        let w = &layer.w[(ky * 3 + kx) * c + c0..(ky * 3 + kx) * c + c0 + nb];
+                        for ((a, &xv), &wv) in acc[..nb].iter_mut().zip(x).zip(w) {
+                            *a += (xv as i32 - zx) * wv as i32;
+                        }
+                    }
+                }
+                for (j, (dst, &a)) in o[c0..c0 + nb].iter_mut().zip(&acc[..nb]).enumerate() {
+                    *dst = layer.stage.finish(layer.requant[c0 + j].apply(a));
+                }
+            }
+        }
+    }
+}
+
+/// Textbook loop over explicit coordinates.
+pub fn qdwconv3x3_reference(layer: &QDwLayer, input: &[u8]) -> Vec<u8> {
+    let s = &layer.shape;
+    let c = s.channels;
+    let (pt, oh, pl, ow) = s.geometry();
+    let mut out = vec![0u8; oh * ow * c];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for ch in 0..c {
+                let mut acc = layer.bias[ch];
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let y = (oy * s.stride + ky * s.dilation) as isize - pt as isize;
+                        let x = (ox * s.stride + kx * s.dilation) as isize - pl as isize;
+                        if y >= 0 && x >= 0 && (y as usize) < s.in_h && (x as usize) < s.in_w {
+                            let v = input[(y as usize * s.in_w + x as usize) * c + ch] as i32;
+                            acc += (v - layer.input_zero_point) * layer.w[(ky * 3 + kx) * c + ch] as i32;
+                        }
+                    }
+                }
+                out[(oy * ow + ox) * c + ch] = layer.stage.finish(layer.requant[ch].apply(acc));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    #[test]
+    fn matches_reference_exactly() {
+        let mut seed = 50;
+        for isa in Isa::all_available() {
+            for (h, w) in [(1, 1), (3, 2), (7, 7), (9, 8)] {
+                for channels in [1, 8, 17, 63, 64, 65, 130] {
+                    for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+                        seed += 1;
+                        let mut rng = Rng::new(seed);
+                        let shape = DwShape {
+                            in_h: h,
+                            in_w: w,
+                            channels,
+                            stride,
+                            dilation,
+                        };
+                        let layer = QDwLayer {
+                            shape,
+                            w: (0..9 * channels).map(|_| (rng.next_u64() % 511) as i16 - 255).collect(),
+                            bias: (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),
+                            input_zero_point: (rng.next_u64() % 256) as i32,
+                            requant: (0..channels)
+                                .map(|_| Requant::new(0.001 + (rng.next_u64() % 100) as f64 * 1e-4))
+                                .collect(),
+                            stage: OutputStage::new((rng.next_u64() % 256) as i32, 0.03, seed % 2 == 1),
+                        };
+                        let input: Vec<u8> = (0..h * w * channels).map(|_| rng.next_u64() as u8).collect();
+                        let (_, oh, _, _) = shape.geometry();
+                        let mut out = vec![0u8; shape.out_len()];
+                        qdwconv3x3(isa, &layer, &input, 0..oh, &mut out);
+                        assert_eq!(out, qdwconv3x3_reference(&layer, &input), "{isa:?} {shape:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Integer matrix multiply for pointwise convs and fully connected layers:
+//! `out[m][n] = stage(requant[n](bias[n] + sum_k (a[m][k] - za) * w[k][n]))` with u8 activations,
+//! i16 weights (zero point removed) and i32 accumulation; the input zero point is folded into the
+//! bias at packing time (`bias - za * sum_k w[k][n]`), which is exact in integers.
+
+use super::{OutputStage, Requant};
+use crate::Isa;
+
+/// Output columns per packed panel.
+pub const NR: usize = 16;
+/// Rows per register tile.
+pub const MR: usize = 4;
+
+/// Weights packed for the tile: per panel of 16 columns and pair of k rows, 32 i16 values
+/// `[k0 c0, k1 c0, k0 c1, k1 c1, ... c15]`, zero-padded in k (to even) and n.
+#[derive(Debug, Clone)]
+pub struct QPackedB {
+    k: usize,
+    n: usize,
+    pairs: usize,
+    data: Vec<i16>,
+    /// bias with the input zero point folded in, padded to panels
+    bias: Vec<i32>,
+    requant: Vec<Requant>,
+    stage: OutputStage,
+}
+
+impl QPackedB {
+    /// `w(kk, j)` is weight row kk (input channel), column j (output channel), zero point removed.
+    pub fn new(
+        k: usize,
+        n: usize,
+        w: impl Fn(usize, usize) -> i16,
+        bias: &[i32],
+        input_zero_point: i32,
+        requant: Vec<Requant>,
+        stage: OutputStage,
+    ) -> QPackedB {
+        assert!(
+            bias.len() == n && requant.len() == n,
+            "bias and requant per output channel"
+        );
+        let pairs = k.div_ceil(2);
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0i16; panels * pairs * 2 * NR];
+        let mut folded = vec![0i32; panels * NR];
+        for j in 0..n {
+            let (p, c) = (j / NR, j % NR);
+            let mut sum = 0i32;
+            for kk in 0..k {
+                let v = w(kk, j);
+                sum += v as i32;
+                data[(p * pairs + kk / 2) * 2 * NR + 2 * c + kk % 2] = v;
+            }
+            folded[j] = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
+        }
+        QPackedB {
+            k,
+            n,
+            pairs,
+            data,
+            bias: folded,
+            requant,
+            stage,
+        }
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    fn panel(&self, p: usize) -> &[i16] {
+        &self.data[p * self.pairs * 2 * NR..(p + 1) * self.pairs * 2 * NR]
+    }
+}
+
+/// `out` (m x n) from `a` (m x k), all row-major u8.
+pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
+    let isa = isa.or_scalar();
+    let (k, n) = (b.k, b.n);
+    let m = out.len() / n.max(1);
+    assert_eq!(out.len(), m * n, "output is not a whole number of rows");
+    assert_eq!(a.len(), m * k, "A has {} elements, expected {m}x{k}", a.len());
+    for p in 0..n.div_ceil(NR) {
+        let cols = NR.min(n - p * NR);
+        let panel = b.panel(p);
+        for r0 in (0..m).step_by(MR) {
+            let rows = MR.min(m - r0);
+            let mut acc = [[0i32; NR]; MR];
+            let a_rows = &a[r0 * k..(r0 + rows) * k];
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2; a_rows holds rows*k
+                // bytes and panel pairs*2*NR values.
+                Isa::Avx2 => unsafe { avx2::tile(a_rows, rows, k, panel, &mut acc) },
+                _ => tile_portable(a_rows, rows, k, panel, &mut acc),
+            }
+            for (i, row) in acc.iter().enumerate().take(rows) {
+                let o = (r0 + i) * n + p * NR;
+                for (c, (dst, &v)) in out[o..o + cols].iter_mut().zip(row).enumerate() {
+                    let j = p * NR + c;
+                    *dst = b.stage.finish(b.requant[j].apply(v.wrapping_add(b.bias[j])));
+                }
+            }
+        }
+    }
+}
+
+/// acc[i][c] = sum_k a[i][k] * w[k][c] (zero point folded elsewhere).
+fn tile_portable(a: &[u8], rows: usize, k: usize, panel: &[i16], acc: &mut [[i32; NR]; MR]) {
+    for (i, acc_row) in acc.iter_mut().enumerate().take(rows) {
+        let a_row = &a[i * k..(i + 1) * k];
+        for (kk, &av) in a_row.iter().enumerate() {
+            let base = (kk / 2) * 2 * NR + kk % 2;
+            for (c, v) in acc_row.iter_mut().enumerate() {
+                *v += av as i32 * panel[base + 2 * c] as i32;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{MR, NR};
+    use std::arch::x86_64::*;
+
+    /// `vpmaddwd` tile: each step multiplies a broadcast pair of activations by a pair of weight
+    /// rows for 8 columns and adds both products into 32-bit lanes (exact: |a*w| < 2^17).
+    ///
+    /// # Safety
+    /// AVX2 must be available; `a` holds `rows * k` bytes and `panel` `ceil(k/2) * 2 * NR` values.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn tile(a: &[u8], rows: usize, k: usize, panel: &[i16], acc: &mut [[i32; NR]; MR]) {
+        let pairs = k / 2;
+        unsafe {
+            let mut c0 = [_mm256_setzero_si256(); MR];
+            let mut c1 = [_mm256_setzero_si256(); MR];
+            let w = panel.as_ptr();
+            for kp in 0..pairs {
+                let w0 = _mm256_loadu_si256(w.add(kp * 2 * NR) as *const __m256i);
+                let w1 = _mm256_loadu_si256(w.add(kp * 2 * NR + 16) as *const __m256i);
+                for i in 0..rows.min(MR) {
+                    let lo = *a.get_unchecked(i * k + 2 * kp) as i32;
+                    let hi = *a.get_unchecked(i * k + 2 * kp + 1) as i32;
+                    let av = _mm256_set1_epi32(lo | (hi << 16));
+                    c0[i] = _mm256_add_epi32(c0[i], _mm256_madd_epi16(av, w0));
+                    c1[i] = _mm256_add_epi32(c1[i], _mm256_madd_epi16(av, w1));
+                }
+            }
+            if k % 2 == 1 {
+                let kp = pairs;
+                let w0 = _mm256_loadu_si256(w.add(kp * 2 * NR) as *const __m256i);
+                let w1 = _mm256_loadu_si256(w.add(kp * 2 * NR + 16) as *const __m256i);
+                for i in 0..rows.min(MR) {
+                    let av = _mm256_set1_epi32(*a.get_unchecked(i * k + k - 1) as i32);
+                    c0[i] = _mm256_add_epi32(c0[i], _mm256_madd_epi16(av, w0));
+                    c1[i] = _mm256_add_epi32(c1[i], _mm256_madd_epi16(av, w1));
+                }
+            }
+            for i in 0..rows.min(MR) {
+                _mm256_storeu_si256(acc[i].as_mut_ptr() as *mut __m256i, c0[i]);
+                _mm256_storeu_si256(acc[i].as_mut_ptr().add(8) as *mut __m256i, c1[i]);
+            }
+        }
+    }
+}
+
+/// The textbook loop: `(a - za) * w` summed per output, bias, requantize, clamp.
+pub fn qgemm_reference(
+    a: &[u8],
+    m: usize,
+    w: &[i16],
+    bias: &[i32],
+    za: i32,
+    requant: &[Requant],
+    stage: OutputStage,
+) -> Vec<u8> {
+    let n = bias.len();
+    let k = a.len() / m.max(1);
+    let mut out = vec![0u8; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0i32;
+            for kk in 0..k {
+                acc += (a[i * k + kk] as i32 - za) * w[kk * n + j] as i32;
+            }
+            out[i * n + j] = stage.finish(requant[j].apply(acc + bias[j]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    #[test]
+    fn matches_reference_exactly() {
+        let mut seed = 0;
+        for isa in Isa::all_available() {
+            for m in [1, 3, 4, 5, 9, 49] {
+                for k in [1, 2, 3, 16, 17, 96, 145] {
+                    for n in [1, 8, 15, 16, 17, 33] {
+                        seed += 1;
+                        let mut rng = Rng::new(seed);
+                        let a: Vec<u8> = (0..m * k).map(|_| rng.next_u64() as u8).collect();
+                        let w: Vec<i16> = (0..k * n).map(|_| (rng.next_u64() % 511) as i16 - 255).collect();
+                        let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() % 20001) as i32 - 10000).collect();
+                        let requant: Vec<Requant> = (0..n)
+                            .map(|_| Requant::new(0.0005 + (rng.next_u64() % 1000) as f64 * 1e-5))
+                            .collect();
+                        let za = (rng.next_u64() % 256) as i32;
+                        let stage = OutputStage::new((rng.next_u64() % 256) as i32, 0.05, seed % 2 == 0);
+                        let packed = QPackedB::new(k, n, |kk, j| w[kk * n + j], &bias, za, requant.clone(), stage);
+                        let mut out = vec![0u8; m * n];
+                        qgemm(isa, &a, &packed, &mut out);
+                        let expect = qgemm_reference(&a, m, &w, &bias, za, &requant, stage);
+                        assert_eq!(out, expect, "{isa:?} m={m} k={k} n={n}");
+                    }
+                }
+            }
+        }
+    }
+}
