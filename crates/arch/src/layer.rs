@@ -49,14 +49,7 @@ pub struct Conv {
 impl Conv {
     pub fn new(input: Shape, out: u32, kernel: u32, stride: u32, dilation: u32, relu6: bool) -> Conv {
         let output = Shape::new(same_out(input.h, stride), same_out(input.w, stride), out);
-        Conv {
-            input,
-            output,
-            kernel,
-            stride,
-            dilation,
-            relu6,
-        }
+        Conv { input, output, kernel, stride, dilation, relu6 }
     }
     pub fn weight_params(&self) -> u64 {
         (self.kernel * self.kernel) as u64 * self.input.c as u64 * self.output.c as u64
@@ -85,30 +78,16 @@ pub struct Bottleneck {
 
 impl Bottleneck {
     pub fn new(index: u32, input: Shape, expansion: u32, out: u32, stride: u32, dilation: u32) -> Bottleneck {
-        let hidden = if expansion == 1 {
-            input.c
-        } else {
-            crate::make_divisible((input.c * expansion) as f32, 8)
-        };
+        let hidden = if expansion == 1 { input.c } else { crate::make_divisible((input.c * expansion) as f32, 8) };
         let residual = stride == 1 && input.c == out;
-        Bottleneck {
-            index,
-            input,
-            expansion,
-            hidden,
-            out,
-            stride,
-            dilation,
-            residual,
-        }
+        Bottleneck { index, input, expansion, hidden, out, stride, dilation, residual }
     }
     pub fn has_expand(&self) -> bool {
         self.expansion != 1
     }
     /// The 1x1 expansion conv, when there is one.
     pub fn expand(&self) -> Option<Conv> {
-        self.has_expand()
-            .then(|| Conv::new(self.input, self.hidden, 1, 1, 1, true))
+        self.has_expand().then(|| Conv::new(self.input, self.hidden, 1, 1, 1, true))
     }
     /// The 3x3 depthwise conv's input and output shapes.
     pub fn depthwise_shapes(&self) -> (Shape, Shape) {

@@ -44,12 +44,7 @@ pub struct Arch {
 impl Arch {
     /// A classification network at output stride 32.
     pub fn new(width: f32, resolution: u32, classes: u32) -> Result<Arch, ArchError> {
-        let arch = Arch {
-            width,
-            resolution,
-            classes,
-            output_stride: 32,
-        };
+        let arch = Arch { width, resolution, classes, output_stride: 32 };
         arch.validate()?;
         Ok(arch)
     }
@@ -111,10 +106,7 @@ impl Arch {
         let head = Conv::new(shape, head_channels(self.width), 1, 1, 1, true);
         let pooled = Shape::new(1, 1, head.output.c);
         layers.push(Layer::Head(head));
-        layers.push(Layer::Pool {
-            input: head.output,
-            output: pooled,
-        });
+        layers.push(Layer::Pool { input: head.output, output: pooled });
         layers.push(Layer::Classifier(Conv::new(pooled, self.classes, 1, 1, 1, false)));
         layers
     }

@@ -14,48 +14,13 @@ pub const STEM_CHANNELS: u32 = 32;
 
 /// The bottleneck rows of paper Table 2.
 pub const TABLE_2: [Stage; 7] = [
-    Stage {
-        t: 1,
-        c: 16,
-        n: 1,
-        s: 1,
-    },
-    Stage {
-        t: 6,
-        c: 24,
-        n: 2,
-        s: 2,
-    },
-    Stage {
-        t: 6,
-        c: 32,
-        n: 3,
-        s: 2,
-    },
-    Stage {
-        t: 6,
-        c: 64,
-        n: 4,
-        s: 2,
-    },
-    Stage {
-        t: 6,
-        c: 96,
-        n: 3,
-        s: 1,
-    },
-    Stage {
-        t: 6,
-        c: 160,
-        n: 3,
-        s: 2,
-    },
-    Stage {
-        t: 6,
-        c: 320,
-        n: 1,
-        s: 1,
-    },
+    Stage { t: 1, c: 16, n: 1, s: 1 },
+    Stage { t: 6, c: 24, n: 2, s: 2 },
+    Stage { t: 6, c: 32, n: 3, s: 2 },
+    Stage { t: 6, c: 64, n: 4, s: 2 },
+    Stage { t: 6, c: 96, n: 3, s: 1 },
+    Stage { t: 6, c: 160, n: 3, s: 2 },
+    Stage { t: 6, c: 320, n: 1, s: 1 },
 ];
 
 /// Rounds `v` to the nearest multiple of `divisor`, never below `divisor`, adding one more
@@ -69,9 +34,5 @@ pub fn make_divisible(v: f32, divisor: u32) -> u32 {
 
 /// Channels of the last 1x1 conv: 1280, kept for width <= 1, scaled above.
 pub fn head_channels(width: f32) -> u32 {
-    if width > 1.0 {
-        make_divisible(1280.0 * width, 8)
-    } else {
-        1280
-    }
+    if width > 1.0 { make_divisible(1280.0 * width, 8) } else { 1280 }
 }

@@ -32,10 +32,7 @@ fn published_family_params_and_macs() {
         let arch = Arch::new(w, r, 1001).unwrap();
         let p = arch.params() as f64 / 1e6;
         let m = arch.macs() as f64 / 1e6;
-        assert!(
-            (p - params).abs() <= 0.01,
-            "{w}_{r}: params {p:.4} M, published {params}"
-        );
+        assert!((p - params).abs() <= 0.01, "{w}_{r}: params {p:.4} M, published {params}");
         assert!((m - macs).abs() <= 1.0, "{w}_{r}: MACs {m:.3} M, published {macs}");
     }
 }
@@ -55,15 +52,7 @@ fn table_2_shapes_at_224() {
     // (input h, input c, output c) of the first layer of each Table 2 row.
     let blocks = arch.bottlenecks();
     let firsts: Vec<_> = [0, 1, 3, 6, 10, 13, 16].iter().map(|&i| blocks[i]).collect();
-    let expect = [
-        (112, 32, 16),
-        (112, 16, 24),
-        (56, 24, 32),
-        (28, 32, 64),
-        (14, 64, 96),
-        (14, 96, 160),
-        (7, 160, 320),
-    ];
+    let expect = [(112, 32, 16), (112, 16, 24), (56, 24, 32), (28, 32, 64), (14, 64, 96), (14, 96, 160), (7, 160, 320)];
     for (b, (h, cin, cout)) in firsts.iter().zip(expect) {
         assert_eq!((b.input.h, b.input.c, b.out), (h, cin, cout), "block {}", b.index);
     }

@@ -4,11 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "mnv2",
-    version,
-    about = "MobileNetV2: classify images, inspect the architecture, run models"
-)]
+#[command(name = "mnv2", version, about = "MobileNetV2: classify images, inspect the architecture, run models")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,8 +63,8 @@ pub struct ClassifyArgs {
     /// Fraction of each side kept by the central crop.
     #[arg(long, default_value_t = 0.875)]
     pub crop: f32,
-    /// Arithmetic: f32 or int8.
-    #[arg(long, default_value = "f32")]
+    /// Arithmetic: auto (int8 for quantized models), f32 or int8.
+    #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
     /// Image files or directories (walked recursively).
     #[arg(required = true)]
@@ -86,8 +82,8 @@ pub struct RunArgs {
     /// Where to write the output tensor (.npy).
     #[arg(long)]
     pub output: PathBuf,
-    /// Arithmetic: f32 or int8.
-    #[arg(long, default_value = "f32")]
+    /// Arithmetic: auto (int8 for quantized models), f32 or int8.
+    #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]

@@ -17,20 +17,11 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => mnv2::default_model_path()?,
     };
-    let options = Options {
-        threads: a.threads,
-        precision: a.precision,
-        crop: a.crop,
-        labels: a.labels.clone(),
-    };
+    let options = Options { threads: a.threads, precision: a.precision, crop: a.crop, labels: a.labels.clone() };
     let mut classifier =
         Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     let paths = files::expand(&a.inputs);
-    let progress = if paths.len() > 1 {
-        ProgressBar::new(paths.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = if paths.len() > 1 { ProgressBar::new(paths.len() as u64) } else { ProgressBar::hidden() };
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}").expect("valid template"),
     );
@@ -39,11 +30,7 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
     // Messages that already name the file are printed as they are.
     let report_error = |path: &Path, msg: &str, progress: &ProgressBar| {
         let shown = path.display().to_string();
-        let line = if msg.contains(&shown) {
-            msg.to_string()
-        } else {
-            format!("{shown}: {msg}")
-        };
+        let line = if msg.contains(&shown) { msg.to_string() } else { format!("{shown}: {msg}") };
         progress.suspend(|| eprintln!("mnv2: error: {line}"));
     };
     for item in paths {
@@ -67,11 +54,7 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
     }
     failed += flush(&mut classifier, &mut batch, &a, &progress);
     progress.finish_and_clear();
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Classifies and prints the pending batch; returns how many images failed.
@@ -110,10 +93,7 @@ fn flush(
 
 fn print_result(path: &Path, preds: &[Prediction], as_json: bool) {
     if as_json {
-        let top: Vec<_> = preds
-            .iter()
-            .map(|p| json!({"index": p.index, "label": p.label, "score": p.score}))
-            .collect();
+        let top: Vec<_> = preds.iter().map(|p| json!({"index": p.index, "label": p.label, "score": p.score})).collect();
         println!("{}", json!({"path": path.display().to_string(), "top": top}));
     } else {
         println!("{}", path.display());

@@ -8,11 +8,7 @@ use std::process::ExitCode;
 
 pub fn main(a: InfoArgs) -> anyhow::Result<ExitCode> {
     let arch = match &a.model {
-        Some(path) => {
-            mnv2::import::load(path)
-                .with_context(|| format!("loading {}", path.display()))?
-                .arch
-        }
+        Some(path) => mnv2::import::load(path).with_context(|| format!("loading {}", path.display()))?.arch,
         None => Arch::new(a.width, a.resolution, a.classes)?,
     };
     if a.json {
@@ -28,11 +24,7 @@ fn tcs(layer: &Layer) -> (String, u32, String) {
     match layer {
         Layer::Stem(c) | Layer::Head(c) | Layer::Classifier(c) => ("-".into(), c.output.c, c.stride.to_string()),
         Layer::Bottleneck(b) => {
-            let s = if b.dilation > 1 {
-                format!("{} (rate {})", b.stride, b.dilation)
-            } else {
-                b.stride.to_string()
-            };
+            let s = if b.dilation > 1 { format!("{} (rate {})", b.stride, b.dilation) } else { b.stride.to_string() };
             (b.expansion.to_string(), b.out, s)
         }
         Layer::Pool { output, .. } => ("-".into(), output.c, "-".into()),
@@ -40,10 +32,7 @@ fn tcs(layer: &Layer) -> (String, u32, String) {
 }
 
 fn print_table(arch: &Arch) {
-    println!(
-        "MobileNetV2 width {} resolution {} classes {}",
-        arch.width, arch.resolution, arch.classes
-    );
+    println!("MobileNetV2 width {} resolution {} classes {}", arch.width, arch.resolution, arch.classes);
     println!(
         "{:<14} {:<24} {:>2} {:>5} {:>6} {:<14} {:>10} {:>13}",
         "input", "operator", "t", "c", "stride", "output", "params", "MACs"

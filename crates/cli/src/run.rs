@@ -11,20 +11,24 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => mnv2::default_model_path()?,
     };
-    let options = Options {
-        threads: a.threads,
-        precision: a.precision,
-        ..Options::default()
-    };
+    let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
     let mut c = Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     let per_image = c.model().arch.input().len();
-    let ext = a
-        .input
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let output = if ext == "npy" {
+    let ext = a.input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let output = if c.precision() == mnv2::Precision::Int8 {
+        // Integer execution: the model's raw output tensor, uint8 (or int8) as TFLite gives it.
+        let bytes = load_input_bytes(&a.input, &ext, per_image)?;
+        let raw = c.run_int8(&bytes.chunks_exact(per_image).collect::<Vec<_>>())?;
+        let classes = c.model().arch.classes as usize;
+        let shape = [raw.len() / classes, classes];
+        let npy = if c.raw_output_is_int8() {
+            npy::i8_bytes(&shape, &raw.iter().map(|&b| (b as i16 - 128) as i8).collect::<Vec<_>>())
+        } else {
+            npy::u8_bytes(&shape, &raw)
+        };
+        std::fs::write(&a.output, npy).with_context(|| format!("writing {}", a.output.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    } else if ext == "npy" {
         let bytes = std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
         let arr = npy::parse(&bytes).with_context(|| a.input.display().to_string())?;
         let n: usize = arr.shape.iter().product();
@@ -63,4 +67,23 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     let bytes = npy::f32_bytes(&[output.len() / classes, classes], &output);
     std::fs::write(&a.output, bytes).with_context(|| format!("writing {}", a.output.display()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The input as the model's uint8 bytes (int8 inputs stored +128): a `.npy` of uint8 or int8, or
+/// an image of exactly the model's input size.
+fn load_input_bytes(path: &std::path::Path, ext: &str, per_image: usize) -> anyhow::Result<Vec<u8>> {
+    let bytes = if ext == "npy" {
+        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        match npy::parse(&raw).with_context(|| path.display().to_string())?.data {
+            NpyData::U8(v) => v,
+            NpyData::I8(v) => v.iter().map(|&x| (x as i16 + 128) as u8).collect(),
+            NpyData::F32(_) => bail!("{}: float input needs --precision f32 (int8 takes uint8 bytes)", path.display()),
+        }
+    } else {
+        mnv2::image::load_rgb(path)?.data
+    };
+    if bytes.is_empty() || !bytes.len().is_multiple_of(per_image) {
+        bail!("{}: {} values are not a batch of {per_image}-value inputs", path.display(), bytes.len());
+    }
+    Ok(bytes)
 }

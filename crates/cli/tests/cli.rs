@@ -19,10 +19,7 @@ fn mnv2(args: &[&str]) -> Output {
 }
 
 fn quant_model() -> String {
-    shared()
-        .join("models/mobilenet_v2_1.0_224_quant.tflite")
-        .display()
-        .to_string()
+    shared().join("models/mobilenet_v2_1.0_224_quant.tflite").display().to_string()
 }
 
 fn text(b: &[u8]) -> String {
@@ -33,23 +30,12 @@ fn text(b: &[u8]) -> String {
 fn classify_json_gives_the_true_class() {
     // TFLite's top-1 for this image is index 1 (tench) with 248/256.
     let jpeg = shared().join("reference/imagenet100/originals/n01440764_tench.JPEG");
-    let out = mnv2(&[
-        "classify",
-        "--model",
-        &quant_model(),
-        "--json",
-        "--top",
-        "3",
-        jpeg.to_str().unwrap(),
-    ]);
+    let out = mnv2(&["classify", "--model", &quant_model(), "--json", "--top", "3", jpeg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let line = text(&out.stdout);
     assert_eq!(line.lines().count(), 1);
     assert!(line.starts_with("{\"path\":"), "{line}");
-    assert!(
-        line.contains("\"top\":[{\"index\":1,\"label\":\"tench, Tinca tinca\",\"score\":0.9"),
-        "{line}"
-    );
+    assert!(line.contains("\"top\":[{\"index\":1,\"label\":\"tench, Tinca tinca\",\"score\":0.9"), "{line}");
 }
 
 #[test]
@@ -72,17 +58,9 @@ fn classify_text_reports_bad_files_and_goes_on() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("parrot.jpg") && stdout.contains("macaw (index 89)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("parrot.jpg") && stdout.contains("macaw (index 89)"), "{stdout}");
     let stderr = text(&out.stderr);
-    assert!(
-        stderr
-            .lines()
-            .any(|l| l.starts_with("mnv2: error:") && l.contains("not_an_image.jpg")),
-        "{stderr}"
-    );
+    assert!(stderr.lines().any(|l| l.starts_with("mnv2: error:") && l.contains("not_an_image.jpg")), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -91,18 +69,11 @@ fn corrupt_model_is_one_error_line() {
     let dir = std::env::temp_dir().join(format!("mnv2-cli-model-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bytes = std::fs::read(quant_model()).unwrap();
-    for (i, len) in [10usize, 5000, bytes.len() / 2, bytes.len() - 1]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, len) in [10usize, 5000, bytes.len() / 2, bytes.len() - 1].into_iter().enumerate() {
         let cut = dir.join(format!("cut{i}.tflite"));
         std::fs::write(&cut, &bytes[..len]).unwrap();
-        let out = mnv2(&[
-            "classify",
-            "--model",
-            cut.to_str().unwrap(),
-            shared().join("images/cat.bmp").to_str().unwrap(),
-        ]);
+        let out =
+            mnv2(&["classify", "--model", cut.to_str().unwrap(), shared().join("images/cat.bmp").to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "length {len}");
         let stderr = text(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -132,16 +103,7 @@ fn info_prints_table_2_and_totals() {
     let t = text(&out.stdout);
     assert_eq!(t.lines().filter(|l| l.contains("bottleneck")).count(), 17);
     assert!(t.contains("3.47 M") && t.contains("300.8 M"), "{t}");
-    let j = mnv2(&[
-        "info",
-        "--width",
-        "0.35",
-        "--resolution",
-        "96",
-        "--classes",
-        "1001",
-        "--json",
-    ]);
+    let j = mnv2(&["info", "--width", "0.35", "--resolution", "96", "--classes", "1001", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
     assert_eq!(v["layers"].as_array().unwrap().len(), 21);
     let macs = v["macs"].as_u64().unwrap() as f64 / 1e6;
@@ -150,41 +112,53 @@ fn info_prints_table_2_and_totals() {
 }
 
 #[test]
-fn run_writes_the_output_tensor() {
+fn run_int8_reproduces_tflite_bytes_and_f32_is_close() {
     let input = shared().join("reference/imagenet100/inputs/n02120505_grey_fox.png");
+    let reference =
+        std::fs::read(shared().join("reference/imagenet100/inputs/n02120505_grey_fox.mobilenet_v2_1.0_224_quant.u8"))
+            .unwrap();
     let out_path = std::env::temp_dir().join(format!("mnv2-run-{}.npy", std::process::id()));
+    let out_s = out_path.to_str().unwrap();
+    // Default for a quantized model: integer arithmetic, raw uint8 output.
+    let out = mnv2(&["run", "--model", &quant_model(), "--input", input.to_str().unwrap(), "--output", out_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let npy = mnv2::npy::parse(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert_eq!(npy.shape, vec![1, 1001]);
+    assert_eq!(npy.data, mnv2::npy::NpyData::U8(reference.clone()), "int8 output differs from TFLite's bytes");
+    // Float32: probabilities close to TFLite's uint8 softmax (scale 1/256), the same top-1.
     let out = mnv2(&[
         "run",
         "--model",
         &quant_model(),
+        "--precision",
+        "f32",
         "--input",
         input.to_str().unwrap(),
         "--output",
-        out_path.to_str().unwrap(),
+        out_s,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let npy = mnv2::npy::parse(&std::fs::read(&out_path).unwrap()).unwrap();
-    assert_eq!(npy.shape, vec![1, 1001]);
-    let mnv2::npy::NpyData::F32(p) = npy.data else {
-        panic!("float output expected")
-    };
-    let reference =
-        std::fs::read(shared().join("reference/imagenet100/inputs/n02120505_grey_fox.mobilenet_v2_1.0_224_quant.u8"))
-            .unwrap();
-    // Probabilities against TFLite's uint8 softmax (scale 1/256): close, and the same top-1.
-    let max_diff = p
-        .iter()
-        .zip(&reference)
-        .map(|(a, &q)| (a - q as f32 / 256.0).abs())
-        .fold(0.0, f32::max);
+    let mnv2::npy::NpyData::F32(p) = npy.data else { panic!("float output expected") };
+    let max_diff = p.iter().zip(&reference).map(|(a, &q)| (a - q as f32 / 256.0).abs()).fold(0.0, f32::max);
     assert!(max_diff < 0.1, "max difference {max_diff}");
     let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-    let ref_top = reference
-        .iter()
-        .enumerate()
-        .max_by_key(|(i, v)| (**v, std::cmp::Reverse(*i)))
-        .unwrap()
-        .0;
+    let ref_top = reference.iter().enumerate().max_by_key(|(i, v)| (**v, std::cmp::Reverse(*i))).unwrap().0;
     assert_eq!(top(&p), ref_top);
+    // A float model cannot run in int8.
+    let float = shared().join("models/keras_mobilenet_v2_1.0_224_random_f32.tflite");
+    let out = mnv2(&[
+        "run",
+        "--model",
+        float.to_str().unwrap(),
+        "--precision",
+        "int8",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("quantized"), "{}", text(&out.stderr));
     std::fs::remove_file(&out_path).ok();
 }

@@ -7,14 +7,7 @@ pub enum EngineError {
     #[error("model weights do not fit the architecture: {0}")]
     Weights(String),
     #[error("input has {found} values, expected {expected} (batch {batch} x {h}x{w}x{c})")]
-    InputSize {
-        found: usize,
-        expected: usize,
-        batch: usize,
-        h: u32,
-        w: u32,
-        c: u32,
-    },
+    InputSize { found: usize, expected: usize, batch: usize, h: u32, w: u32, c: u32 },
     #[error("the model has float weights: integer execution needs a quantized model (use --precision f32)")]
     NotQuantized,
     #[error("batch size must be at least 1")]

@@ -11,25 +11,11 @@ use crate::model::{ConvWeights, LayerWeights, Model, OutputKind};
 use crate::{EngineError, Threads, softmax_in_place};
 
 enum Step {
-    Stem {
-        shape: ConvShape,
-        w: PackedConv,
-    },
-    Block {
-        expand: Option<PackedB>,
-        dw: DwLayer,
-        project: PackedB,
-        residual: bool,
-    },
-    Head {
-        w: PackedB,
-    },
-    Pool {
-        channels: usize,
-    },
-    Classifier {
-        w: PackedB,
-    },
+    Stem { shape: ConvShape, w: PackedConv },
+    Block { expand: Option<PackedB>, dw: DwLayer, project: PackedB, residual: bool },
+    Head { w: PackedB },
+    Pool { channels: usize },
+    Classifier { w: PackedB },
 }
 
 /// A model compiled for float32 execution on this CPU.
@@ -118,26 +104,14 @@ impl F32Engine {
                         stride: b.stride as usize,
                         dilation: b.dilation as usize,
                     };
-                    let dw = DwLayer {
-                        shape,
-                        w,
-                        bias,
-                        clamp: Clamp::RELU6,
-                    };
-                    Step::Block {
-                        expand,
-                        dw,
-                        project: pack_pointwise(&bw.project)?,
-                        residual: b.residual,
-                    }
+                    let dw = DwLayer { shape, w, bias, clamp: Clamp::RELU6 };
+                    Step::Block { expand, dw, project: pack_pointwise(&bw.project)?, residual: b.residual }
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
                     wide = wide.max(c.output.len());
                     Step::Head { w: pack_pointwise(w)? }
                 }
-                (Layer::Pool { input, .. }, LayerWeights::Pool { .. }) => Step::Pool {
-                    channels: input.c as usize,
-                },
+                (Layer::Pool { input, .. }, LayerWeights::Pool { .. }) => Step::Pool { channels: input.c as usize },
                 (Layer::Classifier(_), LayerWeights::Classifier(w)) => Step::Classifier { w: pack_pointwise(w)? },
                 _ => {
                     return Err(EngineError::Weights("layer and weights differ in kind".into()));
@@ -218,12 +192,7 @@ impl F32Engine {
                     cur_len = batch * shape.out_len();
                     self.stem(shape, w, input, &mut cur[..cur_len]);
                 }
-                Step::Block {
-                    expand,
-                    dw,
-                    project,
-                    residual,
-                } => {
+                Step::Block { expand, dw, project, residual } => {
                     let x = &cur[..cur_len];
                     let dw_in: &[f32] = match expand {
                         Some(e) => {
@@ -297,15 +266,7 @@ impl F32Engine {
         let in_len = shape.in_h * shape.in_w * shape.in_c;
         self.threads.for_chunks(out, row, |r, chunk| {
             let (img, oy) = (r / oh, r % oh);
-            conv2d(
-                self.isa,
-                shape,
-                &input[img * in_len..(img + 1) * in_len],
-                w,
-                Clamp::RELU6,
-                oy..oy + 1,
-                chunk,
-            );
+            conv2d(self.isa, shape, &input[img * in_len..(img + 1) * in_len], w, Clamp::RELU6, oy..oy + 1, chunk);
         });
     }
 }

@@ -16,11 +16,7 @@ pub struct Quant {
 
 impl Quant {
     pub fn per_tensor(scale: f32, zero_point: i64) -> Quant {
-        Quant {
-            scale: vec![scale],
-            zero_point: vec![zero_point],
-            axis: 0,
-        }
+        Quant { scale: vec![scale], zero_point: vec![zero_point], axis: 0 }
     }
 }
 
@@ -43,11 +39,7 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn f32(shape: Vec<usize>, values: Vec<f32>) -> Tensor {
-        Tensor {
-            shape,
-            data: TensorData::F32(values),
-            quant: None,
-        }
+        Tensor { shape, data: TensorData::F32(values), quant: None }
     }
     pub fn len(&self) -> usize {
         self.shape.iter().product()
@@ -63,14 +55,10 @@ impl Tensor {
             TensorData::I8(v) => v.iter().map(|&x| x as i64).collect(),
             TensorData::I32(v) => v.iter().map(|&x| x as i64).collect(),
         };
-        let q = self
-            .quant
-            .as_ref()
-            .ok_or_else(|| EngineError::Weights("integer tensor without quantization".into()))?;
+        let q =
+            self.quant.as_ref().ok_or_else(|| EngineError::Weights("integer tensor without quantization".into()))?;
         if q.scale.is_empty() || q.scale.len() != q.zero_point.len() {
-            return Err(EngineError::Weights(
-                "quantization with mismatched scale and zero point".into(),
-            ));
+            return Err(EngineError::Weights("quantization with mismatched scale and zero point".into()));
         }
         let channels = q.scale.len();
         // Elements between consecutive channels along the quantized axis.
@@ -229,15 +217,10 @@ fn check_conv(w: &ConvWeights, out: u32, k: u32, inp: u32, name: &str) -> Result
     let s = &w.weights.shape;
     let fits = *s == [o, k, k, i] || (k == 1 && *s == [o, i]);
     if !fits || w.weights.len() != o * k * k * i {
-        return Err(EngineError::Weights(format!(
-            "{name}: weights {s:?}, expected [{o}, {k}, {k}, {i}]"
-        )));
+        return Err(EngineError::Weights(format!("{name}: weights {s:?}, expected [{o}, {k}, {k}, {i}]")));
     }
     if w.bias.shape != [o] {
-        return Err(EngineError::Weights(format!(
-            "{name}: bias {:?}, expected [{o}]",
-            w.bias.shape
-        )));
+        return Err(EngineError::Weights(format!("{name}: bias {:?}, expected [{o}]", w.bias.shape)));
     }
     Ok(())
 }
@@ -245,16 +228,10 @@ fn check_conv(w: &ConvWeights, out: u32, k: u32, inp: u32, name: &str) -> Result
 fn check_depthwise(w: &ConvWeights, c: u32, name: &str) -> Result<(), EngineError> {
     let c = c as usize;
     if w.weights.shape != [1, 3, 3, c] {
-        return Err(EngineError::Weights(format!(
-            "{name}: weights {:?}, expected [1, 3, 3, {c}]",
-            w.weights.shape
-        )));
+        return Err(EngineError::Weights(format!("{name}: weights {:?}, expected [1, 3, 3, {c}]", w.weights.shape)));
     }
     if w.bias.shape != [c] {
-        return Err(EngineError::Weights(format!(
-            "{name}: bias {:?}, expected [{c}]",
-            w.bias.shape
-        )));
+        return Err(EngineError::Weights(format!("{name}: bias {:?}, expected [{c}]", w.bias.shape)));
     }
     Ok(())
 }

@@ -25,40 +25,24 @@ struct ActQ {
 }
 
 fn act_q(q: &Option<Quant>, signed: bool, what: &str) -> Result<ActQ, EngineError> {
-    let q = q
-        .as_ref()
-        .ok_or_else(|| EngineError::Weights(format!("{what}: activation without quantization")))?;
+    let q = q.as_ref().ok_or_else(|| EngineError::Weights(format!("{what}: activation without quantization")))?;
     if q.scale.len() != 1 || q.zero_point.len() != 1 || !(q.scale[0] > 0.0 && q.scale[0].is_finite()) {
-        return Err(EngineError::Weights(format!(
-            "{what}: activations must be quantized per tensor"
-        )));
+        return Err(EngineError::Weights(format!("{what}: activations must be quantized per tensor")));
     }
     let zp = q.zero_point[0] + if signed { 128 } else { 0 };
     if !(0..=255).contains(&zp) {
-        return Err(EngineError::Weights(format!(
-            "{what}: zero point {} out of range",
-            q.zero_point[0]
-        )));
+        return Err(EngineError::Weights(format!("{what}: zero point {} out of range", q.zero_point[0])));
     }
-    Ok(ActQ {
-        scale: q.scale[0],
-        zero_point: zp as i32,
-    })
+    Ok(ActQ { scale: q.scale[0], zero_point: zp as i32 })
 }
 
 /// Weights with their zero point removed, and the scale of each of `channels` output channels
 /// (channel `c` of element `i` is `(i / inner) % channels` along the quantized axis).
 fn weights_i16(t: &Tensor, channels: usize, what: &str) -> Result<(Vec<i16>, Vec<f32>), EngineError> {
-    let q = t
-        .quant
-        .as_ref()
-        .ok_or_else(|| EngineError::Weights(format!("{what}: weights without quantization")))?;
+    let q = t.quant.as_ref().ok_or_else(|| EngineError::Weights(format!("{what}: weights without quantization")))?;
     let per_channel = q.scale.len() > 1;
     if q.scale.len() != q.zero_point.len() || (per_channel && q.scale.len() != channels) {
-        return Err(EngineError::Weights(format!(
-            "{what}: {} scales for {channels} channels",
-            q.scale.len()
-        )));
+        return Err(EngineError::Weights(format!("{what}: {} scales for {channels} channels", q.scale.len())));
     }
     let inner: usize = t.shape.iter().skip(q.axis + 1).product();
     let channel = |i: usize| {
@@ -71,16 +55,8 @@ fn weights_i16(t: &Tensor, channels: usize, what: &str) -> Result<(Vec<i16>, Vec
             return Err(EngineError::Weights(format!("{what}: weights are not 8-bit")));
         }
     };
-    let w = values
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (x - q.zero_point[channel(i)]) as i16)
-        .collect();
-    let scales = if per_channel {
-        q.scale.clone()
-    } else {
-        vec![q.scale[0]; channels]
-    };
+    let w = values.iter().enumerate().map(|(i, &x)| (x - q.zero_point[channel(i)]) as i16).collect();
+    let scales = if per_channel { q.scale.clone() } else { vec![q.scale[0]; channels] };
     Ok((w, scales))
 }
 
@@ -88,9 +64,7 @@ fn bias_i32(t: &Tensor, n: usize, what: &str) -> Result<Vec<i32>, EngineError> {
     match &t.data {
         TensorData::I32(v) if v.len() == n => Ok(v.clone()),
         TensorData::F32(v) if v.len() == n && v.iter().all(|&x| x == 0.0) => Ok(vec![0; n]),
-        _ => Err(EngineError::Weights(format!(
-            "{what}: bias is not int32 with {n} values"
-        ))),
+        _ => Err(EngineError::Weights(format!("{what}: bias is not int32 with {n} values"))),
     }
 }
 
@@ -100,11 +74,7 @@ fn bias_i32(t: &Tensor, n: usize, what: &str) -> Result<Vec<i32>, EngineError> {
 /// The difference is visible: layer 28 of `mobilenet_v2_1.0_224_quant` on the grey fox has an
 /// accumulator of 13327 that becomes 157 with the float product (as TFLite) and 158 without.
 fn conv_multiplier(input_scale: f32, weight_scale: f32, output_scale: f32, signed: bool) -> f64 {
-    let product = if signed {
-        input_scale as f64 * weight_scale as f64
-    } else {
-        (input_scale * weight_scale) as f64
-    };
+    let product = if signed { input_scale as f64 * weight_scale as f64 } else { (input_scale * weight_scale) as f64 };
     product / output_scale as f64
 }
 
@@ -112,11 +82,7 @@ fn conv_multiplier(input_scale: f32, weight_scale: f32, output_scale: f32, signe
 /// the int8 per-channel ones toward +infinity. Found against the reference: `rounding_half_up`
 /// in the int8 layer test fails on layer 3 of `tf2_mobilenet_v2_1.0_224_ptq` with the other.
 fn rounding_for(signed: bool) -> Rounding {
-    if signed {
-        Rounding::HalfUp
-    } else {
-        Rounding::AwayFromZero
-    }
+    if signed { Rounding::HalfUp } else { Rounding::AwayFromZero }
 }
 
 /// Weights, bias, per-channel requantization and output stage of a conv-like layer.
@@ -145,13 +111,7 @@ fn conv_parts(
         .map(|&s| Requant::with_rounding(conv_multiplier(input.scale, s, output.scale, signed), rounding))
         .collect();
     let stage = OutputStage::new(output.zero_point, output.scale, relu6);
-    Ok(QConvParts {
-        w,
-        bias,
-        requant,
-        stage,
-        output,
-    })
+    Ok(QConvParts { w, bias, requant, stage, output })
 }
 
 fn pack_pointwise(
@@ -165,15 +125,7 @@ fn pack_pointwise(
     let k = *cw.weights.shape.last().unwrap_or(&0);
     let p = conv_parts(cw, n, input, relu6, signed, what)?;
     let w = &p.w;
-    let packed = QPackedB::new(
-        k,
-        n,
-        |kk, j| w[j * k + kk],
-        &p.bias,
-        input.zero_point,
-        p.requant,
-        p.stage,
-    );
+    let packed = QPackedB::new(k, n, |kk, j| w[j * k + kk], &p.bias, input.zero_point, p.requant, p.stage);
     Ok((packed, p.output))
 }
 
@@ -309,14 +261,8 @@ impl Q8Engine {
                         }
                         None => None,
                     };
-                    let p = conv_parts(
-                        &bw.depthwise,
-                        b.hidden as usize,
-                        cur,
-                        true,
-                        signed,
-                        &format!("{what} depthwise"),
-                    )?;
+                    let p =
+                        conv_parts(&bw.depthwise, b.hidden as usize, cur, true, signed, &format!("{what} depthwise"))?;
                     let shape = DwShape {
                         in_h: dw_in.h as usize,
                         in_w: dw_in.w as usize,
@@ -339,23 +285,11 @@ impl Q8Engine {
                         let out = act_q(&bw.add_output, signed, &format!("{what} add"))?;
                         cur = out;
                         let stage = OutputStage::new(out.zero_point, out.scale, false);
-                        Some(QAdd::new(
-                            x.scale,
-                            x.zero_point,
-                            y.scale,
-                            y.zero_point,
-                            out.scale,
-                            stage,
-                        ))
+                        Some(QAdd::new(x.scale, x.zero_point, y.scale, y.zero_point, out.scale, stage))
                     } else {
                         None
                     };
-                    QStep::Block(Box::new(QBlock {
-                        expand,
-                        dw,
-                        project,
-                        add,
-                    }))
+                    QStep::Block(Box::new(QBlock { expand, dw, project, add }))
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
                     wide = wide.max(c.output.len());
@@ -409,9 +343,7 @@ impl Q8Engine {
             // point; a final QUANTIZE to uint8 with the same scale is then the identity here.
             let q = act_q(quant, signed, "softmax")?;
             if q.scale != 1.0 / 256.0 || q.zero_point != 0 {
-                return Err(EngineError::Weights(
-                    "softmax output quantization is not 1/256 from zero".into(),
-                ));
+                return Err(EngineError::Weights("softmax output quantization is not 1/256 from zero".into()));
             }
             steps.push(QStep::Softmax(QSoftmax::new(cur.scale, 1.0)));
             if let Some(r) = requantized {
@@ -493,12 +425,7 @@ impl Q8Engine {
             });
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
-        let Q8Session {
-            bufs: [t0, t1, e0, e1],
-            pooled,
-            logits,
-            ..
-        } = session;
+        let Q8Session { bufs: [t0, t1, e0, e1], pooled, logits, .. } = session;
         let (mut cur, mut next) = (t0, t1);
         let mut cur_len = input.len();
         let mut quantized_input = false;
@@ -522,12 +449,7 @@ impl Q8Engine {
                     trace(TraceOp::Conv, &cur[..cur_len]);
                 }
                 QStep::Block(block) => {
-                    let QBlock {
-                        expand,
-                        dw,
-                        project,
-                        add,
-                    } = block.as_ref();
+                    let QBlock { expand, dw, project, add } = block.as_ref();
                     let x = &cur[..cur_len];
                     let dw_in: &[u8] = match expand {
                         Some(e) => {
@@ -614,13 +536,7 @@ impl Q8Engine {
         let in_len = dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
         self.threads.for_chunks(out, row, |r, chunk| {
             let (img, oy) = (r / oh, r % oh);
-            qdwconv3x3(
-                self.isa,
-                dw,
-                &input[img * in_len..(img + 1) * in_len],
-                oy..oy + 1,
-                chunk,
-            );
+            qdwconv3x3(self.isa, dw, &input[img * in_len..(img + 1) * in_len], oy..oy + 1, chunk);
         });
     }
 
@@ -631,13 +547,7 @@ impl Q8Engine {
         let in_len = s.in_h * s.in_w * s.in_c;
         self.threads.for_chunks(out, row, |r, chunk| {
             let (img, oy) = (r / oh, r % oh);
-            qconv2d(
-                self.isa,
-                layer,
-                &input[img * in_len..(img + 1) * in_len],
-                oy..oy + 1,
-                chunk,
-            );
+            qconv2d(self.isa, layer, &input[img * in_len..(img + 1) * in_len], oy..oy + 1, chunk);
         });
     }
 }

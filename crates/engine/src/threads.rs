@@ -11,19 +11,12 @@ pub struct Threads {
 impl Threads {
     /// `count` workers; 0 means one per available core.
     pub fn new(count: usize) -> Result<Threads, EngineError> {
-        let count = if count == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            count
-        };
+        let count = if count == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { count };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(count)
             .thread_name(|i| format!("mnv2-worker-{i}"))
             .build()
-            .map_err(|e| EngineError::Threads {
-                threads: count,
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| EngineError::Threads { threads: count, reason: e.to_string() })?;
         Ok(Threads { pool, count })
     }
     pub fn count(&self) -> usize {
@@ -35,11 +28,7 @@ impl Threads {
         if self.count == 1 || out.len() <= chunk_len {
             out.chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c));
         } else {
-            self.pool.install(|| {
-                out.par_chunks_mut(chunk_len.max(1))
-                    .enumerate()
-                    .for_each(|(i, c)| f(i, c))
-            });
+            self.pool.install(|| out.par_chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c)));
         }
     }
 }

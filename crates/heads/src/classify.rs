@@ -47,11 +47,7 @@ impl Labels {
             names.insert(0, "background".into());
         }
         if names.len() != classes {
-            return Err(LabelError::Count {
-                path: path.into(),
-                found: names.len(),
-                classes,
-            });
+            return Err(LabelError::Count { path: path.into(), found: names.len(), classes });
         }
         Ok(Labels(names))
     }
@@ -59,14 +55,8 @@ impl Labels {
     /// Reads one label per line.
     pub fn from_file(path: impl AsRef<Path>, classes: usize) -> Result<Labels, LabelError> {
         let path = path.as_ref();
-        let text = std::fs::read(path).map_err(|source| LabelError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let names = String::from_utf8_lossy(&text)
-            .lines()
-            .map(|l| l.trim_end().to_string())
-            .collect();
+        let text = std::fs::read(path).map_err(|source| LabelError::Io { path: path.display().to_string(), source })?;
+        let names = String::from_utf8_lossy(&text).lines().map(|l| l.trim_end().to_string()).collect();
         Labels::fit(names, classes, &path.display().to_string())
     }
 
@@ -89,11 +79,7 @@ impl Labels {
     pub fn predictions(&self, probabilities: &[f32], k: usize) -> Vec<Prediction> {
         top_k(probabilities, k)
             .into_iter()
-            .map(|(index, score)| Prediction {
-                index,
-                label: self.get(index).to_string(),
-                score,
-            })
+            .map(|(index, score)| Prediction { index, label: self.get(index).to_string(), score })
             .collect()
     }
 }
@@ -110,17 +96,8 @@ mod tests {
 
     #[test]
     fn fitting_background() {
-        let names = |n: usize| {
-            (0..n)
-                .map(|i| {
-                    if i == 0 {
-                        "background".to_string()
-                    } else {
-                        format!("c{i}")
-                    }
-                })
-                .collect()
-        };
+        let names =
+            |n: usize| (0..n).map(|i| if i == 0 { "background".to_string() } else { format!("c{i}") }).collect();
         assert_eq!(Labels::fit(names(1001), 1000, "x").unwrap().get(0), "c1");
         assert_eq!(Labels::fit(names(1001), 1001, "x").unwrap().get(0), "background");
         let plain: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();

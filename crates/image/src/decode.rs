@@ -8,30 +8,18 @@ use std::path::Path;
 /// Reads and decodes an image file (JPEG, PNG, BMP, WebP) to RGB, upright.
 pub fn load_rgb(path: impl AsRef<Path>) -> Result<Rgb8, ImageError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Io { path: path.display().to_string(), source })?;
     decode_rgb(&bytes, &path.display().to_string())
 }
 
 /// Decodes image bytes to RGB, upright (`name` is used in messages).
 pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<Rgb8, ImageError> {
-    let err = |e: image::ImageError| ImageError::Decode {
-        path: name.to_string(),
-        reason: e.to_string(),
-    };
+    let err = |e: image::ImageError| ImageError::Decode { path: name.to_string(), reason: e.to_string() };
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| ImageError::Decode {
-            path: name.to_string(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ImageError::Decode { path: name.to_string(), reason: e.to_string() })?;
     if reader.format().is_none() {
-        return Err(ImageError::Decode {
-            path: name.to_string(),
-            reason: "not a JPEG, PNG, BMP or WebP image".into(),
-        });
+        return Err(ImageError::Decode { path: name.to_string(), reason: "not a JPEG, PNG, BMP or WebP image".into() });
     }
     let mut decoder = reader.into_decoder().map_err(err)?;
     let orientation = decoder.orientation().map_err(err)?;
@@ -51,17 +39,16 @@ mod tests {
 
     /// A JPEG of `w` x `h` pixels, left half red and right half blue.
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        let img = image::RgbImage::from_fn(w, h, |x, _| {
-            if x < w / 2 {
-                image::Rgb([255, 0, 0])
-            } else {
-                image::Rgb([0, 0, 255])
-            }
-        });
+        let img =
+            image::RgbImage::from_fn(
+                w,
+                h,
+                |x, _| {
+                    if x < w / 2 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) }
+                },
+            );
         let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
-            .encode_image(&img)
-            .unwrap();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95).encode_image(&img).unwrap();
         out
     }
 
@@ -96,16 +83,8 @@ mod tests {
             let i = (y * turned.width + x) * 3;
             [turned.data[i], turned.data[i + 1], turned.data[i + 2]]
         };
-        assert!(
-            px(4, 1)[0] > 200 && px(4, 1)[2] < 60,
-            "top should be red: {:?}",
-            px(4, 1)
-        );
-        assert!(
-            px(4, 14)[2] > 200 && px(4, 14)[0] < 60,
-            "bottom should be blue: {:?}",
-            px(4, 14)
-        );
+        assert!(px(4, 1)[0] > 200 && px(4, 1)[2] < 60, "top should be red: {:?}", px(4, 1));
+        assert!(px(4, 14)[2] > 200 && px(4, 14)[0] < 60, "bottom should be blue: {:?}", px(4, 14));
     }
 
     #[test]

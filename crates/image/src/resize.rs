@@ -48,10 +48,7 @@ fn clip8(v: i32) -> u8 {
 
 /// Resizes to `out_w` x `out_h` exactly as PIL's `Image.resize(size, Image.BILINEAR)`.
 pub fn resize_bilinear(img: &Rgb8, out_w: usize, out_h: usize) -> Rgb8 {
-    assert!(
-        img.width > 0 && img.height > 0 && out_w > 0 && out_h > 0,
-        "resize of an empty image"
-    );
+    assert!(img.width > 0 && img.height > 0 && out_w > 0 && out_h > 0, "resize of an empty image");
     let round = 1i32 << (PRECISION_BITS - 1);
     // Horizontal pass (PIL skips a pass whose size does not change).
     let horiz = if out_w != img.width {

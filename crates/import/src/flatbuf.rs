@@ -11,9 +11,7 @@ fn bad(what: &str, at: usize) -> ImportError {
 /// Reads a little-endian scalar of `N` bytes at `pos`.
 fn bytes<const N: usize>(buf: &[u8], pos: usize) -> Result<[u8; N], ImportError> {
     let end = pos.checked_add(N).ok_or_else(|| bad("offset overflow", pos))?;
-    buf.get(pos..end)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| bad("read past the end of the file", pos))
+    buf.get(pos..end).and_then(|s| s.try_into().ok()).ok_or_else(|| bad("read past the end of the file", pos))
 }
 
 pub fn read_u32(buf: &[u8], pos: usize) -> Result<u32, ImportError> {
@@ -56,12 +54,7 @@ impl<'a> Table<'a> {
         if vt_len < 4 || vtable + vt_len > buf.len() {
             return Err(bad("bad vtable size", vtable));
         }
-        Ok(Table {
-            buf,
-            pos,
-            vtable,
-            vt_len,
-        })
+        Ok(Table { buf, pos, vtable, vt_len })
     }
 
     /// Absolute position of field `id`, if present.
@@ -96,51 +89,34 @@ impl<'a> Table<'a> {
         Ok(self.scalar::<4>(id)?.map_or(default, f32::from_le_bytes))
     }
     pub fn table(&self, id: usize) -> Result<Option<Table<'a>>, ImportError> {
-        self.field(id)?
-            .map(|p| Table::at(self.buf, follow(self.buf, p)?))
-            .transpose()
+        self.field(id)?.map(|p| Table::at(self.buf, follow(self.buf, p)?)).transpose()
     }
     pub fn vector(&self, id: usize, elem: usize) -> Result<Option<Vector<'a>>, ImportError> {
-        self.field(id)?
-            .map(|p| Vector::at(self.buf, follow(self.buf, p)?, elem))
-            .transpose()
+        self.field(id)?.map(|p| Vector::at(self.buf, follow(self.buf, p)?, elem)).transpose()
     }
     pub fn string(&self, id: usize) -> Result<Option<String>, ImportError> {
-        Ok(self
-            .vector(id, 1)?
-            .map(|v| String::from_utf8_lossy(v.bytes()).into_owned()))
+        Ok(self.vector(id, 1)?.map(|v| String::from_utf8_lossy(v.bytes()).into_owned()))
     }
     /// A vector of tables, as a list.
     pub fn tables(&self, id: usize) -> Result<Vec<Table<'a>>, ImportError> {
         match self.vector(id, 4)? {
             None => Ok(Vec::new()),
-            Some(v) => (0..v.len())
-                .map(|i| Table::at(self.buf, follow(self.buf, v.start + 4 * i)?))
-                .collect(),
+            Some(v) => (0..v.len()).map(|i| Table::at(self.buf, follow(self.buf, v.start + 4 * i)?)).collect(),
         }
     }
     pub fn i32s(&self, id: usize) -> Result<Vec<i32>, ImportError> {
         Ok(self.vector(id, 4)?.map_or(Vec::new(), |v| {
-            v.bytes()
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-                .collect()
+            v.bytes().chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect()
         }))
     }
     pub fn f32s(&self, id: usize) -> Result<Vec<f32>, ImportError> {
         Ok(self.vector(id, 4)?.map_or(Vec::new(), |v| {
-            v.bytes()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect()
+            v.bytes().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
         }))
     }
     pub fn i64s(&self, id: usize) -> Result<Vec<i64>, ImportError> {
         Ok(self.vector(id, 8)?.map_or(Vec::new(), |v| {
-            v.bytes()
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                .collect()
+            v.bytes().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()
         }))
     }
 }
@@ -158,10 +134,8 @@ impl<'a> Vector<'a> {
     fn at(buf: &'a [u8], pos: usize, elem: usize) -> Result<Vector<'a>, ImportError> {
         let len = read_u32(buf, pos)? as usize;
         let start = pos + 4;
-        let end = len
-            .checked_mul(elem)
-            .and_then(|n| n.checked_add(start))
-            .ok_or_else(|| bad("vector too long", pos))?;
+        let end =
+            len.checked_mul(elem).and_then(|n| n.checked_add(start)).ok_or_else(|| bad("vector too long", pos))?;
         if end > buf.len() {
             return Err(bad("vector runs past the end of the file", pos));
         }

@@ -9,14 +9,8 @@ pub fn labels_for(file: &[u8], classes: usize) -> Option<Vec<String>> {
         }
         let text = std::str::from_utf8(data).ok()?;
         let lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
-        let lines: Vec<String> = lines
-            .into_iter()
-            .rev()
-            .skip_while(|l| l.is_empty())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let lines: Vec<String> =
+            lines.into_iter().rev().skip_while(|l| l.is_empty()).collect::<Vec<_>>().into_iter().rev().collect();
         (lines.len() == classes).then_some(lines)
     })
 }
@@ -37,9 +31,7 @@ fn u32_at(b: &[u8], p: usize) -> Option<usize> {
 fn members(file: &[u8]) -> Option<Vec<(String, &[u8])>> {
     const EOCD: u32 = 0x0605_4b50;
     let search_from = file.len().saturating_sub(22 + 65_535);
-    let eocd = (search_from..file.len().saturating_sub(21))
-        .rev()
-        .find(|&p| u32_at(file, p) == Some(EOCD as usize))?;
+    let eocd = (search_from..file.len().saturating_sub(21)).rev().find(|&p| u32_at(file, p) == Some(EOCD as usize))?;
     let count = u16_at(file, eocd + 10)?;
     let cd_size = u32_at(file, eocd + 12)?;
     let cd_offset = u32_at(file, eocd + 16)?;

@@ -11,9 +11,7 @@ fn shared() -> PathBuf {
 
 fn read_f32(path: PathBuf) -> Vec<f32> {
     let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
+    b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
 }
 
 #[test]
@@ -25,11 +23,7 @@ fn imports_the_four_classification_models() {
         ("keras_mobilenet_v2_1.0_224_random_f32.tflite", 1000, false, false),
     ] {
         let m = mnv2_import::load(shared().join("models").join(file)).unwrap();
-        assert_eq!(
-            (m.arch.width, m.arch.resolution, m.arch.classes),
-            (1.0, 224, classes),
-            "{file}"
-        );
+        assert_eq!((m.arch.width, m.arch.resolution, m.arch.classes), (1.0, 224, classes), "{file}");
         assert_eq!(m.is_quantized(), quantized, "{file}");
         assert_eq!(m.labels.is_some(), labels, "{file}");
         assert_eq!(matches!(m.output, OutputKind::Softmax { .. }), quantized, "{file}");
@@ -62,11 +56,7 @@ fn truncated_models_are_errors() {
     lengths.extend(bytes.len() - 100..bytes.len());
     for n in lengths {
         let r = mnv2_import::load_bytes(&bytes[..n], "cut.tflite");
-        assert!(
-            r.is_err(),
-            "a model truncated to {n} of {} bytes was accepted",
-            bytes.len()
-        );
+        assert!(r.is_err(), "a model truncated to {n} of {} bytes was accepted", bytes.len());
     }
 }
 
@@ -82,11 +72,7 @@ fn flipped_bytes_never_panic() {
         state ^= state << 17;
         let mut bytes = original.clone();
         // Most of the file is weights; aim half of the flips at the first 64 KiB of structure.
-        let pos = if state & 1 == 0 {
-            (state >> 8) as usize % 65536
-        } else {
-            (state >> 8) as usize % bytes.len()
-        };
+        let pos = if state & 1 == 0 { (state >> 8) as usize % 65536 } else { (state >> 8) as usize % bytes.len() };
         bytes[pos] ^= 1 << ((state >> 4) % 8);
         match mnv2_import::load_bytes(&bytes, "flipped.tflite") {
             Ok(m) => m.validate().unwrap(),

@@ -22,10 +22,7 @@ pub struct Clamp {
 }
 
 impl Clamp {
-    pub const NONE: Clamp = Clamp {
-        lo: f32::NEG_INFINITY,
-        hi: f32::INFINITY,
-    };
+    pub const NONE: Clamp = Clamp { lo: f32::NEG_INFINITY, hi: f32::INFINITY };
     pub const RELU6: Clamp = Clamp { lo: 0.0, hi: 6.0 };
     pub fn relu6(on: bool) -> Clamp {
         if on { Clamp::RELU6 } else { Clamp::NONE }

@@ -2,10 +2,7 @@
 
 /// `out[c] = mean over pixels of input[p][c]`, summed in pixel order.
 pub fn global_avg_pool(input: &[f32], channels: usize, out: &mut [f32]) {
-    assert!(
-        channels > 0 && input.len().is_multiple_of(channels) && out.len() == channels,
-        "pool shapes"
-    );
+    assert!(channels > 0 && input.len().is_multiple_of(channels) && out.len() == channels, "pool shapes");
     let pixels = input.len() / channels;
     out.fill(0.0);
     for px in input.chunks_exact(channels) {

@@ -26,9 +26,6 @@ impl Rng {
 pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}: index {i}: {x} vs reference {y}"
-        );
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{what}: index {i}: {x} vs reference {y}");
     }
 }

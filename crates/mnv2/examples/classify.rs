@@ -1,9 +1,7 @@
 //! Classifies one image with the default model: `cargo run --release --example classify -- IMAGE`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "../shared/images/cat.bmp".into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "../shared/images/cat.bmp".into());
     let model = mnv2::default_model_path()?;
     let mut classifier = mnv2::Classifier::load(&model, mnv2::Options::default())?;
     let image = mnv2::image::load_rgb(&path)?;

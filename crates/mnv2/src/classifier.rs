@@ -1,6 +1,6 @@
 //! Image classification end to end: image -> crop/resize -> network -> top-k labelled scores.
 
-use mnv2_engine::{F32Engine, F32Session, Model, OutputKind, softmax_in_place};
+use mnv2_engine::{F32Engine, F32Session, Model, OutputKind, Q8Engine, Q8Session, Quant, softmax_in_place};
 use mnv2_heads::{Labels, Prediction};
 use mnv2_image::Rgb8;
 use std::path::Path;
@@ -10,10 +10,12 @@ use crate::Error;
 /// Arithmetic the network runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// Float32; quantized weights are dequantized.
+    /// Integer arithmetic for quantized models, float32 for float models.
     #[default]
+    Auto,
+    /// Float32; quantized weights are dequantized.
     F32,
-    /// Integer arithmetic as TFLite defines it (quantized models only).
+    /// Integer arithmetic exactly as TFLite's kernels compute it (quantized models only).
     Int8,
 }
 
@@ -21,9 +23,10 @@ impl std::str::FromStr for Precision {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "auto" => Ok(Precision::Auto),
             "f32" | "fp32" | "float" => Ok(Precision::F32),
             "int8" | "i8" | "uint8" | "u8" | "quantized" => Ok(Precision::Int8),
-            _ => Err(format!("unknown precision {s:?} (f32 or int8)")),
+            _ => Err(format!("unknown precision {s:?} (auto, f32 or int8)")),
         }
     }
 }
@@ -42,20 +45,20 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            threads: 0,
-            precision: Precision::F32,
-            crop: 0.875,
-            labels: None,
-        }
+        Options { threads: 0, precision: Precision::Auto, crop: 0.875, labels: None }
     }
+}
+
+/// The compiled network with its activation memory (made for the last batch size used).
+enum Backend {
+    F32(F32Engine, Option<F32Session>),
+    Int8(Q8Engine, Option<Q8Session>),
 }
 
 /// A loaded model ready to classify images.
 pub struct Classifier {
     model: Model,
-    engine: F32Engine,
-    session: Option<F32Session>,
+    backend: Backend,
     labels: Labels,
     crop: f32,
 }
@@ -71,29 +74,34 @@ impl Classifier {
         if !(options.crop > 0.0 && options.crop <= 1.0) {
             return Err(mnv2_image::ImageError::CropFraction(options.crop).into());
         }
-        if options.precision == Precision::Int8 {
-            return Err(Error::Unsupported(
-                "int8 execution is not implemented yet; use --precision f32".into(),
-            ));
-        }
         let classes = model.arch.classes as usize;
         let labels = match (&options.labels, &model.labels) {
             (Some(path), _) => Labels::from_file(path, classes)?,
             (None, Some(names)) => Labels::fit(names.clone(), classes, &model.name)?,
             (None, None) => Labels::numbered(classes),
         };
-        let engine = F32Engine::new(&model, options.threads)?;
-        Ok(Classifier {
-            model,
-            engine,
-            session: None,
-            labels,
-            crop: options.crop,
-        })
+        let int8 = match options.precision {
+            Precision::Auto => model.is_quantized(),
+            Precision::F32 => false,
+            Precision::Int8 => true,
+        };
+        let backend = if int8 {
+            Backend::Int8(Q8Engine::new(&model, options.threads)?, None)
+        } else {
+            Backend::F32(F32Engine::new(&model, options.threads)?, None)
+        };
+        Ok(Classifier { model, backend, labels, crop: options.crop })
     }
 
     pub fn model(&self) -> &Model {
         &self.model
+    }
+    /// The arithmetic the network runs in (never `Auto`).
+    pub fn precision(&self) -> Precision {
+        match self.backend {
+            Backend::F32(..) => Precision::F32,
+            Backend::Int8(..) => Precision::Int8,
+        }
     }
     pub fn labels(&self) -> &Labels {
         &self.labels
@@ -110,10 +118,7 @@ impl Classifier {
 
     /// Classifies a batch of images: the top `k` predictions of each.
     pub fn classify(&mut self, images: &[Rgb8], k: usize) -> Result<Vec<Vec<Prediction>>, Error> {
-        let prepared = images
-            .iter()
-            .map(|i| self.preprocess(i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let prepared = images.iter().map(|i| self.preprocess(i)).collect::<Result<Vec<_>, _>>()?;
         let bytes: Vec<&[u8]> = prepared.iter().map(|p| p.data.as_slice()).collect();
         let probs = self.probabilities(&bytes)?;
         let n = self.model.arch.classes as usize;
@@ -123,41 +128,99 @@ impl Classifier {
     /// Runs already-prepared inputs (each the model's input size, RGB bytes) and returns the
     /// softmax probabilities, batch x classes.
     pub fn probabilities(&mut self, inputs: &[&[u8]]) -> Result<Vec<f32>, Error> {
-        let mut out = self.run_bytes(inputs)?;
+        let mut out = match self.backend {
+            Backend::F32(..) => self.run_bytes(inputs)?,
+            Backend::Int8(..) => {
+                let raw = self.run_int8(inputs)?;
+                let q = match &self.model.output {
+                    OutputKind::Softmax { quant, requantized } => requantized.clone().or(quant.clone()),
+                    OutputKind::Logits => self.model.layers.last().and_then(|l| match l {
+                        mnv2_engine::LayerWeights::Classifier(w) => w.output.clone(),
+                        _ => None,
+                    }),
+                };
+                dequantize_output(&raw, q.as_ref(), self.int8_output_signed())
+            }
+        };
         if self.model.output == OutputKind::Logits {
             softmax_in_place(&mut out, self.model.arch.classes as usize);
         }
         Ok(out)
     }
 
+    /// Whether the integer output bytes stand for int8 values (stored +128).
+    fn int8_output_signed(&self) -> bool {
+        matches!(&self.backend, Backend::Int8(e, _) if e.output_signed())
+    }
+
+    /// Runs prepared RGB byte inputs in integer arithmetic and returns the model's raw output
+    /// bytes (uint8, or int8 stored +128 when [`Classifier::raw_output_is_int8`]).
+    pub fn run_int8(&mut self, inputs: &[&[u8]]) -> Result<Vec<u8>, Error> {
+        let len = self.model.arch.input().len();
+        let Backend::Int8(engine, session) = &mut self.backend else {
+            return Err(Error::Unsupported("the classifier runs in float32, not int8".into()));
+        };
+        let batch = inputs.len();
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        let mut bytes = Vec::with_capacity(batch * len);
+        for (i, b) in inputs.iter().enumerate() {
+            if b.len() != len {
+                return Err(Error::Input(format!("input {i} has {} bytes, expected {len}", b.len())));
+            }
+            bytes.extend_from_slice(b);
+        }
+        if session.as_ref().is_none_or(|s| s.batch() != batch) {
+            *session = Some(engine.session(batch)?);
+        }
+        let mut out = vec![0u8; batch * engine.output_len()];
+        engine.run(session.as_mut().expect("session just made"), &bytes, &mut out)?;
+        Ok(out)
+    }
+
+    /// Whether [`Classifier::run_int8`]'s bytes are int8 values stored +128.
+    pub fn raw_output_is_int8(&self) -> bool {
+        self.int8_output_signed()
+    }
+
     /// Runs prepared RGB byte inputs and returns the model's raw output (probabilities or logits).
     pub fn run_bytes(&mut self, inputs: &[&[u8]]) -> Result<Vec<f32>, Error> {
+        if let Backend::Int8(..) = self.backend {
+            return self.probabilities(inputs);
+        }
         let len = self.model.arch.input().len();
         let (mean, std) = (self.model.input.mean, self.model.input.std);
         let mut real = Vec::with_capacity(inputs.len() * len);
         for (i, bytes) in inputs.iter().enumerate() {
             if bytes.len() != len {
-                return Err(Error::Input(format!(
-                    "input {i} has {} bytes, expected {len}",
-                    bytes.len()
-                )));
+                return Err(Error::Input(format!("input {i} has {} bytes, expected {len}", bytes.len())));
             }
             real.extend(bytes.iter().map(|&b| (b as f32 - mean) / std));
         }
         self.run_real(&real, inputs.len())
     }
 
-    /// Runs real-valued (already normalised) inputs, batch x H x W x 3.
+    /// Runs real-valued (already normalised) inputs, batch x H x W x 3, in float32.
     pub fn run_real(&mut self, real: &[f32], batch: usize) -> Result<Vec<f32>, Error> {
+        let Backend::F32(engine, session) = &mut self.backend else {
+            return Err(Error::Unsupported("float inputs need --precision f32 (the model runs in int8)".into()));
+        };
         if batch == 0 {
             return Ok(Vec::new());
         }
-        if self.session.as_ref().is_none_or(|s| s.batch() != batch) {
-            self.session = Some(self.engine.session(batch)?);
+        if session.as_ref().is_none_or(|s| s.batch() != batch) {
+            *session = Some(engine.session(batch)?);
         }
-        let session = self.session.as_mut().expect("session just made");
-        let mut out = vec![0.0; batch * self.engine.output_len()];
-        self.engine.run(session, real, &mut out)?;
+        let mut out = vec![0.0; batch * engine.output_len()];
+        engine.run(session.as_mut().expect("session just made"), real, &mut out)?;
         Ok(out)
     }
+}
+
+/// Real values of integer output bytes.
+fn dequantize_output(raw: &[u8], q: Option<&Quant>, signed: bool) -> Vec<f32> {
+    let (scale, zp) = q.map_or((1.0 / 256.0, 0), |q| (q.scale[0], q.zero_point[0] as i32));
+    let offset = if signed { 128 } else { 0 };
+    raw.iter().map(|&b| scale * ((b as i32 - offset) - zp) as f32).collect()
 }

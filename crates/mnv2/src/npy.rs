@@ -28,60 +28,36 @@ pub fn parse(bytes: &[u8]) -> Result<Npy, Error> {
     }
     let (header_len, start): (usize, usize) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(bad(&format!("version {v}"))),
     };
-    let header = bytes
-        .get(start..start.saturating_add(header_len))
-        .ok_or_else(|| bad("truncated header"))?;
+    let header = bytes.get(start..start.saturating_add(header_len)).ok_or_else(|| bad("truncated header"))?;
     let header = std::str::from_utf8(header).map_err(|_| bad("header is not text"))?;
     let field = |key: &str| -> Result<&str, Error> {
-        let at = header
-            .find(&format!("'{key}'"))
-            .ok_or_else(|| bad(&format!("no '{key}' in header")))?;
-        Ok(header[at + key.len() + 2..]
-            .trim_start()
-            .trim_start_matches(':')
-            .trim_start())
+        let at = header.find(&format!("'{key}'")).ok_or_else(|| bad(&format!("no '{key}' in header")))?;
+        Ok(header[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
     };
     if field("fortran_order")?.starts_with("True") {
         return Err(bad("Fortran order is not supported"));
     }
     let descr = field("descr")?;
-    let descr = descr
-        .get(1..)
-        .and_then(|d| d.split('\'').next())
-        .ok_or_else(|| bad("descr"))?;
+    let descr = descr.get(1..).and_then(|d| d.split('\'').next()).ok_or_else(|| bad("descr"))?;
     let shape_text = field("shape")?;
-    let shape_text = shape_text
-        .strip_prefix('(')
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("shape"))?;
+    let shape_text = shape_text.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("shape"))?;
     let shape = shape_text
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad("shape")))
         .collect::<Result<Vec<_>, _>>()?;
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| bad("shape too large"))?;
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("shape too large"))?;
     let body = &bytes[start + header_len..];
     let need = |size: usize| -> Result<&[u8], Error> {
         body.get(..count.checked_mul(size).ok_or_else(|| bad("shape too large"))?)
             .ok_or_else(|| bad("data shorter than its shape"))
     };
     let data = match descr {
-        "<f4" => NpyData::F32(
-            need(4)?
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-        ),
+        "<f4" => NpyData::F32(need(4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()),
         "|u1" | "<u1" => NpyData::U8(need(1)?.to_vec()),
         "|i1" | "<i1" => NpyData::I8(need(1)?.iter().map(|&b| b as i8).collect()),
         other => {
@@ -93,11 +69,7 @@ pub fn parse(bytes: &[u8]) -> Result<Npy, Error> {
 
 fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Pad so that the data starts on a 64-byte boundary, ending in a newline.
     while (10 + h.len() + 1) % 64 != 0 {
@@ -123,6 +95,13 @@ pub fn f32_bytes(shape: &[usize], values: &[f32]) -> Vec<u8> {
 pub fn u8_bytes(shape: &[usize], values: &[u8]) -> Vec<u8> {
     let mut out = header("|u1", shape);
     out.extend_from_slice(values);
+    out
+}
+
+/// Serialises int8 values as `.npy`.
+pub fn i8_bytes(shape: &[usize], values: &[i8]) -> Vec<u8> {
+    let mut out = header("|i1", shape);
+    out.extend(values.iter().map(|&v| v as u8));
     out
 }
 

@@ -13,11 +13,7 @@ fn fp32_bits_do_not_depend_on_threads_or_batch() {
     for n in names {
         let img =
             mnv2::image::load_rgb(common::shared().join(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
-        input.extend(
-            img.data
-                .iter()
-                .map(|&b| (b as f32 - model.input.mean) / model.input.std),
-        );
+        input.extend(img.data.iter().map(|&b| (b as f32 - model.input.mean) / model.input.std));
     }
     let per_image = 224 * 224 * 3;
     for isa in Isa::all_available() {
@@ -34,10 +30,7 @@ fn fp32_bits_do_not_depend_on_threads_or_batch() {
                 engine.run(&mut s1, img, &mut out).unwrap();
                 single.extend(out);
             }
-            assert!(
-                whole == single,
-                "{isa:?}, {threads} threads: batch 3 differs from batch 1"
-            );
+            assert!(whole == single, "{isa:?}, {threads} threads: batch 3 differs from batch 1");
             match &baseline {
                 None => baseline = Some(whole),
                 Some(b) => assert!(*b == whole, "{isa:?}: {threads} threads differ from 1 thread"),
@@ -51,10 +44,6 @@ fn wrong_input_size_is_an_error() {
     let model = mnv2::import::load(common::model("mobilenet_v2_1.0_224_quant")).unwrap();
     let engine = F32Engine::new(&model, 1).unwrap();
     let mut out = vec![0.0; 1001];
-    assert!(
-        engine
-            .run(&mut engine.session(1).unwrap(), &[0.0; 10], &mut out)
-            .is_err()
-    );
+    assert!(engine.run(&mut engine.session(1).unwrap(), &[0.0; 10], &mut out).is_err());
     assert!(engine.session(0).is_err());
 }

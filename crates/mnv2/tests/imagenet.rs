@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mnv2::{Classifier, Options};
+use mnv2::{Classifier, Options, Precision};
 
 const MODELS: [&str; 2] = ["mobilenet_v2_1.0_224_quant", "tf2_mobilenet_v2_1.0_224_ptq"];
 
@@ -14,19 +14,11 @@ fn fp32_top1_agrees_with_tflite_integer_reference() {
     let names = imagenet100();
     assert_eq!(names.len(), 100);
     let dir = shared().join("reference/imagenet100/inputs");
-    let inputs: Vec<Vec<u8>> = names
-        .iter()
-        .map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.png"))).unwrap().data)
-        .collect();
+    let inputs: Vec<Vec<u8>> =
+        names.iter().map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.png"))).unwrap().data).collect();
     for model in MODELS {
-        let mut c = Classifier::load(
-            model_path(model),
-            Options {
-                threads: 2,
-                ..Options::default()
-            },
-        )
-        .unwrap();
+        let options = Options { threads: 2, precision: Precision::F32, ..Options::default() };
+        let mut c = Classifier::load(model_path(model), options).unwrap();
         let mut agree = 0;
         for (chunk, chunk_names) in inputs.chunks(10).zip(names.chunks(10)) {
             let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
@@ -51,30 +43,23 @@ fn model_path(name: &str) -> std::path::PathBuf {
 }
 
 /// End to end from the JPEGs through our own decode, crop and resize: top-1 accuracy within two
-/// points of TFLite's on the same 100 images (82% and 80%).
+/// points of TFLite's on the same 100 images (82% and 80%), in float32 and in int8.
 #[test]
 fn end_to_end_accuracy_from_jpeg() {
     let truth = true_labels();
     let names = imagenet100();
     let dir = shared().join("reference/imagenet100/originals");
-    let images: Vec<_> = names
-        .iter()
-        .map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.JPEG"))).unwrap())
-        .collect();
+    let images: Vec<_> = names.iter().map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.JPEG"))).unwrap()).collect();
     for (model, reference) in [(MODELS[0], 0.82), (MODELS[1], 0.80)] {
-        let mut c = Classifier::load(model_path(model), Options::default()).unwrap();
-        let preds = c.classify(&images, 1).unwrap();
-        let correct = preds
-            .iter()
-            .zip(&names)
-            .filter(|(p, n)| p[0].index == truth[n.as_str()])
-            .count();
-        let acc = correct as f64 / 100.0;
-        eprintln!("{model}: end-to-end top-1 {acc:.2} (TFLite reference {reference})");
-        assert!(
-            (acc - reference).abs() <= 0.02 + 1e-9,
-            "{model}: top-1 {acc} vs reference {reference}"
-        );
+        for precision in [Precision::F32, Precision::Int8] {
+            let options = Options { precision, ..Options::default() };
+            let mut c = Classifier::load(model_path(model), options).unwrap();
+            let preds = c.classify(&images, 1).unwrap();
+            let correct = preds.iter().zip(&names).filter(|(p, n)| p[0].index == truth[n.as_str()]).count();
+            let acc = correct as f64 / 100.0;
+            eprintln!("{model} {precision:?}: end-to-end top-1 {acc:.2} (TFLite reference {reference})");
+            assert!((acc - reference).abs() <= 0.02 + 1e-9, "{model} {precision:?}: top-1 {acc} vs {reference}");
+        }
     }
 }
 
@@ -95,12 +80,6 @@ fn preprocessing_matches_pil_closely() {
         }
     }
     let frac = same as f64 / total as f64;
-    eprintln!(
-        "preprocessing: {:.2}% of bytes identical to PIL's, max difference {worst}",
-        100.0 * frac
-    );
-    assert!(
-        frac > 0.85 && worst <= 8,
-        "preprocessing departs from PIL: {frac} identical, max diff {worst}"
-    );
+    eprintln!("preprocessing: {:.2}% of bytes identical to PIL's, max difference {worst}", 100.0 * frac);
+    assert!(frac > 0.85 && worst <= 8, "preprocessing departs from PIL: {frac} identical, max diff {worst}");
 }

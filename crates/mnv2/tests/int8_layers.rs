@@ -10,19 +10,13 @@ fn check_model(name: &str) {
     let dir = common::shared().join("reference/layers").join(name);
     let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let model = mnv2::import::load(common::model(name)).unwrap();
-    let png = common::shared()
-        .join("reference")
-        .join(index["input_png"].as_str().unwrap());
+    let png = common::shared().join("reference").join(index["input_png"].as_str().unwrap());
     let input = mnv2::image::load_rgb(png).unwrap().data;
     let engine = Q8Engine::new(&model, 1).unwrap();
     let mut session = engine.session(1).unwrap();
     let mut traced: Vec<(TraceOp, Vec<u8>)> = Vec::new();
     let mut out = vec![0u8; engine.output_len()];
-    engine
-        .run_traced(&mut session, &input, &mut out, &mut |op, t| {
-            traced.push((op, t.to_vec()))
-        })
-        .unwrap();
+    engine.run_traced(&mut session, &input, &mut out, &mut |op, t| traced.push((op, t.to_vec()))).unwrap();
     let mut ours = traced.into_iter();
     let mut last: Vec<u8> = Vec::new();
     let layers = index["layers"].as_array().unwrap();
@@ -41,9 +35,7 @@ fn check_model(name: &str) {
             later["op"] != "RESHAPE" && std::fs::read(dir.join(later["file"].as_str().unwrap())).unwrap() == raw
         });
         if op != "RESHAPE" && !is_final_quantize {
-            let (kind, tensor) = ours
-                .next()
-                .unwrap_or_else(|| panic!("{name}: no tensor for layer {i} ({op})"));
+            let (kind, tensor) = ours.next().unwrap_or_else(|| panic!("{name}: no tensor for layer {i} ({op})"));
             let _ = kind;
             last = tensor;
         }
@@ -54,11 +46,7 @@ fn check_model(name: &str) {
         let differing: Vec<usize> = (0..last.len()).filter(|&j| last[j] != reference[j]).collect();
         if op == "SOFTMAX" || is_final_quantize {
             // TFLite may build the softmax with floating-point exp: allow off-by-one in a few entries.
-            let worst = differing
-                .iter()
-                .map(|&j| last[j].abs_diff(reference[j]))
-                .max()
-                .unwrap_or(0);
+            let worst = differing.iter().map(|&j| last[j].abs_diff(reference[j])).max().unwrap_or(0);
             assert!(
                 worst <= 1 && differing.len() <= 10,
                 "{name}: layer {i} ({op}): {} bytes differ, worst by {worst}",

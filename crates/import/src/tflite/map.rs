@@ -37,14 +37,8 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
         let mut walker = Walker::new(g, file);
         match walker.walk(&arch) {
             Ok((layers, input_spec, output_kind)) => {
-                let model = Model {
-                    arch,
-                    layers,
-                    input: input_spec,
-                    output: output_kind,
-                    labels: None,
-                    name: name.into(),
-                };
+                let model =
+                    Model { arch, layers, input: input_spec, output: output_kind, labels: None, name: name.into() };
                 model.validate()?;
                 return Ok(model);
             }
@@ -52,9 +46,7 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
             Err(_) => {}
         }
     }
-    Err(best
-        .map(|(_, e)| e)
-        .unwrap_or_else(|| not_mnv2("no width multiplier fits")))
+    Err(best.map(|(_, e)| e).unwrap_or_else(|| not_mnv2("no width multiplier fits")))
 }
 
 fn not_mnv2(msg: &str) -> ImportError {
@@ -71,12 +63,7 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     fn new(g: &'a Graph, file: &'a [u8]) -> Walker<'a> {
-        Walker {
-            g,
-            file,
-            next: 0,
-            cur: g.inputs[0],
-        }
+        Walker { g, file, next: 0, cur: g.inputs[0] }
     }
 
     fn peek(&self) -> Option<&'a Operator> {
@@ -86,9 +73,7 @@ impl<'a> Walker<'a> {
     /// Takes the next operator, which must be `code` and read the current activation first.
     fn take(&mut self, code: i32, what: &str) -> Result<&'a Operator, ImportError> {
         let at = self.next;
-        let o = self
-            .peek()
-            .ok_or_else(|| not_mnv2(&format!("graph ends before the {what}")))?;
+        let o = self.peek().ok_or_else(|| not_mnv2(&format!("graph ends before the {what}")))?;
         if o.code != code {
             return Err(not_mnv2(&format!(
                 "operator {at}: found {}, expected {} for the {what}",
@@ -97,9 +82,7 @@ impl<'a> Walker<'a> {
             )));
         }
         if o.inputs.first() != Some(&self.cur) || o.outputs.len() != 1 {
-            return Err(not_mnv2(&format!(
-                "operator {at} ({what}) does not follow the previous layer"
-            )));
+            return Err(not_mnv2(&format!("operator {at} ({what}) does not follow the previous layer")));
         }
         self.next += 1;
         self.cur = o.outputs[0];
@@ -146,10 +129,7 @@ impl<'a> Walker<'a> {
         let t = self.g.tensor(self.cur)?;
         let want = [1, s.h as i32, s.w as i32, s.c as i32];
         if t.shape != want {
-            return Err(not_mnv2(&format!(
-                "{what}: output shape {:?}, the architecture has {want:?}",
-                t.shape
-            )));
+            return Err(not_mnv2(&format!("{what}: output shape {:?}, the architecture has {want:?}", t.shape)));
         }
         Ok(())
     }
@@ -180,10 +160,7 @@ impl<'a> Walker<'a> {
     fn block(&mut self, b: &Bottleneck) -> Result<BlockWeights, ImportError> {
         let name = format!("bottleneck {}", b.index);
         let x = self.cur;
-        let expand = b
-            .expand()
-            .map(|c| self.conv(&c, &format!("{name} expand conv")))
-            .transpose()?;
+        let expand = b.expand().map(|c| self.conv(&c, &format!("{name} expand conv"))).transpose()?;
         let o = self.take(op::DEPTHWISE_CONV_2D, &format!("{name} depthwise conv"))?;
         let opt = o.options;
         let (s, d) = (b.stride as i32, b.dilation as i32);
@@ -195,9 +172,7 @@ impl<'a> Walker<'a> {
             || opt.padding != PAD_SAME
             || opt.depth_multiplier > 1
         {
-            return Err(not_mnv2(&format!(
-                "{name} depthwise: options {opt:?} differ from stride {s}, dilation {d}"
-            )));
+            return Err(not_mnv2(&format!("{name} depthwise: options {opt:?} differ from stride {s}, dilation {d}")));
         }
         self.expect_shape(b.depthwise_shapes().1, &format!("{name} depthwise"))?;
         let depthwise = self.weights(o, &format!("{name} depthwise"), true)?;
@@ -205,9 +180,7 @@ impl<'a> Walker<'a> {
         let mut add_output = None;
         if b.residual {
             let at = self.next;
-            let o = self
-                .peek()
-                .ok_or_else(|| not_mnv2(&format!("graph ends before the {name} residual add")))?;
+            let o = self.peek().ok_or_else(|| not_mnv2(&format!("graph ends before the {name} residual add")))?;
             let mut ins = o.inputs.clone();
             ins.sort();
             let mut want = vec![x, self.cur];
@@ -220,19 +193,12 @@ impl<'a> Walker<'a> {
             self.expect_shape(b.output(), &format!("{name} residual add"))?;
             add_output = self.g.tensor(self.cur)?.quant.clone();
         }
-        Ok(BlockWeights {
-            expand,
-            depthwise,
-            project,
-            add_output,
-        })
+        Ok(BlockWeights { expand, depthwise, project, add_output })
     }
 
     fn pool(&mut self, h: u32, w: u32) -> Result<(PoolKind, Option<Quant>), ImportError> {
         let at = self.next;
-        let o = self
-            .peek()
-            .ok_or_else(|| not_mnv2("graph ends before the global pool"))?;
+        let o = self.peek().ok_or_else(|| not_mnv2("graph ends before the global pool"))?;
         let kind = match o.code {
             op::AVERAGE_POOL_2D => {
                 let opt = o.options;
@@ -241,9 +207,7 @@ impl<'a> Walker<'a> {
                     || opt.padding != PAD_VALID
                     || opt.activation != ACT_NONE
                 {
-                    return Err(not_mnv2(&format!(
-                        "operator {at}: average pool {opt:?} is not global over {h}x{w}"
-                    )));
+                    return Err(not_mnv2(&format!("operator {at}: average pool {opt:?} is not global over {h}x{w}")));
                 }
                 self.take(op::AVERAGE_POOL_2D, "global pool")?;
                 PoolKind::Average
@@ -259,10 +223,7 @@ impl<'a> Walker<'a> {
                 PoolKind::Mean
             }
             other => {
-                return Err(not_mnv2(&format!(
-                    "operator {at}: found {}, expected the global pool",
-                    op::name(other)
-                )));
+                return Err(not_mnv2(&format!("operator {at}: found {}, expected the global pool", op::name(other))));
             }
         };
         Ok((kind, self.g.tensor(self.cur)?.quant.clone()))
@@ -273,9 +234,7 @@ impl<'a> Walker<'a> {
             Some(op::FULLY_CONNECTED) => {
                 let o = self.take(op::FULLY_CONNECTED, "classifier")?;
                 if o.options.activation != ACT_NONE || o.options.weights_format != 0 {
-                    return Err(not_mnv2(
-                        "classifier: fully connected with an activation or shuffled weights",
-                    ));
+                    return Err(not_mnv2("classifier: fully connected with an activation or shuffled weights"));
                 }
                 self.weights(o, "classifier", false)
             }
@@ -293,16 +252,10 @@ impl<'a> Walker<'a> {
                 }
                 op::SOFTMAX if kind == OutputKind::Logits => {
                     if o.options.beta != 1.0 {
-                        return Err(ImportError::Unsupported(format!(
-                            "softmax with beta {}",
-                            o.options.beta
-                        )));
+                        return Err(ImportError::Unsupported(format!("softmax with beta {}", o.options.beta)));
                     }
                     self.take(op::SOFTMAX, "softmax")?;
-                    kind = OutputKind::Softmax {
-                        quant: self.g.tensor(self.cur)?.quant.clone(),
-                        requantized: None,
-                    };
+                    kind = OutputKind::Softmax { quant: self.g.tensor(self.cur)?.quant.clone(), requantized: None };
                 }
                 op::QUANTIZE => {
                     self.take(op::QUANTIZE, "output quantization")?;
@@ -322,11 +275,7 @@ impl<'a> Walker<'a> {
         let w = o.inputs.get(1).copied().unwrap_or(-1);
         let weights = self.tensor(self.g.tensor(w)?, &format!("{what} weights"))?;
         let out_ch = weights.shape[0];
-        let out_ch = if weights.shape.len() == 4 && weights.shape[0] == 1 {
-            weights.shape[3]
-        } else {
-            out_ch
-        };
+        let out_ch = if weights.shape.len() == 4 && weights.shape[0] == 1 { weights.shape[3] } else { out_ch };
         let bias = match o.inputs.get(2).copied() {
             Some(b) if b >= 0 => self.tensor(self.g.tensor(b)?, &format!("{what} bias"))?,
             _ if !bias_required => Tensor::f32(vec![out_ch], vec![0.0; out_ch]),
@@ -348,14 +297,9 @@ impl<'a> Walker<'a> {
         let mut shape = Vec::new();
         for &d in &t.shape {
             if d <= 0 {
-                return Err(ImportError::Malformed(format!(
-                    "{what}: dimension {d} in shape {:?}",
-                    t.shape
-                )));
+                return Err(ImportError::Malformed(format!("{what}: dimension {d} in shape {:?}", t.shape)));
             }
-            n = n
-                .checked_mul(d as usize)
-                .ok_or_else(|| ImportError::Malformed(format!("{what}: shape too large")))?;
+            n = n.checked_mul(d as usize).ok_or_else(|| ImportError::Malformed(format!("{what}: shape too large")))?;
             shape.push(d as usize);
         }
         let size = match t.dtype {
@@ -381,32 +325,18 @@ impl<'a> Walker<'a> {
             _ => TensorData::I8(bytes.iter().map(|&b| b as i8).collect()),
         };
         if !matches!(data, TensorData::F32(_)) && t.quant.is_none() && what != "mean axes" {
-            return Err(ImportError::Malformed(format!(
-                "{what}: integer weights without quantization"
-            )));
+            return Err(ImportError::Malformed(format!("{what}: integer weights without quantization")));
         }
-        Ok(Tensor {
-            shape,
-            data,
-            quant: t.quant.clone(),
-        })
+        Ok(Tensor { shape, data, quant: t.quant.clone() })
     }
 }
 
 fn input_spec(input: &TensorInfo, requantized: Option<Quant>) -> Result<InputSpec, ImportError> {
     match input.dtype {
-        dtype::FLOAT32 => Ok(InputSpec {
-            mean: 127.5,
-            std: 127.5,
-            quant: None,
-            requantized: None,
-            signed: false,
-        }),
+        dtype::FLOAT32 => Ok(InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false }),
         dtype::UINT8 | dtype::INT8 => {
-            let q = input
-                .quant
-                .clone()
-                .ok_or_else(|| ImportError::Malformed("quantized input without scale".into()))?;
+            let q =
+                input.quant.clone().ok_or_else(|| ImportError::Malformed("quantized input without scale".into()))?;
             let (scale, zp) = (q.scale[0], q.zero_point[0]);
             if !scale.is_finite() || scale <= 0.0 {
                 return Err(ImportError::Malformed(format!("input scale {scale}")));
@@ -414,13 +344,7 @@ fn input_spec(input: &TensorInfo, requantized: Option<Quant>) -> Result<InputSpe
             // real = scale * (q - zp), and the bytes fed in are the pixel values themselves.
             let signed = input.dtype == dtype::INT8;
             let mean = if signed { zp as f32 + 128.0 } else { zp as f32 };
-            Ok(InputSpec {
-                mean,
-                std: 1.0 / scale,
-                quant: Some(q),
-                requantized,
-                signed,
-            })
+            Ok(InputSpec { mean, std: 1.0 / scale, quant: Some(q), requantized, signed })
         }
         other => Err(ImportError::Unsupported(format!("input tensor type {other}"))),
     }

@@ -15,9 +15,7 @@ pub fn load_tflite(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
     // TFLite metadata appends its associated files (the labels) as a ZIP archive after the
     // flatbuffer: if one starts there but cannot be read, the file was cut short.
     let flatbuffer_end = graph.buffers.iter().map(|b| b.start + b.len).max().unwrap_or(0);
-    let appended = bytes
-        .get(flatbuffer_end..)
-        .is_some_and(|rest| rest.windows(4).any(|w| w == b"PK\x03\x04"));
+    let appended = bytes.get(flatbuffer_end..).is_some_and(|rest| rest.windows(4).any(|w| w == b"PK\x03\x04"));
     if appended && !crate::zip::readable(bytes) {
         return Err(ImportError::Malformed(format!(
             "{name}: the archive appended to the model (its labels) is truncated or corrupt"

@@ -111,9 +111,7 @@ impl Graph {
         let model = Table::root(buf)?;
         let version = model.u32(0, 0)?;
         if version != 3 {
-            return Err(ImportError::Unsupported(format!(
-                "TFLite schema version {version} (only 3 is known)"
-            )));
+            return Err(ImportError::Unsupported(format!("TFLite schema version {version} (only 3 is known)")));
         }
         let codes = model
             .tables(1)?
@@ -121,14 +119,8 @@ impl Graph {
             .map(|c| Ok((c.i8(0, 0)? as i32).max(c.i32(3, 0)?)))
             .collect::<Result<Vec<i32>, ImportError>>()?;
         let subgraphs = model.tables(2)?;
-        let sg = subgraphs
-            .first()
-            .ok_or_else(|| ImportError::Malformed("the model has no subgraph".into()))?;
-        let buffers = model
-            .tables(4)?
-            .iter()
-            .map(|b| buffer_ref(b, buf))
-            .collect::<Result<Vec<_>, _>>()?;
+        let sg = subgraphs.first().ok_or_else(|| ImportError::Malformed("the model has no subgraph".into()))?;
+        let buffers = model.tables(4)?.iter().map(|b| buffer_ref(b, buf)).collect::<Result<Vec<_>, _>>()?;
         let tensors = sg.tables(0)?.iter().map(tensor_info).collect::<Result<Vec<_>, _>>()?;
         let operators = sg
             .tables(3)?
@@ -142,21 +134,10 @@ impl Graph {
                     Some(t) => options(code, &t)?,
                     None => Options::default(),
                 };
-                Ok(Operator {
-                    code,
-                    inputs: o.i32s(1)?,
-                    outputs: o.i32s(2)?,
-                    options,
-                })
+                Ok(Operator { code, inputs: o.i32s(1)?, outputs: o.i32s(2)?, options })
             })
             .collect::<Result<Vec<_>, ImportError>>()?;
-        Ok(Graph {
-            tensors,
-            inputs: sg.i32s(1)?,
-            outputs: sg.i32s(2)?,
-            operators,
-            buffers,
-        })
+        Ok(Graph { tensors, inputs: sg.i32s(1)?, outputs: sg.i32s(2)?, operators, buffers })
     }
 
     pub fn tensor(&self, id: i32) -> Result<&TensorInfo, ImportError> {
@@ -169,24 +150,16 @@ impl Graph {
 
 fn buffer_ref(b: &Table, file: &[u8]) -> Result<BufferRef, ImportError> {
     if let Some(v) = b.vector(0, 1)? {
-        return Ok(BufferRef {
-            start: v.offset(),
-            len: v.len(),
-        });
+        return Ok(BufferRef { start: v.offset(), len: v.len() });
     }
     // Large models keep the data outside the flatbuffer: offset and size from the file start.
     let (offset, size) = (b.u64(1, 0)?, b.u64(2, 0)?);
     if offset > 1 {
         let end = offset.checked_add(size).filter(|&e| e <= file.len() as u64);
         if end.is_none() {
-            return Err(ImportError::Malformed(format!(
-                "buffer at {offset}+{size} lies outside the file"
-            )));
+            return Err(ImportError::Malformed(format!("buffer at {offset}+{size} lies outside the file")));
         }
-        return Ok(BufferRef {
-            start: offset as usize,
-            len: size as usize,
-        });
+        return Ok(BufferRef { start: offset as usize, len: size as usize });
     }
     Ok(BufferRef { start: 0, len: 0 })
 }
@@ -200,16 +173,8 @@ fn tensor_info(t: &Table) -> Result<TensorInfo, ImportError> {
             if scale.is_empty() {
                 None
             } else {
-                let zero_point = if zero_point.is_empty() {
-                    vec![0; scale.len()]
-                } else {
-                    zero_point
-                };
-                Some(Quant {
-                    scale,
-                    zero_point,
-                    axis: axis.max(0) as usize,
-                })
+                let zero_point = if zero_point.is_empty() { vec![0; scale.len()] } else { zero_point };
+                Some(Quant { scale, zero_point, axis: axis.max(0) as usize })
             }
         }
         None => None,
@@ -224,12 +189,7 @@ fn tensor_info(t: &Table) -> Result<TensorInfo, ImportError> {
 }
 
 fn options(code: i32, t: &Table) -> Result<Options, ImportError> {
-    let mut o = Options {
-        dilation_w: 1,
-        dilation_h: 1,
-        beta: 1.0,
-        ..Options::default()
-    };
+    let mut o = Options { dilation_w: 1, dilation_h: 1, beta: 1.0, ..Options::default() };
     match code {
         op::CONV_2D => {
             o.padding = t.i8(0, 0)?;

@@ -55,13 +55,7 @@ impl PackedConv {
                 }
             }
         }
-        PackedConv {
-            shape_k: k,
-            in_c,
-            out_c,
-            hwio,
-            bias: bias.to_vec(),
-        }
+        PackedConv { shape_k: k, in_c, out_c, hwio, bias: bias.to_vec() }
     }
     /// Weight (o, y, x, i).
     pub fn weight(&self, o: usize, y: usize, x: usize, i: usize) -> f32 {
@@ -84,14 +78,8 @@ pub fn conv2d(
 ) {
     let (_, oh, _, ow) = shape.geometry();
     assert_eq!(input.len(), shape.in_h * shape.in_w * shape.in_c, "conv input size");
-    assert!(
-        w.in_c == shape.in_c && w.out_c == shape.out_c && w.shape_k == shape.kernel,
-        "conv weights"
-    );
-    assert!(
-        rows.end <= oh && out.len() == rows.len() * ow * shape.out_c,
-        "conv output rows"
-    );
+    assert!(w.in_c == shape.in_c && w.out_c == shape.out_c && w.shape_k == shape.kernel, "conv weights");
+    assert!(rows.end <= oh && out.len() == rows.len() * ow * shape.out_c, "conv output rows");
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.

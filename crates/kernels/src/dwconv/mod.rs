@@ -50,10 +50,7 @@ pub fn dwconv3x3(isa: Isa, layer: &DwLayer, input: &[f32], rows: std::ops::Range
     let (_, oh, _, ow) = shape.geometry();
     assert_eq!(input.len(), shape.in_h * shape.in_w * c, "depthwise input size");
     assert!(w.len() == 9 * c && bias.len() == c, "depthwise weight size");
-    assert!(
-        rows.end <= oh && out.len() == rows.len() * ow * c,
-        "depthwise output rows"
-    );
+    assert!(rows.end <= oh && out.len() == rows.len() * ow * c, "depthwise output rows");
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.

@@ -10,21 +10,10 @@ fn matches_reference_on_many_shapes() {
                 for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                     seed += 1;
                     let mut rng = Rng::new(seed);
-                    let shape = DwShape {
-                        in_h: h,
-                        in_w: w,
-                        channels,
-                        stride,
-                        dilation,
-                    };
+                    let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
                     let input = rng.vec(h * w * channels);
                     let clamp = Clamp::relu6(seed % 2 == 0);
-                    let layer = DwLayer {
-                        shape,
-                        w: rng.vec(9 * channels),
-                        bias: rng.vec(channels),
-                        clamp,
-                    };
+                    let layer = DwLayer { shape, w: rng.vec(9 * channels), bias: rng.vec(channels), clamp };
                     let (_, oh, _, _) = shape.geometry();
                     let mut out = vec![f32::NAN; shape.out_len()];
                     dwconv3x3(isa, &layer, &input, 0..oh, &mut out);
@@ -39,23 +28,12 @@ fn matches_reference_on_many_shapes() {
 #[test]
 fn tensorflow_same_padding_is_asymmetric() {
     // 4x4 input, stride 2: output 2x2, total padding 1, all of it at the bottom/right.
-    let shape = DwShape {
-        in_h: 4,
-        in_w: 4,
-        channels: 1,
-        stride: 2,
-        dilation: 1,
-    };
+    let shape = DwShape { in_h: 4, in_w: 4, channels: 1, stride: 2, dilation: 1 };
     assert_eq!(shape.geometry(), (0, 2, 0, 2));
     let input: Vec<f32> = (0..16).map(|v| v as f32).collect();
     let mut w = vec![0.0; 9];
     w[0] = 1.0; // the top-left tap picks input (2*oy, 2*ox)
-    let layer = DwLayer {
-        shape,
-        w,
-        bias: vec![0.0],
-        clamp: Clamp::NONE,
-    };
+    let layer = DwLayer { shape, w, bias: vec![0.0], clamp: Clamp::NONE };
     let mut out = vec![0.0; 4];
     dwconv3x3(Isa::Scalar, &layer, &input, 0..2, &mut out);
     assert_eq!(out, vec![0.0, 2.0, 8.0, 10.0]);
@@ -64,20 +42,9 @@ fn tensorflow_same_padding_is_asymmetric() {
 #[test]
 fn row_ranges_compose() {
     let mut rng = Rng::new(3);
-    let shape = DwShape {
-        in_h: 11,
-        in_w: 6,
-        channels: 12,
-        stride: 2,
-        dilation: 1,
-    };
+    let shape = DwShape { in_h: 11, in_w: 6, channels: 12, stride: 2, dilation: 1 };
     let input = rng.vec(11 * 6 * 12);
-    let layer = DwLayer {
-        shape,
-        w: rng.vec(9 * 12),
-        bias: rng.vec(12),
-        clamp: Clamp::RELU6,
-    };
+    let layer = DwLayer { shape, w: rng.vec(9 * 12), bias: rng.vec(12), clamp: Clamp::RELU6 };
     let (_, oh, _, ow) = shape.geometry();
     let row = ow * 12;
     for isa in Isa::all_available() {

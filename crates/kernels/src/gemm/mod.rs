@@ -47,12 +47,7 @@ impl PackedB {
         }
         let mut padded = vec![0.0; panels * NR];
         padded[..n].copy_from_slice(bias);
-        PackedB {
-            k,
-            n,
-            data,
-            bias: padded,
-        }
+        PackedB { k, n, data, bias: padded }
     }
     pub fn k(&self) -> usize {
         self.k
@@ -89,28 +84,13 @@ pub fn gemm(isa: Isa, a: &[f32], b: &PackedB, residual: Option<&[f32]>, clamp: C
     if let Some(r) = residual {
         assert_eq!(r.len(), out.len(), "residual shape");
     }
-    let ctx = Ctx {
-        isa,
-        a,
-        b,
-        residual,
-        clamp,
-    };
+    let ctx = Ctx { isa, a, b, residual, clamp };
     for m0 in (0..m).step_by(MC) {
         let rows = MC.min(m - m0);
         for p in 0..b.panels() {
             let cols = NR.min(n - p * NR);
             for t0 in (0..rows).step_by(MR) {
-                run_tile(
-                    &ctx,
-                    out,
-                    Tile {
-                        rows: MR.min(rows - t0),
-                        cols,
-                        row0: m0 + t0,
-                        panel: p,
-                    },
-                );
+                run_tile(&ctx, out, Tile { rows: MR.min(rows - t0), cols, row0: m0 + t0, panel: p });
             }
         }
     }

@@ -11,12 +11,7 @@ fn check(isa: Isa, m: usize, k: usize, n: usize, residual: bool, clamp: Clamp, s
     let mut out = vec![f32::NAN; m * n];
     gemm(isa, &a, &packed, r.as_deref(), clamp, &mut out);
     let expect = gemm_reference(&a, m, &w, &bias, r.as_deref(), clamp);
-    assert_close(
-        &out,
-        &expect,
-        1e-5 * (k as f32).sqrt(),
-        &format!("{isa:?} m={m} k={k} n={n}"),
-    );
+    assert_close(&out, &expect, 1e-5 * (k as f32).sqrt(), &format!("{isa:?} m={m} k={k} n={n}"));
 }
 
 #[test]
@@ -57,14 +52,7 @@ fn row_split_is_bit_identical() {
         gemm(isa, &a, &packed, None, Clamp::NONE, &mut whole);
         let mut parts = vec![0.0; m * n];
         for (r0, r1) in [(0, 1), (1, 8), (8, 50), (50, 97)] {
-            gemm(
-                isa,
-                &a[r0 * k..r1 * k],
-                &packed,
-                None,
-                Clamp::NONE,
-                &mut parts[r0 * n..r1 * n],
-            );
+            gemm(isa, &a[r0 * k..r1 * k], &packed, None, Clamp::NONE, &mut parts[r0 * n..r1 * n]);
         }
         assert_eq!(whole, parts, "{isa:?}");
     }

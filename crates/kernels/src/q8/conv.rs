@@ -29,10 +29,7 @@ impl QConvLayer {
         stage: OutputStage,
     ) -> QConvLayer {
         let (k, ic, oc) = (shape.kernel, shape.in_c, shape.out_c);
-        assert!(
-            ohwi.len() == oc * k * k * ic && bias.len() == oc && requant.len() == oc,
-            "conv weights"
-        );
+        assert!(ohwi.len() == oc * k * k * ic && bias.len() == oc && requant.len() == oc, "conv weights");
         let mut hwio = vec![0i16; ohwi.len()];
         for o in 0..oc {
             for t in 0..k * k {
@@ -41,14 +38,7 @@ impl QConvLayer {
                 }
             }
         }
-        QConvLayer {
-            shape,
-            hwio,
-            bias,
-            input_zero_point,
-            requant,
-            stage,
-        }
+        QConvLayer { shape, hwio, bias, input_zero_point, requant, stage }
     }
 }
 
@@ -57,10 +47,7 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
     let s = &layer.shape;
     let (_, oh, _, ow) = s.geometry();
     assert_eq!(input.len(), s.in_h * s.in_w * s.in_c, "conv input size");
-    assert!(
-        rows.end <= oh && out.len() == rows.len() * ow * s.out_c,
-        "conv output rows"
-    );
+    assert!(rows.end <= oh && out.len() == rows.len() * ow * s.out_c, "conv output rows");
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
@@ -160,25 +147,15 @@ mod tests {
                     for (kernel, stride) in [(3, 2), (3, 1), (1, 1)] {
                         seed += 1;
                         let mut rng = Rng::new(seed);
-                        let shape = ConvShape {
-                            in_h: h,
-                            in_w: w,
-                            in_c,
-                            out_c,
-                            kernel,
-                            stride,
-                        };
-                        let ohwi: Vec<i16> = (0..out_c * kernel * kernel * in_c)
-                            .map(|_| (rng.next_u64() % 255) as i16 - 127)
-                            .collect();
+                        let shape = ConvShape { in_h: h, in_w: w, in_c, out_c, kernel, stride };
+                        let ohwi: Vec<i16> =
+                            (0..out_c * kernel * kernel * in_c).map(|_| (rng.next_u64() % 255) as i16 - 127).collect();
                         let layer = QConvLayer::new(
                             shape,
                             &ohwi,
                             (0..out_c).map(|_| (rng.next_u64() % 2001) as i32 - 1000).collect(),
                             (rng.next_u64() % 256) as i32,
-                            (0..out_c)
-                                .map(|_| Requant::new(0.0001 + (rng.next_u64() % 100) as f64 * 1e-4))
-                                .collect(),
+                            (0..out_c).map(|_| Requant::new(0.0001 + (rng.next_u64() % 100) as f64 * 1e-4)).collect(),
                             OutputStage::new((rng.next_u64() % 256) as i32, 0.02, seed % 2 == 0),
                         );
                         let input: Vec<u8> = (0..h * w * in_c).map(|_| rng.next_u64() as u8).collect();

@@ -25,10 +25,7 @@ pub fn qdwconv3x3(isa: Isa, layer: &QDwLayer, input: &[u8], rows: std::ops::Rang
     let (_, oh, _, ow) = s.geometry();
     assert_eq!(input.len(), s.in_h * s.in_w * s.channels, "depthwise input size");
     assert!(layer.w.len() == 9 * s.channels && layer.bias.len() == s.channels && layer.requant.len() == s.channels);
-    assert!(
-        rows.end <= oh && out.len() == rows.len() * ow * s.channels,
-        "depthwise output rows"
-    );
+    assert!(rows.end <= oh && out.len() == rows.len() * ow * s.channels, "depthwise output rows");
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
@@ -125,13 +122,7 @@ mod tests {
                     for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                         seed += 1;
                         let mut rng = Rng::new(seed);
-                        let shape = DwShape {
-                            in_h: h,
-                            in_w: w,
-                            channels,
-                            stride,
-                            dilation,
-                        };
+                        let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
                         let layer = QDwLayer {
                             shape,
                             w: (0..9 * channels).map(|_| (rng.next_u64() % 511) as i16 - 255).collect(),

@@ -36,10 +36,7 @@ impl QPackedB {
         requant: Vec<Requant>,
         stage: OutputStage,
     ) -> QPackedB {
-        assert!(
-            bias.len() == n && requant.len() == n,
-            "bias and requant per output channel"
-        );
+        assert!(bias.len() == n && requant.len() == n, "bias and requant per output channel");
         let pairs = k.div_ceil(2);
         let panels = n.div_ceil(NR);
         let mut data = vec![0i16; panels * pairs * 2 * NR];
@@ -54,15 +51,7 @@ impl QPackedB {
             }
             folded[j] = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        QPackedB {
-            k,
-            n,
-            pairs,
-            data,
-            bias: folded,
-            requant,
-            stage,
-        }
+        QPackedB { k, n, pairs, data, bias: folded, requant, stage }
     }
     pub fn k(&self) -> usize {
         self.k
@@ -208,9 +197,8 @@ mod tests {
                         let a: Vec<u8> = (0..m * k).map(|_| rng.next_u64() as u8).collect();
                         let w: Vec<i16> = (0..k * n).map(|_| (rng.next_u64() % 511) as i16 - 255).collect();
                         let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() % 20001) as i32 - 10000).collect();
-                        let requant: Vec<Requant> = (0..n)
-                            .map(|_| Requant::new(0.0005 + (rng.next_u64() % 1000) as f64 * 1e-5))
-                            .collect();
+                        let requant: Vec<Requant> =
+                            (0..n).map(|_| Requant::new(0.0005 + (rng.next_u64() % 1000) as f64 * 1e-5)).collect();
                         let za = (rng.next_u64() % 256) as i32;
                         let stage = OutputStage::new((rng.next_u64() % 256) as i32, 0.05, seed % 2 == 0);
                         let packed = QPackedB::new(k, n, |kk, j| w[kk * n + j], &bias, za, requant.clone(), stage);

@@ -12,11 +12,7 @@ pub fn qavgpool_global(input: &[u8], channels: usize, signed: bool, out: &mut [u
         let offset = if signed { 128 } else { 0 };
         let acc: i32 = input.iter().skip(c).step_by(channels).map(|&v| v as i32 - offset).sum();
         // uint8: (acc + n/2) / n; int8: rounds half away from zero (C++ division truncates).
-        let avg = if acc >= 0 {
-            (acc + count / 2) / count
-        } else {
-            (acc - count / 2) / count
-        };
+        let avg = if acc >= 0 { (acc + count / 2) / count } else { (acc - count / 2) / count };
         let lo = if signed { -128 } else { 0 };
         *o = (avg.clamp(lo, lo + 255) + offset) as u8;
     }
@@ -47,20 +43,13 @@ impl MeanParams {
         let temp = if temp > 0.0 { temp + 0.5 } else { temp - 0.5 };
         let bias = output_zp - temp as i32;
         let real = input_scale / (count as f32 * output_scale);
-        MeanParams {
-            requant: Requant::new(real as f64),
-            bias,
-            signed,
-        }
+        MeanParams { requant: Requant::new(real as f64), bias, signed }
     }
 }
 
 /// The mean of each channel over the whole map; `input` and `out` in the u8 representation.
 pub fn qmean_global(input: &[u8], channels: usize, p: &MeanParams, out: &mut [u8]) {
-    assert!(
-        channels > 0 && input.len().is_multiple_of(channels) && out.len() == channels,
-        "mean shapes"
-    );
+    assert!(channels > 0 && input.len().is_multiple_of(channels) && out.len() == channels, "mean shapes");
     let offset = if p.signed { 128 } else { 0 };
     for (c, o) in out.iter_mut().enumerate() {
         let acc: i32 = input.iter().skip(c).step_by(channels).map(|&v| v as i32 - offset).sum();

@@ -60,10 +60,7 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
     let left = shift.max(0);
     let right = (-shift).max(0);
-    rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), multiplier),
-        right,
-    )
+    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), multiplier), right)
 }
 
 /// `MultiplyByQuantizedMultiplier` whose final shift rounds ties toward +infinity rather than away
@@ -74,11 +71,7 @@ pub fn multiply_by_quantized_multiplier_half_up(x: i32, multiplier: i32, shift: 
     let left = shift.max(0);
     let right = (-shift).max(0);
     let high = saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), multiplier);
-    if right == 0 {
-        high
-    } else {
-        ((high as i64 + (1i64 << (right - 1))) >> right) as i32
-    }
+    if right == 0 { high } else { ((high as i64 + (1i64 << (right - 1))) >> right) as i32 }
 }
 
 /// How the final rounding shift treats ties.
@@ -105,11 +98,7 @@ impl Requant {
     }
     pub fn with_rounding(real: f64, rounding: Rounding) -> Requant {
         let (multiplier, shift) = quantize_multiplier(real);
-        Requant {
-            multiplier,
-            shift,
-            rounding,
-        }
+        Requant { multiplier, shift, rounding }
     }
     #[inline(always)]
     pub fn apply(&self, x: i32) -> i32 {
@@ -134,17 +123,9 @@ impl OutputStage {
     pub fn new(zero_point: i32, scale: f32, relu6: bool) -> OutputStage {
         if relu6 {
             let top = zero_point + (6.0f32 / scale).round() as i32;
-            OutputStage {
-                zero_point,
-                min: zero_point.max(0),
-                max: top.min(255),
-            }
+            OutputStage { zero_point, min: zero_point.max(0), max: top.min(255) }
         } else {
-            OutputStage {
-                zero_point,
-                min: 0,
-                max: 255,
-            }
+            OutputStage { zero_point, min: 0, max: 255 }
         }
     }
     /// Requantized accumulator to the output byte.
@@ -198,14 +179,7 @@ mod tests {
     #[test]
     fn relu6_range() {
         // scale 6/255, zero point 0: [0, 255]
-        assert_eq!(
-            OutputStage::new(0, 6.0 / 255.0, true),
-            OutputStage {
-                zero_point: 0,
-                min: 0,
-                max: 255
-            }
-        );
+        assert_eq!(OutputStage::new(0, 6.0 / 255.0, true), OutputStage { zero_point: 0, min: 0, max: 255 });
         let s = OutputStage::new(10, 0.1, true);
         assert_eq!((s.min, s.max), (10, 70));
         assert_eq!(s.finish(100), 70);

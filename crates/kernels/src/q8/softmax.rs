@@ -24,11 +24,7 @@ impl QSoftmax {
             * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64
             / (1i64 << left_shift) as f64)
             .floor() as i32;
-        QSoftmax {
-            multiplier,
-            left_shift,
-            diff_min: -radius,
-        }
+        QSoftmax { multiplier, left_shift, diff_min: -radius }
     }
 
     /// Softmax of each row of `n` bytes into uint8 probabilities (scale 1/256, zero point 0;

@@ -19,13 +19,7 @@ pub fn imagenet100() -> Vec<String> {
     let dir = shared().join("reference/imagenet100/originals");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            e.unwrap()
-                .file_name()
-                .to_string_lossy()
-                .trim_end_matches(".JPEG")
-                .to_string()
-        })
+        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".JPEG").to_string())
         .collect();
     names.sort();
     names
