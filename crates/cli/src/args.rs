@@ -18,6 +18,8 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Run a model on a prepared input tensor and write the raw output as .npy.
     Run(RunArgs),
+    /// Measure latency, throughput and activation memory of a model on this machine.
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -88,4 +90,29 @@ pub struct RunArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Arithmetic: auto (int8 for quantized models), f32 or int8.
+    #[arg(long, default_value = "auto")]
+    pub precision: mnv2::Precision,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Images per inference.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 50)]
+    pub iters: usize,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -2,6 +2,7 @@
 //! and turns errors into one line on stderr and an exit status.
 
 mod args;
+mod bench;
 mod classify;
 mod files;
 mod info;
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
         args::Command::Info(a) => info::main(a),
         args::Command::Classify(a) => classify::main(a),
         args::Command::Run(a) => run::main(a),
+        args::Command::Bench(a) => bench::main(a),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ use mnv2_kernels::q8::conv::{QConvLayer, qconv2d};
 use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
 use mnv2_kernels::q8::gemm::{MR, QPackedB, qgemm};
 use mnv2_kernels::q8::pool::{MeanParams, qavgpool_global, qmean_global};
+use mnv2_kernels::q8::requant_vec::RequantVec;
 use mnv2_kernels::q8::softmax::QSoftmax;
 use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
 
@@ -275,7 +276,7 @@ impl Q8Engine {
                         w: p.w,
                         bias: p.bias,
                         input_zero_point: cur.zero_point,
-                        requant: p.requant,
+                        requant: RequantVec::new(&p.requant),
                         stage: p.stage,
                     };
                     cur = p.output;

@@ -9,6 +9,7 @@ pub mod conv;
 pub mod dwconv;
 pub mod gemm;
 mod isa;
+pub mod peak;
 pub mod pool;
 pub mod q8;
 

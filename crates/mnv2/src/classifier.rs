@@ -148,6 +148,14 @@ impl Classifier {
         Ok(out)
     }
 
+    /// Bytes of activation memory held for the last batch size run (0 before the first run).
+    pub fn arena_bytes(&self) -> usize {
+        match &self.backend {
+            Backend::F32(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
+            Backend::Int8(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
+        }
+    }
+
     /// Whether the integer output bytes stand for int8 values (stored +128).
     fn int8_output_signed(&self) -> bool {
         matches!(&self.backend, Backend::Int8(e, _) if e.output_signed())

@@ -1,7 +1,8 @@
 //! Integer depthwise 3x3 conv (TFLite `DepthwiseConv` uint8 and `DepthwiseConvPerChannel` int8):
 //! taps outside the image are skipped, which equals padding with the input zero point.
 
-use super::{OutputStage, Requant};
+use super::OutputStage;
+use super::requant_vec::{RequantVec, requantize};
 use crate::Isa;
 use crate::dwconv::DwShape;
 
@@ -12,7 +13,7 @@ pub struct QDwLayer {
     pub w: Vec<i16>,
     pub bias: Vec<i32>,
     pub input_zero_point: i32,
-    pub requant: Vec<Requant>,
+    pub requant: RequantVec,
     pub stage: OutputStage,
 }
 
@@ -30,20 +31,20 @@ pub fn qdwconv3x3(isa: Isa, layer: &QDwLayer, input: &[u8], rows: std::ops::Rang
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
         Isa::Avx2 => unsafe { rows_avx2(layer, input, rows, out) },
-        _ => rows_portable(layer, input, rows, out),
+        _ => rows_portable(Isa::Scalar, layer, input, rows, out),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
-    rows_portable(layer, input, rows, out)
+    rows_portable(Isa::Avx2, layer, input, rows, out)
 }
 
 /// Integer arithmetic is exact, so the AVX2 entry (this body compiled with AVX2) and the
 /// portable one give identical bytes.
 #[inline(always)]
-fn rows_portable(layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+fn rows_portable(isa: Isa, layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
     let s = &layer.shape;
     let c = s.channels;
     let (pt, _, pl, ow) = s.geometry();
@@ -73,9 +74,7 @@ fn rows_portable(layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, o
                         }
                     }
                 }
-                for (j, (dst, &a)) in o[c0..c0 + nb].iter_mut().zip(&acc[..nb]).enumerate() {
-                    *dst = layer.stage.finish(layer.requant[c0 + j].apply(a));
-                }
+                requantize(isa, &acc[..nb], &layer.requant, c0, layer.stage, &mut o[c0..c0 + nb]);
             }
         }
     }
@@ -101,7 +100,7 @@ pub fn qdwconv3x3_reference(layer: &QDwLayer, input: &[u8]) -> Vec<u8> {
                         }
                     }
                 }
-                out[(oy * ow + ox) * c + ch] = layer.stage.finish(layer.requant[ch].apply(acc));
+                out[(oy * ow + ox) * c + ch] = layer.stage.finish(layer.requant.get(ch).apply(acc));
             }
         }
     }
@@ -111,6 +110,7 @@ pub fn qdwconv3x3_reference(layer: &QDwLayer, input: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::q8::Requant;
     use crate::testutil::Rng;
 
     #[test]
@@ -128,9 +128,11 @@ mod tests {
                             w: (0..9 * channels).map(|_| (rng.next_u64() % 511) as i16 - 255).collect(),
                             bias: (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),
                             input_zero_point: (rng.next_u64() % 256) as i32,
-                            requant: (0..channels)
-                                .map(|_| Requant::new(0.001 + (rng.next_u64() % 100) as f64 * 1e-4))
-                                .collect(),
+                            requant: RequantVec::new(
+                                &(0..channels)
+                                    .map(|_| Requant::new(0.001 + (rng.next_u64() % 100) as f64 * 1e-4))
+                                    .collect::<Vec<_>>(),
+                            ),
                             stage: OutputStage::new((rng.next_u64() % 256) as i32, 0.03, seed % 2 == 1),
                         };
                         let input: Vec<u8> = (0..h * w * channels).map(|_| rng.next_u64() as u8).collect();

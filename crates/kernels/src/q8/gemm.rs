@@ -3,6 +3,7 @@
 //! i16 weights (zero point removed) and i32 accumulation; the input zero point is folded into the
 //! bias at packing time (`bias - za * sum_k w[k][n]`), which is exact in integers.
 
+use super::requant_vec::{RequantVec, requantize};
 use super::{OutputStage, Requant};
 use crate::Isa;
 
@@ -21,7 +22,7 @@ pub struct QPackedB {
     data: Vec<i16>,
     /// bias with the input zero point folded in, padded to panels
     bias: Vec<i32>,
-    requant: Vec<Requant>,
+    requant: RequantVec,
     stage: OutputStage,
 }
 
@@ -51,7 +52,7 @@ impl QPackedB {
             }
             folded[j] = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        QPackedB { k, n, pairs, data, bias: folded, requant, stage }
+        QPackedB { k, n, pairs, data, bias: folded, requant: RequantVec::new(&requant), stage }
     }
     pub fn k(&self) -> usize {
         self.k
@@ -85,12 +86,12 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
                 Isa::Avx2 => unsafe { avx2::tile(a_rows, rows, k, panel, &mut acc) },
                 _ => tile_portable(a_rows, rows, k, panel, &mut acc),
             }
-            for (i, row) in acc.iter().enumerate().take(rows) {
-                let o = (r0 + i) * n + p * NR;
-                for (c, (dst, &v)) in out[o..o + cols].iter_mut().zip(row).enumerate() {
-                    let j = p * NR + c;
-                    *dst = b.stage.finish(b.requant[j].apply(v.wrapping_add(b.bias[j])));
+            for (i, row) in acc.iter_mut().enumerate().take(rows) {
+                for (v, &b) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
+                    *v = v.wrapping_add(b);
                 }
+                let o = (r0 + i) * n + p * NR;
+                requantize(isa, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
             }
         }
     }

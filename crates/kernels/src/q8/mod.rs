@@ -12,6 +12,7 @@ pub mod dwconv;
 pub mod gemm;
 pub mod pool;
 pub mod requant;
+pub mod requant_vec;
 pub mod softmax;
 
 pub use requant::{OutputStage, Requant, Rounding, multiply_by_quantized_multiplier, quantize_multiplier};

@@ -1,0 +1,83 @@
+//! `mnv2 bench`: latency and throughput of one model on this machine.
+
+use crate::args::BenchArgs;
+use anyhow::{Context, bail};
+use mnv2::{Classifier, Options, Precision};
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Instant;
+
+pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    if a.iters == 0 || a.batch == 0 {
+        bail!("--iters and --batch must be at least 1");
+    }
+    let model_path = match &a.model {
+        Some(p) => p.clone(),
+        None => mnv2::default_model_path()?,
+    };
+    let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
+    let mut c = Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
+    let precision = c.precision();
+    let input_len = c.model().arch.input().len();
+    // A fixed pseudo-random image (the arithmetic does not depend on the values).
+    let image: Vec<u8> = (0..input_len).map(|i| ((i * 2_654_435_761usize) >> 13) as u8).collect();
+    let batch: Vec<&[u8]> = (0..a.batch).map(|_| image.as_slice()).collect();
+    let run = |c: &mut Classifier| -> anyhow::Result<()> {
+        match precision {
+            Precision::Int8 => drop(c.run_int8(&batch)?),
+            _ => drop(c.run_bytes(&batch)?),
+        }
+        Ok(())
+    };
+    for _ in 0..a.warmup.max(1) {
+        run(&mut c)?;
+    }
+    let mut times = Vec::with_capacity(a.iters);
+    for _ in 0..a.iters {
+        let t = Instant::now();
+        run(&mut c)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let (min, median, p90) = (times[0], pick(0.5), pick(0.9));
+    let images_per_s = a.batch as f64 / median;
+    let macs = c.model().arch.macs() as f64 * a.batch as f64;
+    let isa = mnv2::kernels::Isa::detect();
+    let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
+    let peak = mnv2::kernels::peak::measure_peak_macs(isa, 200) * threads as f64;
+    let arena = c.arena_bytes();
+    if a.json {
+        let v = json!({
+            "model": model_path.display().to_string(), "precision": format!("{precision:?}").to_lowercase(),
+            "threads": threads, "batch": a.batch, "iters": a.iters, "isa": isa.name(),
+            "latency_ms": {"min": min * 1e3, "median": median * 1e3, "p90": p90 * 1e3},
+            "images_per_s": images_per_s, "arena_bytes": arena,
+            "macs_per_s": macs / median, "peak_macs_per_s": peak, "fraction_of_fp32_peak": macs / median / peak,
+        });
+        println!("{v}");
+    } else {
+        println!("model      {}", model_path.display());
+        println!(
+            "precision  {precision:?}, {threads} thread(s), batch {}, {} ({} iterations)",
+            a.batch,
+            isa.name(),
+            a.iters
+        );
+        println!(
+            "latency    min {:.2} ms, median {:.2} ms, p90 {:.2} ms (per batch)",
+            min * 1e3,
+            median * 1e3,
+            p90 * 1e3
+        );
+        println!("throughput {images_per_s:.1} images/s");
+        println!("arena      {arena} bytes of activations");
+        println!(
+            "compute    {:.1} G multiply-adds/s = {:.0}% of the measured fp32 FMA peak ({:.1} G/s)",
+            macs / median / 1e9,
+            100.0 * macs / median / peak,
+            peak / 1e9
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,191 @@
+//! Requantizing many accumulators at once: per-channel multipliers laid out for SIMD, with an
+//! AVX2 path that computes exactly what [`Requant::apply`] computes for every input whose
+//! magnitude stays below 2^30 (accumulators of 8-bit convolutions are far smaller).
+
+use super::requant::{OutputStage, Requant, Rounding};
+use crate::Isa;
+
+/// Per-channel requantization in structure-of-arrays form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequantVec {
+    multiplier: Vec<i32>,
+    left: Vec<i32>,
+    right: Vec<i32>,
+    channels: Vec<Requant>,
+    half_up: bool,
+}
+
+impl RequantVec {
+    pub fn new(channels: &[Requant]) -> RequantVec {
+        assert!(!channels.is_empty(), "no channels");
+        let half_up = channels[0].rounding == Rounding::HalfUp;
+        assert!(channels.iter().all(|r| (r.rounding == Rounding::HalfUp) == half_up), "one rounding per layer");
+        RequantVec {
+            multiplier: channels.iter().map(|r| r.multiplier).collect(),
+            left: channels.iter().map(|r| r.shift.max(0)).collect(),
+            right: channels.iter().map(|r| (-r.shift).max(0)).collect(),
+            channels: channels.to_vec(),
+            half_up,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+    pub fn get(&self, c: usize) -> Requant {
+        self.channels[c]
+    }
+}
+
+/// `out[i] = stage(requant[first + i](acc[i]))` for a run of consecutive channels.
+pub fn requantize(isa: Isa, acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) {
+    let n = acc.len();
+    assert!(out.len() == n && first + n <= rq.len(), "requantize lengths");
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if isa.or_scalar() == Isa::Avx2 {
+        // SAFETY: AVX2 is available; the function reads acc[..n], rq arrays at first..first+n and
+        // writes out[..n], all checked above.
+        done = unsafe { avx2::requantize(acc, rq, first, stage, out) };
+    }
+    let _ = isa;
+    for i in done..n {
+        out[i] = stage.finish(rq.channels[first + i].apply(acc[i]));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{OutputStage, RequantVec};
+    use std::arch::x86_64::*;
+
+    /// Whole groups of 8; returns how many values were written.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn requantize(acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) -> usize {
+        let n = acc.len() / 8 * 8;
+        unsafe {
+            let zp = _mm256_set1_epi32(stage.zero_point);
+            let lo = _mm256_set1_epi32(stage.min);
+            let hi = _mm256_set1_epi32(stage.max);
+            for i in (0..n).step_by(8) {
+                let x = _mm256_loadu_si256(acc.as_ptr().add(i) as *const __m256i);
+                let m = _mm256_loadu_si256(rq.multiplier.as_ptr().add(first + i) as *const __m256i);
+                let l = _mm256_loadu_si256(rq.left.as_ptr().add(first + i) as *const __m256i);
+                let r = _mm256_loadu_si256(rq.right.as_ptr().add(first + i) as *const __m256i);
+                let high = srdhm(_mm256_sllv_epi32(x, l), m);
+                let y = if rq.half_up { shift_half_up(high, r) } else { shift_away(high, r) };
+                let y = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), lo), hi);
+                let mut lanes = [0i32; 8];
+                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, y);
+                for (o, v) in out[i..i + 8].iter_mut().zip(lanes) {
+                    *o = v as u8;
+                }
+            }
+        }
+        n
+    }
+
+    /// gemmlowp's saturating rounding doubling high multiply, lane by lane (a != b != i32::MIN).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn srdhm(a: __m256i, b: __m256i) -> __m256i {
+        let even = high_of_products(_mm256_mul_epi32(a, b));
+        let odd = high_of_products(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)));
+        // even results sit in the low halves, odd ones must move to the high halves
+        _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0b1010_1010)
+    }
+
+    /// ((ab + nudge) / 2^31, truncated toward zero) for four 64-bit products; low 32 bits of each.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn high_of_products(ab: __m256i) -> __m256i {
+        let zero = _mm256_setzero_si256();
+        let negative = _mm256_cmpgt_epi64(zero, ab);
+        let nudge = _mm256_blendv_epi8(_mm256_set1_epi64x(1 << 30), _mm256_set1_epi64x(1 - (1 << 30)), negative);
+        let v = _mm256_add_epi64(ab, nudge);
+        let v = _mm256_add_epi64(v, _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), _mm256_set1_epi64x((1 << 31) - 1)));
+        _mm256_srli_epi64(v, 31)
+    }
+
+    /// gemmlowp's RoundingDivideByPOT (ties away from zero) with per-lane exponents.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn shift_away(x: __m256i, r: __m256i) -> __m256i {
+        let one = _mm256_set1_epi32(1);
+        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r), one);
+        let remainder = _mm256_and_si256(x, mask);
+        let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x);
+        let threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), negative); // + 1 where negative
+        let up = _mm256_cmpgt_epi32(remainder, threshold);
+        _mm256_sub_epi32(_mm256_srav_epi32(x, r), up)
+    }
+
+    /// Rounding shift with ties toward +infinity.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn shift_half_up(x: __m256i, r: __m256i) -> __m256i {
+        let one = _mm256_set1_epi32(1);
+        // 1 << (r - 1), and 0 where r == 0
+        let half = _mm256_srli_epi32(_mm256_sllv_epi32(one, r), 1);
+        _mm256_srav_epi32(_mm256_add_epi32(x, half), r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    #[test]
+    fn simd_equals_scalar() {
+        let mut rng = Rng::new(11);
+        for rounding in [Rounding::AwayFromZero, Rounding::HalfUp] {
+            for n in [1, 7, 8, 9, 16, 33, 100] {
+                let chans: Vec<Requant> = (0..n)
+                    .map(|_| {
+                        let real = match rng.next_u64() % 4 {
+                            0 => 1e-4 + (rng.next_u64() % 1000) as f64 * 1e-6,
+                            1 => 0.01 + (rng.next_u64() % 1000) as f64 * 1e-4,
+                            2 => 0.5 + (rng.next_u64() % 100) as f64 * 0.01,
+                            _ => 1.0 + (rng.next_u64() % 400) as f64 * 0.01,
+                        };
+                        Requant::with_rounding(real, rounding)
+                    })
+                    .collect();
+                let rq = RequantVec::new(&chans);
+                let stage = OutputStage::new((rng.next_u64() % 256) as i32, 0.05, rng.next_u64() % 2 == 0);
+                for _ in 0..50 {
+                    let acc: Vec<i32> = (0..n).map(|_| (rng.next_u64() % (1 << 22)) as i32 - (1 << 21)).collect();
+                    let mut expect = vec![0u8; n];
+                    for i in 0..n {
+                        expect[i] = stage.finish(chans[i].apply(acc[i]));
+                    }
+                    for isa in Isa::all_available() {
+                        let mut out = vec![0u8; n];
+                        requantize(isa, &acc, &rq, 0, stage, &mut out);
+                        assert_eq!(out, expect, "{isa:?} {rounding:?} n={n}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exact_ties() {
+        // Values that land exactly on .5 after the high multiply: -18 * 0.25 and 18 * 0.25, 10 * 0.25.
+        for rounding in [Rounding::AwayFromZero, Rounding::HalfUp] {
+            let chans = vec![Requant::with_rounding(0.25, rounding); 8];
+            let rq = RequantVec::new(&chans);
+            let acc = [-18, 18, 10, -10, 6, -6, 2, -2];
+            let stage = OutputStage { zero_point: 128, min: 0, max: 255 };
+            let expect: Vec<u8> = acc.iter().map(|&a| stage.finish(chans[0].apply(a))).collect();
+            for isa in Isa::all_available() {
+                let mut out = vec![0u8; 8];
+                requantize(isa, &acc, &rq, 0, stage, &mut out);
+                assert_eq!(out, expect, "{isa:?} {rounding:?}");
+            }
+        }
+    }
+}
