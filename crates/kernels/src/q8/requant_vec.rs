@@ -155,7 +155,7 @@ mod tests {
                     })
                     .collect();
                 let rq = RequantVec::new(&chans);
-                let stage = OutputStage::new((rng.next_u64() % 256) as i32, 0.05, rng.next_u64() % 2 == 0);
+                let stage = OutputStage::new((rng.next_u64() % 256) as i32, 0.05, rng.next_u64().is_multiple_of(2));
                 for _ in 0..50 {
                     let acc: Vec<i32> = (0..n).map(|_| (rng.next_u64() % (1 << 22)) as i32 - (1 << 21)).collect();
                     let mut expect = vec![0u8; n];
