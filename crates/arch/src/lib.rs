@@ -7,11 +7,13 @@
 //! assert!((arch.params() as f64 / 1e6 - 3.47).abs() < 0.01);
 //! ```
 
+mod deeplab;
 mod layer;
 mod table;
 
+pub use deeplab::{ASPP_CHANNELS, DeepLab, HeadLayer};
 pub use layer::{Bottleneck, Conv, Layer, Shape};
-pub use table::{STEM_CHANNELS, Stage, TABLE_2, head_channels, make_divisible};
+pub use table::{STEM_CHANNELS, Stage, TABLE_2, head_channels, make_divisible, make_divisible_min};
 
 use thiserror::Error;
 
@@ -26,6 +28,8 @@ pub enum ArchError {
     Classes,
     #[error("output stride {0} is not one of 8, 16, 32")]
     OutputStride(u32),
+    #[error("channel divisor {0} does not divide 8")]
+    Divisor(u32),
 }
 
 /// One member of the MobileNetV2 family.
@@ -39,12 +43,15 @@ pub struct Arch {
     pub classes: u32,
     /// Ratio of input to final feature-map resolution; below 32 the later strides become dilation.
     pub output_stride: u32,
+    /// Layer widths are rounded to multiples of this (8 in the classification release; DeepLab's
+    /// feature extractor uses 1 for depth multipliers other than 1), never below 8.
+    pub divisor: u32,
 }
 
 impl Arch {
     /// A classification network at output stride 32.
     pub fn new(width: f32, resolution: u32, classes: u32) -> Result<Arch, ArchError> {
-        let arch = Arch { width, resolution, classes, output_stride: 32 };
+        let arch = Arch { width, resolution, classes, output_stride: 32, divisor: 8 };
         arch.validate()?;
         Ok(arch)
     }
@@ -53,6 +60,15 @@ impl Arch {
     pub fn with_output_stride(mut self, output_stride: u32) -> Result<Arch, ArchError> {
         self.output_stride = output_stride;
         self.validate()?;
+        Ok(self)
+    }
+
+    /// The same network with layer widths rounded to multiples of `divisor` (1 or 8).
+    pub fn with_divisor(mut self, divisor: u32) -> Result<Arch, ArchError> {
+        if divisor == 0 || 8 % divisor != 0 {
+            return Err(ArchError::Divisor(divisor));
+        }
+        self.divisor = divisor;
         Ok(self)
     }
 
@@ -76,7 +92,7 @@ impl Arch {
     pub fn layers(&self) -> Vec<Layer> {
         let mut layers = Vec::with_capacity(21);
         let r = self.resolution;
-        let stem_out = make_divisible(STEM_CHANNELS as f32 * self.width, 8);
+        let stem_out = make_divisible_min(STEM_CHANNELS as f32 * self.width, self.divisor, 8);
         let stem = Conv::new(Shape::new(r, r, 3), stem_out, 3, 2, 1, true);
         let mut shape = stem.output;
         let mut stride_so_far = 2;
@@ -84,7 +100,7 @@ impl Arch {
         layers.push(Layer::Stem(stem));
         let mut index = 1;
         for stage in TABLE_2.iter() {
-            let out = make_divisible(stage.c as f32 * self.width, 8);
+            let out = make_divisible_min(stage.c as f32 * self.width, self.divisor, 8);
             for i in 0..stage.n {
                 let mut stride = if i == 0 { stage.s } else { 1 };
                 // Atrous: once the output stride is reached, strides become dilation (TF-slim rule:
@@ -109,6 +125,11 @@ impl Arch {
         layers.push(Layer::Pool { input: head.output, output: pooled });
         layers.push(Layer::Classifier(Conv::new(pooled, self.classes, 1, 1, 1, false)));
         layers
+    }
+
+    /// The feature extractor: the stem and the 17 bottlenecks (what task heads read).
+    pub fn features(&self) -> Vec<Layer> {
+        self.layers().into_iter().filter(|l| matches!(l, Layer::Stem(_) | Layer::Bottleneck(_))).collect()
     }
 
     /// The bottleneck blocks alone, in order (17 of them).

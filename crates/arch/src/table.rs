@@ -26,8 +26,13 @@ pub const TABLE_2: [Stage; 7] = [
 /// Rounds `v` to the nearest multiple of `divisor`, never below `divisor`, adding one more
 /// `divisor` when rounding down lost more than 10% (TF-slim's `_make_divisible`).
 pub fn make_divisible(v: f32, divisor: u32) -> u32 {
+    make_divisible_min(v, divisor, divisor)
+}
+
+/// [`make_divisible`] with an explicit floor (TF-slim's `min_depth`).
+pub fn make_divisible_min(v: f32, divisor: u32, min: u32) -> u32 {
     let d = divisor as f32;
-    let rounded = (((v + d / 2.0) / d).floor() * d).max(d);
+    let rounded = (((v + d / 2.0) / d).floor() * d).max(min as f32);
     let rounded = if rounded < 0.9 * v { rounded + d } else { rounded };
     rounded as u32
 }

@@ -10,6 +10,8 @@ pub enum EngineError {
     InputSize { found: usize, expected: usize, batch: usize, h: u32, w: u32, c: u32 },
     #[error("the model has float weights: integer execution needs a quantized model (use --precision f32)")]
     NotQuantized,
+    #[error("the model is not a segmentation model")]
+    NotSegmentation,
     #[error("batch size must be at least 1")]
     EmptyBatch,
     #[error("could not start {threads} worker threads: {reason}")]

@@ -5,9 +5,10 @@ use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
 use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
 use mnv2_kernels::gemm::{MR, PackedB, gemm};
 use mnv2_kernels::pool::global_avg_pool;
+use mnv2_kernels::upsample::{Sampling, upsample_argmax_f32};
 use mnv2_kernels::{Clamp, Isa};
 
-use crate::model::{ConvWeights, LayerWeights, Model, OutputKind};
+use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, Task};
 use crate::{EngineError, Threads, softmax_in_place};
 
 enum Step {
@@ -16,7 +17,34 @@ enum Step {
     Head { w: PackedB },
     Pool { channels: usize },
     Classifier { w: PackedB },
+    DeepLab(Box<DeepLabHead>),
 }
+
+/// Mobile DeepLabv3's head in float32.
+struct DeepLabHead {
+    /// Feature map (height, width, channels).
+    features: (usize, usize, usize),
+    image_pool: PackedB,
+    aspp0: PackedB,
+    projection: PackedB,
+    logits: PackedB,
+    output: (usize, usize),
+    sampling: Sampling,
+}
+
+impl DeepLabHead {
+    fn pixels(&self) -> usize {
+        self.features.0 * self.features.1
+    }
+    /// Floats of head scratch per image: pooled features, pooled branch, concatenation, projection.
+    fn scratch(&self) -> usize {
+        let a = self.aspp0.n();
+        self.features.2 + a + self.pixels() * 3 * a
+    }
+}
+
+/// ReLU without the cap at 6 (the DeepLab head).
+const RELU: Clamp = Clamp { lo: 0.0, hi: f32::INFINITY };
 
 /// A model compiled for float32 execution on this CPU.
 pub struct F32Engine {
@@ -37,6 +65,9 @@ pub struct F32Session {
     /// Two thin buffers (block input and output) and two wide ones (expanded, depthwise output).
     bufs: [Vec<f32>; 4],
     pooled: Vec<f32>,
+    /// Segmentation only: head scratch, and the class scores before upsampling.
+    head: Vec<f32>,
+    scores: Vec<f32>,
 }
 
 impl F32Session {
@@ -45,7 +76,7 @@ impl F32Session {
     }
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
-        4 * (self.bufs.iter().map(Vec::len).sum::<usize>() + self.pooled.len())
+        4 * (self.bufs.iter().map(Vec::len).sum::<usize>() + self.pooled.len() + self.head.len() + self.scores.len())
     }
 }
 
@@ -74,7 +105,11 @@ impl F32Engine {
         model.validate()?;
         let mut steps = Vec::new();
         let (mut thin, mut wide) = (0usize, 0usize);
-        for (layer, weights) in model.arch.layers().iter().zip(&model.layers) {
+        let layers = match model.task {
+            Task::Classify => model.arch.layers(),
+            Task::Segment(_) => model.arch.features(),
+        };
+        for (layer, weights) in layers.iter().zip(&model.layers) {
             let step = match (layer, weights) {
                 (Layer::Stem(c), LayerWeights::Stem(w)) => {
                     let (weights, bias) = dequant_conv(w)?;
@@ -119,10 +154,26 @@ impl F32Engine {
             };
             steps.push(step);
         }
+        let mut output_len = model.arch.classes as usize;
+        if let (Task::Segment(h), Some(d)) = (&model.task, model.deeplab()) {
+            let f = d.features();
+            let r = model.arch.resolution as usize;
+            let head = DeepLabHead {
+                features: (f.h as usize, f.w as usize, f.c as usize),
+                image_pool: pack_pointwise(&h.image_pool)?,
+                aspp0: pack_pointwise(&h.aspp0)?,
+                projection: pack_pointwise(&h.projection)?,
+                logits: pack_pointwise(&h.logits)?,
+                output: (r, r),
+                sampling: Sampling { align_corners: h.align_corners, half_pixel_centers: h.half_pixel_centers },
+            };
+            output_len = head.pixels() * head.logits.n();
+            steps.push(Step::DeepLab(Box::new(head)));
+        }
         Ok(F32Engine {
             steps,
             input: model.arch.input(),
-            classes: model.arch.classes as usize,
+            classes: output_len,
             softmax: matches!(model.output, OutputKind::Softmax { .. }),
             thin,
             wide,
@@ -143,8 +194,44 @@ impl F32Engine {
         self.input
     }
     /// Output values per image.
+    /// Output values per image: class scores (for segmentation, the scores of every pixel of
+    /// the feature map, before upsampling).
     pub fn output_len(&self) -> usize {
         self.classes
+    }
+
+    fn deeplab(&self) -> Option<&DeepLabHead> {
+        self.steps.iter().find_map(|s| match s {
+            Step::DeepLab(h) => Some(h.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// For segmentation models: the (height, width) of the class map [`F32Engine::run_segment`] writes.
+    pub fn class_map_size(&self) -> Option<(usize, usize)> {
+        self.deeplab().map(|h| h.output)
+    }
+
+    /// Runs a segmentation model and writes each image's class map (argmax of the upsampled
+    /// scores), batch x height x width bytes.
+    pub fn run_segment(&self, session: &mut F32Session, input: &[f32], classes: &mut [u8]) -> Result<(), EngineError> {
+        let head = self.deeplab().ok_or(EngineError::NotSegmentation)?;
+        let mut scores = std::mem::take(&mut session.scores);
+        let result = self.run(session, input, &mut scores);
+        if result.is_ok() {
+            let (fh, fw, _) = head.features;
+            let (oh, ow) = head.output;
+            let n = head.logits.n();
+            assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
+            let per_image = fh * fw * n;
+            self.threads.for_chunks(classes, ow, |r, row| {
+                let (img, y) = (r / oh, r % oh);
+                let s = &scores[img * per_image..(img + 1) * per_image];
+                upsample_argmax_f32(s, (fh, fw, n), (oh, ow), head.sampling, y..y + 1, row);
+            });
+        }
+        session.scores = scores;
+        result
     }
 
     /// Allocates the activation arena for batches of `batch` images.
@@ -165,6 +252,8 @@ impl F32Engine {
                 vec![0.0; batch * self.wide],
             ],
             pooled: vec![0.0; batch * pooled.unwrap_or(0)],
+            head: vec![0.0; batch * self.deeplab().map_or(0, DeepLabHead::scratch)],
+            scores: vec![0.0; if self.deeplab().is_some() { batch * self.classes } else { 0 }],
         })
     }
 
@@ -223,12 +312,37 @@ impl F32Engine {
                     }
                 }
                 Step::Classifier { w } => self.pointwise(&session.pooled, w, None, Clamp::NONE, output),
+                Step::DeepLab(head) => self.deeplab_head(head, batch, &cur[..cur_len], &mut session.head, output),
             }
         }
         if self.softmax {
             softmax_in_place(output, self.classes);
         }
         Ok(())
+    }
+
+    /// Image pooling and 1x1 branches, concatenation, projection and logits for a batch of
+    /// feature maps; `scratch` is the session's head buffer.
+    fn deeplab_head(&self, h: &DeepLabHead, batch: usize, features: &[f32], scratch: &mut [f32], scores: &mut [f32]) {
+        let (_, _, c) = h.features;
+        let (px, a) = (h.pixels(), h.aspp0.n());
+        let (pooled, rest) = scratch.split_at_mut(batch * c);
+        let (pool_branch, rest) = rest.split_at_mut(batch * a);
+        let (concat, rest) = rest.split_at_mut(batch * px * 2 * a);
+        let projected = &mut rest[..batch * px * a];
+        for (img, out) in pooled.chunks_exact_mut(c).enumerate() {
+            global_avg_pool(&features[img * px * c..(img + 1) * px * c], c, out);
+        }
+        self.pointwise(pooled, &h.image_pool, None, RELU, pool_branch);
+        // The 1x1 branch goes through `projected` (free until the projection) into the concatenation.
+        self.pointwise(features, &h.aspp0, None, RELU, projected);
+        for (p, dst) in concat.chunks_exact_mut(2 * a).enumerate() {
+            let img = p / px;
+            dst[..a].copy_from_slice(&pool_branch[img * a..(img + 1) * a]);
+            dst[a..].copy_from_slice(&projected[p * a..(p + 1) * a]);
+        }
+        self.pointwise(concat, &h.projection, None, RELU, projected);
+        self.pointwise(projected, &h.logits, None, Clamp::NONE, scores);
     }
 
     /// Rows per parallel task: several register tiles, about four tasks per thread.

@@ -12,7 +12,8 @@ mod threads;
 pub use error::EngineError;
 pub use f32plan::{F32Engine, F32Session};
 pub use model::{
-    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Tensor, TensorData,
+    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Task,
+    Tensor, TensorData,
 };
 pub use q8plan::{Q8Engine, Q8Session, TraceOp};
 pub use softmax::softmax_in_place;

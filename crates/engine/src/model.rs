@@ -146,11 +146,41 @@ pub enum OutputKind {
     },
 }
 
+/// The weights of the Mobile DeepLabv3 head (see `mnv2_arch::DeepLab`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeepLabWeights {
+    /// Quantization of the globally pooled features (quantized models).
+    pub pooled: Option<Quant>,
+    /// 1x1 conv + ReLU on the pooled features.
+    pub image_pool: ConvWeights,
+    /// Quantization of the broadcast image-pool branch inside the concatenation.
+    pub image_pool_resized: Option<Quant>,
+    /// 1x1 conv + ReLU on the features.
+    pub aspp0: ConvWeights,
+    /// 1x1 conv + ReLU on the concatenation (image pool first).
+    pub projection: ConvWeights,
+    /// 1x1 conv to class scores.
+    pub logits: ConvWeights,
+    /// The upsampling's corner alignment, as the file sets it.
+    pub align_corners: bool,
+    pub half_pixel_centers: bool,
+}
+
+/// What the network computes after the feature extractor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// Head conv, pool and classifier (their weights are the last three `layers`).
+    Classify,
+    /// Mobile DeepLabv3: `layers` hold only the feature extractor.
+    Segment(Box<DeepLabWeights>),
+}
+
 /// A MobileNetV2 with weights.
 #[derive(Debug, Clone)]
 pub struct Model {
     pub arch: Arch,
     pub layers: Vec<LayerWeights>,
+    pub task: Task,
     pub input: InputSpec,
     pub output: OutputKind,
     /// Class names, one per output index, when the file carries them.
@@ -162,7 +192,19 @@ pub struct Model {
 impl Model {
     /// Checks that every slot of the architecture has weights of the right shape.
     pub fn validate(&self) -> Result<(), EngineError> {
-        let layers = self.arch.layers();
+        let layers = match &self.task {
+            Task::Classify => self.arch.layers(),
+            Task::Segment(head) => {
+                let d = self.deeplab().expect("segment task");
+                let f = d.features();
+                let a = d.aspp_channels;
+                check_conv(&head.image_pool, a, 1, f.c, "image pooling")?;
+                check_conv(&head.aspp0, a, 1, f.c, "aspp 1x1")?;
+                check_conv(&head.projection, a, 1, 2 * a, "projection")?;
+                check_conv(&head.logits, self.arch.classes, 1, a, "logits")?;
+                self.arch.features()
+            }
+        };
         if layers.len() != self.layers.len() {
             return Err(EngineError::Weights(format!(
                 "{} weight slots for {} layers",
@@ -199,6 +241,16 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// The segmentation description, for a segmentation model.
+    pub fn deeplab(&self) -> Option<mnv2_arch::DeepLab> {
+        match self.task {
+            Task::Segment(_) => {
+                Some(mnv2_arch::DeepLab { backbone: self.arch, aspp_channels: mnv2_arch::ASPP_CHANNELS })
+            }
+            Task::Classify => None,
+        }
     }
 
     /// Whether activations are int8 (weights int8) rather than uint8, for quantized models.

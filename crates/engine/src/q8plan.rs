@@ -14,8 +14,9 @@ use mnv2_kernels::q8::pool::{MeanParams, qavgpool_global, qmean_global};
 use mnv2_kernels::q8::requant_vec::RequantVec;
 use mnv2_kernels::q8::softmax::QSoftmax;
 use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
+use mnv2_kernels::upsample::{Sampling, upsample_argmax_u8};
 
-use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Tensor, TensorData};
+use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Task, Tensor, TensorData};
 use crate::{EngineError, Threads};
 
 /// An activation's quantization in the u8 representation.
@@ -95,11 +96,33 @@ struct QConvParts {
     output: ActQ,
 }
 
+/// The activation fused into a conv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    None,
+    Relu,
+    Relu6,
+}
+
+impl From<bool> for Act {
+    /// `true`: ReLU6 (the backbone's activation), `false`: none.
+    fn from(relu6: bool) -> Act {
+        if relu6 { Act::Relu6 } else { Act::None }
+    }
+}
+
+fn stage_for(output: ActQ, act: Act) -> OutputStage {
+    match act {
+        Act::Relu => OutputStage { zero_point: output.zero_point, min: output.zero_point.max(0), max: 255 },
+        _ => OutputStage::new(output.zero_point, output.scale, act == Act::Relu6),
+    }
+}
+
 fn conv_parts(
     cw: &ConvWeights,
     n: usize,
     input: ActQ,
-    relu6: bool,
+    act: impl Into<Act>,
     signed: bool,
     what: &str,
 ) -> Result<QConvParts, EngineError> {
@@ -111,20 +134,20 @@ fn conv_parts(
         .iter()
         .map(|&s| Requant::with_rounding(conv_multiplier(input.scale, s, output.scale, signed), rounding))
         .collect();
-    let stage = OutputStage::new(output.zero_point, output.scale, relu6);
+    let stage = stage_for(output, act.into());
     Ok(QConvParts { w, bias, requant, stage, output })
 }
 
 fn pack_pointwise(
     cw: &ConvWeights,
     input: ActQ,
-    relu6: bool,
+    act: impl Into<Act>,
     signed: bool,
     what: &str,
 ) -> Result<(QPackedB, ActQ), EngineError> {
     let n = cw.weights.shape[0];
     let k = *cw.weights.shape.last().unwrap_or(&0);
-    let p = conv_parts(cw, n, input, relu6, signed, what)?;
+    let p = conv_parts(cw, n, input, act, signed, what)?;
     let w = &p.w;
     let packed = QPackedB::new(k, n, |kk, j| w[j * k + kk], &p.bias, input.zero_point, p.requant, p.stage);
     Ok((packed, p.output))
@@ -150,6 +173,33 @@ enum QStep {
     },
     Classifier(QPackedB),
     Softmax(QSoftmax),
+    DeepLab(Box<QDeepLabHead>),
+}
+
+/// Mobile DeepLabv3's head in integer arithmetic.
+struct QDeepLabHead {
+    /// Feature map (height, width, channels).
+    features: (usize, usize, usize),
+    signed: bool,
+    image_pool: QPackedB,
+    /// The QUANTIZE of the broadcast image-pool branch to the concatenation's scale.
+    pool_requant: Option<(i32, Requant, OutputStage)>,
+    aspp0: QPackedB,
+    projection: QPackedB,
+    logits: QPackedB,
+    output: (usize, usize),
+    sampling: Sampling,
+}
+
+impl QDeepLabHead {
+    fn pixels(&self) -> usize {
+        self.features.0 * self.features.1
+    }
+    /// Bytes of head scratch per image: pooled features, pooled branch, concatenation, projection.
+    fn scratch(&self) -> usize {
+        let a = self.aspp0.n();
+        self.features.2 + a + self.pixels() * 3 * a
+    }
 }
 
 /// One inverted residual in integer arithmetic.
@@ -188,6 +238,9 @@ pub struct Q8Engine {
 
 /// Reusable activation memory for one batch size.
 pub struct Q8Session {
+    /// Segmentation only: head scratch, and the class scores before upsampling.
+    head: Vec<u8>,
+    scores: Vec<u8>,
     batch: usize,
     bufs: [Vec<u8>; 4],
     pooled: Vec<u8>,
@@ -200,7 +253,11 @@ impl Q8Session {
     }
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
-        self.bufs.iter().map(Vec::len).sum::<usize>() + self.pooled.len() + self.logits.len()
+        self.bufs.iter().map(Vec::len).sum::<usize>()
+            + self.pooled.len()
+            + self.logits.len()
+            + self.head.len()
+            + self.scores.len()
     }
 }
 
@@ -230,7 +287,11 @@ impl Q8Engine {
         }
         // The thin buffers also hold the requantized input.
         let (mut thin, mut wide, mut pooled) = (model.arch.input().len(), 0usize, 0usize);
-        for (i, (layer, weights)) in model.arch.layers().iter().zip(&model.layers).enumerate() {
+        let layers = match model.task {
+            Task::Classify => model.arch.layers(),
+            Task::Segment(_) => model.arch.features(),
+        };
+        for (i, (layer, weights)) in layers.iter().zip(&model.layers).enumerate() {
             let what = format!("layer {i}");
             let step = match (layer, weights) {
                 (Layer::Stem(c), LayerWeights::Stem(w)) => {
@@ -339,6 +400,40 @@ impl Q8Engine {
             steps.push(step);
         }
         let mut output_signed = signed;
+        let mut output_len = model.arch.classes as usize;
+        if let (Task::Segment(h), Some(d)) = (&model.task, model.deeplab()) {
+            let f = d.features();
+            let pooled_q = act_q(&h.pooled, signed, "image pooling")?;
+            if pooled_q != cur {
+                return Err(EngineError::Weights("image pooling changes quantization".into()));
+            }
+            let (image_pool, ip_q) = pack_pointwise(&h.image_pool, cur, Act::Relu, signed, "image pooling conv")?;
+            let concat_q = act_q(&h.image_pool_resized, signed, "image pooling branch")?;
+            let pool_requant = (concat_q != ip_q).then(|| {
+                let requant = Requant::new(ip_q.scale as f64 / concat_q.scale as f64);
+                (ip_q.zero_point, requant, OutputStage::new(concat_q.zero_point, concat_q.scale, false))
+            });
+            let (aspp0, aspp_q) = pack_pointwise(&h.aspp0, cur, Act::Relu, signed, "aspp 1x1")?;
+            if aspp_q != concat_q {
+                return Err(EngineError::Weights("the concatenated branches are quantized differently".into()));
+            }
+            let (projection, proj_q) = pack_pointwise(&h.projection, concat_q, Act::Relu, signed, "projection")?;
+            let (logits, _) = pack_pointwise(&h.logits, proj_q, Act::None, signed, "logits")?;
+            let r = model.arch.resolution as usize;
+            let head = QDeepLabHead {
+                features: (f.h as usize, f.w as usize, f.c as usize),
+                signed,
+                image_pool,
+                pool_requant,
+                aspp0,
+                projection,
+                logits,
+                output: (r, r),
+                sampling: Sampling { align_corners: h.align_corners, half_pixel_centers: h.half_pixel_centers },
+            };
+            output_len = head.pixels() * head.logits.n();
+            steps.push(QStep::DeepLab(Box::new(head)));
+        }
         if let OutputKind::Softmax { quant, requantized } = &model.output {
             // The 8-bit softmax writes probabilities at scale 1/256 with the type's lowest zero
             // point; a final QUANTIZE to uint8 with the same scale is then the identity here.
@@ -358,7 +453,7 @@ impl Q8Engine {
         Ok(Q8Engine {
             steps,
             input_len: model.arch.input().len(),
-            classes: model.arch.classes as usize,
+            classes: output_len,
             thin,
             wide,
             pooled,
@@ -371,9 +466,71 @@ impl Q8Engine {
     pub fn isa(&self) -> Isa {
         self.isa
     }
-    /// Output bytes per image.
+    /// Output bytes per image (for segmentation, the class scores of every feature-map pixel).
     pub fn output_len(&self) -> usize {
         self.classes
+    }
+
+    fn deeplab(&self) -> Option<&QDeepLabHead> {
+        self.steps.iter().find_map(|s| match s {
+            QStep::DeepLab(h) => Some(h.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// For segmentation models: the (height, width) of the class map [`Q8Engine::run_segment`] writes.
+    pub fn class_map_size(&self) -> Option<(usize, usize)> {
+        self.deeplab().map(|h| h.output)
+    }
+
+    /// Runs a segmentation model and writes each image's class map (argmax of the upsampled
+    /// scores, as TFLite's RESIZE_BILINEAR and ARG_MAX compute it), batch x height x width bytes.
+    pub fn run_segment(&self, session: &mut Q8Session, input: &[u8], classes: &mut [u8]) -> Result<(), EngineError> {
+        let head = self.deeplab().ok_or(EngineError::NotSegmentation)?;
+        let mut scores = std::mem::take(&mut session.scores);
+        let result = self.run(session, input, &mut scores);
+        if result.is_ok() {
+            let (fh, fw, _) = head.features;
+            let (oh, ow) = head.output;
+            let n = head.logits.n();
+            assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
+            let per_image = fh * fw * n;
+            self.threads.for_chunks(classes, ow, |r, row| {
+                let (img, y) = (r / oh, r % oh);
+                let s = &scores[img * per_image..(img + 1) * per_image];
+                upsample_argmax_u8(s, (fh, fw, n), (oh, ow), head.sampling, y..y + 1, row);
+            });
+        }
+        session.scores = scores;
+        result
+    }
+
+    /// The DeepLab head on a batch of feature maps; `scores` gets batch x pixels x classes.
+    fn deeplab_head(&self, h: &QDeepLabHead, batch: usize, features: &[u8], scratch: &mut [u8], scores: &mut [u8]) {
+        let (_, _, c) = h.features;
+        let (px, a) = (h.pixels(), h.aspp0.n());
+        let (pooled, rest) = scratch.split_at_mut(batch * c);
+        let (pool_branch, rest) = rest.split_at_mut(batch * a);
+        let (concat, rest) = rest.split_at_mut(batch * px * 2 * a);
+        let projected = &mut rest[..batch * px * a];
+        for (img, out) in pooled.chunks_exact_mut(c).enumerate() {
+            qavgpool_global(&features[img * px * c..(img + 1) * px * c], c, h.signed, out);
+        }
+        qgemm(self.isa, pooled, &h.image_pool, pool_branch);
+        // Resizing a 1x1 map is a broadcast; the QUANTIZE after it acts value by value.
+        if let Some((zp, requant, stage)) = &h.pool_requant {
+            for v in pool_branch.iter_mut() {
+                *v = stage.finish(requant.apply(*v as i32 - zp));
+            }
+        }
+        self.pointwise(features, &h.aspp0, projected);
+        for (p, dst) in concat.chunks_exact_mut(2 * a).enumerate() {
+            let img = p / px;
+            dst[..a].copy_from_slice(&pool_branch[img * a..(img + 1) * a]);
+            dst[a..].copy_from_slice(&projected[p * a..(p + 1) * a]);
+        }
+        self.pointwise(concat, &h.projection, projected);
+        self.pointwise(projected, &h.logits, scores);
     }
     /// Whether the output bytes stand for int8 values (stored +128).
     pub fn output_signed(&self) -> bool {
@@ -393,7 +550,9 @@ impl Q8Engine {
                 vec![0; batch * self.wide],
             ],
             pooled: vec![0; batch * self.pooled],
-            logits: vec![0; batch * self.classes],
+            logits: vec![0; if self.deeplab().is_some() { 0 } else { batch * self.classes }],
+            head: vec![0; batch * self.deeplab().map_or(0, QDeepLabHead::scratch)],
+            scores: vec![0; if self.deeplab().is_some() { batch * self.classes } else { 0 }],
         })
     }
 
@@ -426,7 +585,7 @@ impl Q8Engine {
             });
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
-        let Q8Session { bufs: [t0, t1, e0, e1], pooled, logits, .. } = session;
+        let Q8Session { bufs: [t0, t1, e0, e1], pooled, logits, head, .. } = session;
         let (mut cur, mut next) = (t0, t1);
         let mut cur_len = input.len();
         let mut quantized_input = false;
@@ -507,6 +666,10 @@ impl Q8Engine {
                     s.run(logits, self.classes, output);
                     softmaxed = true;
                     trace(TraceOp::Softmax, output);
+                }
+                QStep::DeepLab(h) => {
+                    self.deeplab_head(h, batch, &cur[..cur_len], head, output);
+                    softmaxed = true; // the scores are written
                 }
             }
         }

@@ -12,6 +12,7 @@ mod isa;
 pub mod peak;
 pub mod pool;
 pub mod q8;
+pub mod upsample;
 
 pub use isa::Isa;
 

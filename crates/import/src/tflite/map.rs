@@ -1,11 +1,12 @@
 //! Walks a TFLite graph in execution order against the layer list of a candidate architecture.
 
-use mnv2_arch::{Arch, Bottleneck, Conv, Layer, Shape};
+use mnv2_arch::{Arch, Bottleneck, Conv, DeepLab, Layer, Shape};
 use mnv2_engine::{
-    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Tensor, TensorData,
+    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Task,
+    Tensor, TensorData,
 };
 
-use super::schema::{ACT_NONE, ACT_RELU6, Graph, Operator, PAD_SAME, PAD_VALID, TensorInfo, dtype, op};
+use super::schema::{ACT_NONE, ACT_RELU, ACT_RELU6, Graph, Operator, PAD_SAME, PAD_VALID, TensorInfo, dtype, op};
 use crate::ImportError;
 
 /// Width multipliers of the published family and common variants, tried in turn.
@@ -26,24 +27,46 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
     if h != w || c != 3 || h <= 0 {
         return Err(not_mnv2(&format!("input {h}x{w}x{c}: expected a square RGB image")));
     }
-    let classes = *output.shape.last().unwrap_or(&0);
+    // A segmentation graph ends in ARG_MAX; its classes are the last conv's outputs.
+    let segment = g.operators.last().is_some_and(|o| o.code == op::ARG_MAX);
+    let classes = if segment {
+        let last_conv = g.operators.iter().rev().find(|o| o.code == op::CONV_2D);
+        last_conv.and_then(|o| o.inputs.get(1)).and_then(|&t| g.tensor(t).ok()).map_or(0, |t| t.shape[0])
+    } else {
+        *output.shape.last().unwrap_or(&0)
+    };
     if classes <= 0 {
         return Err(not_mnv2(&format!("output shape {:?}", output.shape)));
     }
+    let strides: &[u32] = if segment { &[16, 8] } else { &[32] };
     // Try each width; when none fits, report the error of the one that got furthest.
     let mut best: Option<(usize, ImportError)> = None;
-    for width in WIDTHS {
-        let arch = Arch::new(width, h as u32, classes as u32).map_err(|e| not_mnv2(&e.to_string()))?;
-        let mut walker = Walker::new(g, file);
-        match walker.walk(&arch) {
-            Ok((layers, input_spec, output_kind)) => {
-                let model =
-                    Model { arch, layers, input: input_spec, output: output_kind, labels: None, name: name.into() };
-                model.validate()?;
-                return Ok(model);
+    let divisors: &[u32] = if segment { &[8, 1] } else { &[8] };
+    let candidates = strides.iter().flat_map(|&s| divisors.iter().flat_map(move |&d| WIDTHS.map(|w| (s, d, w))));
+    for (output_stride, divisor, width) in candidates {
+        {
+            let arch = Arch::new(width, h as u32, classes as u32)
+                .and_then(|a| a.with_output_stride(output_stride))
+                .and_then(|a| a.with_divisor(divisor))
+                .map_err(|e| not_mnv2(&e.to_string()))?;
+            let mut walker = Walker::new(g, file);
+            match walker.walk(&arch, segment) {
+                Ok((layers, input_spec, output_kind, task)) => {
+                    let model = Model {
+                        arch,
+                        layers,
+                        task,
+                        input: input_spec,
+                        output: output_kind,
+                        labels: None,
+                        name: name.into(),
+                    };
+                    model.validate()?;
+                    return Ok(model);
+                }
+                Err(e) if best.as_ref().is_none_or(|(n, _)| walker.next > *n) => best = Some((walker.next, e)),
+                Err(_) => {}
             }
-            Err(e) if best.as_ref().is_none_or(|(n, _)| walker.next > *n) => best = Some((walker.next, e)),
-            Err(_) => {}
         }
     }
     Err(best.map(|(_, e)| e).unwrap_or_else(|| not_mnv2("no width multiplier fits")))
@@ -59,11 +82,13 @@ struct Walker<'a> {
     file: &'a [u8],
     next: usize,
     cur: i32,
+    /// Operators at or after `next` already taken out of order (branching heads).
+    taken: Vec<usize>,
 }
 
 impl<'a> Walker<'a> {
     fn new(g: &'a Graph, file: &'a [u8]) -> Walker<'a> {
-        Walker { g, file, next: 0, cur: g.inputs[0] }
+        Walker { g, file, next: 0, cur: g.inputs[0], taken: Vec::new() }
     }
 
     fn peek(&self) -> Option<&'a Operator> {
@@ -89,7 +114,11 @@ impl<'a> Walker<'a> {
         Ok(o)
     }
 
-    fn walk(&mut self, arch: &Arch) -> Result<(Vec<LayerWeights>, InputSpec, OutputKind), ImportError> {
+    fn walk(
+        &mut self,
+        arch: &Arch,
+        segment: bool,
+    ) -> Result<(Vec<LayerWeights>, InputSpec, OutputKind, Task), ImportError> {
         let input = self.g.tensor(self.cur)?.clone();
         let mut requantized = None;
         if self.peek().map(|o| o.code) == Some(op::QUANTIZE) {
@@ -98,7 +127,8 @@ impl<'a> Walker<'a> {
         }
         let input_spec = input_spec(&input, requantized)?;
         let mut layers = Vec::new();
-        for layer in arch.layers() {
+        let list = if segment { arch.features() } else { arch.layers() };
+        for layer in list {
             let weights = match layer {
                 Layer::Stem(c) => LayerWeights::Stem(self.conv(&c, "stem")?),
                 Layer::Bottleneck(b) => LayerWeights::Bottleneck(Box::new(self.block(&b)?)),
@@ -111,6 +141,10 @@ impl<'a> Walker<'a> {
             };
             layers.push(weights);
         }
+        if segment {
+            let head = self.deeplab_head(arch)?;
+            return Ok((layers, input_spec, OutputKind::Logits, Task::Segment(Box::new(head))));
+        }
         let output = self.tail()?;
         if self.next != self.g.operators.len() {
             return Err(not_mnv2(&format!(
@@ -121,7 +155,127 @@ impl<'a> Walker<'a> {
         if self.cur != self.g.outputs[0] {
             return Err(not_mnv2("the last operator does not produce the graph output"));
         }
-        Ok((layers, input_spec, output))
+        Ok((layers, input_spec, output, Task::Classify))
+    }
+
+    /// The next operator not yet taken whose first input is `input` and whose code is `code`.
+    fn take_from(&mut self, code: i32, input: i32, what: &str) -> Result<&'a Operator, ImportError> {
+        let found = (self.next..self.g.operators.len()).find(|i| {
+            !self.taken.contains(i)
+                && self.g.operators[*i].code == code
+                && self.g.operators[*i].inputs.first() == Some(&input)
+        });
+        let i = found.ok_or_else(|| not_mnv2(&format!("no {} operator for the {what}", op::name(code))))?;
+        let o = &self.g.operators[i];
+        if o.outputs.len() != 1 {
+            return Err(not_mnv2(&format!("operator {i} ({what}) has {} outputs", o.outputs.len())));
+        }
+        self.taken.push(i);
+        self.cur = o.outputs[0];
+        Ok(o)
+    }
+
+    /// A head 1x1 conv with the given activation, read from `input`.
+    fn head_conv(&mut self, input: i32, relu: bool, out: u32, what: &str) -> Result<(ConvWeights, i32), ImportError> {
+        let o = self.take_from(op::CONV_2D, input, what)?;
+        let want = if relu { ACT_RELU } else { ACT_NONE };
+        if o.options.activation != want || o.options.stride_h != 1 || o.options.stride_w != 1 {
+            return Err(not_mnv2(&format!("{what}: options {:?}", o.options)));
+        }
+        let w = self.weights(o, what, true)?;
+        if w.weights.shape.first() != Some(&(out as usize)) {
+            return Err(not_mnv2(&format!("{what}: weights {:?}, expected {out} outputs", w.weights.shape)));
+        }
+        Ok((w, o.outputs[0]))
+    }
+
+    /// Mobile DeepLabv3's head: image pooling and 1x1 branches, concatenation, projection,
+    /// logits, bilinear resizing to the input size and ARG_MAX, matched by tensor connections.
+    fn deeplab_head(&mut self, arch: &Arch) -> Result<DeepLabWeights, ImportError> {
+        let d = DeepLab { backbone: *arch, aspp_channels: mnv2_arch::ASPP_CHANNELS };
+        let f = d.features();
+        let a = d.aspp_channels;
+        let features = self.cur;
+        let pool = self.take_from(op::AVERAGE_POOL_2D, features, "image pooling")?;
+        let o = pool.options;
+        if o.filter_h as u32 != f.h || o.filter_w as u32 != f.w || o.padding != PAD_VALID {
+            return Err(not_mnv2(&format!("image pooling: {o:?} is not global over {}x{}", f.h, f.w)));
+        }
+        let pooled_tensor = pool.outputs[0];
+        let pooled = self.g.tensor(pooled_tensor)?.quant.clone();
+        let (aspp0, aspp0_out) = self.head_conv(features, true, a, "aspp 1x1 branch")?;
+        let (image_pool, ip_out) = self.head_conv(pooled_tensor, true, a, "image pooling conv")?;
+        let resize = self.take_from(op::RESIZE_BILINEAR, ip_out, "image pooling upsampling")?;
+        self.expect_size(resize, f.h, f.w, "image pooling upsampling")?;
+        let mut resized = resize.outputs[0];
+        if let Ok(q) = self.take_from(op::QUANTIZE, resized, "image pooling requantization") {
+            resized = q.outputs[0];
+        }
+        let image_pool_resized = self.g.tensor(resized)?.quant.clone();
+        let concat = self.take_from(op::CONCATENATION, resized, "concatenation")?;
+        if concat.inputs != [resized, aspp0_out] || !(concat.options.axis == 3 || concat.options.axis == -1) {
+            return Err(not_mnv2("concatenation: expected [image pooling, aspp 1x1] along channels"));
+        }
+        let concat_out = concat.outputs[0];
+        let (projection, proj_out) = self.head_conv(concat_out, true, a, "projection")?;
+        let (logits, mut cur) = self.head_conv(proj_out, false, arch.classes, "logits")?;
+        let (mut align_corners, mut half_pixel_centers) = (false, false);
+        let mut size = (f.h, f.w);
+        while let Ok(r) = self.take_from(op::RESIZE_BILINEAR, cur, "upsampling") {
+            let (h, w) = self.size_of(r)?;
+            if (h, w) == size {
+                // A resize to the same size with corners aligned is the identity.
+            } else if (h, w) != (arch.resolution, arch.resolution) {
+                return Err(not_mnv2(&format!("upsampling to {h}x{w}, not the input size")));
+            }
+            size = (h, w);
+            align_corners = r.options.align_corners;
+            half_pixel_centers = r.options.half_pixel_centers;
+            cur = r.outputs[0];
+        }
+        if size != (arch.resolution, arch.resolution) {
+            return Err(not_mnv2("the scores are not upsampled to the input size"));
+        }
+        let argmax = self.take_from(op::ARG_MAX, cur, "argmax")?;
+        let axis = argmax.inputs.get(1).copied().unwrap_or(-1);
+        let axis = self.tensor(self.g.tensor(axis)?, "mean axes")?;
+        if !matches!(axis.data, TensorData::I32(ref v) if v.as_slice() == [3] || v.as_slice() == [-1]) {
+            return Err(not_mnv2("ARG_MAX is not over the classes"));
+        }
+        if self.cur != self.g.outputs[0] {
+            return Err(not_mnv2("ARG_MAX does not produce the graph output"));
+        }
+        let left = self.g.operators.len() - self.next - self.taken.len();
+        if left != 0 {
+            return Err(not_mnv2(&format!("{left} operators of the head are not part of Mobile DeepLabv3")));
+        }
+        self.next = self.g.operators.len();
+        Ok(DeepLabWeights {
+            pooled,
+            image_pool,
+            image_pool_resized,
+            aspp0,
+            projection,
+            logits,
+            align_corners,
+            half_pixel_centers,
+        })
+    }
+
+    /// The (height, width) a RESIZE_BILINEAR resizes to (its constant size input).
+    fn size_of(&self, o: &Operator) -> Result<(u32, u32), ImportError> {
+        let t = self.g.tensor(o.inputs.get(1).copied().unwrap_or(-1))?;
+        match self.tensor(t, "mean axes")?.data {
+            TensorData::I32(v) if v.len() == 2 && v[0] > 0 && v[1] > 0 => Ok((v[0] as u32, v[1] as u32)),
+            _ => Err(not_mnv2("resize without a constant size")),
+        }
+    }
+
+    fn expect_size(&self, o: &Operator, h: u32, w: u32, what: &str) -> Result<(), ImportError> {
+        if self.size_of(o)? != (h, w) {
+            return Err(not_mnv2(&format!("{what}: not to {h}x{w}")));
+        }
+        Ok(())
     }
 
     /// The current activation tensor must have this shape (batch 1, NHWC).

@@ -9,19 +9,25 @@ use mnv2_engine::Quant;
 pub mod op {
     pub const ADD: i32 = 0;
     pub const AVERAGE_POOL_2D: i32 = 1;
+    pub const CONCATENATION: i32 = 2;
     pub const CONV_2D: i32 = 3;
     pub const DEPTHWISE_CONV_2D: i32 = 4;
     pub const DEQUANTIZE: i32 = 6;
     pub const FULLY_CONNECTED: i32 = 9;
     pub const RESHAPE: i32 = 22;
+    pub const RESIZE_BILINEAR: i32 = 23;
     pub const SOFTMAX: i32 = 25;
     pub const MEAN: i32 = 40;
     pub const SQUEEZE: i32 = 43;
+    pub const ARG_MAX: i32 = 56;
     pub const QUANTIZE: i32 = 114;
 
     pub fn name(code: i32) -> String {
         match code {
             ADD => "ADD".into(),
+            CONCATENATION => "CONCATENATION".into(),
+            RESIZE_BILINEAR => "RESIZE_BILINEAR".into(),
+            ARG_MAX => "ARG_MAX".into(),
             AVERAGE_POOL_2D => "AVERAGE_POOL_2D".into(),
             CONV_2D => "CONV_2D".into(),
             DEPTHWISE_CONV_2D => "DEPTHWISE_CONV_2D".into(),
@@ -47,6 +53,7 @@ pub mod dtype {
 
 /// Fused activation function.
 pub const ACT_NONE: i8 = 0;
+pub const ACT_RELU: i8 = 1;
 pub const ACT_RELU6: i8 = 3;
 /// Padding enum.
 pub const PAD_SAME: i8 = 0;
@@ -67,6 +74,9 @@ pub struct Options {
     pub beta: f32,
     pub keep_dims: bool,
     pub weights_format: i8,
+    pub axis: i32,
+    pub align_corners: bool,
+    pub half_pixel_centers: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +233,14 @@ fn options(code: i32, t: &Table) -> Result<Options, ImportError> {
         op::SOFTMAX => o.beta = t.f32(0, 0.0)?,
         op::ADD => o.activation = t.i8(0, 0)?,
         op::MEAN => o.keep_dims = t.u8(0, 0)? != 0,
+        op::CONCATENATION => {
+            o.axis = t.i32(0, 0)?;
+            o.activation = t.i8(1, 0)?;
+        }
+        op::RESIZE_BILINEAR => {
+            o.align_corners = t.u8(2, 0)? != 0;
+            o.half_pixel_centers = t.u8(3, 0)? != 0;
+        }
         _ => {}
     }
     Ok(o)
