@@ -20,6 +20,11 @@ pub enum Command {
     Run(RunArgs),
     /// Measure latency, throughput and activation memory of a model on this machine.
     Bench(BenchArgs),
+    /// Semantic segmentation: a class mask and a coloured overlay per image.
+    Segment(SegmentArgs),
+    /// Intersection-over-union of one class against binary ground-truth masks.
+    #[command(name = "eval-seg")]
+    EvalSeg(EvalSegArgs),
 }
 
 #[derive(Args)]
@@ -112,6 +117,57 @@ pub struct BenchArgs {
     /// Untimed iterations first.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
+    /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct SegmentArgs {
+    /// Segmentation model (default: deeplabv3_mnv2_pascal_quant.tflite in $MNV2_MODEL_DIR,
+    /// ./models, ../shared/models).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where to write <name>.mask.png and <name>.overlay.png.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Print per image the fraction of pixels of each class present, one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Labels file (default: the PASCAL VOC classes for 21-class models).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Arithmetic: auto (int8 for quantized models), f32 or int8.
+    #[arg(long, default_value = "auto")]
+    pub precision: mnv2::Precision,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Image files.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct EvalSegArgs {
+    /// Segmentation model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Folder of images.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Folder of masks: <name>_mask.png or <name>.png for image <name>.*; pixels > 0 are the class.
+    #[arg(long)]
+    pub masks: PathBuf,
+    /// The class id scored (15 is person in PASCAL VOC).
+    #[arg(long)]
+    pub class: u8,
+    /// Arithmetic: auto (int8 for quantized models), f32 or int8.
+    #[arg(long, default_value = "auto")]
+    pub precision: mnv2::Precision,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// One JSON object.
     #[arg(long)]
     pub json: bool,

@@ -4,9 +4,11 @@
 mod args;
 mod bench;
 mod classify;
+mod eval_seg;
 mod files;
 mod info;
 mod run;
+mod segment;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -18,6 +20,8 @@ fn main() -> ExitCode {
         args::Command::Classify(a) => classify::main(a),
         args::Command::Run(a) => run::main(a),
         args::Command::Bench(a) => bench::main(a),
+        args::Command::Segment(a) => segment::main(a),
+        args::Command::EvalSeg(a) => eval_seg::main(a),
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,10 @@ impl Labels {
     /// 1001-line file); one fewer gets "background" prepended (a 1001-class model with a 1000-line file).
     pub fn fit(names: Vec<String>, classes: usize, path: &str) -> Result<Labels, LabelError> {
         let mut names = names;
+        // A blank line right after the classes starts notes, not classes.
+        if names.len() > classes && names[classes].trim().is_empty() {
+            names.truncate(classes);
+        }
         while names.last().is_some_and(|l| l.trim().is_empty()) {
             names.pop();
         }
@@ -103,5 +107,9 @@ mod tests {
         let plain: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
         assert_eq!(Labels::fit(plain, 1001, "x").unwrap().get(1), "c0");
         assert!(Labels::fit(names(5), 1001, "x").is_err());
+        // Notes after a blank line (as in the PASCAL VOC label file) are not classes.
+        let mut voc: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
+        voc.extend(["".into(), "and 255 is the ignore label".into()]);
+        assert_eq!(Labels::fit(voc, 21, "x").unwrap().len(), 21);
     }
 }

@@ -1,5 +1,8 @@
-//! Task heads on top of the network's output: classification today (top-k and labels).
+//! Task heads on top of the network's output: classification (top-k and labels) and semantic
+//! segmentation (class maps, PASCAL VOC classes and colours, IoU).
 
 pub mod classify;
+pub mod segment;
 
 pub use classify::{LabelError, Labels, Prediction, top_k};
+pub use segment::{ClassMap, IouCounter, PASCAL_VOC, palette};

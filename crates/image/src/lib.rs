@@ -10,11 +10,16 @@
 
 mod crop;
 mod decode;
+mod draw;
+pub mod font;
 mod resize;
 
 pub use crop::{central_crop, central_crop_box};
 pub use decode::{decode_rgb, load_rgb};
 pub use resize::resize_bilinear;
+pub use save::{load_gray, save_gray_png, save_png};
+
+mod save;
 
 use thiserror::Error;
 

@@ -18,11 +18,11 @@ pub enum Error {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error(
-        "no model given and none found (looked in: {}); pass --model PATH or set MNV2_MODEL; the TFLite \
-         ImageNet model is mobilenet_v2_1.0_224_quant.tflite from the TensorFlow Lite hosted models",
+        "no model given and no {file} found (looked in: {}); pass --model PATH or set MNV2_MODEL \
+         (or MNV2_MODEL_DIR); {file} is one of the TensorFlow Lite hosted models",
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
-    ModelNotFound { searched: Vec<PathBuf> },
+    ModelNotFound { file: String, searched: Vec<PathBuf> },
     #[error("{0}")]
     Unsupported(String),
     #[error("input: {0}")]

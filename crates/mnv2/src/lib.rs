@@ -17,10 +17,12 @@ mod classifier;
 mod error;
 mod locate;
 pub mod npy;
+mod segmenter;
 
 pub use classifier::{Classifier, Options, Precision};
 pub use error::Error;
-pub use locate::{DEFAULT_MODEL, default_model_path};
+pub use locate::{DEFAULT_MODEL, DEFAULT_SEGMENTATION_MODEL, default_model_path, default_segmentation_model_path};
+pub use segmenter::{PAD_VALUE, Segmenter};
 
 pub use mnv2_arch as arch;
 pub use mnv2_engine as engine;

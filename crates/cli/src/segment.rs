@@ -1,0 +1,58 @@
+//! `mnv2 segment`: class masks and overlays for images of any size.
+
+use crate::args::SegmentArgs;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use mnv2::{Options, Segmenter};
+use serde_json::json;
+use std::process::ExitCode;
+
+pub fn main(a: SegmentArgs) -> anyhow::Result<ExitCode> {
+    let model_path = match &a.model {
+        Some(p) => p.clone(),
+        None => mnv2::default_segmentation_model_path()?,
+    };
+    let options = Options { threads: a.threads, precision: a.precision, labels: a.labels.clone(), ..Options::default() };
+    let mut seg = Segmenter::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let progress = if a.images.len() > 1 { ProgressBar::new(a.images.len() as u64) } else { ProgressBar::hidden() };
+    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
+    let mut failed = 0;
+    for path in &a.images {
+        match one(&mut seg, path, &a) {
+            Ok(line) => progress.suspend(|| println!("{line}")),
+            Err(e) => {
+                failed += 1;
+                progress.suspend(|| eprintln!("mnv2: error: {}: {}", path.display(), crate::one_line(&e)));
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Segments one image, writes its two PNGs, returns the line to print.
+fn one(seg: &mut Segmenter, path: &std::path::Path, a: &SegmentArgs) -> anyhow::Result<String> {
+    let image = mnv2::image::load_rgb(path)?;
+    let map = seg.segment(&image)?;
+    let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+    let mask_path = a.out.join(format!("{stem}.mask.png"));
+    let overlay_path = a.out.join(format!("{stem}.overlay.png"));
+    mnv2::image::save_gray_png(map.width, map.height, &map.classes, &mask_path)?;
+    mnv2::image::save_png(&seg.overlay(&image, &map), &overlay_path)?;
+    let fractions = map.fractions();
+    Ok(if a.json {
+        let classes: Vec<_> = fractions
+            .iter()
+            .map(|&(c, f)| json!({"class": c, "label": seg.labels().get(c as usize), "fraction": f}))
+            .collect();
+        json!({"path": path.display().to_string(), "mask": mask_path.display().to_string(),
+               "overlay": overlay_path.display().to_string(), "classes": classes})
+        .to_string()
+    } else {
+        let listed: Vec<String> =
+            fractions.iter().map(|&(c, f)| format!("{} {:.1}%", seg.labels().get(c as usize), 100.0 * f)).collect();
+        format!("{}: {} -> {}, {}", path.display(), listed.join(", "), mask_path.display(), overlay_path.display())
+    })
+}
