@@ -41,6 +41,10 @@ pub struct InfoArgs {
     /// Describe this model file's architecture instead.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// classify (paper Table 2) or segment (Mobile DeepLabv3 at output stride 16; use
+    /// --classes 21 --resolution 513 for the PASCAL VOC release).
+    #[arg(long, default_value = "classify")]
+    pub task: String,
     /// One JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -2,15 +2,29 @@
 
 use crate::args::InfoArgs;
 use anyhow::Context;
-use mnv2::arch::{Arch, Layer};
+use mnv2::arch::{Arch, DeepLab, Layer};
 use serde_json::json;
 use std::process::ExitCode;
 
 pub fn main(a: InfoArgs) -> anyhow::Result<ExitCode> {
-    let arch = match &a.model {
-        Some(path) => mnv2::import::load(path).with_context(|| format!("loading {}", path.display()))?.arch,
-        None => Arch::new(a.width, a.resolution, a.classes)?,
+    let (arch, deeplab) = match &a.model {
+        Some(path) => {
+            let m = mnv2::import::load(path).with_context(|| format!("loading {}", path.display()))?;
+            (m.arch, m.deeplab())
+        }
+        None => match a.task.as_str() {
+            "classify" => (Arch::new(a.width, a.resolution, a.classes)?, None),
+            "segment" => {
+                let d = DeepLab::new(a.width, a.resolution, a.classes)?;
+                (d.backbone, Some(d))
+            }
+            other => anyhow::bail!("unknown --task {other:?} (classify or segment)"),
+        },
     };
+    if let Some(d) = deeplab {
+        print_deeplab(&d, a.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&to_json(&arch))?);
     } else {
@@ -90,4 +104,68 @@ fn to_json(arch: &Arch) -> serde_json::Value {
         "trainable_params": arch.trainable_params(),
         "macs": arch.macs(),
     })
+}
+
+/// Mobile DeepLabv3: the feature extractor's layers, then the head's.
+fn print_deeplab(d: &DeepLab, as_json: bool) -> anyhow::Result<()> {
+    let b = &d.backbone;
+    if as_json {
+        let backbone: Vec<_> = d
+            .backbone_layers()
+            .iter()
+            .map(|l| json!({"layer": l, "params": l.weight_params(), "macs": l.macs()}))
+            .collect();
+        let head: Vec<_> = d
+            .head_layers()
+            .iter()
+            .map(|l| json!({"layer": l, "params": l.weight_params(), "macs": l.macs()}))
+            .collect();
+        let v = json!({"task": "segment", "width": b.width, "resolution": b.resolution, "classes": b.classes,
+            "output_stride": b.output_stride, "backbone": backbone, "head": head, "params": d.params(), "macs": d.macs()});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "Mobile DeepLabv3: MobileNetV2 width {} at output stride {}, resolution {}, {} classes",
+        b.width, b.output_stride, b.resolution, b.classes
+    );
+    println!(
+        "{:<14} {:<24} {:>2} {:>5} {:>12} {:<14} {:>10} {:>13}",
+        "input", "operator", "t", "c", "stride", "output", "params", "MACs"
+    );
+    for layer in d.backbone_layers() {
+        let (t, c, s) = tcs(&layer);
+        println!(
+            "{:<14} {:<24} {:>2} {:>5} {:>12} {:<14} {:>10} {:>13}",
+            layer.input().to_string(),
+            layer.operator(),
+            t,
+            c,
+            s,
+            layer.output().to_string(),
+            layer.weight_params(),
+            layer.macs()
+        );
+    }
+    for h in d.head_layers() {
+        println!(
+            "{:<14} {:<24} {:>2} {:>5} {:>12} {:<14} {:>10} {:>13}",
+            "",
+            h.name(),
+            "-",
+            "",
+            "",
+            "",
+            h.weight_params(),
+            h.macs()
+        );
+    }
+    println!(
+        "total: {} weights ({:.2} M), {} multiply-adds ({:.2} B)",
+        d.params(),
+        d.params() as f64 / 1e6,
+        d.macs(),
+        d.macs() as f64 / 1e9
+    );
+    Ok(())
 }

@@ -12,7 +12,8 @@ pub fn main(a: SegmentArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => mnv2::default_segmentation_model_path()?,
     };
-    let options = Options { threads: a.threads, precision: a.precision, labels: a.labels.clone(), ..Options::default() };
+    let options =
+        Options { threads: a.threads, precision: a.precision, labels: a.labels.clone(), ..Options::default() };
     let mut seg = Segmenter::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let progress = if a.images.len() > 1 { ProgressBar::new(a.images.len() as u64) } else { ProgressBar::hidden() };

@@ -66,7 +66,9 @@ impl ClassMap {
 
     /// Nearest-neighbour resize (pixel centres: source = floor((x + 0.5) * in / out)).
     pub fn resize_nearest(&self, width: usize, height: usize) -> ClassMap {
-        let src = |o: usize, out: usize, input: usize| (((o as f64 + 0.5) * input as f64 / out as f64) as usize).min(input - 1);
+        let src = |o: usize, out: usize, input: usize| {
+            (((o as f64 + 0.5) * input as f64 / out as f64) as usize).min(input - 1)
+        };
         let xs: Vec<usize> = (0..width).map(|x| src(x, width, self.width)).collect();
         let mut out = Vec::with_capacity(width * height);
         for y in 0..height {

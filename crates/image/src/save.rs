@@ -6,7 +6,8 @@ use std::path::Path;
 /// Writes an RGB image as PNG.
 pub fn save_png(img: &Rgb8, path: impl AsRef<Path>) -> Result<(), ImageError> {
     let path = path.as_ref();
-    let buf = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone()).ok_or(ImageError::Empty)?;
+    let buf =
+        image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone()).ok_or(ImageError::Empty)?;
     buf.save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| ImageError::Decode { path: path.display().to_string(), reason: format!("cannot write: {e}") })
 }
