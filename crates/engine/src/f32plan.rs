@@ -2,18 +2,20 @@
 
 use mnv2_arch::{Layer, Shape};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
-use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
+use mnv2_kernels::dwconv::{DwLayer, DwShape};
 use mnv2_kernels::gemm::{MR, PackedB, gemm};
 use mnv2_kernels::pool::global_avg_pool;
 use mnv2_kernels::upsample::{Sampling, upsample_argmax_f32};
 use mnv2_kernels::{Clamp, Isa};
 
+use crate::fused::FusedBlock;
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, Task};
 use crate::{EngineError, Threads, softmax_in_place};
+use std::sync::Mutex;
 
 enum Step {
     Stem { shape: ConvShape, w: PackedConv },
-    Block { expand: Option<PackedB>, dw: DwLayer, project: PackedB, residual: bool },
+    Block(Box<FusedBlock>),
     Head { w: PackedB },
     Pool { channels: usize },
     Classifier { w: PackedB },
@@ -52,9 +54,10 @@ pub struct F32Engine {
     input: Shape,
     classes: usize,
     softmax: bool,
-    /// Largest thin (block input/output) and wide (expanded) tensor of one image, in floats.
-    thin: usize,
-    wide: usize,
+    /// Per image, the floats of the two activation buffers that layer outputs alternate between,
+    /// and of one worker's block scratch.
+    act: [usize; 2],
+    scratch: usize,
     isa: Isa,
     threads: Threads,
 }
@@ -62,8 +65,10 @@ pub struct F32Engine {
 /// Reusable activation memory for one batch size.
 pub struct F32Session {
     batch: usize,
-    /// Two thin buffers (block input and output) and two wide ones (expanded, depthwise output).
-    bufs: [Vec<f32>; 4],
+    /// The two buffers layer outputs alternate between (a block reads one and writes the other).
+    act: [Vec<f32>; 2],
+    /// One block scratch per worker thread.
+    scratch: Vec<Mutex<Vec<f32>>>,
     pooled: Vec<f32>,
     /// Segmentation only: head scratch, and the class scores before upsampling.
     head: Vec<f32>,
@@ -76,7 +81,12 @@ impl F32Session {
     }
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
-        4 * (self.bufs.iter().map(Vec::len).sum::<usize>() + self.pooled.len() + self.head.len() + self.scores.len())
+        let scratch: usize = self.scratch.iter().map(|m| m.lock().map_or(0, |v| v.len())).sum();
+        4 * (self.act.iter().map(Vec::len).sum::<usize>()
+            + scratch
+            + self.pooled.len()
+            + self.head.len()
+            + self.scores.len())
     }
 }
 
@@ -104,7 +114,14 @@ impl F32Engine {
     pub fn with_isa(model: &Model, threads: usize, isa: Isa) -> Result<F32Engine, EngineError> {
         model.validate()?;
         let mut steps = Vec::new();
-        let (mut thin, mut wide) = (0usize, 0usize);
+        // Layer outputs alternate between two buffers: even ones in the first, odd in the second.
+        let mut act = [0usize; 2];
+        let mut outputs = 0usize;
+        let mut store = |len: usize| {
+            act[outputs % 2] = act[outputs % 2].max(len);
+            outputs += 1;
+        };
+        let mut scratch = 0usize;
         let layers = match model.task {
             Task::Classify => model.arch.layers(),
             Task::Segment(_) => model.arch.features(),
@@ -122,14 +139,13 @@ impl F32Engine {
                         kernel: k,
                         stride: c.stride as usize,
                     };
-                    thin = thin.max(c.output.len());
+                    store(c.output.len());
                     let w = PackedConv::from_ohwi(shape.out_c, k, shape.in_c, &weights, &bias);
                     Step::Stem { shape, w }
                 }
                 (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
-                    let (dw_in, dw_out) = b.depthwise_shapes();
-                    thin = thin.max(b.input.len()).max(b.output().len());
-                    wide = wide.max(dw_out.len()).max(if b.has_expand() { dw_in.len() } else { 0 });
+                    let (dw_in, _) = b.depthwise_shapes();
+                    store(b.output().len());
                     let expand = bw.expand.as_ref().map(pack_pointwise).transpose()?;
                     let (w, bias) = dequant_conv(&bw.depthwise)?;
                     let shape = DwShape {
@@ -140,10 +156,12 @@ impl F32Engine {
                         dilation: b.dilation as usize,
                     };
                     let dw = DwLayer { shape, w, bias, clamp: Clamp::RELU6 };
-                    Step::Block { expand, dw, project: pack_pointwise(&bw.project)?, residual: b.residual }
+                    let block = FusedBlock::new(b, expand, dw, pack_pointwise(&bw.project)?);
+                    scratch = scratch.max(block.scratch_len());
+                    Step::Block(Box::new(block))
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
-                    wide = wide.max(c.output.len());
+                    store(c.output.len());
                     Step::Head { w: pack_pointwise(w)? }
                 }
                 (Layer::Pool { input, .. }, LayerWeights::Pool { .. }) => Step::Pool { channels: input.c as usize },
@@ -175,8 +193,8 @@ impl F32Engine {
             input: model.arch.input(),
             classes: output_len,
             softmax: matches!(model.output, OutputKind::Softmax { .. }),
-            thin,
-            wide,
+            act,
+            scratch,
             isa: isa.or_scalar(),
             threads: Threads::new(threads)?,
         })
@@ -245,12 +263,8 @@ impl F32Engine {
         });
         Ok(F32Session {
             batch,
-            bufs: [
-                vec![0.0; batch * self.thin],
-                vec![0.0; batch * self.thin],
-                vec![0.0; batch * self.wide],
-                vec![0.0; batch * self.wide],
-            ],
+            act: [vec![0.0; batch * self.act[0]], vec![0.0; batch * self.act[1]]],
+            scratch: (0..self.threads.count()).map(|_| Mutex::new(vec![0.0; self.scratch])).collect(),
             pooled: vec![0.0; batch * pooled.unwrap_or(0)],
             head: vec![0.0; batch * self.deeplab().map_or(0, DeepLabHead::scratch)],
             scores: vec![0.0; if self.deeplab().is_some() { batch * self.classes } else { 0 }],
@@ -272,47 +286,52 @@ impl F32Engine {
             });
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
-        let [t0, t1, e0, e1] = &mut session.bufs;
-        let (mut cur, mut next) = (t0, t1);
+        let F32Session { act: [a, b], scratch, pooled, head, .. } = session;
+        // `next` receives each layer's output, then the two swap.
+        let (mut cur, mut next) = (b, a);
         let mut cur_len = 0;
         for step in &self.steps {
             match step {
                 Step::Stem { shape, w } => {
                     cur_len = batch * shape.out_len();
-                    self.stem(shape, w, input, &mut cur[..cur_len]);
+                    self.stem(shape, w, input, &mut next[..cur_len]);
+                    std::mem::swap(&mut cur, &mut next);
                 }
-                Step::Block { expand, dw, project, residual } => {
-                    let x = &cur[..cur_len];
-                    let dw_in: &[f32] = match expand {
-                        Some(e) => {
-                            let len = batch * dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
-                            self.pointwise(x, e, None, Clamp::RELU6, &mut e0[..len]);
-                            &e0[..len]
-                        }
-                        None => x,
-                    };
-                    let dw_len = batch * dw.shape.out_len();
-                    self.depthwise(dw, dw_in, &mut e1[..dw_len]);
-                    let out_len = dw_len / dw.shape.channels * project.n();
-                    let res = if *residual { Some(x) } else { None };
-                    self.pointwise(&e1[..dw_len], project, res, Clamp::NONE, &mut next[..out_len]);
+                Step::Block(block) => {
+                    let s = &block.dw.shape;
+                    let (_, oh, _, ow) = s.geometry();
+                    let out_row = ow * block.project.n();
+                    let in_len = cur_len / batch;
+                    let out_len = batch * oh * out_row;
+                    for img in 0..batch {
+                        let x = &cur[img * in_len..(img + 1) * in_len];
+                        let y = &mut next[img * oh * out_row..(img + 1) * oh * out_row];
+                        let rows_per_task = oh.div_ceil(self.threads.count());
+                        self.threads.for_chunks(y, rows_per_task * out_row, |t, chunk| {
+                            let r0 = t * rows_per_task;
+                            let rows = r0..r0 + chunk.len() / out_row;
+                            let worker = rayon::current_thread_index().unwrap_or(0) % scratch.len();
+                            let mut buf = scratch[worker].lock().unwrap_or_else(|e| e.into_inner());
+                            block.run_rows(self.isa, x, rows, chunk, &mut buf);
+                        });
+                    }
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = out_len;
                 }
                 Step::Head { w } => {
                     let len = cur_len / w.k() * w.n();
-                    self.pointwise(&cur[..cur_len], w, None, Clamp::RELU6, &mut e0[..len]);
+                    self.pointwise(&cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
+                    std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
                 }
                 Step::Pool { channels } => {
-                    // The pool always follows the head, whose output is in the first wide buffer.
                     let per_image = cur_len / batch;
-                    for (img, out) in session.pooled.chunks_exact_mut(*channels).enumerate() {
-                        global_avg_pool(&e0[img * per_image..(img + 1) * per_image], *channels, out);
+                    for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
+                        global_avg_pool(&cur[img * per_image..(img + 1) * per_image], *channels, out);
                     }
                 }
-                Step::Classifier { w } => self.pointwise(&session.pooled, w, None, Clamp::NONE, output),
-                Step::DeepLab(head) => self.deeplab_head(head, batch, &cur[..cur_len], &mut session.head, output),
+                Step::Classifier { w } => self.pointwise(pooled, w, None, Clamp::NONE, output),
+                Step::DeepLab(h) => self.deeplab_head(h, batch, &cur[..cur_len], head, output),
             }
         }
         if self.softmax {
@@ -360,17 +379,6 @@ impl F32Engine {
             let r1 = r0 + chunk.len() / n;
             let res = residual.map(|r| &r[r0 * n..r1 * n]);
             gemm(self.isa, &a[r0 * k..r1 * k], w, res, clamp, chunk);
-        });
-    }
-
-    fn depthwise(&self, dw: &DwLayer, input: &[f32], out: &mut [f32]) {
-        let (_, oh, _, ow) = dw.shape.geometry();
-        let row = ow * dw.shape.channels;
-        let in_len = dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
-        self.threads.for_chunks(out, row, |r, chunk| {
-            let (img, oy) = (r / oh, r % oh);
-            let x = &input[img * in_len..(img + 1) * in_len];
-            dwconv3x3(self.isa, dw, x, oy..oy + 1, chunk);
         });
     }
 

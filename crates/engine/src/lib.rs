@@ -4,7 +4,9 @@
 
 mod error;
 mod f32plan;
+mod fused;
 mod model;
+mod q8fused;
 mod q8plan;
 mod softmax;
 mod threads;

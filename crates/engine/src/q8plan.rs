@@ -17,7 +17,9 @@ use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
 use mnv2_kernels::upsample::{Sampling, upsample_argmax_u8};
 
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Task, Tensor, TensorData};
+use crate::q8fused::QFusedBlock;
 use crate::{EngineError, Threads};
+use std::sync::Mutex;
 
 /// An activation's quantization in the u8 representation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,7 +163,7 @@ enum QStep {
         stage: OutputStage,
     },
     Stem(QConvLayer),
-    Block(Box<QBlock>),
+    Block(Box<QFusedBlock>),
     Head(QPackedB),
     AvgPool {
         channels: usize,
@@ -202,14 +204,6 @@ impl QDeepLabHead {
     }
 }
 
-/// One inverted residual in integer arithmetic.
-struct QBlock {
-    expand: Option<QPackedB>,
-    dw: QDwLayer,
-    project: QPackedB,
-    add: Option<QAdd>,
-}
-
 /// What a traced tensor is, in execution order (the order of TFLite's operators).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceOp {
@@ -227,7 +221,10 @@ pub struct Q8Engine {
     steps: Vec<QStep>,
     input_len: usize,
     classes: usize,
-    thin: usize,
+    /// Per image: the two activation buffers layer outputs alternate between, one worker's block
+    /// scratch, and (for the layer-by-layer traced run only) the largest expanded tensor.
+    act: [usize; 2],
+    scratch: usize,
     wide: usize,
     pooled: usize,
     /// The final tensor is int8 (its bytes are stored +128 here).
@@ -242,7 +239,8 @@ pub struct Q8Session {
     head: Vec<u8>,
     scores: Vec<u8>,
     batch: usize,
-    bufs: [Vec<u8>; 4],
+    act: [Vec<u8>; 2],
+    scratch: Vec<Mutex<Vec<u8>>>,
     pooled: Vec<u8>,
     logits: Vec<u8>,
 }
@@ -253,7 +251,8 @@ impl Q8Session {
     }
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
-        self.bufs.iter().map(Vec::len).sum::<usize>()
+        self.act.iter().map(Vec::len).sum::<usize>()
+            + self.scratch.iter().map(|m| m.lock().map_or(0, |v| v.len())).sum::<usize>()
             + self.pooled.len()
             + self.logits.len()
             + self.head.len()
@@ -285,8 +284,15 @@ impl Q8Engine {
             });
             cur = to;
         }
-        // The thin buffers also hold the requantized input.
-        let (mut thin, mut wide, mut pooled) = (model.arch.input().len(), 0usize, 0usize);
+        // Layer outputs alternate between two buffers (even ones in the first); the second also
+        // holds the requantized input.
+        let mut act = [0usize, model.arch.input().len()];
+        let mut outputs = 0usize;
+        let mut store = |len: usize| {
+            act[outputs % 2] = act[outputs % 2].max(len);
+            outputs += 1;
+        };
+        let (mut scratch, mut wide, mut pooled) = (0usize, 0usize, 0usize);
         let layers = match model.task {
             Task::Classify => model.arch.layers(),
             Task::Segment(_) => model.arch.features(),
@@ -305,7 +311,7 @@ impl Q8Engine {
                         kernel: c.kernel as usize,
                         stride: c.stride as usize,
                     };
-                    thin = thin.max(c.output.len());
+                    store(c.output.len());
                     let layer = QConvLayer::new(shape, &p.w, p.bias, cur.zero_point, p.requant, p.stage);
                     cur = p.output;
                     QStep::Stem(layer)
@@ -313,7 +319,7 @@ impl Q8Engine {
                 (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
                     let x = cur;
                     let (dw_in, dw_out) = b.depthwise_shapes();
-                    thin = thin.max(b.input.len()).max(b.output().len());
+                    store(b.output().len());
                     wide = wide.max(dw_out.len()).max(if b.has_expand() { dw_in.len() } else { 0 });
                     let expand = match &bw.expand {
                         Some(e) => {
@@ -351,10 +357,12 @@ impl Q8Engine {
                     } else {
                         None
                     };
-                    QStep::Block(Box::new(QBlock { expand, dw, project, add }))
+                    let block = QFusedBlock::new(b, expand, dw, project, add);
+                    scratch = scratch.max(block.scratch_len());
+                    QStep::Block(Box::new(block))
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
-                    wide = wide.max(c.output.len());
+                    store(c.output.len());
                     let (packed, q) = pack_pointwise(w, cur, true, signed, &what)?;
                     cur = q;
                     QStep::Head(packed)
@@ -454,7 +462,8 @@ impl Q8Engine {
             steps,
             input_len: model.arch.input().len(),
             classes: output_len,
-            thin,
+            act,
+            scratch,
             wide,
             pooled,
             output_signed,
@@ -543,12 +552,8 @@ impl Q8Engine {
         }
         Ok(Q8Session {
             batch,
-            bufs: [
-                vec![0; batch * self.thin],
-                vec![0; batch * self.thin],
-                vec![0; batch * self.wide],
-                vec![0; batch * self.wide],
-            ],
+            act: [vec![0; batch * self.act[0]], vec![0; batch * self.act[1]]],
+            scratch: (0..self.threads.count()).map(|_| Mutex::new(vec![0; self.scratch])).collect(),
             pooled: vec![0; batch * self.pooled],
             logits: vec![0; if self.deeplab().is_some() { 0 } else { batch * self.classes }],
             head: vec![0; batch * self.deeplab().map_or(0, QDeepLabHead::scratch)],
@@ -559,11 +564,13 @@ impl Q8Engine {
     /// Runs a batch of input bytes (batch x H x W x 3, the model's input tensor with int8 stored
     /// +128, which for image models is simply the pixel bytes); `output` gets batch x classes bytes.
     pub fn run(&self, session: &mut Q8Session, input: &[u8], output: &mut [u8]) -> Result<(), EngineError> {
-        self.run_traced(session, input, output, &mut |_, _| {})
+        self.execute(session, input, output, None)
     }
 
     /// As [`Q8Engine::run`], calling `trace` with every operator's output tensor (for batch 1 it
     /// is one image's tensor), in TFLite's operator order.
+    /// Blocks then run layer by layer through full-size expanded tensors (allocated for the call),
+    /// where [`Q8Engine::run`] runs them band by band; the bytes are the same.
     pub fn run_traced(
         &self,
         session: &mut Q8Session,
@@ -571,6 +578,22 @@ impl Q8Engine {
         output: &mut [u8],
         trace: &mut dyn FnMut(TraceOp, &[u8]),
     ) -> Result<(), EngineError> {
+        self.execute(session, input, output, Some(trace))
+    }
+
+    fn execute(
+        &self,
+        session: &mut Q8Session,
+        input: &[u8],
+        output: &mut [u8],
+        mut tracer: Option<&mut dyn FnMut(TraceOp, &[u8])>,
+    ) -> Result<(), EngineError> {
+        let layerwise = tracer.is_some();
+        let mut trace = |op: TraceOp, t: &[u8]| {
+            if let Some(f) = tracer.as_mut() {
+                f(op, t)
+            }
+        };
         let batch = session.batch;
         if input.len() != batch * self.input_len {
             let s = (self.input_len / 3) as f64;
@@ -585,31 +608,56 @@ impl Q8Engine {
             });
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
-        let Q8Session { bufs: [t0, t1, e0, e1], pooled, logits, head, .. } = session;
-        let (mut cur, mut next) = (t0, t1);
+        let batch = session.batch;
+        let Q8Session { act: [a, b], scratch, pooled, logits, head, .. } = session;
+        // `next` receives each layer's output, then the two swap; the requantized input goes to `cur`.
+        let (mut cur, mut next) = (b, a);
+        let (mut e0, mut e1) = if layerwise {
+            (vec![0u8; batch * self.wide], vec![0u8; batch * self.wide])
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let mut cur_len = input.len();
         let mut quantized_input = false;
-        let mut head_len = 0;
         let mut softmaxed = false;
         for step in &self.steps {
             match step {
                 QStep::Requantize { zp_in, requant, stage } => {
-                    // Into `next`, which the stem then reads.
-                    for (o, &v) in next[..cur_len].iter_mut().zip(input) {
+                    for (o, &v) in cur[..cur_len].iter_mut().zip(input) {
                         *o = stage.finish(requant.apply(v as i32 - zp_in));
                     }
                     quantized_input = true;
-                    trace(TraceOp::Quantize, &next[..cur_len]);
+                    trace(TraceOp::Quantize, &cur[..cur_len]);
                 }
                 QStep::Stem(layer) => {
-                    let src: &[u8] = if quantized_input { &next[..cur_len] } else { input };
+                    let src: &[u8] = if quantized_input { &cur[..cur_len] } else { input };
                     let len = batch * layer.shape.out_len();
-                    self.stem(layer, src, &mut cur[..len]);
+                    self.stem(layer, src, &mut next[..len]);
+                    std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
                     trace(TraceOp::Conv, &cur[..cur_len]);
                 }
+                QStep::Block(block) if !layerwise => {
+                    let (_, oh, _, ow) = block.dw.shape.geometry();
+                    let out_row = ow * block.project.n();
+                    let in_len = cur_len / batch;
+                    for img in 0..batch {
+                        let x = &cur[img * in_len..(img + 1) * in_len];
+                        let y = &mut next[img * oh * out_row..(img + 1) * oh * out_row];
+                        let rows_per_task = oh.div_ceil(self.threads.count());
+                        self.threads.for_chunks(y, rows_per_task * out_row, |t, chunk| {
+                            let r0 = t * rows_per_task;
+                            let rows = r0..r0 + chunk.len() / out_row;
+                            let worker = rayon::current_thread_index().unwrap_or(0) % scratch.len();
+                            let mut buf = scratch[worker].lock().unwrap_or_else(|e| e.into_inner());
+                            block.run_rows(self.isa, x, rows, chunk, &mut buf);
+                        });
+                    }
+                    std::mem::swap(&mut cur, &mut next);
+                    cur_len = batch * oh * out_row;
+                }
                 QStep::Block(block) => {
-                    let QBlock { expand, dw, project, add } = block.as_ref();
+                    let QFusedBlock { expand, dw, project, add, .. } = block.as_ref();
                     let x = &cur[..cur_len];
                     let dw_in: &[u8] = match expand {
                         Some(e) => {
@@ -640,21 +688,23 @@ impl Q8Engine {
                     cur_len = out_len;
                 }
                 QStep::Head(w) => {
-                    head_len = cur_len / w.k() * w.n();
-                    self.pointwise(&cur[..cur_len], w, &mut e0[..head_len]);
-                    trace(TraceOp::Conv, &e0[..head_len]);
+                    let len = cur_len / w.k() * w.n();
+                    self.pointwise(&cur[..cur_len], w, &mut next[..len]);
+                    std::mem::swap(&mut cur, &mut next);
+                    cur_len = len;
+                    trace(TraceOp::Conv, &cur[..cur_len]);
                 }
                 QStep::AvgPool { channels, signed } => {
-                    let per_image = head_len / batch;
+                    let per_image = cur_len / batch;
                     for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
-                        qavgpool_global(&e0[img * per_image..(img + 1) * per_image], *channels, *signed, out);
+                        qavgpool_global(&cur[img * per_image..(img + 1) * per_image], *channels, *signed, out);
                     }
                     trace(TraceOp::Pool, pooled);
                 }
                 QStep::Mean { channels, params } => {
-                    let per_image = head_len / batch;
+                    let per_image = cur_len / batch;
                     for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
-                        qmean_global(&e0[img * per_image..(img + 1) * per_image], *channels, params, out);
+                        qmean_global(&cur[img * per_image..(img + 1) * per_image], *channels, params, out);
                     }
                     trace(TraceOp::Pool, pooled);
                 }

@@ -17,6 +17,10 @@ fn check_model(name: &str) {
     let mut traced: Vec<(TraceOp, Vec<u8>)> = Vec::new();
     let mut out = vec![0u8; engine.output_len()];
     engine.run_traced(&mut session, &input, &mut out, &mut |op, t| traced.push((op, t.to_vec()))).unwrap();
+    // The banded run gives the same bytes as this layer-by-layer traced one.
+    let mut banded = vec![0u8; engine.output_len()];
+    engine.run(&mut session, &input, &mut banded).unwrap();
+    assert_eq!(banded, out, "{name}: banded and layer-by-layer runs differ");
     let mut ours = traced.into_iter();
     let mut last: Vec<u8> = Vec::new();
     let layers = index["layers"].as_array().unwrap();

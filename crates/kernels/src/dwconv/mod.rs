@@ -44,47 +44,55 @@ pub struct DwLayer {
 /// Computes output rows `rows.start..rows.end` of a depthwise 3x3 conv into `out` (which holds
 /// exactly those rows).
 pub fn dwconv3x3(isa: Isa, layer: &DwLayer, input: &[f32], rows: std::ops::Range<usize>, out: &mut [f32]) {
-    let DwLayer { shape, w, bias, clamp } = layer;
-    let (w, bias, clamp) = (w.as_slice(), bias.as_slice(), *clamp);
+    assert_eq!(input.len(), layer.shape.in_h * layer.shape.in_w * layer.shape.channels, "depthwise input size");
+    dwconv3x3_window(isa, layer, input, 0, rows, out)
+}
+
+/// As [`dwconv3x3`] reading from a window of the input: `window` holds input rows
+/// `row0..row0 + window.len() / (in_w * channels)`, which must cover every row the output rows
+/// read (padding is still decided by the full input height).
+pub fn dwconv3x3_window(
+    isa: Isa,
+    layer: &DwLayer,
+    window: &[f32],
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let DwLayer { shape, w, bias, .. } = layer;
     let c = shape.channels;
-    let (_, oh, _, ow) = shape.geometry();
-    assert_eq!(input.len(), shape.in_h * shape.in_w * c, "depthwise input size");
+    let (pt, oh, _, ow) = shape.geometry();
+    let row_len = shape.in_w * c;
+    assert!(window.len().is_multiple_of(row_len.max(1)), "window is not whole rows");
     assert!(w.len() == 9 * c && bias.len() == c, "depthwise weight size");
     assert!(rows.end <= oh && out.len() == rows.len() * ow * c, "depthwise output rows");
+    if !rows.is_empty() {
+        let first = (rows.start * shape.stride).saturating_sub(pt);
+        let last = ((rows.end - 1) * shape.stride + 2 * shape.dilation).saturating_sub(pt).min(shape.in_h - 1);
+        assert!(
+            row0 <= first && last < row0 + window.len() / row_len.max(1),
+            "window misses input rows {first}..={last}"
+        );
+    }
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.
-        Isa::Avx2 => unsafe { rows_avx2(shape, input, w, bias, clamp, rows, out) },
-        _ => rows_portable(shape, input, w, bias, clamp, rows, out),
+        Isa::Avx2 => unsafe { rows_avx2(layer, window, row0, rows, out) },
+        _ => rows_portable(layer, window, row0, rows, out),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2(
-    shape: &DwShape,
-    input: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    clamp: Clamp,
-    rows: std::ops::Range<usize>,
-    out: &mut [f32],
-) {
-    rows_portable(shape, input, w, bias, clamp, rows, out)
+unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {
+    rows_portable(layer, input, row0, rows, out)
 }
 
 /// Written so the channel loops vectorise: the AVX2 entry compiles this same body with AVX2.
 /// (Rust never contracts a*b+c into an FMA, so both entries give identical bits.)
 #[inline(always)]
-fn rows_portable(
-    shape: &DwShape,
-    input: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    clamp: Clamp,
-    rows: std::ops::Range<usize>,
-    out: &mut [f32],
-) {
+fn rows_portable(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {
+    let DwLayer { shape, w, bias, clamp } = layer;
     let c = shape.channels;
     let (pt, _, pl, ow) = shape.geometry();
     let (s, d) = (shape.stride, shape.dilation);
@@ -102,7 +110,7 @@ fn rows_portable(
                     if ix < 0 || ix >= shape.in_w as isize {
                         continue;
                     }
-                    let px = (iy as usize * shape.in_w + ix as usize) * c;
+                    let px = ((iy as usize - row0) * shape.in_w + ix as usize) * c;
                     let inp = &input[px..px + c];
                     let wk = &w[(ky * 3 + kx) * c..(ky * 3 + kx + 1) * c];
                     for ((acc, &x), &wv) in o.iter_mut().zip(inp).zip(wk) {

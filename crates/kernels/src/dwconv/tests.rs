@@ -56,3 +56,26 @@ fn row_ranges_compose() {
         assert_eq!(whole, parts);
     }
 }
+
+#[test]
+fn windows_of_rows_give_the_same_bits() {
+    let mut rng = Rng::new(9);
+    for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+        let shape = DwShape { in_h: 13, in_w: 5, channels: 10, stride, dilation };
+        let input = rng.vec(13 * 5 * 10);
+        let layer = DwLayer { shape, w: rng.vec(90), bias: rng.vec(10), clamp: Clamp::RELU6 };
+        let (pt, oh, _, ow) = shape.geometry();
+        let row = ow * 10;
+        for isa in Isa::all_available() {
+            let mut whole = vec![0.0; shape.out_len()];
+            dwconv3x3(isa, &layer, &input, 0..oh, &mut whole);
+            for oy in 0..oh {
+                let lo = (oy * stride).saturating_sub(pt);
+                let hi = (oy * stride + 2 * dilation).saturating_sub(pt).min(12);
+                let mut one = vec![0.0; row];
+                dwconv3x3_window(isa, &layer, &input[lo * 50..(hi + 1) * 50], lo, oy..oy + 1, &mut one);
+                assert_eq!(one, whole[oy * row..(oy + 1) * row], "{isa:?} s{stride} d{dilation} row {oy}");
+            }
+        }
+    }
+}

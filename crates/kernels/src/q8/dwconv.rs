@@ -23,28 +23,52 @@ const BLOCK: usize = 64;
 /// Output rows `rows` of the conv into `out` (exactly those rows).
 pub fn qdwconv3x3(isa: Isa, layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
     let s = &layer.shape;
-    let (_, oh, _, ow) = s.geometry();
     assert_eq!(input.len(), s.in_h * s.in_w * s.channels, "depthwise input size");
+    qdwconv3x3_window(isa, layer, input, 0, rows, out)
+}
+
+/// As [`qdwconv3x3`] reading from a window of input rows starting at input row `row0`, which
+/// must cover every row the output rows read.
+pub fn qdwconv3x3_window(
+    isa: Isa,
+    layer: &QDwLayer,
+    window: &[u8],
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [u8],
+) {
+    let s = &layer.shape;
+    let (pt, oh, _, ow) = s.geometry();
+    let row_len = s.in_w * s.channels;
+    assert!(window.len().is_multiple_of(row_len.max(1)), "window is not whole rows");
     assert!(layer.w.len() == 9 * s.channels && layer.bias.len() == s.channels && layer.requant.len() == s.channels);
     assert!(rows.end <= oh && out.len() == rows.len() * ow * s.channels, "depthwise output rows");
+    if !rows.is_empty() {
+        let first = (rows.start * s.stride).saturating_sub(pt);
+        let last = ((rows.end - 1) * s.stride + 2 * s.dilation).saturating_sub(pt).min(s.in_h - 1);
+        assert!(
+            row0 <= first && last < row0 + window.len() / row_len.max(1),
+            "window misses input rows {first}..={last}"
+        );
+    }
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
-        Isa::Avx2 => unsafe { rows_avx2(layer, input, rows, out) },
-        _ => rows_portable(Isa::Scalar, layer, input, rows, out),
+        Isa::Avx2 => unsafe { rows_avx2(layer, window, row0, rows, out) },
+        _ => rows_portable(Isa::Scalar, layer, window, row0, rows, out),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
-    rows_portable(Isa::Avx2, layer, input, rows, out)
+unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
+    rows_portable(Isa::Avx2, layer, input, row0, rows, out)
 }
 
 /// Integer arithmetic is exact, so the AVX2 entry (this body compiled with AVX2) and the
 /// portable one give identical bytes.
 #[inline(always)]
-fn rows_portable(isa: Isa, layer: &QDwLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+fn rows_portable(isa: Isa, layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
     let s = &layer.shape;
     let c = s.channels;
     let (pt, _, pl, ow) = s.geometry();
@@ -66,7 +90,7 @@ fn rows_portable(isa: Isa, layer: &QDwLayer, input: &[u8], rows: std::ops::Range
                         if ix < 0 || ix >= s.in_w as isize {
                             continue;
                         }
-                        let px = (iy as usize * s.in_w + ix as usize) * c + c0;
+                        let px = ((iy as usize - row0) * s.in_w + ix as usize) * c + c0;
                         let x = &input[px..px + nb];
                         let w = &layer.w[(ky * 3 + kx) * c + c0..(ky * 3 + kx) * c + c0 + nb];
                         for ((a, &xv), &wv) in acc[..nb].iter_mut().zip(x).zip(w) {

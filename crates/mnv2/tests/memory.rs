@@ -1,0 +1,20 @@
+//! Memory-efficient inference (paper section 5.1): the activation arena of a 1.0-224 batch-1
+//! inference is about the largest input + output pair (2.4 MB in fp32), not the expanded tensors.
+
+mod common;
+
+use mnv2::engine::{F32Engine, Q8Engine};
+
+#[test]
+fn peak_activation_memory_is_set_by_the_bottleneck_tensors() {
+    let model = mnv2::import::load(common::model("tf2_mobilenet_v2_1.0_224_ptq")).unwrap();
+    // Largest pair: the stem's 112x112x32 output and the first block's 112x112x16 output.
+    let pair = 112 * 112 * (32 + 16);
+    let f = F32Engine::new(&model, 1).unwrap();
+    let fp32 = f.session(1).unwrap().arena_bytes();
+    let q = Q8Engine::new(&model, 1).unwrap();
+    let int8 = q.session(1).unwrap().arena_bytes();
+    eprintln!("arena: fp32 {fp32} bytes, int8 {int8} bytes (largest pair {} / {pair} bytes)", 4 * pair);
+    assert!(fp32 >= 4 * pair && fp32 <= 2_600_000, "fp32 arena {fp32}");
+    assert!(int8 >= pair && int8 <= 700_000, "int8 arena {int8}");
+}
