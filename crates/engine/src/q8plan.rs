@@ -204,6 +204,9 @@ impl QDeepLabHead {
     }
 }
 
+/// A callback receiving each operator's output tensor.
+pub type Tracer = dyn FnMut(TraceOp, &[u8]);
+
 /// What a traced tensor is, in execution order (the order of TFLite's operators).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceOp {
@@ -576,7 +579,7 @@ impl Q8Engine {
         session: &mut Q8Session,
         input: &[u8],
         output: &mut [u8],
-        trace: &mut dyn FnMut(TraceOp, &[u8]),
+        trace: &mut Tracer,
     ) -> Result<(), EngineError> {
         self.execute(session, input, output, Some(trace))
     }
@@ -586,7 +589,7 @@ impl Q8Engine {
         session: &mut Q8Session,
         input: &[u8],
         output: &mut [u8],
-        mut tracer: Option<&mut dyn FnMut(TraceOp, &[u8])>,
+        mut tracer: Option<&mut Tracer>,
     ) -> Result<(), EngineError> {
         let layerwise = tracer.is_some();
         let mut trace = |op: TraceOp, t: &[u8]| {
