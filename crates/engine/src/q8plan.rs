@@ -205,7 +205,7 @@ impl QDeepLabHead {
 }
 
 /// A callback receiving each operator's output tensor.
-pub type Tracer = dyn FnMut(TraceOp, &[u8]);
+pub type Tracer<'a> = dyn FnMut(TraceOp, &[u8]) + 'a;
 
 /// What a traced tensor is, in execution order (the order of TFLite's operators).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -579,7 +579,7 @@ impl Q8Engine {
         session: &mut Q8Session,
         input: &[u8],
         output: &mut [u8],
-        trace: &mut Tracer,
+        trace: &mut Tracer<'_>,
     ) -> Result<(), EngineError> {
         self.execute(session, input, output, Some(trace))
     }
@@ -589,7 +589,7 @@ impl Q8Engine {
         session: &mut Q8Session,
         input: &[u8],
         output: &mut [u8],
-        mut tracer: Option<&mut Tracer>,
+        mut tracer: Option<&mut Tracer<'_>>,
     ) -> Result<(), EngineError> {
         let layerwise = tracer.is_some();
         let mut trace = |op: TraceOp, t: &[u8]| {
