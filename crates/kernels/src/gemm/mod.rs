@@ -119,9 +119,22 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile) {
     let (k, n) = (ctx.b.k, ctx.b.n);
     let panel = ctx.b.panel(t.panel);
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 1) * NR];
+    let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
+    #[cfg(target_arch = "x86_64")]
+    if ctx.isa == Isa::Avx2 && t.cols == NR {
+        let o = t.row0 * n + t.panel * NR;
+        let end = (t.row0 + t.rows - 1) * n + t.panel * NR + NR;
+        assert!(end <= out.len() && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
+        let residual = ctx.residual.map(|r| r[o..].as_ptr());
+        // SAFETY: AVX2+FMA present (gemm() checked the Isa); the tile's rows lie inside `out` and
+        // `residual` (asserted above), a_rows/panel/bias have the documented lengths.
+        unsafe {
+            avx2::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, n, ctx.clamp.lo, ctx.clamp.hi)
+        };
+        return;
+    }
     // Accumulate the full NR-wide tile into registers (or this array), then store the valid part.
     let mut acc = [[0f32; NR]; MR];
-    let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
     match ctx.isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
