@@ -72,23 +72,38 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     let m = out.len() / n.max(1);
     assert_eq!(out.len(), m * n, "output is not a whole number of rows");
     assert_eq!(a.len(), m * k, "A has {} elements, expected {m}x{k}", a.len());
-    for p in 0..n.div_ceil(NR) {
-        let cols = NR.min(n - p * NR);
-        let panel = b.panel(p);
-        for r0 in (0..m).step_by(MR) {
-            let rows = MR.min(m - r0);
+    // Row tiles outside, panels inside: each tile's activations are widened once into 16-bit
+    // pairs (one 32-bit word per two k), which the SIMD tile broadcasts straight from memory.
+    let pairs = k.div_ceil(2);
+    let widen = isa == Isa::Avx2 && pairs <= MAX_PAIRS;
+    let mut words = [[0i32; MAX_PAIRS]; MR];
+    for r0 in (0..m).step_by(MR) {
+        let rows = MR.min(m - r0);
+        let a_rows = &a[r0 * k..(r0 + rows) * k];
+        if widen {
+            for (i, w) in words.iter_mut().enumerate().take(rows) {
+                let row = &a_rows[i * k..(i + 1) * k];
+                for (kp, word) in w.iter_mut().enumerate().take(pairs) {
+                    let lo = row[2 * kp] as i32;
+                    let hi = row.get(2 * kp + 1).map_or(0, |&v| v as i32);
+                    *word = lo | (hi << 16);
+                }
+            }
+        }
+        for p in 0..n.div_ceil(NR) {
+            let cols = NR.min(n - p * NR);
+            let panel = b.panel(p);
             let mut acc = [[0i32; NR]; MR];
-            let a_rows = &a[r0 * k..(r0 + rows) * k];
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2; a_rows holds rows*k
-                // bytes and panel pairs*2*NR values.
-                Isa::Avx2 => unsafe { avx2::tile(a_rows, rows, k, panel, &mut acc) },
+                // SAFETY: Avx2 only when the CPU has it (or_scalar above); `words` holds `pairs`
+                // words for each of `rows` rows and the panel pairs*2*NR values.
+                Isa::Avx2 if widen => unsafe { avx2::tile_words(&words, rows, pairs, panel, &mut acc) },
                 _ => tile_portable(a_rows, rows, k, panel, &mut acc),
             }
             for (i, row) in acc.iter_mut().enumerate().take(rows) {
-                for (v, &b) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
-                    *v = v.wrapping_add(b);
+                for (v, &bv) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
+                    *v = v.wrapping_add(bv);
                 }
                 let o = (r0 + i) * n + p * NR;
                 requantize(isa, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
@@ -96,6 +111,9 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
         }
     }
 }
+
+/// Most k pairs (k up to 2048) the widened path holds on the stack.
+const MAX_PAIRS: usize = 1024;
 
 /// acc[i][c] = sum_k a[i][k] * w[k][c] (zero point folded elsewhere).
 fn tile_portable(a: &[u8], rows: usize, k: usize, panel: &[i16], acc: &mut [[i32; NR]; MR]) {
@@ -112,48 +130,51 @@ fn tile_portable(a: &[u8], rows: usize, k: usize, panel: &[i16], acc: &mut [[i32
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{MR, NR};
+    use super::{MAX_PAIRS, MR, NR};
     use std::arch::x86_64::*;
 
-    /// `vpmaddwd` tile: each step multiplies a broadcast pair of activations by a pair of weight
-    /// rows for 8 columns and adds both products into 32-bit lanes (exact: |a*w| < 2^17).
+    /// `vpmaddwd` tile over activations widened into one 32-bit word per k pair: each step
+    /// multiplies a broadcast pair by a pair of weight rows for 8 columns and adds both products
+    /// into 32-bit lanes (exact: |a*w| < 2^17). As the portable tile, into one 32-bit word per k pair.
     ///
     /// # Safety
-    /// AVX2 must be available; `a` holds `rows * k` bytes and `panel` `ceil(k/2) * 2 * NR` values.
+    /// AVX2 must be available; `words[i]` holds `pairs` words for `i < rows` and `panel`
+    /// `pairs * 2 * NR` values.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn tile(a: &[u8], rows: usize, k: usize, panel: &[i16], acc: &mut [[i32; NR]; MR]) {
-        let pairs = k / 2;
+    pub unsafe fn tile_words(words: &[[i32; MAX_PAIRS]; MR], rows: usize, pairs: usize, panel: &[i16], acc: &mut [[i32; NR]; MR]) {
         unsafe {
-            let mut c0 = [_mm256_setzero_si256(); MR];
-            let mut c1 = [_mm256_setzero_si256(); MR];
-            let w = panel.as_ptr();
+            match rows {
+                4 => words_rows::<4>(words, pairs, panel.as_ptr(), acc),
+                3 => words_rows::<3>(words, pairs, panel.as_ptr(), acc),
+                2 => words_rows::<2>(words, pairs, panel.as_ptr(), acc),
+                1 => words_rows::<1>(words, pairs, panel.as_ptr(), acc),
+                _ => {}
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn words_rows<const R: usize>(words: &[[i32; MAX_PAIRS]; MR], pairs: usize, w: *const i16, acc: &mut [[i32; NR]; MR]) {
+        unsafe {
+            let mut c0 = [_mm256_setzero_si256(); R];
+            let mut c1 = [_mm256_setzero_si256(); R];
             for kp in 0..pairs {
                 let w0 = _mm256_loadu_si256(w.add(kp * 2 * NR) as *const __m256i);
                 let w1 = _mm256_loadu_si256(w.add(kp * 2 * NR + 16) as *const __m256i);
-                for i in 0..rows.min(MR) {
-                    let lo = *a.get_unchecked(i * k + 2 * kp) as i32;
-                    let hi = *a.get_unchecked(i * k + 2 * kp + 1) as i32;
-                    let av = _mm256_set1_epi32(lo | (hi << 16));
+                for i in 0..R {
+                    let av = _mm256_set1_epi32(*words[i].get_unchecked(kp));
                     c0[i] = _mm256_add_epi32(c0[i], _mm256_madd_epi16(av, w0));
                     c1[i] = _mm256_add_epi32(c1[i], _mm256_madd_epi16(av, w1));
                 }
             }
-            if k % 2 == 1 {
-                let kp = pairs;
-                let w0 = _mm256_loadu_si256(w.add(kp * 2 * NR) as *const __m256i);
-                let w1 = _mm256_loadu_si256(w.add(kp * 2 * NR + 16) as *const __m256i);
-                for i in 0..rows.min(MR) {
-                    let av = _mm256_set1_epi32(*a.get_unchecked(i * k + k - 1) as i32);
-                    c0[i] = _mm256_add_epi32(c0[i], _mm256_madd_epi16(av, w0));
-                    c1[i] = _mm256_add_epi32(c1[i], _mm256_madd_epi16(av, w1));
-                }
-            }
-            for i in 0..rows.min(MR) {
+            for i in 0..R {
                 _mm256_storeu_si256(acc[i].as_mut_ptr() as *mut __m256i, c0[i]);
                 _mm256_storeu_si256(acc[i].as_mut_ptr().add(8) as *mut __m256i, c1[i]);
             }
         }
     }
+
 }
 
 /// The textbook loop: `(a - za) * w` summed per output, bias, requantize, clamp.

@@ -77,11 +77,11 @@ mod avx2 {
                 let high = srdhm(_mm256_sllv_epi32(x, l), m);
                 let y = if rq.half_up { shift_half_up(high, r) } else { shift_away(high, r) };
                 let y = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), lo), hi);
-                let mut lanes = [0i32; 8];
-                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, y);
-                for (o, v) in out[i..i + 8].iter_mut().zip(lanes) {
-                    *o = v as u8;
-                }
+                // Narrow the eight 0..=255 lanes to bytes (exact: they are already in range).
+                let w16 = _mm256_packs_epi32(y, y); // [0..3 0..3 | 4..7 4..7] as i16
+                let b8 = _mm256_packus_epi16(w16, w16); // bytes 0..3 repeated, then 4..7 repeated
+                let both = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+                _mm_storel_epi64(out.as_mut_ptr().add(i) as *mut __m128i, _mm256_castsi256_si128(both));
             }
         }
         n
