@@ -1,0 +1,104 @@
+//! `cargo bench -p mnv2-kernels`: every kernel at the shapes of MobileNetV2 1.0-224, derived from
+//! the architecture (not written out), for each instruction set this CPU has. Reports min and
+//! median time and G multiply-adds/s. A plain harness: no benchmarking crate to compile.
+
+use mnv2_arch::{Arch, Layer};
+use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
+use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
+use mnv2_kernels::gemm::{PackedB, gemm};
+use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
+use mnv2_kernels::q8::gemm::{QPackedB, qgemm};
+use mnv2_kernels::q8::requant_vec::RequantVec;
+use mnv2_kernels::q8::{OutputStage, Requant};
+use mnv2_kernels::{Clamp, Isa};
+use std::time::Instant;
+
+fn time(mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let budget = Instant::now();
+    let mut t = Vec::new();
+    while t.len() < 5 || (budget.elapsed().as_millis() < 300 && t.len() < 200) {
+        let s = Instant::now();
+        f();
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    (t[0], t[t.len() / 2])
+}
+
+fn report(name: &str, isa: Isa, macs: u64, (min, median): (f64, f64)) {
+    println!(
+        "{name:<44} {:<9} min {:8.1} us  median {:8.1} us  {:6.1} G MAC/s",
+        isa.name(),
+        min * 1e6,
+        median * 1e6,
+        macs as f64 / min / 1e9
+    );
+}
+
+fn main() {
+    let arch = Arch::new(1.0, 224, 1001).unwrap();
+    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    for isa in Isa::all_available() {
+        let mut seen = std::collections::HashSet::new();
+        for layer in arch.layers() {
+            // Repeats of a Table 2 row have the same shapes: time each shape once.
+            if !seen.insert(format!("{:?}", (layer.input(), layer.output(), layer.operator()))) {
+                continue;
+            }
+            match layer {
+                Layer::Stem(c) => {
+                    let shape = ConvShape { in_h: 224, in_w: 224, in_c: 3, out_c: c.output.c as usize, kernel: 3, stride: 2 };
+                    let w = PackedConv::from_ohwi(shape.out_c, 3, 3, &vec![0.1; shape.out_c * 27], &vec![0.0; shape.out_c]);
+                    let input = vec![0.5f32; 224 * 224 * 3];
+                    let mut out = vec![0.0; shape.out_len()];
+                    let name = "f32 stem conv3x3 s2 224x224x3->32";
+                    if filter.as_deref().is_none_or(|f| name.contains(f)) {
+                        report(name, isa, c.macs(), time(|| conv2d(isa, &shape, &input, &w, Clamp::RELU6, 0..112, &mut out)));
+                    }
+                }
+                Layer::Bottleneck(b) => {
+                    let (dw_in, dw_out) = b.depthwise_shapes();
+                    let hw = (dw_in.h * dw_in.w) as usize;
+                    if let Some(e) = b.expand() {
+                        let (k, n) = (e.input.c as usize, e.output.c as usize);
+                        let name = format!("f32 gemm expand {}x{}x{}", hw, k, n);
+                        if filter.as_deref().is_none_or(|f| name.contains(f)) {
+                            let w = PackedB::new(k, n, |_, _| 0.01, &vec![0.0; n]);
+                            let a = vec![0.5f32; hw * k];
+                            let mut out = vec![0.0; hw * n];
+                            report(&name, isa, e.macs(), time(|| gemm(isa, &a, &w, None, Clamp::RELU6, &mut out)));
+                            let q = QPackedB::new(k, n, |_, _| 3, &vec![0; n], 128, vec![Requant::new(0.001); n], OutputStage::new(0, 0.02, true));
+                            let qa = vec![100u8; hw * k];
+                            let mut qout = vec![0u8; hw * n];
+                            report(&format!("int8 gemm expand {}x{}x{}", hw, k, n), isa, e.macs(), time(|| qgemm(isa, &qa, &q, &mut qout)));
+                        }
+                    }
+                    let c = dw_in.c as usize;
+                    let shape = DwShape { in_h: dw_in.h as usize, in_w: dw_in.w as usize, channels: c, stride: b.stride as usize, dilation: 1 };
+                    let name = format!("f32 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
+                    if filter.as_deref().is_none_or(|f| name.contains(f)) {
+                        let layer = DwLayer { shape, w: vec![0.1; 9 * c], bias: vec![0.0; c], clamp: Clamp::RELU6 };
+                        let input = vec![0.5f32; hw * c];
+                        let mut out = vec![0.0; shape.out_len()];
+                        let macs = 9 * dw_out.len() as u64;
+                        let oh = dw_out.h as usize;
+                        report(&name, isa, macs, time(|| dwconv3x3(isa, &layer, &input, 0..oh, &mut out)));
+                        let q = QDwLayer {
+                            shape,
+                            w: vec![3; 9 * c],
+                            bias: vec![0; c],
+                            input_zero_point: 128,
+                            requant: RequantVec::new(&vec![Requant::new(0.001); c]),
+                            stage: OutputStage::new(0, 0.02, true),
+                        };
+                        let qin = vec![100u8; hw * c];
+                        let mut qout = vec![0u8; shape.out_len()];
+                        report(&format!("int8 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c), isa, macs, time(|| qdwconv3x3(isa, &q, &qin, 0..oh, &mut qout)));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
