@@ -82,8 +82,9 @@ pub fn dwconv3x3_window(
     }
 }
 
-/// AVX2: eight channels at a time held in a register across the nine taps (one FMA each),
-/// stored once; the channels past the last multiple of eight run the portable way.
+/// AVX2: for each block of eight channels the nine weight vectors stay in registers while the
+/// block walks along an output row; each output is the bias plus nine FMAs (taps outside the
+/// image skipped), stored once. Channels past the last multiple of eight run the portable way.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {
@@ -94,44 +95,79 @@ unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops:
     let (pt, _, pl, ow) = shape.geometry();
     let (s, d) = (shape.stride, shape.dilation);
     let (vlo, vhi) = (_mm256_set1_ps(clamp.lo), _mm256_set1_ps(clamp.hi));
+    let row_floats = shape.in_w * c;
     for (ro, oy) in rows.enumerate() {
-        for ox in 0..ow {
-            // The taps inside the image: (input offset, weight offset).
-            let mut taps = [(0usize, 0usize); 9];
-            let mut n = 0;
-            for ky in 0..3 {
-                let iy = (oy * s + ky * d) as isize - pt as isize;
-                if iy < 0 || iy >= shape.in_h as isize {
-                    continue;
-                }
-                for kx in 0..3 {
-                    let ix = (ox * s + kx * d) as isize - pl as isize;
-                    if ix < 0 || ix >= shape.in_w as isize {
-                        continue;
-                    }
-                    taps[n] = (((iy as usize - row0) * shape.in_w + ix as usize) * c, (ky * 3 + kx) * c);
-                    n += 1;
-                }
+        // The three input rows of this output row (None above or below the image).
+        let mut in_rows = [None; 3];
+        for (ky, r) in in_rows.iter_mut().enumerate() {
+            let iy = (oy * s + ky * d) as isize - pt as isize;
+            if iy >= 0 && (iy as usize) < shape.in_h {
+                let start = (iy as usize - row0) * row_floats;
+                *r = Some(&input[start..start + row_floats]);
             }
-            let o = (ro * ow + ox) * c;
-            assert!(o + c <= out.len() && taps[..n].iter().all(|&(p, _)| p + c <= input.len()));
-            // SAFETY: every offset + c is within its slice (asserted; weights are 9 * c long).
+        }
+        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
+        // Rows inside the image as (row, ky); outputs whose three columns are all inside.
+        let mut valid_rows: [(&[f32], usize); 3] = [(&[], 0); 3];
+        let mut n_valid = 0;
+        for (ky, r) in in_rows.iter().enumerate() {
+            if let Some(r) = r {
+                valid_rows[n_valid] = (r, ky);
+                n_valid += 1;
+            }
+        }
+        let valid = &valid_rows[..n_valid];
+        let ox_lo = pl.div_ceil(s).min(ow);
+        let ox_hi = if shape.in_w + pl > 2 * d { ((shape.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(ox_lo);
+        for ch in (0..c8).step_by(8) {
+            // SAFETY: ch + 8 <= c; weights hold 9 * c, bias c; every input row slice holds
+            // in_w * c floats and every column read is checked (edges) or inside by construction
+            // (ox_lo..ox_hi); out_row holds ow * c.
             unsafe {
-                for ch in (0..c8).step_by(8) {
-                    let mut acc = _mm256_loadu_ps(bias.as_ptr().add(ch));
-                    for &(p, t) in &taps[..n] {
-                        let x = _mm256_loadu_ps(input.as_ptr().add(p + ch));
-                        acc = _mm256_fmadd_ps(x, _mm256_loadu_ps(w.as_ptr().add(t + ch)), acc);
+                let wv: [__m256; 9] = std::array::from_fn(|t| _mm256_loadu_ps(w.as_ptr().add(t * c + ch)));
+                let b = _mm256_loadu_ps(bias.as_ptr().add(ch));
+                let edge = |ox: usize, out_row: &mut [f32]| {
+                    let mut acc = b;
+                    for &(r, ky) in valid {
+                        for kx in 0..3 {
+                            let ix = (ox * s + kx * d) as isize - pl as isize;
+                            if ix >= 0 && (ix as usize) < shape.in_w {
+                                let x = _mm256_loadu_ps(r.as_ptr().add(ix as usize * c + ch));
+                                acc = _mm256_fmadd_ps(x, wv[ky * 3 + kx], acc);
+                            }
+                        }
                     }
-                    _mm256_storeu_ps(out.as_mut_ptr().add(o + ch), _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi));
+                    _mm256_storeu_ps(out_row.as_mut_ptr().add(ox * c + ch), _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi));
+                };
+                for ox in (0..ox_lo).chain(ox_hi..ow) {
+                    edge(ox, out_row);
+                }
+                for ox in ox_lo..ox_hi {
+                    let base = (ox * s - pl) * c + ch;
+                    let mut acc = b;
+                    for &(r, ky) in valid {
+                        let p = r.as_ptr().add(base);
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(p), wv[ky * 3], acc);
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(d * c)), wv[ky * 3 + 1], acc);
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(2 * d * c)), wv[ky * 3 + 2], acc);
+                    }
+                    _mm256_storeu_ps(out_row.as_mut_ptr().add(ox * c + ch), _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi));
                 }
             }
+        }
+        for ox in 0..ow {
             for ch in c8..c {
                 let mut acc = bias[ch];
-                for &(p, t) in &taps[..n] {
-                    acc += input[p + ch] * w[t + ch];
+                for (ky, r) in in_rows.iter().enumerate() {
+                    let Some(r) = r else { continue };
+                    for kx in 0..3 {
+                        let ix = (ox * s + kx * d) as isize - pl as isize;
+                        if ix >= 0 && (ix as usize) < shape.in_w {
+                            acc += r[ix as usize * c + ch] * w[(ky * 3 + kx) * c + ch];
+                        }
+                    }
                 }
-                out[o + ch] = clamp.apply(acc);
+                out_row[ox * c + ch] = clamp.apply(acc);
             }
         }
     }
