@@ -48,13 +48,20 @@ fn main() {
             }
             match layer {
                 Layer::Stem(c) => {
-                    let shape = ConvShape { in_h: 224, in_w: 224, in_c: 3, out_c: c.output.c as usize, kernel: 3, stride: 2 };
-                    let w = PackedConv::from_ohwi(shape.out_c, 3, 3, &vec![0.1; shape.out_c * 27], &vec![0.0; shape.out_c]);
+                    let shape =
+                        ConvShape { in_h: 224, in_w: 224, in_c: 3, out_c: c.output.c as usize, kernel: 3, stride: 2 };
+                    let w =
+                        PackedConv::from_ohwi(shape.out_c, 3, 3, &vec![0.1; shape.out_c * 27], &vec![0.0; shape.out_c]);
                     let input = vec![0.5f32; 224 * 224 * 3];
                     let mut out = vec![0.0; shape.out_len()];
                     let name = "f32 stem conv3x3 s2 224x224x3->32";
                     if filter.as_deref().is_none_or(|f| name.contains(f)) {
-                        report(name, isa, c.macs(), time(|| conv2d(isa, &shape, &input, &w, Clamp::RELU6, 0..112, &mut out)));
+                        report(
+                            name,
+                            isa,
+                            c.macs(),
+                            time(|| conv2d(isa, &shape, &input, &w, Clamp::RELU6, 0..112, &mut out)),
+                        );
                     }
                 }
                 Layer::Bottleneck(b) => {
@@ -68,14 +75,33 @@ fn main() {
                             let a = vec![0.5f32; hw * k];
                             let mut out = vec![0.0; hw * n];
                             report(&name, isa, e.macs(), time(|| gemm(isa, &a, &w, None, Clamp::RELU6, &mut out)));
-                            let q = QPackedB::new(k, n, |_, _| 3, &vec![0; n], 128, vec![Requant::new(0.001); n], OutputStage::new(0, 0.02, true));
+                            let q = QPackedB::new(
+                                k,
+                                n,
+                                |_, _| 3,
+                                &vec![0; n],
+                                128,
+                                vec![Requant::new(0.001); n],
+                                OutputStage::new(0, 0.02, true),
+                            );
                             let qa = vec![100u8; hw * k];
                             let mut qout = vec![0u8; hw * n];
-                            report(&format!("int8 gemm expand {}x{}x{}", hw, k, n), isa, e.macs(), time(|| qgemm(isa, &qa, &q, &mut qout)));
+                            report(
+                                &format!("int8 gemm expand {}x{}x{}", hw, k, n),
+                                isa,
+                                e.macs(),
+                                time(|| qgemm(isa, &qa, &q, &mut qout)),
+                            );
                         }
                     }
                     let c = dw_in.c as usize;
-                    let shape = DwShape { in_h: dw_in.h as usize, in_w: dw_in.w as usize, channels: c, stride: b.stride as usize, dilation: 1 };
+                    let shape = DwShape {
+                        in_h: dw_in.h as usize,
+                        in_w: dw_in.w as usize,
+                        channels: c,
+                        stride: b.stride as usize,
+                        dilation: 1,
+                    };
                     let name = format!("f32 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
                     if filter.as_deref().is_none_or(|f| name.contains(f)) {
                         let layer = DwLayer { shape, w: vec![0.1; 9 * c], bias: vec![0.0; c], clamp: Clamp::RELU6 };
@@ -94,7 +120,12 @@ fn main() {
                         };
                         let qin = vec![100u8; hw * c];
                         let mut qout = vec![0u8; shape.out_len()];
-                        report(&format!("int8 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c), isa, macs, time(|| qdwconv3x3(isa, &q, &qin, 0..oh, &mut qout)));
+                        report(
+                            &format!("int8 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c),
+                            isa,
+                            macs,
+                            time(|| qdwconv3x3(isa, &q, &qin, 0..oh, &mut qout)),
+                        );
                     }
                 }
                 _ => {}

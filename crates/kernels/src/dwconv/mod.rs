@@ -118,7 +118,8 @@ unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops:
         }
         let valid = &valid_rows[..n_valid];
         let ox_lo = pl.div_ceil(s).min(ow);
-        let ox_hi = if shape.in_w + pl > 2 * d { ((shape.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(ox_lo);
+        let ox_hi =
+            if shape.in_w + pl > 2 * d { ((shape.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(ox_lo);
         for ch in (0..c8).step_by(8) {
             // SAFETY: ch + 8 <= c; weights hold 9 * c, bias c; every input row slice holds
             // in_w * c floats and every column read is checked (edges) or inside by construction
@@ -137,7 +138,10 @@ unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops:
                             }
                         }
                     }
-                    _mm256_storeu_ps(out_row.as_mut_ptr().add(ox * c + ch), _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi));
+                    _mm256_storeu_ps(
+                        out_row.as_mut_ptr().add(ox * c + ch),
+                        _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi),
+                    );
                 };
                 for ox in (0..ox_lo).chain(ox_hi..ow) {
                     edge(ox, out_row);
@@ -151,7 +155,10 @@ unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops:
                         acc = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(d * c)), wv[ky * 3 + 1], acc);
                         acc = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(2 * d * c)), wv[ky * 3 + 2], acc);
                     }
-                    _mm256_storeu_ps(out_row.as_mut_ptr().add(ox * c + ch), _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi));
+                    _mm256_storeu_ps(
+                        out_row.as_mut_ptr().add(ox * c + ch),
+                        _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi),
+                    );
                 }
             }
         }

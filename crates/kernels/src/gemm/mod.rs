@@ -129,7 +129,18 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile) {
         // SAFETY: AVX2+FMA present (gemm() checked the Isa); the tile's rows lie inside `out` and
         // `residual` (asserted above), a_rows/panel/bias have the documented lengths.
         unsafe {
-            avx2::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, n, ctx.clamp.lo, ctx.clamp.hi)
+            avx2::tile_full(
+                a_rows,
+                t.rows,
+                k,
+                panel,
+                bias,
+                out[o..].as_mut_ptr(),
+                residual,
+                n,
+                ctx.clamp.lo,
+                ctx.clamp.hi,
+            )
         };
         return;
     }

@@ -141,7 +141,13 @@ mod avx2 {
     /// AVX2 must be available; `words[i]` holds `pairs` words for `i < rows` and `panel`
     /// `pairs * 2 * NR` values.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn tile_words(words: &[[i32; MAX_PAIRS]; MR], rows: usize, pairs: usize, panel: &[i16], acc: &mut [[i32; NR]; MR]) {
+    pub unsafe fn tile_words(
+        words: &[[i32; MAX_PAIRS]; MR],
+        rows: usize,
+        pairs: usize,
+        panel: &[i16],
+        acc: &mut [[i32; NR]; MR],
+    ) {
         unsafe {
             match rows {
                 4 => words_rows::<4>(words, pairs, panel.as_ptr(), acc),
@@ -155,7 +161,12 @@ mod avx2 {
 
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn words_rows<const R: usize>(words: &[[i32; MAX_PAIRS]; MR], pairs: usize, w: *const i16, acc: &mut [[i32; NR]; MR]) {
+    unsafe fn words_rows<const R: usize>(
+        words: &[[i32; MAX_PAIRS]; MR],
+        pairs: usize,
+        w: *const i16,
+        acc: &mut [[i32; NR]; MR],
+    ) {
         unsafe {
             let mut c0 = [_mm256_setzero_si256(); R];
             let mut c1 = [_mm256_setzero_si256(); R];
@@ -174,7 +185,6 @@ mod avx2 {
             }
         }
     }
-
 }
 
 /// The textbook loop: `(a - za) * w` summed per output, bias, requantize, clamp.

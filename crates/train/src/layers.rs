@@ -1,0 +1,297 @@
+//! Layer functions in the llm.c form: `*_forward(out, inputs...)` and
+//! `*_backward(dinput, dweights..., dout, saved inputs...)`. Shapes: activations `[n][h][w][c]`.
+
+use mnv2_kernels::gemm::{PackedB, gemm};
+use mnv2_kernels::{Clamp, Isa};
+
+/// Geometry of a (depthwise or full) convolution with explicit symmetric padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub dilation: usize,
+}
+
+impl ConvGeom {
+    pub fn out_hw(&self) -> (usize, usize) {
+        let span = (self.k - 1) * self.dilation + 1;
+        ((self.h + 2 * self.pad - span) / self.stride + 1, (self.w + 2 * self.pad - span) / self.stride + 1)
+    }
+    pub fn out_len(&self) -> usize {
+        let (oh, ow) = self.out_hw();
+        self.n * oh * ow * self.cout
+    }
+    /// Input coordinate of output `o` and tap `t`, if inside.
+    #[inline]
+    fn src(&self, o: usize, t: usize, size: usize) -> Option<usize> {
+        let v = (o * self.stride + t * self.dilation) as isize - self.pad as isize;
+        (v >= 0 && (v as usize) < size).then_some(v as usize)
+    }
+}
+
+/// `out = a (m x k) * b (k x n)`, row-major.
+pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32]) {
+    assert!(a.len() == m * k && b.len() == k * n && out.len() == m * n);
+    let packed = PackedB::new(k, n, |kk, j| b[kk * n + j], &vec![0.0; n]);
+    gemm(Isa::detect(), a, &packed, None, Clamp::NONE, out);
+}
+
+/// Transpose of a row-major `rows x cols` matrix.
+pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; a.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = a[r * cols + c];
+        }
+    }
+    t
+}
+
+/// Pointwise conv `y[p][o] = sum_i x[p][i] w[o][i]` over `p` pixels.
+pub fn pointwise_forward(y: &mut [f32], x: &[f32], w: &[f32], cin: usize, cout: usize) {
+    let p = x.len() / cin;
+    matmul(x, p, cin, &transpose(w, cout, cin), cout, y);
+}
+
+/// dx = dy W, dW = dy^T x.
+pub fn pointwise_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], cin: usize, cout: usize) {
+    let p = x.len() / cin;
+    matmul(dy, p, cout, w, cin, dx);
+    let mut g = vec![0.0; cout * cin];
+    matmul(&transpose(dy, p, cout), cout, p, x, cin, &mut g);
+    for (a, b) in dw.iter_mut().zip(&g) {
+        *a += b;
+    }
+}
+
+/// Full conv, weights OHWI.
+pub fn conv_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    let (oh, ow) = g.out_hw();
+    for n in 0..g.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let o = &mut y[((n * oh + oy) * ow + ox) * g.cout..][..g.cout];
+                o.fill(0.0);
+                for ky in 0..g.k {
+                    let Some(iy) = g.src(oy, ky, g.h) else { continue };
+                    for kx in 0..g.k {
+                        let Some(ix) = g.src(ox, kx, g.w) else { continue };
+                        let xi = &x[((n * g.h + iy) * g.w + ix) * g.cin..][..g.cin];
+                        for (co, ov) in o.iter_mut().enumerate() {
+                            let wr = &w[((co * g.k + ky) * g.k + kx) * g.cin..][..g.cin];
+                            *ov += xi.iter().zip(wr).map(|(a, b)| a * b).sum::<f32>();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn conv_backward(dx: Option<&mut [f32]>, dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    let (oh, ow) = g.out_hw();
+    let mut dx = dx;
+    if let Some(d) = dx.as_deref_mut() {
+        d.fill(0.0);
+    }
+    for n in 0..g.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let go = &dy[((n * oh + oy) * ow + ox) * g.cout..][..g.cout];
+                for ky in 0..g.k {
+                    let Some(iy) = g.src(oy, ky, g.h) else { continue };
+                    for kx in 0..g.k {
+                        let Some(ix) = g.src(ox, kx, g.w) else { continue };
+                        let base = ((n * g.h + iy) * g.w + ix) * g.cin;
+                        for (co, &gv) in go.iter().enumerate() {
+                            let wo = ((co * g.k + ky) * g.k + kx) * g.cin;
+                            for i in 0..g.cin {
+                                dw[wo + i] += gv * x[base + i];
+                            }
+                            if let Some(d) = dx.as_deref_mut() {
+                                for i in 0..g.cin {
+                                    d[base + i] += gv * w[wo + i];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise conv, weights `[ky][kx][c]`.
+pub fn dw_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    let (oh, ow) = g.out_hw();
+    let c = g.cin;
+    for n in 0..g.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let o = &mut y[((n * oh + oy) * ow + ox) * c..][..c];
+                o.fill(0.0);
+                for ky in 0..g.k {
+                    let Some(iy) = g.src(oy, ky, g.h) else { continue };
+                    for kx in 0..g.k {
+                        let Some(ix) = g.src(ox, kx, g.w) else { continue };
+                        let xi = &x[((n * g.h + iy) * g.w + ix) * c..][..c];
+                        let wk = &w[(ky * g.k + kx) * c..][..c];
+                        for ((ov, a), b) in o.iter_mut().zip(xi).zip(wk) {
+                            *ov += a * b;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn dw_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    let (oh, ow) = g.out_hw();
+    let c = g.cin;
+    dx.fill(0.0);
+    for n in 0..g.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let go = &dy[((n * oh + oy) * ow + ox) * c..][..c];
+                for ky in 0..g.k {
+                    let Some(iy) = g.src(oy, ky, g.h) else { continue };
+                    for kx in 0..g.k {
+                        let Some(ix) = g.src(ox, kx, g.w) else { continue };
+                        let base = ((n * g.h + iy) * g.w + ix) * c;
+                        let wk = (ky * g.k + kx) * c;
+                        for ch in 0..c {
+                            dw[wk + ch] += go[ch] * x[base + ch];
+                            dx[base + ch] += go[ch] * w[wk + ch];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Batch norm in training mode over all pixels of the batch; saves (x_hat, inverse std).
+pub struct BnCache {
+    pub x_hat: Vec<f32>,
+    pub inv_std: Vec<f32>,
+    pub mean: Vec<f32>,
+    /// Unbiased variance (for the running statistics).
+    pub var_unbiased: Vec<f32>,
+}
+
+pub const BN_EPS: f32 = 1e-5;
+
+pub fn bn_train_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], c: usize) -> BnCache {
+    let m = x.len() / c;
+    let mut mean = vec![0f64; c];
+    for px in x.chunks_exact(c) {
+        for (s, &v) in mean.iter_mut().zip(px) {
+            *s += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|s| *s /= m as f64);
+    let mut var = vec![0f64; c];
+    for px in x.chunks_exact(c) {
+        for ((s, &v), mu) in var.iter_mut().zip(px).zip(&mean) {
+            *s += (v as f64 - mu) * (v as f64 - mu);
+        }
+    }
+    let inv_std: Vec<f32> = var.iter().map(|v| (1.0 / (v / m as f64 + BN_EPS as f64).sqrt()) as f32).collect();
+    let var_unbiased = var.iter().map(|v| (v / (m.max(2) - 1) as f64) as f32).collect();
+    let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
+    let mut x_hat = vec![0.0; x.len()];
+    for ((xh, yo), px) in x_hat.chunks_exact_mut(c).zip(y.chunks_exact_mut(c)).zip(x.chunks_exact(c)) {
+        for ch in 0..c {
+            xh[ch] = (px[ch] - mean[ch]) * inv_std[ch];
+            yo[ch] = gamma[ch] * xh[ch] + beta[ch];
+        }
+    }
+    BnCache { x_hat, inv_std, mean, var_unbiased }
+}
+
+/// dx = gamma * inv_std / m * (m dy - sum dy - x_hat sum(dy x_hat)); accumulates dgamma, dbeta.
+pub fn bn_train_backward(
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    dy: &[f32],
+    cache: &BnCache,
+    gamma: &[f32],
+    c: usize,
+) {
+    let m = dy.len() / c;
+    let (mut sdy, mut sdyx) = (vec![0f64; c], vec![0f64; c]);
+    for (g, xh) in dy.chunks_exact(c).zip(cache.x_hat.chunks_exact(c)) {
+        for ch in 0..c {
+            sdy[ch] += g[ch] as f64;
+            sdyx[ch] += (g[ch] * xh[ch]) as f64;
+        }
+    }
+    for ch in 0..c {
+        dgamma[ch] += sdyx[ch] as f32;
+        dbeta[ch] += sdy[ch] as f32;
+    }
+    for ((d, g), xh) in dx.chunks_exact_mut(c).zip(dy.chunks_exact(c)).zip(cache.x_hat.chunks_exact(c)) {
+        for ch in 0..c {
+            let k = gamma[ch] * cache.inv_std[ch] / m as f32;
+            d[ch] = k * (m as f32 * g[ch] - sdy[ch] as f32 - xh[ch] * sdyx[ch] as f32);
+        }
+    }
+}
+
+/// Batch norm with running statistics (evaluation).
+pub fn bn_eval_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], c: usize) {
+    for (yo, px) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+        for ch in 0..c {
+            yo[ch] = gamma[ch] * (px[ch] - mean[ch]) / (var[ch] + BN_EPS).sqrt() + beta[ch];
+        }
+    }
+}
+
+pub fn relu6_forward(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0));
+}
+
+/// Gradient passes where the input was strictly inside (0, 6) (PyTorch's hardtanh rule).
+pub fn relu6_backward(d: &mut [f32], pre: &[f32]) {
+    for (g, &x) in d.iter_mut().zip(pre) {
+        if !(x > 0.0 && x < 6.0) {
+            *g = 0.0;
+        }
+    }
+}
+
+/// Mean over the pixels of each image: `[n][p][c]` -> `[n][c]`.
+pub fn avgpool_forward(y: &mut [f32], x: &[f32], n: usize, c: usize) {
+    let p = x.len() / (n * c);
+    for (img, o) in y.chunks_exact_mut(c).enumerate() {
+        o.fill(0.0);
+        for px in x[img * p * c..(img + 1) * p * c].chunks_exact(c) {
+            for (a, &b) in o.iter_mut().zip(px) {
+                *a += b;
+            }
+        }
+        o.iter_mut().for_each(|v| *v /= p as f32);
+    }
+}
+
+pub fn avgpool_backward(dx: &mut [f32], dy: &[f32], n: usize, c: usize) {
+    let p = dx.len() / (n * c);
+    for (img, g) in dy.chunks_exact(c).enumerate() {
+        for px in dx[img * p * c..(img + 1) * p * c].chunks_exact_mut(c) {
+            for (d, &v) in px.iter_mut().zip(g) {
+                *d = v / p as f32;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

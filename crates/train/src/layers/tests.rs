@@ -1,0 +1,126 @@
+//! Every backward pass against central finite differences of its forward pass.
+
+use super::*;
+
+struct Rng(u64);
+impl Rng {
+    fn f(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+}
+
+/// Checks `grad` against d(sum(f(x) * r))/dx by central differences on a few coordinates.
+fn check(name: &str, x: &[f32], grad: &[f32], mut f: impl FnMut(&[f32]) -> f64) {
+    let eps = 1e-2f32;
+    let step = (x.len() / 23).max(1);
+    for i in (0..x.len()).step_by(step) {
+        let mut xp = x.to_vec();
+        xp[i] += eps;
+        let mut xm = x.to_vec();
+        xm[i] -= eps;
+        let num = (f(&xp) - f(&xm)) / (2.0 * eps as f64);
+        let err = (num - grad[i] as f64).abs();
+        assert!(err <= 2e-2 * (1.0 + num.abs()), "{name}[{i}]: analytic {} vs numeric {num}", grad[i]);
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+#[test]
+fn conv_and_depthwise_gradients() {
+    let mut rng = Rng(0x1234_5678_9abc);
+    for (k, stride, pad, dilation) in [(3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 2, 2), (1, 1, 0, 1)] {
+        let g = ConvGeom { n: 2, h: 5, w: 6, cin: 3, cout: 4, k, stride, pad, dilation };
+        let (x, w) = (rng.vec(2 * 5 * 6 * 3), rng.vec(4 * k * k * 3));
+        let r = rng.vec(g.out_len());
+        let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+        conv_backward(Some(&mut dx), &mut dw, &r, &x, &w, &g);
+        let mut y = vec![0.0; g.out_len()];
+        check("conv dx", &x, &dx, |xx| {
+            conv_forward(&mut y, xx, &w, &g);
+            dot(&y, &r)
+        });
+        check("conv dw", &w, &dw, |ww| {
+            conv_forward(&mut y, &x, ww, &g);
+            dot(&y, &r)
+        });
+        let dg = ConvGeom { cout: 3, ..g };
+        let wd = rng.vec(k * k * 3);
+        let r = rng.vec(dg.out_len());
+        let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; wd.len()]);
+        dw_backward(&mut dx, &mut dw, &r, &x, &wd, &dg);
+        let mut y = vec![0.0; dg.out_len()];
+        check("dw dx", &x, &dx, |xx| {
+            dw_forward(&mut y, xx, &wd, &dg);
+            dot(&y, &r)
+        });
+        check("dw dw", &wd, &dw, |ww| {
+            dw_forward(&mut y, &x, ww, &dg);
+            dot(&y, &r)
+        });
+    }
+}
+
+#[test]
+fn pointwise_batchnorm_relu6_pool_gradients() {
+    let mut rng = Rng(99);
+    let (p, cin, cout) = (7, 5, 3);
+    let (x, w, r) = (rng.vec(p * cin), rng.vec(cout * cin), rng.vec(p * cout));
+    let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+    pointwise_backward(&mut dx, &mut dw, &r, &x, &w, cin, cout);
+    let mut y = vec![0.0; p * cout];
+    check("pw dx", &x, &dx, |xx| {
+        pointwise_forward(&mut y, xx, &w, cin, cout);
+        dot(&y, &r)
+    });
+    check("pw dw", &w, &dw, |ww| {
+        pointwise_forward(&mut y, &x, ww, cin, cout);
+        dot(&y, &r)
+    });
+    // Batch norm (training mode).
+    let c = 3;
+    let (x, gamma, beta, r) = (rng.vec(8 * c), rng.vec(c), rng.vec(c), rng.vec(8 * c));
+    let mut y = vec![0.0; x.len()];
+    let cache = bn_train_forward(&mut y, &x, &gamma, &beta, c);
+    let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+    bn_train_backward(&mut dx, &mut dg, &mut db, &r, &cache, &gamma, c);
+    check("bn dx", &x, &dx, |xx| {
+        bn_train_forward(&mut y, xx, &gamma, &beta, c);
+        dot(&y, &r)
+    });
+    check("bn dgamma", &gamma, &dg, |gg| {
+        bn_train_forward(&mut y, &x, gg, &beta, c);
+        dot(&y, &r)
+    });
+    check("bn dbeta", &beta, &db, |bb| {
+        bn_train_forward(&mut y, &x, &gamma, bb, c);
+        dot(&y, &r)
+    });
+    // ReLU6 away from its kinks, and average pooling.
+    let x: Vec<f32> = [-1.0, 0.5, 3.0, 5.5, 7.0, 2.0].into();
+    let r = rng.vec(6);
+    let mut d = r.clone();
+    relu6_backward(&mut d, &x);
+    check("relu6", &x, &d, |xx| {
+        let mut y = xx.to_vec();
+        relu6_forward(&mut y);
+        dot(&y, &r)
+    });
+    let x = rng.vec(2 * 4 * 3);
+    let r = rng.vec(2 * 3);
+    let mut dx = vec![0.0; x.len()];
+    avgpool_backward(&mut dx, &r, 2, 3);
+    let mut y = vec![0.0; 6];
+    check("avgpool", &x, &dx, |xx| {
+        avgpool_forward(&mut y, xx, 2, 3);
+        dot(&y, &r)
+    });
+}

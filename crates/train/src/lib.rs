@@ -1,0 +1,12 @@
+//! Training MobileNetV2: every layer's forward pass keeps what its backward pass needs, and each
+//! backward pass is written by hand beside its forward (the llm.c way), on the architecture
+//! description of `mnv2-arch`. Activations are NHWC, weights OHWI as in the inference engine.
+//!
+//! Convolutions pad symmetrically (PyTorch's convention, what the reference gradients use).
+
+pub mod layers;
+pub mod loss;
+pub mod model;
+pub mod safetensors;
+
+pub use model::{Grads, Params, TrainNet};

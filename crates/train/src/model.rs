@@ -1,0 +1,350 @@
+//! The trainable network: MobileNetV2 from an `Arch` as a list of conv + batch-norm units, with
+//! parameters, running statistics, a cached forward and the backward pass.
+
+use mnv2_arch::{Arch, Layer};
+
+use crate::layers::*;
+use crate::loss::cross_entropy;
+
+/// The kind of convolution in a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKind {
+    /// Full KxK conv (the stem).
+    Full,
+    Depthwise,
+    Pointwise,
+}
+
+/// Conv (no bias) + batch norm (+ ReLU6).
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub kind: ConvKind,
+    pub geom: ConvGeom,
+    pub relu6: bool,
+    /// Parameter indices: weights, BN scale, BN shift; and the running-statistics slot.
+    pub w: usize,
+    pub gamma: usize,
+    pub beta: usize,
+    pub bn: usize,
+    /// Torchvision name of the conv weight and of the batch norm (`features.3.conv.1.0`, ...).
+    pub conv_name: String,
+    pub bn_name: String,
+}
+
+/// All trainable tensors, in one list with names (torchvision's).
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    pub names: Vec<String>,
+    pub tensors: Vec<Vec<f32>>,
+}
+
+impl Params {
+    fn add(&mut self, name: String, value: Vec<f32>) -> usize {
+        self.names.push(name);
+        self.tensors.push(value);
+        self.tensors.len() - 1
+    }
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+/// Gradients, shaped as the parameters.
+pub type Grads = Params;
+
+/// Running mean and variance of each batch norm.
+#[derive(Debug, Clone, Default)]
+pub struct Running {
+    pub mean: Vec<Vec<f32>>,
+    pub var: Vec<Vec<f32>>,
+}
+
+/// A network ready to train on batches of `batch` images.
+pub struct TrainNet {
+    pub arch: Arch,
+    pub units: Vec<Unit>,
+    /// Index of the first unit of each block, its unit count and whether it has the shortcut.
+    pub blocks: Vec<(usize, usize, bool)>,
+    pub params: Params,
+    pub running: Running,
+    pub fc_w: usize,
+    pub fc_b: usize,
+    pub momentum: f32,
+}
+
+/// What the forward pass keeps for the backward pass.
+pub struct Cache {
+    batch: usize,
+    inputs: Vec<Vec<f32>>,
+    pre_act: Vec<Vec<f32>>,
+    bn: Vec<BnCache>,
+    head_out: Vec<f32>,
+    pooled: Vec<f32>,
+}
+
+impl TrainNet {
+    /// The network for `arch` with PyTorch's padding (symmetric, `k / 2`), all parameters zero.
+    pub fn new(arch: Arch, batch: usize) -> TrainNet {
+        let mut params = Params::default();
+        let mut running = Running::default();
+        let mut units = Vec::new();
+        let mut blocks = Vec::new();
+        let unit =
+            |params: &mut Params, running: &mut Running, kind, geom: ConvGeom, relu6, name: String, bn_name: String| {
+                let wlen = match kind {
+                    ConvKind::Full => geom.cout * geom.k * geom.k * geom.cin,
+                    ConvKind::Depthwise => geom.k * geom.k * geom.cin,
+                    ConvKind::Pointwise => geom.cout * geom.cin,
+                };
+                let w = params.add(format!("{name}.weight"), vec![0.0; wlen]);
+                let gamma = params.add(format!("{bn_name}.weight"), vec![1.0; geom.cout]);
+                let beta = params.add(format!("{bn_name}.bias"), vec![0.0; geom.cout]);
+                running.mean.push(vec![0.0; geom.cout]);
+                running.var.push(vec![1.0; geom.cout]);
+                Unit { kind, geom, relu6, w, gamma, beta, bn: running.mean.len() - 1, conv_name: name, bn_name }
+            };
+        let g = |h: u32, w: u32, cin: u32, cout: u32, k: usize, stride: u32, dilation: u32| ConvGeom {
+            n: batch,
+            h: h as usize,
+            w: w as usize,
+            cin: cin as usize,
+            cout: cout as usize,
+            k,
+            stride: stride as usize,
+            pad: if k == 3 { dilation as usize } else { 0 },
+            dilation: dilation as usize,
+        };
+        let mut fc = (0, 0);
+        for layer in arch.layers() {
+            match layer {
+                Layer::Stem(c) => {
+                    let geom = g(c.input.h, c.input.w, 3, c.output.c, 3, c.stride, 1);
+                    units.push(unit(
+                        &mut params,
+                        &mut running,
+                        ConvKind::Full,
+                        geom,
+                        true,
+                        "features.0.0".into(),
+                        "features.0.1".into(),
+                    ));
+                }
+                Layer::Bottleneck(b) => {
+                    let first = units.len();
+                    let f = format!("features.{}.conv", b.index);
+                    let (dw_in, _) = b.depthwise_shapes();
+                    let mut j = 0;
+                    if b.has_expand() {
+                        let geom = g(b.input.h, b.input.w, b.input.c, b.hidden, 1, 1, 1);
+                        units.push(unit(
+                            &mut params,
+                            &mut running,
+                            ConvKind::Pointwise,
+                            geom,
+                            true,
+                            format!("{f}.0.0"),
+                            format!("{f}.0.1"),
+                        ));
+                        j = 1;
+                    }
+                    let mut geom = g(dw_in.h, dw_in.w, b.hidden, b.hidden, 3, b.stride, b.dilation);
+                    geom.cout = geom.cin;
+                    units.push(unit(
+                        &mut params,
+                        &mut running,
+                        ConvKind::Depthwise,
+                        geom,
+                        true,
+                        format!("{f}.{j}.0"),
+                        format!("{f}.{j}.1"),
+                    ));
+                    let (_, dw_out) = b.depthwise_shapes();
+                    let geom = g(dw_out.h, dw_out.w, b.hidden, b.out, 1, 1, 1);
+                    units.push(unit(
+                        &mut params,
+                        &mut running,
+                        ConvKind::Pointwise,
+                        geom,
+                        false,
+                        format!("{f}.{}", j + 1),
+                        format!("{f}.{}", j + 2),
+                    ));
+                    blocks.push((first, units.len() - first, b.residual));
+                }
+                Layer::Head(c) => {
+                    let geom = g(c.input.h, c.input.w, c.input.c, c.output.c, 1, 1, 1);
+                    units.push(unit(
+                        &mut params,
+                        &mut running,
+                        ConvKind::Pointwise,
+                        geom,
+                        true,
+                        "features.18.0".into(),
+                        "features.18.1".into(),
+                    ));
+                }
+                Layer::Pool { .. } => {}
+                Layer::Classifier(c) => {
+                    let w = params.add("classifier.1.weight".into(), vec![0.0; (c.input.c * c.output.c) as usize]);
+                    let b = params.add("classifier.1.bias".into(), vec![0.0; c.output.c as usize]);
+                    fc = (w, b);
+                }
+            }
+        }
+        TrainNet { arch, units, blocks, params, running, fc_w: fc.0, fc_b: fc.1, momentum: 0.1 }
+    }
+
+    fn unit_forward(
+        &self,
+        u: &Unit,
+        x: &[f32],
+        train: bool,
+        cache: Option<&mut Cache>,
+        running: &mut Running,
+    ) -> Vec<f32> {
+        let p = &self.params.tensors;
+        let mut z = vec![0.0; u.geom.out_len()];
+        match u.kind {
+            ConvKind::Full => conv_forward(&mut z, x, &p[u.w], &u.geom),
+            ConvKind::Depthwise => dw_forward(&mut z, x, &p[u.w], &u.geom),
+            ConvKind::Pointwise => pointwise_forward(&mut z, x, &p[u.w], u.geom.cin, u.geom.cout),
+        }
+        let c = u.geom.cout;
+        let mut y = vec![0.0; z.len()];
+        if train {
+            let bc = bn_train_forward(&mut y, &z, &p[u.gamma], &p[u.beta], c);
+            let m = self.momentum;
+            for ch in 0..c {
+                running.mean[u.bn][ch] = (1.0 - m) * running.mean[u.bn][ch] + m * bc.mean[ch];
+                running.var[u.bn][ch] = (1.0 - m) * running.var[u.bn][ch] + m * bc.var_unbiased[ch];
+            }
+            if let Some(cache) = cache {
+                cache.inputs.push(x.to_vec());
+                cache.bn.push(bc);
+                cache.pre_act.push(if u.relu6 { y.clone() } else { Vec::new() });
+            }
+        } else {
+            bn_eval_forward(&mut y, &z, &p[u.gamma], &p[u.beta], &self.running.mean[u.bn], &self.running.var[u.bn], c);
+        }
+        if u.relu6 {
+            relu6_forward(&mut y);
+        }
+        y
+    }
+
+    /// Forward pass over `batch` NHWC images. In training mode batch norms use batch statistics
+    /// (and update the running ones) and the returned cache feeds [`TrainNet::backward`].
+    pub fn forward(&mut self, input: &[f32], batch: usize, train: bool) -> (Vec<f32>, Option<Cache>) {
+        let mut cache = train.then(|| Cache {
+            batch,
+            inputs: vec![],
+            pre_act: vec![],
+            bn: vec![],
+            head_out: vec![],
+            pooled: vec![],
+        });
+        // Training updates the running statistics (moved out while the units borrow `self`);
+        // evaluation reads them in place.
+        let mut running = if train { std::mem::take(&mut self.running) } else { Running::default() };
+        let stem = &self.units[0];
+        let mut x = self.unit_forward(stem, input, train, cache.as_mut(), &mut running);
+        for &(first, count, residual) in &self.blocks {
+            let block_in = x.clone();
+            for u in &self.units[first..first + count] {
+                x = self.unit_forward(u, &x, train, cache.as_mut(), &mut running);
+            }
+            if residual {
+                x.iter_mut().zip(&block_in).for_each(|(a, b)| *a += b);
+            }
+        }
+        let head = self.units.last().expect("head unit");
+        x = self.unit_forward(head, &x, train, cache.as_mut(), &mut running);
+        if train {
+            self.running = running;
+        }
+        let c = head.geom.cout;
+        let mut pooled = vec![0.0; batch * c];
+        avgpool_forward(&mut pooled, &x, batch, c);
+        let classes = self.arch.classes as usize;
+        let mut logits = vec![0.0; batch * classes];
+        matmul(&pooled, batch, c, &transpose(&self.params.tensors[self.fc_w], classes, c), classes, &mut logits);
+        for row in logits.chunks_exact_mut(classes) {
+            row.iter_mut().zip(&self.params.tensors[self.fc_b]).for_each(|(a, b)| *a += b);
+        }
+        if let Some(cache) = cache.as_mut() {
+            cache.head_out = x;
+            cache.pooled = pooled;
+        }
+        (logits, cache)
+    }
+
+    /// Loss and gradients of one training batch (cross entropy with `smoothing`).
+    pub fn loss_and_grads(&mut self, input: &[f32], labels: &[usize], smoothing: f32) -> (f32, Vec<f32>, Grads) {
+        let batch = labels.len();
+        let (logits, cache) = self.forward(input, batch, true);
+        let classes = self.arch.classes as usize;
+        let mut dlogits = vec![0.0; logits.len()];
+        let loss = cross_entropy(&logits, labels, classes, smoothing, &mut dlogits);
+        let grads = self.backward(&dlogits, cache.expect("training cache"));
+        (loss, logits, grads)
+    }
+
+    /// Backward pass from dLoss/dlogits.
+    pub fn backward(&self, dlogits: &[f32], mut cache: Cache) -> Grads {
+        let p = &self.params.tensors;
+        let mut g =
+            Params { names: self.params.names.clone(), tensors: p.iter().map(|t| vec![0.0; t.len()]).collect() };
+        let batch = cache.batch;
+        let classes = self.arch.classes as usize;
+        let head = self.units.last().expect("head unit");
+        let c = head.geom.cout;
+        // Classifier: logits = pooled W^T + b.
+        let mut dw = vec![0.0; classes * c];
+        matmul(&transpose(dlogits, batch, classes), classes, batch, &cache.pooled, c, &mut dw);
+        g.tensors[self.fc_w] = dw;
+        for row in dlogits.chunks_exact(classes) {
+            g.tensors[self.fc_b].iter_mut().zip(row).for_each(|(a, b)| *a += b);
+        }
+        let mut dpooled = vec![0.0; batch * c];
+        matmul(dlogits, batch, classes, p[self.fc_w].as_slice(), c, &mut dpooled);
+        let mut dx = vec![0.0; cache.head_out.len()];
+        avgpool_backward(&mut dx, &dpooled, batch, c);
+        // Units in reverse; blocks' shortcuts add their output gradient to their input's.
+        let n_units = self.units.len();
+        dx = self.unit_backward(n_units - 1, dx, &mut cache, &mut g);
+        for &(first, count, residual) in self.blocks.iter().rev() {
+            let dout = dx.clone();
+            for i in (first..first + count).rev() {
+                dx = self.unit_backward(i, dx, &mut cache, &mut g);
+            }
+            if residual {
+                dx.iter_mut().zip(&dout).for_each(|(a, b)| *a += b);
+            }
+        }
+        self.unit_backward(0, dx, &mut cache, &mut g);
+        g
+    }
+
+    fn unit_backward(&self, i: usize, mut dy: Vec<f32>, cache: &mut Cache, g: &mut Grads) -> Vec<f32> {
+        let u = &self.units[i];
+        let p = &self.params.tensors;
+        let x = std::mem::take(&mut cache.inputs[i]);
+        if u.relu6 {
+            relu6_backward(&mut dy, &cache.pre_act[i]);
+        }
+        let mut dz = vec![0.0; dy.len()];
+        let (mut dgamma, mut dbeta) = (vec![0.0; u.geom.cout], vec![0.0; u.geom.cout]);
+        bn_train_backward(&mut dz, &mut dgamma, &mut dbeta, &dy, &cache.bn[i], &p[u.gamma], u.geom.cout);
+        g.tensors[u.gamma] = dgamma;
+        g.tensors[u.beta] = dbeta;
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; p[u.w].len()];
+        match u.kind {
+            ConvKind::Full => conv_backward(Some(&mut dx), &mut dw, &dz, &x, &p[u.w], &u.geom),
+            ConvKind::Depthwise => dw_backward(&mut dx, &mut dw, &dz, &x, &p[u.w], &u.geom),
+            ConvKind::Pointwise => pointwise_backward(&mut dx, &mut dw, &dz, &x, &p[u.w], u.geom.cin, u.geom.cout),
+        }
+        g.tensors[u.w] = dw;
+        dx
+    }
+}

@@ -1,0 +1,47 @@
+//! Reading float32 tensors from a safetensors file (JSON header, then raw little-endian data).
+
+use std::collections::HashMap;
+
+/// A tensor: shape and values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct F32Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Tensors by name.
+pub type Tensors = HashMap<String, F32Tensor>;
+/// The `__metadata__` strings.
+pub type Metadata = HashMap<String, String>;
+
+/// Every F32 (and I64, as floats) tensor of a safetensors file, and its metadata.
+pub fn read(bytes: &[u8]) -> Result<(Tensors, Metadata), String> {
+    let n =
+        u64::from_le_bytes(bytes.get(..8).ok_or("file shorter than its header length")?.try_into().unwrap()) as usize;
+    let header = bytes.get(8..8usize.checked_add(n).ok_or("header too long")?).ok_or("truncated header")?;
+    let header: serde_json::Value = serde_json::from_slice(header).map_err(|e| format!("bad header: {e}"))?;
+    let data = &bytes[8 + n..];
+    let mut tensors = HashMap::new();
+    let mut meta = HashMap::new();
+    for (name, v) in header.as_object().ok_or("header is not an object")? {
+        if name == "__metadata__" {
+            for (k, v) in v.as_object().into_iter().flatten() {
+                meta.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+            }
+            continue;
+        }
+        let dtype = v["dtype"].as_str().unwrap_or("");
+        let shape: Vec<usize> =
+            v["shape"].as_array().ok_or("no shape")?.iter().map(|d| d.as_u64().unwrap_or(0) as usize).collect();
+        let off = v["data_offsets"].as_array().ok_or("no offsets")?;
+        let (a, b) = (off[0].as_u64().unwrap_or(0) as usize, off[1].as_u64().unwrap_or(0) as usize);
+        let raw = data.get(a..b).ok_or_else(|| format!("{name}: data outside the file"))?;
+        let values = match dtype {
+            "F32" => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+            "I64" => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+            _ => continue,
+        };
+        tensors.insert(name.clone(), F32Tensor { shape, data: values });
+    }
+    Ok((tensors, meta))
+}
