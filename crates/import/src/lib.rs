@@ -8,6 +8,7 @@
 
 mod error;
 mod flatbuf;
+pub mod safetensors;
 mod tflite;
 mod zip;
 
@@ -42,5 +43,8 @@ pub fn load_bytes(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
     if bytes.len() >= 8 && &bytes[4..8] == b"TFL3" {
         return load_tflite(bytes, name);
     }
-    Err(ImportError::UnknownFormat(format!("{name} is not a TFLite flatbuffer")))
+    if safetensors::is_safetensors(bytes) {
+        return safetensors::load_safetensors(bytes, name);
+    }
+    Err(ImportError::UnknownFormat(format!("{name} is neither a TFLite flatbuffer nor an mnv2 safetensors file")))
 }

@@ -84,3 +84,23 @@ fn flipped_bytes_never_panic() {
     }
     eprintln!("{rejected} of 300 flipped files rejected");
 }
+
+/// A model saved as mnv2 safetensors loads back to the same float network (and labels).
+#[test]
+fn safetensors_round_trip() {
+    let original = mnv2_import::load(shared().join("models/mobilenet_v2_1.0_224_inat_bird_quant.tflite")).unwrap();
+    let bytes = mnv2_import::safetensors::model_to_safetensors(&original, &Default::default()).unwrap();
+    let back = mnv2_import::load_bytes(&bytes, "bird.safetensors").unwrap();
+    assert_eq!(back.arch, original.arch);
+    assert_eq!(back.labels, original.labels);
+    let input: Vec<f32> = (0..224 * 224 * 3).map(|i| ((i * 31 % 255) as f32 - 128.0) / 128.0).collect();
+    let (mut a, mut b) = (vec![0.0; 965], vec![0.0; 965]);
+    let e = F32Engine::new(&original, 1).unwrap();
+    e.run(&mut e.session(1).unwrap(), &input, &mut a).unwrap();
+    let e = F32Engine::new(&back, 1).unwrap();
+    e.run(&mut e.session(1).unwrap(), &input, &mut b).unwrap();
+    assert_eq!(a, b);
+    for n in (0..bytes.len()).step_by(bytes.len() / 97) {
+        assert!(mnv2_import::load_bytes(&bytes[..n], "cut.safetensors").is_err(), "{n}");
+    }
+}

@@ -7,6 +7,7 @@
 pub mod layers;
 pub mod loss;
 pub mod model;
+pub mod optim;
 pub mod safetensors;
 
 pub use model::{Grads, Params, TrainNet};

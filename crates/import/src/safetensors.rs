@@ -1,0 +1,181 @@
+//! mnv2's own model files: safetensors (a JSON header, then raw little-endian float32 tensors)
+//! with the architecture, labels and input normalisation in the header's metadata. Tensor names
+//! follow the architecture's layer list (`layers.3.expand.weight`), so loading maps them back
+//! onto `mnv2-arch` slots and checks every shape, like the other importers.
+
+use mnv2_arch::{Arch, Layer};
+use mnv2_engine::{BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Task, Tensor};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::ImportError;
+
+fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
+    let mut out = Vec::new();
+    let mut conv = |name: String, w: &ConvWeights| -> Result<(), ImportError> {
+        for (suffix, t) in [("weight", &w.weights), ("bias", &w.bias)] {
+            let values = t.dequantize()?;
+            out.push((format!("{name}.{suffix}"), Tensor::f32(t.shape.clone(), values)));
+        }
+        Ok(())
+    };
+    for (i, l) in model.layers.iter().enumerate() {
+        match l {
+            LayerWeights::Stem(w) | LayerWeights::Head(w) | LayerWeights::Classifier(w) => conv(format!("layers.{i}"), w)?,
+            LayerWeights::Bottleneck(b) => {
+                if let Some(e) = &b.expand {
+                    conv(format!("layers.{i}.expand"), e)?;
+                }
+                conv(format!("layers.{i}.depthwise"), &b.depthwise)?;
+                conv(format!("layers.{i}.project"), &b.project)?;
+            }
+            LayerWeights::Pool { .. } => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Serialises a classification model (quantized weights are stored dequantized).
+pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> Result<Vec<u8>, ImportError> {
+    if model.task != Task::Classify {
+        return Err(ImportError::Unsupported("only classification models can be saved".into()));
+    }
+    let a = &model.arch;
+    let mut meta = BTreeMap::new();
+    meta.insert("format".to_string(), "mnv2 1".to_string());
+    let arch = json!({"width": a.width, "resolution": a.resolution, "classes": a.classes, "output_stride": a.output_stride, "divisor": a.divisor});
+    meta.insert("mnv2.arch".into(), arch.to_string());
+    meta.insert("mnv2.input".into(), json!({"mean": model.input.mean, "std": model.input.std}).to_string());
+    let output = if matches!(model.output, OutputKind::Softmax { .. }) { "softmax" } else { "logits" };
+    meta.insert("mnv2.output".into(), output.into());
+    if let Some(labels) = &model.labels {
+        meta.insert("mnv2.labels".into(), serde_json::to_string(labels).expect("strings serialise"));
+    }
+    meta.extend(extra.clone());
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), json!(meta));
+    let tensors = slots(model)?;
+    let mut offset = 0usize;
+    for (name, t) in &tensors {
+        let n = t.len() * 4;
+        header.insert(name.clone(), json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + n]}));
+        offset += n;
+    }
+    let mut head = serde_json::to_vec(&Value::Object(header)).expect("JSON serialises");
+    while head.len() % 8 != 0 {
+        head.push(b' ');
+    }
+    let mut out = (head.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&head);
+    for (_, t) in &tensors {
+        if let mnv2_engine::TensorData::F32(v) = &t.data {
+            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a model atomically (a temporary file renamed over `path`: a crash leaves the old file).
+pub fn save_model(model: &Model, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ImportError> {
+    let bytes = model_to_safetensors(model, extra)?;
+    let io = |source| ImportError::Io { path: path.display().to_string(), source };
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Whether `bytes` look like a safetensors file.
+pub fn is_safetensors(bytes: &[u8]) -> bool {
+    bytes.len() > 9 && bytes[8] == b'{' && u64::from_le_bytes(bytes[..8].try_into().unwrap()) < bytes.len() as u64
+}
+
+/// The metadata strings of a safetensors file.
+pub fn read_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, ImportError> {
+    let (header, _) = header(bytes)?;
+    Ok(header
+        .get("__metadata__")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default())
+}
+
+fn header(bytes: &[u8]) -> Result<(serde_json::Map<String, Value>, &[u8]), ImportError> {
+    let bad = |m: &str| ImportError::Malformed(format!("safetensors: {m}"));
+    let n = u64::from_le_bytes(bytes.get(..8).ok_or_else(|| bad("shorter than 8 bytes"))?.try_into().unwrap());
+    let end = 8usize.checked_add(usize::try_from(n).map_err(|_| bad("header length"))?).ok_or_else(|| bad("header length"))?;
+    let text = bytes.get(8..end).ok_or_else(|| bad("truncated header"))?;
+    let v: Value = serde_json::from_slice(text).map_err(|e| bad(&e.to_string()))?;
+    match v {
+        Value::Object(m) => Ok((m, &bytes[end..])),
+        _ => Err(bad("header is not an object")),
+    }
+}
+
+/// Loads a model written by [`save_model`].
+pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
+    let bad = |m: String| ImportError::Malformed(format!("{name}: {m}"));
+    let (header, data) = header(bytes)?;
+    let meta = read_metadata(bytes)?;
+    let arch_json: Value = serde_json::from_str(meta.get("mnv2.arch").ok_or_else(|| bad("no mnv2.arch metadata (not an mnv2 model)".into()))?)
+        .map_err(|e| bad(e.to_string()))?;
+    let num = |k: &str| arch_json[k].as_f64().ok_or_else(|| bad(format!("mnv2.arch has no {k}")));
+    let (os, divisor) = (num("output_stride")? as u32, num("divisor")? as u32);
+    let arch = Arch::new(num("width")? as f32, num("resolution")? as u32, num("classes")? as u32)
+        .and_then(|a| a.with_output_stride(os))
+        .and_then(|a| a.with_divisor(divisor))
+        .map_err(|e| bad(e.to_string()))?;
+    let tensor = |key: &str| -> Result<Tensor, ImportError> {
+        let t = header.get(key).ok_or_else(|| bad(format!("missing tensor {key}")))?;
+        if t["dtype"] != "F32" {
+            return Err(bad(format!("{key}: dtype {} (F32 expected)", t["dtype"])));
+        }
+        let shape: Vec<usize> = t["shape"].as_array().ok_or_else(|| bad(format!("{key}: no shape")))?.iter().map(|d| d.as_u64().unwrap_or(0) as usize).collect();
+        let offs = t["data_offsets"].as_array().ok_or_else(|| bad(format!("{key}: no offsets")))?;
+        let (a, b) = (offs[0].as_u64().unwrap_or(u64::MAX) as usize, offs[1].as_u64().unwrap_or(0) as usize);
+        let raw = data.get(a..b).ok_or_else(|| bad(format!("{key}: data outside the file")))?;
+        let n: usize = shape.iter().product();
+        if raw.len() != n * 4 {
+            return Err(bad(format!("{key}: {} bytes for shape {shape:?}", raw.len())));
+        }
+        Ok(Tensor::f32(shape, raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
+    };
+    let conv = |prefix: String| -> Result<ConvWeights, ImportError> {
+        Ok(ConvWeights { weights: tensor(&format!("{prefix}.weight"))?, bias: tensor(&format!("{prefix}.bias"))?, output: None })
+    };
+    let mut layers = Vec::new();
+    for (i, l) in arch.layers().iter().enumerate() {
+        layers.push(match l {
+            Layer::Stem(_) => LayerWeights::Stem(conv(format!("layers.{i}"))?),
+            Layer::Head(_) => LayerWeights::Head(conv(format!("layers.{i}"))?),
+            Layer::Classifier(_) => LayerWeights::Classifier(conv(format!("layers.{i}"))?),
+            Layer::Pool { .. } => LayerWeights::Pool { kind: PoolKind::Mean, output: None },
+            Layer::Bottleneck(b) => LayerWeights::Bottleneck(Box::new(BlockWeights {
+                expand: b.has_expand().then(|| conv(format!("layers.{i}.expand"))).transpose()?,
+                depthwise: conv(format!("layers.{i}.depthwise"))?,
+                project: conv(format!("layers.{i}.project"))?,
+                add_output: None,
+            })),
+        });
+    }
+    let input: Value = meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| bad(e.to_string()))?;
+    let mean = input["mean"].as_f64().unwrap_or(127.5) as f32;
+    let std = input["std"].as_f64().unwrap_or(127.5) as f32;
+    let output = if meta.get("mnv2.output").map(String::as_str) == Some("softmax") {
+        OutputKind::Softmax { quant: None, requantized: None }
+    } else {
+        OutputKind::Logits
+    };
+    let labels = meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok());
+    let model = Model {
+        arch,
+        layers,
+        task: Task::Classify,
+        input: InputSpec { mean, std, quant: None, requantized: None, signed: false },
+        output,
+        labels,
+        name: name.into(),
+    };
+    model.validate()?;
+    Ok(model)
+}
