@@ -22,6 +22,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Semantic segmentation: a class mask and a coloured overlay per image.
     Segment(SegmentArgs),
+    /// Train a classifier on an image folder (one sub-folder per class).
+    Train(TrainArgs),
+    /// Top-1 / top-5 accuracy and the confusion matrix on an image folder.
+    Eval(EvalArgs),
     /// Intersection-over-union of one class against binary ground-truth masks.
     #[command(name = "eval-seg")]
     EvalSeg(EvalSegArgs),
@@ -173,6 +177,65 @@ pub struct EvalSegArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training images, one sub-folder per class.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Validation images, the same class sub-folders.
+    #[arg(long)]
+    pub val: PathBuf,
+    /// Start from this model (any model mnv2 loads); its classifier is replaced.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Train only the classifier on the frozen backbone's features (a linear probe).
+    #[arg(long)]
+    pub freeze_backbone: bool,
+    #[arg(long, default_value_t = 15)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// rmsprop (the paper's, TensorFlow form), sgd or adamw.
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
+    #[arg(long, default_value = "cosine")]
+    pub schedule: String,
+    #[arg(long, default_value_t = 4e-5)]
+    pub weight_decay: f32,
+    #[arg(long, default_value_t = 0.1)]
+    pub label_smoothing: f32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// The trained model (safetensors); a checkpoint is written there after every epoch.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Continue from the checkpoint at --output.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Images, one sub-folder per class named as the model's labels.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Arithmetic: auto (int8 for quantized models), f32 or int8.
+    #[arg(long, default_value = "auto")]
+    pub precision: mnv2::Precision,
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     #[arg(long)]
     pub json: bool,
 }

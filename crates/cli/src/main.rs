@@ -4,11 +4,14 @@
 mod args;
 mod bench;
 mod classify;
+mod eval;
 mod eval_seg;
 mod files;
 mod info;
 mod run;
+mod plot;
 mod segment;
+mod train;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -28,6 +31,8 @@ fn main() -> ExitCode {
         args::Command::Bench(a) => bench::main(a),
         args::Command::Segment(a) => segment::main(a),
         args::Command::EvalSeg(a) => eval_seg::main(a),
+        args::Command::Train(a) => train::main(a),
+        args::Command::Eval(a) => eval::main(a),
     };
     match result {
         Ok(code) => code,

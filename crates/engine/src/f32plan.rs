@@ -79,6 +79,10 @@ impl F32Session {
     pub fn batch(&self) -> usize {
         self.batch
     }
+    /// The globally pooled features of the last run (batch x channels; classification models).
+    pub fn pooled(&self) -> &[f32] {
+        &self.pooled
+    }
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
         let scratch: usize = self.scratch.iter().map(|m| m.lock().map_or(0, |v| v.len())).sum();

@@ -148,6 +148,19 @@ impl Classifier {
         Ok(out)
     }
 
+    /// The backbone's pooled features (1280 per image for width <= 1) of prepared inputs, in
+    /// float32: what a linear classifier on a frozen backbone trains on.
+    pub fn features(&mut self, inputs: &[&[u8]]) -> Result<Vec<f32>, Error> {
+        if !matches!(self.backend, Backend::F32(..)) {
+            return Err(Error::Unsupported("features need --precision f32".into()));
+        }
+        self.run_bytes(inputs)?;
+        match &self.backend {
+            Backend::F32(_, Some(s)) => Ok(s.pooled().to_vec()),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// Bytes of activation memory held for the last batch size run (0 before the first run).
     pub fn arena_bytes(&self) -> usize {
         match &self.backend {

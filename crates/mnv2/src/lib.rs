@@ -30,5 +30,6 @@ pub use mnv2_heads as heads;
 pub use mnv2_image as image;
 pub use mnv2_import as import;
 pub use mnv2_kernels as kernels;
+pub use mnv2_train as train;
 
 pub use mnv2_heads::Prediction;

@@ -4,10 +4,12 @@
 //!
 //! Convolutions pad symmetrically (PyTorch's convention, what the reference gradients use).
 
+pub mod data;
 pub mod layers;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod probe;
 pub mod safetensors;
 
 pub use model::{Grads, Params, TrainNet};

@@ -1,0 +1,42 @@
+//! Learning curves drawn into a PNG: one panel, x = epoch, y = 0..1, a line per series.
+
+use mnv2::image::Rgb8;
+
+/// Draws `series` (name, colour, values in 0..=1 per epoch) on a 640x400 white canvas.
+pub fn curves(series: &[(&str, [u8; 3], Vec<f64>)]) -> Rgb8 {
+    let (w, h, m) = (640usize, 400usize, 40usize);
+    let mut img = Rgb8::new(w, h, vec![255; w * h * 3]);
+    let grey = [200, 200, 200];
+    for i in 0..=10 {
+        let y = m + (h - 2 * m) * i / 10;
+        img.fill_rect(m, y, w - 2 * m, 1, grey, 1.0);
+        img.draw_text(4, y.saturating_sub(3), &format!("{:.1}", 1.0 - i as f64 / 10.0), 1, [90, 90, 90]);
+    }
+    img.fill_rect(m, m, 1, h - 2 * m, [0, 0, 0], 1.0);
+    img.fill_rect(m, h - m, w - 2 * m, 1, [0, 0, 0], 1.0);
+    let epochs = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(2);
+    let px = |e: usize| m + (w - 2 * m) * e / (epochs - 1);
+    let py = |v: f64| m + ((1.0 - v.clamp(0.0, 1.0)) * (h - 2 * m) as f64) as usize;
+    for (k, (name, color, values)) in series.iter().enumerate() {
+        for (e, pair) in values.windows(2).enumerate() {
+            line(&mut img, (px(e), py(pair[0])), (px(e + 1), py(pair[1])), *color);
+        }
+        for (e, &v) in values.iter().enumerate() {
+            img.fill_rect(px(e).saturating_sub(2), py(v).saturating_sub(2), 5, 5, *color, 1.0);
+        }
+        img.fill_rect(w - 190, m + 10 + 16 * k, 12, 8, *color, 1.0);
+        img.draw_text(w - 172, m + 10 + 16 * k, name, 1, [0, 0, 0]);
+    }
+    img.draw_text(w / 2 - 20, h - m + 12, "epoch", 1, [0, 0, 0]);
+    img
+}
+
+fn line(img: &mut Rgb8, (x0, y0): (usize, usize), (x1, y1): (usize, usize), color: [u8; 3]) {
+    let steps = x0.abs_diff(x1).max(y0.abs_diff(y1)).max(1);
+    for s in 0..=steps {
+        let t = s as f64 / steps as f64;
+        let x = x0 as f64 + (x1 as f64 - x0 as f64) * t;
+        let y = y0 as f64 + (y1 as f64 - y0 as f64) * t;
+        img.fill_rect(x as usize, y as usize, 2, 2, color, 1.0);
+    }
+}

@@ -1,0 +1,167 @@
+//! `mnv2 train`: fine-tuning on an image folder. This version trains the classifier on a frozen
+//! backbone (a linear probe); full backpropagation lives in `mnv2-train` but is not wired here yet.
+
+use crate::args::TrainArgs;
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use mnv2::engine::{ConvWeights, LayerWeights, Model, OutputKind, Tensor};
+use mnv2::train::data::{ImageFolder, Rng};
+use mnv2::train::optim::{Optimizer, Schedule};
+use mnv2::train::probe::{Linear, ProbeConfig};
+use mnv2::{Classifier, Options, Precision};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    if !a.freeze_backbone {
+        bail!("full backpropagation through `mnv2 train` is not available yet; use --freeze-backbone --init MODEL");
+    }
+    let init = a.init.clone().context("--freeze-backbone needs --init MODEL")?;
+    if a.batch == 0 || a.epochs == 0 {
+        bail!("--batch and --epochs must be at least 1");
+    }
+    let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
+    let schedule = match a.schedule.as_str() {
+        "cosine" => Schedule::Cosine { epochs: a.epochs as f32 },
+        "exponential" => Schedule::Exponential { rate: 0.98, epochs_per_decay: 1.0 },
+        "constant" => Schedule::Constant,
+        other => bail!("unknown schedule {other:?} (cosine, exponential, constant)"),
+    };
+    let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
+    let val = ImageFolder::open(&a.val).map_err(anyhow::Error::msg)?;
+    if val.classes != train.classes {
+        bail!("{} and {} have different class folders", a.data.display(), a.val.display());
+    }
+    let options = Options { threads: a.threads, precision: Precision::F32, ..Options::default() };
+    let mut backbone = Classifier::load(&init, options).with_context(|| format!("loading {}", init.display()))?;
+    let started = Instant::now();
+    let (xtr, ytr) = features(&mut backbone, &train, "train features")?;
+    let (xva, yva) = features(&mut backbone, &val, "val features")?;
+    let dim = xtr.len() / ytr.len();
+    let feature_seconds = started.elapsed().as_secs_f64();
+    let cfg = ProbeConfig { optimizer, lr: a.lr, schedule, warmup: 0.0, weight_decay: a.weight_decay, smoothing: a.label_smoothing, batch: a.batch };
+    let state_path = sidecar(&a.output, "state.json");
+    let metrics_path = sidecar(&a.output, "metrics.jsonl");
+    let (mut lin, mut rng, mut first_epoch) = (Linear::zeros(dim, train.classes.len()), Rng(a.seed), 0);
+    if a.resume {
+        (lin, rng, first_epoch) = load_state(&state_path, dim, train.classes.len())?;
+    } else {
+        std::fs::write(&metrics_path, b"").with_context(|| format!("writing {}", metrics_path.display()))?;
+    }
+    let bar = ProgressBar::new(a.epochs as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("valid template"));
+    bar.set_position(first_epoch as u64);
+    for epoch in first_epoch..a.epochs {
+        let t = Instant::now();
+        let (loss, train_acc) = lin.train_epoch(&xtr, &ytr, &cfg, epoch, &mut rng);
+        let val_acc = lin.accuracy(&xva, &yva);
+        let secs = t.elapsed().as_secs_f64();
+        let line = json!({"epoch": epoch + 1, "loss": loss, "train_top1": train_acc, "val_top1": val_acc,
+            "images_per_s": ytr.len() as f64 / secs, "seconds": secs});
+        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&metrics_path)?;
+        writeln!(f, "{line}")?;
+        let model = with_classifier(backbone.model(), &lin, &train.classes);
+        let meta = [("mnv2.training".to_string(), json!({"epochs": epoch + 1, "init": init.display().to_string(), "mode": "frozen backbone"}).to_string())];
+        mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
+        save_state(&state_path, &lin, rng, epoch + 1)?;
+        bar.set_message(format!("loss {loss:.3} train {:.1}% val {:.1}%", 100.0 * train_acc, 100.0 * val_acc));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let history: Vec<serde_json::Value> = std::fs::read_to_string(&metrics_path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
+    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
+    let plot = crate::plot::curves(&[
+        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
+        ("train top-1", [40, 120, 200], get("train_top1")),
+        ("val top-1", [40, 160, 60], get("val_top1")),
+    ]);
+    let plot_path = sidecar(&a.output, "curves.png");
+    mnv2::image::save_png(&plot, &plot_path)?;
+    let last = history.last().cloned().unwrap_or_default();
+    println!(
+        "{}: val top-1 {:.2}% after {} epochs ({:.0} s features, {:.1} s total); metrics {}, curves {}",
+        a.output.display(),
+        100.0 * last["val_top1"].as_f64().unwrap_or(0.0),
+        last["epoch"],
+        feature_seconds,
+        started.elapsed().as_secs_f64(),
+        metrics_path.display(),
+        plot_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `OUT.<suffix>` beside the model file.
+fn sidecar(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Pooled backbone features of every image (evaluation preprocessing), with a progress bar.
+fn features(c: &mut Classifier, set: &ImageFolder, what: &str) -> anyhow::Result<(Vec<f32>, Vec<usize>)> {
+    let bar = ProgressBar::new(set.items.len() as u64);
+    bar.set_style(ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {what} {{per_sec}} eta {{eta}}")).expect("valid template"));
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for chunk in set.items.chunks(16) {
+        let mut prepared = Vec::new();
+        for (path, label) in chunk {
+            let img = mnv2::image::load_rgb(path)?;
+            prepared.push(c.preprocess(&img)?.data);
+            y.push(*label);
+        }
+        let refs: Vec<&[u8]> = prepared.iter().map(Vec::as_slice).collect();
+        x.extend(c.features(&refs)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok((x, y))
+}
+
+/// The backbone of `base` with the trained classifier and the new labels.
+fn with_classifier(base: &Model, lin: &Linear, labels: &[String]) -> Model {
+    let mut m = base.clone();
+    m.arch.classes = lin.classes as u32;
+    if let Some(LayerWeights::Classifier(w)) = m.layers.last_mut() {
+        *w = ConvWeights {
+            weights: Tensor::f32(vec![lin.classes, lin.dim], lin.w.clone()),
+            bias: Tensor::f32(vec![lin.classes], lin.b.clone()),
+            output: None,
+        };
+    }
+    m.output = OutputKind::Logits;
+    m.labels = Some(labels.to_vec());
+    m
+}
+
+fn save_state(path: &Path, lin: &Linear, rng: Rng, epoch: usize) -> anyhow::Result<()> {
+    let v = json!({"epoch": epoch, "rng": rng.0.to_string(), "w": lin.w, "b": lin.b,
+        "w_first": lin.state_w.first, "w_second": lin.state_w.second, "w_steps": lin.state_w.steps,
+        "b_first": lin.state_b.first, "b_second": lin.state_b.second, "b_steps": lin.state_b.steps});
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, v.to_string())?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn load_state(path: &Path, dim: usize, classes: usize) -> anyhow::Result<(Linear, Rng, usize)> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {} (nothing to resume)", path.display()))?)?;
+    let floats = |k: &str| -> Vec<f32> { v[k].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()).unwrap_or_default() };
+    let mut lin = Linear::zeros(dim, classes);
+    lin.w = floats("w");
+    lin.b = floats("b");
+    if lin.w.len() != dim * classes || lin.b.len() != classes {
+        bail!("{} does not match this dataset and backbone", path.display());
+    }
+    lin.state_w.first = floats("w_first");
+    lin.state_w.second = floats("w_second");
+    lin.state_w.steps = v["w_steps"].as_u64().unwrap_or(0);
+    lin.state_b.first = floats("b_first");
+    lin.state_b.second = floats("b_second");
+    lin.state_b.steps = v["b_steps"].as_u64().unwrap_or(0);
+    let rng = Rng(v["rng"].as_str().and_then(|s| s.parse().ok()).context("checkpoint without rng state")?);
+    Ok((lin, rng, v["epoch"].as_u64().unwrap_or(0) as usize))
+}

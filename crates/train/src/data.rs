@@ -1,0 +1,84 @@
+//! Image-folder datasets (one sub-folder per class) and seeded shuffling.
+
+use std::path::{Path, PathBuf};
+
+/// The images of a folder-per-class dataset, classes in name order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageFolder {
+    pub classes: Vec<String>,
+    /// (path, class index), sorted by class then path.
+    pub items: Vec<(PathBuf, usize)>,
+}
+
+const EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
+
+impl ImageFolder {
+    pub fn open(root: &Path) -> Result<ImageFolder, String> {
+        let read = |p: &Path| std::fs::read_dir(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        let mut classes: Vec<String> = read(root)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        classes.sort();
+        if classes.is_empty() {
+            return Err(format!("{} has no class sub-folders", root.display()));
+        }
+        let mut items = Vec::new();
+        for (ci, c) in classes.iter().enumerate() {
+            let mut files: Vec<PathBuf> = read(&root.join(c))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
+                .collect();
+            files.sort();
+            items.extend(files.into_iter().map(|p| (p, ci)));
+        }
+        if items.is_empty() {
+            return Err(format!("{} has no images", root.display()));
+        }
+        Ok(ImageFolder { classes, items })
+    }
+}
+
+/// A small, seedable generator (splitmix64) for shuffling and augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffles_are_seeded_permutations() {
+        let mut a: Vec<u32> = (0..50).collect();
+        let mut b = a.clone();
+        Rng(7).shuffle(&mut a);
+        Rng(7).shuffle(&mut b);
+        assert_eq!(a, b);
+        assert_ne!(a, (0..50).collect::<Vec<_>>());
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..50).collect::<Vec<_>>());
+    }
+}
