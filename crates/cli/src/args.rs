@@ -222,6 +222,10 @@ pub struct TrainArgs {
     /// Continue from the checkpoint at --output.
     #[arg(long)]
     pub resume: bool,
+    /// Stop after this many epochs of the planned --epochs (the schedule stays that of the whole
+    /// run; `--resume` continues it).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
 }
 
 #[derive(Args)]

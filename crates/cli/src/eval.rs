@@ -42,9 +42,18 @@ pub fn main(a: EvalArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let n = set.items.len() as f64;
     if a.json {
-        println!("{}", json!({"images": set.items.len(), "top1": top1 as f64 / n, "top5": top5 as f64 / n, "classes": set.classes, "confusion": confusion}));
+        println!(
+            "{}",
+            json!({"images": set.items.len(), "top1": top1 as f64 / n, "top5": top5 as f64 / n, "classes": set.classes, "confusion": confusion})
+        );
     } else {
-        println!("{} on {} images: top-1 {:.2}%, top-5 {:.2}%", a.model.display(), n, 100.0 * top1 as f64 / n, 100.0 * top5 as f64 / n);
+        println!(
+            "{} on {} images: top-1 {:.2}%, top-5 {:.2}%",
+            a.model.display(),
+            n,
+            100.0 * top1 as f64 / n,
+            100.0 * top5 as f64 / n
+        );
         println!("confusion (rows: truth, columns: prediction)");
         let width = set.classes.iter().map(String::len).max().unwrap_or(5).max(5);
         print!("{:>width$}", "");

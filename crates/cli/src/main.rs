@@ -8,8 +8,8 @@ mod eval;
 mod eval_seg;
 mod files;
 mod info;
-mod run;
 mod plot;
+mod run;
 mod segment;
 mod train;
 

@@ -42,7 +42,15 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let (xva, yva) = features(&mut backbone, &val, "val features")?;
     let dim = xtr.len() / ytr.len();
     let feature_seconds = started.elapsed().as_secs_f64();
-    let cfg = ProbeConfig { optimizer, lr: a.lr, schedule, warmup: 0.0, weight_decay: a.weight_decay, smoothing: a.label_smoothing, batch: a.batch };
+    let cfg = ProbeConfig {
+        optimizer,
+        lr: a.lr,
+        schedule,
+        warmup: 0.0,
+        weight_decay: a.weight_decay,
+        smoothing: a.label_smoothing,
+        batch: a.batch,
+    };
     let state_path = sidecar(&a.output, "state.json");
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
     let (mut lin, mut rng, mut first_epoch) = (Linear::zeros(dim, train.classes.len()), Rng(a.seed), 0);
@@ -54,7 +62,8 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let bar = ProgressBar::new(a.epochs as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("valid template"));
     bar.set_position(first_epoch as u64);
-    for epoch in first_epoch..a.epochs {
+    let last_epoch = a.stop_after.map_or(a.epochs, |s| s.min(a.epochs));
+    for epoch in first_epoch..last_epoch {
         let t = Instant::now();
         let (loss, train_acc) = lin.train_epoch(&xtr, &ytr, &cfg, epoch, &mut rng);
         let val_acc = lin.accuracy(&xva, &yva);
@@ -64,14 +73,18 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&metrics_path)?;
         writeln!(f, "{line}")?;
         let model = with_classifier(backbone.model(), &lin, &train.classes);
-        let meta = [("mnv2.training".to_string(), json!({"epochs": epoch + 1, "init": init.display().to_string(), "mode": "frozen backbone"}).to_string())];
+        let meta = [(
+            "mnv2.training".to_string(),
+            json!({"epochs": epoch + 1, "init": init.display().to_string(), "mode": "frozen backbone"}).to_string(),
+        )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
         save_state(&state_path, &lin, rng, epoch + 1)?;
         bar.set_message(format!("loss {loss:.3} train {:.1}% val {:.1}%", 100.0 * train_acc, 100.0 * val_acc));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let history: Vec<serde_json::Value> = std::fs::read_to_string(&metrics_path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let history: Vec<serde_json::Value> =
+        std::fs::read_to_string(&metrics_path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
     let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
     let plot = crate::plot::curves(&[
@@ -104,7 +117,10 @@ fn sidecar(out: &Path, suffix: &str) -> PathBuf {
 /// Pooled backbone features of every image (evaluation preprocessing), with a progress bar.
 fn features(c: &mut Classifier, set: &ImageFolder, what: &str) -> anyhow::Result<(Vec<f32>, Vec<usize>)> {
     let bar = ProgressBar::new(set.items.len() as u64);
-    bar.set_style(ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {what} {{per_sec}} eta {{eta}}")).expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {what} {{per_sec}} eta {{eta}}"))
+            .expect("valid template"),
+    );
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for chunk in set.items.chunks(16) {
         let mut prepared = Vec::new();
@@ -148,8 +164,12 @@ fn save_state(path: &Path, lin: &Linear, rng: Rng, epoch: usize) -> anyhow::Resu
 }
 
 fn load_state(path: &Path, dim: usize, classes: usize) -> anyhow::Result<(Linear, Rng, usize)> {
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {} (nothing to resume)", path.display()))?)?;
-    let floats = |k: &str| -> Vec<f32> { v[k].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()).unwrap_or_default() };
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(path).with_context(|| format!("reading {} (nothing to resume)", path.display()))?,
+    )?;
+    let floats = |k: &str| -> Vec<f32> {
+        v[k].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()).unwrap_or_default()
+    };
     let mut lin = Linear::zeros(dim, classes);
     lin.w = floats("w");
     lin.b = floats("b");

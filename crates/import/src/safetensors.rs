@@ -22,7 +22,9 @@ fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
     };
     for (i, l) in model.layers.iter().enumerate() {
         match l {
-            LayerWeights::Stem(w) | LayerWeights::Head(w) | LayerWeights::Classifier(w) => conv(format!("layers.{i}"), w)?,
+            LayerWeights::Stem(w) | LayerWeights::Head(w) | LayerWeights::Classifier(w) => {
+                conv(format!("layers.{i}"), w)?
+            }
             LayerWeights::Bottleneck(b) => {
                 if let Some(e) = &b.expand {
                     conv(format!("layers.{i}.expand"), e)?;
@@ -103,7 +105,9 @@ pub fn read_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, ImportErr
 fn header(bytes: &[u8]) -> Result<(serde_json::Map<String, Value>, &[u8]), ImportError> {
     let bad = |m: &str| ImportError::Malformed(format!("safetensors: {m}"));
     let n = u64::from_le_bytes(bytes.get(..8).ok_or_else(|| bad("shorter than 8 bytes"))?.try_into().unwrap());
-    let end = 8usize.checked_add(usize::try_from(n).map_err(|_| bad("header length"))?).ok_or_else(|| bad("header length"))?;
+    let end = 8usize
+        .checked_add(usize::try_from(n).map_err(|_| bad("header length"))?)
+        .ok_or_else(|| bad("header length"))?;
     let text = bytes.get(8..end).ok_or_else(|| bad("truncated header"))?;
     let v: Value = serde_json::from_slice(text).map_err(|e| bad(&e.to_string()))?;
     match v {
@@ -117,8 +121,10 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     let bad = |m: String| ImportError::Malformed(format!("{name}: {m}"));
     let (header, data) = header(bytes)?;
     let meta = read_metadata(bytes)?;
-    let arch_json: Value = serde_json::from_str(meta.get("mnv2.arch").ok_or_else(|| bad("no mnv2.arch metadata (not an mnv2 model)".into()))?)
-        .map_err(|e| bad(e.to_string()))?;
+    let arch_json: Value = serde_json::from_str(
+        meta.get("mnv2.arch").ok_or_else(|| bad("no mnv2.arch metadata (not an mnv2 model)".into()))?,
+    )
+    .map_err(|e| bad(e.to_string()))?;
     let num = |k: &str| arch_json[k].as_f64().ok_or_else(|| bad(format!("mnv2.arch has no {k}")));
     let (os, divisor) = (num("output_stride")? as u32, num("divisor")? as u32);
     let arch = Arch::new(num("width")? as f32, num("resolution")? as u32, num("classes")? as u32)
@@ -130,7 +136,12 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
         if t["dtype"] != "F32" {
             return Err(bad(format!("{key}: dtype {} (F32 expected)", t["dtype"])));
         }
-        let shape: Vec<usize> = t["shape"].as_array().ok_or_else(|| bad(format!("{key}: no shape")))?.iter().map(|d| d.as_u64().unwrap_or(0) as usize).collect();
+        let shape: Vec<usize> = t["shape"]
+            .as_array()
+            .ok_or_else(|| bad(format!("{key}: no shape")))?
+            .iter()
+            .map(|d| d.as_u64().unwrap_or(0) as usize)
+            .collect();
         let offs = t["data_offsets"].as_array().ok_or_else(|| bad(format!("{key}: no offsets")))?;
         let (a, b) = (offs[0].as_u64().unwrap_or(u64::MAX) as usize, offs[1].as_u64().unwrap_or(0) as usize);
         let raw = data.get(a..b).ok_or_else(|| bad(format!("{key}: data outside the file")))?;
@@ -141,7 +152,11 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
         Ok(Tensor::f32(shape, raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
     };
     let conv = |prefix: String| -> Result<ConvWeights, ImportError> {
-        Ok(ConvWeights { weights: tensor(&format!("{prefix}.weight"))?, bias: tensor(&format!("{prefix}.bias"))?, output: None })
+        Ok(ConvWeights {
+            weights: tensor(&format!("{prefix}.weight"))?,
+            bias: tensor(&format!("{prefix}.bias"))?,
+            output: None,
+        })
     };
     let mut layers = Vec::new();
     for (i, l) in arch.layers().iter().enumerate() {
@@ -158,7 +173,8 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
             })),
         });
     }
-    let input: Value = meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| bad(e.to_string()))?;
+    let input: Value =
+        meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| bad(e.to_string()))?;
     let mean = input["mean"].as_f64().unwrap_or(127.5) as f32;
     let std = input["std"].as_f64().unwrap_or(127.5) as f32;
     let output = if meta.get("mnv2.output").map(String::as_str) == Some("softmax") {

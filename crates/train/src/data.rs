@@ -28,7 +28,11 @@ impl ImageFolder {
         for (ci, c) in classes.iter().enumerate() {
             let mut files: Vec<PathBuf> = read(&root.join(c))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                })
                 .collect();
             files.sort();
             items.extend(files.into_iter().map(|p| (p, ci)));

@@ -78,9 +78,14 @@ pub fn step(opt: Optimizer, w: &mut [f32], g: &[f32], state: &mut State, lr: f32
 pub enum Schedule {
     Constant,
     /// `lr * rate^(epoch / epochs_per_decay)` (the paper: 0.98 per epoch; the release 0.98 per 2.5).
-    Exponential { rate: f32, epochs_per_decay: f32 },
+    Exponential {
+        rate: f32,
+        epochs_per_decay: f32,
+    },
     /// Half a cosine from `lr` to 0 over all epochs.
-    Cosine { epochs: f32 },
+    Cosine {
+        epochs: f32,
+    },
 }
 
 /// The learning rate at fractional `epoch`, with a linear warm-up over the first `warmup` epochs.

@@ -30,7 +30,14 @@ pub struct ProbeConfig {
 
 impl Linear {
     pub fn zeros(dim: usize, classes: usize) -> Linear {
-        Linear { dim, classes, w: vec![0.0; dim * classes], b: vec![0.0; classes], state_w: State::default(), state_b: State::default() }
+        Linear {
+            dim,
+            classes,
+            w: vec![0.0; dim * classes],
+            b: vec![0.0; classes],
+            state_w: State::default(),
+            state_b: State::default(),
+        }
     }
 
     /// Class scores of one feature vector.
@@ -53,7 +60,14 @@ impl Linear {
     }
 
     /// One epoch over shuffled data; returns (mean loss, train accuracy).
-    pub fn train_epoch(&mut self, features: &[f32], labels: &[usize], cfg: &ProbeConfig, epoch: usize, rng: &mut Rng) -> (f64, f64) {
+    pub fn train_epoch(
+        &mut self,
+        features: &[f32],
+        labels: &[usize],
+        cfg: &ProbeConfig,
+        epoch: usize,
+        rng: &mut Rng,
+    ) -> (f64, f64) {
         let n = labels.len();
         let mut order: Vec<usize> = (0..n).collect();
         rng.shuffle(&mut order);
@@ -63,7 +77,10 @@ impl Linear {
             let m = chunk.len();
             let mut logits = vec![0.0; m * self.classes];
             for (r, &i) in chunk.iter().enumerate() {
-                self.logits(&features[i * self.dim..(i + 1) * self.dim], &mut logits[r * self.classes..(r + 1) * self.classes]);
+                self.logits(
+                    &features[i * self.dim..(i + 1) * self.dim],
+                    &mut logits[r * self.classes..(r + 1) * self.classes],
+                );
             }
             let ys: Vec<usize> = chunk.iter().map(|&i| labels[i]).collect();
             for (row, &y) in logits.chunks_exact(self.classes).zip(&ys) {
