@@ -65,7 +65,7 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
         offset += n;
     }
     let mut head = serde_json::to_vec(&Value::Object(header)).expect("JSON serialises");
-    while head.len() % 8 != 0 {
+    while !head.len().is_multiple_of(8) {
         head.push(b' ');
     }
     let mut out = (head.len() as u64).to_le_bytes().to_vec();
