@@ -4,7 +4,9 @@
 use mnv2_kernels::gemm::{PackedB, gemm};
 use mnv2_kernels::{Clamp, Isa};
 
-/// Geometry of a (depthwise or full) convolution with explicit symmetric padding.
+/// Geometry of a (depthwise or full) convolution: symmetric padding `pad` (PyTorch), or with
+/// `tf_same` TensorFlow's "same" padding (output ceil(in / stride), the odd pixel at the bottom/
+/// right), which models imported from TFLite were trained with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeom {
     pub n: usize,
@@ -16,12 +18,25 @@ pub struct ConvGeom {
     pub stride: usize,
     pub pad: usize,
     pub dilation: usize,
+    pub tf_same: bool,
 }
 
 impl ConvGeom {
     pub fn out_hw(&self) -> (usize, usize) {
+        if self.tf_same {
+            return (self.h.div_ceil(self.stride), self.w.div_ceil(self.stride));
+        }
         let span = (self.k - 1) * self.dilation + 1;
         ((self.h + 2 * self.pad - span) / self.stride + 1, (self.w + 2 * self.pad - span) / self.stride + 1)
+    }
+    /// Padding before the first row or column of an input of `size`.
+    fn pad_before(&self, size: usize) -> usize {
+        if !self.tf_same {
+            return self.pad;
+        }
+        let out = size.div_ceil(self.stride);
+        let span = (self.k - 1) * self.dilation + 1;
+        ((out - 1) * self.stride + span).saturating_sub(size) / 2
     }
     pub fn out_len(&self) -> usize {
         let (oh, ow) = self.out_hw();
@@ -30,7 +45,7 @@ impl ConvGeom {
     /// Input coordinate of output `o` and tap `t`, if inside.
     #[inline]
     fn src(&self, o: usize, t: usize, size: usize) -> Option<usize> {
-        let v = (o * self.stride + t * self.dilation) as isize - self.pad as isize;
+        let v = (o * self.stride + t * self.dilation) as isize - self.pad_before(size) as isize;
         (v >= 0 && (v as usize) < size).then_some(v as usize)
     }
 }

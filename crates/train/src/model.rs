@@ -72,6 +72,13 @@ pub struct TrainNet {
     pub momentum: f32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Eval,
+    Train,
+    Calibrate,
+}
+
 /// What the forward pass keeps for the backward pass.
 pub struct Cache {
     batch: usize,
@@ -85,6 +92,11 @@ pub struct Cache {
 impl TrainNet {
     /// The network for `arch` with PyTorch's padding (symmetric, `k / 2`), all parameters zero.
     pub fn new(arch: Arch, batch: usize) -> TrainNet {
+        TrainNet::with_padding(arch, batch, false)
+    }
+
+    /// As [`TrainNet::new`]; `tf_same` selects TensorFlow's "same" padding (for TFLite weights).
+    pub fn with_padding(arch: Arch, batch: usize, tf_same: bool) -> TrainNet {
         let mut params = Params::default();
         let mut running = Running::default();
         let mut units = Vec::new();
@@ -113,6 +125,7 @@ impl TrainNet {
             stride: stride as usize,
             pad: if k == 3 { dilation as usize } else { 0 },
             dilation: dilation as usize,
+            tf_same,
         };
         let mut fc = (0, 0);
         for layer in arch.layers() {
@@ -235,7 +248,20 @@ impl TrainNet {
     /// Forward pass over `batch` NHWC images. In training mode batch norms use batch statistics
     /// (and update the running ones) and the returned cache feeds [`TrainNet::backward`].
     pub fn forward(&mut self, input: &[f32], batch: usize, train: bool) -> (Vec<f32>, Option<Cache>) {
-        let mut cache = train.then(|| Cache {
+        self.run(input, batch, if train { Mode::Train } else { Mode::Eval })
+    }
+
+    /// Data-dependent initialisation for weights that had batch norm folded in (TFLite models):
+    /// every batch norm gets the scale and shift that make its training-mode output on this batch
+    /// equal to the folded network's (`gamma = std`, `beta = bias + mean`), and the same running
+    /// statistics, so fine-tuning starts from the pretrained function.
+    pub fn calibrate_batch_norms(&mut self, input: &[f32], batch: usize) {
+        self.run(input, batch, Mode::Calibrate);
+    }
+
+    fn run(&mut self, input: &[f32], batch: usize, mode: Mode) -> (Vec<f32>, Option<Cache>) {
+        let train = mode != Mode::Eval;
+        let mut cache = (mode == Mode::Train).then(|| Cache {
             batch,
             inputs: vec![],
             pre_act: vec![],
@@ -243,26 +269,42 @@ impl TrainNet {
             head_out: vec![],
             pooled: vec![],
         });
-        // Training updates the running statistics (moved out while the units borrow `self`);
-        // evaluation reads them in place.
-        let mut running = if train { std::mem::take(&mut self.running) } else { Running::default() };
-        let stem = &self.units[0];
-        let mut x = self.unit_forward(stem, input, train, cache.as_mut(), &mut running);
-        for &(first, count, residual) in &self.blocks {
+        let step = |net: &mut TrainNet, i: usize, x: &[f32], cache: Option<&mut Cache>| -> Vec<f32> {
+            let u = net.units[i].clone();
+            if mode == Mode::Calibrate {
+                net.calibrate_unit(&u, x);
+                // Forward with the batch statistics, leaving the calibrated running ones alone.
+                let mut scratch = net.running.clone();
+                return net.unit_forward(&u, x, true, None, &mut scratch);
+            }
+            // Training updates the running statistics (moved out while the unit borrows `net`).
+            let mut running = std::mem::take(&mut net.running);
+            let y = if train {
+                net.unit_forward(&u, x, true, cache, &mut running)
+            } else {
+                net.running = running;
+                running = Running::default();
+                net.unit_forward(&u, x, false, None, &mut running)
+            };
+            if train {
+                net.running = running;
+            }
+            y
+        };
+        let mut x = step(self, 0, input, cache.as_mut());
+        for b in 0..self.blocks.len() {
+            let (first, count, residual) = self.blocks[b];
             let block_in = x.clone();
-            for u in &self.units[first..first + count] {
-                x = self.unit_forward(u, &x, train, cache.as_mut(), &mut running);
+            for i in first..first + count {
+                x = step(self, i, &x, cache.as_mut());
             }
             if residual {
                 x.iter_mut().zip(&block_in).for_each(|(a, b)| *a += b);
             }
         }
-        let head = self.units.last().expect("head unit");
-        x = self.unit_forward(head, &x, train, cache.as_mut(), &mut running);
-        if train {
-            self.running = running;
-        }
-        let c = head.geom.cout;
+        let last = self.units.len() - 1;
+        x = step(self, last, &x, cache.as_mut());
+        let c = self.units[last].geom.cout;
         let mut pooled = vec![0.0; batch * c];
         avgpool_forward(&mut pooled, &x, batch, c);
         let classes = self.arch.classes as usize;
@@ -276,6 +318,29 @@ impl TrainNet {
             cache.pooled = pooled;
         }
         (logits, cache)
+    }
+
+    /// Sets one unit's batch norm so that, on input `x`, training mode reproduces `conv + beta`.
+    fn calibrate_unit(&mut self, u: &Unit, x: &[f32]) {
+        let p = &self.params.tensors;
+        let mut z = vec![0.0; u.geom.out_len()];
+        match u.kind {
+            ConvKind::Full => conv_forward(&mut z, x, &p[u.w], &u.geom),
+            ConvKind::Depthwise => dw_forward(&mut z, x, &p[u.w], &u.geom),
+            ConvKind::Pointwise => pointwise_forward(&mut z, x, &p[u.w], u.geom.cin, u.geom.cout),
+        }
+        let c = u.geom.cout;
+        let (ones, zeros) = (vec![1.0; c], vec![0.0; c]);
+        let mut y = vec![0.0; z.len()];
+        let stats = bn_train_forward(&mut y, &z, &ones, &zeros, c);
+        for ch in 0..c {
+            let std = 1.0 / stats.inv_std[ch];
+            self.params.tensors[u.gamma][ch] = std;
+            self.params.tensors[u.beta][ch] += stats.mean[ch];
+            self.running.mean[u.bn][ch] = stats.mean[ch];
+            // The batch's own (biased) variance: evaluation then reproduces this batch exactly.
+            self.running.var[u.bn][ch] = std * std - BN_EPS;
+        }
     }
 
     /// Loss and gradients of one training batch (cross entropy with `smoothing`).

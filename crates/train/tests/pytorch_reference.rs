@@ -114,3 +114,29 @@ fn to_nhwc(t: &F32Tensor) -> Vec<f32> {
     }
     v
 }
+
+/// A TFLite model made trainable (TF padding, batch norms calibrated on a batch) computes the same
+/// logits in eval mode as the inference engine, and folding it back gives the inference model.
+#[test]
+fn tflite_model_round_trips_through_training_form() {
+    use mnv2_engine::F32Engine;
+    let model = mnv2_import::load(shared().join("models/mobilenet_v2_1.0_224_quant.tflite")).unwrap();
+    let batch = 2;
+    let input: Vec<f32> = (0..batch * 224 * 224 * 3).map(|i| ((i * 37 % 255) as f32 - 128.0) / 128.0).collect();
+    let e = F32Engine::new(&model, 1).unwrap();
+    let mut reference = vec![0.0; batch * 1001];
+    e.run(&mut e.session(batch).unwrap(), &input, &mut reference).unwrap();
+    let mut net = TrainNet::from_model(&model, batch, 1001).unwrap();
+    net.calibrate_batch_norms(&input, batch);
+    let back = net.to_model(model.input.clone(), None, "back");
+    // Training mode on the calibration batch reproduces the folded network (before the softmax).
+    let (train_logits, _) = net.forward(&input, batch, true);
+    let mut probs = train_logits.clone();
+    mnv2_engine::softmax_in_place(&mut probs, 1001);
+    assert!(rel_err(&probs, &reference) < 1e-3, "train mode {:.2e}", rel_err(&probs, &reference));
+    let e = F32Engine::new(&back, 1).unwrap();
+    let mut logits = vec![0.0; batch * 1001];
+    e.run(&mut e.session(batch).unwrap(), &input, &mut logits).unwrap();
+    mnv2_engine::softmax_in_place(&mut logits, 1001);
+    assert!(rel_err(&logits, &reference) < 1e-3, "folded back {:.2e}", rel_err(&logits, &reference));
+}

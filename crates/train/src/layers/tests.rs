@@ -37,8 +37,10 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn conv_and_depthwise_gradients() {
     let mut rng = Rng(0x1234_5678_9abc);
-    for (k, stride, pad, dilation) in [(3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 2, 2), (1, 1, 0, 1)] {
-        let g = ConvGeom { n: 2, h: 5, w: 6, cin: 3, cout: 4, k, stride, pad, dilation };
+    for (k, stride, pad, dilation, tf_same) in
+        [(3, 2, 1, 1, false), (3, 1, 1, 1, false), (3, 1, 2, 2, false), (1, 1, 0, 1, false), (3, 2, 0, 1, true)]
+    {
+        let g = ConvGeom { n: 2, h: 5, w: 6, cin: 3, cout: 4, k, stride, pad, dilation, tf_same };
         let (x, w) = (rng.vec(2 * 5 * 6 * 3), rng.vec(4 * k * k * 3));
         let r = rng.vec(g.out_len());
         let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);

@@ -1,0 +1,20 @@
+//! Times one training step (forward + backward) of MobileNetV2 1.0-224: `cargo run --release -p mnv2-train --example step_time -- BATCH`.
+
+fn main() {
+    let batch: usize = std::env::args().nth(1).map_or(8, |b| b.parse().expect("batch"));
+    let arch = mnv2_arch::Arch::new(1.0, 224, 5).unwrap();
+    let mut net = mnv2_train::TrainNet::new(arch, batch);
+    for t in net.params.tensors.iter_mut() {
+        for (i, v) in t.iter_mut().enumerate() {
+            *v = ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.1;
+        }
+    }
+    let input: Vec<f32> = (0..batch * 224 * 224 * 3).map(|i| (i % 255) as f32 / 128.0 - 1.0).collect();
+    let labels: Vec<usize> = (0..batch).map(|i| i % 5).collect();
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        let (loss, _, _) = net.loss_and_grads(&input, &labels, 0.1);
+        let s = t.elapsed().as_secs_f64();
+        println!("batch {batch}: {:.2} s per step, {:.1} images/s (loss {loss:.3})", s, batch as f64 / s);
+    }
+}
