@@ -7,6 +7,7 @@ mod classify;
 mod eval;
 mod eval_seg;
 mod files;
+mod finetune;
 mod info;
 mod plot;
 mod run;

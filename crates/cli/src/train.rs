@@ -1,5 +1,6 @@
-//! `mnv2 train`: fine-tuning on an image folder. This version trains the classifier on a frozen
-//! backbone (a linear probe); full backpropagation lives in `mnv2-train` but is not wired here yet.
+//! `mnv2 train`: a classifier on an image folder. With `--freeze-backbone` only the classifier
+//! is trained, on the frozen backbone's features (a linear probe); otherwise the whole network
+//! (see `finetune.rs`).
 
 use crate::args::TrainArgs;
 use anyhow::{Context, bail};
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if !a.freeze_backbone {
-        bail!("full backpropagation through `mnv2 train` is not available yet; use --freeze-backbone --init MODEL");
+        return crate::finetune::main(a);
     }
     let init = a.init.clone().context("--freeze-backbone needs --init MODEL")?;
     if a.batch == 0 || a.epochs == 0 {
@@ -109,7 +110,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `OUT.<suffix>` beside the model file.
-fn sidecar(out: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sidecar(out: &Path, suffix: &str) -> PathBuf {
     let stem = out.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
     out.with_file_name(format!("{stem}.{suffix}"))
 }

@@ -76,3 +76,31 @@ fn probe_trains_resumes_exactly_and_evaluates() {
     assert!(e["top1"].as_f64().unwrap() >= 0.5, "{e}");
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// Full fine-tuning (every layer) for two short epochs: it runs, and stopping after one epoch
+/// then resuming ends with exactly the weights of the uninterrupted run.
+#[test]
+fn full_finetune_resumes_exactly() {
+    let root = std::env::temp_dir().join(format!("mnv2-finetune-{}", std::process::id()));
+    let (train, val) = (subset(&root, "train", 4), subset(&root, "val", 2));
+    let init = shared().join("models/mobilenet_v2_1.0_224_quant.tflite");
+    let (t, v, i) = (train.to_str().unwrap(), val.to_str().unwrap(), init.to_str().unwrap());
+    let run = |out: &Path, stop_after: &str, resume: bool| {
+        let mut args =
+            vec!["train", "--data", t, "--val", v, "--init", i, "--batch", "4", "--epochs", "2", "--lr", "3e-4"];
+        args.extend(["--stop-after", stop_after, "-o", out.to_str().unwrap()]);
+        if resume {
+            args.push("--resume");
+        }
+        let o = mnv2(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (whole, split) = (root.join("whole.safetensors"), root.join("split.safetensors"));
+    run(&whole, "2", false);
+    run(&split, "1", false);
+    run(&split, "2", true);
+    assert!(std::fs::read(&whole).unwrap() == std::fs::read(&split).unwrap(), "resumed model differs");
+    let metrics = std::fs::read_to_string(root.join("whole.metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -50,11 +50,17 @@ impl ConvGeom {
     }
 }
 
-/// `out = a (m x k) * b (k x n)`, row-major.
+/// `out = a (m x k) * b (k x n)`, row-major; rows split across rayon's threads.
 pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32]) {
+    use rayon::prelude::*;
     assert!(a.len() == m * k && b.len() == k * n && out.len() == m * n);
     let packed = PackedB::new(k, n, |kk, j| b[kk * n + j], &vec![0.0; n]);
-    gemm(Isa::detect(), a, &packed, None, Clamp::NONE, out);
+    let rows = m.div_ceil(rayon::current_num_threads() * 4).max(6);
+    out.par_chunks_mut(rows * n.max(1)).enumerate().for_each(|(i, chunk)| {
+        let r0 = i * rows;
+        let r1 = r0 + chunk.len() / n.max(1);
+        gemm(Isa::detect(), &a[r0 * k..r1 * k], &packed, None, Clamp::NONE, chunk);
+    });
 }
 
 /// Transpose of a row-major `rows x cols` matrix.
@@ -85,9 +91,22 @@ pub fn pointwise_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32],
     }
 }
 
+/// OHWI weights as HWIO (output channels contiguous), for the loops below.
+fn ohwi_to_hwio(w: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let taps = g.k * g.k * g.cin;
+    let mut t = vec![0.0; w.len()];
+    for o in 0..g.cout {
+        for r in 0..taps {
+            t[r * g.cout + o] = w[o * taps + r];
+        }
+    }
+    t
+}
+
 /// Full conv, weights OHWI.
 pub fn conv_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
+    let hwio = ohwi_to_hwio(w, g);
     for n in 0..g.n {
         for oy in 0..oh {
             for ox in 0..ow {
@@ -98,9 +117,9 @@ pub fn conv_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
                     for kx in 0..g.k {
                         let Some(ix) = g.src(ox, kx, g.w) else { continue };
                         let xi = &x[((n * g.h + iy) * g.w + ix) * g.cin..][..g.cin];
-                        for (co, ov) in o.iter_mut().enumerate() {
-                            let wr = &w[((co * g.k + ky) * g.k + kx) * g.cin..][..g.cin];
-                            *ov += xi.iter().zip(wr).map(|(a, b)| a * b).sum::<f32>();
+                        for (i, &xv) in xi.iter().enumerate() {
+                            let wr = &hwio[((ky * g.k + kx) * g.cin + i) * g.cout..][..g.cout];
+                            o.iter_mut().zip(wr).for_each(|(a, b)| *a += xv * b);
                         }
                     }
                 }
@@ -109,8 +128,11 @@ pub fn conv_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     }
 }
 
+/// Gradients of a full conv; `dx` may be skipped (the first layer's input needs none).
 pub fn conv_backward(dx: Option<&mut [f32]>, dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
+    let hwio = ohwi_to_hwio(w, g);
+    let mut dw_hwio = vec![0.0; w.len()];
     let mut dx = dx;
     if let Some(d) = dx.as_deref_mut() {
         d.fill(0.0);
@@ -124,15 +146,12 @@ pub fn conv_backward(dx: Option<&mut [f32]>, dw: &mut [f32], dy: &[f32], x: &[f3
                     for kx in 0..g.k {
                         let Some(ix) = g.src(ox, kx, g.w) else { continue };
                         let base = ((n * g.h + iy) * g.w + ix) * g.cin;
-                        for (co, &gv) in go.iter().enumerate() {
-                            let wo = ((co * g.k + ky) * g.k + kx) * g.cin;
-                            for i in 0..g.cin {
-                                dw[wo + i] += gv * x[base + i];
-                            }
+                        for i in 0..g.cin {
+                            let r = ((ky * g.k + kx) * g.cin + i) * g.cout;
+                            let xv = x[base + i];
+                            dw_hwio[r..r + g.cout].iter_mut().zip(go).for_each(|(a, b)| *a += xv * b);
                             if let Some(d) = dx.as_deref_mut() {
-                                for i in 0..g.cin {
-                                    d[base + i] += gv * w[wo + i];
-                                }
+                                d[base + i] += go.iter().zip(&hwio[r..r + g.cout]).map(|(a, b)| a * b).sum::<f32>();
                             }
                         }
                     }
@@ -140,10 +159,24 @@ pub fn conv_backward(dx: Option<&mut [f32]>, dw: &mut [f32], dy: &[f32], x: &[f3
             }
         }
     }
+    let taps = g.k * g.k * g.cin;
+    for o in 0..g.cout {
+        for r in 0..taps {
+            dw[o * taps + r] += dw_hwio[r * g.cout + o];
+        }
+    }
 }
 
-/// Depthwise conv, weights `[ky][kx][c]`.
+/// Depthwise conv, weights `[ky][kx][c]`; images in parallel.
 pub fn dw_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    use rayon::prelude::*;
+    let (oh, ow) = g.out_hw();
+    let one = ConvGeom { n: 1, ..*g };
+    let (xl, yl) = (g.h * g.w * g.cin, oh * ow * g.cin);
+    y.par_chunks_mut(yl).enumerate().for_each(|(n, yi)| dw_forward_one(yi, &x[n * xl..(n + 1) * xl], w, &one));
+}
+
+fn dw_forward_one(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
     let c = g.cin;
     for n in 0..g.n {
@@ -167,7 +200,27 @@ pub fn dw_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     }
 }
 
+/// Gradients of a depthwise conv; images in parallel, their weight gradients summed in order.
 pub fn dw_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    use rayon::prelude::*;
+    let (oh, ow) = g.out_hw();
+    let one = ConvGeom { n: 1, ..*g };
+    let (xl, yl) = (g.h * g.w * g.cin, oh * ow * g.cin);
+    let partial: Vec<Vec<f32>> = dx
+        .par_chunks_mut(xl)
+        .enumerate()
+        .map(|(n, dxi)| {
+            let mut dwi = vec![0.0; dw.len()];
+            dw_backward_one(dxi, &mut dwi, &dy[n * yl..(n + 1) * yl], &x[n * xl..(n + 1) * xl], w, &one);
+            dwi
+        })
+        .collect();
+    for p in partial {
+        dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+    }
+}
+
+fn dw_backward_one(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
     let c = g.cin;
     dx.fill(0.0);

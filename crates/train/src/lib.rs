@@ -4,6 +4,7 @@
 //!
 //! Convolutions pad symmetrically (PyTorch's convention, what the reference gradients use).
 
+pub mod augment;
 pub mod convert;
 pub mod data;
 pub mod layers;

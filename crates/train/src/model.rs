@@ -405,6 +405,8 @@ impl TrainNet {
         let mut dx = vec![0.0; x.len()];
         let mut dw = vec![0.0; p[u.w].len()];
         match u.kind {
+            // The network's input needs no gradient.
+            ConvKind::Full if i == 0 => conv_backward(None, &mut dw, &dz, &x, &p[u.w], &u.geom),
             ConvKind::Full => conv_backward(Some(&mut dx), &mut dw, &dz, &x, &p[u.w], &u.geom),
             ConvKind::Depthwise => dw_backward(&mut dx, &mut dw, &dz, &x, &p[u.w], &u.geom),
             ConvKind::Pointwise => pointwise_backward(&mut dx, &mut dw, &dz, &x, &p[u.w], u.geom.cin, u.geom.cout),

@@ -45,3 +45,34 @@ pub fn read(bytes: &[u8]) -> Result<(Tensors, Metadata), String> {
     }
     Ok((tensors, meta))
 }
+
+/// Writes float32 tensors (name, shape, values) and metadata as a safetensors file, atomically.
+pub fn write(
+    path: &std::path::Path,
+    tensors: &[(String, Vec<usize>, &[f32])],
+    metadata: &Metadata,
+) -> std::io::Result<()> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(metadata));
+    let mut offset = 0usize;
+    for (name, shape, values) in tensors {
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + 4 * values.len()]}),
+        );
+        offset += 4 * values.len();
+    }
+    let mut head = serde_json::to_vec(&serde_json::Value::Object(header)).expect("JSON serialises");
+    while !head.len().is_multiple_of(8) {
+        head.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + head.len() + offset);
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    out.extend_from_slice(&head);
+    for (_, _, values) in tensors {
+        values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, out)?;
+    std::fs::rename(&tmp, path)
+}

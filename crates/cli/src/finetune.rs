@@ -1,0 +1,234 @@
+//! `mnv2 train` without `--freeze-backbone`: every layer trained with the hand-written backward
+//! passes of `mnv2-train`, from a model (`--init`, batch norms calibrated on the first batch) or
+//! from scratch (`--width`/`--resolution` are taken from the init model when there is one).
+
+use crate::args::TrainArgs;
+use crate::train::sidecar;
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use mnv2::engine::{InputSpec, Model};
+use mnv2::train::augment::{color_jitter, hflip, random_resized_crop};
+use mnv2::train::data::{ImageFolder, Rng};
+use mnv2::train::optim::{Optimizer, Schedule, State, learning_rate, step};
+use mnv2::train::{TrainNet, safetensors};
+use mnv2::{Classifier, Options, Precision};
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+type Batch = (Vec<f32>, Vec<usize>);
+
+pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    let init = a
+        .init
+        .clone()
+        .context("training needs --init MODEL (training from scratch is not wired into the command yet)")?;
+    let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
+    let schedule = match a.schedule.as_str() {
+        "cosine" => Schedule::Cosine { epochs: a.epochs as f32 },
+        "exponential" => Schedule::Exponential { rate: 0.98, epochs_per_decay: 1.0 },
+        "constant" => Schedule::Constant,
+        other => bail!("unknown schedule {other:?}"),
+    };
+    let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
+    let val = ImageFolder::open(&a.val).map_err(anyhow::Error::msg)?;
+    if val.classes != train.classes || train.items.len() < a.batch {
+        bail!("train and val need the same classes and at least one full batch of training images");
+    }
+    let base = mnv2::import::load(&init).with_context(|| format!("loading {}", init.display()))?;
+    let input = base.input.clone();
+    let size = base.arch.resolution as usize;
+    let classes = train.classes.len();
+    let mut net = TrainNet::from_model(&base, a.batch, classes).map_err(anyhow::Error::msg)?;
+    let state_path = sidecar(&a.output, "train.safetensors");
+    let metrics_path = sidecar(&a.output, "metrics.jsonl");
+    let mut states: Vec<State> = vec![State::default(); net.params.tensors.len()];
+    let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
+    if a.resume {
+        first_epoch = load_state(&state_path, &mut net, &mut states, &mut rng)?;
+    } else {
+        // Calibrate the batch norms on the first batch, with evaluation preprocessing.
+        let (x, _) = load_batch(&train.items[..a.batch], &input, size, None);
+        net.calibrate_batch_norms(&x?, a.batch);
+        std::fs::write(&metrics_path, b"")?;
+    }
+    // Weight decay on convolution and classifier weights, not on batch-norm parameters.
+    let bn_params: Vec<usize> = net.units.iter().flat_map(|u| [u.gamma, u.beta]).chain([net.fc_b]).collect();
+    let batches = train.items.len() / a.batch;
+    let last_epoch = a.stop_after.map_or(a.epochs, |s| s.min(a.epochs));
+    for epoch in first_epoch..last_epoch {
+        let t0 = Instant::now();
+        let mut order: Vec<usize> = (0..train.items.len()).collect();
+        rng.shuffle(&mut order);
+        let seeds: Vec<u64> = (0..batches).map(|_| rng.next_u64()).collect();
+        let bar = ProgressBar::new(batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{bar:30}} epoch {}/{} {{pos}}/{{len}} {{msg}}",
+                epoch + 1,
+                a.epochs
+            ))
+            .expect("valid template"),
+        );
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            // Decoding and augmentation on a worker thread, two batches ahead of the compute.
+            let (tx, rx) = sync_channel::<anyhow::Result<Batch>>(2);
+            let (order, seeds, items, input) = (&order, &seeds, &train.items, &input);
+            scope.spawn(move || {
+                for (b, seed) in seeds.iter().enumerate() {
+                    let chunk: Vec<_> =
+                        order[b * a.batch..(b + 1) * a.batch].iter().map(|&i| items[i].clone()).collect();
+                    let (x, labels) = load_batch(&chunk, input, size, Some(Rng(*seed)));
+                    if tx.send(x.map(|x| (x, labels))).is_err() {
+                        return;
+                    }
+                }
+            });
+            for b in 0..batches {
+                let (x, labels) = rx.recv().context("data worker stopped")??;
+                let (loss, logits, grads) = net.loss_and_grads(&x, &labels, a.label_smoothing);
+                for (row, &y) in logits.chunks_exact(classes).zip(&labels) {
+                    let top = row.iter().enumerate().max_by(|p, q| p.1.total_cmp(q.1)).map_or(0, |(i, _)| i);
+                    correct += (top == y) as usize;
+                }
+                loss_sum += loss as f64 * labels.len() as f64;
+                seen += labels.len();
+                let lr = learning_rate(a.lr, schedule, epoch as f32 + b as f32 / batches as f32, 0.0);
+                for (i, g) in grads.tensors.iter().enumerate() {
+                    let wd = if bn_params.contains(&i) { 0.0 } else { a.weight_decay };
+                    step(optimizer, &mut net.params.tensors[i], g, &mut states[i], lr, wd);
+                }
+                bar.set_message(format!(
+                    "loss {:.3} top-1 {:.1}% {:.1} img/s",
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64,
+                    seen as f64 / t0.elapsed().as_secs_f64()
+                ));
+                bar.inc(1);
+            }
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+        let secs = t0.elapsed().as_secs_f64();
+        let model = net.to_model(input.clone(), Some(train.classes.clone()), "mnv2 train");
+        let val_top1 = validate(&model, &val, a.threads)?;
+        let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "train_top1": correct as f64 / seen as f64,
+            "val_top1": val_top1, "images_per_s": seen as f64 / secs, "seconds": secs});
+        writeln!(std::fs::OpenOptions::new().append(true).create(true).open(&metrics_path)?, "{line}")?;
+        let meta = [(
+            "mnv2.training".to_string(),
+            json!({"epochs": epoch + 1, "init": init.display().to_string(), "mode": "full"}).to_string(),
+        )];
+        mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
+        save_state(&state_path, &net, &states, rng, epoch + 1)?;
+        eprintln!(
+            "epoch {}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}%, {:.1} images/s",
+            epoch + 1,
+            loss_sum / seen as f64,
+            100.0 * correct as f64 / seen as f64,
+            100.0 * val_top1,
+            seen as f64 / secs
+        );
+    }
+    let history: Vec<serde_json::Value> =
+        std::fs::read_to_string(&metrics_path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
+    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
+    let plot = crate::plot::curves(&[
+        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
+        ("train top-1", [40, 120, 200], get("train_top1")),
+        ("val top-1", [40, 160, 60], get("val_top1")),
+    ]);
+    mnv2::image::save_png(&plot, sidecar(&a.output, "curves.png"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Decodes, (augments,) and normalises a batch of images to NHWC floats.
+fn load_batch(
+    items: &[(std::path::PathBuf, usize)],
+    input: &InputSpec,
+    size: usize,
+    augment: Option<Rng>,
+) -> (anyhow::Result<Vec<f32>>, Vec<usize>) {
+    let labels = items.iter().map(|(_, l)| *l).collect();
+    let run = || -> anyhow::Result<Vec<f32>> {
+        let mut rng = augment;
+        let mut x = Vec::with_capacity(items.len() * size * size * 3);
+        for (path, _) in items {
+            let img = mnv2::image::load_rgb(path)?;
+            let img = match rng.as_mut() {
+                Some(r) => {
+                    let mut c = random_resized_crop(&img, size, r, 0.08);
+                    if r.uniform() < 0.5 {
+                        hflip(&mut c);
+                    }
+                    color_jitter(&mut c, r, 0.2);
+                    c
+                }
+                None => mnv2::image::prepare(&img, size, 0.875)?,
+            };
+            x.extend(img.data.iter().map(|&v| (v as f32 - input.mean) / input.std));
+        }
+        Ok(x)
+    };
+    (run(), labels)
+}
+
+/// Validation top-1 of the folded model in float32.
+fn validate(model: &Model, val: &ImageFolder, threads: usize) -> anyhow::Result<f64> {
+    let mut c = Classifier::new(model.clone(), Options { threads, precision: Precision::F32, ..Options::default() })?;
+    let mut correct = 0;
+    for chunk in val.items.chunks(16) {
+        let images = chunk.iter().map(|(p, _)| mnv2::image::load_rgb(p)).collect::<Result<Vec<_>, _>>()?;
+        for ((_, y), p) in chunk.iter().zip(c.classify(&images, 1)?) {
+            correct += (p[0].index == *y) as usize;
+        }
+    }
+    Ok(correct as f64 / val.items.len() as f64)
+}
+
+fn save_state(path: &Path, net: &TrainNet, states: &[State], rng: Rng, epoch: usize) -> anyhow::Result<()> {
+    let mut tensors: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
+    for (i, (name, t)) in net.params.names.iter().zip(&net.params.tensors).enumerate() {
+        tensors.push((format!("param.{name}"), vec![t.len()], t));
+        tensors.push((format!("first.{name}"), vec![states[i].first.len()], &states[i].first));
+        tensors.push((format!("second.{name}"), vec![states[i].second.len()], &states[i].second));
+    }
+    for (i, (m, v)) in net.running.mean.iter().zip(&net.running.var).enumerate() {
+        tensors.push((format!("running_mean.{i}"), vec![m.len()], m));
+        tensors.push((format!("running_var.{i}"), vec![v.len()], v));
+    }
+    let steps: Vec<u64> = states.iter().map(|s| s.steps).collect();
+    let meta = [
+        ("epoch".to_string(), epoch.to_string()),
+        ("rng".to_string(), rng.0.to_string()),
+        ("steps".to_string(), json!(steps).to_string()),
+    ];
+    safetensors::write(path, &tensors, &meta.into_iter().collect())?;
+    Ok(())
+}
+
+fn load_state(path: &Path, net: &mut TrainNet, states: &mut [State], rng: &mut Rng) -> anyhow::Result<usize> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {} (nothing to resume)", path.display()))?;
+    let (t, meta) = safetensors::read(&bytes).map_err(anyhow::Error::msg)?;
+    let steps: Vec<u64> = serde_json::from_str(meta.get("steps").context("no steps")?)?;
+    for (i, name) in net.params.names.clone().iter().enumerate() {
+        let get = |k: &str| {
+            t.get(&format!("{k}.{name}"))
+                .map(|x| x.data.clone())
+                .with_context(|| format!("checkpoint lacks {k}.{name}"))
+        };
+        net.params.tensors[i] = get("param")?;
+        states[i] = State { first: get("first")?, second: get("second")?, steps: steps.get(i).copied().unwrap_or(0) };
+    }
+    for i in 0..net.running.mean.len() {
+        net.running.mean[i] = t.get(&format!("running_mean.{i}")).context("running mean")?.data.clone();
+        net.running.var[i] = t.get(&format!("running_var.{i}")).context("running var")?.data.clone();
+    }
+    *rng = Rng(meta.get("rng").and_then(|s| s.parse().ok()).context("no rng")?);
+    Ok(meta.get("epoch").and_then(|s| s.parse().ok()).unwrap_or(0))
+}
