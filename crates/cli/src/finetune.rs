@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mnv2::engine::{InputSpec, Model};
 use mnv2::train::augment::{color_jitter, hflip, random_resized_crop};
 use mnv2::train::data::{ImageFolder, Rng};
-use mnv2::train::optim::{Optimizer, Schedule, State, learning_rate, step};
+use mnv2::train::optim::{Optimizer, State, learning_rate, step};
 use mnv2::train::{TrainNet, safetensors};
 use mnv2::{Classifier, Options, Precision};
 use serde_json::json;
@@ -27,12 +27,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .context("training needs --init MODEL (training from scratch is not wired into the command yet)")?;
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
-    let schedule = match a.schedule.as_str() {
-        "cosine" => Schedule::Cosine { epochs: a.epochs as f32 },
-        "exponential" => Schedule::Exponential { rate: 0.98, epochs_per_decay: 1.0 },
-        "constant" => Schedule::Constant,
-        other => bail!("unknown schedule {other:?}"),
-    };
+    let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;
     let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
     let val = ImageFolder::open(&a.val).map_err(anyhow::Error::msg)?;
     if val.classes != train.classes || train.items.len() < a.batch {
@@ -134,16 +129,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             seen as f64 / secs
         );
     }
-    let history: Vec<serde_json::Value> =
-        std::fs::read_to_string(&metrics_path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
-    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
-    let plot = crate::plot::curves(&[
-        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
-        ("train top-1", [40, 120, 200], get("train_top1")),
-        ("val top-1", [40, 160, 60], get("val_top1")),
-    ]);
-    mnv2::image::save_png(&plot, sidecar(&a.output, "curves.png"))?;
+    crate::plot::training_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -40,3 +40,19 @@ fn line(img: &mut Rgb8, (x0, y0): (usize, usize), (x1, y1): (usize, usize), colo
         img.fill_rect(x as usize, y as usize, 2, 2, color, 1.0);
     }
 }
+
+/// Redraws `plot` from the metrics JSON lines of a training run (loss scaled to its maximum,
+/// train and validation top-1).
+pub fn training_curves(metrics: &std::path::Path, plot: &std::path::Path) -> anyhow::Result<()> {
+    let history: Vec<serde_json::Value> =
+        std::fs::read_to_string(metrics)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
+    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
+    let img = curves(&[
+        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
+        ("train top-1", [40, 120, 200], get("train_top1")),
+        ("val top-1", [40, 160, 60], get("val_top1")),
+    ]);
+    mnv2::image::save_png(&img, plot)?;
+    Ok(())
+}

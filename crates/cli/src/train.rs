@@ -25,12 +25,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         bail!("--batch and --epochs must be at least 1");
     }
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
-    let schedule = match a.schedule.as_str() {
-        "cosine" => Schedule::Cosine { epochs: a.epochs as f32 },
-        "exponential" => Schedule::Exponential { rate: 0.98, epochs_per_decay: 1.0 },
-        "constant" => Schedule::Constant,
-        other => bail!("unknown schedule {other:?} (cosine, exponential, constant)"),
-    };
+    let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;
     let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
     let val = ImageFolder::open(&a.val).map_err(anyhow::Error::msg)?;
     if val.classes != train.classes {
@@ -84,17 +79,10 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let plot_path = sidecar(&a.output, "curves.png");
+    crate::plot::training_curves(&metrics_path, &plot_path)?;
     let history: Vec<serde_json::Value> =
         std::fs::read_to_string(&metrics_path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
-    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
-    let plot = crate::plot::curves(&[
-        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
-        ("train top-1", [40, 120, 200], get("train_top1")),
-        ("val top-1", [40, 160, 60], get("val_top1")),
-    ]);
-    let plot_path = sidecar(&a.output, "curves.png");
-    mnv2::image::save_png(&plot, &plot_path)?;
     let last = history.last().cloned().unwrap_or_default();
     println!(
         "{}: val top-1 {:.2}% after {} epochs ({:.0} s features, {:.1} s total); metrics {}, curves {}",
@@ -107,6 +95,16 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         plot_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The learning-rate schedule named on the command line.
+pub(crate) fn parse_schedule(name: &str, epochs: usize) -> anyhow::Result<Schedule> {
+    Ok(match name {
+        "cosine" => Schedule::Cosine { epochs: epochs as f32 },
+        "exponential" => Schedule::Exponential { rate: 0.98, epochs_per_decay: 1.0 },
+        "constant" => Schedule::Constant,
+        other => bail!("unknown schedule {other:?} (cosine, exponential, constant)"),
+    })
 }
 
 /// `OUT.<suffix>` beside the model file.

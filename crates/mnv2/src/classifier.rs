@@ -19,6 +19,17 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    /// Whether `model` runs in integer arithmetic with this choice.
+    pub fn is_int8_for(self, model: &Model) -> bool {
+        match self {
+            Precision::Auto => model.is_quantized(),
+            Precision::F32 => false,
+            Precision::Int8 => true,
+        }
+    }
+}
+
 impl std::str::FromStr for Precision {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -80,12 +91,7 @@ impl Classifier {
             (None, Some(names)) => Labels::fit(names.clone(), classes, &model.name)?,
             (None, None) => Labels::numbered(classes),
         };
-        let int8 = match options.precision {
-            Precision::Auto => model.is_quantized(),
-            Precision::F32 => false,
-            Precision::Int8 => true,
-        };
-        let backend = if int8 {
+        let backend = if options.precision.is_int8_for(&model) {
             Backend::Int8(Q8Engine::new(&model, options.threads)?, None)
         } else {
             Backend::F32(F32Engine::new(&model, options.threads)?, None)

@@ -39,12 +39,7 @@ impl Segmenter {
             (None, 21) => Labels::fit(PASCAL_VOC.iter().map(|s| s.to_string()).collect(), 21, "PASCAL VOC")?,
             (None, _) => Labels::numbered(classes),
         };
-        let int8 = match options.precision {
-            Precision::Auto => model.is_quantized(),
-            Precision::F32 => false,
-            Precision::Int8 => true,
-        };
-        let backend = if int8 {
+        let backend = if options.precision.is_int8_for(&model) {
             Backend::Int8(Q8Engine::new(&model, options.threads)?, None)
         } else {
             Backend::F32(F32Engine::new(&model, options.threads)?, None)
