@@ -195,6 +195,12 @@ pub struct TrainArgs {
     /// Train only the classifier on the frozen backbone's features (a linear probe).
     #[arg(long)]
     pub freeze_backbone: bool,
+    /// Without --init: train from scratch at this width multiplier ...
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f32,
+    /// ... and this input resolution.
+    #[arg(long, default_value_t = 224)]
+    pub resolution: u32,
     #[arg(long, default_value_t = 15)]
     pub epochs: usize,
     #[arg(long, default_value_t = 32)]

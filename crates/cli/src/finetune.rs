@@ -1,6 +1,6 @@
 //! `mnv2 train` without `--freeze-backbone`: every layer trained with the hand-written backward
 //! passes of `mnv2-train`, from a model (`--init`, batch norms calibrated on the first batch) or
-//! from scratch (`--width`/`--resolution` are taken from the init model when there is one).
+//! from scratch at `--width` / `--resolution` (He-normal initialisation) when there is no init.
 
 use crate::args::TrainArgs;
 use crate::train::sidecar;
@@ -22,10 +22,7 @@ use std::time::Instant;
 type Batch = (Vec<f32>, Vec<usize>);
 
 pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
-    let init = a
-        .init
-        .clone()
-        .context("training needs --init MODEL (training from scratch is not wired into the command yet)")?;
+    let init_name = a.init.as_ref().map_or_else(|| "random (from scratch)".to_string(), |p| p.display().to_string());
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;
     let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
@@ -33,11 +30,21 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if val.classes != train.classes || train.items.len() < a.batch {
         bail!("train and val need the same classes and at least one full batch of training images");
     }
-    let base = mnv2::import::load(&init).with_context(|| format!("loading {}", init.display()))?;
-    let input = base.input.clone();
-    let size = base.arch.resolution as usize;
     let classes = train.classes.len();
-    let mut net = TrainNet::from_model(&base, a.batch, classes).map_err(anyhow::Error::msg)?;
+    let (mut net, input) = match &a.init {
+        Some(init) => {
+            let base = mnv2::import::load(init).with_context(|| format!("loading {}", init.display()))?;
+            (TrainNet::from_model(&base, a.batch, classes).map_err(anyhow::Error::msg)?, base.input.clone())
+        }
+        None => {
+            let arch = mnv2::arch::Arch::new(a.width, a.resolution, classes as u32)?;
+            let mut net = TrainNet::with_padding(arch, a.batch, true);
+            net.init_random(a.seed);
+            // Inputs scaled to [-1, 1], as the paper trains.
+            (net, InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false })
+        }
+    };
+    let size = net.arch.resolution as usize;
     let state_path = sidecar(&a.output, "train.safetensors");
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
     let mut states: Vec<State> = vec![State::default(); net.params.tensors.len()];
@@ -45,9 +52,11 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if a.resume {
         first_epoch = load_state(&state_path, &mut net, &mut states, &mut rng)?;
     } else {
-        // Calibrate the batch norms on the first batch, with evaluation preprocessing.
-        let (x, _) = load_batch(&train.items[..a.batch], &input, size, None);
-        net.calibrate_batch_norms(&x?, a.batch);
+        if a.init.is_some() {
+            // Calibrate the unfolded batch norms on the first batch (evaluation preprocessing).
+            let (x, _) = load_batch(&train.items[..a.batch], &input, size, None);
+            net.calibrate_batch_norms(&x?, a.batch);
+        }
         std::fs::write(&metrics_path, b"")?;
     }
     // Weight decay on convolution and classifier weights, not on batch-norm parameters.
@@ -116,7 +125,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         writeln!(std::fs::OpenOptions::new().append(true).create(true).open(&metrics_path)?, "{line}")?;
         let meta = [(
             "mnv2.training".to_string(),
-            json!({"epochs": epoch + 1, "init": init.display().to_string(), "mode": "full"}).to_string(),
+            json!({"epochs": epoch + 1, "init": init_name, "mode": "full"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
         save_state(&state_path, &net, &states, rng, epoch + 1)?;
