@@ -217,6 +217,10 @@ pub struct TrainArgs {
     pub weight_decay: f32,
     #[arg(long, default_value_t = 0.1)]
     pub label_smoothing: f32,
+    /// Keep an exponential moving average of the weights with this decay (the paper: 0.9999) and
+    /// validate and save it instead of the raw weights (full training only).
+    #[arg(long)]
+    pub ema: Option<f32>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Worker threads (0: one per core).

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mnv2::engine::{InputSpec, Model};
 use mnv2::train::augment::{color_jitter, hflip, random_resized_crop};
 use mnv2::train::data::{ImageFolder, Rng};
-use mnv2::train::optim::{Optimizer, State, learning_rate, step};
+use mnv2::train::optim::{Optimizer, State, ema_update, learning_rate, step};
 use mnv2::train::{TrainNet, safetensors};
 use mnv2::{Classifier, Options, Precision};
 use serde_json::json;
@@ -49,8 +49,12 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
     let mut states: Vec<State> = vec![State::default(); net.params.tensors.len()];
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
+    let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
         first_epoch = load_state(&state_path, &mut net, &mut states, &mut rng)?;
+        if a.ema.is_some() {
+            ema = Some(load_ema(&state_path, &net)?);
+        }
     } else {
         if a.init.is_some() {
             // Calibrate the unfolded batch norms on the first batch (evaluation preprocessing).
@@ -60,6 +64,9 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&metrics_path, b"")?;
     }
     // Weight decay on convolution and classifier weights, not on batch-norm parameters.
+    if a.ema.is_some() && ema.is_none() {
+        ema = Some(net.params.tensors.clone());
+    }
     let bn_params: Vec<usize> = net.units.iter().flat_map(|u| [u.gamma, u.beta]).chain([net.fc_b]).collect();
     let batches = train.items.len() / a.batch;
     let last_epoch = a.stop_after.map_or(a.epochs, |s| s.min(a.epochs));
@@ -105,6 +112,9 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
                 for (i, g) in grads.tensors.iter().enumerate() {
                     let wd = if bn_params.contains(&i) { 0.0 } else { a.weight_decay };
                     step(optimizer, &mut net.params.tensors[i], g, &mut states[i], lr, wd);
+                    if let (Some(e), Some(decay)) = (ema.as_mut(), a.ema) {
+                        ema_update(&mut e[i], &net.params.tensors[i], decay);
+                    }
                 }
                 bar.set_message(format!(
                     "loss {:.3} top-1 {:.1}% {:.1} img/s",
@@ -118,7 +128,12 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         })?;
         bar.finish_and_clear();
         let secs = t0.elapsed().as_secs_f64();
+        // Validate and save the averaged weights when there are some (training keeps the raw ones).
+        let raw = ema.as_ref().map(|e| std::mem::replace(&mut net.params.tensors, e.clone()));
         let model = net.to_model(input.clone(), Some(train.classes.clone()), "mnv2 train");
+        if let Some(raw) = raw {
+            net.params.tensors = raw;
+        }
         let val_top1 = validate(&model, &val, a.threads)?;
         let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "train_top1": correct as f64 / seen as f64,
             "val_top1": val_top1, "images_per_s": seen as f64 / secs, "seconds": secs});
@@ -128,7 +143,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             json!({"epochs": epoch + 1, "init": init_name, "mode": "full"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &net, &states, rng, epoch + 1)?;
+        save_state(&state_path, &net, &states, ema.as_ref(), rng, epoch + 1)?;
         eprintln!(
             "epoch {}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}%, {:.1} images/s",
             epoch + 1,
@@ -186,10 +201,20 @@ fn validate(model: &Model, val: &ImageFolder, threads: usize) -> anyhow::Result<
     Ok(correct as f64 / val.items.len() as f64)
 }
 
-fn save_state(path: &Path, net: &TrainNet, states: &[State], rng: Rng, epoch: usize) -> anyhow::Result<()> {
+fn save_state(
+    path: &Path,
+    net: &TrainNet,
+    states: &[State],
+    ema: Option<&Vec<Vec<f32>>>,
+    rng: Rng,
+    epoch: usize,
+) -> anyhow::Result<()> {
     let mut tensors: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
     for (i, (name, t)) in net.params.names.iter().zip(&net.params.tensors).enumerate() {
         tensors.push((format!("param.{name}"), vec![t.len()], t));
+        if let Some(e) = ema {
+            tensors.push((format!("ema.{name}"), vec![e[i].len()], &e[i]));
+        }
         tensors.push((format!("first.{name}"), vec![states[i].first.len()], &states[i].first));
         tensors.push((format!("second.{name}"), vec![states[i].second.len()], &states[i].second));
     }
@@ -226,4 +251,15 @@ fn load_state(path: &Path, net: &mut TrainNet, states: &mut [State], rng: &mut R
     }
     *rng = Rng(meta.get("rng").and_then(|s| s.parse().ok()).context("no rng")?);
     Ok(meta.get("epoch").and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+fn load_ema(path: &Path, net: &TrainNet) -> anyhow::Result<Vec<Vec<f32>>> {
+    let (t, _) = safetensors::read(&std::fs::read(path)?).map_err(anyhow::Error::msg)?;
+    net.params
+        .names
+        .iter()
+        .map(|n| {
+            t.get(&format!("ema.{n}")).map(|x| x.data.clone()).with_context(|| format!("checkpoint lacks ema.{n}"))
+        })
+        .collect()
 }
