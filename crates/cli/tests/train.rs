@@ -77,8 +77,8 @@ fn probe_trains_resumes_exactly_and_evaluates() {
     std::fs::remove_dir_all(&root).ok();
 }
 
-/// Full fine-tuning (every layer) for two short epochs: it runs, and stopping after one epoch
-/// then resuming ends with exactly the weights of the uninterrupted run.
+/// Full fine-tuning (every layer, with a moving average of the weights) for two short epochs: it
+/// runs, and stopping after one epoch then resuming ends with exactly the uninterrupted run's model.
 #[test]
 fn full_finetune_resumes_exactly() {
     let root = std::env::temp_dir().join(format!("mnv2-finetune-{}", std::process::id()));
