@@ -55,7 +55,7 @@ impl FusedBlock {
     /// not depend on how rows are split.
     pub fn run_rows(&self, isa: Isa, x: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], scratch: &mut [f32]) {
         let s = &self.dw.shape;
-        let (pt, _, _, ow) = s.geometry();
+        let (_, _, _, ow) = s.geometry();
         let hidden = s.channels;
         let in_row = s.in_w * hidden; // one expanded input row
         let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * e.k());
@@ -65,8 +65,7 @@ impl FusedBlock {
         let mut start = rows.start;
         while start < rows.end {
             let band = start..(start + self.band).min(rows.end);
-            let need_lo = (band.start * s.stride).saturating_sub(pt).min(s.in_h - 1);
-            let need_hi = ((band.end - 1) * s.stride + 2 * s.dilation).saturating_sub(pt).min(s.in_h - 1);
+            let (need_lo, need_hi) = s.input_rows(&band);
             let d = &mut dband[..band.len() * ow * hidden];
             match &self.expand {
                 Some(e) => {

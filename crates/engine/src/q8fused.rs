@@ -51,7 +51,7 @@ impl QFusedBlock {
     /// Output rows `rows` of one image (`x` its whole block input) into `out`.
     pub fn run_rows(&self, isa: Isa, x: &[u8], rows: std::ops::Range<usize>, out: &mut [u8], scratch: &mut [u8]) {
         let s = &self.dw.shape;
-        let (pt, _, _, ow) = s.geometry();
+        let (_, _, _, ow) = s.geometry();
         let hidden = s.channels;
         let in_row = s.in_w * hidden;
         let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * e.k());
@@ -61,8 +61,7 @@ impl QFusedBlock {
         let mut start = rows.start;
         while start < rows.end {
             let band = start..(start + self.band).min(rows.end);
-            let need_lo = (band.start * s.stride).saturating_sub(pt).min(s.in_h - 1);
-            let need_hi = ((band.end - 1) * s.stride + 2 * s.dilation).saturating_sub(pt).min(s.in_h - 1);
+            let (need_lo, need_hi) = s.input_rows(&band);
             let d = &mut dband[..band.len() * ow * hidden];
             match &self.expand {
                 Some(e) => {

@@ -29,6 +29,27 @@ impl DwShape {
         let (_, oh, _, ow) = self.geometry();
         oh * ow * self.channels
     }
+
+    /// The first and last input rows (inclusive, inside the image) that output rows `rows` read.
+    pub fn input_rows(&self, rows: &std::ops::Range<usize>) -> (usize, usize) {
+        let (pt, ..) = self.geometry();
+        let first = (rows.start * self.stride).saturating_sub(pt).min(self.in_h - 1);
+        let last = ((rows.end.max(1) - 1) * self.stride + 2 * self.dilation).saturating_sub(pt).min(self.in_h - 1);
+        (first, last)
+    }
+
+    /// Panics unless `window` (input rows from `row0`, whole rows of `elems_per_pixel` elements)
+    /// covers what output rows `rows` read and `out_len` is exactly those rows.
+    pub fn check_window(&self, window_len: usize, row0: usize, rows: &std::ops::Range<usize>, out_len: usize) {
+        let (_, oh, _, ow) = self.geometry();
+        let row_len = (self.in_w * self.channels).max(1);
+        assert!(window_len.is_multiple_of(row_len), "window is not whole rows");
+        assert!(rows.end <= oh && out_len == rows.len() * ow * self.channels, "depthwise output rows");
+        if !rows.is_empty() {
+            let (first, last) = self.input_rows(rows);
+            assert!(row0 <= first && last < row0 + window_len / row_len, "window misses input rows {first}..={last}");
+        }
+    }
 }
 
 /// A depthwise 3x3 conv layer: geometry, weights laid out `[ky][kx][c]` (TFLite's 1x3x3xC),
@@ -60,20 +81,8 @@ pub fn dwconv3x3_window(
     out: &mut [f32],
 ) {
     let DwLayer { shape, w, bias, .. } = layer;
-    let c = shape.channels;
-    let (pt, oh, _, ow) = shape.geometry();
-    let row_len = shape.in_w * c;
-    assert!(window.len().is_multiple_of(row_len.max(1)), "window is not whole rows");
-    assert!(w.len() == 9 * c && bias.len() == c, "depthwise weight size");
-    assert!(rows.end <= oh && out.len() == rows.len() * ow * c, "depthwise output rows");
-    if !rows.is_empty() {
-        let first = (rows.start * shape.stride).saturating_sub(pt);
-        let last = ((rows.end - 1) * shape.stride + 2 * shape.dilation).saturating_sub(pt).min(shape.in_h - 1);
-        assert!(
-            row0 <= first && last < row0 + window.len() / row_len.max(1),
-            "window misses input rows {first}..={last}"
-        );
-    }
+    assert!(w.len() == 9 * shape.channels && bias.len() == shape.channels, "depthwise weight size");
+    shape.check_window(window.len(), row0, &rows, out.len());
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.

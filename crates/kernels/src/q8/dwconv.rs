@@ -38,19 +38,8 @@ pub fn qdwconv3x3_window(
     out: &mut [u8],
 ) {
     let s = &layer.shape;
-    let (pt, oh, _, ow) = s.geometry();
-    let row_len = s.in_w * s.channels;
-    assert!(window.len().is_multiple_of(row_len.max(1)), "window is not whole rows");
     assert!(layer.w.len() == 9 * s.channels && layer.bias.len() == s.channels && layer.requant.len() == s.channels);
-    assert!(rows.end <= oh && out.len() == rows.len() * ow * s.channels, "depthwise output rows");
-    if !rows.is_empty() {
-        let first = (rows.start * s.stride).saturating_sub(pt);
-        let last = ((rows.end - 1) * s.stride + 2 * s.dilation).saturating_sub(pt).min(s.in_h - 1);
-        assert!(
-            row0 <= first && last < row0 + window.len() / row_len.max(1),
-            "window misses input rows {first}..={last}"
-        );
-    }
+    s.check_window(window.len(), row0, &rows, out.len());
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
