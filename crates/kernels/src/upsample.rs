@@ -34,15 +34,16 @@ fn first_max<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> u8 {
     best.map_or(0, |(i, _)| i as u8)
 }
 
-/// Upsamples `scores` (h x w x classes, float) to `out_h` x `out_w` and writes the argmax class
-/// of each output pixel; rows `rows` only, into `out` (exactly those rows).
-pub fn upsample_argmax_f32(
-    scores: &[f32],
+/// The shared walk: for every output pixel of `rows`, the four neighbours' scores of each class
+/// combined by `value` with TFLite's four weights, then the first class with the largest value.
+fn upsample_argmax<T: Copy, V: PartialOrd + Copy>(
+    scores: &[T],
     (h, w, classes): (usize, usize, usize),
     (out_h, out_w): (usize, usize),
     s: Sampling,
     rows: std::ops::Range<usize>,
     out: &mut [u8],
+    value: impl Fn([T; 4], &[f32; 4]) -> V,
 ) {
     assert!(scores.len() == h * w * classes && classes <= 256 && out.len() == rows.len() * out_w);
     let ys = axis(out_h, h, s);
@@ -53,43 +54,39 @@ pub fn upsample_argmax_f32(
             let k = [(1.0 - dy) * (1.0 - dx), dy * (1.0 - dx), (1.0 - dy) * dx, dy * dx];
             let at = |yy: usize, xx: usize| (yy * w + xx) * classes;
             let (a, b, c, d) = (at(y0, x0), at(y1, x0), at(y0, x1), at(y1, x1));
-            out[ro * out_w + x] =
-                first_max((0..classes).map(|i| {
-                    scores[a + i] * k[0] + scores[b + i] * k[1] + scores[c + i] * k[2] + scores[d + i] * k[3]
-                }));
+            out[ro * out_w + x] = first_max(
+                (0..classes).map(|i| value([scores[a + i], scores[b + i], scores[c + i], scores[d + i]], &k)),
+            );
         }
     }
+}
+
+/// Upsamples `scores` (h x w x classes, float) to `out_h` x `out_w` and writes the argmax class
+/// of each output pixel; rows `rows` only, into `out` (exactly those rows).
+pub fn upsample_argmax_f32(
+    scores: &[f32],
+    dims: (usize, usize, usize),
+    out_size: (usize, usize),
+    s: Sampling,
+    rows: std::ops::Range<usize>,
+    out: &mut [u8],
+) {
+    upsample_argmax(scores, dims, out_size, s, rows, out, |v, k| v[0] * k[0] + v[1] * k[1] + v[2] * k[2] + v[3] * k[3]);
 }
 
 /// As [`upsample_argmax_f32`] for quantized scores: each interpolated score is rounded to a byte
 /// as TFLite's uint8 resize does, then compared (argmax of the bytes).
 pub fn upsample_argmax_u8(
     scores: &[u8],
-    (h, w, classes): (usize, usize, usize),
-    (out_h, out_w): (usize, usize),
+    dims: (usize, usize, usize),
+    out_size: (usize, usize),
     s: Sampling,
     rows: std::ops::Range<usize>,
     out: &mut [u8],
 ) {
-    assert!(scores.len() == h * w * classes && classes <= 256 && out.len() == rows.len() * out_w);
-    let ys = axis(out_h, h, s);
-    let xs = axis(out_w, w, s);
-    for (ro, y) in rows.enumerate() {
-        let (y0, y1, dy) = ys[y];
-        for (x, &(x0, x1, dx)) in xs.iter().enumerate() {
-            let k = [(1.0 - dy) * (1.0 - dx), dy * (1.0 - dx), (1.0 - dy) * dx, dy * dx];
-            let at = |yy: usize, xx: usize| (yy * w + xx) * classes;
-            let (a, b, c, d) = (at(y0, x0), at(y1, x0), at(y0, x1), at(y1, x1));
-            out[ro * out_w + x] = first_max((0..classes).map(|i| {
-                let v = scores[a + i] as f32 * k[0]
-                    + scores[b + i] as f32 * k[1]
-                    + scores[c + i] as f32 * k[2]
-                    + scores[d + i] as f32 * k[3]
-                    + 0.5;
-                v as u8
-            }));
-        }
-    }
+    upsample_argmax(scores, dims, out_size, s, rows, out, |v, k| {
+        (v[0] as f32 * k[0] + v[1] as f32 * k[1] + v[2] as f32 * k[2] + v[3] as f32 * k[3] + 0.5) as u8
+    });
 }
 
 #[cfg(test)]
