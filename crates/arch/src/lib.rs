@@ -9,10 +9,12 @@
 
 mod deeplab;
 mod layer;
+mod ssdlite;
 mod table;
 
 pub use deeplab::{ASPP_CHANNELS, DeepLab, HeadLayer};
 pub use layer::{Bottleneck, Conv, Layer, Shape};
+pub use ssdlite::{ANCHORS_PER_LAYER, EXTRA_DEPTHS, SsdLayer, SsdLite};
 pub use table::{STEM_CHANNELS, Stage, TABLE_2, head_channels, make_divisible, make_divisible_min};
 
 use thiserror::Error;
