@@ -45,8 +45,9 @@ pub struct InfoArgs {
     /// Describe this model file's architecture instead.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// classify (paper Table 2) or segment (Mobile DeepLabv3 at output stride 16; use
-    /// --classes 21 --resolution 513 for the PASCAL VOC release).
+    /// classify (paper Table 2), segment (Mobile DeepLabv3 at output stride 16; use
+    /// --classes 21 --resolution 513 for the PASCAL VOC release) or detect (SSDLite; --classes
+    /// counts object classes without background: --classes 90 --resolution 300 for COCO).
     #[arg(long, default_value = "classify")]
     pub task: String,
     /// One JSON object instead of a table.

@@ -2,7 +2,7 @@
 
 use crate::args::InfoArgs;
 use anyhow::Context;
-use mnv2::arch::{Arch, DeepLab, Layer};
+use mnv2::arch::{Arch, DeepLab, Layer, SsdLite};
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -18,7 +18,8 @@ pub fn main(a: InfoArgs) -> anyhow::Result<ExitCode> {
                 let d = DeepLab::new(a.width, a.resolution, a.classes)?;
                 (d.backbone, Some(d))
             }
-            other => anyhow::bail!("unknown --task {other:?} (classify or segment)"),
+            "detect" => return print_ssdlite(&SsdLite::new(a.width, a.resolution, a.classes)?, a.json),
+            other => anyhow::bail!("unknown --task {other:?} (classify, segment or detect)"),
         },
     };
     if let Some(d) = deeplab {
@@ -168,4 +169,36 @@ fn print_deeplab(d: &DeepLab, as_json: bool) -> anyhow::Result<()> {
         d.macs() as f64 / 1e9
     );
     Ok(())
+}
+
+/// SSDLite: feature maps, anchors, head layers and totals.
+fn print_ssdlite(s: &SsdLite, as_json: bool) -> anyhow::Result<ExitCode> {
+    let b = &s.backbone;
+    let maps: Vec<_> = s.feature_maps().iter().map(|m| [m.h, m.w, m.c]).collect();
+    if as_json {
+        let head: Vec<_> = s
+            .head_layers()
+            .iter()
+            .map(|l| json!({"layer": l, "params": l.weight_params(), "macs": l.macs()}))
+            .collect();
+        let v = json!({"task": "detect", "width": b.width, "resolution": b.resolution,
+            "classes_with_background": b.classes, "feature_maps": maps, "anchors": s.anchors(),
+            "head": head, "params": s.params(), "macs": s.macs()});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "SSDLite: MobileNetV2 width {} at resolution {}, {} classes + background",
+        b.width,
+        b.resolution,
+        b.classes - 1
+    );
+    println!("{:<16} {:>8}", "feature map", "anchors");
+    for (m, a) in s.feature_maps().iter().zip(mnv2::arch::ANCHORS_PER_LAYER) {
+        println!("{:<16} {:>8}", format!("{}x{}x{}", m.h, m.w, m.c), m.h * m.w * a);
+    }
+    println!("anchors: {}", s.anchors());
+    println!("params: {} ({:.2} M)", s.params(), s.params() as f64 / 1e6);
+    println!("multiply-adds: {} ({:.2} B)", s.macs(), s.macs() as f64 / 1e9);
+    Ok(ExitCode::SUCCESS)
 }

@@ -112,6 +112,20 @@ fn info_prints_table_2_and_totals() {
 }
 
 #[test]
+fn info_describes_the_ssdlite_detector() {
+    // heads.md: 19*19*3 + (100 + 25 + 9 + 4 + 1) * 6 = 1917 anchors at 300x300.
+    let j = mnv2(&["info", "--task", "detect", "--classes", "90", "--resolution", "300", "--json"]);
+    assert!(j.status.success(), "{}", text(&j.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["anchors"], 1917);
+    assert_eq!(v["feature_maps"][0], serde_json::json!([19, 19, 576]));
+    assert_eq!(v["feature_maps"][5], serde_json::json!([1, 1, 128]));
+    let params = v["params"].as_u64().unwrap() as f64 / 1e6;
+    assert!((params - 4.3).abs() < 0.3, "{params}"); // paper Table 6: 4.3 M
+    assert!(!mnv2(&["info", "--task", "bogus"]).status.success());
+}
+
+#[test]
 fn run_int8_reproduces_tflite_bytes_and_f32_is_close() {
     let input = shared().join("reference/imagenet100/inputs/n02120505_grey_fox.png");
     let reference =
