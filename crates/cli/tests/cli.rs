@@ -1,29 +1,12 @@
 //! The `mnv2` binary end to end on the files in ../shared.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MNV2_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn mnv2(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnv2"))
-        .args(args)
-        .env_remove("MNV2_MODEL")
-        .env_remove("MNV2_MODEL_DIR")
-        .output()
-        .expect("run mnv2")
-}
+use common::*;
+use std::process::Command;
 
 fn quant_model() -> String {
     shared().join("models/mobilenet_v2_1.0_224_quant.tflite").display().to_string()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -1,26 +1,8 @@
 //! `mnv2 segment` and `mnv2 eval-seg` end to end.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MNV2_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn mnv2(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnv2"))
-        .args(args)
-        .env_remove("MNV2_MODEL")
-        .env_remove("MNV2_MODEL_DIR")
-        .output()
-        .expect("run mnv2")
-}
-
-fn model(name: &str) -> String {
-    shared().join(format!("models/{name}.tflite")).display().to_string()
-}
+use common::*;
 
 #[test]
 fn segment_writes_mask_and_overlay_at_the_original_size() {

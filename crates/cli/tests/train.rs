@@ -1,18 +1,10 @@
 //! `mnv2 train` and `mnv2 eval` on a handful of real images: the loss falls, a resumed run ends
 //! with the same weights as an uninterrupted one, and the result is a model the other commands load.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MNV2_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn mnv2(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mnv2")).args(args).output().expect("run mnv2")
-}
 
 /// A small image folder: the first `n` images of two flower classes.
 fn subset(root: &Path, split: &str, n: usize) -> PathBuf {
