@@ -238,13 +238,8 @@ impl TrainNet {
         cache: Option<&mut Cache>,
         running: &mut Running,
     ) -> Vec<f32> {
+        let z = self.conv(u, x);
         let p = &self.params.tensors;
-        let mut z = vec![0.0; u.geom.out_len()];
-        match u.kind {
-            ConvKind::Full => conv_forward(&mut z, x, &p[u.w], &u.geom),
-            ConvKind::Depthwise => dw_forward(&mut z, x, &p[u.w], &u.geom),
-            ConvKind::Pointwise => pointwise_forward(&mut z, x, &p[u.w], u.geom.cin, u.geom.cout),
-        }
         let c = u.geom.cout;
         let mut y = vec![0.0; z.len()];
         if train {
@@ -343,8 +338,8 @@ impl TrainNet {
         (logits, cache)
     }
 
-    /// Sets one unit's batch norm so that, on input `x`, training mode reproduces `conv + beta`.
-    fn calibrate_unit(&mut self, u: &Unit, x: &[f32]) {
+    /// The unit's convolution alone (before batch norm), on input `x`.
+    fn conv(&self, u: &Unit, x: &[f32]) -> Vec<f32> {
         let p = &self.params.tensors;
         let mut z = vec![0.0; u.geom.out_len()];
         match u.kind {
@@ -352,6 +347,12 @@ impl TrainNet {
             ConvKind::Depthwise => dw_forward(&mut z, x, &p[u.w], &u.geom),
             ConvKind::Pointwise => pointwise_forward(&mut z, x, &p[u.w], u.geom.cin, u.geom.cout),
         }
+        z
+    }
+
+    /// Sets one unit's batch norm so that, on input `x`, training mode reproduces `conv + beta`.
+    fn calibrate_unit(&mut self, u: &Unit, x: &[f32]) {
+        let z = self.conv(u, x);
         let c = u.geom.cout;
         let (ones, zeros) = (vec![1.0; c], vec![0.0; c]);
         let mut y = vec![0.0; z.len()];
