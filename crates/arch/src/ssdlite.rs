@@ -64,10 +64,16 @@ impl SsdLite {
         self.backbone.layers().into_iter().filter(|l| !matches!(l, Layer::Pool { .. } | Layer::Classifier(_))).collect()
     }
 
+    /// The bottleneck whose expanded tensor is the first feature map: block 14 of 17 (TF-slim's
+    /// `expanded_conv_13`, `layer_15/expansion_output`), the first at output stride 32.
+    pub fn tap_block(&self) -> crate::Bottleneck {
+        self.backbone.bottlenecks()[13]
+    }
+
     /// The six feature maps: block 14's expansion (`layer_15/expansion_output`), the last 1x1
     /// conv (`layer_19`), then the four extra layers.
     pub fn feature_maps(&self) -> Vec<Shape> {
-        let b14 = self.backbone.bottlenecks()[13];
+        let b14 = self.tap_block();
         let expansion = Shape::new(b14.input.h, b14.input.w, b14.hidden);
         let last = self.backbone_layers().last().expect("head conv").output();
         let mut maps = vec![expansion, last];

@@ -12,6 +12,10 @@ pub enum EngineError {
     NotQuantized,
     #[error("the model is not a segmentation model")]
     NotSegmentation,
+    #[error("the model is not a detection model")]
+    NotDetection,
+    #[error("{0} is not supported for this model")]
+    Unsupported(String),
     #[error("batch size must be at least 1")]
     EmptyBatch,
     #[error("could not start {threads} worker threads: {reason}")]

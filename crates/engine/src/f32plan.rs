@@ -2,7 +2,7 @@
 
 use mnv2_arch::{Layer, Shape};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
-use mnv2_kernels::dwconv::{DwLayer, DwShape};
+use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
 use mnv2_kernels::gemm::{MR, PackedB, gemm};
 use mnv2_kernels::pool::global_avg_pool;
 use mnv2_kernels::upsample::{Sampling, upsample_argmax_f32};
@@ -10,16 +10,32 @@ use mnv2_kernels::{Clamp, Isa};
 
 use crate::fused::FusedBlock;
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, Task};
+use crate::ssdhead::SsdHead;
 use crate::{EngineError, Threads, softmax_in_place};
 use std::sync::Mutex;
 
 enum Step {
-    Stem { shape: ConvShape, w: PackedConv },
+    Stem {
+        shape: ConvShape,
+        w: PackedConv,
+    },
     Block(Box<FusedBlock>),
-    Head { w: PackedB },
-    Pool { channels: usize },
-    Classifier { w: PackedB },
+    Head {
+        w: PackedB,
+    },
+    Pool {
+        channels: usize,
+    },
+    Classifier {
+        w: PackedB,
+    },
     DeepLab(Box<DeepLabHead>),
+    /// A pointwise conv + ReLU6 whose output is also kept as a feature map (SSDLite's first map
+    /// is the expansion of a block, which then runs without its expand conv).
+    Tap {
+        w: PackedB,
+    },
+    Ssd(Box<SsdHead>),
 }
 
 /// Mobile DeepLabv3's head in float32.
@@ -45,6 +61,16 @@ impl DeepLabHead {
     }
 }
 
+fn self_deeplab_scratch(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .find_map(|s| match s {
+            Step::DeepLab(h) => Some(h.scratch()),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
 /// ReLU without the cap at 6 (the DeepLab head).
 const RELU: Clamp = Clamp { lo: 0.0, hi: f32::INFINITY };
 
@@ -58,6 +84,9 @@ pub struct F32Engine {
     /// and of one worker's block scratch.
     act: [usize; 2],
     scratch: usize,
+    /// Floats of head scratch per image (segmentation and detection) and of the tapped map.
+    head_scratch: usize,
+    tap_len: usize,
     isa: Isa,
     threads: Threads,
 }
@@ -73,6 +102,10 @@ pub struct F32Session {
     /// Segmentation only: head scratch, and the class scores before upsampling.
     head: Vec<f32>,
     scores: Vec<f32>,
+    /// Detection only: the tapped feature map of each image, and whether the last backbone map
+    /// of the last run is in the first activation buffer.
+    tap: Vec<f32>,
+    last_in_first: bool,
 }
 
 impl F32Session {
@@ -83,6 +116,15 @@ impl F32Session {
     pub fn pooled(&self) -> &[f32] {
         &self.pooled
     }
+    /// Detection models: the first two feature maps of the last run (batch x H x W x C each):
+    /// the tapped expansion and the last backbone conv's output.
+    pub fn detection_features(&self, engine: &F32Engine) -> Option<(&[f32], &[f32])> {
+        let h = engine.ssd()?;
+        let (lh, lw, lc) = h.maps[1];
+        let last = &self.act[if self.last_in_first { 0 } else { 1 }][..self.batch * lh * lw * lc];
+        Some((&self.tap, last))
+    }
+
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
         let scratch: usize = self.scratch.iter().map(|m| m.lock().map_or(0, |v| v.len())).sum();
@@ -90,7 +132,8 @@ impl F32Session {
             + scratch
             + self.pooled.len()
             + self.head.len()
-            + self.scores.len())
+            + self.scores.len()
+            + self.tap.len())
     }
 }
 
@@ -126,10 +169,15 @@ impl F32Engine {
             outputs += 1;
         };
         let mut scratch = 0usize;
-        let layers = match model.task {
-            Task::Classify => model.arch.layers(),
-            Task::Segment(_) => model.arch.features(),
+        let ssd = model.ssdlite();
+        let layers = match (&model.task, &ssd) {
+            (Task::Detect(_), Some(ssd)) => ssd.backbone_layers(),
+            (Task::Segment(_), _) => model.arch.features(),
+            _ => model.arch.layers(),
         };
+        // The bottleneck whose expansion SSDLite taps, and the tapped map's size.
+        let tap_block = ssd.map(|s| s.tap_block().index);
+        let mut tap_len = 0;
         for (layer, weights) in layers.iter().zip(&model.layers) {
             let step = match (layer, weights) {
                 (Layer::Stem(c), LayerWeights::Stem(w)) => {
@@ -149,8 +197,15 @@ impl F32Engine {
                 }
                 (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
                     let (dw_in, _) = b.depthwise_shapes();
+                    let mut expand = bw.expand.as_ref().map(pack_pointwise).transpose()?;
+                    if Some(b.index) == tap_block
+                        && let Some(w) = expand.take()
+                    {
+                        tap_len = dw_in.len();
+                        store(tap_len);
+                        steps.push(Step::Tap { w });
+                    }
                     store(b.output().len());
-                    let expand = bw.expand.as_ref().map(pack_pointwise).transpose()?;
                     let (w, bias) = dequant_conv(&bw.depthwise)?;
                     let shape = DwShape {
                         in_h: dw_in.h as usize,
@@ -192,6 +247,13 @@ impl F32Engine {
             output_len = head.pixels() * head.logits.n();
             steps.push(Step::DeepLab(Box::new(head)));
         }
+        let mut head_scratch = self_deeplab_scratch(&steps);
+        if let (Task::Detect(w), Some(ssd)) = (&model.task, &ssd) {
+            let head = SsdHead::new(ssd, w, pack_pointwise)?;
+            output_len = head.output_len();
+            head_scratch = head.scratch();
+            steps.push(Step::Ssd(Box::new(head)));
+        }
         Ok(F32Engine {
             steps,
             input: model.arch.input(),
@@ -199,6 +261,8 @@ impl F32Engine {
             softmax: matches!(model.output, OutputKind::Softmax { .. }),
             act,
             scratch,
+            head_scratch,
+            tap_len,
             isa: isa.or_scalar(),
             threads: Threads::new(threads)?,
         })
@@ -270,8 +334,10 @@ impl F32Engine {
             act: [vec![0.0; batch * self.act[0]], vec![0.0; batch * self.act[1]]],
             scratch: (0..self.threads.count()).map(|_| Mutex::new(vec![0.0; self.scratch])).collect(),
             pooled: vec![0.0; batch * pooled.unwrap_or(0)],
-            head: vec![0.0; batch * self.deeplab().map_or(0, DeepLabHead::scratch)],
+            head: vec![0.0; batch * self.head_scratch],
             scores: vec![0.0; if self.deeplab().is_some() { batch * self.classes } else { 0 }],
+            tap: vec![0.0; batch * self.tap_len],
+            last_in_first: false,
         })
     }
 
@@ -290,7 +356,8 @@ impl F32Engine {
             });
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
-        let F32Session { act: [a, b], scratch, pooled, head, .. } = session;
+        let F32Session { act: [a, b], scratch, pooled, head, tap, last_in_first, .. } = session;
+        let first = a.as_ptr();
         // `next` receives each layer's output, then the two swap.
         let (mut cur, mut next) = (b, a);
         let mut cur_len = 0;
@@ -336,6 +403,17 @@ impl F32Engine {
                 }
                 Step::Classifier { w } => self.pointwise(pooled, w, None, Clamp::NONE, output),
                 Step::DeepLab(h) => self.deeplab_head(h, batch, &cur[..cur_len], head, output),
+                Step::Tap { w } => {
+                    let len = cur_len / w.k() * w.n();
+                    self.pointwise(&cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
+                    std::mem::swap(&mut cur, &mut next);
+                    cur_len = len;
+                    tap.copy_from_slice(&cur[..len]);
+                }
+                Step::Ssd(h) => {
+                    *last_in_first = std::ptr::eq(cur.as_ptr(), first);
+                    self.ssd_head(h, batch, tap, &cur[..cur_len], head, output);
+                }
             }
         }
         if self.softmax {
@@ -366,6 +444,80 @@ impl F32Engine {
         }
         self.pointwise(concat, &h.projection, None, RELU, projected);
         self.pointwise(projected, &h.logits, None, Clamp::NONE, scores);
+    }
+
+    /// SSDLite's extra layers and predictors for a batch, from the tapped map and the last
+    /// backbone map; `scratch` is the session's head buffer (one image's worth is used).
+    fn ssd_head(&self, h: &SsdHead, batch: usize, tap: &[f32], last: &[f32], scratch: &mut [f32], out: &mut [f32]) {
+        let (tap_len, last_len) = (tap.len() / batch, last.len() / batch);
+        let per_image = h.output_len();
+        for img in 0..batch {
+            let (boxes, logits) = out[img * per_image..(img + 1) * per_image].split_at_mut(h.anchors * 4);
+            // The four extra maps, then the reduced map and the depthwise output.
+            let mut rest = &mut scratch[..];
+            let mut extra_maps = Vec::with_capacity(h.extras.len());
+            for i in 2..h.maps.len() {
+                let (m, r) = rest.split_at_mut(h.maps[i].0 * h.maps[i].1 * h.maps[i].2);
+                extra_maps.push(m);
+                rest = r;
+            }
+            let (reduced, dw_out) = rest.split_at_mut(
+                h.extras
+                    .iter()
+                    .map(|e| e.depthwise.shape.in_h * e.depthwise.shape.in_w * e.reduce.n())
+                    .max()
+                    .unwrap_or(0),
+            );
+            let first = &tap[img * tap_len..(img + 1) * tap_len];
+            let second = &last[img * last_len..(img + 1) * last_len];
+            for (i, e) in h.extras.iter().enumerate() {
+                let (done, todo) = extra_maps.split_at_mut(i);
+                let input: &[f32] = if i == 0 { second } else { done[i - 1] };
+                let red = &mut reduced[..input.len() / e.reduce.k() * e.reduce.n()];
+                self.pointwise(input, &e.reduce, None, Clamp::RELU6, red);
+                let dw = &mut dw_out[..e.depthwise.shape.out_len()];
+                self.depthwise(&e.depthwise, red, dw);
+                self.pointwise(dw, &e.expand, None, Clamp::RELU6, todo[0]);
+            }
+            let (mut box_at, mut logit_at) = (0, 0);
+            for (i, p) in h.predictors.iter().enumerate() {
+                let map: &[f32] = match i {
+                    0 => first,
+                    1 => second,
+                    _ => extra_maps[i - 2],
+                };
+                for (dwl, conv, dst, at) in [
+                    (&p.box_depthwise, &p.box_conv, &mut *boxes, &mut box_at),
+                    (&p.class_depthwise, &p.class_conv, &mut *logits, &mut logit_at),
+                ] {
+                    let dw = &mut dw_out[..dwl.shape.out_len()];
+                    self.depthwise(dwl, map, dw);
+                    let n = dw.len() / conv.k() * conv.n();
+                    self.pointwise(dw, conv, None, Clamp::NONE, &mut dst[*at..*at + n]);
+                    *at += n;
+                }
+            }
+        }
+    }
+
+    fn depthwise(&self, layer: &DwLayer, input: &[f32], out: &mut [f32]) {
+        let (_, _, _, ow) = layer.shape.geometry();
+        self.threads.for_chunks(out, ow * layer.shape.channels, |r, row| {
+            dwconv3x3(self.isa, layer, input, r..r + 1, row);
+        });
+    }
+
+    fn ssd(&self) -> Option<&SsdHead> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Ssd(h) => Some(h.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// For detection models: (anchors, class slots) of the output [`F32Engine::run`] writes,
+    /// which per image is every anchor's four box codes followed by every anchor's logits.
+    pub fn detection_layout(&self) -> Option<(usize, usize)> {
+        self.ssd().map(|h| (h.anchors, h.classes))
     }
 
     /// Rows per parallel task: several register tiles, about four tasks per thread.

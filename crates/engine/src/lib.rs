@@ -9,13 +9,14 @@ mod model;
 mod q8fused;
 mod q8plan;
 mod softmax;
+mod ssdhead;
 mod threads;
 
 pub use error::EngineError;
 pub use f32plan::{F32Engine, F32Session};
 pub use model::{
-    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Task,
-    Tensor, TensorData,
+    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant,
+    SsdExtraWeights, SsdPredictorWeights, SsdWeights, Task, Tensor, TensorData,
 };
 pub use q8plan::{Q8Engine, Q8Session, TraceOp};
 pub use softmax::softmax_in_place;

@@ -166,6 +166,32 @@ pub struct DeepLabWeights {
     pub half_pixel_centers: bool,
 }
 
+/// One SSDLite extra feature layer: 1x1 conv to half depth, 3x3 depthwise stride 2, 1x1 conv
+/// to full depth (batch norms folded, each followed by ReLU6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsdExtraWeights {
+    pub reduce: ConvWeights,
+    pub depthwise: ConvWeights,
+    pub expand: ConvWeights,
+}
+
+/// The box and class predictors of one SSDLite feature map: each a 3x3 depthwise conv (ReLU6)
+/// and a 1x1 conv with bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsdPredictorWeights {
+    pub box_depthwise: ConvWeights,
+    pub box_conv: ConvWeights,
+    pub class_depthwise: ConvWeights,
+    pub class_conv: ConvWeights,
+}
+
+/// The SSDLite head (see `mnv2_arch::SsdLite`): four extra layers and six predictors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsdWeights {
+    pub extras: Vec<SsdExtraWeights>,
+    pub predictors: Vec<SsdPredictorWeights>,
+}
+
 /// What the network computes after the feature extractor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
@@ -173,6 +199,9 @@ pub enum Task {
     Classify,
     /// Mobile DeepLabv3: `layers` hold only the feature extractor.
     Segment(Box<DeepLabWeights>),
+    /// SSDLite: `layers` hold the backbone up to the 1280-channel conv; `arch.classes` counts
+    /// the background class.
+    Detect(Box<SsdWeights>),
 }
 
 /// A MobileNetV2 with weights.
@@ -203,6 +232,11 @@ impl Model {
                 check_conv(&head.projection, a, 1, 2 * a, "projection")?;
                 check_conv(&head.logits, self.arch.classes, 1, a, "logits")?;
                 self.arch.features()
+            }
+            Task::Detect(head) => {
+                let ssd = self.ssdlite().expect("detect task");
+                validate_ssd(&ssd, head)?;
+                ssd.backbone_layers()
             }
         };
         if layers.len() != self.layers.len() {
@@ -249,7 +283,15 @@ impl Model {
             Task::Segment(_) => {
                 Some(mnv2_arch::DeepLab { backbone: self.arch, aspp_channels: mnv2_arch::ASPP_CHANNELS })
             }
-            Task::Classify => None,
+            _ => None,
+        }
+    }
+
+    /// The detector description, for a detection model.
+    pub fn ssdlite(&self) -> Option<mnv2_arch::SsdLite> {
+        match self.task {
+            Task::Detect(_) => Some(mnv2_arch::SsdLite { backbone: self.arch }),
+            _ => None,
         }
     }
 
@@ -273,6 +315,42 @@ fn check_conv(w: &ConvWeights, out: u32, k: u32, inp: u32, name: &str) -> Result
     }
     if w.bias.shape != [o] {
         return Err(EngineError::Weights(format!("{name}: bias {:?}, expected [{o}]", w.bias.shape)));
+    }
+    Ok(())
+}
+
+fn validate_ssd(ssd: &mnv2_arch::SsdLite, head: &SsdWeights) -> Result<(), EngineError> {
+    use mnv2_arch::SsdLayer;
+    let layers = ssd.head_layers();
+    let extras: Vec<_> = layers.iter().filter(|l| matches!(l, SsdLayer::Extra { .. })).collect();
+    if extras.len() != head.extras.len() || 2 * head.predictors.len() != layers.len() - extras.len() {
+        return Err(EngineError::Weights(format!(
+            "{} extra layers and {} predictors, expected {} and {}",
+            head.extras.len(),
+            head.predictors.len(),
+            extras.len(),
+            (layers.len() - extras.len()) / 2
+        )));
+    }
+    for (i, (l, w)) in extras.iter().zip(&head.extras).enumerate() {
+        if let SsdLayer::Extra { input, depth } = **l {
+            let half = depth / 2;
+            check_conv(&w.reduce, half, 1, input.c, &format!("extra layer {i} 1x1"))?;
+            check_depthwise(&w.depthwise, half, &format!("extra layer {i} depthwise"))?;
+            check_conv(&w.expand, depth, 1, half, &format!("extra layer {i} expand"))?;
+        }
+    }
+    let predictors = layers.iter().filter_map(|l| match *l {
+        SsdLayer::Predictor { map, outputs, .. } => Some((map, outputs)),
+        _ => None,
+    });
+    let predictors: Vec<_> = predictors.collect();
+    for (i, (pair, w)) in predictors.chunks_exact(2).zip(&head.predictors).enumerate() {
+        let ((map, boxes), (_, classes)) = (pair[0], pair[1]);
+        check_depthwise(&w.box_depthwise, map.c, &format!("box predictor {i} depthwise"))?;
+        check_conv(&w.box_conv, boxes, 1, map.c, &format!("box predictor {i}"))?;
+        check_depthwise(&w.class_depthwise, map.c, &format!("class predictor {i} depthwise"))?;
+        check_conv(&w.class_conv, classes, 1, map.c, &format!("class predictor {i}"))?;
     }
     Ok(())
 }

@@ -299,6 +299,7 @@ impl Q8Engine {
         let layers = match model.task {
             Task::Classify => model.arch.layers(),
             Task::Segment(_) => model.arch.features(),
+            Task::Detect(_) => return Err(EngineError::Unsupported("integer execution of a detector".into())),
         };
         for (i, (layer, weights)) in layers.iter().zip(&model.layers).enumerate() {
             let what = format!("layer {i}");

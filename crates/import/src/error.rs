@@ -6,7 +6,7 @@ use thiserror::Error;
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("unknown model format ({0}); supported: .tflite, mnv2 .safetensors")]
+    #[error("unknown model format ({0}); supported: .tflite, mnv2 .safetensors, TensorFlow frozen .pb")]
     UnknownFormat(String),
     #[error("corrupt model file: {0}")]
     Malformed(String),

@@ -9,10 +9,12 @@
 mod error;
 mod flatbuf;
 pub mod safetensors;
+mod tfgraph;
 mod tflite;
 mod zip;
 
 pub use error::ImportError;
+pub use tfgraph::load_tf_graph;
 pub use tflite::load_tflite;
 
 use mnv2_engine::Model;
@@ -46,5 +48,11 @@ pub fn load_bytes(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
     if safetensors::is_safetensors(bytes) {
         return safetensors::load_safetensors(bytes, name);
     }
-    Err(ImportError::UnknownFormat(format!("{name} is neither a TFLite flatbuffer nor an mnv2 safetensors file")))
+    // A GraphDef has no magic number; its first field is a node (tag 1, length-delimited: 0x0a).
+    if name.ends_with(".pb") || bytes.first() == Some(&0x0a) {
+        return tfgraph::load_tf_graph(bytes, name);
+    }
+    Err(ImportError::UnknownFormat(format!(
+        "{name} is neither a TFLite flatbuffer, an mnv2 safetensors file nor a TensorFlow frozen graph"
+    )))
 }

@@ -48,3 +48,39 @@ fn anchors_decoding_and_nms_match_the_release_graph() {
     }
     assert!(checked >= 4, "only {checked} reference files");
 }
+
+/// Largest |a - b| over two slices of equal length.
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn imported_detector_reproduces_tensorflow_raw_outputs() {
+    let model = mnv2_import::load(common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb")).unwrap();
+    assert_eq!(model.arch.classes, 2);
+    let engine = mnv2_engine::F32Engine::new(&model, 0).unwrap();
+    assert_eq!(engine.detection_layout(), Some((1917, 2)));
+    let mut session = engine.session(1).unwrap();
+    let dir = common::shared().join("reference/ssdlite");
+    for name in ["kite_and_cold", "pets", "FudanPed00001", "FudanPed00002", "FudanPed00003"] {
+        let img = mnv2_image::load_rgb(dir.join(format!("{name}.300.png"))).unwrap();
+        assert_eq!((img.width, img.height), (300, 300));
+        let input: Vec<f32> = img.data.iter().map(|&p| (p as f32 - 127.5) / 127.5).collect();
+        let mut out = vec![0.0; engine.output_len()];
+        engine.run(&mut session, &input, &mut out).unwrap();
+        let (t, _) =
+            mnv2_train::safetensors::read(&std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap()).unwrap();
+        let (boxes, logits) = out.split_at(1917 * 4);
+        let (db, dl) = (max_diff(boxes, &t["box_encodings"].data), max_diff(logits, &t["class_logits"].data));
+        eprintln!("{name}: box codes within {db:.2e}, logits within {dl:.2e}");
+        assert!(db < 1e-3 && dl < 1e-3, "{name}: box codes {db}, logits {dl}");
+        if name == "kite_and_cold" {
+            assert!(max_diff(&input, &t["normalized_input"].data) < 1e-6);
+            let (f0, f1) = session.detection_features(&engine).unwrap();
+            let (d0, d1) = (max_diff(f0, &t["feature_map_0"].data), max_diff(f1, &t["feature_map_1"].data));
+            eprintln!("{name}: feature maps within {d0:.2e} and {d1:.2e}");
+            assert!(d0 < 1e-3 && d1 < 1e-3, "feature maps {d0}, {d1}");
+        }
+    }
+}

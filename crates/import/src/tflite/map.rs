@@ -10,7 +10,7 @@ use super::schema::{ACT_NONE, ACT_RELU, ACT_RELU6, Graph, Operator, PAD_SAME, PA
 use crate::ImportError;
 
 /// Width multipliers of the published family and common variants, tried in turn.
-const WIDTHS: [f32; 9] = [1.0, 0.75, 0.5, 0.35, 1.3, 1.4, 0.25, 1.5, 2.0];
+pub(crate) const WIDTHS: [f32; 9] = [1.0, 0.75, 0.5, 0.35, 1.3, 1.4, 0.25, 1.5, 2.0];
 
 pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportError> {
     let input = g.tensor(*g.inputs.first().ok_or_else(|| not_mnv2("the graph has no input"))?)?;

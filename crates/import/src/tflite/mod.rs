@@ -4,6 +4,8 @@
 mod map;
 mod schema;
 
+pub(crate) use map::WIDTHS;
+
 use mnv2_engine::Model;
 
 use crate::ImportError;
