@@ -31,6 +31,23 @@ impl Rgb8 {
         }
     }
 
+    /// The outline of the rectangle with corners (x0, y0) and (x1, y1) inclusive, `thickness`
+    /// pixels wide inward, clipped to the image.
+    pub fn draw_rect(&mut self, x0: usize, y0: usize, x1: usize, y1: usize, thickness: usize, color: [u8; 3]) {
+        let (x1, y1) = (x1.max(x0), y1.max(y0));
+        let t = thickness.max(1);
+        for d in 0..t {
+            for x in x0..=x1 {
+                self.put(x, y0 + d, color);
+                self.put(x, y1.saturating_sub(d), color);
+            }
+            for y in y0..=y1 {
+                self.put(x0 + d, y, color);
+                self.put(x1.saturating_sub(d), y, color);
+            }
+        }
+    }
+
     /// Draws `text` with its top-left corner at (x, y), each font pixel `scale` image pixels.
     pub fn draw_text(&mut self, x: usize, y: usize, text: &str, scale: usize, color: [u8; 3]) {
         for (i, c) in text.chars().enumerate() {

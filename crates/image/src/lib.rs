@@ -13,10 +13,12 @@ mod decode;
 mod draw;
 pub mod font;
 mod resize;
+mod resize_tf1;
 
 pub use crop::{central_crop, central_crop_box};
 pub use decode::{decode_rgb, load_rgb};
 pub use resize::resize_bilinear;
+pub use resize_tf1::resize_bilinear_tf1;
 pub use save::{load_gray, save_gray_png, save_png};
 
 mod save;

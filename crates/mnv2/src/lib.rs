@@ -14,14 +14,19 @@
 //! [`image`] (decode, crop, resize) and [`heads`] (classification).
 
 mod classifier;
+mod detector;
 mod error;
 mod locate;
 pub mod npy;
 mod segmenter;
 
 pub use classifier::{Classifier, Options, Precision};
+pub use detector::{Detector, ObjectBox};
 pub use error::Error;
-pub use locate::{DEFAULT_MODEL, DEFAULT_SEGMENTATION_MODEL, default_model_path, default_segmentation_model_path};
+pub use locate::{
+    DEFAULT_DETECTION_MODEL, DEFAULT_MODEL, DEFAULT_SEGMENTATION_MODEL, default_detection_model_path,
+    default_model_path, default_segmentation_model_path,
+};
 pub use segmenter::{PAD_VALUE, Segmenter};
 
 pub use mnv2_arch as arch;

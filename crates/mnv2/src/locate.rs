@@ -9,6 +9,14 @@ pub const DEFAULT_MODEL: &str = "mobilenet_v2_1.0_224_quant.tflite";
 /// File name of the default segmentation model.
 pub const DEFAULT_SEGMENTATION_MODEL: &str = "deeplabv3_mnv2_pascal_quant.tflite";
 
+/// File name of the default detection model (a trained SSDLite pedestrian detector).
+pub const DEFAULT_DETECTION_MODEL: &str = "ssdlite_mobilenet_v2_pedestrian_frozen.pb";
+
+/// [`DEFAULT_DETECTION_MODEL`] in `$MNV2_MODEL_DIR`, `./models`, `../shared/models`.
+pub fn default_detection_model_path() -> Result<PathBuf, Error> {
+    find_model(DEFAULT_DETECTION_MODEL)
+}
+
 /// `$MNV2_MODEL`, else [`DEFAULT_MODEL`] in `$MNV2_MODEL_DIR`, `./models`, `../shared/models`.
 pub fn default_model_path() -> Result<PathBuf, Error> {
     if let Some(p) = std::env::var_os("MNV2_MODEL") {

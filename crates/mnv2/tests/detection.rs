@@ -84,3 +84,27 @@ fn imported_detector_reproduces_tensorflow_raw_outputs() {
         }
     }
 }
+
+#[test]
+fn detector_reproduces_the_release_graphs_detections() {
+    let model = common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
+    let mut det = mnv2::Detector::load(&model, mnv2::Options::default()).unwrap();
+    assert_eq!(det.labels().get(1), "pedestrian");
+    let dir = common::shared().join("reference/ssdlite");
+    let mut compared = 0;
+    for name in ["kite_and_cold", "pets", "FudanPed00001", "FudanPed00002", "FudanPed00003"] {
+        let img = mnv2_image::load_rgb(dir.join(format!("{name}.300.png"))).unwrap();
+        let got = det.detect_normalized(&img).unwrap();
+        let (t, _) =
+            mnv2_train::safetensors::read(&std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap()).unwrap();
+        let (want_boxes, want_scores) = (corners(&t["detection_boxes"].data), &t["detection_scores"].data);
+        for (i, (&score, b)) in want_scores.iter().zip(&want_boxes).enumerate().filter(|(_, (s, _))| **s >= 0.05) {
+            let d = &got[i];
+            assert!((d.score - score).abs() < 1e-3, "{name} #{i}: score {} vs {score}", d.score);
+            assert!(d.bbox.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-3), "{name} #{i}: {:?} vs {b:?}", d.bbox);
+            compared += 1;
+        }
+    }
+    // kite_and_cold has 5 boxes at >= 0.05 and each PennFudan image 1-2.
+    assert!(compared >= 8, "{compared} detections compared");
+}

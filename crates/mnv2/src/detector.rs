@@ -1,0 +1,155 @@
+//! Object detection end to end (SSDLite): any image -> the model's square input (TF1 bilinear,
+//! aspect not kept, as the Object Detection API trains) -> box codes and logits -> decoded,
+//! non-max-suppressed boxes in the image's own pixels, plus the picture with the boxes drawn.
+
+use mnv2_engine::{F32Engine, F32Session, Model};
+use mnv2_heads::Labels;
+use mnv2_heads::detect::{AnchorSpec, BoxCorners, Detection, NmsConfig, decode, postprocess};
+use mnv2_image::Rgb8;
+use std::path::Path;
+
+use crate::{DEFAULT_DETECTION_MODEL, Error, Options};
+
+/// One detected object in image pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectBox {
+    /// (x0, y0, x1, y1) in pixels of the original image.
+    pub bbox: [f32; 4],
+    /// Class slot (1-based; 0 is the background).
+    pub class: usize,
+    pub label: String,
+    pub score: f32,
+}
+
+/// A loaded SSDLite detector.
+pub struct Detector {
+    model: Model,
+    engine: F32Engine,
+    session: Option<F32Session>,
+    anchors: Vec<BoxCorners>,
+    labels: Labels,
+    /// Post-processing settings (the release's by default: score > 1e-8, IoU 0.6, 100 boxes).
+    pub nms: NmsConfig,
+}
+
+impl Detector {
+    /// Loads a detection model (`options.crop` and `options.precision` are not used: detectors
+    /// run in float32).
+    pub fn load(path: impl AsRef<Path>, options: Options) -> Result<Detector, Error> {
+        let path = path.as_ref();
+        let model = mnv2_import::load(path)?;
+        // The release graph carries no names; its one class is known.
+        let known = (path.file_name().is_some_and(|n| n == DEFAULT_DETECTION_MODEL) && model.arch.classes == 2)
+            .then(|| vec!["pedestrian".to_string()]);
+        Detector::from_model(model, &options, known)
+    }
+
+    /// A detector from a model in memory; `names` are object class names (without background)
+    /// used when neither `options.labels` nor the model carries any.
+    pub fn from_model(model: Model, options: &Options, names: Option<Vec<String>>) -> Result<Detector, Error> {
+        let Some(ssd) = model.ssdlite() else {
+            return Err(Error::Unsupported(format!("{} is not a detection (SSDLite) model", model.name)));
+        };
+        let slots = model.arch.classes as usize;
+        let labels = match (&options.labels, model.labels.clone().or(names)) {
+            (Some(p), _) => Labels::from_file(p, slots)?,
+            (None, Some(names)) => Labels::fit(names, slots, &model.name)?,
+            (None, None) => Labels::numbered(slots),
+        };
+        let maps: Vec<(u32, u32)> = ssd.feature_maps().iter().map(|m| (m.h, m.w)).collect();
+        let anchors = AnchorSpec::default().anchors(&maps);
+        let engine = F32Engine::new(&model, options.threads)?;
+        Ok(Detector { model, engine, session: None, anchors, labels, nms: NmsConfig::default() })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+    /// Object classes (background not counted).
+    pub fn classes(&self) -> usize {
+        self.model.arch.classes as usize - 1
+    }
+    /// The square input size (300 for the release).
+    pub fn input_size(&self) -> usize {
+        self.model.arch.resolution as usize
+    }
+    pub fn anchors(&self) -> &[BoxCorners] {
+        &self.anchors
+    }
+
+    /// The model's input for `image`: resized to the input size with TF1 bilinear (no
+    /// anti-aliasing, aspect ratio not kept), scaled as the model expects.
+    pub fn prepare(&self, image: &Rgb8) -> Vec<f32> {
+        let r = self.input_size();
+        let (mean, std) = (self.model.input.mean, self.model.input.std);
+        let mut x = mnv2_image::resize_bilinear_tf1(image, r, r);
+        for v in &mut x {
+            *v = (*v - mean) / std;
+        }
+        x
+    }
+
+    /// Raw outputs for a prepared input: every anchor's box codes (ty, tx, th, tw), then every
+    /// anchor's class logits (background first).
+    pub fn run_input(&mut self, input: &[f32]) -> Result<(Vec<f32>, Vec<f32>), Error> {
+        let mut out = vec![0.0; self.engine.output_len()];
+        let session = match &mut self.session {
+            Some(s) => s,
+            None => self.session.insert(self.engine.session(1)?),
+        };
+        self.engine.run(session, input, &mut out)?;
+        let logits = out.split_off(self.anchors.len() * 4);
+        Ok((out, logits))
+    }
+
+    /// Detections in normalised (ymin, xmin, ymax, xmax) coordinates, best first.
+    pub fn detect_normalized(&mut self, image: &Rgb8) -> Result<Vec<Detection>, Error> {
+        let input = self.prepare(image);
+        let (codes, logits) = self.run_input(&input)?;
+        let codes: Vec<[f32; 4]> = codes.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+        let boxes = decode(&codes, &self.anchors);
+        Ok(postprocess(&boxes, &logits, self.classes(), &self.nms))
+    }
+
+    /// Detections in `image`'s pixels, best first (every box the post-processing keeps; filter
+    /// by score for display).
+    pub fn detect(&mut self, image: &Rgb8) -> Result<Vec<ObjectBox>, Error> {
+        let (w, h) = (image.width as f32, image.height as f32);
+        Ok(self
+            .detect_normalized(image)?
+            .into_iter()
+            .map(|d| ObjectBox {
+                bbox: [d.bbox[1] * w, d.bbox[0] * h, d.bbox[3] * w, d.bbox[2] * h],
+                class: d.class,
+                label: self.labels.get(d.class).to_string(),
+                score: d.score,
+            })
+            .collect())
+    }
+
+    /// `image` with each box of score >= `min_score` outlined in its class colour and labelled
+    /// "name 0.87".
+    pub fn draw(&self, image: &Rgb8, boxes: &[ObjectBox], min_score: f32) -> Rgb8 {
+        let mut out = image.clone();
+        let scale = (image.width.min(image.height) / 320).max(1);
+        let thickness = 2 * scale;
+        // Lowest scores first so the best boxes end on top.
+        for b in boxes.iter().rev().filter(|b| b.score >= min_score) {
+            let color = mnv2_heads::palette((b.class % 20 + 1) as u8);
+            let clamp = |v: f32, max: usize| (v.round().max(0.0) as usize).min(max.saturating_sub(1));
+            let (x0, y0) = (clamp(b.bbox[0], image.width), clamp(b.bbox[1], image.height));
+            let (x1, y1) = (clamp(b.bbox[2], image.width), clamp(b.bbox[3], image.height));
+            out.draw_rect(x0, y0, x1, y1, thickness, color);
+            let text = format!("{} {:.2}", b.label, b.score);
+            let (tw, th) = (mnv2_image::font::text_width(&text, scale) + 4 * scale, 9 * scale);
+            // The label sits above the box, or inside it when the box touches the top.
+            let ty = if y0 >= th { y0 - th } else { y0 };
+            out.fill_rect(x0, ty, tw, th, color, 1.0);
+            out.draw_text(x0 + 2 * scale, ty + scale, &text, scale, [0, 0, 0]);
+        }
+        out
+    }
+}
