@@ -22,6 +22,11 @@ pub enum Command {
     Bench(BenchArgs),
     /// Semantic segmentation: a class mask and a coloured overlay per image.
     Segment(SegmentArgs),
+    /// Object detection (SSDLite): boxes drawn on each image, optionally JSON.
+    Detect(DetectArgs),
+    /// Average precision of a detector on a PennFudan-format or COCO-JSON dataset.
+    #[command(name = "eval-det")]
+    EvalDet(EvalDetArgs),
     /// Train a classifier on an image folder (one sub-folder per class).
     Train(TrainArgs),
     /// Top-1 / top-5 accuracy and the confusion matrix on an image folder.
@@ -155,6 +160,57 @@ pub struct SegmentArgs {
     /// Image files.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct DetectArgs {
+    /// Detection model: a TensorFlow Object Detection API frozen SSDLite graph or an mnv2
+    /// safetensors detector (default: ssdlite_mobilenet_v2_pedestrian_frozen.pb in
+    /// $MNV2_MODEL_DIR, ./models, ../shared/models).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Boxes with a lower score are not drawn or printed.
+    #[arg(long, default_value_t = 0.3)]
+    pub score_threshold: f32,
+    /// Where to write <name>.boxes.png.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// One JSON object per image: {"path", "detections": [{"box": [x0, y0, x1, y1], "label",
+    /// "class", "score"}]}, boxes in original-image pixels.
+    #[arg(long)]
+    pub json: bool,
+    /// Labels file: one object class name per line (a leading "background" line is allowed).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Image files.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct EvalDetArgs {
+    /// Detection model (default: the pedestrian SSDLite graph, as for `detect`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Dataset: a PennFudan-format folder (PNGImages/ + Annotation/) or a COCO JSON file
+    /// (images resolved relative to it, or to --images).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Image folder for a COCO JSON file (default: the JSON file's folder).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Evaluate only images whose file name is listed (one per line), e.g. a held-out split.
+    #[arg(long)]
+    pub subset: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Args)]

@@ -4,7 +4,9 @@
 mod args;
 mod bench;
 mod classify;
+mod detect;
 mod eval;
+mod eval_det;
 mod eval_seg;
 mod files;
 mod finetune;
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
         args::Command::Bench(a) => bench::main(a),
         args::Command::Segment(a) => segment::main(a),
         args::Command::EvalSeg(a) => eval_seg::main(a),
+        args::Command::Detect(a) => detect::main(a),
+        args::Command::EvalDet(a) => eval_det::main(a),
         args::Command::Train(a) => train::main(a),
         args::Command::Eval(a) => eval::main(a),
     };

@@ -8,4 +8,5 @@ pub mod segment;
 pub use classify::{LabelError, Labels, Prediction, top_k};
 pub use segment::{ClassMap, IouCounter, PASCAL_VOC, palette};
 pub mod detect;
+pub mod detect_eval;
 pub use detect::{AnchorSpec, BoxCorners, Detection, NmsConfig};

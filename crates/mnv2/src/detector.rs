@@ -134,8 +134,8 @@ impl Detector {
     /// "name 0.87".
     pub fn draw(&self, image: &Rgb8, boxes: &[ObjectBox], min_score: f32) -> Rgb8 {
         let mut out = image.clone();
-        let scale = (image.width.min(image.height) / 320).max(1);
-        let thickness = 2 * scale;
+        let scale = (image.width.min(image.height) / 250).max(1);
+        let thickness = scale + 1;
         // Lowest scores first so the best boxes end on top.
         for b in boxes.iter().rev().filter(|b| b.score >= min_score) {
             let color = mnv2_heads::palette((b.class % 20 + 1) as u8);

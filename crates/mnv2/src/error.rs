@@ -19,7 +19,7 @@ pub enum Error {
     Io { path: String, source: std::io::Error },
     #[error(
         "no model given and no {file} found (looked in: {}); pass --model PATH or set MNV2_MODEL \
-         (or MNV2_MODEL_DIR); {file} is one of the TensorFlow Lite hosted models",
+         (or MNV2_MODEL_DIR); {file} is one of the published pretrained models",
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     ModelNotFound { file: String, searched: Vec<PathBuf> },

@@ -7,6 +7,7 @@
 pub mod augment;
 pub mod convert;
 pub mod data;
+pub mod detdata;
 pub mod layers;
 pub mod loss;
 pub mod model;

@@ -1,0 +1,65 @@
+//! `mnv2 detect`: boxes drawn on each image, and optionally one JSON object per image.
+
+use crate::args::DetectArgs;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use mnv2::{Detector, Options};
+use serde_json::json;
+use std::process::ExitCode;
+
+pub fn main(a: DetectArgs) -> anyhow::Result<ExitCode> {
+    if !(0.0..=1.0).contains(&a.score_threshold) {
+        anyhow::bail!("--score-threshold {} is not between 0 and 1", a.score_threshold);
+    }
+    let model_path = match &a.model {
+        Some(p) => p.clone(),
+        None => mnv2::default_detection_model_path()?,
+    };
+    let options = Options { threads: a.threads, labels: a.labels.clone(), ..Options::default() };
+    let mut det = Detector::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let progress = if a.images.len() > 1 { ProgressBar::new(a.images.len() as u64) } else { ProgressBar::hidden() };
+    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
+    let mut failed = 0;
+    for path in &a.images {
+        match one(&mut det, path, &a) {
+            Ok(text) => progress.suspend(|| println!("{text}")),
+            Err(e) => {
+                failed += 1;
+                progress.suspend(|| eprintln!("mnv2: error: {}: {}", path.display(), crate::one_line(&e)));
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Detects objects in one image, writes its picture, returns what to print.
+fn one(det: &mut Detector, path: &std::path::Path, a: &DetectArgs) -> anyhow::Result<String> {
+    let image = mnv2::image::load_rgb(path)?;
+    let boxes: Vec<_> = det.detect(&image)?.into_iter().filter(|b| b.score >= a.score_threshold).collect();
+    let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+    let out_path = a.out.join(format!("{stem}.boxes.png"));
+    mnv2::image::save_png(&det.draw(&image, &boxes, a.score_threshold), &out_path)?;
+    let round = |v: f32| (v * 10.0).round() / 10.0;
+    Ok(if a.json {
+        let detections: Vec<_> = boxes
+            .iter()
+            .map(|b| {
+                json!({"box": b.bbox.map(round), "label": b.label, "class": b.class,
+                       "score": (b.score * 1e4).round() / 1e4})
+            })
+            .collect();
+        json!({"path": path.display().to_string(), "boxes_png": out_path.display().to_string(),
+               "detections": detections})
+        .to_string()
+    } else {
+        let mut text = format!("{}: {} objects -> {}", path.display(), boxes.len(), out_path.display());
+        for b in &boxes {
+            let [x0, y0, x1, y1] = b.bbox.map(|v| v.round() as i64);
+            text.push_str(&format!("\n  {:5.1}%  {} at ({x0}, {y0})-({x1}, {y1})", 100.0 * b.score, b.label));
+        }
+        text
+    })
+}

@@ -1,0 +1,75 @@
+//! `mnv2 eval-det`: average precision of a detector on a PennFudan-format or COCO-JSON dataset:
+//! AP at IoU 0.5 (PASCAL VOC, all-point interpolation) and COCO AP@[.5:.95] (pycocotools' rules).
+
+use crate::args::EvalDetArgs;
+use anyhow::{Context, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use mnv2::heads::detect_eval::{DetBox, EvalImage, coco_ap, voc_ap};
+use mnv2::train::detdata::DetDataset;
+use mnv2::{Detector, Options};
+use serde_json::json;
+use std::process::ExitCode;
+
+pub fn main(a: EvalDetArgs) -> anyhow::Result<ExitCode> {
+    let model_path = match &a.model {
+        Some(p) => p.clone(),
+        None => mnv2::default_detection_model_path()?,
+    };
+    let mut det = Detector::load(&model_path, Options { threads: a.threads, ..Options::default() })
+        .with_context(|| format!("loading {}", model_path.display()))?;
+    let mut data = DetDataset::open(&a.data, a.images.as_deref()).map_err(|e| anyhow!(e))?;
+    if let Some(list) = &a.subset {
+        let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+        let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        data = data.subset(&names);
+    }
+    if data.samples.is_empty() {
+        bail!("no images to evaluate in {}", a.data.display());
+    }
+    if data.classes.len() != det.classes() {
+        bail!("the dataset has {} classes, the model {}", data.classes.len(), det.classes());
+    }
+    let progress = ProgressBar::new(data.samples.len() as u64);
+    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
+    let mut images = Vec::with_capacity(data.samples.len());
+    let start = std::time::Instant::now();
+    for s in &data.samples {
+        let image = mnv2::image::load_rgb(&s.image).with_context(|| format!("reading {}", s.image.display()))?;
+        let dets =
+            det.detect(&image)?.into_iter().map(|b| DetBox { bbox: b.bbox, class: b.class, score: b.score }).collect();
+        images.push(EvalImage { gts: s.boxes.clone(), dets });
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let classes: Vec<usize> = (1..=data.classes.len()).collect();
+    let per_class: Vec<(usize, f64)> =
+        classes.iter().filter_map(|&c| voc_ap(&images, c, 0.5).map(|ap| (c, ap))).collect();
+    if per_class.is_empty() {
+        bail!("the dataset has no ground-truth boxes");
+    }
+    let ap50 = per_class.iter().map(|p| p.1).sum::<f64>() / per_class.len() as f64;
+    let coco = coco_ap(&images, &classes).expect("ground truth exists");
+    let objects: usize = images.iter().map(|i| i.gts.iter().filter(|g| !g.crowd).count()).sum();
+    let secs = start.elapsed().as_secs_f64();
+    if a.json {
+        let per: Vec<_> =
+            per_class.iter().map(|&(c, ap)| json!({"class": c, "label": data.classes[c - 1], "ap50": ap})).collect();
+        println!(
+            "{}",
+            json!({"model": model_path.display().to_string(), "images": images.len(), "objects": objects,
+                   "ap50": ap50, "coco_ap": coco.ap, "coco_ap50": coco.ap50, "coco_ap75": coco.ap75,
+                   "per_class": per, "seconds": secs})
+        );
+    } else {
+        println!("{} images, {objects} objects, {:.1} s", images.len(), secs);
+        println!("AP@0.5 (VOC, all-point)   {ap50:.4}");
+        println!("COCO AP@[.5:.95]          {:.4}", coco.ap);
+        println!("COCO AP@0.5 / AP@0.75     {:.4} / {:.4}", coco.ap50, coco.ap75);
+        if per_class.len() > 1 {
+            for (c, ap) in per_class {
+                println!("  {:<20} AP@0.5 {ap:.4}", data.classes[c - 1]);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,93 @@
+//! `mnv2 detect` and `mnv2 eval-det` with the released SSDLite pedestrian detector.
+
+mod common;
+
+use common::{mnv2, shared, text};
+use serde_json::Value;
+
+fn detector() -> String {
+    shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb").display().to_string()
+}
+
+#[test]
+fn detect_writes_boxes_png_and_json_in_image_pixels() {
+    let out = std::env::temp_dir().join(format!("mnv2-detect-{}", std::process::id()));
+    let img = shared().join("images/kite_and_cold.jpg");
+    let o = mnv2(&[
+        "detect",
+        "--model",
+        &detector(),
+        "--json",
+        "--score-threshold",
+        "0.1",
+        "--out",
+        out.to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(v["path"], img.display().to_string());
+    let dets = v["detections"].as_array().unwrap();
+    // TensorFlow's top scores on the 300x300 reference are 0.456 and 0.213 (the full-size JPEG
+    // resized by the graph scores a little differently).
+    assert!(dets.len() >= 2, "{dets:?}");
+    let (w, h) = (1352.0, 900.0);
+    for d in dets {
+        assert_eq!(d["label"], "pedestrian");
+        assert_eq!(d["class"], 1);
+        let s = d["score"].as_f64().unwrap();
+        assert!((0.1..=1.0).contains(&s));
+        let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert!(b[0] < b[2] && b[1] < b[3] && b[0] >= 0.0 && b[2] <= w && b[3] <= h, "{b:?}");
+        // The two people stand in the lower half of the picture.
+        assert!(b[1] > h / 2.0, "{b:?}");
+    }
+    let png = mnv2::image::load_rgb(out.join("kite_and_cold.boxes.png")).unwrap();
+    assert_eq!((png.width, png.height), (1352, 900));
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn eval_det_matches_tensorflow_on_pennfudan() {
+    let data = shared().join("datasets/PennFudanPed");
+    let o = mnv2(&["eval-det", "--model", &detector(), "--json", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(v["images"], 142);
+    assert_eq!(v["objects"], 354);
+    let ap = v["ap50"].as_f64().unwrap();
+    // TensorFlow running the same graph: AP@0.5 0.929 (shared/reference/ssdlite/README.md).
+    assert!((ap - 0.929).abs() < 0.01, "AP@0.5 {ap}");
+    let coco = v["coco_ap"].as_f64().unwrap();
+    assert!(coco > 0.3 && coco < ap, "COCO AP {coco}");
+}
+
+#[test]
+fn detect_and_eval_det_reject_bad_input() {
+    let o = mnv2(&["detect", "--score-threshold", "2", "x.jpg"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("score-threshold"), "{}", text(&o.stderr));
+    // A classification model is not a detector.
+    let cls = common::model("mobilenet_v2_1.0_224_quant");
+    let img = shared().join("images/cat.bmp");
+    let o = mnv2(&["detect", "--model", &cls, img.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("not a detection"), "{}", text(&o.stderr));
+    // A missing image is one error line; the run goes on and exits 1.
+    let out = std::env::temp_dir().join(format!("mnv2-detect-bad-{}", std::process::id()));
+    let o = mnv2(&[
+        "detect",
+        "--model",
+        &detector(),
+        "--out",
+        out.to_str().unwrap(),
+        "/nonexistent.jpg",
+        img.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&out).ok();
+    let o = mnv2(&["eval-det", "--model", &detector(), "--data", "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).starts_with("mnv2: error:"), "{}", text(&o.stderr));
+}
