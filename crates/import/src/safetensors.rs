@@ -4,7 +4,10 @@
 //! onto `mnv2-arch` slots and checks every shape, like the other importers.
 
 use mnv2_arch::{Arch, Layer};
-use mnv2_engine::{BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Task, Tensor};
+use mnv2_engine::{
+    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, SsdExtraWeights,
+    SsdPredictorWeights, SsdWeights, Task, Tensor,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,13 +38,26 @@ fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
             LayerWeights::Pool { .. } => {}
         }
     }
+    if let Task::Detect(h) = &model.task {
+        for (i, e) in h.extras.iter().enumerate() {
+            conv(format!("ssd.extras.{i}.reduce"), &e.reduce)?;
+            conv(format!("ssd.extras.{i}.depthwise"), &e.depthwise)?;
+            conv(format!("ssd.extras.{i}.expand"), &e.expand)?;
+        }
+        for (i, p) in h.predictors.iter().enumerate() {
+            conv(format!("ssd.predictors.{i}.box_depthwise"), &p.box_depthwise)?;
+            conv(format!("ssd.predictors.{i}.box_conv"), &p.box_conv)?;
+            conv(format!("ssd.predictors.{i}.class_depthwise"), &p.class_depthwise)?;
+            conv(format!("ssd.predictors.{i}.class_conv"), &p.class_conv)?;
+        }
+    }
     Ok(out)
 }
 
-/// Serialises a classification model (quantized weights are stored dequantized).
+/// Serialises a classification or detection model (quantized weights are stored dequantized).
 pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> Result<Vec<u8>, ImportError> {
-    if model.task != Task::Classify {
-        return Err(ImportError::Unsupported("only classification models can be saved".into()));
+    if matches!(model.task, Task::Segment(_)) {
+        return Err(ImportError::Unsupported("segmentation models cannot be saved".into()));
     }
     let a = &model.arch;
     let mut meta = BTreeMap::new();
@@ -51,6 +67,9 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
     meta.insert("mnv2.input".into(), json!({"mean": model.input.mean, "std": model.input.std}).to_string());
     let output = if matches!(model.output, OutputKind::Softmax { .. }) { "softmax" } else { "logits" };
     meta.insert("mnv2.output".into(), output.into());
+    if matches!(model.task, Task::Detect(_)) {
+        meta.insert("mnv2.task".into(), "detect".into());
+    }
     if let Some(labels) = &model.labels {
         meta.insert("mnv2.labels".into(), serde_json::to_string(labels).expect("strings serialise"));
     }
@@ -158,8 +177,11 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
             output: None,
         })
     };
+    let detect = meta.get("mnv2.task").map(String::as_str) == Some("detect");
+    let ssd = mnv2_arch::SsdLite { backbone: arch };
+    let arch_layers = if detect { ssd.backbone_layers() } else { arch.layers() };
     let mut layers = Vec::new();
-    for (i, l) in arch.layers().iter().enumerate() {
+    for (i, l) in arch_layers.iter().enumerate() {
         layers.push(match l {
             Layer::Stem(_) => LayerWeights::Stem(conv(format!("layers.{i}"))?),
             Layer::Head(_) => LayerWeights::Head(conv(format!("layers.{i}"))?),
@@ -183,10 +205,34 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
         OutputKind::Logits
     };
     let labels = meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok());
+    let task = if detect {
+        let extras = (0..mnv2_arch::EXTRA_DEPTHS.len())
+            .map(|i| {
+                Ok(SsdExtraWeights {
+                    reduce: conv(format!("ssd.extras.{i}.reduce"))?,
+                    depthwise: conv(format!("ssd.extras.{i}.depthwise"))?,
+                    expand: conv(format!("ssd.extras.{i}.expand"))?,
+                })
+            })
+            .collect::<Result<_, ImportError>>()?;
+        let predictors = (0..ssd.feature_maps().len())
+            .map(|i| {
+                Ok(SsdPredictorWeights {
+                    box_depthwise: conv(format!("ssd.predictors.{i}.box_depthwise"))?,
+                    box_conv: conv(format!("ssd.predictors.{i}.box_conv"))?,
+                    class_depthwise: conv(format!("ssd.predictors.{i}.class_depthwise"))?,
+                    class_conv: conv(format!("ssd.predictors.{i}.class_conv"))?,
+                })
+            })
+            .collect::<Result<_, ImportError>>()?;
+        Task::Detect(Box::new(SsdWeights { extras, predictors }))
+    } else {
+        Task::Classify
+    };
     let model = Model {
         arch,
         layers,
-        task: Task::Classify,
+        task,
         input: InputSpec { mean, std, quant: None, requantized: None, signed: false },
         output,
         labels,

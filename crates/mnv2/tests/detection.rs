@@ -108,3 +108,25 @@ fn detector_reproduces_the_release_graphs_detections() {
     // kite_and_cold has 5 boxes at >= 0.05 and each PennFudan image 1-2.
     assert!(compared >= 8, "{compared} detections compared");
 }
+
+#[test]
+fn detector_round_trips_through_safetensors() {
+    let pb = common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
+    let model = mnv2_import::load(&pb).unwrap();
+    let path = std::env::temp_dir().join(format!("mnv2-ssd-{}.safetensors", std::process::id()));
+    mnv2_import::safetensors::save_model(&model, &path, &Default::default()).unwrap();
+    let back = mnv2_import::load(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert!(back.ssdlite().is_some());
+    let engine = mnv2_engine::F32Engine::new(&back, 1).unwrap();
+    let mut session = engine.session(1).unwrap();
+    let dir = common::shared().join("reference/ssdlite");
+    let img = mnv2_image::load_rgb(dir.join("FudanPed00001.300.png")).unwrap();
+    let input: Vec<f32> = img.data.iter().map(|&p| (p as f32 - 127.5) / 127.5).collect();
+    let mut out = vec![0.0; engine.output_len()];
+    engine.run(&mut session, &input, &mut out).unwrap();
+    let (t, _) = mnv2_train::safetensors::read(&std::fs::read(dir.join("FudanPed00001.safetensors")).unwrap()).unwrap();
+    let (boxes, logits) = out.split_at(1917 * 4);
+    assert!(max_diff(boxes, &t["box_encodings"].data) < 1e-3);
+    assert!(max_diff(logits, &t["class_logits"].data) < 1e-3);
+}
