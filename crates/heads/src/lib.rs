@@ -9,4 +9,5 @@ pub use classify::{LabelError, Labels, Prediction, top_k};
 pub use segment::{ClassMap, IouCounter, PASCAL_VOC, palette};
 pub mod detect;
 pub mod detect_eval;
+pub mod ssd_targets;
 pub use detect::{AnchorSpec, BoxCorners, Detection, NmsConfig};

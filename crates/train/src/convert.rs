@@ -54,33 +54,34 @@ impl TrainNet {
         Ok(net)
     }
 
+    /// Unit `i`'s convolution with its batch norm (running statistics) folded in.
+    pub fn fold_unit(&self, i: usize) -> ConvWeights {
+        let p = &self.params.tensors;
+        let u = &self.units[i];
+        let c = u.geom.cout;
+        let scale: Vec<f32> = (0..c).map(|ch| p[u.gamma][ch] / (self.running.var[u.bn][ch] + BN_EPS).sqrt()).collect();
+        let bias: Vec<f32> = (0..c).map(|ch| p[u.beta][ch] - self.running.mean[u.bn][ch] * scale[ch]).collect();
+        let w = &p[u.w];
+        let (values, shape) = match u.kind {
+            ConvKind::Depthwise => (w.iter().enumerate().map(|(i, v)| v * scale[i % c]).collect(), vec![1, 3, 3, c]),
+            ConvKind::Full => {
+                let per = w.len() / c;
+                (
+                    w.iter().enumerate().map(|(i, v)| v * scale[i / per]).collect(),
+                    vec![c, u.geom.k, u.geom.k, u.geom.cin],
+                )
+            }
+            ConvKind::Pointwise => {
+                (w.iter().enumerate().map(|(i, v)| v * scale[i / u.geom.cin]).collect(), vec![c, 1, 1, u.geom.cin])
+            }
+        };
+        ConvWeights { weights: Tensor::f32(shape, values), bias: Tensor::f32(vec![c], bias), output: None }
+    }
+
     /// The inference model: batch norms (running statistics) folded into the convolutions.
     pub fn to_model(&self, input: InputSpec, labels: Option<Vec<String>>, name: &str) -> Model {
         let p = &self.params.tensors;
-        let folded = |i: usize| -> ConvWeights {
-            let u = &self.units[i];
-            let c = u.geom.cout;
-            let scale: Vec<f32> =
-                (0..c).map(|ch| p[u.gamma][ch] / (self.running.var[u.bn][ch] + BN_EPS).sqrt()).collect();
-            let bias: Vec<f32> = (0..c).map(|ch| p[u.beta][ch] - self.running.mean[u.bn][ch] * scale[ch]).collect();
-            let w = &p[u.w];
-            let (values, shape) = match u.kind {
-                ConvKind::Depthwise => {
-                    (w.iter().enumerate().map(|(i, v)| v * scale[i % c]).collect(), vec![1, 3, 3, c])
-                }
-                ConvKind::Full => {
-                    let per = w.len() / c;
-                    (
-                        w.iter().enumerate().map(|(i, v)| v * scale[i / per]).collect(),
-                        vec![c, u.geom.k, u.geom.k, u.geom.cin],
-                    )
-                }
-                ConvKind::Pointwise => {
-                    (w.iter().enumerate().map(|(i, v)| v * scale[i / u.geom.cin]).collect(), vec![c, 1, 1, u.geom.cin])
-                }
-            };
-            ConvWeights { weights: Tensor::f32(shape, values), bias: Tensor::f32(vec![c], bias), output: None }
-        };
+        let folded = |i: usize| self.fold_unit(i);
         let mut layers = vec![LayerWeights::Stem(folded(0))];
         for &(first, count, _) in &self.blocks {
             let (expand, dw) = if count == 3 { (Some(folded(first)), first + 1) } else { (None, first) };
@@ -91,7 +92,7 @@ impl TrainNet {
                 add_output: None,
             })));
         }
-        layers.push(LayerWeights::Head(folded(self.units.len() - 1)));
+        layers.push(LayerWeights::Head(folded(self.head_unit)));
         layers.push(LayerWeights::Pool { kind: PoolKind::Mean, output: None });
         let classes = self.arch.classes as usize;
         let dim = p[self.fc_w].len() / classes;

@@ -14,5 +14,7 @@ pub mod model;
 pub mod optim;
 pub mod probe;
 pub mod safetensors;
+pub mod ssd;
+pub mod ssd_loss;
 
 pub use model::{Grads, Params, TrainNet};

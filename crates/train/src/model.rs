@@ -69,6 +69,8 @@ pub struct TrainNet {
     pub running: Running,
     pub fc_w: usize,
     pub fc_b: usize,
+    /// Unit index of the 1x1 conv to 1280 channels (more units may follow it, e.g. a detector's).
+    pub head_unit: usize,
     pub momentum: f32,
 }
 
@@ -87,6 +89,12 @@ pub struct Cache {
     bn: Vec<BnCache>,
     head_out: Vec<f32>,
     pooled: Vec<f32>,
+}
+
+impl Cache {
+    pub(crate) fn new(batch: usize) -> Cache {
+        Cache { batch, inputs: vec![], pre_act: vec![], bn: vec![], head_out: vec![], pooled: vec![] }
+    }
 }
 
 impl TrainNet {
@@ -204,7 +212,68 @@ impl TrainNet {
                 }
             }
         }
-        TrainNet { arch, units, blocks, params, running, fc_w: fc.0, fc_b: fc.1, momentum: 0.1 }
+        let head_unit = units.len() - 1;
+        TrainNet { arch, units, blocks, params, running, fc_w: fc.0, fc_b: fc.1, head_unit, momentum: 0.1 }
+    }
+
+    /// Appends a conv + batch norm unit (weights zero, batch norm the identity) and returns its index.
+    pub(crate) fn push_unit(&mut self, kind: ConvKind, geom: ConvGeom, relu6: bool, name: &str) -> usize {
+        let wlen = match kind {
+            ConvKind::Full => geom.cout * geom.k * geom.k * geom.cin,
+            ConvKind::Depthwise => geom.k * geom.k * geom.cin,
+            ConvKind::Pointwise => geom.cout * geom.cin,
+        };
+        let w = self.params.add(format!("{name}.weight"), vec![0.0; wlen]);
+        let gamma = self.params.add(format!("{name}.bn.weight"), vec![1.0; geom.cout]);
+        let beta = self.params.add(format!("{name}.bn.bias"), vec![0.0; geom.cout]);
+        self.running.mean.push(vec![0.0; geom.cout]);
+        self.running.var.push(vec![1.0; geom.cout]);
+        let bn = self.running.mean.len() - 1;
+        self.units.push(Unit {
+            kind,
+            geom,
+            relu6,
+            w,
+            gamma,
+            beta,
+            bn,
+            conv_name: name.into(),
+            bn_name: format!("{name}.bn"),
+        });
+        self.units.len() - 1
+    }
+
+    /// Adds a plain parameter tensor and returns its index.
+    pub(crate) fn push_param(&mut self, name: String, value: Vec<f32>) -> usize {
+        self.params.add(name, value)
+    }
+
+    /// One unit forward in training (batch statistics, running ones updated, cached for the
+    /// backward pass when `cache` is given) or evaluation mode.
+    pub(crate) fn unit_step(&mut self, i: usize, x: &[f32], train: bool, cache: Option<&mut Cache>) -> Vec<f32> {
+        let u = self.units[i].clone();
+        if !train {
+            // Evaluation reads the running statistics and updates nothing.
+            return self.unit_forward(&u, x, false, None, &mut Running::default());
+        }
+        let mut running = std::mem::take(&mut self.running);
+        let y = self.unit_forward(&u, x, true, cache, &mut running);
+        self.running = running;
+        y
+    }
+
+    /// He-normal weights (std sqrt(2 / fan_in)) for unit `i`, batch norm at scale 1, shift 0.
+    pub(crate) fn init_unit(&mut self, i: usize, normal: &mut impl FnMut() -> f32) {
+        let u = &self.units[i];
+        let fan_in = match u.kind {
+            ConvKind::Full => u.geom.k * u.geom.k * u.geom.cin,
+            ConvKind::Depthwise => u.geom.k * u.geom.k,
+            ConvKind::Pointwise => u.geom.cin,
+        };
+        let std = (2.0 / fan_in as f32).sqrt();
+        self.params.tensors[u.w].iter_mut().for_each(|v| *v = normal() * std);
+        self.params.tensors[u.gamma].fill(1.0);
+        self.params.tensors[u.beta].fill(0.0);
     }
 
     /// Random initialisation for training from scratch: He-normal convolutions (std
@@ -230,7 +299,7 @@ impl TrainNet {
         self.params.tensors[self.fc_b].fill(0.0);
     }
 
-    fn unit_forward(
+    pub(crate) fn unit_forward(
         &self,
         u: &Unit,
         x: &[f32],
@@ -279,14 +348,7 @@ impl TrainNet {
 
     fn run(&mut self, input: &[f32], batch: usize, mode: Mode) -> (Vec<f32>, Option<Cache>) {
         let train = mode != Mode::Eval;
-        let mut cache = (mode == Mode::Train).then(|| Cache {
-            batch,
-            inputs: vec![],
-            pre_act: vec![],
-            bn: vec![],
-            head_out: vec![],
-            pooled: vec![],
-        });
+        let mut cache = (mode == Mode::Train).then(|| Cache::new(batch));
         let step = |net: &mut TrainNet, i: usize, x: &[f32], cache: Option<&mut Cache>| -> Vec<f32> {
             let u = net.units[i].clone();
             if mode == Mode::Calibrate {
@@ -320,7 +382,7 @@ impl TrainNet {
                 x.iter_mut().zip(&block_in).for_each(|(a, b)| *a += b);
             }
         }
-        let last = self.units.len() - 1;
+        let last = self.head_unit;
         x = step(self, last, &x, cache.as_mut());
         let c = self.units[last].geom.cout;
         let mut pooled = vec![0.0; batch * c];
@@ -385,7 +447,7 @@ impl TrainNet {
             Params { names: self.params.names.clone(), tensors: p.iter().map(|t| vec![0.0; t.len()]).collect() };
         let batch = cache.batch;
         let classes = self.arch.classes as usize;
-        let head = self.units.last().expect("head unit");
+        let head = &self.units[self.head_unit];
         let c = head.geom.cout;
         // Classifier: logits = pooled W^T + b.
         let mut dw = vec![0.0; classes * c];
@@ -399,8 +461,7 @@ impl TrainNet {
         let mut dx = vec![0.0; cache.head_out.len()];
         avgpool_backward(&mut dx, &dpooled, batch, c);
         // Units in reverse; blocks' shortcuts add their output gradient to their input's.
-        let n_units = self.units.len();
-        dx = self.unit_backward(n_units - 1, dx, &mut cache, &mut g);
+        dx = self.unit_backward(self.head_unit, dx, &mut cache, &mut g);
         for &(first, count, residual) in self.blocks.iter().rev() {
             let dout = dx.clone();
             for i in (first..first + count).rev() {
@@ -414,7 +475,7 @@ impl TrainNet {
         g
     }
 
-    fn unit_backward(&self, i: usize, mut dy: Vec<f32>, cache: &mut Cache, g: &mut Grads) -> Vec<f32> {
+    pub(crate) fn unit_backward(&self, i: usize, mut dy: Vec<f32>, cache: &mut Cache, g: &mut Grads) -> Vec<f32> {
         let u = &self.units[i];
         let p = &self.params.tensors;
         let x = std::mem::take(&mut cache.inputs[i]);

@@ -1,0 +1,306 @@
+//! A trainable SSDLite-MobileNetV2 (see `mnv2_arch::SsdLite`): the backbone units of a
+//! [`TrainNet`] with the extra layers and the depthwise-separable predictors appended as more
+//! units, a forward pass that taps block 14's expansion, and the backward pass through all of it.
+
+use mnv2_arch::{SsdLayer, SsdLite};
+use mnv2_engine::{ConvWeights, InputSpec, LayerWeights, Model, OutputKind, SsdExtraWeights, SsdPredictorWeights};
+use mnv2_engine::{SsdWeights, Task, Tensor};
+
+use crate::layers::{ConvGeom, pointwise_backward, pointwise_forward};
+use crate::model::{Cache, ConvKind, Grads, Params, TrainNet};
+
+/// One predictor (box or class) on one map: depthwise unit, then 1x1 conv with bias.
+#[derive(Debug, Clone)]
+struct Predictor {
+    dw: usize,
+    w: usize,
+    b: usize,
+    /// Map index, pixels per image, channels in and out.
+    map: usize,
+    pixels: usize,
+    cin: usize,
+    cout: usize,
+}
+
+/// The detector under training.
+pub struct TrainSsd {
+    pub net: TrainNet,
+    pub ssd: SsdLite,
+    /// Unit index of the tapped expansion conv and of the backbone's last conv.
+    tap_unit: usize,
+    head_unit: usize,
+    /// Per extra layer: (reduce, depthwise, expand) unit indices.
+    extras: Vec<[usize; 3]>,
+    /// Box and class predictors per map, in that order.
+    predictors: Vec<(Predictor, Predictor)>,
+    batch: usize,
+}
+
+/// What the forward pass keeps.
+pub struct SsdCache {
+    units: Cache,
+    /// The depthwise outputs each predictor's 1x1 conv read.
+    pred_inputs: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl TrainSsd {
+    /// The detector on top of `net` (a classification network whose units are the backbone,
+    /// already initialised and, for imported weights, calibrated), with `ssd.backbone`'s
+    /// resolution and classes. The head starts He-normal (predictor convs N(0, 0.03), class
+    /// biases -4.6 for the object classes so that training starts from "nothing here").
+    pub fn new(mut net: TrainNet, ssd: SsdLite, seed: u64) -> Result<TrainSsd, String> {
+        let bb = ssd.backbone;
+        if (net.arch.width, net.arch.resolution) != (bb.width, bb.resolution) {
+            return Err(format!(
+                "backbone is {}x{} at width {}, the detector {}x{} at width {}",
+                net.arch.resolution, net.arch.resolution, net.arch.width, bb.resolution, bb.resolution, bb.width
+            ));
+        }
+        let batch = net.units[0].geom.n;
+        let tap = ssd.tap_block();
+        // Blocks are in order; the tapped block's first unit is its expand conv.
+        let tap_unit = net.blocks[(tap.index - 1) as usize].0;
+        let head_unit = net.head_unit;
+        let mut rng = crate::data::Rng(seed);
+        let mut normal = move || {
+            let (u1, u2) = (rng.uniform().max(1e-7), rng.uniform());
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+        };
+        let geom = |h: u32, w: u32, cin: u32, cout: u32, k: usize, stride: usize| ConvGeom {
+            n: batch,
+            h: h as usize,
+            w: w as usize,
+            cin: cin as usize,
+            cout: cout as usize,
+            k,
+            stride,
+            pad: k / 2,
+            dilation: 1,
+            tf_same: true,
+        };
+        let mut extras = Vec::new();
+        let layers = ssd.head_layers();
+        for (i, l) in layers.iter().enumerate() {
+            if let SsdLayer::Extra { input, depth } = *l {
+                let half = depth / 2;
+                let name = format!("ssd.extras.{i}");
+                let r = net.push_unit(
+                    ConvKind::Pointwise,
+                    geom(input.h, input.w, input.c, half, 1, 1),
+                    true,
+                    &format!("{name}.reduce"),
+                );
+                let d = net.push_unit(
+                    ConvKind::Depthwise,
+                    geom(input.h, input.w, half, half, 3, 2),
+                    true,
+                    &format!("{name}.depthwise"),
+                );
+                let out = l.output();
+                let e = net.push_unit(
+                    ConvKind::Pointwise,
+                    geom(out.h, out.w, half, depth, 1, 1),
+                    true,
+                    &format!("{name}.expand"),
+                );
+                for u in [r, d, e] {
+                    net.init_unit(u, &mut normal);
+                }
+                extras.push([r, d, e]);
+            }
+        }
+        let maps = ssd.feature_maps();
+        let classes = bb.classes as usize;
+        let mut predictors = Vec::new();
+        let make = |net: &mut TrainNet, i: usize, what: &str, cout: u32, normal: &mut dyn FnMut() -> f32| {
+            let m = maps[i];
+            let name = format!("ssd.predictors.{i}.{what}");
+            let dw =
+                net.push_unit(ConvKind::Depthwise, geom(m.h, m.w, m.c, m.c, 3, 1), true, &format!("{name}_depthwise"));
+            let mut n2 = || normal();
+            net.init_unit(dw, &mut n2);
+            let w = net.push_param(format!("{name}_conv.weight"), (0..cout * m.c).map(|_| 0.03 * normal()).collect());
+            let bias: Vec<f32> =
+                (0..cout as usize).map(|j| if what == "class" && j % classes != 0 { -4.6 } else { 0.0 }).collect();
+            let b = net.push_param(format!("{name}_conv.bias"), bias);
+            Predictor { dw, w, b, map: i, pixels: (m.h * m.w) as usize, cin: m.c as usize, cout: cout as usize }
+        };
+        for (i, l) in layers.iter().filter(|l| matches!(l, SsdLayer::Predictor { boxes: true, .. })).enumerate() {
+            let SsdLayer::Predictor { outputs, .. } = *l else { unreachable!() };
+            let anchors = outputs / 4;
+            let bx = make(&mut net, i, "box", outputs, &mut normal);
+            let cl = make(&mut net, i, "class", anchors * classes as u32, &mut normal);
+            predictors.push((bx, cl));
+        }
+        Ok(TrainSsd { net, ssd, tap_unit, head_unit, extras, predictors, batch })
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Anchors over all maps.
+    pub fn anchors(&self) -> usize {
+        self.ssd.anchors() as usize
+    }
+
+    /// Forward over a batch (NHWC, already normalised): box codes (batch x anchors x 4) and
+    /// logits (batch x anchors x slots), and in training mode the cache for [`TrainSsd::backward`].
+    pub fn forward(&mut self, input: &[f32], train: bool) -> (Vec<f32>, Vec<f32>, Option<SsdCache>) {
+        let n = self.batch;
+        let mut cache = train.then(|| SsdCache { units: Cache::new(n), pred_inputs: Vec::new() });
+        let net = &mut self.net;
+        let mut y = net.unit_step(0, input, train, cache.as_mut().map(|c| &mut c.units));
+        let mut tapped = Vec::new();
+        for b in 0..net.blocks.len() {
+            let (first, count, residual) = net.blocks[b];
+            let block_in = if residual { y.clone() } else { Vec::new() };
+            for i in first..first + count {
+                y = net.unit_step(i, &y, train, cache.as_mut().map(|c| &mut c.units));
+                if i == self.tap_unit {
+                    tapped = y.clone();
+                }
+            }
+            if residual {
+                y.iter_mut().zip(&block_in).for_each(|(a, b)| *a += b);
+            }
+        }
+        y = net.unit_step(self.head_unit, &y, train, cache.as_mut().map(|c| &mut c.units));
+        let mut maps = vec![tapped, y];
+        for &[r, d, e] in &self.extras {
+            let x = net.unit_step(r, maps.last().expect("map"), train, cache.as_mut().map(|c| &mut c.units));
+            let x = net.unit_step(d, &x, train, cache.as_mut().map(|c| &mut c.units));
+            let x = net.unit_step(e, &x, train, cache.as_mut().map(|c| &mut c.units));
+            maps.push(x);
+        }
+        let anchors = self.ssd.anchors() as usize;
+        let slots = self.ssd.backbone.classes as usize;
+        let (mut codes, mut logits) = (vec![0.0; n * anchors * 4], vec![0.0; n * anchors * slots]);
+        let (mut box_at, mut cls_at) = (0, 0);
+        for (bp, cp) in self.predictors.clone() {
+            let mut ins = Vec::new();
+            for (p, out, at, per) in
+                [(&bp, &mut codes, &mut box_at, anchors * 4), (&cp, &mut logits, &mut cls_at, anchors * slots)]
+            {
+                let d = net.unit_step(p.dw, &maps[p.map], train, cache.as_mut().map(|c| &mut c.units));
+                let mut z = vec![0.0; n * p.pixels * p.cout];
+                pointwise_forward(&mut z, &d, &net.params.tensors[p.w], p.cin, p.cout);
+                let bias = &net.params.tensors[p.b];
+                let len = p.pixels * p.cout;
+                for img in 0..n {
+                    let dst = &mut out[img * per + *at..img * per + *at + len];
+                    for (px, row) in dst.chunks_exact_mut(p.cout).enumerate() {
+                        let src = &z[(img * p.pixels + px) * p.cout..][..p.cout];
+                        row.iter_mut().zip(src.iter().zip(bias)).for_each(|(o, (v, b))| *o = v + b);
+                    }
+                }
+                *at += len;
+                ins.push(d);
+            }
+            if let Some(c) = cache.as_mut() {
+                let cls = ins.pop().expect("class input");
+                c.pred_inputs.push((ins.pop().expect("box input"), cls));
+            }
+        }
+        (codes, logits, cache)
+    }
+
+    /// Gradients of every parameter from dLoss/dcodes and dLoss/dlogits.
+    pub fn backward(&self, dcodes: &[f32], dlogits: &[f32], cache: SsdCache) -> Grads {
+        let net = &self.net;
+        let p = &net.params.tensors;
+        let mut g = Params { names: net.params.names.clone(), tensors: p.iter().map(|t| vec![0.0; t.len()]).collect() };
+        let SsdCache { units: mut uc, pred_inputs } = cache;
+        let n = self.batch;
+        let anchors = self.ssd.anchors() as usize;
+        let slots = self.ssd.backbone.classes as usize;
+        let maps = self.ssd.feature_maps();
+        let mut dmaps: Vec<Vec<f32>> = maps.iter().map(|m| vec![0.0; n * m.len()]).collect();
+        let (mut box_at, mut cls_at) = (0, 0);
+        for ((bp, cp), (bin, cin)) in self.predictors.iter().zip(&pred_inputs) {
+            for (pr, d, at, per, x) in
+                [(bp, dcodes, &mut box_at, anchors * 4, bin), (cp, dlogits, &mut cls_at, anchors * slots, cin)]
+            {
+                let len = pr.pixels * pr.cout;
+                let mut dz = vec![0.0; n * len];
+                for img in 0..n {
+                    dz[img * len..(img + 1) * len].copy_from_slice(&d[img * per + *at..img * per + *at + len]);
+                }
+                *at += len;
+                for row in dz.chunks_exact(pr.cout) {
+                    g.tensors[pr.b].iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                }
+                let mut dx = vec![0.0; x.len()];
+                pointwise_backward(&mut dx, &mut g.tensors[pr.w], &dz, x, &p[pr.w], pr.cin, pr.cout);
+                let dmap = net.unit_backward(pr.dw, dx, &mut uc, &mut g);
+                dmaps[pr.map].iter_mut().zip(&dmap).for_each(|(a, b)| *a += b);
+            }
+        }
+        for (e, &[r, d, x]) in self.extras.iter().enumerate().rev() {
+            let dy = std::mem::take(&mut dmaps[2 + e]);
+            let dy = net.unit_backward(x, dy, &mut uc, &mut g);
+            let dy = net.unit_backward(d, dy, &mut uc, &mut g);
+            let dy = net.unit_backward(r, dy, &mut uc, &mut g);
+            dmaps[1 + e].iter_mut().zip(&dy).for_each(|(a, b)| *a += b);
+        }
+        let mut dx = net.unit_backward(self.head_unit, std::mem::take(&mut dmaps[1]), &mut uc, &mut g);
+        for &(first, count, residual) in net.blocks.iter().rev() {
+            let dout = if residual { dx.clone() } else { Vec::new() };
+            for i in (first..first + count).rev() {
+                if i == self.tap_unit {
+                    dx.iter_mut().zip(&dmaps[0]).for_each(|(a, b)| *a += b);
+                }
+                dx = net.unit_backward(i, dx, &mut uc, &mut g);
+            }
+            if residual {
+                dx.iter_mut().zip(&dout).for_each(|(a, b)| *a += b);
+            }
+        }
+        net.unit_backward(0, dx, &mut uc, &mut g);
+        g
+    }
+
+    /// The inference model (batch norms folded with their running statistics).
+    pub fn to_model(&self, input: InputSpec, labels: Option<Vec<String>>, name: &str) -> Model {
+        let net = &self.net;
+        let base = net.to_model(input, None, name);
+        let layers: Vec<LayerWeights> = base
+            .layers
+            .into_iter()
+            .filter(|l| !matches!(l, LayerWeights::Pool { .. } | LayerWeights::Classifier(_)))
+            .collect();
+        let extras = self
+            .extras
+            .iter()
+            .map(|&[r, d, e]| SsdExtraWeights {
+                reduce: net.fold_unit(r),
+                depthwise: net.fold_unit(d),
+                expand: net.fold_unit(e),
+            })
+            .collect();
+        let conv = |pr: &Predictor| ConvWeights {
+            weights: Tensor::f32(vec![pr.cout, 1, 1, pr.cin], net.params.tensors[pr.w].clone()),
+            bias: Tensor::f32(vec![pr.cout], net.params.tensors[pr.b].clone()),
+            output: None,
+        };
+        let predictors = self
+            .predictors
+            .iter()
+            .map(|(b, c)| SsdPredictorWeights {
+                box_depthwise: net.fold_unit(b.dw),
+                box_conv: conv(b),
+                class_depthwise: net.fold_unit(c.dw),
+                class_conv: conv(c),
+            })
+            .collect();
+        Model {
+            arch: self.ssd.backbone,
+            layers,
+            task: Task::Detect(Box::new(SsdWeights { extras, predictors })),
+            input: base.input,
+            output: OutputKind::Logits,
+            labels,
+            name: name.into(),
+        }
+    }
+}
