@@ -194,7 +194,7 @@ mod tests {
         // By hand: BCE of the positive's two columns, logits (0, -5), targets (0, 1).
         let want_pos = bce(0.0, 0.0) + bce(-5.0, 1.0);
         let got = ssd_loss(
-            &vec![0.0; 4],
+            &[0.0; 4],
             &logits[..2],
             &[vec![Some((1, [0.0; 4]))]],
             2,
