@@ -27,6 +27,9 @@ pub enum Command {
     /// Average precision of a detector on a PennFudan-format or COCO-JSON dataset.
     #[command(name = "eval-det")]
     EvalDet(EvalDetArgs),
+    /// Train an SSDLite detector from an ImageNet backbone on a PennFudan-format or COCO-JSON dataset.
+    #[command(name = "train-det")]
+    TrainDet(TrainDetArgs),
     /// Train a classifier on an image folder (one sub-folder per class).
     Train(TrainArgs),
     /// Top-1 / top-5 accuracy and the confusion matrix on an image folder.
@@ -188,6 +191,58 @@ pub struct DetectArgs {
     /// Image files.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct TrainDetArgs {
+    /// Dataset: a PennFudan-format folder or a COCO JSON file.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Image folder for a COCO JSON file (default: the JSON file's folder).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Fraction of the images held out for evaluation (their names go to OUT.holdout.txt, for
+    /// `mnv2 eval-det --subset`).
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f32,
+    /// ImageNet classification model whose backbone starts the detector (default:
+    /// mobilenet_v2_1.0_224_quant.tflite, dequantized).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Input resolution of the detector.
+    #[arg(long, default_value_t = 300)]
+    pub resolution: u32,
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// rmsprop (the release config's), sgd or adamw.
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
+    #[arg(long, default_value = "cosine")]
+    pub schedule: String,
+    #[arg(long, default_value_t = 4e-5)]
+    pub weight_decay: f32,
+    /// Sigmoid focal loss (alpha 0.25, gamma 2) instead of hard negative mining.
+    #[arg(long)]
+    pub focal: bool,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// The trained detector (safetensors); a checkpoint is written there after every epoch.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Continue from the checkpoint at --output.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many epochs of the planned --epochs.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
 }
 
 #[derive(Args)]

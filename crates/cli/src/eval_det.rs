@@ -5,7 +5,7 @@ use crate::args::EvalDetArgs;
 use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mnv2::heads::detect_eval::{DetBox, EvalImage, coco_ap, voc_ap};
-use mnv2::train::detdata::DetDataset;
+use mnv2::train::detdata::{DetDataset, DetSample};
 use mnv2::{Detector, Options};
 use serde_json::json;
 use std::process::ExitCode;
@@ -72,4 +72,23 @@ pub fn main(a: EvalDetArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every sample's ground truth beside the detector's boxes (all the post-processing keeps).
+pub(crate) fn detect_all(
+    det: &mut Detector,
+    samples: &[DetSample],
+    progress: Option<&ProgressBar>,
+) -> anyhow::Result<Vec<EvalImage>> {
+    let mut images = Vec::with_capacity(samples.len());
+    for s in samples {
+        let image = mnv2::image::load_rgb(&s.image).with_context(|| format!("reading {}", s.image.display()))?;
+        let dets =
+            det.detect(&image)?.into_iter().map(|b| DetBox { bbox: b.bbox, class: b.class, score: b.score }).collect();
+        images.push(EvalImage { gts: s.boxes.clone(), dets });
+        if let Some(p) = progress {
+            p.inc(1);
+        }
+    }
+    Ok(images)
 }

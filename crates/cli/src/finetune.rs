@@ -201,7 +201,7 @@ fn validate(model: &Model, val: &ImageFolder, threads: usize) -> anyhow::Result<
     Ok(correct as f64 / val.items.len() as f64)
 }
 
-fn save_state(
+pub(crate) fn save_state(
     path: &Path,
     net: &TrainNet,
     states: &[State],
@@ -232,7 +232,12 @@ fn save_state(
     Ok(())
 }
 
-fn load_state(path: &Path, net: &mut TrainNet, states: &mut [State], rng: &mut Rng) -> anyhow::Result<usize> {
+pub(crate) fn load_state(
+    path: &Path,
+    net: &mut TrainNet,
+    states: &mut [State],
+    rng: &mut Rng,
+) -> anyhow::Result<usize> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {} (nothing to resume)", path.display()))?;
     let (t, meta) = safetensors::read(&bytes).map_err(anyhow::Error::msg)?;
     let steps: Vec<u64> = serde_json::from_str(meta.get("steps").context("no steps")?)?;

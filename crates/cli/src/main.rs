@@ -15,6 +15,7 @@ mod plot;
 mod run;
 mod segment;
 mod train;
+mod train_det;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         args::Command::Detect(a) => detect::main(a),
         args::Command::EvalDet(a) => eval_det::main(a),
         args::Command::Train(a) => train::main(a),
+        args::Command::TrainDet(a) => train_det::main(a),
         args::Command::Eval(a) => eval::main(a),
     };
     match result {

@@ -56,3 +56,18 @@ pub fn training_curves(metrics: &std::path::Path, plot: &std::path::Path) -> any
     mnv2::image::save_png(&img, plot)?;
     Ok(())
 }
+
+/// Detector training curves: loss scaled to its maximum, held-out AP@0.5 and COCO AP.
+pub fn detection_curves(metrics: &std::path::Path, plot: &std::path::Path) -> anyhow::Result<()> {
+    let history: Vec<serde_json::Value> =
+        std::fs::read_to_string(metrics)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
+    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
+    let img = curves(&[
+        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
+        ("held-out AP@0.5", [40, 160, 60], get("val_ap50")),
+        ("held-out COCO AP", [40, 120, 200], get("val_coco_ap")),
+    ]);
+    mnv2::image::save_png(&img, plot)?;
+    Ok(())
+}

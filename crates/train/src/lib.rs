@@ -15,6 +15,7 @@ pub mod optim;
 pub mod probe;
 pub mod safetensors;
 pub mod ssd;
+pub mod ssd_augment;
 pub mod ssd_loss;
 
 pub use model::{Grads, Params, TrainNet};
