@@ -205,8 +205,9 @@ pub struct TrainDetArgs {
     /// `mnv2 eval-det --subset`).
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f32,
-    /// ImageNet classification model whose backbone starts the detector (default:
-    /// mobilenet_v2_1.0_224_quant.tflite, dequantized).
+    /// Start from an ImageNet classifier's backbone (default: mobilenet_v2_1.0_224_quant.tflite,
+    /// dequantized; the head starts at random) or from a detector (fine-tuning; a different class
+    /// count re-initialises the class predictors).
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// Input resolution of the detector.

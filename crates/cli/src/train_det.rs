@@ -70,17 +70,26 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         None => mnv2::default_model_path()?,
     };
     let mut base = mnv2::import::load(&init).with_context(|| format!("loading {}", init.display()))?;
-    if base.task != Task::Classify {
-        bail!("--init must be an ImageNet classification model (its backbone starts the detector)");
-    }
     base.arch.resolution = a.resolution;
     let classes = data.classes.len();
-    let ssd = mnv2::arch::SsdLite::new(base.arch.width, a.resolution, classes as u32)?;
     let size = a.resolution as usize;
-    let mut net = TrainNet::from_model(&base, a.batch, 1).map_err(anyhow::Error::msg)?;
     let first: Vec<f32> = train[..a.batch].iter().flat_map(|(img, _)| normalise(img, size)).collect();
-    net.calibrate_batch_norms(&first, a.batch);
-    let mut model = TrainSsd::new(net, ssd, a.seed).map_err(anyhow::Error::msg)?;
+    let mut model = match base.task {
+        // Fine-tuning a detector (a new class count re-initialises the class predictors).
+        Task::Detect(_) => {
+            let mut m = TrainSsd::from_model(&base, a.batch, classes, a.seed).map_err(anyhow::Error::msg)?;
+            m.calibrate(&first);
+            m
+        }
+        Task::Classify => {
+            let ssd = mnv2::arch::SsdLite::new(base.arch.width, a.resolution, classes as u32)?;
+            let mut net = TrainNet::from_model(&base, a.batch, 1).map_err(anyhow::Error::msg)?;
+            net.calibrate_batch_norms(&first, a.batch);
+            TrainSsd::new(net, ssd, a.seed).map_err(anyhow::Error::msg)?
+        }
+        Task::Segment(_) => bail!("--init must be an ImageNet classifier or a detector, not a segmentation model"),
+    };
+    let ssd = model.ssd;
     let maps: Vec<(u32, u32)> = ssd.feature_maps().iter().map(|m| (m.h, m.w)).collect();
     let anchors = AnchorSpec::default().anchors(&maps);
 

@@ -12,8 +12,8 @@ impl TrainNet {
     /// the folded bias; call [`TrainNet::calibrate_batch_norms`] on a first batch before training.
     /// With `classes` different from the model's, the classifier starts at zero.
     pub fn from_model(model: &Model, batch: usize, classes: usize) -> Result<TrainNet, String> {
-        if model.task != Task::Classify {
-            return Err("only classification models can be fine-tuned".into());
+        if matches!(model.task, Task::Segment(_)) {
+            return Err("segmentation models cannot be fine-tuned".into());
         }
         let mut arch = model.arch;
         arch.classes = classes as u32;
@@ -35,23 +35,31 @@ impl TrainNet {
         if convs.len() != net.units.len() {
             return Err(format!("{} convolutions for {} units", convs.len(), net.units.len()));
         }
-        for (u, w) in net.units.clone().iter().zip(convs) {
-            let values = w.weights.dequantize().map_err(|e| e.to_string())?;
-            let bias = w.bias.dequantize().map_err(|e| e.to_string())?;
-            if values.len() != net.params.tensors[u.w].len() || bias.len() != u.geom.cout {
-                return Err(format!("{}: weight sizes differ", u.conv_name));
-            }
-            net.params.tensors[u.w] = values;
-            net.params.tensors[u.gamma] = vec![1.0; u.geom.cout];
-            net.params.tensors[u.beta] = bias;
-            net.running.mean[u.bn] = vec![0.0; u.geom.cout];
-            net.running.var[u.bn] = vec![1.0 - BN_EPS; u.geom.cout];
+        for (i, w) in convs.into_iter().enumerate() {
+            net.load_folded(i, w)?;
         }
         if let Some(w) = classifier.filter(|_| classes == model.arch.classes as usize) {
             net.params.tensors[net.fc_w] = w.weights.dequantize().map_err(|e| e.to_string())?;
             net.params.tensors[net.fc_b] = w.bias.dequantize().map_err(|e| e.to_string())?;
         }
         Ok(net)
+    }
+
+    /// Sets unit `i` from a folded convolution: its weights, the batch norm as the identity plus
+    /// the folded bias (calibrate before training).
+    pub fn load_folded(&mut self, i: usize, w: &ConvWeights) -> Result<(), String> {
+        let u = self.units[i].clone();
+        let values = w.weights.dequantize().map_err(|e| e.to_string())?;
+        let bias = w.bias.dequantize().map_err(|e| e.to_string())?;
+        if values.len() != self.params.tensors[u.w].len() || bias.len() != u.geom.cout {
+            return Err(format!("{}: weight sizes differ", u.conv_name));
+        }
+        self.params.tensors[u.w] = values;
+        self.params.tensors[u.gamma] = vec![1.0; u.geom.cout];
+        self.params.tensors[u.beta] = bias;
+        self.running.mean[u.bn] = vec![0.0; u.geom.cout];
+        self.running.var[u.bn] = vec![1.0 - BN_EPS; u.geom.cout];
+        Ok(())
     }
 
     /// Unit `i`'s convolution with its batch norm (running statistics) folded in.

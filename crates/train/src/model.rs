@@ -262,6 +262,15 @@ impl TrainNet {
         y
     }
 
+    /// Calibrates unit `i`'s batch norm on `x` (see [`TrainNet::calibrate_batch_norms`]) and
+    /// returns its training-mode output.
+    pub(crate) fn unit_calibrate_step(&mut self, i: usize, x: &[f32]) -> Vec<f32> {
+        let u = self.units[i].clone();
+        self.calibrate_unit(&u, x);
+        let mut scratch = self.running.clone();
+        self.unit_forward(&u, x, true, None, &mut scratch)
+    }
+
     /// He-normal weights (std sqrt(2 / fan_in)) for unit `i`, batch norm at scale 1, shift 0.
     pub(crate) fn init_unit(&mut self, i: usize, normal: &mut impl FnMut() -> f32) {
         let u = &self.units[i];
@@ -413,7 +422,7 @@ impl TrainNet {
     }
 
     /// Sets one unit's batch norm so that, on input `x`, training mode reproduces `conv + beta`.
-    fn calibrate_unit(&mut self, u: &Unit, x: &[f32]) {
+    pub(crate) fn calibrate_unit(&mut self, u: &Unit, x: &[f32]) {
         let z = self.conv(u, x);
         let c = u.geom.cout;
         let (ones, zeros) = (vec![1.0; c], vec![0.0; c]);

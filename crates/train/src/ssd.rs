@@ -36,6 +36,13 @@ pub struct TrainSsd {
     batch: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Eval,
+    Train,
+    Calibrate,
+}
+
 /// What the forward pass keeps.
 pub struct SsdCache {
     units: Cache,
@@ -144,19 +151,80 @@ impl TrainSsd {
         self.ssd.anchors() as usize
     }
 
+    /// A trainable copy of a detection model (batch norms unfolded as the identity plus the
+    /// folded bias: call [`TrainSsd::calibrate`] on a first batch). With `classes` object
+    /// classes different from the model's, the class predictors' 1x1 convs start afresh.
+    pub fn from_model(model: &Model, batch: usize, classes: usize, seed: u64) -> Result<TrainSsd, String> {
+        let (Some(ssd), Task::Detect(head)) = (model.ssdlite(), &model.task) else {
+            return Err(format!("{} is not a detection model", model.name));
+        };
+        let net = TrainNet::from_model(model, batch, 1)?;
+        let target =
+            SsdLite::new(ssd.backbone.width, ssd.backbone.resolution, classes as u32).map_err(|e| e.to_string())?;
+        let same_classes = target.backbone.classes == ssd.backbone.classes;
+        let mut t = TrainSsd::new(net, SsdLite { backbone: TrainSsd::backbone_of(&target, &model.arch) }, seed)?;
+        for (&[r, d, e], w) in t.extras.clone().iter().zip(&head.extras) {
+            t.net.load_folded(r, &w.reduce)?;
+            t.net.load_folded(d, &w.depthwise)?;
+            t.net.load_folded(e, &w.expand)?;
+        }
+        for ((bp, cp), w) in t.predictors.clone().iter().zip(&head.predictors) {
+            t.net.load_folded(bp.dw, &w.box_depthwise)?;
+            t.net.load_folded(cp.dw, &w.class_depthwise)?;
+            let mut set = |p: &Predictor, c: &ConvWeights| -> Result<(), String> {
+                let (wv, bv) = (
+                    c.weights.dequantize().map_err(|e| e.to_string())?,
+                    c.bias.dequantize().map_err(|e| e.to_string())?,
+                );
+                if wv.len() != p.cin * p.cout || bv.len() != p.cout {
+                    return Err("predictor sizes differ".into());
+                }
+                t.net.params.tensors[p.w] = wv;
+                t.net.params.tensors[p.b] = bv;
+                Ok(())
+            };
+            set(bp, &w.box_conv)?;
+            if same_classes {
+                set(cp, &w.class_conv)?;
+            }
+        }
+        Ok(t)
+    }
+
+    /// `target`'s detector on `arch`'s backbone settings (divisor, output stride).
+    fn backbone_of(target: &SsdLite, arch: &mnv2_arch::Arch) -> mnv2_arch::Arch {
+        mnv2_arch::Arch { classes: target.backbone.classes, ..*arch }
+    }
+
+    /// Sets every batch norm so that training mode on `input` reproduces the folded network (see
+    /// [`TrainNet::calibrate_batch_norms`]).
+    pub fn calibrate(&mut self, input: &[f32]) {
+        self.run(input, Mode::Calibrate);
+    }
+
     /// Forward over a batch (NHWC, already normalised): box codes (batch x anchors x 4) and
     /// logits (batch x anchors x slots), and in training mode the cache for [`TrainSsd::backward`].
     pub fn forward(&mut self, input: &[f32], train: bool) -> (Vec<f32>, Vec<f32>, Option<SsdCache>) {
+        self.run(input, if train { Mode::Train } else { Mode::Eval })
+    }
+
+    fn run(&mut self, input: &[f32], mode: Mode) -> (Vec<f32>, Vec<f32>, Option<SsdCache>) {
         let n = self.batch;
+        let train = mode == Mode::Train;
         let mut cache = train.then(|| SsdCache { units: Cache::new(n), pred_inputs: Vec::new() });
         let net = &mut self.net;
-        let mut y = net.unit_step(0, input, train, cache.as_mut().map(|c| &mut c.units));
+        // One unit: training (cached), evaluation, or calibration.
+        let step = |net: &mut TrainNet, i: usize, x: &[f32], cache: Option<&mut Cache>| match mode {
+            Mode::Calibrate => net.unit_calibrate_step(i, x),
+            _ => net.unit_step(i, x, train, cache),
+        };
+        let mut y = step(net, 0, input, cache.as_mut().map(|c| &mut c.units));
         let mut tapped = Vec::new();
         for b in 0..net.blocks.len() {
             let (first, count, residual) = net.blocks[b];
             let block_in = if residual { y.clone() } else { Vec::new() };
             for i in first..first + count {
-                y = net.unit_step(i, &y, train, cache.as_mut().map(|c| &mut c.units));
+                y = step(net, i, &y, cache.as_mut().map(|c| &mut c.units));
                 if i == self.tap_unit {
                     tapped = y.clone();
                 }
@@ -165,12 +233,12 @@ impl TrainSsd {
                 y.iter_mut().zip(&block_in).for_each(|(a, b)| *a += b);
             }
         }
-        y = net.unit_step(self.head_unit, &y, train, cache.as_mut().map(|c| &mut c.units));
+        y = step(net, self.head_unit, &y, cache.as_mut().map(|c| &mut c.units));
         let mut maps = vec![tapped, y];
         for &[r, d, e] in &self.extras {
-            let x = net.unit_step(r, maps.last().expect("map"), train, cache.as_mut().map(|c| &mut c.units));
-            let x = net.unit_step(d, &x, train, cache.as_mut().map(|c| &mut c.units));
-            let x = net.unit_step(e, &x, train, cache.as_mut().map(|c| &mut c.units));
+            let x = step(net, r, maps.last().expect("map"), cache.as_mut().map(|c| &mut c.units));
+            let x = step(net, d, &x, cache.as_mut().map(|c| &mut c.units));
+            let x = step(net, e, &x, cache.as_mut().map(|c| &mut c.units));
             maps.push(x);
         }
         let anchors = self.ssd.anchors() as usize;
@@ -182,7 +250,7 @@ impl TrainSsd {
             for (p, out, at, per) in
                 [(&bp, &mut codes, &mut box_at, anchors * 4), (&cp, &mut logits, &mut cls_at, anchors * slots)]
             {
-                let d = net.unit_step(p.dw, &maps[p.map], train, cache.as_mut().map(|c| &mut c.units));
+                let d = step(net, p.dw, &maps[p.map], cache.as_mut().map(|c| &mut c.units));
                 let mut z = vec![0.0; n * p.pixels * p.cout];
                 pointwise_forward(&mut z, &d, &net.params.tensors[p.w], p.cin, p.cout);
                 let bias = &net.params.tensors[p.b];

@@ -107,3 +107,31 @@ fn gradients_match_finite_differences() {
         assert!(agree >= 2, "{name}: only {agree} of 3 entries agree with finite differences");
     }
 }
+
+#[test]
+fn a_released_detector_made_trainable_reproduces_itself() {
+    let pb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
+    let model = mnv2_import::load(&pb).unwrap();
+    let mut ssd = TrainSsd::from_model(&model, 2, 1, 1).unwrap();
+    let x: Vec<f32> = (0..2 * 300 * 300 * 3)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) >> 8) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    ssd.calibrate(&x);
+    // Training mode on the calibration batch and evaluation both reproduce the folded graph.
+    let (codes, logits, _) = ssd.forward(&x, false);
+    let engine = F32Engine::new(&model, 1).unwrap();
+    let mut session = engine.session(2).unwrap();
+    let mut out = vec![0.0; 2 * engine.output_len()];
+    engine.run(&mut session, &x, &mut out).unwrap();
+    let (a, per) = (ssd.anchors(), engine.output_len());
+    let mut worst = 0f32;
+    for img in 0..2 {
+        let (b, l) = out[img * per..(img + 1) * per].split_at(a * 4);
+        let pairs = b.iter().zip(&codes[img * a * 4..]).chain(l.iter().zip(&logits[img * a * 2..]));
+        worst = pairs.fold(worst, |w, (x, y)| w.max((x - y).abs() / (1.0 + y.abs())));
+    }
+    assert!(worst < 1e-3, "trainable copy differs from the graph by {worst}");
+    // A new class count keeps everything but the class predictors' last convs.
+    assert!(TrainSsd::from_model(&model, 2, 3, 1).is_ok());
+}
