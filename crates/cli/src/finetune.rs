@@ -22,6 +22,7 @@ use std::time::Instant;
 type Batch = (Vec<f32>, Vec<usize>);
 
 pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    crate::alloc::reuse_large_allocations();
     let init_name = a.init.as_ref().map_or_else(|| "random (from scratch)".to_string(), |p| p.display().to_string());
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;

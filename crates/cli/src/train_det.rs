@@ -35,6 +35,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     if a.batch == 0 || a.epochs == 0 || !(0.0..1.0).contains(&a.holdout) {
         bail!("--batch and --epochs must be at least 1 and --holdout in [0, 1)");
     }
+    crate::alloc::reuse_large_allocations();
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = parse_schedule(&a.schedule, a.epochs)?;
     let loss_kind = if a.focal { ClassLoss::Focal { alpha: 0.25, gamma: 2.0 } } else { ClassLoss::default() };
