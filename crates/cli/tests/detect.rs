@@ -192,3 +192,71 @@ fn train_det_fine_tunes_a_detector() {
     assert!(ap > 0.85, "held-out AP@0.5 {ap}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn eval_det_reads_coco_json_like_the_pennfudan_folder() {
+    // The first 12 PennFudan images written as COCO JSON must score exactly as the folder does.
+    let root = shared().join("datasets/PennFudanPed");
+    let mut names: Vec<String> = std::fs::read_dir(root.join("Annotation"))
+        .unwrap()
+        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.truncate(12);
+    let (mut images, mut anns) = (Vec::new(), Vec::new());
+    for (i, n) in names.iter().enumerate() {
+        images.push(serde_json::json!({"id": i + 1, "file_name": format!("{n}.jpg")}));
+        let text = std::fs::read_to_string(root.join(format!("Annotation/{n}.txt"))).unwrap();
+        for line in text.lines().filter(|l| l.starts_with("Bounding box")) {
+            let nums: Vec<f64> = line
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().unwrap())
+                .collect();
+            let (x0, y0, x1, y1) = (nums[0] - 1.0, nums[1] - 1.0, nums[2], nums[3]);
+            anns.push(serde_json::json!({"id": anns.len() + 1, "image_id": i + 1, "category_id": 1,
+                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0}));
+        }
+    }
+    let coco = serde_json::json!({"images": images, "annotations": anns,
+        "categories": [{"id": 1, "name": "pedestrian"}]});
+    let dir = std::env::temp_dir().join(format!("mnv2-coco-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("ped.json");
+    std::fs::write(&json, coco.to_string()).unwrap();
+    let subset = dir.join("subset.txt");
+    std::fs::write(&subset, names.join("\n")).unwrap();
+    let images_dir = root.join("Images");
+    let a = mnv2(&[
+        "eval-det",
+        "--model",
+        &detector(),
+        "--json",
+        "--data",
+        json.to_str().unwrap(),
+        "--images",
+        images_dir.to_str().unwrap(),
+    ]);
+    let b = mnv2(&[
+        "eval-det",
+        "--model",
+        &detector(),
+        "--json",
+        "--data",
+        root.to_str().unwrap(),
+        "--subset",
+        subset.to_str().unwrap(),
+    ]);
+    assert!(a.status.success() && b.status.success(), "{} {}", text(&a.stderr), text(&b.stderr));
+    let (va, vb): (Value, Value) =
+        (serde_json::from_str(&text(&a.stdout)).unwrap(), serde_json::from_str(&text(&b.stdout)).unwrap());
+    assert_eq!(va["images"], 12);
+    assert_eq!(va["objects"], vb["objects"]);
+    for k in ["ap50", "coco_ap", "coco_ap75"] {
+        assert!((va[k].as_f64().unwrap() - vb[k].as_f64().unwrap()).abs() < 1e-9, "{k}: {va} vs {vb}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
