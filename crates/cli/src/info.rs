@@ -10,6 +10,9 @@ pub fn main(a: InfoArgs) -> anyhow::Result<ExitCode> {
     let (arch, deeplab) = match &a.model {
         Some(path) => {
             let m = mnv2::import::load(path).with_context(|| format!("loading {}", path.display()))?;
+            if let Some(ssd) = m.ssdlite() {
+                return print_ssdlite(&ssd, a.json);
+            }
             (m.arch, m.deeplab())
         }
         None => match a.task.as_str() {

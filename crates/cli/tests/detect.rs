@@ -87,6 +87,10 @@ fn detect_and_eval_det_reject_bad_input() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
     std::fs::remove_dir_all(&out).ok();
+    // And a detector is not a classifier.
+    let o = mnv2(&["classify", "--model", &detector(), img.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("is a detection model"), "{}", text(&o.stderr));
     let o = mnv2(&["eval-det", "--model", &detector(), "--data", "/nonexistent"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).starts_with("mnv2: error:"), "{}", text(&o.stderr));

@@ -82,6 +82,15 @@ impl Classifier {
     }
 
     pub fn new(model: Model, options: Options) -> Result<Classifier, Error> {
+        match model.task {
+            mnv2_engine::Task::Classify => {}
+            mnv2_engine::Task::Segment(_) => {
+                return Err(Error::Unsupported(format!("{} is a segmentation model (use segment)", model.name)));
+            }
+            mnv2_engine::Task::Detect(_) => {
+                return Err(Error::Unsupported(format!("{} is a detection model (use detect)", model.name)));
+            }
+        }
         if !(options.crop > 0.0 && options.crop <= 1.0) {
             return Err(mnv2_image::ImageError::CropFraction(options.crop).into());
         }

@@ -28,10 +28,7 @@ impl Segmenter {
     pub fn load(path: impl AsRef<Path>, options: Options) -> Result<Segmenter, Error> {
         let model = mnv2_import::load(path)?;
         if model.deeplab().is_none() {
-            return Err(Error::Unsupported(format!(
-                "{} is a classification model, not a segmentation model",
-                model.name
-            )));
+            return Err(Error::Unsupported(format!("{} is not a segmentation model", model.name)));
         }
         let classes = model.arch.classes as usize;
         let labels = match (&options.labels, classes) {
