@@ -11,6 +11,19 @@ pub enum Isa {
     Avx2,
 }
 
+/// Whether the kernels of [`Isa::Avx2`] may also use AVX-512F registers (detected once;
+/// `MNV2_AVX512=0` turns it off). Results are identical either way.
+pub fn has_avx512() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        let cpu = is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        cpu && std::env::var("MNV2_AVX512").as_deref() != Ok("0")
+    })
+}
+
 impl Isa {
     /// The best instruction set this CPU supports, unless `MNV2_ISA` asks for another
     /// (`scalar` always works; `avx2` is honoured only where the CPU has it).
@@ -50,6 +63,7 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Avx2 if has_avx512() => "avx2+fma+avx512",
             Isa::Avx2 => "avx2+fma",
         }
     }

@@ -14,7 +14,7 @@ pub mod pool;
 pub mod q8;
 pub mod upsample;
 
-pub use isa::Isa;
+pub use isa::{Isa, has_avx512};
 
 /// Lower and upper clamp applied after a kernel's sum (ReLU6 is `Clamp::RELU6`).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,7 +5,7 @@ use crate::testutil::{Rng, assert_close};
 fn matches_reference_on_many_shapes() {
     let mut seed = 100;
     for isa in Isa::all_available() {
-        for (h, w) in [(1, 1), (3, 4), (7, 7), (10, 9), (16, 16)] {
+        for (h, w) in [(1, 1), (3, 4), (7, 7), (10, 9), (16, 16), (40, 37)] {
             for (in_c, out_c) in [(1, 1), (3, 8), (3, 16), (3, 17), (5, 32)] {
                 for (kernel, stride) in [(3, 2), (3, 1), (1, 1), (5, 2)] {
                     seed += 1;

@@ -80,13 +80,29 @@ pub fn dwconv3x3_window(
     rows: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
+    window_impl(isa, crate::isa::has_avx512(), layer, window, row0, rows, out)
+}
+
+/// [`dwconv3x3_window`] choosing whether AVX2 work may use AVX-512 (`wide`).
+pub(crate) fn window_impl(
+    isa: Isa,
+    wide: bool,
+    layer: &DwLayer,
+    window: &[f32],
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
     let DwLayer { shape, w, bias, .. } = layer;
     assert!(w.len() == 9 * shape.channels && bias.len() == shape.channels, "depthwise weight size");
     shape.check_window(window.len(), row0, &rows, out.len());
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F detected (and AVX2+FMA, as or_scalar() returned Avx2).
+        Isa::Avx2 if wide && crate::isa::has_avx512() => unsafe { rows_avx512(layer, window, row0, rows, out) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.
-        Isa::Avx2 => unsafe { rows_avx2(layer, window, row0, rows, out) },
+        Isa::Avx2 => unsafe { rows_avx2(layer, window, row0, rows, out, 0) },
         _ => rows_portable(layer, window, row0, rows, out),
     }
 }
@@ -96,11 +112,18 @@ pub fn dwconv3x3_window(
 /// image skipped), stored once. Channels past the last multiple of eight run the portable way.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {
+unsafe fn rows_avx2(
+    layer: &DwLayer,
+    input: &[f32],
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    first_channel: usize,
+) {
     use std::arch::x86_64::*;
     let DwLayer { shape, w, bias, clamp } = layer;
     let c = shape.channels;
-    let c8 = c / 8 * 8;
+    let c8 = first_channel + (c - first_channel) / 8 * 8;
     let (pt, _, pl, ow) = shape.geometry();
     let (s, d) = (shape.stride, shape.dilation);
     let (vlo, vhi) = (_mm256_set1_ps(clamp.lo), _mm256_set1_ps(clamp.hi));
@@ -129,7 +152,7 @@ unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops:
         let ox_lo = pl.div_ceil(s).min(ow);
         let ox_hi =
             if shape.in_w + pl > 2 * d { ((shape.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(ox_lo);
-        for ch in (0..c8).step_by(8) {
+        for ch in (first_channel..c8).step_by(8) {
             // SAFETY: ch + 8 <= c; weights hold 9 * c, bias c; every input row slice holds
             // in_w * c floats and every column read is checked (edges) or inside by construction
             // (ox_lo..ox_hi); out_row holds ow * c.
@@ -186,6 +209,97 @@ unsafe fn rows_avx2(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops:
                 out_row[ox * c + ch] = clamp.apply(acc);
             }
         }
+    }
+}
+
+/// AVX-512: blocks of sixteen channels as in [`rows_avx2`], two output pixels at a time in the
+/// interior (two independent FMA chains); the channels past the last multiple of sixteen go to
+/// the AVX2 code. Every output is the same FMA chain in the same order as there.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn rows_avx512(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let DwLayer { shape, w, bias, clamp } = layer;
+    let c = shape.channels;
+    let c16 = c / 16 * 16;
+    let (pt, _, pl, ow) = shape.geometry();
+    let (s, d) = (shape.stride, shape.dilation);
+    let (vlo, vhi) = (_mm512_set1_ps(clamp.lo), _mm512_set1_ps(clamp.hi));
+    let row_floats = shape.in_w * c;
+    for (ro, oy) in rows.clone().enumerate() {
+        let mut valid_rows: [(&[f32], usize); 3] = [(&[], 0); 3];
+        let mut n_valid = 0;
+        for ky in 0..3 {
+            let iy = (oy * s + ky * d) as isize - pt as isize;
+            if iy >= 0 && (iy as usize) < shape.in_h {
+                let start = (iy as usize - row0) * row_floats;
+                valid_rows[n_valid] = (&input[start..start + row_floats], ky);
+                n_valid += 1;
+            }
+        }
+        let valid = &valid_rows[..n_valid];
+        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
+        let ox_lo = pl.div_ceil(s).min(ow);
+        let ox_hi =
+            if shape.in_w + pl > 2 * d { ((shape.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(ox_lo);
+        for ch in (0..c16).step_by(16) {
+            // SAFETY: ch + 16 <= c; weights hold 9 * c, bias c; input rows hold in_w * c floats,
+            // edge columns are checked and interior ones (ox_lo..ox_hi) inside by construction;
+            // out_row holds ow * c.
+            unsafe {
+                let wv: [__m512; 9] = std::array::from_fn(|t| _mm512_loadu_ps(w.as_ptr().add(t * c + ch)));
+                let b = _mm512_loadu_ps(bias.as_ptr().add(ch));
+                let store = |ox: usize, acc: __m512, out_row: &mut [f32]| {
+                    _mm512_storeu_ps(
+                        out_row.as_mut_ptr().add(ox * c + ch),
+                        _mm512_min_ps(_mm512_max_ps(acc, vlo), vhi),
+                    );
+                };
+                for ox in (0..ox_lo).chain(ox_hi..ow) {
+                    let mut acc = b;
+                    for &(r, ky) in valid {
+                        for kx in 0..3 {
+                            let ix = (ox * s + kx * d) as isize - pl as isize;
+                            if ix >= 0 && (ix as usize) < shape.in_w {
+                                let x = _mm512_loadu_ps(r.as_ptr().add(ix as usize * c + ch));
+                                acc = _mm512_fmadd_ps(x, wv[ky * 3 + kx], acc);
+                            }
+                        }
+                    }
+                    store(ox, acc, out_row);
+                }
+                let mut ox = ox_lo;
+                while ox + 2 <= ox_hi {
+                    let (base0, base1) = ((ox * s - pl) * c + ch, ((ox + 1) * s - pl) * c + ch);
+                    let (mut a0, mut a1) = (b, b);
+                    for &(r, ky) in valid {
+                        let (p0, p1) = (r.as_ptr().add(base0), r.as_ptr().add(base1));
+                        for kx in 0..3 {
+                            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p0.add(kx * d * c)), wv[ky * 3 + kx], a0);
+                            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p1.add(kx * d * c)), wv[ky * 3 + kx], a1);
+                        }
+                    }
+                    store(ox, a0, out_row);
+                    store(ox + 1, a1, out_row);
+                    ox += 2;
+                }
+                if ox < ox_hi {
+                    let base = (ox * s - pl) * c + ch;
+                    let mut acc = b;
+                    for &(r, ky) in valid {
+                        let p = r.as_ptr().add(base);
+                        for kx in 0..3 {
+                            acc = _mm512_fmadd_ps(_mm512_loadu_ps(p.add(kx * d * c)), wv[ky * 3 + kx], acc);
+                        }
+                    }
+                    store(ox, acc, out_row);
+                }
+            }
+        }
+    }
+    if c16 < c {
+        // SAFETY: the caller's CPU has AVX2 and FMA.
+        unsafe { rows_avx2(layer, input, row0, rows, out, c16) };
     }
 }
 

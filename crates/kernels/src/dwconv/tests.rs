@@ -79,3 +79,28 @@ fn windows_of_rows_give_the_same_bits() {
         }
     }
 }
+
+#[test]
+fn avx512_is_bit_identical_to_avx2() {
+    if !(Isa::Avx2.available() && crate::isa::has_avx512()) {
+        eprintln!("skipped: needs avx512f");
+        return;
+    }
+    let mut seed = 100;
+    for (h, w) in [(1, 1), (3, 2), (7, 9), (14, 13), (19, 19)] {
+        for channels in [8, 16, 24, 35, 48, 144] {
+            for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+                seed += 1;
+                let mut rng = Rng::new(seed);
+                let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
+                let input = rng.vec(h * w * channels);
+                let layer = DwLayer { shape, w: rng.vec(9 * channels), bias: rng.vec(channels), clamp: Clamp::RELU6 };
+                let (_, oh, _, _) = shape.geometry();
+                let (mut narrow, mut wide) = (vec![0.0; shape.out_len()], vec![0.0; shape.out_len()]);
+                window_impl(Isa::Avx2, false, &layer, &input, 0, 0..oh, &mut narrow);
+                window_impl(Isa::Avx2, true, &layer, &input, 0, 0..oh, &mut wide);
+                assert_eq!(narrow, wide, "{shape:?}");
+            }
+        }
+    }
+}

@@ -7,6 +7,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod reference;
 mod scalar;
 #[cfg(test)]
@@ -76,6 +78,19 @@ const MC: usize = 72;
 /// `out = clamp(a * b + bias + residual)` for `m` rows; `a` is m x k, `out` and `residual` m x n,
 /// all row-major and contiguous.
 pub fn gemm(isa: Isa, a: &[f32], b: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
+    gemm_tiles(isa, crate::isa::has_avx512(), a, b, residual, clamp, out)
+}
+
+/// [`gemm`] choosing whether AVX2 work may use AVX-512 tiles (`wide`; ignored without AVX-512).
+pub(crate) fn gemm_tiles(
+    isa: Isa,
+    wide: bool,
+    a: &[f32],
+    b: &PackedB,
+    residual: Option<&[f32]>,
+    clamp: Clamp,
+    out: &mut [f32],
+) {
     let isa = isa.or_scalar();
     let (k, n) = (b.k, b.n);
     let m = out.len() / n.max(1);
@@ -85,15 +100,60 @@ pub fn gemm(isa: Isa, a: &[f32], b: &PackedB, residual: Option<&[f32]>, clamp: C
         assert_eq!(r.len(), out.len(), "residual shape");
     }
     let ctx = Ctx { isa, a, b, residual, clamp };
+    let wide = wide && isa == Isa::Avx2 && crate::isa::has_avx512();
     for m0 in (0..m).step_by(MC) {
         let rows = MC.min(m - m0);
-        for p in 0..b.panels() {
+        let mut p = 0;
+        while p < b.panels() {
+            // Two full panels at once in zmm registers where the CPU has AVX-512.
+            if wide && (p + 2) * NR <= n {
+                for t0 in (0..rows).step_by(MR) {
+                    run_tile2(&ctx, out, Tile { rows: MR.min(rows - t0), cols: 2 * NR, row0: m0 + t0, panel: p });
+                }
+                p += 2;
+                continue;
+            }
             let cols = NR.min(n - p * NR);
             for t0 in (0..rows).step_by(MR) {
                 run_tile(&ctx, out, Tile { rows: MR.min(rows - t0), cols, row0: m0 + t0, panel: p });
             }
+            p += 1;
         }
     }
+}
+
+/// A tile over panels `t.panel` and `t.panel + 1`, both full, with AVX-512.
+#[cfg(target_arch = "x86_64")]
+fn run_tile2(ctx: &Ctx, out: &mut [f32], t: Tile) {
+    let (k, n) = (ctx.b.k, ctx.b.n);
+    let o = t.row0 * n + t.panel * NR;
+    let end = (t.row0 + t.rows - 1) * n + t.panel * NR + 2 * NR;
+    assert!(end <= out.len() && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
+    let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
+    let bias = &ctx.b.bias[t.panel * NR..(t.panel + 2) * NR];
+    let residual = ctx.residual.map(|r| r[o..].as_ptr());
+    // SAFETY: gemm() only asks for wide tiles when the CPU has AVX-512F; the tile's rows lie
+    // inside `out` and `residual` (asserted above); the panels hold k * NR floats, bias 2 * NR.
+    unsafe {
+        avx512::tile2_full(
+            a_rows,
+            t.rows,
+            k,
+            ctx.b.panel(t.panel),
+            ctx.b.panel(t.panel + 1),
+            bias,
+            out[o..].as_mut_ptr(),
+            residual,
+            n,
+            ctx.clamp.lo,
+            ctx.clamp.hi,
+        )
+    };
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn run_tile2(_: &Ctx, _: &mut [f32], _: Tile) {
+    unreachable!("wide tiles are x86-64 only")
 }
 
 /// The operands of one GEMM call.

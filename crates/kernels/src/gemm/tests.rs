@@ -59,6 +59,24 @@ fn row_split_is_bit_identical() {
 }
 
 #[test]
+fn avx512_tiles_are_bit_identical_to_avx2() {
+    if !(Isa::Avx2.available() && crate::isa::has_avx512()) {
+        eprintln!("skipped: needs avx512f");
+        return;
+    }
+    let mut rng = Rng::new(11);
+    for (m, k, n) in [(1, 1, 32), (7, 17, 33), (13, 96, 64), (150, 160, 100), (49, 320, 1280)] {
+        let a = rng.vec(m * k);
+        let (w, bias, r) = (rng.vec(k * n), rng.vec(n), rng.vec(m * n));
+        let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
+        let (mut narrow, mut wide) = (vec![0.0; m * n], vec![0.0; m * n]);
+        gemm_tiles(Isa::Avx2, false, &a, &packed, Some(&r), Clamp::RELU6, &mut narrow);
+        gemm_tiles(Isa::Avx2, true, &a, &packed, Some(&r), Clamp::RELU6, &mut wide);
+        assert_eq!(narrow, wide, "m={m} k={k} n={n}");
+    }
+}
+
+#[test]
 fn avx2_is_tested_or_says_skipped() {
     if !Isa::Avx2.available() {
         eprintln!("skipped: needs avx2+fma");

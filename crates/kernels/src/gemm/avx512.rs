@@ -1,0 +1,84 @@
+//! AVX-512 register tile over two adjacent packed panels: up to 6 rows x 32 columns in 12 zmm
+//! accumulators (the AVX2 tile's shape at twice the width). Each output element is the same chain
+//! of fused multiply-adds in the same order as in the AVX2 and scalar tiles, so results are
+//! bit-identical whichever runs.
+
+use super::NR;
+use std::arch::x86_64::*;
+
+/// `out[i][0..32] = clamp(bias + a[i] * [panel0 | panel1] + residual)` for `rows` rows.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `a` holds `rows * k` floats, `panel0` and `panel1` `k * NR`,
+/// `bias` `2 * NR`; `out` (and `residual` when given) are valid for `rows` rows of 32 floats at
+/// stride `ld`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn tile2_full(
+    a: &[f32],
+    rows: usize,
+    k: usize,
+    panel0: &[f32],
+    panel1: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    residual: Option<*const f32>,
+    ld: usize,
+    lo: f32,
+    hi: f32,
+) {
+    debug_assert!(a.len() >= rows * k && panel0.len() >= k * NR && panel1.len() >= k * NR && bias.len() >= 2 * NR);
+    let (a, p0, p1, b) = (a.as_ptr(), panel0.as_ptr(), panel1.as_ptr(), bias.as_ptr());
+    // SAFETY: as documented; a const row count keeps the accumulators in registers.
+    unsafe {
+        match rows {
+            6 => rows2::<6>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            5 => rows2::<5>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            4 => rows2::<4>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            3 => rows2::<3>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            2 => rows2::<2>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            1 => rows2::<1>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            _ => {}
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows2<const R: usize>(
+    a: *const f32,
+    k: usize,
+    p0: *const f32,
+    p1: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    residual: Option<*const f32>,
+    ld: usize,
+    lo: f32,
+    hi: f32,
+) {
+    unsafe {
+        let mut c0 = [_mm512_loadu_ps(bias); R];
+        let mut c1 = [_mm512_loadu_ps(bias.add(NR)); R];
+        for kk in 0..k {
+            let w0 = _mm512_loadu_ps(p0.add(kk * NR));
+            let w1 = _mm512_loadu_ps(p1.add(kk * NR));
+            for i in 0..R {
+                let av = _mm512_set1_ps(*a.add(i * k + kk));
+                c0[i] = _mm512_fmadd_ps(av, w0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(av, w1, c1[i]);
+            }
+        }
+        let (vlo, vhi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        for i in 0..R {
+            let (mut v0, mut v1) = (c0[i], c1[i]);
+            if let Some(r) = residual {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(r.add(i * ld)));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(r.add(i * ld + NR)));
+            }
+            _mm512_storeu_ps(out.add(i * ld), _mm512_min_ps(_mm512_max_ps(v0, vlo), vhi));
+            _mm512_storeu_ps(out.add(i * ld + NR), _mm512_min_ps(_mm512_max_ps(v1, vlo), vhi));
+        }
+    }
+}
