@@ -20,6 +20,9 @@ pub fn measure_peak_macs(isa: Isa, millis: u64) -> f64 {
 fn run(isa: Isa, iters: usize) -> (u64, f32) {
     match isa {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F detected.
+        Isa::Avx2 if crate::isa::has_avx512() => unsafe { avx512(iters) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so AVX2 and FMA are present.
         Isa::Avx2 => unsafe { avx2(iters) },
         _ => scalar(iters),
@@ -56,4 +59,23 @@ unsafe fn avx2(iters: usize) -> (u64, f32) {
     }
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
     ((iters * 10 * 8) as u64, out.iter().sum())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512(iters: usize) -> (u64, f32) {
+    use std::arch::x86_64::*;
+    let m = _mm512_set1_ps(std::hint::black_box(0.999_999));
+    let c = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(1.0); 10];
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm512_fmadd_ps(*a, m, c);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for a in acc {
+        s = _mm512_add_ps(s, a);
+    }
+    ((iters * 10 * 16) as u64, _mm512_reduce_add_ps(s))
 }

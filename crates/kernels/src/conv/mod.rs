@@ -83,7 +83,7 @@ pub fn conv2d(
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.
-        Isa::Avx2 if crate::isa::has_avx512() && shape.out_c % 16 == 0 => unsafe {
+        Isa::Avx2 if crate::isa::has_avx512() && shape.out_c.is_multiple_of(16) => unsafe {
             // SAFETY: AVX-512F detected (AVX2 and FMA too: or_scalar() returned Avx2).
             rows_avx512(shape, input, w, clamp, rows, out)
         },
