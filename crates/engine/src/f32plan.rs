@@ -61,6 +61,14 @@ impl DeepLabHead {
     }
 }
 
+/// `v` cut into `n` equal parts (n empty slices when `v` is empty).
+fn per_image(v: &mut [f32], n: usize) -> Vec<&mut [f32]> {
+    if v.is_empty() {
+        return (0..n).map(|_| <&mut [f32]>::default()).collect();
+    }
+    v.chunks_mut(v.len() / n).collect()
+}
+
 fn self_deeplab_scratch(steps: &[Step]) -> usize {
     steps
         .iter()
@@ -89,6 +97,8 @@ pub struct F32Engine {
     tap_len: usize,
     isa: Isa,
     threads: Threads,
+    /// No workers: each image of a batch runs on one of `threads`' workers with this.
+    serial: Threads,
 }
 
 /// Reusable activation memory for one batch size.
@@ -118,10 +128,14 @@ impl F32Session {
     }
     /// Detection models: the first two feature maps of the last run (batch x H x W x C each):
     /// the tapped expansion and the last backbone conv's output.
-    pub fn detection_features(&self, engine: &F32Engine) -> Option<(&[f32], &[f32])> {
+    pub fn detection_features(&self, engine: &F32Engine) -> Option<(&[f32], Vec<f32>)> {
         let h = engine.ssd()?;
         let (lh, lw, lc) = h.maps[1];
-        let last = &self.act[if self.last_in_first { 0 } else { 1 }][..self.batch * lh * lw * lc];
+        let len = lh * lw * lc;
+        let buf = &self.act[if self.last_in_first { 0 } else { 1 }];
+        // Batches that ran image by image keep each image at a fixed stride in the buffer.
+        let stride = if self.batch > 1 && engine.threads.count() > 1 { buf.len() / self.batch } else { len };
+        let last = (0..self.batch).flat_map(|i| buf[i * stride..i * stride + len].iter().copied()).collect();
         Some((&self.tap, last))
     }
 
@@ -265,6 +279,7 @@ impl F32Engine {
             tap_len,
             isa: isa.or_scalar(),
             threads: Threads::new(threads)?,
+            serial: Threads::inline(),
         })
     }
 
@@ -357,6 +372,48 @@ impl F32Engine {
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
         let F32Session { act: [a, b], scratch, pooled, head, tap, last_in_first, .. } = session;
+        if batch == 1 || self.threads.count() == 1 {
+            *last_in_first =
+                self.run_inner(&self.threads, 1.max(batch), [a, b], scratch, pooled, head, tap, input, output);
+        } else {
+            // Whole images per worker: no synchronisation inside an image, so batches scale with
+            // the threads (each image's arithmetic is the same as alone, so results are too).
+            let jobs: Vec<_> = per_image(a, batch)
+                .into_iter()
+                .zip(per_image(b, batch))
+                .zip(per_image(pooled, batch))
+                .zip(per_image(head, batch))
+                .zip(per_image(tap, batch))
+                .zip(input.chunks(input.len() / batch))
+                .zip(output.chunks_mut(output.len() / batch))
+                .collect();
+            let flags: Vec<bool> = self.threads.map(jobs, |((((((a, b), p), h), t), x), o)| {
+                self.run_inner(&self.serial, 1, [a, b], scratch, p, h, t, x, o)
+            });
+            *last_in_first = flags.first().copied().unwrap_or(false);
+        }
+        if self.softmax {
+            softmax_in_place(output, self.classes);
+        }
+        Ok(())
+    }
+
+    /// The steps over `batch` images with `th`'s workers; returns whether the last backbone map
+    /// ended in the first activation buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn run_inner(
+        &self,
+        th: &Threads,
+        batch: usize,
+        [a, b]: [&mut [f32]; 2],
+        scratch: &[Mutex<Vec<f32>>],
+        pooled: &mut [f32],
+        head: &mut [f32],
+        tap: &mut [f32],
+        input: &[f32],
+        output: &mut [f32],
+    ) -> bool {
+        let mut last_in_first = false;
         let first = a.as_ptr();
         // `next` receives each layer's output, then the two swap.
         let (mut cur, mut next) = (b, a);
@@ -365,7 +422,7 @@ impl F32Engine {
             match step {
                 Step::Stem { shape, w } => {
                     cur_len = batch * shape.out_len();
-                    self.stem(shape, w, input, &mut next[..cur_len]);
+                    self.stem(th, shape, w, input, &mut next[..cur_len]);
                     std::mem::swap(&mut cur, &mut next);
                 }
                 Step::Block(block) => {
@@ -377,8 +434,8 @@ impl F32Engine {
                     for img in 0..batch {
                         let x = &cur[img * in_len..(img + 1) * in_len];
                         let y = &mut next[img * oh * out_row..(img + 1) * oh * out_row];
-                        let rows_per_task = oh.div_ceil(self.threads.count());
-                        self.threads.for_chunks(y, rows_per_task * out_row, |t, chunk| {
+                        let rows_per_task = oh.div_ceil(th.count());
+                        th.for_chunks(y, rows_per_task * out_row, |t, chunk| {
                             let r0 = t * rows_per_task;
                             let rows = r0..r0 + chunk.len() / out_row;
                             let worker = rayon::current_thread_index().unwrap_or(0) % scratch.len();
@@ -391,7 +448,7 @@ impl F32Engine {
                 }
                 Step::Head { w } => {
                     let len = cur_len / w.k() * w.n();
-                    self.pointwise(&cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
+                    self.pointwise(th, &cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
                 }
@@ -401,30 +458,35 @@ impl F32Engine {
                         global_avg_pool(&cur[img * per_image..(img + 1) * per_image], *channels, out);
                     }
                 }
-                Step::Classifier { w } => self.pointwise(pooled, w, None, Clamp::NONE, output),
-                Step::DeepLab(h) => self.deeplab_head(h, batch, &cur[..cur_len], head, output),
+                Step::Classifier { w } => self.pointwise(th, pooled, w, None, Clamp::NONE, output),
+                Step::DeepLab(h) => self.deeplab_head(th, h, batch, &cur[..cur_len], head, output),
                 Step::Tap { w } => {
                     let len = cur_len / w.k() * w.n();
-                    self.pointwise(&cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
+                    self.pointwise(th, &cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
-                    tap.copy_from_slice(&cur[..len]);
+                    tap[..len].copy_from_slice(&cur[..len]);
                 }
                 Step::Ssd(h) => {
-                    *last_in_first = std::ptr::eq(cur.as_ptr(), first);
-                    self.ssd_head(h, batch, tap, &cur[..cur_len], head, output);
+                    last_in_first = std::ptr::eq(cur.as_ptr(), first);
+                    self.ssd_head(th, h, batch, tap, &cur[..cur_len], head, output);
                 }
             }
         }
-        if self.softmax {
-            softmax_in_place(output, self.classes);
-        }
-        Ok(())
+        last_in_first
     }
 
     /// Image pooling and 1x1 branches, concatenation, projection and logits for a batch of
     /// feature maps; `scratch` is the session's head buffer.
-    fn deeplab_head(&self, h: &DeepLabHead, batch: usize, features: &[f32], scratch: &mut [f32], scores: &mut [f32]) {
+    fn deeplab_head(
+        &self,
+        th: &Threads,
+        h: &DeepLabHead,
+        batch: usize,
+        features: &[f32],
+        scratch: &mut [f32],
+        scores: &mut [f32],
+    ) {
         let (_, _, c) = h.features;
         let (px, a) = (h.pixels(), h.aspp0.n());
         let (pooled, rest) = scratch.split_at_mut(batch * c);
@@ -434,21 +496,31 @@ impl F32Engine {
         for (img, out) in pooled.chunks_exact_mut(c).enumerate() {
             global_avg_pool(&features[img * px * c..(img + 1) * px * c], c, out);
         }
-        self.pointwise(pooled, &h.image_pool, None, RELU, pool_branch);
+        self.pointwise(th, pooled, &h.image_pool, None, RELU, pool_branch);
         // The 1x1 branch goes through `projected` (free until the projection) into the concatenation.
-        self.pointwise(features, &h.aspp0, None, RELU, projected);
+        self.pointwise(th, features, &h.aspp0, None, RELU, projected);
         for (p, dst) in concat.chunks_exact_mut(2 * a).enumerate() {
             let img = p / px;
             dst[..a].copy_from_slice(&pool_branch[img * a..(img + 1) * a]);
             dst[a..].copy_from_slice(&projected[p * a..(p + 1) * a]);
         }
-        self.pointwise(concat, &h.projection, None, RELU, projected);
-        self.pointwise(projected, &h.logits, None, Clamp::NONE, scores);
+        self.pointwise(th, concat, &h.projection, None, RELU, projected);
+        self.pointwise(th, projected, &h.logits, None, Clamp::NONE, scores);
     }
 
     /// SSDLite's extra layers and predictors for a batch, from the tapped map and the last
     /// backbone map; `scratch` is the session's head buffer (one image's worth is used).
-    fn ssd_head(&self, h: &SsdHead, batch: usize, tap: &[f32], last: &[f32], scratch: &mut [f32], out: &mut [f32]) {
+    #[allow(clippy::too_many_arguments)]
+    fn ssd_head(
+        &self,
+        th: &Threads,
+        h: &SsdHead,
+        batch: usize,
+        tap: &[f32],
+        last: &[f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
         let (tap_len, last_len) = (tap.len() / batch, last.len() / batch);
         let per_image = h.output_len();
         for img in 0..batch {
@@ -474,10 +546,10 @@ impl F32Engine {
                 let (done, todo) = extra_maps.split_at_mut(i);
                 let input: &[f32] = if i == 0 { second } else { done[i - 1] };
                 let red = &mut reduced[..input.len() / e.reduce.k() * e.reduce.n()];
-                self.pointwise(input, &e.reduce, None, Clamp::RELU6, red);
+                self.pointwise(th, input, &e.reduce, None, Clamp::RELU6, red);
                 let dw = &mut dw_out[..e.depthwise.shape.out_len()];
-                self.depthwise(&e.depthwise, red, dw);
-                self.pointwise(dw, &e.expand, None, Clamp::RELU6, todo[0]);
+                self.depthwise(th, &e.depthwise, red, dw);
+                self.pointwise(th, dw, &e.expand, None, Clamp::RELU6, todo[0]);
             }
             let (mut box_at, mut logit_at) = (0, 0);
             for (i, p) in h.predictors.iter().enumerate() {
@@ -491,18 +563,18 @@ impl F32Engine {
                     (&p.class_depthwise, &p.class_conv, &mut *logits, &mut logit_at),
                 ] {
                     let dw = &mut dw_out[..dwl.shape.out_len()];
-                    self.depthwise(dwl, map, dw);
+                    self.depthwise(th, dwl, map, dw);
                     let n = dw.len() / conv.k() * conv.n();
-                    self.pointwise(dw, conv, None, Clamp::NONE, &mut dst[*at..*at + n]);
+                    self.pointwise(th, dw, conv, None, Clamp::NONE, &mut dst[*at..*at + n]);
                     *at += n;
                 }
             }
         }
     }
 
-    fn depthwise(&self, layer: &DwLayer, input: &[f32], out: &mut [f32]) {
+    fn depthwise(&self, th: &Threads, layer: &DwLayer, input: &[f32], out: &mut [f32]) {
         let (_, _, _, ow) = layer.shape.geometry();
-        self.threads.for_chunks(out, ow * layer.shape.channels, |r, row| {
+        th.for_chunks(out, ow * layer.shape.channels, |r, row| {
             dwconv3x3(self.isa, layer, input, r..r + 1, row);
         });
     }
@@ -521,16 +593,16 @@ impl F32Engine {
     }
 
     /// Rows per parallel task: several register tiles, about four tasks per thread.
-    fn rows_per_task(&self, rows: usize) -> usize {
-        let per = rows.div_ceil(self.threads.count() * 4);
+    fn rows_per_task(th: &Threads, rows: usize) -> usize {
+        let per = rows.div_ceil(th.count() * 4);
         per.div_ceil(MR).max(1) * MR
     }
 
-    fn pointwise(&self, a: &[f32], w: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
+    fn pointwise(&self, th: &Threads, a: &[f32], w: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
         let (k, n) = (w.k(), w.n());
         let rows = out.len() / n;
-        let rpt = self.rows_per_task(rows);
-        self.threads.for_chunks(out, rpt * n, |i, chunk| {
+        let rpt = Self::rows_per_task(th, rows);
+        th.for_chunks(out, rpt * n, |i, chunk| {
             let r0 = i * rpt;
             let r1 = r0 + chunk.len() / n;
             let res = residual.map(|r| &r[r0 * n..r1 * n]);
@@ -538,11 +610,11 @@ impl F32Engine {
         });
     }
 
-    fn stem(&self, shape: &ConvShape, w: &PackedConv, input: &[f32], out: &mut [f32]) {
+    fn stem(&self, th: &Threads, shape: &ConvShape, w: &PackedConv, input: &[f32], out: &mut [f32]) {
         let (_, oh, _, ow) = shape.geometry();
         let row = ow * shape.out_c;
         let in_len = shape.in_h * shape.in_w * shape.in_c;
-        self.threads.for_chunks(out, row, |r, chunk| {
+        th.for_chunks(out, row, |r, chunk| {
             let (img, oy) = (r / oh, r % oh);
             conv2d(self.isa, shape, &input[img * in_len..(img + 1) * in_len], w, Clamp::RELU6, oy..oy + 1, chunk);
         });

@@ -4,7 +4,8 @@ use crate::EngineError;
 
 /// A fixed pool of worker threads.
 pub struct Threads {
-    pool: rayon::ThreadPool,
+    /// None: no workers, everything runs on the calling thread.
+    pool: Option<rayon::ThreadPool>,
     count: usize,
 }
 
@@ -17,7 +18,11 @@ impl Threads {
             .thread_name(|i| format!("mnv2-worker-{i}"))
             .build()
             .map_err(|e| EngineError::Threads { threads: count, reason: e.to_string() })?;
-        Ok(Threads { pool, count })
+        Ok(Threads { pool: Some(pool), count })
+    }
+    /// Runs everything on the calling thread.
+    pub fn inline() -> Threads {
+        Threads { pool: None, count: 1 }
     }
     pub fn count(&self) -> usize {
         self.count
@@ -25,10 +30,19 @@ impl Threads {
     /// Runs `f(i, chunk)` for each `chunk_len`-sized chunk of `out` (the last may be shorter), in parallel.
     pub fn for_chunks<T: Send>(&self, out: &mut [T], chunk_len: usize, f: impl Fn(usize, &mut [T]) + Sync) {
         use rayon::prelude::*;
-        if self.count == 1 || out.len() <= chunk_len {
-            out.chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c));
-        } else {
-            self.pool.install(|| out.par_chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c)));
+        match &self.pool {
+            Some(pool) if self.count > 1 && out.len() > chunk_len => {
+                pool.install(|| out.par_chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c)))
+            }
+            _ => out.chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c)),
+        }
+    }
+    /// `f` of every item, in parallel on the workers; results in item order.
+    pub fn map<T: Send, R: Send>(&self, items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+        use rayon::prelude::*;
+        match &self.pool {
+            Some(pool) if self.count > 1 => pool.install(|| items.into_par_iter().map(f).collect()),
+            _ => items.into_iter().map(f).collect(),
         }
     }
 }

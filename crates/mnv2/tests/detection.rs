@@ -78,7 +78,7 @@ fn imported_detector_reproduces_tensorflow_raw_outputs() {
         if name == "kite_and_cold" {
             assert!(max_diff(&input, &t["normalized_input"].data) < 1e-6);
             let (f0, f1) = session.detection_features(&engine).unwrap();
-            let (d0, d1) = (max_diff(f0, &t["feature_map_0"].data), max_diff(f1, &t["feature_map_1"].data));
+            let (d0, d1) = (max_diff(f0, &t["feature_map_0"].data), max_diff(&f1, &t["feature_map_1"].data));
             eprintln!("{name}: feature maps within {d0:.2e} and {d1:.2e}");
             assert!(d0 < 1e-3 && d1 < 1e-3, "feature maps {d0}, {d1}");
         }
@@ -129,4 +129,30 @@ fn detector_round_trips_through_safetensors() {
     let (boxes, logits) = out.split_at(1917 * 4);
     assert!(max_diff(boxes, &t["box_encodings"].data) < 1e-3);
     assert!(max_diff(logits, &t["class_logits"].data) < 1e-3);
+}
+
+#[test]
+fn detector_batches_on_two_threads_equal_single_images() {
+    let model = mnv2_import::load(common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb")).unwrap();
+    let dir = common::shared().join("reference/ssdlite");
+    let mut input = Vec::new();
+    for name in ["kite_and_cold", "FudanPed00002"] {
+        let img = mnv2_image::load_rgb(dir.join(format!("{name}.300.png"))).unwrap();
+        input.extend(img.data.iter().map(|&p| (p as f32 - 127.5) / 127.5));
+    }
+    let engine = mnv2_engine::F32Engine::new(&model, 2).unwrap();
+    let per = engine.output_len();
+    let mut both = vec![0.0; 2 * per];
+    let mut s2 = engine.session(2).unwrap();
+    engine.run(&mut s2, &input, &mut both).unwrap();
+    let (tap2, last2) = s2.detection_features(&engine).map(|(a, b)| (a.to_vec(), b.to_vec())).unwrap();
+    let mut s1 = engine.session(1).unwrap();
+    for (i, img) in input.chunks(input.len() / 2).enumerate() {
+        let mut one = vec![0.0; per];
+        engine.run(&mut s1, img, &mut one).unwrap();
+        assert!(one == both[i * per..(i + 1) * per], "image {i}: batch differs from alone");
+        let (tap, last) = s1.detection_features(&engine).unwrap();
+        assert!(tap == &tap2[i * tap.len()..(i + 1) * tap.len()], "image {i}: tapped map");
+        assert!(last == last2[i * last.len()..(i + 1) * last.len()], "image {i}: last map");
+    }
 }
