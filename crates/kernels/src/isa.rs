@@ -24,6 +24,18 @@ pub fn has_avx512() -> bool {
     })
 }
 
+/// [`has_avx512`] and the byte/word instructions of AVX-512BW (integer kernels).
+pub fn has_avx512_bw() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        let cpu = is_x86_feature_detected!("avx512bw");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        has_avx512() && cpu
+    })
+}
+
 impl Isa {
     /// The best instruction set this CPU supports, unless `MNV2_ISA` asks for another
     /// (`scalar` always works; `avx2` is honoured only where the CPU has it).

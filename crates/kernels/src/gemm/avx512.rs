@@ -82,3 +82,72 @@ unsafe fn rows2<const R: usize>(
         }
     }
 }
+
+/// One full panel (16 columns, one zmm per row): `out[i][0..16] = clamp(bias + a[i] * panel +
+/// residual)`, the same FMA chain per element as the other tiles.
+///
+/// # Safety
+/// As [`tile2_full`] with one panel of `k * NR` floats and `NR` bias values; `out` and `residual`
+/// are valid for `rows` rows of 16 floats at stride `ld`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn tile1_full(
+    a: &[f32],
+    rows: usize,
+    k: usize,
+    panel: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    residual: Option<*const f32>,
+    ld: usize,
+    lo: f32,
+    hi: f32,
+) {
+    debug_assert!(a.len() >= rows * k && panel.len() >= k * NR && bias.len() >= NR);
+    let (a, p, b) = (a.as_ptr(), panel.as_ptr(), bias.as_ptr());
+    // SAFETY: as documented.
+    unsafe {
+        match rows {
+            6 => rows1::<6>(a, k, p, b, out, residual, ld, lo, hi),
+            5 => rows1::<5>(a, k, p, b, out, residual, ld, lo, hi),
+            4 => rows1::<4>(a, k, p, b, out, residual, ld, lo, hi),
+            3 => rows1::<3>(a, k, p, b, out, residual, ld, lo, hi),
+            2 => rows1::<2>(a, k, p, b, out, residual, ld, lo, hi),
+            1 => rows1::<1>(a, k, p, b, out, residual, ld, lo, hi),
+            _ => {}
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows1<const R: usize>(
+    a: *const f32,
+    k: usize,
+    p: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    residual: Option<*const f32>,
+    ld: usize,
+    lo: f32,
+    hi: f32,
+) {
+    unsafe {
+        let mut c = [_mm512_loadu_ps(bias); R];
+        for kk in 0..k {
+            let w = _mm512_loadu_ps(p.add(kk * NR));
+            for i in 0..R {
+                c[i] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(i * k + kk)), w, c[i]);
+            }
+        }
+        let (vlo, vhi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        for i in 0..R {
+            let mut v = c[i];
+            if let Some(r) = residual {
+                v = _mm512_add_ps(v, _mm512_loadu_ps(r.add(i * ld)));
+            }
+            _mm512_storeu_ps(out.add(i * ld), _mm512_min_ps(_mm512_max_ps(v, vlo), vhi));
+        }
+    }
+}

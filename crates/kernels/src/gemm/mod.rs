@@ -115,7 +115,7 @@ pub(crate) fn gemm_tiles(
             }
             let cols = NR.min(n - p * NR);
             for t0 in (0..rows).step_by(MR) {
-                run_tile(&ctx, out, Tile { rows: MR.min(rows - t0), cols, row0: m0 + t0, panel: p });
+                run_tile(&ctx, out, Tile { rows: MR.min(rows - t0), cols, row0: m0 + t0, panel: p }, wide);
             }
             p += 1;
         }
@@ -175,11 +175,35 @@ struct Tile {
 }
 
 #[inline]
-fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile) {
+#[allow(unused_variables)]
+fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
     let (k, n) = (ctx.b.k, ctx.b.n);
     let panel = ctx.b.panel(t.panel);
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 1) * NR];
     let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
+    #[cfg(target_arch = "x86_64")]
+    if wide && t.cols == NR {
+        let o = t.row0 * n + t.panel * NR;
+        let end = (t.row0 + t.rows - 1) * n + t.panel * NR + NR;
+        assert!(end <= out.len() && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
+        let residual = ctx.residual.map(|r| r[o..].as_ptr());
+        // SAFETY: `wide` only with AVX-512F; the tile's rows lie inside `out` and `residual`.
+        unsafe {
+            avx512::tile1_full(
+                a_rows,
+                t.rows,
+                k,
+                panel,
+                bias,
+                out[o..].as_mut_ptr(),
+                residual,
+                n,
+                ctx.clamp.lo,
+                ctx.clamp.hi,
+            )
+        };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if ctx.isa == Isa::Avx2 && t.cols == NR {
         let o = t.row0 * n + t.panel * NR;
