@@ -137,13 +137,13 @@ unsafe fn rows1<const R: usize>(
         let mut c = [_mm512_loadu_ps(bias); R];
         for kk in 0..k {
             let w = _mm512_loadu_ps(p.add(kk * NR));
-            for i in 0..R {
-                c[i] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(i * k + kk)), w, c[i]);
+            for (i, ci) in c.iter_mut().enumerate() {
+                *ci = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(i * k + kk)), w, *ci);
             }
         }
         let (vlo, vhi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
-        for i in 0..R {
-            let mut v = c[i];
+        for (i, &ci) in c.iter().enumerate() {
+            let mut v = ci;
             if let Some(r) = residual {
                 v = _mm512_add_ps(v, _mm512_loadu_ps(r.add(i * ld)));
             }

@@ -1,6 +1,7 @@
 //! Integer full conv for the stem (TFLite `Conv` uint8 / `ConvPerChannel` int8), "same" padding
 //! with out-of-image taps skipped.
 
+use super::requant_vec::{RequantVec, requantize};
 use super::{OutputStage, Requant};
 use crate::Isa;
 use crate::conv::ConvShape;
@@ -13,6 +14,7 @@ pub struct QConvLayer {
     pub bias: Vec<i32>,
     pub input_zero_point: i32,
     pub requant: Vec<Requant>,
+    requant_vec: RequantVec,
     pub stage: OutputStage,
 }
 
@@ -38,7 +40,8 @@ impl QConvLayer {
                 }
             }
         }
-        QConvLayer { shape, hwio, bias, input_zero_point, requant, stage }
+        let requant_vec = RequantVec::new(&requant);
+        QConvLayer { shape, hwio, bias, input_zero_point, requant, requant_vec, stage }
     }
 }
 
@@ -52,18 +55,18 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
         Isa::Avx2 => unsafe { rows_avx2(layer, input, rows, out) },
-        _ => rows_portable(layer, input, rows, out),
+        _ => rows_portable(Isa::Scalar, layer, input, rows, out),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
-    rows_portable(layer, input, rows, out)
+    rows_portable(Isa::Avx2, layer, input, rows, out)
 }
 
 #[inline(always)]
-fn rows_portable(layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+fn rows_portable(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
     let s = &layer.shape;
     let (pt, _, pl, ow) = s.geometry();
     let (k, ic, oc) = (s.kernel, s.in_c, s.out_c);
@@ -95,9 +98,7 @@ fn rows_portable(layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>,
                         }
                     }
                 }
-                for (j, (dst, &a)) in o[c0..c0 + nb].iter_mut().zip(&acc[..nb]).enumerate() {
-                    *dst = layer.stage.finish(layer.requant[c0 + j].apply(a));
-                }
+                requantize(isa, &acc[..nb], &layer.requant_vec, c0, layer.stage, &mut o[c0..c0 + nb]);
             }
         }
     }

@@ -61,9 +61,66 @@ pub fn requantize(isa: Isa, acc: &[i32], rq: &RequantVec, first: usize, stage: O
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use super::{OutputStage, RequantVec};
     use std::arch::x86_64::*;
+
+    /// The per-channel parameters of 16 consecutive channels, loaded once for a fused epilogue.
+    #[derive(Clone, Copy)]
+    pub struct Params16 {
+        m: __m512i,
+        l: __m512i,
+        r: __m512i,
+        half_up: bool,
+        zp: __m512i,
+        lo: __m512i,
+        hi: __m512i,
+    }
+
+    impl Params16 {
+        /// # Safety
+        /// AVX-512F; `first + 16 <= rq.len()`.
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn load(rq: &RequantVec, first: usize, stage: OutputStage) -> Params16 {
+            debug_assert!(first + 16 <= rq.len());
+            unsafe {
+                Params16 {
+                    m: _mm512_loadu_si512(rq.multiplier.as_ptr().add(first) as *const _),
+                    l: _mm512_loadu_si512(rq.left.as_ptr().add(first) as *const _),
+                    r: _mm512_loadu_si512(rq.right.as_ptr().add(first) as *const _),
+                    half_up: rq.half_up,
+                    zp: _mm512_set1_epi32(stage.zero_point),
+                    lo: _mm512_set1_epi32(stage.min),
+                    hi: _mm512_set1_epi32(stage.max),
+                }
+            }
+        }
+    }
+
+    /// Sixteen accumulators requantized to bytes (what [`requantize`] computes).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub fn requant16(x: __m512i, p: &Params16) -> __m128i {
+        let one = _mm512_set1_epi32(1);
+        let a = _mm512_sllv_epi32(x, p.l);
+        let even = high_of_products(_mm512_mul_epi32(a, p.m));
+        let odd = high_of_products(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(p.m, 32)));
+        let high = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+        let r = p.r;
+        let y = if p.half_up {
+            let half = _mm512_srli_epi32(_mm512_sllv_epi32(one, r), 1);
+            _mm512_srav_epi32(_mm512_add_epi32(high, half), r)
+        } else {
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, r), one);
+            let remainder = _mm512_and_si512(high, mask);
+            let threshold = _mm512_add_epi32(_mm512_srai_epi32(mask, 1), _mm512_srli_epi32(high, 31));
+            let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+            let shifted = _mm512_srav_epi32(high, r);
+            _mm512_mask_add_epi32(shifted, up, shifted, one)
+        };
+        let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, p.zp), p.lo), p.hi);
+        _mm512_cvtepi32_epi8(y)
+    }
 
     /// Whole groups of 16, the same arithmetic as the AVX2 path with mask registers and 64-bit
     /// lanes; returns how many values were written.
@@ -71,33 +128,10 @@ mod avx512 {
     pub unsafe fn requantize(acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) -> usize {
         let n = acc.len() / 16 * 16;
         unsafe {
-            let zp = _mm512_set1_epi32(stage.zero_point);
-            let lo = _mm512_set1_epi32(stage.min);
-            let hi = _mm512_set1_epi32(stage.max);
-            let one = _mm512_set1_epi32(1);
             for i in (0..n).step_by(16) {
                 let x = _mm512_loadu_si512(acc.as_ptr().add(i) as *const _);
-                let m = _mm512_loadu_si512(rq.multiplier.as_ptr().add(first + i) as *const _);
-                let l = _mm512_loadu_si512(rq.left.as_ptr().add(first + i) as *const _);
-                let r = _mm512_loadu_si512(rq.right.as_ptr().add(first + i) as *const _);
-                let a = _mm512_sllv_epi32(x, l);
-                let even = high_of_products(_mm512_mul_epi32(a, m));
-                let odd = high_of_products(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(m, 32)));
-                let high = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-                let y = if rq.half_up {
-                    let half = _mm512_srli_epi32(_mm512_sllv_epi32(one, r), 1);
-                    _mm512_srav_epi32(_mm512_add_epi32(high, half), r)
-                } else {
-                    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, r), one);
-                    let remainder = _mm512_and_si512(high, mask);
-                    // + 1 where negative
-                    let threshold = _mm512_add_epi32(_mm512_srai_epi32(mask, 1), _mm512_srli_epi32(high, 31));
-                    let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
-                    let shifted = _mm512_srav_epi32(high, r);
-                    _mm512_mask_add_epi32(shifted, up, shifted, one)
-                };
-                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
-                _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, _mm512_cvtepi32_epi8(y));
+                let p = Params16::load(rq, first + i, stage);
+                _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, requant16(x, &p));
             }
         }
         n
