@@ -43,6 +43,12 @@ pub fn qdwconv3x3_window(
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
+        Isa::Avx2 if crate::isa::has_avx512_bw() && s.channels.is_multiple_of(16) => unsafe {
+            // SAFETY: AVX-512F/BW detected.
+            rows_avx512(layer, window, row0, rows, out)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
         Isa::Avx2 => unsafe { rows_avx2(layer, window, row0, rows, out) },
         _ => rows_portable(Isa::Scalar, layer, window, row0, rows, out),
     }
@@ -56,6 +62,62 @@ unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops:
 
 /// Integer arithmetic is exact, so the AVX2 entry (this body compiled with AVX2) and the
 /// portable one give identical bytes.
+/// AVX-512, sixteen channels per zmm: the nine weight vectors stay in registers (zero-extended to
+/// 32 bits, so `vpmaddwd` of a lane holding `x - zx` gives exactly `(x - zx) * w`), the sum of a
+/// pixel's taps is requantized in registers and stored as sixteen bytes. `channels` must be a
+/// multiple of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
+    use super::requant_vec::avx512::{Params16, requant16};
+    use std::arch::x86_64::*;
+    let s = &layer.shape;
+    let c = s.channels;
+    let (pt, _, pl, ow) = s.geometry();
+    let (st, d) = (s.stride, s.dilation);
+    let row_bytes = s.in_w * c;
+    for (ro, oy) in rows.enumerate() {
+        let mut valid_rows: [(&[u8], usize); 3] = [(&[], 0); 3];
+        let mut n_valid = 0;
+        for ky in 0..3 {
+            let iy = (oy * st + ky * d) as isize - pt as isize;
+            if iy >= 0 && (iy as usize) < s.in_h {
+                let start = (iy as usize - row0) * row_bytes;
+                valid_rows[n_valid] = (&input[start..start + row_bytes], ky);
+                n_valid += 1;
+            }
+        }
+        let valid = &valid_rows[..n_valid];
+        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
+        for ch in (0..c).step_by(16) {
+            // SAFETY: ch + 16 <= c; weights hold 9 * c, bias and requantization c; input rows
+            // hold in_w * c bytes and every column read is checked; out_row holds ow * c.
+            unsafe {
+                let wv: [__m512i; 9] = std::array::from_fn(|t| {
+                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(layer.w.as_ptr().add(t * c + ch) as *const __m256i))
+                });
+                let b = _mm512_loadu_si512(layer.bias.as_ptr().add(ch) as *const _);
+                let zx = _mm512_set1_epi32(layer.input_zero_point);
+                let p = Params16::load(&layer.requant, ch, layer.stage);
+                for ox in 0..ow {
+                    let mut acc = b;
+                    for &(r, ky) in valid {
+                        for kx in 0..3 {
+                            let ix = (ox * st + kx * d) as isize - pl as isize;
+                            if ix >= 0 && (ix as usize) < s.in_w {
+                                let bytes = _mm_loadu_si128(r.as_ptr().add(ix as usize * c + ch) as *const __m128i);
+                                let x = _mm512_sub_epi32(_mm512_cvtepu8_epi32(bytes), zx);
+                                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, wv[ky * 3 + kx]));
+                            }
+                        }
+                    }
+                    _mm_storeu_si128(out_row.as_mut_ptr().add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                }
+            }
+        }
+    }
+}
+
 #[inline(always)]
 fn rows_portable(isa: Isa, layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
     let s = &layer.shape;
@@ -131,7 +193,7 @@ mod tests {
         let mut seed = 50;
         for isa in Isa::all_available() {
             for (h, w) in [(1, 1), (3, 2), (7, 7), (9, 8)] {
-                for channels in [1, 8, 17, 63, 64, 65, 130] {
+                for channels in [1, 8, 16, 17, 48, 63, 64, 65, 130] {
                     for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                         seed += 1;
                         let mut rng = Rng::new(seed);
