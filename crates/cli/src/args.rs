@@ -230,6 +230,10 @@ pub struct TrainDetArgs {
     /// Sigmoid focal loss (alpha 0.25, gamma 2) instead of hard negative mining.
     #[arg(long)]
     pub focal: bool,
+    /// Keep an exponential moving average of the weights with this decay per step, and evaluate
+    /// and save it instead of the raw weights.
+    #[arg(long)]
+    pub ema: Option<f32>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Worker threads (0: one per core).

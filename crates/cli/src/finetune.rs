@@ -259,7 +259,7 @@ pub(crate) fn load_state(
     Ok(meta.get("epoch").and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
-fn load_ema(path: &Path, net: &TrainNet) -> anyhow::Result<Vec<Vec<f32>>> {
+pub(crate) fn load_ema(path: &Path, net: &TrainNet) -> anyhow::Result<Vec<Vec<f32>>> {
     let (t, _) = safetensors::read(&std::fs::read(path)?).map_err(anyhow::Error::msg)?;
     net.params
         .names

@@ -6,7 +6,7 @@
 //! OUT.train.safetensors for `--resume`.
 
 use crate::args::TrainDetArgs;
-use crate::finetune::{load_state, save_state};
+use crate::finetune::{load_ema, load_state, save_state};
 use crate::train::{parse_schedule, sidecar};
 use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,7 +18,7 @@ use mnv2::image::Rgb8;
 use mnv2::train::TrainNet;
 use mnv2::train::data::Rng;
 use mnv2::train::detdata::{DetDataset, DetSample};
-use mnv2::train::optim::{Optimizer, State, learning_rate, step};
+use mnv2::train::optim::{Optimizer, State, ema_update, learning_rate, step};
 use mnv2::train::ssd::TrainSsd;
 use mnv2::train::ssd_augment::{Labelled, ssd_augment};
 use mnv2::train::ssd_loss::{AnchorTarget, ClassLoss, ssd_loss};
@@ -98,10 +98,20 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
     let mut states: Vec<State> = vec![State::default(); model.net.params.tensors.len()];
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
+    let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
         first_epoch = load_state(&state_path, &mut model.net, &mut states, &mut rng)?;
+        if a.ema.is_some() {
+            ema = Some(load_ema(&state_path, &model.net)?);
+        }
     } else {
         std::fs::write(&metrics_path, b"")?;
+    }
+    if let Some(d) = a.ema {
+        if !(0.0..1.0).contains(&d) {
+            bail!("--ema {d} is not in [0, 1)");
+        }
+        ema.get_or_insert_with(|| model.net.params.tensors.clone());
     }
     // No weight decay on batch norms and biases; the unused classifier is not trained.
     let net = &model.net;
@@ -148,6 +158,9 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
                 }
                 let wd = if no_decay[i] { 0.0 } else { a.weight_decay };
                 step(optimizer, &mut model.net.params.tensors[i], g, &mut states[i], lr, wd);
+                if let (Some(e), Some(decay)) = (ema.as_mut(), a.ema) {
+                    ema_update(&mut e[i], &model.net.params.tensors[i], decay);
+                }
             }
             loss_sum += loss.total() as f64 * a.batch as f64;
             loc_sum += loss.localization as f64 * a.batch as f64;
@@ -164,7 +177,12 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         }
         bar.finish_and_clear();
         let secs = t0.elapsed().as_secs_f64();
+        // Evaluate and save the averaged weights when there are some (training keeps the raw ones).
+        let raw = ema.as_ref().map(|e| std::mem::replace(&mut model.net.params.tensors, e.clone()));
         let folded = model.to_model(INPUT, Some(data.classes.clone()), "mnv2 train-det");
+        if let Some(raw) = raw {
+            model.net.params.tensors = raw;
+        }
         let (ap50, coco) = evaluate(&folded, &val, a.threads)?;
         let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "loc_loss": loc_sum / seen as f64,
             "cls_loss": cls_sum / seen as f64, "val_ap50": ap50, "val_coco_ap": coco,
@@ -175,7 +193,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
             json!({"epochs": epoch + 1, "init": init.display().to_string(), "task": "detect"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&folded, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &model.net, &states, None, rng, epoch + 1)?;
+        save_state(&state_path, &model.net, &states, ema.as_ref(), rng, epoch + 1)?;
         crate::plot::detection_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
         eprintln!(
             "epoch {}: loss {:.4} (box {:.4}, class {:.4}), held-out AP@0.5 {ap50:.4}, COCO AP {coco:.4}, {:.2} images/s",
