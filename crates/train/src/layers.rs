@@ -52,14 +52,20 @@ impl ConvGeom {
 
 /// `out = a (m x k) * b (k x n)`, row-major; rows split across rayon's threads.
 pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32]) {
-    use rayon::prelude::*;
     assert!(a.len() == m * k && b.len() == k * n && out.len() == m * n);
-    let packed = PackedB::new(k, n, |kk, j| b[kk * n + j], &vec![0.0; n]);
+    matmul_packed(a, m, &PackedB::new(k, n, |kk, j| b[kk * n + j], &vec![0.0; n]), out);
+}
+
+/// `out = a (m x k) * packed`, rows split across rayon's threads.
+fn matmul_packed(a: &[f32], m: usize, packed: &PackedB, out: &mut [f32]) {
+    use rayon::prelude::*;
+    let (k, n) = (packed.k(), packed.n());
+    assert!(a.len() == m * k && out.len() == m * n);
     let rows = m.div_ceil(rayon::current_num_threads() * 4).max(6);
     out.par_chunks_mut(rows * n.max(1)).enumerate().for_each(|(i, chunk)| {
         let r0 = i * rows;
         let r1 = r0 + chunk.len() / n.max(1);
-        gemm(Isa::detect(), &a[r0 * k..r1 * k], &packed, None, Clamp::NONE, chunk);
+        gemm(Isa::detect(), &a[r0 * k..r1 * k], packed, None, Clamp::NONE, chunk);
     });
 }
 
@@ -77,7 +83,8 @@ pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// Pointwise conv `y[p][o] = sum_i x[p][i] w[o][i]` over `p` pixels.
 pub fn pointwise_forward(y: &mut [f32], x: &[f32], w: &[f32], cin: usize, cout: usize) {
     let p = x.len() / cin;
-    matmul(x, p, cin, &transpose(w, cout, cin), cout, y);
+    // Packed straight from the O x I weights (no transposed copy).
+    matmul_packed(x, p, &PackedB::new(cin, cout, |kk, j| w[j * cin + kk], &vec![0.0; cout]), y);
 }
 
 /// dx = dy W, dW = dy^T x.
