@@ -145,6 +145,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
         save_state(&state_path, &net, &states, ema.as_ref(), rng, epoch + 1)?;
+        crate::plot::training_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
         eprintln!(
             "epoch {}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}%, {:.1} images/s",
             epoch + 1,
@@ -154,7 +155,6 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             seen as f64 / secs
         );
     }
-    crate::plot::training_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
     Ok(ExitCode::SUCCESS)
 }
 
