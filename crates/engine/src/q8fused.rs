@@ -3,7 +3,7 @@
 
 use mnv2_arch::Bottleneck;
 use mnv2_kernels::Isa;
-use mnv2_kernels::q8::add::QAdd;
+use mnv2_kernels::q8::add::{QAdd, qadd_in_place};
 use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3_window};
 use mnv2_kernels::q8::gemm::{QPackedB, qgemm};
 
@@ -92,9 +92,7 @@ impl QFusedBlock {
             let o = &mut out[(band.start - rows.start) * out_row..(band.end - rows.start) * out_row];
             qgemm(isa, d, &self.project, o);
             if let Some(p) = &self.add {
-                for (y, &xv) in o.iter_mut().zip(&x[band.start * out_row..band.end * out_row]) {
-                    *y = p.apply(xv, *y);
-                }
+                qadd_in_place(isa, p, &x[band.start * out_row..band.end * out_row], o);
             }
             start = band.end;
         }

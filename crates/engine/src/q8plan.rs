@@ -6,7 +6,7 @@ use mnv2_arch::Layer;
 use mnv2_kernels::Isa;
 use mnv2_kernels::conv::ConvShape;
 use mnv2_kernels::dwconv::DwShape;
-use mnv2_kernels::q8::add::QAdd;
+use mnv2_kernels::q8::add::{QAdd, qadd_in_place};
 use mnv2_kernels::q8::conv::{QConvLayer, qconv2d};
 use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
 use mnv2_kernels::q8::gemm::{MR, QPackedB, qgemm};
@@ -681,10 +681,7 @@ impl Q8Engine {
                     if let Some(p) = add {
                         let y = &mut next[..out_len];
                         self.threads.for_chunks(y, 4096, |i, chunk| {
-                            let xs = &x[i * 4096..i * 4096 + chunk.len()];
-                            for (o, &a) in chunk.iter_mut().zip(xs) {
-                                *o = p.apply(a, *o);
-                            }
+                            qadd_in_place(self.isa, p, &x[i * 4096..i * 4096 + chunk.len()], chunk);
                         });
                         trace(TraceOp::Add, &next[..out_len]);
                     }

@@ -44,6 +44,50 @@ impl QAdd {
     }
 }
 
+/// `out[i] = add(a[i], out[i])` (the residual added into the block's output).
+pub fn qadd_in_place(isa: crate::Isa, p: &QAdd, a: &[u8], out: &mut [u8]) {
+    assert_eq!(a.len(), out.len(), "add operand sizes");
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if isa.or_scalar() == crate::Isa::Avx2 && crate::isa::has_avx512_bw() {
+        // SAFETY: AVX-512F/BW detected; both slices hold out.len() bytes.
+        done = unsafe { avx512::add_in_place(p, a, out) };
+    }
+    let _ = isa;
+    for (o, &x) in out[done..].iter_mut().zip(&a[done..]) {
+        *o = p.apply(x, *o);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::super::requant_vec::avx512::{Params16, requant16, scale16};
+    use super::{LEFT_SHIFT, OutputStage, QAdd};
+    use std::arch::x86_64::*;
+
+    /// Whole groups of sixteen; the same steps as [`QAdd::apply`] lane by lane.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn add_in_place(p: &QAdd, a: &[u8], out: &mut [u8]) -> usize {
+        let n = out.len() / 16 * 16;
+        let wide = OutputStage { zero_point: 0, min: i32::MIN, max: i32::MAX };
+        let (p1, p2) = (Params16::uniform(p.input_1, wide), Params16::uniform(p.input_2, wide));
+        let po = Params16::uniform(p.output, p.stage);
+        let (z1, z2) = (_mm512_set1_epi32(p.zero_point_1), _mm512_set1_epi32(p.zero_point_2));
+        for i in (0..n).step_by(16) {
+            // SAFETY: i + 16 <= n <= both lengths.
+            unsafe {
+                let x = _mm512_cvtepu8_epi32(_mm_loadu_si128(a.as_ptr().add(i) as *const __m128i));
+                let y = _mm512_cvtepu8_epi32(_mm_loadu_si128(out.as_ptr().add(i) as *const __m128i));
+                let x1 = _mm512_slli_epi32(_mm512_sub_epi32(x, z1), LEFT_SHIFT as u32);
+                let x2 = _mm512_slli_epi32(_mm512_sub_epi32(y, z2), LEFT_SHIFT as u32);
+                let sum = _mm512_add_epi32(scale16(x1, &p1), scale16(x2, &p2));
+                _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, requant16(sum, &po));
+            }
+        }
+        n
+    }
+}
+
 /// `out[i] = add(a[i], b[i])`.
 pub fn qadd(p: &QAdd, a: &[u8], b: &[u8], out: &mut [u8]) {
     assert!(a.len() == out.len() && b.len() == out.len(), "add operand sizes");
@@ -55,6 +99,19 @@ pub fn qadd(p: &QAdd, a: &[u8], b: &[u8], out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_place_simd_equals_scalar() {
+        let p = QAdd::new(0.0213, 131, 0.0177, 120, 0.0302, OutputStage::new(127, 0.0302, false));
+        let a: Vec<u8> = (0..1000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
+        let b: Vec<u8> = (0..1000u32).map(|i| (i.wrapping_mul(40503) >> 3) as u8).collect();
+        let expect: Vec<u8> = a.iter().zip(&b).map(|(&x, &y)| p.apply(x, y)).collect();
+        for isa in crate::Isa::all_available() {
+            let mut out = b.clone();
+            qadd_in_place(isa, &p, &a, &mut out);
+            assert_eq!(out, expect, "{isa:?}");
+        }
+    }
 
     #[test]
     fn equal_scales_add_reals() {

@@ -2,7 +2,7 @@
 //! AVX2 path that computes exactly what [`Requant::apply`] computes for every input whose
 //! magnitude stays below 2^30 (accumulators of 8-bit convolutions are far smaller).
 
-use super::requant::{OutputStage, Requant, Rounding};
+pub(crate) use super::requant::{OutputStage, Requant, Rounding};
 use crate::Isa;
 
 /// Per-channel requantization in structure-of-arrays form.
@@ -78,6 +78,21 @@ pub(crate) mod avx512 {
     }
 
     impl Params16 {
+        /// One requantization for all sixteen lanes, then `stage` (use
+        /// [`OutputStage::identity`]-like bounds to keep 32-bit results).
+        #[target_feature(enable = "avx512f")]
+        pub fn uniform(r: super::Requant, stage: OutputStage) -> Params16 {
+            Params16 {
+                m: _mm512_set1_epi32(r.multiplier),
+                l: _mm512_set1_epi32(r.shift.max(0)),
+                r: _mm512_set1_epi32((-r.shift).max(0)),
+                half_up: r.rounding == super::Rounding::HalfUp,
+                zp: _mm512_set1_epi32(stage.zero_point),
+                lo: _mm512_set1_epi32(stage.min),
+                hi: _mm512_set1_epi32(stage.max),
+            }
+        }
+
         /// # Safety
         /// AVX-512F; `first + 16 <= rq.len()`.
         #[target_feature(enable = "avx512f")]
@@ -101,6 +116,14 @@ pub(crate) mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
     pub fn requant16(x: __m512i, p: &Params16) -> __m128i {
+        let y = scale16(x, p);
+        _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, p.zp), p.lo), p.hi))
+    }
+
+    /// The fixed-point multiply and rounding shift of [`requant16`], without the output stage.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn scale16(x: __m512i, p: &Params16) -> __m512i {
         let one = _mm512_set1_epi32(1);
         let a = _mm512_sllv_epi32(x, p.l);
         let even = high_of_products(_mm512_mul_epi32(a, p.m));
@@ -118,8 +141,7 @@ pub(crate) mod avx512 {
             let shifted = _mm512_srav_epi32(high, r);
             _mm512_mask_add_epi32(shifted, up, shifted, one)
         };
-        let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, p.zp), p.lo), p.hi);
-        _mm512_cvtepi32_epi8(y)
+        y
     }
 
     /// Whole groups of 16, the same arithmetic as the AVX2 path with mask registers and 64-bit
