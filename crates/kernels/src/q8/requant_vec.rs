@@ -130,7 +130,7 @@ pub(crate) mod avx512 {
         let odd = high_of_products(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(p.m, 32)));
         let high = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
         let r = p.r;
-        let y = if p.half_up {
+        if p.half_up {
             let half = _mm512_srli_epi32(_mm512_sllv_epi32(one, r), 1);
             _mm512_srav_epi32(_mm512_add_epi32(high, half), r)
         } else {
@@ -140,8 +140,7 @@ pub(crate) mod avx512 {
             let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
             let shifted = _mm512_srav_epi32(high, r);
             _mm512_mask_add_epi32(shifted, up, shifted, one)
-        };
-        y
+        }
     }
 
     /// Whole groups of 16, the same arithmetic as the AVX2 path with mask registers and 64-bit
