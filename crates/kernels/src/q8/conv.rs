@@ -54,6 +54,12 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
+        Isa::Avx2 if crate::isa::has_avx512_bw() && s.out_c.is_multiple_of(16) => unsafe {
+            // SAFETY: AVX-512F/BW detected.
+            rows_avx512(layer, input, rows, out)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
         Isa::Avx2 => unsafe { rows_avx2(layer, input, rows, out) },
         _ => rows_portable(Isa::Scalar, layer, input, rows, out),
     }
@@ -63,6 +69,54 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
     rows_portable(Isa::Avx2, layer, input, rows, out)
+}
+
+/// AVX-512, sixteen output channels per zmm: each tap's input value (minus the zero point)
+/// broadcast against the zero-extended weights with `vpmaddwd` (exact products), requantized in
+/// registers. `out_c` must be a multiple of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+unsafe fn rows_avx512(layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+    use super::requant_vec::avx512::{Params16, requant16};
+    use std::arch::x86_64::*;
+    let s = &layer.shape;
+    let (pt, _, pl, ow) = s.geometry();
+    let (k, ic, oc) = (s.kernel, s.in_c, s.out_c);
+    for (ro, oy) in rows.enumerate() {
+        let out_row = &mut out[ro * ow * oc..(ro + 1) * ow * oc];
+        for cb in (0..oc).step_by(16) {
+            // SAFETY: cb + 16 <= oc; weights hold k*k*ic*oc values, bias and requantization oc;
+            // every input read is checked to lie inside the image; out_row holds ow * oc bytes.
+            unsafe {
+                let b = _mm512_loadu_si512(layer.bias.as_ptr().add(cb) as *const _);
+                let p = Params16::load(&layer.requant_vec, cb, layer.stage);
+                let wt = |t: usize| {
+                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(layer.hwio.as_ptr().add(t * oc + cb) as *const __m256i))
+                };
+                for ox in 0..ow {
+                    let mut acc = b;
+                    for ky in 0..k {
+                        let iy = (oy * s.stride + ky) as isize - pt as isize;
+                        if iy < 0 || iy >= s.in_h as isize {
+                            continue;
+                        }
+                        for kx in 0..k {
+                            let ix = (ox * s.stride + kx) as isize - pl as isize;
+                            if ix < 0 || ix >= s.in_w as isize {
+                                continue;
+                            }
+                            let px = (iy as usize * s.in_w + ix as usize) * ic;
+                            for i in 0..ic {
+                                let x = _mm512_set1_epi32(input[px + i] as i32 - layer.input_zero_point);
+                                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, wt((ky * k + kx) * ic + i)));
+                            }
+                        }
+                    }
+                    _mm_storeu_si128(out_row.as_mut_ptr().add(ox * oc + cb) as *mut __m128i, requant16(acc, &p));
+                }
+            }
+        }
+    }
 }
 
 #[inline(always)]

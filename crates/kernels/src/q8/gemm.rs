@@ -82,12 +82,7 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
         let a_rows = &a[r0 * k..(r0 + rows) * k];
         if widen {
             for (i, w) in words.iter_mut().enumerate().take(rows) {
-                let row = &a_rows[i * k..(i + 1) * k];
-                for (kp, word) in w.iter_mut().enumerate().take(pairs) {
-                    let lo = row[2 * kp] as i32;
-                    let hi = row.get(2 * kp + 1).map_or(0, |&v| v as i32);
-                    *word = lo | (hi << 16);
-                }
+                widen_pairs(&a_rows[i * k..(i + 1) * k], &mut w[..pairs]);
             }
         }
         let mut p = 0;
@@ -134,6 +129,35 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
                 requantize(isa, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
             }
         }
+    }
+}
+
+/// `words[kp] = row[2 kp] | row[2 kp + 1] << 16` (0 past the end of an odd row).
+fn widen_pairs(row: &[u8], words: &mut [i32]) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::isa::has_avx512_bw() {
+        // Zero-extending 32 bytes to 16-bit lanes lays them out exactly as 16 such words.
+        // SAFETY: AVX-512BW detected; each step reads 32 bytes below row.len() and writes 16
+        // words below words.len().
+        unsafe {
+            use std::arch::x86_64::*;
+            #[target_feature(enable = "avx512f,avx512bw")]
+            unsafe fn step(src: *const u8, dst: *mut i32) {
+                unsafe {
+                    _mm512_storeu_si512(dst as *mut _, _mm512_cvtepu8_epi16(_mm256_loadu_si256(src as *const __m256i)))
+                }
+            }
+            while 2 * done + 32 <= row.len() && done + 16 <= words.len() {
+                step(row.as_ptr().add(2 * done), words.as_mut_ptr().add(done));
+                done += 16;
+            }
+        }
+    }
+    for (kp, word) in words.iter_mut().enumerate().skip(done) {
+        let lo = row[2 * kp] as i32;
+        let hi = row.get(2 * kp + 1).map_or(0, |&v| v as i32);
+        *word = lo | (hi << 16);
     }
 }
 
