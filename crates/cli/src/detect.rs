@@ -2,7 +2,6 @@
 
 use crate::args::DetectArgs;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use mnv2::{Detector, Options};
 use serde_json::json;
 use std::process::ExitCode;
@@ -18,21 +17,7 @@ pub fn main(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let options = Options { threads: a.threads, labels: a.labels.clone(), ..Options::default() };
     let mut det = Detector::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let progress = if a.images.len() > 1 { ProgressBar::new(a.images.len() as u64) } else { ProgressBar::hidden() };
-    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
-    let mut failed = 0;
-    for path in &a.images {
-        match one(&mut det, path, &a) {
-            Ok(text) => progress.suspend(|| println!("{text}")),
-            Err(e) => {
-                failed += 1;
-                progress.suspend(|| eprintln!("mnv2: error: {}: {}", path.display(), crate::one_line(&e)));
-            }
-        }
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(crate::files::for_each_image(&a.images, |path| one(&mut det, path, &a)))
 }
 
 /// Detects objects in one image, writes its picture, returns what to print.

@@ -41,33 +41,37 @@ fn line(img: &mut Rgb8, (x0, y0): (usize, usize), (x1, y1): (usize, usize), colo
     }
 }
 
-/// Redraws `plot` from the metrics JSON lines of a training run (loss scaled to its maximum,
-/// train and validation top-1).
-pub fn training_curves(metrics: &std::path::Path, plot: &std::path::Path) -> anyhow::Result<()> {
+/// Redraws `plot` from the metrics JSON lines of a training run: the loss scaled to its maximum
+/// and the named 0..1 series (label, colour, JSON key).
+fn metric_curves(
+    metrics: &std::path::Path,
+    plot: &std::path::Path,
+    series: &[(&str, [u8; 3], &str)],
+) -> anyhow::Result<()> {
     let history: Vec<serde_json::Value> =
         std::fs::read_to_string(metrics)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
     let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
-    let img = curves(&[
-        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
-        ("train top-1", [40, 120, 200], get("train_top1")),
-        ("val top-1", [40, 160, 60], get("val_top1")),
-    ]);
-    mnv2::image::save_png(&img, plot)?;
+    let mut all = vec![("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect())];
+    all.extend(series.iter().map(|&(name, color, key)| (name, color, get(key))));
+    mnv2::image::save_png(&curves(&all), plot)?;
     Ok(())
 }
 
-/// Detector training curves: loss scaled to its maximum, held-out AP@0.5 and COCO AP.
+/// Classifier training curves: loss, train and validation top-1.
+pub fn training_curves(metrics: &std::path::Path, plot: &std::path::Path) -> anyhow::Result<()> {
+    metric_curves(
+        metrics,
+        plot,
+        &[("train top-1", [40, 120, 200], "train_top1"), ("val top-1", [40, 160, 60], "val_top1")],
+    )
+}
+
+/// Detector training curves: loss, held-out AP@0.5 and COCO AP.
 pub fn detection_curves(metrics: &std::path::Path, plot: &std::path::Path) -> anyhow::Result<()> {
-    let history: Vec<serde_json::Value> =
-        std::fs::read_to_string(metrics)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
-    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
-    let img = curves(&[
-        ("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect()),
-        ("held-out AP@0.5", [40, 160, 60], get("val_ap50")),
-        ("held-out COCO AP", [40, 120, 200], get("val_coco_ap")),
-    ]);
-    mnv2::image::save_png(&img, plot)?;
-    Ok(())
+    metric_curves(
+        metrics,
+        plot,
+        &[("held-out AP@0.5", [40, 160, 60], "val_ap50"), ("held-out COCO AP", [40, 120, 200], "val_coco_ap")],
+    )
 }

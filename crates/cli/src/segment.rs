@@ -2,7 +2,6 @@
 
 use crate::args::SegmentArgs;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use mnv2::{Options, Segmenter};
 use serde_json::json;
 use std::process::ExitCode;
@@ -16,21 +15,7 @@ pub fn main(a: SegmentArgs) -> anyhow::Result<ExitCode> {
         Options { threads: a.threads, precision: a.precision, labels: a.labels.clone(), ..Options::default() };
     let mut seg = Segmenter::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let progress = if a.images.len() > 1 { ProgressBar::new(a.images.len() as u64) } else { ProgressBar::hidden() };
-    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
-    let mut failed = 0;
-    for path in &a.images {
-        match one(&mut seg, path, &a) {
-            Ok(line) => progress.suspend(|| println!("{line}")),
-            Err(e) => {
-                failed += 1;
-                progress.suspend(|| eprintln!("mnv2: error: {}: {}", path.display(), crate::one_line(&e)));
-            }
-        }
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(crate::files::for_each_image(&a.images, |path| one(&mut seg, path, &a)))
 }
 
 /// Segments one image, writes its two PNGs, returns the line to print.

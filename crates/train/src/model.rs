@@ -293,16 +293,8 @@ impl TrainNet {
             let (u1, u2) = (rng.uniform().max(1e-7), rng.uniform());
             (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
         };
-        for u in &self.units {
-            let fan_in = match u.kind {
-                ConvKind::Full => u.geom.k * u.geom.k * u.geom.cin,
-                ConvKind::Depthwise => u.geom.k * u.geom.k,
-                ConvKind::Pointwise => u.geom.cin,
-            };
-            let std = (2.0 / fan_in as f32).sqrt();
-            self.params.tensors[u.w].iter_mut().for_each(|v| *v = normal() * std);
-            self.params.tensors[u.gamma].fill(1.0);
-            self.params.tensors[u.beta].fill(0.0);
+        for i in 0..self.units.len() {
+            self.init_unit(i, &mut normal);
         }
         self.params.tensors[self.fc_w].iter_mut().for_each(|v| *v = normal() * 0.01);
         self.params.tensors[self.fc_b].fill(0.0);
