@@ -69,7 +69,8 @@ fn per_image(v: &mut [f32], n: usize) -> Vec<&mut [f32]> {
     v.chunks_mut(v.len() / n).collect()
 }
 
-fn self_deeplab_scratch(steps: &[Step]) -> usize {
+/// Floats of head scratch per image a DeepLab head step needs (0 without one).
+fn deeplab_scratch(steps: &[Step]) -> usize {
     steps
         .iter()
         .find_map(|s| match s {
@@ -261,7 +262,7 @@ impl F32Engine {
             output_len = head.pixels() * head.logits.n();
             steps.push(Step::DeepLab(Box::new(head)));
         }
-        let mut head_scratch = self_deeplab_scratch(&steps);
+        let mut head_scratch = deeplab_scratch(&steps);
         if let (Task::Detect(w), Some(ssd)) = (&model.task, &ssd) {
             let head = SsdHead::new(ssd, w, pack_pointwise)?;
             output_len = head.output_len();
