@@ -122,16 +122,24 @@ pub(crate) fn gemm_tiles(
     }
 }
 
+/// Where a full tile `cols` wide starts in the output (and its residual), after checking that all
+/// its rows lie inside both.
+#[cfg(target_arch = "x86_64")]
+fn tile_span(ctx: &Ctx, out_len: usize, t: Tile, cols: usize) -> (usize, Option<*const f32>) {
+    let n = ctx.b.n;
+    let o = t.row0 * n + t.panel * NR;
+    let end = (t.row0 + t.rows - 1) * n + t.panel * NR + cols;
+    assert!(end <= out_len && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
+    (o, ctx.residual.map(|r| r[o..].as_ptr()))
+}
+
 /// A tile over panels `t.panel` and `t.panel + 1`, both full, with AVX-512.
 #[cfg(target_arch = "x86_64")]
 fn run_tile2(ctx: &Ctx, out: &mut [f32], t: Tile) {
     let (k, n) = (ctx.b.k, ctx.b.n);
-    let o = t.row0 * n + t.panel * NR;
-    let end = (t.row0 + t.rows - 1) * n + t.panel * NR + 2 * NR;
-    assert!(end <= out.len() && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
+    let (o, residual) = tile_span(ctx, out.len(), t, 2 * NR);
     let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 2) * NR];
-    let residual = ctx.residual.map(|r| r[o..].as_ptr());
     // SAFETY: gemm() only asks for wide tiles when the CPU has AVX-512F; the tile's rows lie
     // inside `out` and `residual` (asserted above); the panels hold k * NR floats, bias 2 * NR.
     unsafe {
@@ -182,49 +190,14 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 1) * NR];
     let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
     #[cfg(target_arch = "x86_64")]
-    if wide && t.cols == NR {
-        let o = t.row0 * n + t.panel * NR;
-        let end = (t.row0 + t.rows - 1) * n + t.panel * NR + NR;
-        assert!(end <= out.len() && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
-        let residual = ctx.residual.map(|r| r[o..].as_ptr());
-        // SAFETY: `wide` only with AVX-512F; the tile's rows lie inside `out` and `residual`.
+    if t.cols == NR && (wide || ctx.isa == Isa::Avx2) {
+        let (o, residual) = tile_span(ctx, out.len(), t, NR);
+        let kernel = if wide { avx512::tile1_full } else { avx2::tile_full };
+        // SAFETY: `wide` only with AVX-512F, else AVX2+FMA (gemm() checked the Isa); the tile's
+        // rows lie inside `out` and `residual` (tile_span asserts it); a_rows/panel/bias have the
+        // documented lengths.
         unsafe {
-            avx512::tile1_full(
-                a_rows,
-                t.rows,
-                k,
-                panel,
-                bias,
-                out[o..].as_mut_ptr(),
-                residual,
-                n,
-                ctx.clamp.lo,
-                ctx.clamp.hi,
-            )
-        };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if ctx.isa == Isa::Avx2 && t.cols == NR {
-        let o = t.row0 * n + t.panel * NR;
-        let end = (t.row0 + t.rows - 1) * n + t.panel * NR + NR;
-        assert!(end <= out.len() && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
-        let residual = ctx.residual.map(|r| r[o..].as_ptr());
-        // SAFETY: AVX2+FMA present (gemm() checked the Isa); the tile's rows lie inside `out` and
-        // `residual` (asserted above), a_rows/panel/bias have the documented lengths.
-        unsafe {
-            avx2::tile_full(
-                a_rows,
-                t.rows,
-                k,
-                panel,
-                bias,
-                out[o..].as_mut_ptr(),
-                residual,
-                n,
-                ctx.clamp.lo,
-                ctx.clamp.hi,
-            )
+            kernel(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, n, ctx.clamp.lo, ctx.clamp.hi)
         };
         return;
     }
