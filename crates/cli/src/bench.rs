@@ -7,6 +7,21 @@ use serde_json::json;
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// What is timed: a classifier (fp32 or int8) or a detector's network.
+enum Target {
+    Classify(Box<Classifier>, u64),
+    Detect(Box<DetectBench>),
+}
+
+/// A detector's engine with its buffers.
+struct DetectBench {
+    macs: u64,
+    engine: mnv2::engine::F32Engine,
+    session: mnv2::engine::F32Session,
+    input: Vec<f32>,
+    output: Vec<f32>,
+}
+
 pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.iters == 0 || a.batch == 0 {
         bail!("--iters and --batch must be at least 1");
@@ -15,38 +30,62 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => mnv2::default_model_path()?,
     };
-    let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
-    let mut c = Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
-    let precision = c.precision();
-    let input_len = c.model().arch.input().len();
+    let model = mnv2::import::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let mut target = match model.ssdlite() {
+        // Detectors run in float32 through the engine: the network, not the box post-processing.
+        Some(ssd) => {
+            let engine = mnv2::engine::F32Engine::new(&model, a.threads)?;
+            let session = engine.session(a.batch)?;
+            let input = vec![0.25; a.batch * model.arch.input().len()];
+            let output = vec![0.0; a.batch * engine.output_len()];
+            Target::Detect(Box::new(DetectBench { macs: ssd.macs(), engine, session, input, output }))
+        }
+        None => {
+            let macs = model.arch.macs();
+            let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
+            Target::Classify(Box::new(Classifier::new(model, options)?), macs)
+        }
+    };
+    let precision = match &target {
+        Target::Classify(c, _) => c.precision(),
+        Target::Detect(_) => Precision::F32,
+    };
+    let input_len = match &target {
+        Target::Classify(c, _) => c.model().arch.input().len(),
+        Target::Detect(_) => 0,
+    };
     // A fixed pseudo-random image (the arithmetic does not depend on the values).
     let image: Vec<u8> = (0..input_len).map(|i| ((i * 2_654_435_761usize) >> 13) as u8).collect();
     let batch: Vec<&[u8]> = (0..a.batch).map(|_| image.as_slice()).collect();
-    let run = |c: &mut Classifier| -> anyhow::Result<()> {
-        match precision {
-            Precision::Int8 => drop(c.run_int8(&batch)?),
-            _ => drop(c.run_bytes(&batch)?),
+    let run = |t: &mut Target| -> anyhow::Result<()> {
+        match t {
+            Target::Classify(c, _) if precision == Precision::Int8 => drop(c.run_int8(&batch)?),
+            Target::Classify(c, _) => drop(c.run_bytes(&batch)?),
+            Target::Detect(d) => d.engine.run(&mut d.session, &d.input, &mut d.output)?,
         }
         Ok(())
     };
     for _ in 0..a.warmup.max(1) {
-        run(&mut c)?;
+        run(&mut target)?;
     }
     let mut times = Vec::with_capacity(a.iters);
     for _ in 0..a.iters {
         let t = Instant::now();
-        run(&mut c)?;
+        run(&mut target)?;
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let (min, median, p90) = (times[0], pick(0.5), pick(0.9));
     let images_per_s = a.batch as f64 / median;
-    let macs = c.model().arch.macs() as f64 * a.batch as f64;
+    let (macs, arena) = match &target {
+        Target::Classify(c, m) => (*m, c.arena_bytes()),
+        Target::Detect(d) => (d.macs, d.session.arena_bytes()),
+    };
+    let macs = macs as f64 * a.batch as f64;
     let isa = mnv2::kernels::Isa::detect();
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
     let peak = mnv2::kernels::peak::measure_peak_macs(isa, 200) * threads as f64;
-    let arena = c.arena_bytes();
     if a.json {
         let v = json!({
             "model": model_path.display().to_string(), "precision": format!("{precision:?}").to_lowercase(),

@@ -264,3 +264,13 @@ fn eval_det_reads_coco_json_like_the_pennfudan_folder() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bench_times_a_detector() {
+    let o = mnv2(&["bench", "--model", &detector(), "--iters", "2", "--threads", "1", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(v["precision"], "f32");
+    assert!(v["arena_bytes"].as_u64().unwrap() > 1_000_000, "{v}");
+    assert!(v["latency_ms"]["min"].as_f64().unwrap() > 0.0);
+}
