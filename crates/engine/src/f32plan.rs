@@ -534,13 +534,7 @@ impl F32Engine {
                 extra_maps.push(m);
                 rest = r;
             }
-            let (reduced, dw_out) = rest.split_at_mut(
-                h.extras
-                    .iter()
-                    .map(|e| e.depthwise.shape.in_h * e.depthwise.shape.in_w * e.reduce.n())
-                    .max()
-                    .unwrap_or(0),
-            );
+            let (reduced, dw_out) = rest.split_at_mut(h.reduced_len());
             let first = &tap[img * tap_len..(img + 1) * tap_len];
             let second = &last[img * last_len..(img + 1) * last_len];
             for (i, e) in h.extras.iter().enumerate() {

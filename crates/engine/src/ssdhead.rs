@@ -92,12 +92,16 @@ impl SsdHead {
         self.anchors * (4 + self.classes)
     }
 
+    /// Floats of the largest reduced (half-depth) map an extra layer makes.
+    pub fn reduced_len(&self) -> usize {
+        self.extras.iter().map(|e| e.depthwise.shape.in_h * e.depthwise.shape.in_w * e.reduce.n()).max().unwrap_or(0)
+    }
+
     /// Scratch floats per image: the four extra maps, one reduced map and one depthwise output.
     pub fn scratch(&self) -> usize {
         let extra_maps: usize = (2..self.maps.len()).map(|i| self.map_len(i)).sum();
-        let reduced = self.extras.iter().map(|e| e.depthwise.shape.in_h * e.depthwise.shape.in_w * e.reduce.n());
         let dw = self.extras.iter().map(|e| e.depthwise.shape.out_len());
         let pred = self.predictors.iter().map(|p| p.box_depthwise.shape.out_len());
-        extra_maps + reduced.max().unwrap_or(0) + dw.chain(pred).max().unwrap_or(0)
+        extra_maps + self.reduced_len() + dw.chain(pred).max().unwrap_or(0)
     }
 }

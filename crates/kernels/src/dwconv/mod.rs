@@ -30,6 +30,34 @@ impl DwShape {
         oh * ow * self.channels
     }
 
+    /// The input rows output row `oy` reads that lie inside the image, as (row, ky) in ky order,
+    /// taken from `window` (input rows from `row0`, each `in_w * channels` elements); the first
+    /// `n` entries of the array are valid.
+    pub fn tap_rows<'a, T>(&self, oy: usize, window: &'a [T], row0: usize) -> ([(&'a [T], usize); 3], usize) {
+        let (pt, ..) = self.geometry();
+        let row_len = self.in_w * self.channels;
+        let mut rows: [(&[T], usize); 3] = [(&[], 0); 3];
+        let mut n = 0;
+        for ky in 0..3 {
+            let iy = (oy * self.stride + ky * self.dilation) as isize - pt as isize;
+            if iy >= 0 && (iy as usize) < self.in_h {
+                let start = (iy as usize - row0) * row_len;
+                rows[n] = (&window[start..start + row_len], ky);
+                n += 1;
+            }
+        }
+        (rows, n)
+    }
+
+    /// Output columns whose three taps all lie inside the image (the rest need edge checks).
+    pub fn interior_columns(&self) -> std::ops::Range<usize> {
+        let (_, _, pl, ow) = self.geometry();
+        let (s, d) = (self.stride, self.dilation);
+        let lo = pl.div_ceil(s).min(ow);
+        let hi = if self.in_w + pl > 2 * d { ((self.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(lo);
+        lo..hi
+    }
+
     /// The first and last input rows (inclusive, inside the image) that output rows `rows` read.
     pub fn input_rows(&self, rows: &std::ops::Range<usize>) -> (usize, usize) {
         let (pt, ..) = self.geometry();
@@ -124,34 +152,15 @@ unsafe fn rows_avx2(
     let DwLayer { shape, w, bias, clamp } = layer;
     let c = shape.channels;
     let c8 = first_channel + (c - first_channel) / 8 * 8;
-    let (pt, _, pl, ow) = shape.geometry();
+    let (_, _, pl, ow) = shape.geometry();
     let (s, d) = (shape.stride, shape.dilation);
     let (vlo, vhi) = (_mm256_set1_ps(clamp.lo), _mm256_set1_ps(clamp.hi));
-    let row_floats = shape.in_w * c;
+    let std::ops::Range { start: ox_lo, end: ox_hi } = shape.interior_columns();
     for (ro, oy) in rows.enumerate() {
-        // The three input rows of this output row (None above or below the image).
-        let mut in_rows = [None; 3];
-        for (ky, r) in in_rows.iter_mut().enumerate() {
-            let iy = (oy * s + ky * d) as isize - pt as isize;
-            if iy >= 0 && (iy as usize) < shape.in_h {
-                let start = (iy as usize - row0) * row_floats;
-                *r = Some(&input[start..start + row_floats]);
-            }
-        }
-        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
-        // Rows inside the image as (row, ky); outputs whose three columns are all inside.
-        let mut valid_rows: [(&[f32], usize); 3] = [(&[], 0); 3];
-        let mut n_valid = 0;
-        for (ky, r) in in_rows.iter().enumerate() {
-            if let Some(r) = r {
-                valid_rows[n_valid] = (r, ky);
-                n_valid += 1;
-            }
-        }
+        // The input rows inside the image as (row, ky).
+        let (valid_rows, n_valid) = shape.tap_rows(oy, input, row0);
         let valid = &valid_rows[..n_valid];
-        let ox_lo = pl.div_ceil(s).min(ow);
-        let ox_hi =
-            if shape.in_w + pl > 2 * d { ((shape.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(ox_lo);
+        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
         for ch in (first_channel..c8).step_by(8) {
             // SAFETY: ch + 8 <= c; weights hold 9 * c, bias c; every input row slice holds
             // in_w * c floats and every column read is checked (edges) or inside by construction
@@ -197,8 +206,7 @@ unsafe fn rows_avx2(
         for ox in 0..ow {
             for ch in c8..c {
                 let mut acc = bias[ch];
-                for (ky, r) in in_rows.iter().enumerate() {
-                    let Some(r) = r else { continue };
+                for &(r, ky) in valid {
                     for kx in 0..3 {
                         let ix = (ox * s + kx * d) as isize - pl as isize;
                         if ix >= 0 && (ix as usize) < shape.in_w {
@@ -222,26 +230,14 @@ unsafe fn rows_avx512(layer: &DwLayer, input: &[f32], row0: usize, rows: std::op
     let DwLayer { shape, w, bias, clamp } = layer;
     let c = shape.channels;
     let c16 = c / 16 * 16;
-    let (pt, _, pl, ow) = shape.geometry();
+    let (_, _, pl, ow) = shape.geometry();
     let (s, d) = (shape.stride, shape.dilation);
     let (vlo, vhi) = (_mm512_set1_ps(clamp.lo), _mm512_set1_ps(clamp.hi));
-    let row_floats = shape.in_w * c;
+    let std::ops::Range { start: ox_lo, end: ox_hi } = shape.interior_columns();
     for (ro, oy) in rows.clone().enumerate() {
-        let mut valid_rows: [(&[f32], usize); 3] = [(&[], 0); 3];
-        let mut n_valid = 0;
-        for ky in 0..3 {
-            let iy = (oy * s + ky * d) as isize - pt as isize;
-            if iy >= 0 && (iy as usize) < shape.in_h {
-                let start = (iy as usize - row0) * row_floats;
-                valid_rows[n_valid] = (&input[start..start + row_floats], ky);
-                n_valid += 1;
-            }
-        }
+        let (valid_rows, n_valid) = shape.tap_rows(oy, input, row0);
         let valid = &valid_rows[..n_valid];
         let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
-        let ox_lo = pl.div_ceil(s).min(ow);
-        let ox_hi =
-            if shape.in_w + pl > 2 * d { ((shape.in_w - 1 + pl - 2 * d) / s + 1).min(ow) } else { 0 }.max(ox_lo);
         for ch in (0..c16).step_by(16) {
             // SAFETY: ch + 16 <= c; weights hold 9 * c, bias c; input rows hold in_w * c floats,
             // edge columns are checked and interior ones (ox_lo..ox_hi) inside by construction;

@@ -73,20 +73,10 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
     use std::arch::x86_64::*;
     let s = &layer.shape;
     let c = s.channels;
-    let (pt, _, pl, ow) = s.geometry();
+    let (_, _, pl, ow) = s.geometry();
     let (st, d) = (s.stride, s.dilation);
-    let row_bytes = s.in_w * c;
     for (ro, oy) in rows.enumerate() {
-        let mut valid_rows: [(&[u8], usize); 3] = [(&[], 0); 3];
-        let mut n_valid = 0;
-        for ky in 0..3 {
-            let iy = (oy * st + ky * d) as isize - pt as isize;
-            if iy >= 0 && (iy as usize) < s.in_h {
-                let start = (iy as usize - row0) * row_bytes;
-                valid_rows[n_valid] = (&input[start..start + row_bytes], ky);
-                n_valid += 1;
-            }
-        }
+        let (valid_rows, n_valid) = s.tap_rows(oy, input, row0);
         let valid = &valid_rows[..n_valid];
         let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
         for ch in (0..c).step_by(16) {
