@@ -32,8 +32,8 @@ use std::time::Instant;
 const INPUT: InputSpec = InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false };
 
 pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
-    if a.batch == 0 || a.epochs == 0 || !(0.0..1.0).contains(&a.holdout) {
-        bail!("--batch and --epochs must be at least 1 and --holdout in [0, 1)");
+    if a.batch == 0 || a.epochs == 0 || !(0.0..1.0).contains(&a.holdout) || !(1.0..=8.0).contains(&a.zoom_out) {
+        bail!("--batch and --epochs must be at least 1, --holdout in [0, 1) and --zoom-out in [1, 8]");
     }
     crate::alloc::reuse_large_allocations();
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
@@ -143,7 +143,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
             let mut targets: Vec<Vec<AnchorTarget>> = Vec::with_capacity(a.batch);
             for &i in &order[b * a.batch..(b + 1) * a.batch] {
                 let (img, boxes) = &train[i];
-                let (aug, kept) = ssd_augment(img, boxes, &mut rng);
+                let (aug, kept) = ssd_augment(img, boxes, a.zoom_out, &mut rng);
                 x.extend(normalise(&aug, size));
                 targets.push(anchor_targets(&anchors, &aug, &kept));
             }

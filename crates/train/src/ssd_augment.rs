@@ -1,7 +1,9 @@
 //! SSD training augmentation: the random crop of the SSD paper as the Object Detection API's
 //! `ssd_random_crop` does it (a crop of 10-100% of the area, aspect 1/2-2, that covers at least a
 //! drawn fraction of some object; objects whose centre falls outside are dropped, the rest
-//! clipped), horizontal flip, and light photometric jitter. Boxes are (x0, y0, x1, y1) in pixels.
+//! clipped), the SSD paper's "zoom out" (the image placed on a larger grey canvas before the crop,
+//! so that small objects are seen in training), horizontal flip, and light photometric jitter.
+//! Boxes are (x0, y0, x1, y1) in pixels.
 
 use crate::augment::{color_jitter, hflip};
 use crate::data::Rng;
@@ -62,8 +64,31 @@ pub fn ssd_random_crop(img: &Rgb8, boxes: &[Labelled], rng: &mut Rng) -> (Rgb8, 
     (img.clone(), boxes.to_vec())
 }
 
-/// Crop, flip (half the time) and colour jitter; returns the image and its boxes.
-pub fn ssd_augment(img: &Rgb8, boxes: &[Labelled], rng: &mut Rng) -> (Rgb8, Vec<Labelled>) {
+/// Grey of the zoom-out canvas: 0 after the detector's [-1, 1] input scaling (near enough).
+const CANVAS: u8 = 128;
+
+/// The image at a random place on a grey canvas `ratio` times its size (width and height), and
+/// its boxes moved with it.
+pub fn ssd_zoom_out(img: &Rgb8, boxes: &[Labelled], ratio: f32, rng: &mut Rng) -> (Rgb8, Vec<Labelled>) {
+    let (cw, ch) = ((img.width as f32 * ratio) as usize, (img.height as f32 * ratio) as usize);
+    let (cw, ch) = (cw.max(img.width), ch.max(img.height));
+    let x0 = ((cw - img.width) as f32 * rng.uniform()) as usize;
+    let y0 = ((ch - img.height) as f32 * rng.uniform()) as usize;
+    let mut data = vec![CANVAS; cw * ch * 3];
+    for (y, row) in img.data.chunks_exact(img.width * 3).enumerate() {
+        data[((y0 + y) * cw + x0) * 3..][..row.len()].copy_from_slice(row);
+    }
+    let (dx, dy) = (x0 as f32, y0 as f32);
+    let moved = boxes.iter().map(|&(b, c)| ([b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy], c)).collect();
+    (Rgb8::new(cw, ch, data), moved)
+}
+
+/// Zoom out (half the time, by up to `max_zoom_out`; 1 never), crop, flip (half the time) and
+/// colour jitter; returns the image and its boxes.
+pub fn ssd_augment(img: &Rgb8, boxes: &[Labelled], max_zoom_out: f32, rng: &mut Rng) -> (Rgb8, Vec<Labelled>) {
+    let zoomed = (max_zoom_out > 1.0 && rng.uniform() < 0.5)
+        .then(|| ssd_zoom_out(img, boxes, 1.0 + (max_zoom_out - 1.0) * rng.uniform(), rng));
+    let (img, boxes) = zoomed.as_ref().map_or((img, boxes), |(i, b)| (i, b.as_slice()));
     let (mut img, mut boxes) = ssd_random_crop(img, boxes, rng);
     if rng.uniform() < 0.5 {
         hflip(&mut img);
@@ -110,5 +135,25 @@ mod tests {
         // No boxes: the image is kept whole.
         let (c, b) = ssd_random_crop(&img, &[], &mut rng);
         assert_eq!((c.width, c.height, b.len()), (w, h, 0));
+    }
+
+    #[test]
+    fn zoom_out_moves_boxes_with_the_pixels() {
+        // A 4x3 image whose pixel (2, 1) is red, boxed; on a 2.5x canvas the box still frames it.
+        let mut data = vec![0u8; 4 * 3 * 3];
+        data[(4 + 2) * 3] = 255;
+        let img = Rgb8::new(4, 3, data);
+        let mut rng = Rng(4);
+        for _ in 0..20 {
+            let (c, boxes) = ssd_zoom_out(&img, &[([2.0, 1.0, 3.0, 2.0], 1)], 2.5, &mut rng);
+            assert_eq!((c.width, c.height), (10, 7));
+            let [x0, y0, x1, y1] = boxes[0].0;
+            assert_eq!((x1 - x0, y1 - y0), (1.0, 1.0));
+            let at = (y0 as usize * c.width + x0 as usize) * 3;
+            assert_eq!(&c.data[at..at + 3], &[255, 0, 0]);
+            // Every pixel outside the 4x3 image is canvas grey.
+            let grey = c.data.chunks_exact(3).filter(|p| p == &[CANVAS; 3]).count();
+            assert_eq!(grey, 10 * 7 - 4 * 3);
+        }
     }
 }
