@@ -36,6 +36,19 @@ pub fn has_avx512_bw() -> bool {
     })
 }
 
+/// [`has_avx512_bw`] and AVX-512 VNNI (`vpdpbusd`: four u8 x i8 products summed into each
+/// 32-bit lane in one instruction).
+pub fn has_avx512_vnni() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        let cpu = is_x86_feature_detected!("avx512vnni");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        has_avx512_bw() && cpu
+    })
+}
+
 impl Isa {
     /// The best instruction set this CPU supports, unless `MNV2_ISA` asks for another
     /// (`scalar` always works; `avx2` is honoured only where the CPU has it).

@@ -2,6 +2,10 @@
 //! `out[m][n] = stage(requant[n](bias[n] + sum_k (a[m][k] - za) * w[k][n]))` with u8 activations,
 //! i16 weights (zero point removed) and i32 accumulation; the input zero point is folded into the
 //! bias at packing time (`bias - za * sum_k w[k][n]`), which is exact in integers.
+//!
+//! Weights that fit in i8 (int8 models: symmetric, zero point 0) are also packed in quads of k
+//! for AVX-512 VNNI, whose `vpdpbusd` multiplies u8 activations by i8 weights four at a time
+//! straight from the activation rows (no widening).
 
 use super::requant_vec::{RequantVec, requantize};
 use super::{OutputStage, Requant};
@@ -22,6 +26,10 @@ pub struct QPackedB {
     data: Vec<i16>,
     /// bias with the input zero point folded in, padded to panels
     bias: Vec<i32>,
+    /// The same weights as i8 for VNNI, per panel and quad of k rows, 64 bytes
+    /// `[k0 c0, k1 c0, k2 c0, k3 c0, k0 c1, ... k3 c15]`; empty unless every weight fits in i8,
+    /// k is a multiple of 4 and the CPU has VNNI.
+    quads: Vec<i8>,
     requant: RequantVec,
     stage: OutputStage,
 }
@@ -52,7 +60,9 @@ impl QPackedB {
             }
             folded[j] = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        QPackedB { k, n, pairs, data, bias: folded, requant: RequantVec::new(&requant), stage }
+        let fits = k % 4 == 0 && data.iter().all(|&v| i8::try_from(v).is_ok());
+        let quads = if fits && crate::isa::has_avx512_vnni() { pack_quads(k, n, &w) } else { Vec::new() };
+        QPackedB { k, n, pairs, data, bias: folded, quads, requant: RequantVec::new(&requant), stage }
     }
     pub fn k(&self) -> usize {
         self.k
@@ -65,6 +75,19 @@ impl QPackedB {
     }
 }
 
+/// The VNNI layout of [`QPackedB::quads`] (zero-padded in n).
+fn pack_quads(k: usize, n: usize, w: &impl Fn(usize, usize) -> i16) -> Vec<i8> {
+    let quads = k / 4;
+    let mut q = vec![0i8; n.div_ceil(NR) * quads * 4 * NR];
+    for j in 0..n {
+        let (p, c) = (j / NR, j % NR);
+        for kk in 0..k {
+            q[(p * quads + kk / 4) * 4 * NR + 4 * c + kk % 4] = w(kk, j) as i8;
+        }
+    }
+    q
+}
+
 /// `out` (m x n) from `a` (m x k), all row-major u8.
 pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     let isa = isa.or_scalar();
@@ -72,6 +95,11 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     let m = out.len() / n.max(1);
     assert_eq!(out.len(), m * n, "output is not a whole number of rows");
     assert_eq!(a.len(), m * k, "A has {} elements, expected {m}x{k}", a.len());
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 && !b.quads.is_empty() {
+        vnni::qgemm(a, m, b, out);
+        return;
+    }
     // Row tiles outside, panels inside: each tile's activations are widened once into 16-bit
     // pairs (one 32-bit word per two k), which the SIMD tile broadcasts straight from memory.
     let pairs = k.div_ceil(2);
@@ -307,6 +335,143 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::super::requant_vec::avx512::{Params16, requant16};
+    use super::super::requant_vec::requantize;
+    use super::{NR, QPackedB};
+    use crate::Isa;
+    use std::arch::x86_64::*;
+
+    /// Rows per VNNI tile: 8 rows x 2 panels = 16 accumulators in flight.
+    const MR: usize = 8;
+
+    /// The VNNI product: row tiles of 8, two panels at a time requantized in registers, the
+    /// remaining panel (or two part-filled ones) through the shared requantization. Needs `b.quads` (so VNNI and k % 4 == 0).
+    pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
+        let (k, n) = (b.k, b.n);
+        let quads = k / 4;
+        let panel = |p: usize| &b.quads[p * quads * 4 * NR..(p + 1) * quads * 4 * NR];
+        for r0 in (0..m).step_by(MR) {
+            let rows = MR.min(m - r0);
+            let a_rows = &a[r0 * k..(r0 + rows) * k];
+            let mut p = 0;
+            while (p + 2) * NR <= n {
+                let o = r0 * n + p * NR;
+                assert!((r0 + rows - 1) * n + (p + 2) * NR <= out.len(), "tile outside the output");
+                // SAFETY: VNNI present (quads are only packed then); `a_rows` holds `rows` rows
+                // of k = 4 * quads bytes, each panel quads * 64 bytes, bias and requantization
+                // cover columns p*NR..(p+2)*NR, and the tile lies inside `out` (asserted).
+                unsafe {
+                    tile2(a_rows.as_ptr(), k, rows, [panel(p), panel(p + 1)], b, p * NR, out[o..].as_mut_ptr(), n)
+                };
+                p += 2;
+            }
+            for p in p..n.div_ceil(NR) {
+                let cols = NR.min(n - p * NR);
+                let mut acc = [[0i32; NR]; MR];
+                // SAFETY: as above, for one panel; `acc` has MR >= rows rows.
+                unsafe { tile1(a_rows.as_ptr(), k, rows, panel(p), &mut acc) };
+                for (i, row) in acc.iter_mut().enumerate().take(rows) {
+                    for (v, &bv) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
+                        *v = v.wrapping_add(bv);
+                    }
+                    let o = (r0 + i) * n + p * NR;
+                    requantize(Isa::Avx2, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
+                }
+            }
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F/BW/VNNI; `a` valid for `rows` rows of `k` bytes; panels of `k / 4 * 64` bytes;
+    /// columns `col0..col0 + 32` in `b`; `out` valid for `rows` rows of 32 bytes at stride `ld`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile2(
+        a: *const u8,
+        k: usize,
+        rows: usize,
+        panels: [&[i8]; 2],
+        b: &QPackedB,
+        col0: usize,
+        out: *mut u8,
+        ld: usize,
+    ) {
+        unsafe {
+            match rows {
+                8 => rows2::<8>(a, k, panels, b, col0, out, ld),
+                7 => rows2::<7>(a, k, panels, b, col0, out, ld),
+                6 => rows2::<6>(a, k, panels, b, col0, out, ld),
+                5 => rows2::<5>(a, k, panels, b, col0, out, ld),
+                4 => rows2::<4>(a, k, panels, b, col0, out, ld),
+                3 => rows2::<3>(a, k, panels, b, col0, out, ld),
+                2 => rows2::<2>(a, k, panels, b, col0, out, ld),
+                1 => rows2::<1>(a, k, panels, b, col0, out, ld),
+                _ => {}
+            }
+        }
+    }
+
+    /// Four k of row `i` as one little-endian word, broadcast to all lanes.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn quad(a: *const u8, i: usize, k: usize, q: usize) -> __m512i {
+        unsafe { _mm512_set1_epi32((a.add(i * k + 4 * q) as *const i32).read_unaligned()) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[inline]
+    unsafe fn rows2<const R: usize>(
+        a: *const u8,
+        k: usize,
+        panels: [&[i8]; 2],
+        b: &QPackedB,
+        col0: usize,
+        out: *mut u8,
+        ld: usize,
+    ) {
+        unsafe {
+            let (w0p, w1p) = (panels[0].as_ptr(), panels[1].as_ptr());
+            let mut c0 = [_mm512_loadu_si512(b.bias.as_ptr().add(col0) as *const _); R];
+            let mut c1 = [_mm512_loadu_si512(b.bias.as_ptr().add(col0 + NR) as *const _); R];
+            for q in 0..k / 4 {
+                let w0 = _mm512_loadu_si512(w0p.add(q * 4 * NR) as *const _);
+                let w1 = _mm512_loadu_si512(w1p.add(q * 4 * NR) as *const _);
+                for i in 0..R {
+                    let av = quad(a, i, k, q);
+                    c0[i] = _mm512_dpbusd_epi32(c0[i], av, w0);
+                    c1[i] = _mm512_dpbusd_epi32(c1[i], av, w1);
+                }
+            }
+            let p0 = Params16::load(&b.requant, col0, b.stage);
+            let p1 = Params16::load(&b.requant, col0 + NR, b.stage);
+            for i in 0..R {
+                _mm_storeu_si128(out.add(i * ld) as *mut __m128i, requant16(c0[i], &p0));
+                _mm_storeu_si128(out.add(i * ld + NR) as *mut __m128i, requant16(c1[i], &p1));
+            }
+        }
+    }
+
+    /// One panel's raw sums (no bias) into `acc`.
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VNNI; `a` valid for `rows <= 8` rows of `k` bytes; `panel` `k / 4 * 64` bytes.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile1(a: *const u8, k: usize, rows: usize, panel: &[i8], acc: &mut [[i32; NR]; MR]) {
+        unsafe {
+            let w = panel.as_ptr();
+            for (i, row) in acc.iter_mut().enumerate().take(rows) {
+                let mut c = _mm512_setzero_si512();
+                for q in 0..k / 4 {
+                    c = _mm512_dpbusd_epi32(c, quad(a, i, k, q), _mm512_loadu_si512(w.add(q * 4 * NR) as *const _));
+                }
+                _mm512_storeu_si512(row.as_mut_ptr() as *mut _, c);
+            }
+        }
+    }
+}
+
 /// The textbook loop: `(a - za) * w` summed per output, bias, requantize, clamp.
 pub fn qgemm_reference(
     a: &[u8],
@@ -341,13 +506,16 @@ mod tests {
     fn matches_reference_exactly() {
         let mut seed = 0;
         for isa in Isa::all_available() {
-            for m in [1, 3, 4, 5, 9, 49] {
-                for k in [1, 2, 3, 16, 17, 96, 145] {
-                    for n in [1, 8, 15, 16, 17, 33] {
+            for m in [1, 3, 4, 5, 8, 9, 17, 49] {
+                for k in [1, 2, 3, 4, 16, 17, 96, 145, 148] {
+                    for n in [1, 8, 15, 16, 17, 32, 33, 48] {
                         seed += 1;
                         let mut rng = Rng::new(seed);
                         let a: Vec<u8> = (0..m * k).map(|_| rng.next_u64() as u8).collect();
-                        let w: Vec<i16> = (0..k * n).map(|_| (rng.next_u64() % 511) as i16 - 255).collect();
+                        // Odd seeds: int8 weights (the VNNI path where the CPU has it).
+                        let span = if seed % 2 == 1 { 256 } else { 511 };
+                        let w: Vec<i16> =
+                            (0..k * n).map(|_| (rng.next_u64() % span) as i16 - span as i16 / 2).collect();
                         let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() % 20001) as i32 - 10000).collect();
                         let requant: Vec<Requant> =
                             (0..n).map(|_| Requant::new(0.0005 + (rng.next_u64() % 1000) as f64 * 1e-5)).collect();
