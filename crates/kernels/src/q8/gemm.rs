@@ -60,7 +60,7 @@ impl QPackedB {
             }
             folded[j] = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        let fits = k % 4 == 0 && data.iter().all(|&v| i8::try_from(v).is_ok());
+        let fits = k.is_multiple_of(4) && data.iter().all(|&v| i8::try_from(v).is_ok());
         let quads = if fits && crate::isa::has_avx512_vnni() { pack_quads(k, n, &w) } else { Vec::new() };
         QPackedB { k, n, pairs, data, bias: folded, quads, requant: RequantVec::new(&requant), stage }
     }
