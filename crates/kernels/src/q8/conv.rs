@@ -1,24 +1,29 @@
 //! Integer full conv for the stem (TFLite `Conv` uint8 / `ConvPerChannel` int8), "same" padding
-//! with out-of-image taps skipped.
+//! with out-of-image taps skipped: each output pixel's taps are gathered into a row (im2col) and
+//! multiplied by the integer GEMM. An out-of-image tap is written as the input zero point, whose
+//! contribution `(za - za) * w` is exactly the zero of a skipped tap.
 
-use super::requant_vec::{RequantVec, requantize};
+use super::gemm::{QPackedB, qgemm};
 use super::{OutputStage, Requant};
 use crate::Isa;
 use crate::conv::ConvShape;
 
-/// A quantized full conv: weights repacked HWIO with their zero point removed.
+/// A quantized full conv: weights packed for the GEMM (k = taps x input channels, rounded up to
+/// a multiple of 4 with zero weights), zero point removed.
 #[derive(Debug, Clone)]
 pub struct QConvLayer {
     pub shape: ConvShape,
-    hwio: Vec<i16>,
+    gemm: QPackedB,
+    /// Gathered row length: `kernel^2 * in_c` rounded up to a multiple of 4.
+    taps: usize,
     pub bias: Vec<i32>,
     pub input_zero_point: i32,
     pub requant: Vec<Requant>,
-    requant_vec: RequantVec,
     pub stage: OutputStage,
 }
 
-const BLOCK: usize = 64;
+/// Output pixels gathered per GEMM call.
+const PIXELS: usize = 64;
 
 impl QConvLayer {
     /// `ohwi[((o * k + y) * k + x) * in_c + i]`, zero point already removed.
@@ -32,129 +37,73 @@ impl QConvLayer {
     ) -> QConvLayer {
         let (k, ic, oc) = (shape.kernel, shape.in_c, shape.out_c);
         assert!(ohwi.len() == oc * k * k * ic && bias.len() == oc && requant.len() == oc, "conv weights");
-        let mut hwio = vec![0i16; ohwi.len()];
-        for o in 0..oc {
-            for t in 0..k * k {
-                for i in 0..ic {
-                    hwio[(t * ic + i) * oc + o] = ohwi[(o * k * k + t) * ic + i];
-                }
-            }
-        }
-        let requant_vec = RequantVec::new(&requant);
-        QConvLayer { shape, hwio, bias, input_zero_point, requant, requant_vec, stage }
+        assert!((0..=255).contains(&input_zero_point), "u8 activations have a byte zero point");
+        let real = k * k * ic;
+        let taps = real.next_multiple_of(4);
+        // Row kk of the GEMM is tap (y * k + x) * ic + i, exactly OHWI's inner order.
+        let w = |kk: usize, o: usize| if kk < real { ohwi[o * real + kk] } else { 0 };
+        let gemm = QPackedB::new(taps, oc, w, &bias, input_zero_point, requant.clone(), stage);
+        QConvLayer { shape, gemm, taps, bias, input_zero_point, requant, stage }
     }
 }
 
 /// Output rows `rows` into `out` (exactly those rows).
 pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
     let s = &layer.shape;
-    let (_, oh, _, ow) = s.geometry();
-    assert_eq!(input.len(), s.in_h * s.in_w * s.in_c, "conv input size");
-    assert!(rows.end <= oh && out.len() == rows.len() * ow * s.out_c, "conv output rows");
-    match isa.or_scalar() {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
-        Isa::Avx2 if crate::isa::has_avx512_bw() && s.out_c.is_multiple_of(16) => unsafe {
-            // SAFETY: AVX-512F/BW detected.
-            rows_avx512(layer, input, rows, out)
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
-        Isa::Avx2 => unsafe { rows_avx2(layer, input, rows, out) },
-        _ => rows_portable(Isa::Scalar, layer, input, rows, out),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn rows_avx2(layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
-    rows_portable(Isa::Avx2, layer, input, rows, out)
-}
-
-/// AVX-512, sixteen output channels per zmm: each tap's input value (minus the zero point)
-/// broadcast against the zero-extended weights with `vpmaddwd` (exact products), requantized in
-/// registers. `out_c` must be a multiple of 16.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx2")]
-unsafe fn rows_avx512(layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
-    use super::requant_vec::avx512::{Params16, requant16};
-    use std::arch::x86_64::*;
-    let s = &layer.shape;
-    let (pt, _, pl, ow) = s.geometry();
+    let (pt, oh, pl, ow) = s.geometry();
     let (k, ic, oc) = (s.kernel, s.in_c, s.out_c);
-    for (ro, oy) in rows.enumerate() {
-        let out_row = &mut out[ro * ow * oc..(ro + 1) * ow * oc];
-        for cb in (0..oc).step_by(16) {
-            // SAFETY: cb + 16 <= oc; weights hold k*k*ic*oc values, bias and requantization oc;
-            // every input read is checked to lie inside the image; out_row holds ow * oc bytes.
-            unsafe {
-                let b = _mm512_loadu_si512(layer.bias.as_ptr().add(cb) as *const _);
-                let p = Params16::load(&layer.requant_vec, cb, layer.stage);
-                let wt = |t: usize| {
-                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(layer.hwio.as_ptr().add(t * oc + cb) as *const __m256i))
-                };
-                for ox in 0..ow {
-                    let mut acc = b;
-                    for ky in 0..k {
-                        let iy = (oy * s.stride + ky) as isize - pt as isize;
-                        if iy < 0 || iy >= s.in_h as isize {
-                            continue;
-                        }
-                        for kx in 0..k {
-                            let ix = (ox * s.stride + kx) as isize - pl as isize;
-                            if ix < 0 || ix >= s.in_w as isize {
-                                continue;
-                            }
-                            let px = (iy as usize * s.in_w + ix as usize) * ic;
-                            for i in 0..ic {
-                                let x = _mm512_set1_epi32(input[px + i] as i32 - layer.input_zero_point);
-                                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, wt((ky * k + kx) * ic + i)));
-                            }
-                        }
-                    }
-                    _mm_storeu_si128(out_row.as_mut_ptr().add(ox * oc + cb) as *mut __m128i, requant16(acc, &p));
-                }
+    assert_eq!(input.len(), s.in_h * s.in_w * ic, "conv input size");
+    assert!(rows.end <= oh && out.len() == rows.len() * ow * oc, "conv output rows");
+    // The input zero point is a byte (u8 activations), so it can stand in for a skipped tap.
+    let pad = layer.input_zero_point as u8;
+    let taps = layer.taps;
+    let first = rows.start * ow;
+    let mut cols = vec![pad; PIXELS.min(out.len() / oc.max(1)) * taps];
+    for (chunk, dst) in out.chunks_mut(PIXELS * oc).enumerate() {
+        let pixels = dst.len() / oc;
+        let cols = &mut cols[..pixels * taps];
+        for (j, row) in cols.chunks_exact_mut(taps).enumerate() {
+            let p = first + chunk * PIXELS + j;
+            let (oy, ox) = (p / ow, p % ow);
+            let (iy0, ix0) = ((oy * s.stride) as isize - pt as isize, (ox * s.stride) as isize - pl as isize);
+            if iy0 < 0 || ix0 < 0 || iy0 as usize + k > s.in_h || ix0 as usize + k > s.in_w {
+                // Some taps fall outside: they keep the zero point. (The padding past
+                // k * k * ic keeps it from the allocation on; every other byte is written.)
+                row.fill(pad);
             }
-        }
-    }
-}
-
-#[inline(always)]
-fn rows_portable(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
-    let s = &layer.shape;
-    let (pt, _, pl, ow) = s.geometry();
-    let (k, ic, oc) = (s.kernel, s.in_c, s.out_c);
-    let zx = layer.input_zero_point;
-    for (ro, oy) in rows.enumerate() {
-        for ox in 0..ow {
-            let o = &mut out[(ro * ow + ox) * oc..(ro * ow + ox + 1) * oc];
-            for c0 in (0..oc).step_by(BLOCK) {
-                let nb = BLOCK.min(oc - c0);
-                let mut acc = [0i32; BLOCK];
-                acc[..nb].copy_from_slice(&layer.bias[c0..c0 + nb]);
-                for ky in 0..k {
-                    let iy = (oy * s.stride + ky) as isize - pt as isize;
-                    if iy < 0 || iy >= s.in_h as isize {
-                        continue;
-                    }
-                    for kx in 0..k {
-                        let ix = (ox * s.stride + kx) as isize - pl as isize;
-                        if ix < 0 || ix >= s.in_w as isize {
-                            continue;
-                        }
+            for ky in 0..k {
+                let iy = iy0 + ky as isize;
+                if iy < 0 || iy >= s.in_h as isize {
+                    continue;
+                }
+                let dst = &mut row[ky * k * ic..(ky + 1) * k * ic];
+                if ix0 >= 0 && ix0 as usize + k <= s.in_w {
+                    // The whole kernel row is in the image: k * ic contiguous bytes.
+                    let px = (iy as usize * s.in_w + ix0 as usize) * ic;
+                    copy_small(dst, &input[px..px + k * ic]);
+                    continue;
+                }
+                for kx in 0..k {
+                    let ix = ix0 + kx as isize;
+                    if ix >= 0 && ix < s.in_w as isize {
                         let px = (iy as usize * s.in_w + ix as usize) * ic;
-                        for i in 0..ic {
-                            let x = input[px + i] as i32 - zx;
-                            let base = ((ky * k + kx) * ic + i) * oc + c0;
-                            for (a, &wv) in acc[..nb].iter_mut().zip(&layer.hwio[base..base + nb]) {
-                                *a += x * wv as i32;
-                            }
-                        }
+                        copy_small(&mut dst[kx * ic..(kx + 1) * ic], &input[px..px + ic]);
                     }
                 }
-                requantize(isa, &acc[..nb], &layer.requant_vec, c0, layer.stage, &mut o[c0..c0 + nb]);
             }
         }
+        qgemm(isa, cols, &layer.gemm, dst);
+    }
+}
+
+/// `dst = src` for the few bytes of a tap or kernel row: fixed-size moves for the stem's 3 and 9
+/// (RGB), where a variable-length copy would be a call to memcpy per tap.
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    match (dst.len(), src.len()) {
+        (3, 3) => dst.copy_from_slice(&<[u8; 3]>::try_from(src).expect("3 bytes")),
+        (9, 9) => dst.copy_from_slice(&<[u8; 9]>::try_from(src).expect("9 bytes")),
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -197,14 +146,17 @@ mod tests {
     fn matches_reference_exactly() {
         let mut seed = 900;
         for isa in Isa::all_available() {
-            for (h, w) in [(1, 1), (4, 5), (9, 9)] {
+            for (h, w) in [(1, 1), (4, 5), (9, 9), (17, 23)] {
                 for (in_c, out_c) in [(3, 8), (3, 32), (2, 70)] {
                     for (kernel, stride) in [(3, 2), (3, 1), (1, 1)] {
                         seed += 1;
                         let mut rng = Rng::new(seed);
                         let shape = ConvShape { in_h: h, in_w: w, in_c, out_c, kernel, stride };
-                        let ohwi: Vec<i16> =
-                            (0..out_c * kernel * kernel * in_c).map(|_| (rng.next_u64() % 255) as i16 - 127).collect();
+                        // Even seeds: int8 weights (VNNI where available); odd: uint8 minus zero point.
+                        let span = if seed % 2 == 0 { 255 } else { 511 };
+                        let ohwi: Vec<i16> = (0..out_c * kernel * kernel * in_c)
+                            .map(|_| (rng.next_u64() % span) as i16 - span as i16 / 2)
+                            .collect();
                         let layer = QConvLayer::new(
                             shape,
                             &ohwi,
@@ -215,8 +167,11 @@ mod tests {
                         );
                         let input: Vec<u8> = (0..h * w * in_c).map(|_| rng.next_u64() as u8).collect();
                         let (_, oh, _, _) = shape.geometry();
+                        // In two calls, as the engine splits rows between threads.
                         let mut out = vec![0u8; shape.out_len()];
-                        qconv2d(isa, &layer, &input, 0..oh, &mut out);
+                        let (top, bottom) = out.split_at_mut(oh / 2 * shape.out_len() / oh);
+                        qconv2d(isa, &layer, &input, 0..oh / 2, top);
+                        qconv2d(isa, &layer, &input, oh / 2..oh, bottom);
                         assert_eq!(out, qconv2d_reference(&layer, &ohwi, &input), "{isa:?} {shape:?}");
                     }
                 }

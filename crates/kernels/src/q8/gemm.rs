@@ -346,127 +346,108 @@ mod vnni {
     /// Rows per VNNI tile: 8 rows x 2 panels = 16 accumulators in flight.
     const MR: usize = 8;
 
-    /// The VNNI product: row tiles of 8, two panels at a time requantized in registers, the
-    /// remaining panel (or two part-filled ones) through the shared requantization. Needs `b.quads` (so VNNI and k % 4 == 0).
+    /// The VNNI product: row tiles of 8 against two panels at a time (one at the end when the
+    /// panel count is odd); full panels are requantized in registers, a part-filled last panel
+    /// through the shared requantization. Needs `b.quads` (so VNNI and k % 4 == 0).
     pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
-        let (k, n) = (b.k, b.n);
-        let quads = k / 4;
-        let panel = |p: usize| &b.quads[p * quads * 4 * NR..(p + 1) * quads * 4 * NR];
+        let n = b.n;
+        let panels = n.div_ceil(NR);
+        let full = n / NR;
         for r0 in (0..m).step_by(MR) {
             let rows = MR.min(m - r0);
-            let a_rows = &a[r0 * k..(r0 + rows) * k];
+            let a_rows = &a[r0 * b.k..(r0 + rows) * b.k];
             let mut p = 0;
-            while (p + 2) * NR <= n {
+            while p < panels {
+                let width = if p + 2 <= panels { 2 } else { 1 };
                 let o = r0 * n + p * NR;
-                assert!((r0 + rows - 1) * n + (p + 2) * NR <= out.len(), "tile outside the output");
-                // SAFETY: VNNI present (quads are only packed then); `a_rows` holds `rows` rows
-                // of k = 4 * quads bytes, each panel quads * 64 bytes, bias and requantization
-                // cover columns p*NR..(p+2)*NR, and the tile lies inside `out` (asserted).
-                unsafe {
-                    tile2(a_rows.as_ptr(), k, rows, [panel(p), panel(p + 1)], b, p * NR, out[o..].as_mut_ptr(), n)
-                };
-                p += 2;
-            }
-            for p in p..n.div_ceil(NR) {
-                let cols = NR.min(n - p * NR);
-                let mut acc = [[0i32; NR]; MR];
-                // SAFETY: as above, for one panel; `acc` has MR >= rows rows.
-                unsafe { tile1(a_rows.as_ptr(), k, rows, panel(p), &mut acc) };
-                for (i, row) in acc.iter_mut().enumerate().take(rows) {
-                    for (v, &bv) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
-                        *v = v.wrapping_add(bv);
+                if p + width <= full {
+                    assert!((r0 + rows - 1) * n + (p + width) * NR <= out.len(), "tile outside the output");
+                    // SAFETY: VNNI present (quads are only packed then); `a_rows` holds `rows`
+                    // rows of k = 4 * quads bytes; panels p..p+width exist, bias and
+                    // requantization cover their columns, and the tile lies inside `out`.
+                    unsafe { tile(a_rows.as_ptr(), rows, width, b, p, Store::Bytes(out[o..].as_mut_ptr())) };
+                } else {
+                    // The last panel is part-filled: 32-bit sums out, then requantized per row.
+                    let mut acc = [[0i32; 2 * NR]; MR];
+                    // SAFETY: as above; `acc` holds MR >= rows rows of 2 * NR >= width * NR sums.
+                    unsafe { tile(a_rows.as_ptr(), rows, width, b, p, Store::Sums(&mut acc)) };
+                    let cols = n - p * NR;
+                    for (i, row) in acc.iter().enumerate().take(rows) {
+                        let o = (r0 + i) * n + p * NR;
+                        requantize(Isa::Avx2, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
                     }
-                    let o = (r0 + i) * n + p * NR;
-                    requantize(Isa::Avx2, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
                 }
+                p += width;
             }
         }
+    }
+
+    /// Where a tile's results go: requantized bytes at row stride n, or biased 32-bit sums.
+    enum Store<'a> {
+        Bytes(*mut u8),
+        Sums(&'a mut [[i32; 2 * NR]; MR]),
     }
 
     /// # Safety
-    /// AVX-512F/BW/VNNI; `a` valid for `rows` rows of `k` bytes; panels of `k / 4 * 64` bytes;
-    /// columns `col0..col0 + 32` in `b`; `out` valid for `rows` rows of 32 bytes at stride `ld`.
+    /// AVX-512F/BW/VNNI; `a` valid for `rows <= 8` rows of `b.k` bytes; panels `p..p + width`
+    /// exist in `b` (and, for `Store::Bytes`, are full, with `rows` rows of `width * 16` bytes
+    /// at stride `b.n` valid behind the pointer).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile2(
-        a: *const u8,
-        k: usize,
-        rows: usize,
-        panels: [&[i8]; 2],
-        b: &QPackedB,
-        col0: usize,
-        out: *mut u8,
-        ld: usize,
-    ) {
+    unsafe fn tile(a: *const u8, rows: usize, width: usize, b: &QPackedB, p: usize, store: Store) {
         unsafe {
-            match rows {
-                8 => rows2::<8>(a, k, panels, b, col0, out, ld),
-                7 => rows2::<7>(a, k, panels, b, col0, out, ld),
-                6 => rows2::<6>(a, k, panels, b, col0, out, ld),
-                5 => rows2::<5>(a, k, panels, b, col0, out, ld),
-                4 => rows2::<4>(a, k, panels, b, col0, out, ld),
-                3 => rows2::<3>(a, k, panels, b, col0, out, ld),
-                2 => rows2::<2>(a, k, panels, b, col0, out, ld),
-                1 => rows2::<1>(a, k, panels, b, col0, out, ld),
-                _ => {}
+            macro_rules! go {
+                ($($r:literal)*) => {
+                    match (rows, width) {
+                        $(($r, 2) => rows_panels::<$r, 2>(a, b, p, store),
+                          ($r, 1) => rows_panels::<$r, 1>(a, b, p, store),)*
+                        _ => {}
+                    }
+                };
             }
+            go!(1 2 3 4 5 6 7 8)
         }
     }
 
-    /// Four k of row `i` as one little-endian word, broadcast to all lanes.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn quad(a: *const u8, i: usize, k: usize, q: usize) -> __m512i {
-        unsafe { _mm512_set1_epi32((a.add(i * k + 4 * q) as *const i32).read_unaligned()) }
-    }
-
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[inline]
-    unsafe fn rows2<const R: usize>(
-        a: *const u8,
-        k: usize,
-        panels: [&[i8]; 2],
-        b: &QPackedB,
-        col0: usize,
-        out: *mut u8,
-        ld: usize,
-    ) {
+    unsafe fn rows_panels<const R: usize, const P: usize>(a: *const u8, b: &QPackedB, p: usize, store: Store) {
         unsafe {
-            let (w0p, w1p) = (panels[0].as_ptr(), panels[1].as_ptr());
-            let mut c0 = [_mm512_loadu_si512(b.bias.as_ptr().add(col0) as *const _); R];
-            let mut c1 = [_mm512_loadu_si512(b.bias.as_ptr().add(col0 + NR) as *const _); R];
-            for q in 0..k / 4 {
-                let w0 = _mm512_loadu_si512(w0p.add(q * 4 * NR) as *const _);
-                let w1 = _mm512_loadu_si512(w1p.add(q * 4 * NR) as *const _);
+            let k = b.k;
+            let quads = k / 4;
+            let w = b.quads.as_ptr().add(p * quads * 4 * NR);
+            let mut c = [[_mm512_setzero_si512(); R]; P];
+            for (j, cj) in c.iter_mut().enumerate() {
+                *cj = [_mm512_loadu_si512(b.bias.as_ptr().add((p + j) * NR) as *const _); R];
+            }
+            for q in 0..quads {
+                let mut wq = [_mm512_setzero_si512(); P];
+                for (j, v) in wq.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(w.add((j * quads + q) * 4 * NR) as *const _);
+                }
                 for i in 0..R {
-                    let av = quad(a, i, k, q);
-                    c0[i] = _mm512_dpbusd_epi32(c0[i], av, w0);
-                    c1[i] = _mm512_dpbusd_epi32(c1[i], av, w1);
+                    // Four k of row i as one little-endian word, broadcast to all lanes.
+                    let av = _mm512_set1_epi32((a.add(i * k + 4 * q) as *const i32).read_unaligned());
+                    for j in 0..P {
+                        c[j][i] = _mm512_dpbusd_epi32(c[j][i], av, wq[j]);
+                    }
                 }
             }
-            let p0 = Params16::load(&b.requant, col0, b.stage);
-            let p1 = Params16::load(&b.requant, col0 + NR, b.stage);
-            for i in 0..R {
-                _mm_storeu_si128(out.add(i * ld) as *mut __m128i, requant16(c0[i], &p0));
-                _mm_storeu_si128(out.add(i * ld + NR) as *mut __m128i, requant16(c1[i], &p1));
-            }
-        }
-    }
-
-    /// One panel's raw sums (no bias) into `acc`.
-    ///
-    /// # Safety
-    /// AVX-512F/BW/VNNI; `a` valid for `rows <= 8` rows of `k` bytes; `panel` `k / 4 * 64` bytes.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile1(a: *const u8, k: usize, rows: usize, panel: &[i8], acc: &mut [[i32; NR]; MR]) {
-        unsafe {
-            let w = panel.as_ptr();
-            for (i, row) in acc.iter_mut().enumerate().take(rows) {
-                let mut c = _mm512_setzero_si512();
-                for q in 0..k / 4 {
-                    c = _mm512_dpbusd_epi32(c, quad(a, i, k, q), _mm512_loadu_si512(w.add(q * 4 * NR) as *const _));
+            match store {
+                Store::Bytes(out) => {
+                    for (j, cj) in c.iter().enumerate() {
+                        let params = Params16::load(&b.requant, (p + j) * NR, b.stage);
+                        for (i, &v) in cj.iter().enumerate() {
+                            _mm_storeu_si128(out.add(i * b.n + j * NR) as *mut __m128i, requant16(v, &params));
+                        }
+                    }
                 }
-                _mm512_storeu_si512(row.as_mut_ptr() as *mut _, c);
+                Store::Sums(acc) => {
+                    for (j, cj) in c.iter().enumerate() {
+                        for (i, &v) in cj.iter().enumerate() {
+                            _mm512_storeu_si512(acc[i].as_mut_ptr().add(j * NR) as *mut _, v);
+                        }
+                    }
+                }
             }
         }
     }
