@@ -410,6 +410,7 @@ mod vnni {
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[inline]
+    #[allow(clippy::needless_range_loop)] // rows index the broadcast and every panel's accumulators
     unsafe fn rows_panels<const R: usize, const P: usize>(a: *const u8, b: &QPackedB, p: usize, store: Store) {
         unsafe {
             let k = b.k;
