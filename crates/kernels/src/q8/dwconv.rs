@@ -75,13 +75,15 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
     let c = s.channels;
     let (_, _, pl, ow) = s.geometry();
     let (st, d) = (s.stride, s.dilation);
+    let interior = s.interior_columns();
     for (ro, oy) in rows.enumerate() {
         let (valid_rows, n_valid) = s.tap_rows(oy, input, row0);
         let valid = &valid_rows[..n_valid];
-        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
+        let dst = out[ro * ow * c..(ro + 1) * ow * c].as_mut_ptr();
         for ch in (0..c).step_by(16) {
             // SAFETY: ch + 16 <= c; weights hold 9 * c, bias and requantization c; input rows
-            // hold in_w * c bytes and every column read is checked; out_row holds ow * c.
+            // hold in_w * c bytes and every column read is checked (edge columns) or inside the
+            // image by `interior_columns`; `dst` is a row of ow * c bytes.
             unsafe {
                 let wv: [__m512i; 9] = std::array::from_fn(|t| {
                     _mm512_cvtepu16_epi32(_mm256_loadu_si256(layer.w.as_ptr().add(t * c + ch) as *const __m256i))
@@ -89,7 +91,8 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                 let b = _mm512_loadu_si512(layer.bias.as_ptr().add(ch) as *const _);
                 let zx = _mm512_set1_epi32(layer.input_zero_point);
                 let p = Params16::load(&layer.requant, ch, layer.stage);
-                for ox in 0..ow {
+                // Edge columns: taps outside the image skipped, the zero point taken off each.
+                let edge = |ox: usize| {
                     let mut acc = b;
                     for &(r, ky) in valid {
                         for kx in 0..3 {
@@ -101,7 +104,47 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                             }
                         }
                     }
-                    _mm_storeu_si128(out_row.as_mut_ptr().add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                    _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                };
+                for ox in (0..interior.start).chain(interior.end..ow) {
+                    edge(ox);
+                }
+                // Interior columns: all three taps of each valid row, so the zero point comes
+                // off once, from the bias: bias - zx * (sum of those rows' weights).
+                let mut wsum = _mm512_setzero_si512();
+                for &(_, ky) in valid {
+                    for kx in 0..3 {
+                        wsum = _mm512_add_epi32(wsum, _mm512_madd_epi16(wv[ky * 3 + kx], _mm512_set1_epi32(1)));
+                    }
+                }
+                let b_in = _mm512_sub_epi32(b, _mm512_mullo_epi32(zx, wsum));
+                let tap = |r: &[u8], ix: usize, w: __m512i, acc: __m512i| {
+                    let x = _mm512_cvtepu8_epi32(_mm_loadu_si128(r.as_ptr().add(ix * c + ch) as *const __m128i));
+                    _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))
+                };
+                if let [(r0, 0), (r1, 1), (r2, 2)] = *valid {
+                    // All three rows (every output row away from the top and bottom edges).
+                    for ox in interior.clone() {
+                        let ix = ox * st - pl;
+                        let mut acc = b_in;
+                        for (kx, ixk) in [ix, ix + d, ix + 2 * d].into_iter().enumerate() {
+                            acc = tap(r0, ixk, wv[kx], acc);
+                            acc = tap(r1, ixk, wv[3 + kx], acc);
+                            acc = tap(r2, ixk, wv[6 + kx], acc);
+                        }
+                        _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                    }
+                } else {
+                    for ox in interior.clone() {
+                        let ix = ox * st - pl;
+                        let mut acc = b_in;
+                        for &(r, ky) in valid {
+                            for kx in 0..3 {
+                                acc = tap(r, ix + kx * d, wv[ky * 3 + kx], acc);
+                            }
+                        }
+                        _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                    }
                 }
             }
         }
@@ -182,7 +225,7 @@ mod tests {
     fn matches_reference_exactly() {
         let mut seed = 50;
         for isa in Isa::all_available() {
-            for (h, w) in [(1, 1), (3, 2), (7, 7), (9, 8)] {
+            for (h, w) in [(1, 1), (3, 2), (7, 7), (9, 8), (12, 21)] {
                 for channels in [1, 8, 16, 17, 48, 63, 64, 65, 130] {
                     for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                         seed += 1;
