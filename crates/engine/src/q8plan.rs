@@ -157,10 +157,9 @@ fn pack_pointwise(
 
 enum QStep {
     /// The input QUANTIZE (uint8 -> int8 in the file: the identity or a rescale here).
+    /// The input QUANTIZE (u8 to the model's input scale), one table entry per input byte.
     Requantize {
-        zp_in: i32,
-        requant: Requant,
-        stage: OutputStage,
+        table: Box<[u8; 256]>,
     },
     Stem(QConvLayer),
     Block(Box<QFusedBlock>),
@@ -280,11 +279,10 @@ impl Q8Engine {
         let mut cur = input_q;
         if let Some(rq) = &model.input.requantized {
             let to = act_q(&Some(rq.clone()), signed, "input quantize")?;
-            steps.push(QStep::Requantize {
-                zp_in: cur.zero_point,
-                requant: Requant::new(cur.scale as f64 / to.scale as f64),
-                stage: OutputStage::new(to.zero_point, to.scale, false),
-            });
+            let (zp_in, requant) = (cur.zero_point, Requant::new(cur.scale as f64 / to.scale as f64));
+            let stage = OutputStage::new(to.zero_point, to.scale, false);
+            let table = Box::new(std::array::from_fn(|v| stage.finish(requant.apply(v as i32 - zp_in))));
+            steps.push(QStep::Requantize { table });
             cur = to;
         }
         // Layer outputs alternate between two buffers (even ones in the first); the second also
@@ -626,9 +624,9 @@ impl Q8Engine {
         let mut softmaxed = false;
         for step in &self.steps {
             match step {
-                QStep::Requantize { zp_in, requant, stage } => {
+                QStep::Requantize { table } => {
                     for (o, &v) in cur[..cur_len].iter_mut().zip(input) {
-                        *o = stage.finish(requant.apply(v as i32 - zp_in));
+                        *o = table[v as usize];
                     }
                     quantized_input = true;
                     trace(TraceOp::Quantize, &cur[..cur_len]);
