@@ -340,14 +340,7 @@ impl Q8Engine {
                         stride: b.stride as usize,
                         dilation: b.dilation as usize,
                     };
-                    let dw = QDwLayer {
-                        shape,
-                        w: p.w,
-                        bias: p.bias,
-                        input_zero_point: cur.zero_point,
-                        requant: RequantVec::new(&p.requant),
-                        stage: p.stage,
-                    };
+                    let dw = QDwLayer::new(shape, p.w, p.bias, cur.zero_point, RequantVec::new(&p.requant), p.stage);
                     cur = p.output;
                     let (project, y) = pack_pointwise(&bw.project, cur, false, signed, &format!("{what} project"))?;
                     cur = y;

@@ -110,14 +110,14 @@ fn main() {
                         let macs = 9 * dw_out.len() as u64;
                         let oh = dw_out.h as usize;
                         report(&name, isa, macs, time(|| dwconv3x3(isa, &layer, &input, 0..oh, &mut out)));
-                        let q = QDwLayer {
+                        let q = QDwLayer::new(
                             shape,
-                            w: vec![3; 9 * c],
-                            bias: vec![0; c],
-                            input_zero_point: 128,
-                            requant: RequantVec::new(&vec![Requant::new(0.001); c]),
-                            stage: OutputStage::new(0, 0.02, true),
-                        };
+                            vec![3; 9 * c],
+                            vec![0; c],
+                            128,
+                            RequantVec::new(&vec![Requant::new(0.001); c]),
+                            OutputStage::new(0, 0.02, true),
+                        );
                         let qin = vec![100u8; hw * c];
                         let mut qout = vec![0u8; shape.out_len()];
                         report(

@@ -49,6 +49,18 @@ pub fn has_avx512_vnni() -> bool {
     })
 }
 
+/// [`has_avx512_vnni`] and AVX-512 VBMI (`vpermb`: any byte of a zmm to any position).
+pub fn has_avx512_vnni_vbmi() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        let cpu = is_x86_feature_detected!("avx512vbmi");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        has_avx512_vnni() && cpu
+    })
+}
+
 impl Isa {
     /// The best instruction set this CPU supports, unless `MNV2_ISA` asks for another
     /// (`scalar` always works; `avx2` is honoured only where the CPU has it).

@@ -15,6 +15,35 @@ pub struct QDwLayer {
     pub input_zero_point: i32,
     pub requant: RequantVec,
     pub stage: OutputStage,
+    /// For VNNI: per block of 16 channels, the nine taps in three groups of four,
+    /// `[t0 t1 t2 t3] [t4 t5 t6 t7] [t8 0 0 0]` per channel (64 bytes a group); empty unless
+    /// every weight fits in i8, channels are a multiple of 16 and the CPU has VNNI and VBMI.
+    quads: Vec<i8>,
+}
+
+impl QDwLayer {
+    pub fn new(
+        shape: DwShape,
+        w: Vec<i16>,
+        bias: Vec<i32>,
+        input_zero_point: i32,
+        requant: RequantVec,
+        stage: OutputStage,
+    ) -> QDwLayer {
+        let c = shape.channels;
+        assert!(w.len() == 9 * c && bias.len() == c && requant.len() == c, "depthwise weights per channel");
+        let fits = c.is_multiple_of(16) && w.iter().all(|&v| i8::try_from(v).is_ok());
+        let mut quads = Vec::new();
+        if fits && crate::isa::has_avx512_vnni_vbmi() {
+            quads = vec![0i8; c / 16 * 3 * 64];
+            for ch in 0..c {
+                for t in 0..9 {
+                    quads[((ch / 16) * 3 + t / 4) * 64 + (ch % 16) * 4 + t % 4] = w[t * c + ch] as i8;
+                }
+            }
+        }
+        QDwLayer { shape, w, bias, input_zero_point, requant, stage, quads }
+    }
 }
 
 /// Channels accumulated at a time (a stack buffer: no allocation).
@@ -66,6 +95,18 @@ unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops:
 /// 32 bits, so `vpmaddwd` of a lane holding `x - zx` gives exactly `(x - zx) * w`), the sum of a
 /// pixel's taps is requantized in registers and stored as sixteen bytes. `channels` must be a
 /// multiple of 16.
+/// `vpermb` indices gathering four 16-byte taps into per-lane quads: byte 4 i + j <- 16 j + i.
+#[cfg(target_arch = "x86_64")]
+const INTERLEAVE4: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut b = 0;
+    while b < 64 {
+        t[b] = ((b % 4) * 16 + b / 4) as u8;
+        b += 1;
+    }
+    t
+};
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
@@ -122,7 +163,11 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                     let x = _mm512_cvtepu8_epi32(_mm_loadu_si128(r.as_ptr().add(ix * c + ch) as *const __m128i));
                     _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))
                 };
-                if let [(r0, 0), (r1, 1), (r2, 2)] = *valid {
+                if let ([(r0, 0), (r1, 1), (r2, 2)], false) = (valid, layer.quads.is_empty()) {
+                    // SAFETY: quads are packed only where the CPU has VNNI and VBMI; the
+                    // rows and columns read are those of the interior, as below.
+                    interior_vnni(layer, [r0, r1, r2], ch, interior.clone(), b_in, &p, dst);
+                } else if let [(r0, 0), (r1, 1), (r2, 2)] = *valid {
                     // All three rows (every output row away from the top and bottom edges).
                     for ox in interior.clone() {
                         let ix = ox * st - pl;
@@ -147,6 +192,57 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                     }
                 }
             }
+        }
+    }
+}
+
+/// The interior columns of an output row whose three input rows are all in the image, with
+/// VNNI: the taps of sixteen channels gathered four at a time into the byte order of the packed
+/// weights, `vpdpbusd` summing four u8 x i8 products per lane (the zero point is in `b_in`).
+///
+/// # Safety
+/// AVX-512F/BW/VNNI/VBMI; `rows` are whole input rows, channels `ch..ch + 16` exist, the
+/// columns are interior ones and `dst` is the output row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+unsafe fn interior_vnni(
+    layer: &QDwLayer,
+    rows: [&[u8]; 3],
+    ch: usize,
+    columns: std::ops::Range<usize>,
+    b_in: std::arch::x86_64::__m512i,
+    p: &super::requant_vec::avx512::Params16,
+    dst: *mut u8,
+) {
+    use super::requant_vec::avx512::requant16;
+    use std::arch::x86_64::*;
+    let s = &layer.shape;
+    let (c, st, d) = (s.channels, s.stride, s.dilation);
+    let (_, _, pl, _) = s.geometry();
+    unsafe {
+        let g = layer.quads.as_ptr().add(ch / 16 * 3 * 64);
+        let (g0, g1, g2) = (
+            _mm512_loadu_si512(g as *const _),
+            _mm512_loadu_si512(g.add(64) as *const _),
+            _mm512_loadu_si512(g.add(128) as *const _),
+        );
+        let order = _mm512_loadu_si512(INTERLEAVE4.as_ptr() as *const _);
+        let rows = [rows[0].as_ptr().add(ch), rows[1].as_ptr().add(ch), rows[2].as_ptr().add(ch)];
+        // Tap t (ky = t / 3, kx = t % 3) of the output column reading input column ix.
+        let at = |t: usize, ix: usize| rows[t / 3].add((ix + t % 3 * d) * c) as *const __m128i;
+        let four = |ix: usize, t: usize| {
+            let v = _mm512_castsi128_si512(_mm_loadu_si128(at(t, ix)));
+            let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(at(t + 1, ix)));
+            let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(at(t + 2, ix)));
+            let v = _mm512_inserti32x4::<3>(v, _mm_loadu_si128(at(t + 3, ix)));
+            _mm512_permutexvar_epi8(order, v)
+        };
+        for ox in columns {
+            let ix = ox * st - pl;
+            let mut acc = _mm512_dpbusd_epi32(b_in, four(ix, 0), g0);
+            acc = _mm512_dpbusd_epi32(acc, four(ix, 4), g1);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_cvtepu8_epi32(_mm_loadu_si128(at(8, ix))), g2);
+            _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, p));
         }
     }
 }
@@ -231,18 +327,20 @@ mod tests {
                         seed += 1;
                         let mut rng = Rng::new(seed);
                         let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
-                        let layer = QDwLayer {
+                        // Odd seeds: int8 weights (VNNI where the CPU has it); even: uint8's range.
+                        let span = if seed % 2 == 1 { 256 } else { 511 };
+                        let layer = QDwLayer::new(
                             shape,
-                            w: (0..9 * channels).map(|_| (rng.next_u64() % 511) as i16 - 255).collect(),
-                            bias: (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),
-                            input_zero_point: (rng.next_u64() % 256) as i32,
-                            requant: RequantVec::new(
+                            (0..9 * channels).map(|_| (rng.next_u64() % span) as i16 - span as i16 / 2).collect(),
+                            (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),
+                            (rng.next_u64() % 256) as i32,
+                            RequantVec::new(
                                 &(0..channels)
                                     .map(|_| Requant::new(0.001 + (rng.next_u64() % 100) as f64 * 1e-4))
                                     .collect::<Vec<_>>(),
                             ),
-                            stage: OutputStage::new((rng.next_u64() % 256) as i32, 0.03, seed % 2 == 1),
-                        };
+                            OutputStage::new((rng.next_u64() % 256) as i32, 0.03, seed % 2 == 1),
+                        );
                         let input: Vec<u8> = (0..h * w * channels).map(|_| rng.next_u64() as u8).collect();
                         let (_, oh, _, _) = shape.geometry();
                         let mut out = vec![0u8; shape.out_len()];

@@ -65,13 +65,20 @@ pub(crate) mod avx512 {
     use super::{OutputStage, RequantVec};
     use std::arch::x86_64::*;
 
-    /// The per-channel parameters of 16 consecutive channels, loaded once for a fused epilogue.
+    /// The per-channel parameters of 16 consecutive channels, loaded once for a fused epilogue,
+    /// with what the rounding needs precomputed.
     #[derive(Clone, Copy)]
     pub struct Params16 {
+        /// multiplier; the odd lanes' multipliers moved to the even positions
         m: __m512i,
+        m_odd: __m512i,
         l: __m512i,
         r: __m512i,
         half_up: bool,
+        /// half-up: `1 << (r - 1)` (0 where r = 0); away from zero: `(1 << r) - 1`
+        round: __m512i,
+        /// away from zero: `round >> 1`
+        threshold: __m512i,
         zp: __m512i,
         lo: __m512i,
         hi: __m512i,
@@ -82,15 +89,13 @@ pub(crate) mod avx512 {
         /// [`OutputStage::identity`]-like bounds to keep 32-bit results).
         #[target_feature(enable = "avx512f")]
         pub fn uniform(r: super::Requant, stage: OutputStage) -> Params16 {
-            Params16 {
-                m: _mm512_set1_epi32(r.multiplier),
-                l: _mm512_set1_epi32(r.shift.max(0)),
-                r: _mm512_set1_epi32((-r.shift).max(0)),
-                half_up: r.rounding == super::Rounding::HalfUp,
-                zp: _mm512_set1_epi32(stage.zero_point),
-                lo: _mm512_set1_epi32(stage.min),
-                hi: _mm512_set1_epi32(stage.max),
-            }
+            Params16::new(
+                _mm512_set1_epi32(r.multiplier),
+                _mm512_set1_epi32(r.shift.max(0)),
+                _mm512_set1_epi32((-r.shift).max(0)),
+                r.rounding == super::Rounding::HalfUp,
+                stage,
+            )
         }
 
         /// # Safety
@@ -99,15 +104,37 @@ pub(crate) mod avx512 {
         pub unsafe fn load(rq: &RequantVec, first: usize, stage: OutputStage) -> Params16 {
             debug_assert!(first + 16 <= rq.len());
             unsafe {
-                Params16 {
-                    m: _mm512_loadu_si512(rq.multiplier.as_ptr().add(first) as *const _),
-                    l: _mm512_loadu_si512(rq.left.as_ptr().add(first) as *const _),
-                    r: _mm512_loadu_si512(rq.right.as_ptr().add(first) as *const _),
-                    half_up: rq.half_up,
-                    zp: _mm512_set1_epi32(stage.zero_point),
-                    lo: _mm512_set1_epi32(stage.min),
-                    hi: _mm512_set1_epi32(stage.max),
-                }
+                Params16::new(
+                    _mm512_loadu_si512(rq.multiplier.as_ptr().add(first) as *const _),
+                    _mm512_loadu_si512(rq.left.as_ptr().add(first) as *const _),
+                    _mm512_loadu_si512(rq.right.as_ptr().add(first) as *const _),
+                    rq.half_up,
+                    stage,
+                )
+            }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        fn new(m: __m512i, l: __m512i, r: __m512i, half_up: bool, stage: OutputStage) -> Params16 {
+            let one = _mm512_set1_epi32(1);
+            let pot = _mm512_sllv_epi32(one, r);
+            let (round, threshold) = if half_up {
+                (_mm512_srli_epi32(pot, 1), _mm512_setzero_si512())
+            } else {
+                let mask = _mm512_sub_epi32(pot, one);
+                (mask, _mm512_srai_epi32(mask, 1))
+            };
+            Params16 {
+                m,
+                m_odd: _mm512_srli_epi64(m, 32),
+                l,
+                r,
+                half_up,
+                round,
+                threshold,
+                zp: _mm512_set1_epi32(stage.zero_point),
+                lo: _mm512_set1_epi32(stage.min),
+                hi: _mm512_set1_epi32(stage.max),
             }
         }
     }
@@ -121,24 +148,31 @@ pub(crate) mod avx512 {
     }
 
     /// The fixed-point multiply and rounding shift of [`requant16`], without the output stage.
+    ///
+    /// gemmlowp's saturating rounding doubling high multiply, `(ab + nudge) / 2^31` truncated
+    /// toward zero with a nudge of 2^30 or 1 - 2^30 by the sign of ab, is exactly
+    /// `floor((ab + 2^30) / 2^31)` (for ab < 0 put y = ab + 2^30: the truncation is
+    /// `-floor((2^31 - 1 - y) / 2^31) = floor(y / 2^31)`), one add and one arithmetic shift of
+    /// the 64-bit product. (The saturating case needs a multiplier of i32::MIN; ours are >= 2^30.)
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub fn scale16(x: __m512i, p: &Params16) -> __m512i {
         let one = _mm512_set1_epi32(1);
+        let nudge = _mm512_set1_epi64(1 << 30);
         let a = _mm512_sllv_epi32(x, p.l);
-        let even = high_of_products(_mm512_mul_epi32(a, p.m));
-        let odd = high_of_products(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(p.m, 32)));
-        let high = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-        let r = p.r;
+        let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, p.m), nudge), 31);
+        // The odd lanes' products shifted left by one instead: their results land in the high halves.
+        let a_odd = _mm512_shuffle_epi32(a, _MM_PERM_DDBB);
+        let odd = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(a_odd, p.m_odd), nudge), 1);
+        let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
         if p.half_up {
-            let half = _mm512_srli_epi32(_mm512_sllv_epi32(one, r), 1);
-            _mm512_srav_epi32(_mm512_add_epi32(high, half), r)
+            _mm512_srav_epi32(_mm512_add_epi32(high, p.round), p.r)
         } else {
-            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, r), one);
-            let remainder = _mm512_and_si512(high, mask);
-            let threshold = _mm512_add_epi32(_mm512_srai_epi32(mask, 1), _mm512_srli_epi32(high, 31));
+            // gemmlowp's RoundingDivideByPOT: up when the remainder passes half (ties away from zero).
+            let remainder = _mm512_and_si512(high, p.round);
+            let threshold = _mm512_sub_epi32(p.threshold, _mm512_srai_epi32(high, 31));
             let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
-            let shifted = _mm512_srav_epi32(high, r);
+            let shifted = _mm512_srav_epi32(high, p.r);
             _mm512_mask_add_epi32(shifted, up, shifted, one)
         }
     }
@@ -156,19 +190,6 @@ pub(crate) mod avx512 {
             }
         }
         n
-    }
-
-    /// ((ab + nudge) / 2^31, truncated toward zero) for eight 64-bit products; low 32 bits of each.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn high_of_products(ab: __m512i) -> __m512i {
-        let zero = _mm512_setzero_si512();
-        let negative = _mm512_cmplt_epi64_mask(ab, zero);
-        let nudge = _mm512_mask_blend_epi64(negative, _mm512_set1_epi64(1 << 30), _mm512_set1_epi64(1 - (1 << 30)));
-        let v = _mm512_add_epi64(ab, nudge);
-        let below = _mm512_cmplt_epi64_mask(v, zero);
-        let v = _mm512_mask_add_epi64(v, below, v, _mm512_set1_epi64((1 << 31) - 1));
-        _mm512_srli_epi64(v, 31)
     }
 }
 
@@ -282,6 +303,39 @@ mod tests {
                         let mut out = vec![0u8; n];
                         requantize(isa, &acc, &rq, 0, stage, &mut out);
                         assert_eq!(out, expect, "{isa:?} {rounding:?} n={n}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn simd_equals_scalar_over_the_whole_i32_range() {
+        // Multipliers below one (no left shift): any accumulator, including the extremes.
+        let mut rng = Rng::new(12);
+        for rounding in [Rounding::AwayFromZero, Rounding::HalfUp] {
+            let chans: Vec<Requant> = (0..48)
+                .map(|_| Requant::with_rounding(1e-9 + (rng.next_u64() % 10_000) as f64 * 4.9e-5, rounding))
+                .collect();
+            let rq = RequantVec::new(&chans);
+            let stage = OutputStage { zero_point: 0, min: i32::MIN, max: i32::MAX };
+            for round in 0..200 {
+                let mut acc: Vec<i32> = (0..48).map(|_| rng.next_u64() as i32).collect();
+                if round == 0 {
+                    acc[..4].copy_from_slice(&[i32::MIN, i32::MAX, i32::MIN + 1, -1]);
+                }
+                let expect: Vec<i32> = acc.iter().zip(&chans).map(|(&a, c)| c.apply(a)).collect();
+                #[cfg(target_arch = "x86_64")]
+                if crate::isa::has_avx512() {
+                    for g in 0..3 {
+                        // SAFETY: AVX-512F detected; 16 lanes from channel 16 g.
+                        let got: [i32; 16] = unsafe {
+                            use std::arch::x86_64::*;
+                            let p = avx512::Params16::load(&rq, 16 * g, stage);
+                            let x = _mm512_loadu_si512(acc[16 * g..].as_ptr() as *const _);
+                            std::mem::transmute(avx512::scale16(x, &p))
+                        };
+                        assert_eq!(got[..], expect[16 * g..16 * (g + 1)], "{rounding:?}");
                     }
                 }
             }
