@@ -11,55 +11,46 @@ pub enum Isa {
     Avx2,
 }
 
-/// Whether the kernels of [`Isa::Avx2`] may also use AVX-512F registers (detected once;
-/// `MNV2_AVX512=0` turns it off). Results are identical either way.
-pub fn has_avx512() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
+/// `is_x86_feature_detected!` on x86-64, false elsewhere.
+macro_rules! cpu_has {
+    ($feature:tt) => {{
         #[cfg(target_arch = "x86_64")]
-        let cpu = is_x86_feature_detected!("avx512f");
+        let on = is_x86_feature_detected!($feature);
         #[cfg(not(target_arch = "x86_64"))]
-        let cpu = false;
-        cpu && std::env::var("MNV2_AVX512").as_deref() != Ok("0")
-    })
+        let on = false;
+        on
+    }};
 }
 
-/// [`has_avx512`] and the byte/word instructions of AVX-512BW (integer kernels).
-pub fn has_avx512_bw() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        let cpu = is_x86_feature_detected!("avx512bw");
-        #[cfg(not(target_arch = "x86_64"))]
-        let cpu = false;
-        has_avx512() && cpu
-    })
+/// A CPU-feature flag detected once: `$base` (a weaker flag it implies, or true) and the feature.
+macro_rules! feature_flag {
+    ($(#[$doc:meta])* $name:ident = $base:expr, $feature:tt) => {
+        $(#[$doc])*
+        pub fn $name() -> bool {
+            static ON: OnceLock<bool> = OnceLock::new();
+            *ON.get_or_init(|| $base && cpu_has!($feature))
+        }
+    };
 }
 
-/// [`has_avx512_bw`] and AVX-512 VNNI (`vpdpbusd`: four u8 x i8 products summed into each
-/// 32-bit lane in one instruction).
-pub fn has_avx512_vnni() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        let cpu = is_x86_feature_detected!("avx512vnni");
-        #[cfg(not(target_arch = "x86_64"))]
-        let cpu = false;
-        has_avx512_bw() && cpu
-    })
-}
-
-/// [`has_avx512_vnni`] and AVX-512 VBMI (`vpermb`: any byte of a zmm to any position).
-pub fn has_avx512_vnni_vbmi() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        let cpu = is_x86_feature_detected!("avx512vbmi");
-        #[cfg(not(target_arch = "x86_64"))]
-        let cpu = false;
-        has_avx512_vnni() && cpu
-    })
-}
+feature_flag!(
+    /// Whether the kernels of [`Isa::Avx2`] may also use AVX-512F registers (detected once;
+    /// `MNV2_AVX512=0` turns it off). Results are identical either way.
+    has_avx512 = std::env::var("MNV2_AVX512").as_deref() != Ok("0"), "avx512f"
+);
+feature_flag!(
+    /// [`has_avx512`] and the byte/word instructions of AVX-512BW (integer kernels).
+    has_avx512_bw = has_avx512(), "avx512bw"
+);
+feature_flag!(
+    /// [`has_avx512_bw`] and AVX-512 VNNI (`vpdpbusd`: four u8 x i8 products summed into each
+    /// 32-bit lane in one instruction).
+    has_avx512_vnni = has_avx512_bw(), "avx512vnni"
+);
+feature_flag!(
+    /// [`has_avx512_vnni`] and AVX-512 VBMI (`vpermb`: any byte of a zmm to any position).
+    has_avx512_vnni_vbmi = has_avx512_vnni(), "avx512vbmi"
+);
 
 impl Isa {
     /// The best instruction set this CPU supports, unless `MNV2_ISA` asks for another
