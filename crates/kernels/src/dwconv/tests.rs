@@ -5,7 +5,7 @@ use crate::testutil::{Rng, assert_close};
 fn matches_reference_on_many_shapes() {
     let mut seed = 0;
     for isa in Isa::all_available() {
-        for (h, w) in [(1, 1), (2, 3), (5, 5), (7, 9), (8, 8), (14, 13)] {
+        for (h, w) in [(1, 1), (2, 3), (5, 5), (7, 9), (8, 8), (14, 13), (3, 90)] {
             for channels in [1, 7, 8, 9, 16, 19, 35] {
                 for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                     seed += 1;
@@ -87,7 +87,7 @@ fn avx512_is_bit_identical_to_avx2() {
         return;
     }
     let mut seed = 100;
-    for (h, w) in [(1, 1), (3, 2), (7, 9), (14, 13), (19, 19)] {
+    for (h, w) in [(1, 1), (3, 2), (7, 9), (14, 13), (19, 19), (3, 45), (4, 93)] {
         for channels in [8, 16, 24, 35, 48, 144] {
             for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                 seed += 1;
