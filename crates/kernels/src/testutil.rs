@@ -23,6 +23,20 @@ impl Rng {
 }
 
 /// Asserts |a - b| <= tol * (1 + |b|) elementwise, naming the first index that differs.
+/// Integer weights with their zero point removed, of one of three kinds by `kind % 3`: int8
+/// (-128..=127), uint8 minus a random zero point (256 values somewhere in -255..=255), or any of
+/// -255..=255 (wider than either, for the general paths).
+pub fn quant_weights(rng: &mut Rng, n: usize, kind: u64) -> Vec<i16> {
+    let zero_point = (rng.next_u64() % 256) as i16;
+    (0..n)
+        .map(|_| match kind % 3 {
+            0 => (rng.next_u64() % 256) as i16 - 128,
+            1 => (rng.next_u64() % 256) as i16 - zero_point,
+            _ => (rng.next_u64() % 511) as i16 - 255,
+        })
+        .collect()
+}
+
 pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {

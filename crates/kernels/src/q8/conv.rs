@@ -140,7 +140,7 @@ pub fn qconv2d_reference(layer: &QConvLayer, ohwi: &[i16], input: &[u8]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::Rng;
+    use crate::testutil::{Rng, quant_weights};
 
     #[test]
     fn matches_reference_exactly() {
@@ -152,11 +152,8 @@ mod tests {
                         seed += 1;
                         let mut rng = Rng::new(seed);
                         let shape = ConvShape { in_h: h, in_w: w, in_c, out_c, kernel, stride };
-                        // Even seeds: int8 weights (VNNI where available); odd: uint8 minus zero point.
-                        let span = if seed % 2 == 0 { 255 } else { 511 };
-                        let ohwi: Vec<i16> = (0..out_c * kernel * kernel * in_c)
-                            .map(|_| (rng.next_u64() % span) as i16 - span as i16 / 2)
-                            .collect();
+                        // int8, uint8 and wider weights in turn (VNNI takes the first two).
+                        let ohwi = quant_weights(&mut rng, out_c * kernel * kernel * in_c, seed);
                         let layer = QConvLayer::new(
                             shape,
                             &ohwi,

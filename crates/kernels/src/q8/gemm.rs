@@ -3,9 +3,11 @@
 //! i16 weights (zero point removed) and i32 accumulation; the input zero point is folded into the
 //! bias at packing time (`bias - za * sum_k w[k][n]`), which is exact in integers.
 //!
-//! Weights that fit in i8 (int8 models: symmetric, zero point 0) are also packed in quads of k
-//! for AVX-512 VNNI, whose `vpdpbusd` multiplies u8 activations by i8 weights four at a time
-//! straight from the activation rows (no widening).
+//! Weights that span at most 256 values are also packed in quads of k for AVX-512 VNNI, whose
+//! `vpdpbusd` multiplies u8 activations by i8 weights four at a time straight from the activation
+//! rows (no widening). int8 weights (symmetric, zero point 0) go as they are; uint8 ones minus
+//! their zero point (in -255..=255, but spanning 256 values) go shifted by a constant `o` into
+//! i8, and `o * sum_k a[m][k]` is added back per row: `sum a w = sum a (w - o) + o sum a`.
 
 use super::requant_vec::{RequantVec, requantize};
 use super::{OutputStage, Requant};
@@ -26,10 +28,11 @@ pub struct QPackedB {
     data: Vec<i16>,
     /// bias with the input zero point folded in, padded to panels
     bias: Vec<i32>,
-    /// The same weights as i8 for VNNI, per panel and quad of k rows, 64 bytes
-    /// `[k0 c0, k1 c0, k2 c0, k3 c0, k0 c1, ... k3 c15]`; empty unless every weight fits in i8,
-    /// k is a multiple of 4 and the CPU has VNNI.
+    /// The same weights minus `quads_offset` as i8 for VNNI, per panel and quad of k rows, 64
+    /// bytes `[k0 c0, k1 c0, k2 c0, k3 c0, k0 c1, ... k3 c15]`; empty unless the weights span at
+    /// most 256 values, k is a multiple of 4 and the CPU has VNNI.
     quads: Vec<i8>,
+    quads_offset: i32,
     requant: RequantVec,
     stage: OutputStage,
 }
@@ -60,9 +63,13 @@ impl QPackedB {
             }
             folded[j] = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        let fits = k.is_multiple_of(4) && data.iter().all(|&v| i8::try_from(v).is_ok());
-        let quads = if fits && crate::isa::has_avx512_vnni() { pack_quads(k, n, &w) } else { Vec::new() };
-        QPackedB { k, n, pairs, data, bias: folded, quads, requant: RequantVec::new(&requant), stage }
+        let (lo, hi) = data.iter().fold((0i32, 0i32), |(lo, hi), &v| (lo.min(v as i32), hi.max(v as i32)));
+        // No shift when the weights are i8 already; else the one that maps the lowest to -128.
+        let offset = if lo >= -128 && hi <= 127 { 0 } else { lo + 128 };
+        let fits = k.is_multiple_of(4) && hi - offset <= 127;
+        let quads = if fits && crate::isa::has_avx512_vnni() { pack_quads(k, n, &w, offset) } else { Vec::new() };
+        let requant = RequantVec::new(&requant);
+        QPackedB { k, n, pairs, data, bias: folded, quads, quads_offset: offset, requant, stage }
     }
     pub fn k(&self) -> usize {
         self.k
@@ -75,14 +82,14 @@ impl QPackedB {
     }
 }
 
-/// The VNNI layout of [`QPackedB::quads`] (zero-padded in n).
-fn pack_quads(k: usize, n: usize, w: &impl Fn(usize, usize) -> i16) -> Vec<i8> {
+/// The VNNI layout of [`QPackedB::quads`]: `w - offset` (zero-padded in n).
+fn pack_quads(k: usize, n: usize, w: &impl Fn(usize, usize) -> i16, offset: i32) -> Vec<i8> {
     let quads = k / 4;
     let mut q = vec![0i8; n.div_ceil(NR) * quads * 4 * NR];
     for j in 0..n {
         let (p, c) = (j / NR, j % NR);
         for kk in 0..k {
-            q[(p * quads + kk / 4) * 4 * NR + 4 * c + kk % 4] = w(kk, j) as i8;
+            q[(p * quads + kk / 4) * 4 * NR + 4 * c + kk % 4] = (w(kk, j) as i32 - offset) as i8;
         }
     }
     q
@@ -356,6 +363,13 @@ mod vnni {
         for r0 in (0..m).step_by(MR) {
             let rows = MR.min(m - r0);
             let a_rows = &a[r0 * b.k..(r0 + rows) * b.k];
+            // What the shifted weights leave out: offset * (sum of the row's activations).
+            let mut row_add = [0i32; MR];
+            if b.quads_offset != 0 {
+                for (s, row) in row_add.iter_mut().zip(a_rows.chunks_exact(b.k)) {
+                    *s = b.quads_offset.wrapping_mul(row.iter().map(|&v| v as i32).sum::<i32>());
+                }
+            }
             let mut p = 0;
             while p < panels {
                 let width = if p + 2 <= panels { 2 } else { 1 };
@@ -365,12 +379,12 @@ mod vnni {
                     // SAFETY: VNNI present (quads are only packed then); `a_rows` holds `rows`
                     // rows of k = 4 * quads bytes; panels p..p+width exist, bias and
                     // requantization cover their columns, and the tile lies inside `out`.
-                    unsafe { tile(a_rows.as_ptr(), rows, width, b, p, Store::Bytes(out[o..].as_mut_ptr())) };
+                    unsafe { tile(a_rows.as_ptr(), &row_add, rows, width, b, p, Store::Bytes(out[o..].as_mut_ptr())) };
                 } else {
                     // The last panel is part-filled: 32-bit sums out, then requantized per row.
                     let mut acc = [[0i32; 2 * NR]; MR];
                     // SAFETY: as above; `acc` holds MR >= rows rows of 2 * NR >= width * NR sums.
-                    unsafe { tile(a_rows.as_ptr(), rows, width, b, p, Store::Sums(&mut acc)) };
+                    unsafe { tile(a_rows.as_ptr(), &row_add, rows, width, b, p, Store::Sums(&mut acc)) };
                     let cols = n - p * NR;
                     for (i, row) in acc.iter().enumerate().take(rows) {
                         let o = (r0 + i) * n + p * NR;
@@ -393,13 +407,13 @@ mod vnni {
     /// exist in `b` (and, for `Store::Bytes`, are full, with `rows` rows of `width * 16` bytes
     /// at stride `b.n` valid behind the pointer).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile(a: *const u8, rows: usize, width: usize, b: &QPackedB, p: usize, store: Store) {
+    unsafe fn tile(a: *const u8, row_add: &[i32; MR], rows: usize, width: usize, b: &QPackedB, p: usize, store: Store) {
         unsafe {
             macro_rules! go {
                 ($($r:literal)*) => {
                     match (rows, width) {
-                        $(($r, 2) => rows_panels::<$r, 2>(a, b, p, store),
-                          ($r, 1) => rows_panels::<$r, 1>(a, b, p, store),)*
+                        $(($r, 2) => rows_panels::<$r, 2>(a, row_add, b, p, store),
+                          ($r, 1) => rows_panels::<$r, 1>(a, row_add, b, p, store),)*
                         _ => {}
                     }
                 };
@@ -411,14 +425,23 @@ mod vnni {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[inline]
     #[allow(clippy::needless_range_loop)] // rows index the broadcast and every panel's accumulators
-    unsafe fn rows_panels<const R: usize, const P: usize>(a: *const u8, b: &QPackedB, p: usize, store: Store) {
+    unsafe fn rows_panels<const R: usize, const P: usize>(
+        a: *const u8,
+        row_add: &[i32; MR],
+        b: &QPackedB,
+        p: usize,
+        store: Store,
+    ) {
         unsafe {
             let k = b.k;
             let quads = k / 4;
             let w = b.quads.as_ptr().add(p * quads * 4 * NR);
             let mut c = [[_mm512_setzero_si512(); R]; P];
             for (j, cj) in c.iter_mut().enumerate() {
-                *cj = [_mm512_loadu_si512(b.bias.as_ptr().add((p + j) * NR) as *const _); R];
+                let bias = _mm512_loadu_si512(b.bias.as_ptr().add((p + j) * NR) as *const _);
+                for (i, v) in cj.iter_mut().enumerate() {
+                    *v = _mm512_add_epi32(bias, _mm512_set1_epi32(row_add[i]));
+                }
             }
             for q in 0..quads {
                 let mut wq = [_mm512_setzero_si512(); P];
@@ -482,7 +505,7 @@ pub fn qgemm_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::Rng;
+    use crate::testutil::{Rng, quant_weights};
 
     #[test]
     fn matches_reference_exactly() {
@@ -494,10 +517,8 @@ mod tests {
                         seed += 1;
                         let mut rng = Rng::new(seed);
                         let a: Vec<u8> = (0..m * k).map(|_| rng.next_u64() as u8).collect();
-                        // Odd seeds: int8 weights (the VNNI path where the CPU has it).
-                        let span = if seed % 2 == 1 { 256 } else { 511 };
-                        let w: Vec<i16> =
-                            (0..k * n).map(|_| (rng.next_u64() % span) as i16 - span as i16 / 2).collect();
+                        // int8, uint8 and wider weights in turn (VNNI takes the first two).
+                        let w = quant_weights(&mut rng, k * n, seed);
                         let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() % 20001) as i32 - 10000).collect();
                         let requant: Vec<Requant> =
                             (0..n).map(|_| Requant::new(0.0005 + (rng.next_u64() % 1000) as f64 * 1e-5)).collect();
