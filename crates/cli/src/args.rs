@@ -229,7 +229,7 @@ pub struct TrainDetArgs {
     pub weight_decay: f32,
     /// Zoom-out augmentation (SSD paper): half the images are placed on a grey canvas up to this
     /// many times their size before the random crop, so small objects are seen (1: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 2.0)]
     pub zoom_out: f32,
     /// Sigmoid focal loss (alpha 0.25, gamma 2) instead of hard negative mining.
     #[arg(long)]
