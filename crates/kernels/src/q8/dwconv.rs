@@ -19,6 +19,9 @@ pub struct QDwLayer {
     /// `[t0 t1 t2 t3] [t4 t5 t6 t7] [t8 0 0 0]` per channel (64 bytes a group); empty unless
     /// every weight fits in i8, channels are a multiple of 16 and the CPU has VNNI and VBMI.
     quads: Vec<i8>,
+    /// With `quads`: `bias - zx * (sum of the nine weights)` per channel. The VNNI kernel reads
+    /// out-of-image taps as the zero point, so every output takes all nine taps.
+    bias_all: Vec<i32>,
 }
 
 impl QDwLayer {
@@ -33,7 +36,7 @@ impl QDwLayer {
         let c = shape.channels;
         assert!(w.len() == 9 * c && bias.len() == c && requant.len() == c, "depthwise weights per channel");
         let fits = c.is_multiple_of(16) && w.iter().all(|&v| i8::try_from(v).is_ok());
-        let mut quads = Vec::new();
+        let (mut quads, mut bias_all) = (Vec::new(), Vec::new());
         if fits && crate::isa::has_avx512_vnni_vbmi() {
             quads = vec![0i8; c / 16 * 3 * 64];
             for ch in 0..c {
@@ -41,8 +44,14 @@ impl QDwLayer {
                     quads[((ch / 16) * 3 + t / 4) * 64 + (ch % 16) * 4 + t % 4] = w[t * c + ch] as i8;
                 }
             }
+            bias_all = (0..c)
+                .map(|ch| {
+                    let sum: i32 = (0..9).map(|t| w[t * c + ch] as i32).sum();
+                    bias[ch].wrapping_sub(input_zero_point.wrapping_mul(sum))
+                })
+                .collect();
         }
-        QDwLayer { shape, w, bias, input_zero_point, requant, stage, quads }
+        QDwLayer { shape, w, bias, input_zero_point, requant, stage, quads, bias_all }
     }
 }
 
@@ -72,6 +81,8 @@ pub fn qdwconv3x3_window(
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
+        // SAFETY: quads are packed only where the CPU has AVX-512 VNNI and VBMI.
+        Isa::Avx2 if !layer.quads.is_empty() => unsafe { rows_vnni(layer, window, row0, rows, out) },
         Isa::Avx2 if crate::isa::has_avx512_bw() && s.channels.is_multiple_of(16) => unsafe {
             // SAFETY: AVX-512F/BW detected.
             rows_avx512(layer, window, row0, rows, out)
@@ -163,11 +174,7 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                     let x = _mm512_cvtepu8_epi32(_mm_loadu_si128(r.as_ptr().add(ix * c + ch) as *const __m128i));
                     _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))
                 };
-                if let ([(r0, 0), (r1, 1), (r2, 2)], false) = (valid, layer.quads.is_empty()) {
-                    // SAFETY: quads are packed only where the CPU has VNNI and VBMI; the
-                    // rows and columns read are those of the interior, as below.
-                    interior_vnni(layer, [r0, r1, r2], ch, interior.clone(), b_in, &p, dst);
-                } else if let [(r0, 0), (r1, 1), (r2, 2)] = *valid {
+                if let [(r0, 0), (r1, 1), (r2, 2)] = *valid {
                     // All three rows (every output row away from the top and bottom edges).
                     for ox in interior.clone() {
                         let ix = ox * st - pl;
@@ -196,53 +203,83 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
     }
 }
 
-/// The interior columns of an output row whose three input rows are all in the image, with
-/// VNNI: the taps of sixteen channels gathered four at a time into the byte order of the packed
-/// weights, `vpdpbusd` summing four u8 x i8 products per lane (the zero point is in `b_in`).
+/// VNNI: per block of 16 channels, the nine taps gathered four at a time into the byte order of
+/// the packed weights (`vpermb`) and summed by `vpdpbusd`, four u8 x i8 products per lane. Taps
+/// outside the image read a vector of zero points, whose products the folded bias takes back
+/// (`bias_all`), so edges need no other arithmetic; interior columns of rows with all three
+/// input rows skip the address checks.
 ///
 /// # Safety
-/// AVX-512F/BW/VNNI/VBMI; `rows` are whole input rows, channels `ch..ch + 16` exist, the
-/// columns are interior ones and `dst` is the output row.
+/// AVX-512F/BW/VNNI/VBMI (`layer.quads` non-empty); the window and output checked by the caller.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
-unsafe fn interior_vnni(
-    layer: &QDwLayer,
-    rows: [&[u8]; 3],
-    ch: usize,
-    columns: std::ops::Range<usize>,
-    b_in: std::arch::x86_64::__m512i,
-    p: &super::requant_vec::avx512::Params16,
-    dst: *mut u8,
-) {
-    use super::requant_vec::avx512::requant16;
+unsafe fn rows_vnni(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
+    use super::requant_vec::avx512::{Params16, requant16};
     use std::arch::x86_64::*;
     let s = &layer.shape;
     let (c, st, d) = (s.channels, s.stride, s.dilation);
-    let (_, _, pl, _) = s.geometry();
+    let (pt, _, pl, ow) = s.geometry();
+    let interior = s.interior_columns();
+    let pad = [layer.input_zero_point as u8; 16];
+    let row_len = s.in_w * c;
+    // SAFETY (whole body): every address read is either `pad` (16 bytes) or column
+    // ix in 0..in_w of an input row inside the window, channels ch..ch + 16 <= c; quads hold
+    // 3 * 64 bytes per channel block, bias_all and requantization c values; `dst` rows are
+    // ow * c bytes of `out`.
     unsafe {
-        let g = layer.quads.as_ptr().add(ch / 16 * 3 * 64);
-        let (g0, g1, g2) = (
-            _mm512_loadu_si512(g as *const _),
-            _mm512_loadu_si512(g.add(64) as *const _),
-            _mm512_loadu_si512(g.add(128) as *const _),
-        );
         let order = _mm512_loadu_si512(INTERLEAVE4.as_ptr() as *const _);
-        let rows = [rows[0].as_ptr().add(ch), rows[1].as_ptr().add(ch), rows[2].as_ptr().add(ch)];
-        // Tap t (ky = t / 3, kx = t % 3) of the output column reading input column ix.
-        let at = |t: usize, ix: usize| rows[t / 3].add((ix + t % 3 * d) * c) as *const __m128i;
-        let four = |ix: usize, t: usize| {
-            let v = _mm512_castsi128_si512(_mm_loadu_si128(at(t, ix)));
-            let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(at(t + 1, ix)));
-            let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(at(t + 2, ix)));
-            let v = _mm512_inserti32x4::<3>(v, _mm_loadu_si128(at(t + 3, ix)));
-            _mm512_permutexvar_epi8(order, v)
-        };
-        for ox in columns {
-            let ix = ox * st - pl;
-            let mut acc = _mm512_dpbusd_epi32(b_in, four(ix, 0), g0);
-            acc = _mm512_dpbusd_epi32(acc, four(ix, 4), g1);
-            acc = _mm512_dpbusd_epi32(acc, _mm512_cvtepu8_epi32(_mm_loadu_si128(at(8, ix))), g2);
-            _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, p));
+        for (ro, oy) in rows.enumerate() {
+            // The three input rows (None: outside the image).
+            let in_rows: [Option<*const u8>; 3] = std::array::from_fn(|ky| {
+                let iy = (oy * st + ky * d) as isize - pt as isize;
+                (iy >= 0 && (iy as usize) < s.in_h).then(|| input.as_ptr().add((iy as usize - row0) * row_len))
+            });
+            let full_rows = in_rows.iter().all(Option::is_some);
+            let fast = if full_rows { interior.clone() } else { 0..0 };
+            let dst = out.as_mut_ptr().add(ro * ow * c);
+            for ch in (0..c).step_by(16) {
+                let g = layer.quads.as_ptr().add(ch / 16 * 3 * 64);
+                let (g0, g1, g2) = (
+                    _mm512_loadu_si512(g as *const _),
+                    _mm512_loadu_si512(g.add(64) as *const _),
+                    _mm512_loadu_si512(g.add(128) as *const _),
+                );
+                let b = _mm512_loadu_si512(layer.bias_all.as_ptr().add(ch) as *const _);
+                let p = Params16::load(&layer.requant, ch, layer.stage);
+                // One output from the addresses of its nine taps.
+                let pixel = |at: [*const u8; 9]| {
+                    let four = |t: usize| {
+                        let v = _mm512_castsi128_si512(_mm_loadu_si128(at[t] as *const __m128i));
+                        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(at[t + 1] as *const __m128i));
+                        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(at[t + 2] as *const __m128i));
+                        let v = _mm512_inserti32x4::<3>(v, _mm_loadu_si128(at[t + 3] as *const __m128i));
+                        _mm512_permutexvar_epi8(order, v)
+                    };
+                    let mut acc = _mm512_dpbusd_epi32(b, four(0), g0);
+                    acc = _mm512_dpbusd_epi32(acc, four(4), g1);
+                    acc = _mm512_dpbusd_epi32(acc, _mm512_cvtepu8_epi32(_mm_loadu_si128(at[8] as *const __m128i)), g2);
+                    requant16(acc, &p)
+                };
+                for ox in (0..fast.start).chain(fast.end..ow) {
+                    let at = std::array::from_fn(|t| {
+                        let ix = (ox * st + t % 3 * d) as isize - pl as isize;
+                        match in_rows[t / 3] {
+                            Some(r) if ix >= 0 && (ix as usize) < s.in_w => r.add(ix as usize * c + ch),
+                            _ => pad.as_ptr(),
+                        }
+                    });
+                    _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, pixel(at));
+                }
+                if fast.is_empty() {
+                    continue;
+                }
+                let r = [in_rows[0].unwrap_unchecked(), in_rows[1].unwrap_unchecked(), in_rows[2].unwrap_unchecked()];
+                for ox in fast.clone() {
+                    let ix = ox * st - pl;
+                    let at = std::array::from_fn(|t| r[t / 3].add((ix + t % 3 * d) * c + ch));
+                    _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, pixel(at));
+                }
+            }
         }
     }
 }
