@@ -73,6 +73,8 @@ pub(crate) mod avx512 {
         m: __m512i,
         m_odd: __m512i,
         l: __m512i,
+        /// whether any lane shifts left (most layers' multipliers are below one: none do)
+        any_left: bool,
         r: __m512i,
         half_up: bool,
         /// half-up: `1 << (r - 1)` (0 where r = 0); away from zero: `(1 << r) - 1`
@@ -82,6 +84,9 @@ pub(crate) mod avx512 {
         zp: __m512i,
         lo: __m512i,
         hi: __m512i,
+        /// the bounds as bytes, for [`requant32`] (u8 stages only)
+        lo8: __m256i,
+        hi8: __m256i,
     }
 
     impl Params16 {
@@ -128,6 +133,7 @@ pub(crate) mod avx512 {
                 m,
                 m_odd: _mm512_srli_epi64(m, 32),
                 l,
+                any_left: _mm512_test_epi32_mask(l, l) != 0,
                 r,
                 half_up,
                 round,
@@ -135,6 +141,8 @@ pub(crate) mod avx512 {
                 zp: _mm512_set1_epi32(stage.zero_point),
                 lo: _mm512_set1_epi32(stage.min),
                 hi: _mm512_set1_epi32(stage.max),
+                lo8: _mm256_set1_epi8(stage.min.clamp(0, 255) as u8 as i8),
+                hi8: _mm256_set1_epi8(stage.max.clamp(0, 255) as u8 as i8),
             }
         }
     }
@@ -145,6 +153,24 @@ pub(crate) mod avx512 {
     pub fn requant16(x: __m512i, p: &Params16) -> __m128i {
         let y = scale16(x, p);
         _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, p.zp), p.lo), p.hi))
+    }
+
+    /// Thirty-two accumulators (sixteen columns with `p0`, the next sixteen with `p1`) requantized
+    /// to 32 bytes in column order: the same values as two [`requant16`], narrowed with saturating
+    /// packs (exact: the clamp bounds of a u8 stage lie inside what the packs keep) and clamped as
+    /// bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub fn requant32(x0: __m512i, p0: &Params16, x1: __m512i, p1: &Params16) -> __m256i {
+        let y0 = _mm512_add_epi32(scale16(x0, p0), p0.zp);
+        let y1 = _mm512_add_epi32(scale16(x1, p1), p1.zp);
+        // Per 128-bit lane L: y0[4L..4L+4], y1[4L..4L+4] as i16, then as bytes (twice): dwords
+        // [a_L, b_L, a_L, b_L]; dwords 0, 4, 8, 12 then 1, 5, 9, 13 put them in column order.
+        let bytes = _mm512_packus_epi16(_mm512_packs_epi32(y0, y1), _mm512_setzero_si512());
+        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+        let v = _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, bytes));
+        // One output stage per layer: the first group's bounds serve both.
+        _mm256_min_epu8(_mm256_max_epu8(v, p0.lo8), p0.hi8)
     }
 
     /// The fixed-point multiply and rounding shift of [`requant16`], without the output stage.
@@ -159,7 +185,7 @@ pub(crate) mod avx512 {
     pub fn scale16(x: __m512i, p: &Params16) -> __m512i {
         let one = _mm512_set1_epi32(1);
         let nudge = _mm512_set1_epi64(1 << 30);
-        let a = _mm512_sllv_epi32(x, p.l);
+        let a = if p.any_left { _mm512_sllv_epi32(x, p.l) } else { x };
         let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, p.m), nudge), 31);
         // The odd lanes' products shifted left by one instead: their results land in the high halves.
         let a_odd = _mm512_shuffle_epi32(a, _MM_PERM_DDBB);

@@ -1,6 +1,6 @@
 //! The AVX-512 VNNI product (`vpdpbusd`) over the i8 weight quads of [`QPackedB`].
 
-use super::super::requant_vec::avx512::{Params16, requant16};
+use super::super::requant_vec::avx512::{Params16, requant16, requant32};
 use super::super::requant_vec::requantize;
 use super::{NR, QPackedB};
 use crate::Isa;
@@ -113,6 +113,13 @@ unsafe fn rows_panels<const R: usize, const P: usize>(
             }
         }
         match store {
+            Store::Bytes(out) if P == 2 => {
+                let p0 = Params16::load(&b.requant, p * NR, b.stage);
+                let p1 = Params16::load(&b.requant, (p + 1) * NR, b.stage);
+                for i in 0..R {
+                    _mm256_storeu_si256(out.add(i * b.n) as *mut __m256i, requant32(c[0][i], &p0, c[1 % P][i], &p1));
+                }
+            }
             Store::Bytes(out) => {
                 for (j, cj) in c.iter().enumerate() {
                     let params = Params16::load(&b.requant, (p + j) * NR, b.stage);
