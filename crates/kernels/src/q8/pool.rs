@@ -8,9 +8,9 @@ use super::Requant;
 pub fn qavgpool_global(input: &[u8], channels: usize, signed: bool, out: &mut [u8]) {
     let count = (input.len() / channels) as i32;
     assert!(count > 0 && out.len() == channels, "pool shapes");
-    for (c, o) in out.iter_mut().enumerate() {
-        let offset = if signed { 128 } else { 0 };
-        let acc: i32 = input.iter().skip(c).step_by(channels).map(|&v| v as i32 - offset).sum();
+    let offset = if signed { 128 } else { 0 };
+    for (o, raw) in out.iter_mut().zip(channel_sums(input, channels)) {
+        let acc = raw - offset * count;
         // uint8: (acc + n/2) / n; int8: rounds half away from zero (C++ division truncates).
         let avg = if acc >= 0 { (acc + count / 2) / count } else { (acc - count / 2) / count };
         let lo = if signed { -128 } else { 0 };
@@ -47,12 +47,24 @@ impl MeanParams {
     }
 }
 
+/// The sum of each channel's bytes over all pixels (pixel by pixel, so the adds vectorise).
+fn channel_sums(input: &[u8], channels: usize) -> Vec<i32> {
+    let mut sums = vec![0i32; channels];
+    for px in input.chunks_exact(channels) {
+        for (s, &v) in sums.iter_mut().zip(px) {
+            *s += v as i32;
+        }
+    }
+    sums
+}
+
 /// The mean of each channel over the whole map; `input` and `out` in the u8 representation.
 pub fn qmean_global(input: &[u8], channels: usize, p: &MeanParams, out: &mut [u8]) {
     assert!(channels > 0 && input.len().is_multiple_of(channels) && out.len() == channels, "mean shapes");
     let offset = if p.signed { 128 } else { 0 };
-    for (c, o) in out.iter_mut().enumerate() {
-        let acc: i32 = input.iter().skip(c).step_by(channels).map(|&v| v as i32 - offset).sum();
+    let count = (input.len() / channels) as i32;
+    for (o, raw) in out.iter_mut().zip(channel_sums(input, channels)) {
+        let acc = raw - offset * count;
         let v = p.requant.apply(acc) + p.bias;
         *o = (v.clamp(-offset, 255 - offset) + offset) as u8;
     }

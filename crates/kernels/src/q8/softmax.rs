@@ -30,22 +30,26 @@ impl QSoftmax {
     /// Softmax of each row of `n` bytes into uint8 probabilities (scale 1/256, zero point 0;
     /// also the bytes of an int8 output with zero point -128 in the u8 representation).
     pub fn run(&self, input: &[u8], n: usize, out: &mut [u8]) {
+        // A byte input has at most 256 differences from the row's maximum: their exponentials
+        // come from a table (0: below diff_min, which contributes nothing).
+        let mut exp = [0i32; 256];
         for (row, o) in input.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
             let max = *row.iter().max().expect("non-empty row") as i32;
+            for (d, e) in exp.iter_mut().enumerate().take(max as usize + 1) {
+                let diff = -(d as i32);
+                *e = if diff >= self.diff_min { exp_on_negative_values(self.scaled(diff)) } else { 0 };
+            }
+            let at = |v: u8| exp[(max - v as i32) as usize];
             let mut sum = 0i32; // Q12.19
             for &v in row {
-                let diff = v as i32 - max;
-                if diff >= self.diff_min {
-                    sum += rescale_pot(exp_on_negative_values(self.scaled(diff)), -ACCUMULATION_INTEGER_BITS);
-                }
+                sum += rescale_pot(at(v), -ACCUMULATION_INTEGER_BITS);
             }
             let (reciprocal, bits_over_unit) = reciprocal(sum, ACCUMULATION_INTEGER_BITS);
             let exponent = bits_over_unit + 31 - 8;
             for (&v, dst) in row.iter().zip(o.iter_mut()) {
                 let diff = v as i32 - max;
                 *dst = if diff >= self.diff_min {
-                    let e = exp_on_negative_values(self.scaled(diff));
-                    rounding_divide_by_pot(srdhm(reciprocal, e), exponent).clamp(0, 255) as u8
+                    rounding_divide_by_pot(srdhm(reciprocal, at(v)), exponent).clamp(0, 255) as u8
                 } else {
                     0
                 };
