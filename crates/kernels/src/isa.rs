@@ -39,8 +39,9 @@ feature_flag!(
     has_avx512 = std::env::var("MNV2_AVX512").as_deref() != Ok("0"), "avx512f"
 );
 feature_flag!(
-    /// [`has_avx512`] and the byte/word instructions of AVX-512BW (integer kernels).
-    has_avx512_bw = has_avx512(), "avx512bw"
+    /// [`has_avx512`] and the byte/word instructions of AVX-512BW with their 128/256-bit forms
+    /// (AVX-512VL: masked byte stores) — the integer kernels.
+    has_avx512_bw = has_avx512() && cpu_has!("avx512vl"), "avx512bw"
 );
 feature_flag!(
     /// [`has_avx512_bw`] and AVX-512 VNNI (`vpdpbusd`: four u8 x i8 products summed into each

@@ -5,7 +5,8 @@
 pub(crate) use super::requant::{OutputStage, Requant, Rounding};
 use crate::Isa;
 
-/// Per-channel requantization in structure-of-arrays form.
+/// Per-channel requantization in structure-of-arrays form; the arrays are padded to a multiple
+/// of 16 channels (repeating the last) so that a vector of 16 can always be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequantVec {
     multiplier: Vec<i32>,
@@ -20,10 +21,13 @@ impl RequantVec {
         assert!(!channels.is_empty(), "no channels");
         let half_up = channels[0].rounding == Rounding::HalfUp;
         assert!(channels.iter().all(|r| (r.rounding == Rounding::HalfUp) == half_up), "one rounding per layer");
+        let padded = channels.len().next_multiple_of(16);
+        let last = channels[channels.len() - 1];
+        let all = || channels.iter().chain(std::iter::repeat(&last)).take(padded);
         RequantVec {
-            multiplier: channels.iter().map(|r| r.multiplier).collect(),
-            left: channels.iter().map(|r| r.shift.max(0)).collect(),
-            right: channels.iter().map(|r| (-r.shift).max(0)).collect(),
+            multiplier: all().map(|r| r.multiplier).collect(),
+            left: all().map(|r| r.shift.max(0)).collect(),
+            right: all().map(|r| (-r.shift).max(0)).collect(),
             channels: channels.to_vec(),
             half_up,
         }
@@ -104,10 +108,10 @@ pub(crate) mod avx512 {
         }
 
         /// # Safety
-        /// AVX-512F; `first + 16 <= rq.len()`.
+        /// AVX-512F; `first < rq.len()` (the arrays are padded to whole groups of 16).
         #[target_feature(enable = "avx512f")]
         pub unsafe fn load(rq: &RequantVec, first: usize, stage: OutputStage) -> Params16 {
-            debug_assert!(first + 16 <= rq.len());
+            debug_assert!(first + 16 <= rq.multiplier.len());
             unsafe {
                 Params16::new(
                     _mm512_loadu_si512(rq.multiplier.as_ptr().add(first) as *const _),

@@ -1,21 +1,19 @@
 //! The AVX-512 VNNI product (`vpdpbusd`) over the i8 weight quads of [`QPackedB`].
 
 use super::super::requant_vec::avx512::{Params16, requant16, requant32};
-use super::super::requant_vec::requantize;
 use super::{NR, QPackedB};
-use crate::Isa;
 use std::arch::x86_64::*;
 
 /// Rows per VNNI tile: 8 rows x 2 panels = 16 accumulators in flight.
 const MR: usize = 8;
 
 /// The VNNI product: row tiles of 8 against two panels at a time (one at the end when the
-/// panel count is odd); full panels are requantized in registers, a part-filled last panel
-/// through the shared requantization. Needs `b.quads` (so VNNI and k % 4 == 0).
+/// panel count is odd), requantized in registers; a part-filled last panel is stored with a
+/// byte mask. Needs `b.quads` (so VNNI and k % 4 == 0).
 pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
     let n = b.n;
     let panels = n.div_ceil(NR);
-    let full = n / NR;
+    assert!(out.len() == m * n && a.len() == m * b.k, "product shapes");
     for r0 in (0..m).step_by(MR) {
         let rows = MR.min(m - r0);
         let a_rows = &a[r0 * b.k..(r0 + rows) * b.k];
@@ -29,47 +27,38 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
         let mut p = 0;
         while p < panels {
             let width = if p + 2 <= panels { 2 } else { 1 };
-            let o = r0 * n + p * NR;
-            if p + width <= full {
-                assert!((r0 + rows - 1) * n + (p + width) * NR <= out.len(), "tile outside the output");
-                // SAFETY: VNNI present (quads are only packed then); `a_rows` holds `rows`
-                // rows of k = 4 * quads bytes; panels p..p+width exist, bias and
-                // requantization cover their columns, and the tile lies inside `out`.
-                unsafe { tile(a_rows.as_ptr(), &row_add, rows, width, b, p, Store::Bytes(out[o..].as_mut_ptr())) };
-            } else {
-                // The last panel is part-filled: 32-bit sums out, then requantized per row.
-                let mut acc = [[0i32; 2 * NR]; MR];
-                // SAFETY: as above; `acc` holds MR >= rows rows of 2 * NR >= width * NR sums.
-                unsafe { tile(a_rows.as_ptr(), &row_add, rows, width, b, p, Store::Sums(&mut acc)) };
-                let cols = n - p * NR;
-                for (i, row) in acc.iter().enumerate().take(rows) {
-                    let o = (r0 + i) * n + p * NR;
-                    requantize(Isa::Avx2, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
-                }
-            }
+            let cols = (n - p * NR).min(width * NR);
+            // SAFETY: VNNI present (quads are only packed then); `a_rows` holds `rows` rows of
+            // k = 4 * quads bytes; panels p..p+width exist with bias padded to whole panels and
+            // requantization to whole groups of 16; the tile writes columns p*NR..p*NR+cols of
+            // rows r0..r0+rows, inside `out` (shapes asserted).
+            unsafe { tile(a_rows.as_ptr(), &row_add, rows, width, b, p, out[r0 * n + p * NR..].as_mut_ptr(), cols) };
             p += width;
         }
     }
 }
 
-/// Where a tile's results go: requantized bytes at row stride n, or biased 32-bit sums.
-enum Store<'a> {
-    Bytes(*mut u8),
-    Sums(&'a mut [[i32; 2 * NR]; MR]),
-}
-
 /// # Safety
-/// AVX-512F/BW/VNNI; `a` valid for `rows <= 8` rows of `b.k` bytes; panels `p..p + width`
-/// exist in `b` (and, for `Store::Bytes`, are full, with `rows` rows of `width * 16` bytes
-/// at stride `b.n` valid behind the pointer).
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn tile(a: *const u8, row_add: &[i32; MR], rows: usize, width: usize, b: &QPackedB, p: usize, store: Store) {
+/// AVX-512F/BW/VL/VNNI; `a` valid for `rows <= 8` rows of `b.k` bytes; panels `p..p + width`
+/// exist in `b`; `out` valid for `rows` rows of `cols <= width * 16` bytes at stride `b.n`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    a: *const u8,
+    row_add: &[i32; MR],
+    rows: usize,
+    width: usize,
+    b: &QPackedB,
+    p: usize,
+    out: *mut u8,
+    cols: usize,
+) {
     unsafe {
         macro_rules! go {
             ($($r:literal)*) => {
                 match (rows, width) {
-                    $(($r, 2) => rows_panels::<$r, 2>(a, row_add, b, p, store),
-                      ($r, 1) => rows_panels::<$r, 1>(a, row_add, b, p, store),)*
+                    $(($r, 2) => rows_panels::<$r, 2>(a, row_add, b, p, out, cols),
+                      ($r, 1) => rows_panels::<$r, 1>(a, row_add, b, p, out, cols),)*
                     _ => {}
                 }
             };
@@ -78,7 +67,7 @@ unsafe fn tile(a: *const u8, row_add: &[i32; MR], rows: usize, width: usize, b: 
     }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
 #[allow(clippy::needless_range_loop)] // rows index the broadcast and every panel's accumulators
 unsafe fn rows_panels<const R: usize, const P: usize>(
@@ -86,7 +75,8 @@ unsafe fn rows_panels<const R: usize, const P: usize>(
     row_add: &[i32; MR],
     b: &QPackedB,
     p: usize,
-    store: Store,
+    out: *mut u8,
+    cols: usize,
 ) {
     unsafe {
         let k = b.k;
@@ -112,28 +102,20 @@ unsafe fn rows_panels<const R: usize, const P: usize>(
                 }
             }
         }
-        match store {
-            Store::Bytes(out) if P == 2 => {
-                let p0 = Params16::load(&b.requant, p * NR, b.stage);
-                let p1 = Params16::load(&b.requant, (p + 1) * NR, b.stage);
-                for i in 0..R {
-                    _mm256_storeu_si256(out.add(i * b.n) as *mut __m256i, requant32(c[0][i], &p0, c[1 % P][i], &p1));
-                }
+        if P == 2 && cols == 2 * NR {
+            let p0 = Params16::load(&b.requant, p * NR, b.stage);
+            let p1 = Params16::load(&b.requant, (p + 1) * NR, b.stage);
+            for i in 0..R {
+                _mm256_storeu_si256(out.add(i * b.n) as *mut __m256i, requant32(c[0][i], &p0, c[1 % P][i], &p1));
             }
-            Store::Bytes(out) => {
-                for (j, cj) in c.iter().enumerate() {
-                    let params = Params16::load(&b.requant, (p + j) * NR, b.stage);
-                    for (i, &v) in cj.iter().enumerate() {
-                        _mm_storeu_si128(out.add(i * b.n + j * NR) as *mut __m128i, requant16(v, &params));
-                    }
-                }
-            }
-            Store::Sums(acc) => {
-                for (j, cj) in c.iter().enumerate() {
-                    for (i, &v) in cj.iter().enumerate() {
-                        _mm512_storeu_si512(acc[i].as_mut_ptr().add(j * NR) as *mut _, v);
-                    }
-                }
+            return;
+        }
+        for (j, cj) in c.iter().enumerate() {
+            let params = Params16::load(&b.requant, (p + j) * NR, b.stage);
+            // The columns of this panel that exist (the last panel may be part-filled).
+            let mask = ((1u32 << cols.saturating_sub(j * NR).min(NR)) - 1) as u16;
+            for (i, &v) in cj.iter().enumerate() {
+                _mm_mask_storeu_epi8(out.add(i * b.n + j * NR) as *mut i8, mask, requant16(v, &params));
             }
         }
     }
