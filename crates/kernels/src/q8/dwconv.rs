@@ -15,10 +15,13 @@ pub struct QDwLayer {
     pub input_zero_point: i32,
     pub requant: RequantVec,
     pub stage: OutputStage,
-    /// For VNNI: per block of 16 channels, the nine taps in three groups of four,
-    /// `[t0 t1 t2 t3] [t4 t5 t6 t7] [t8 0 0 0]` per channel (64 bytes a group); empty unless
-    /// every weight fits in i8, channels are a multiple of 16 and the CPU has VNNI and VBMI.
+    /// For VNNI: per block of 16 channels, the nine taps minus `quads_offset` in three groups
+    /// of four, `[t0 t1 t2 t3] [t4 t5 t6 t7] [t8 0 0 0]` per channel (64 bytes a group); empty
+    /// unless the weights span at most 256 values, channels are a multiple of 16 and the CPU has
+    /// VNNI and VBMI. uint8 weights (minus their zero point) are shifted into i8 by the offset,
+    /// and `offset * (sum of the nine inputs)` is added back.
     quads: Vec<i8>,
+    quads_offset: i32,
     /// With `quads`: `bias - zx * (sum of the nine weights)` per channel. The VNNI kernel reads
     /// out-of-image taps as the zero point, so every output takes all nine taps.
     bias_all: Vec<i32>,
@@ -35,13 +38,15 @@ impl QDwLayer {
     ) -> QDwLayer {
         let c = shape.channels;
         assert!(w.len() == 9 * c && bias.len() == c && requant.len() == c, "depthwise weights per channel");
-        let fits = c.is_multiple_of(16) && w.iter().all(|&v| i8::try_from(v).is_ok());
+        let (lo, hi) = w.iter().fold((0i32, 0i32), |(lo, hi), &v| (lo.min(v as i32), hi.max(v as i32)));
+        let offset = if lo >= -128 && hi <= 127 { 0 } else { lo + 128 };
+        let fits = c.is_multiple_of(16) && hi - offset <= 127;
         let (mut quads, mut bias_all) = (Vec::new(), Vec::new());
         if fits && crate::isa::has_avx512_vnni_vbmi() {
             quads = vec![0i8; c / 16 * 3 * 64];
             for ch in 0..c {
                 for t in 0..9 {
-                    quads[((ch / 16) * 3 + t / 4) * 64 + (ch % 16) * 4 + t % 4] = w[t * c + ch] as i8;
+                    quads[((ch / 16) * 3 + t / 4) * 64 + (ch % 16) * 4 + t % 4] = (w[t * c + ch] as i32 - offset) as i8;
                 }
             }
             bias_all = (0..c)
@@ -51,7 +56,7 @@ impl QDwLayer {
                 })
                 .collect();
         }
-        QDwLayer { shape, w, bias, input_zero_point, requant, stage, quads, bias_all }
+        QDwLayer { shape, w, bias, input_zero_point, requant, stage, quads, quads_offset: offset, bias_all }
     }
 }
 
@@ -228,6 +233,8 @@ unsafe fn rows_vnni(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops:
     // ow * c bytes of `out`.
     unsafe {
         let order = _mm512_loadu_si512(INTERLEAVE4.as_ptr() as *const _);
+        let (shifted, offset, ones) =
+            (layer.quads_offset != 0, _mm512_set1_epi32(layer.quads_offset), _mm512_set1_epi8(1));
         for (ro, oy) in rows.enumerate() {
             // The three input rows (None: outside the image).
             let in_rows: [Option<*const u8>; 3] = std::array::from_fn(|ky| {
@@ -255,9 +262,17 @@ unsafe fn rows_vnni(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops:
                         let v = _mm512_inserti32x4::<3>(v, _mm_loadu_si128(at[t + 3] as *const __m128i));
                         _mm512_permutexvar_epi8(order, v)
                     };
-                    let mut acc = _mm512_dpbusd_epi32(b, four(0), g0);
-                    acc = _mm512_dpbusd_epi32(acc, four(4), g1);
-                    acc = _mm512_dpbusd_epi32(acc, _mm512_cvtepu8_epi32(_mm_loadu_si128(at[8] as *const __m128i)), g2);
+                    let (q0, q1) = (four(0), four(4));
+                    let q2 = _mm512_cvtepu8_epi32(_mm_loadu_si128(at[8] as *const __m128i));
+                    let mut acc = _mm512_dpbusd_epi32(b, q0, g0);
+                    acc = _mm512_dpbusd_epi32(acc, q1, g1);
+                    acc = _mm512_dpbusd_epi32(acc, q2, g2);
+                    if shifted {
+                        // The nine inputs summed (weights of one; q2 holds only tap 8), times the shift.
+                        let sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, ones), q1, ones);
+                        let sum = _mm512_add_epi32(sum, q2);
+                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sum, offset));
+                    }
                     requant16(acc, &p)
                 };
                 for ox in (0..fast.start).chain(fast.end..ow) {
@@ -352,7 +367,7 @@ pub fn qdwconv3x3_reference(layer: &QDwLayer, input: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::q8::Requant;
-    use crate::testutil::Rng;
+    use crate::testutil::{Rng, quant_weights};
 
     #[test]
     fn matches_reference_exactly() {
@@ -364,11 +379,10 @@ mod tests {
                         seed += 1;
                         let mut rng = Rng::new(seed);
                         let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
-                        // Odd seeds: int8 weights (VNNI where the CPU has it); even: uint8's range.
-                        let span = if seed % 2 == 1 { 256 } else { 511 };
+                        // int8, uint8 and wider weights in turn (VNNI takes the first two).
                         let layer = QDwLayer::new(
                             shape,
-                            (0..9 * channels).map(|_| (rng.next_u64() % span) as i16 - span as i16 / 2).collect(),
+                            quant_weights(&mut rng, 9 * channels, seed),
                             (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),
                             (rng.next_u64() % 256) as i32,
                             RequantVec::new(
