@@ -1,6 +1,7 @@
 //! The float32 plan: weights dequantized and prepacked once, a fixed arena per batch size.
 
 use mnv2_arch::{Layer, Shape};
+use mnv2_kernels::aligned::AlignedVec;
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
 use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
 use mnv2_kernels::gemm::{MR, PackedB, gemm};
@@ -106,16 +107,16 @@ pub struct F32Engine {
 pub struct F32Session {
     batch: usize,
     /// The two buffers layer outputs alternate between (a block reads one and writes the other).
-    act: [Vec<f32>; 2],
+    act: [AlignedVec<f32>; 2],
     /// One block scratch per worker thread.
-    scratch: Vec<Mutex<Vec<f32>>>,
+    scratch: Vec<Mutex<AlignedVec<f32>>>,
     pooled: Vec<f32>,
     /// Segmentation only: head scratch, and the class scores before upsampling.
-    head: Vec<f32>,
+    head: AlignedVec<f32>,
     scores: Vec<f32>,
     /// Detection only: the tapped feature map of each image, and whether the last backbone map
     /// of the last run is in the first activation buffer.
-    tap: Vec<f32>,
+    tap: AlignedVec<f32>,
     last_in_first: bool,
 }
 
@@ -143,7 +144,7 @@ impl F32Session {
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
         let scratch: usize = self.scratch.iter().map(|m| m.lock().map_or(0, |v| v.len())).sum();
-        4 * (self.act.iter().map(Vec::len).sum::<usize>()
+        4 * (self.act.iter().map(|b| b.len()).sum::<usize>()
             + scratch
             + self.pooled.len()
             + self.head.len()
@@ -347,12 +348,12 @@ impl F32Engine {
         });
         Ok(F32Session {
             batch,
-            act: [vec![0.0; batch * self.act[0]], vec![0.0; batch * self.act[1]]],
-            scratch: (0..self.threads.count()).map(|_| Mutex::new(vec![0.0; self.scratch])).collect(),
+            act: [AlignedVec::zeroed(batch * self.act[0]), AlignedVec::zeroed(batch * self.act[1])],
+            scratch: (0..self.threads.count()).map(|_| Mutex::new(AlignedVec::zeroed(self.scratch))).collect(),
             pooled: vec![0.0; batch * pooled.unwrap_or(0)],
-            head: vec![0.0; batch * self.head_scratch],
+            head: AlignedVec::zeroed(batch * self.head_scratch),
             scores: vec![0.0; if self.deeplab().is_some() { batch * self.classes } else { 0 }],
-            tap: vec![0.0; batch * self.tap_len],
+            tap: AlignedVec::zeroed(batch * self.tap_len),
             last_in_first: false,
         })
     }
@@ -407,7 +408,7 @@ impl F32Engine {
         th: &Threads,
         batch: usize,
         [a, b]: [&mut [f32]; 2],
-        scratch: &[Mutex<Vec<f32>>],
+        scratch: &[Mutex<AlignedVec<f32>>],
         pooled: &mut [f32],
         head: &mut [f32],
         tap: &mut [f32],

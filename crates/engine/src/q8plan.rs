@@ -4,6 +4,7 @@
 
 use mnv2_arch::Layer;
 use mnv2_kernels::Isa;
+use mnv2_kernels::aligned::AlignedVec;
 use mnv2_kernels::conv::ConvShape;
 use mnv2_kernels::dwconv::DwShape;
 use mnv2_kernels::q8::add::{QAdd, qadd_in_place};
@@ -238,11 +239,11 @@ pub struct Q8Engine {
 /// Reusable activation memory for one batch size.
 pub struct Q8Session {
     /// Segmentation only: head scratch, and the class scores before upsampling.
-    head: Vec<u8>,
+    head: AlignedVec<u8>,
     scores: Vec<u8>,
     batch: usize,
-    act: [Vec<u8>; 2],
-    scratch: Vec<Mutex<Vec<u8>>>,
+    act: [AlignedVec<u8>; 2],
+    scratch: Vec<Mutex<AlignedVec<u8>>>,
     pooled: Vec<u8>,
     logits: Vec<u8>,
 }
@@ -253,7 +254,7 @@ impl Q8Session {
     }
     /// Bytes of activation memory this session holds.
     pub fn arena_bytes(&self) -> usize {
-        self.act.iter().map(Vec::len).sum::<usize>()
+        self.act.iter().map(|b| b.len()).sum::<usize>()
             + self.scratch.iter().map(|m| m.lock().map_or(0, |v| v.len())).sum::<usize>()
             + self.pooled.len()
             + self.logits.len()
@@ -547,11 +548,11 @@ impl Q8Engine {
         }
         Ok(Q8Session {
             batch,
-            act: [vec![0; batch * self.act[0]], vec![0; batch * self.act[1]]],
-            scratch: (0..self.threads.count()).map(|_| Mutex::new(vec![0; self.scratch])).collect(),
+            act: [AlignedVec::zeroed(batch * self.act[0]), AlignedVec::zeroed(batch * self.act[1])],
+            scratch: (0..self.threads.count()).map(|_| Mutex::new(AlignedVec::zeroed(self.scratch))).collect(),
             pooled: vec![0; batch * self.pooled],
             logits: vec![0; if self.deeplab().is_some() { 0 } else { batch * self.classes }],
-            head: vec![0; batch * self.deeplab().map_or(0, QDeepLabHead::scratch)],
+            head: AlignedVec::zeroed(batch * self.deeplab().map_or(0, QDeepLabHead::scratch)),
             scores: vec![0; if self.deeplab().is_some() { batch * self.classes } else { 0 }],
         })
     }

@@ -5,6 +5,7 @@
 //! honouring `MNV2_ISA=scalar|avx2`, and passed explicitly to every call so that every path stays
 //! reachable from tests.
 
+pub mod aligned;
 pub mod conv;
 pub mod dwconv;
 pub mod gemm;

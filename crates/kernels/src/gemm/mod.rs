@@ -16,6 +16,7 @@ mod tests;
 
 pub use reference::gemm_reference;
 
+use crate::aligned::AlignedVec;
 use crate::{Clamp, Isa};
 
 /// Columns per packed panel (two AVX2 registers).
@@ -29,7 +30,7 @@ pub struct PackedB {
     k: usize,
     n: usize,
     /// panel p, row kk, column j at `(p * k + kk) * NR + j`
-    data: Vec<f32>,
+    data: AlignedVec<f32>,
     /// bias padded to a multiple of `NR`
     bias: Vec<f32>,
 }
@@ -39,7 +40,7 @@ impl PackedB {
     pub fn new(k: usize, n: usize, w: impl Fn(usize, usize) -> f32, bias: &[f32]) -> PackedB {
         assert_eq!(bias.len(), n, "bias length");
         let panels = n.div_ceil(NR);
-        let mut data = vec![0.0; panels * k * NR];
+        let mut data = AlignedVec::zeroed(panels * k * NR);
         for p in 0..panels {
             for kk in 0..k {
                 for j in 0..NR.min(n - p * NR) {

@@ -12,6 +12,7 @@
 use super::requant_vec::{RequantVec, requantize};
 use super::{OutputStage, Requant};
 use crate::Isa;
+use crate::aligned::AlignedVec;
 
 /// Output columns per packed panel.
 pub const NR: usize = 16;
@@ -25,13 +26,13 @@ pub struct QPackedB {
     k: usize,
     n: usize,
     pairs: usize,
-    data: Vec<i16>,
+    data: AlignedVec<i16>,
     /// bias with the input zero point folded in, padded to panels
     bias: Vec<i32>,
     /// The same weights minus `quads_offset` as i8 for VNNI, per panel and quad of k rows, 64
     /// bytes `[k0 c0, k1 c0, k2 c0, k3 c0, k0 c1, ... k3 c15]`; empty unless the weights span at
     /// most 256 values, k is a multiple of 4 and the CPU has VNNI.
-    quads: Vec<i8>,
+    quads: AlignedVec<i8>,
     quads_offset: i32,
     requant: RequantVec,
     stage: OutputStage,
@@ -51,7 +52,7 @@ impl QPackedB {
         assert!(bias.len() == n && requant.len() == n, "bias and requant per output channel");
         let pairs = k.div_ceil(2);
         let panels = n.div_ceil(NR);
-        let mut data = vec![0i16; panels * pairs * 2 * NR];
+        let mut data = AlignedVec::zeroed(panels * pairs * 2 * NR);
         let mut folded = vec![0i32; panels * NR];
         for j in 0..n {
             let (p, c) = (j / NR, j % NR);
@@ -67,7 +68,8 @@ impl QPackedB {
         // No shift when the weights are i8 already; else the one that maps the lowest to -128.
         let offset = if lo >= -128 && hi <= 127 { 0 } else { lo + 128 };
         let fits = k.is_multiple_of(4) && hi - offset <= 127;
-        let quads = if fits && crate::isa::has_avx512_vnni() { pack_quads(k, n, &w, offset) } else { Vec::new() };
+        let quads =
+            if fits && crate::isa::has_avx512_vnni() { pack_quads(k, n, &w, offset) } else { AlignedVec::zeroed(0) };
         let requant = RequantVec::new(&requant);
         QPackedB { k, n, pairs, data, bias: folded, quads, quads_offset: offset, requant, stage }
     }
@@ -83,9 +85,9 @@ impl QPackedB {
 }
 
 /// The VNNI layout of [`QPackedB::quads`]: `w - offset` (zero-padded in n).
-fn pack_quads(k: usize, n: usize, w: &impl Fn(usize, usize) -> i16, offset: i32) -> Vec<i8> {
+fn pack_quads(k: usize, n: usize, w: &impl Fn(usize, usize) -> i16, offset: i32) -> AlignedVec<i8> {
     let quads = k / 4;
-    let mut q = vec![0i8; n.div_ceil(NR) * quads * 4 * NR];
+    let mut q = AlignedVec::zeroed(n.div_ceil(NR) * quads * 4 * NR);
     for j in 0..n {
         let (p, c) = (j / NR, j % NR);
         for kk in 0..k {
