@@ -375,8 +375,10 @@ impl F32Engine {
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
         let F32Session { act: [a, b], scratch, pooled, head, tap, last_in_first, .. } = session;
         if batch == 1 || self.threads.count() == 1 {
-            *last_in_first =
-                self.run_inner(&self.threads, 1.max(batch), [a, b], scratch, pooled, head, tap, input, output);
+            // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
+            *last_in_first = self.threads.install(|| {
+                self.run_inner(&self.threads, 1.max(batch), [a, b], scratch, pooled, head, tap, input, output)
+            });
         } else {
             // Whole images per worker: no synchronisation inside an image, so batches scale with
             // the threads (each image's arithmetic is the same as alone, so results are too).

@@ -560,7 +560,8 @@ impl Q8Engine {
     /// Runs a batch of input bytes (batch x H x W x 3, the model's input tensor with int8 stored
     /// +128, which for image models is simply the pixel bytes); `output` gets batch x classes bytes.
     pub fn run(&self, session: &mut Q8Session, input: &[u8], output: &mut [u8]) -> Result<(), EngineError> {
-        self.execute(session, input, output, None)
+        // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
+        self.threads.install(|| self.execute(session, input, output, None))
     }
 
     /// As [`Q8Engine::run`], calling `trace` with every operator's output tensor (for batch 1 it

@@ -27,6 +27,14 @@ impl Threads {
     pub fn count(&self) -> usize {
         self.count
     }
+    /// Runs `f` on one of the workers, so that the parallel loops inside it start from a worker
+    /// (the others join by stealing) instead of waking the pool from outside for each loop.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) if self.count > 1 => pool.install(f),
+            _ => f(),
+        }
+    }
     /// Runs `f(i, chunk)` for each `chunk_len`-sized chunk of `out` (the last may be shorter), in parallel.
     pub fn for_chunks<T: Send>(&self, out: &mut [T], chunk_len: usize, f: impl Fn(usize, &mut [T]) + Sync) {
         use rayon::prelude::*;
