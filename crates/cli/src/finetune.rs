@@ -5,7 +5,6 @@
 use crate::args::TrainArgs;
 use crate::train::sidecar;
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use mnv2::engine::{InputSpec, Model};
 use mnv2::train::augment::{color_jitter, hflip, random_resized_crop};
 use mnv2::train::data::{ImageFolder, Rng};
@@ -76,15 +75,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         let mut order: Vec<usize> = (0..train.items.len()).collect();
         rng.shuffle(&mut order);
         let seeds: Vec<u64> = (0..batches).map(|_| rng.next_u64()).collect();
-        let bar = ProgressBar::new(batches as u64);
-        bar.set_style(
-            ProgressStyle::with_template(&format!(
-                "{{bar:30}} epoch {}/{} {{pos}}/{{len}} {{msg}}",
-                epoch + 1,
-                a.epochs
-            ))
-            .expect("valid template"),
-        );
+        let bar = crate::train::epoch_bar(batches, epoch, a.epochs);
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         std::thread::scope(|scope| -> anyhow::Result<()> {
             // Decoding and augmentation on a worker thread, two batches ahead of the compute.

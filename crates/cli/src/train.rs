@@ -107,6 +107,16 @@ pub(crate) fn parse_schedule(name: &str, epochs: usize) -> anyhow::Result<Schedu
     })
 }
 
+/// The progress bar of one training epoch (`batches` steps; `epoch` counts from 0).
+pub(crate) fn epoch_bar(batches: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(batches as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{bar:30}} epoch {}/{epochs} {{pos}}/{{len}} {{msg}}", epoch + 1))
+            .expect("valid template"),
+    );
+    bar
+}
+
 /// `OUT.<suffix>` beside the model file.
 pub(crate) fn sidecar(out: &Path, suffix: &str) -> PathBuf {
     let stem = out.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());

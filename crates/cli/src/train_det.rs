@@ -128,15 +128,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         let t0 = Instant::now();
         let mut order: Vec<usize> = (0..train.len()).collect();
         rng.shuffle(&mut order);
-        let bar = ProgressBar::new(batches as u64);
-        bar.set_style(
-            ProgressStyle::with_template(&format!(
-                "{{bar:30}} epoch {}/{} {{pos}}/{{len}} {{msg}}",
-                epoch + 1,
-                a.epochs
-            ))
-            .expect("valid template"),
-        );
+        let bar = crate::train::epoch_bar(batches, epoch, a.epochs);
         let (mut loss_sum, mut loc_sum, mut cls_sum, mut seen) = (0f64, 0f64, 0f64, 0usize);
         for b in 0..batches {
             let mut x = Vec::with_capacity(a.batch * size * size * 3);
