@@ -52,24 +52,32 @@ impl QPackedB {
         assert!(bias.len() == n && requant.len() == n, "bias and requant per output channel");
         let pairs = k.div_ceil(2);
         let panels = n.div_ceil(NR);
-        let mut data = AlignedVec::zeroed(panels * pairs * 2 * NR);
         let mut folded = vec![0i32; panels * NR];
-        for j in 0..n {
-            let (p, c) = (j / NR, j % NR);
+        let (mut lo, mut hi) = (0i32, 0i32);
+        for (j, f) in folded.iter_mut().enumerate().take(n) {
             let mut sum = 0i32;
             for kk in 0..k {
-                let v = w(kk, j);
-                sum += v as i32;
-                data[(p * pairs + kk / 2) * 2 * NR + 2 * c + kk % 2] = v;
+                let v = w(kk, j) as i32;
+                (sum, lo, hi) = (sum + v, lo.min(v), hi.max(v));
             }
-            folded[j] = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
+            *f = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        let (lo, hi) = data.iter().fold((0i32, 0i32), |(lo, hi), &v| (lo.min(v as i32), hi.max(v as i32)));
         // No shift when the weights are i8 already; else the one that maps the lowest to -128.
         let offset = if lo >= -128 && hi <= 127 { 0 } else { lo + 128 };
         let fits = k.is_multiple_of(4) && hi - offset <= 127;
-        let quads =
-            if fits && crate::isa::has_avx512_vnni() { pack_quads(k, n, &w, offset) } else { AlignedVec::zeroed(0) };
+        // One layout only: the VNNI quads where they serve, else the 16-bit pairs.
+        let (data, quads) = if fits && crate::isa::has_avx512_vnni() {
+            (AlignedVec::zeroed(0), pack_quads(k, n, &w, offset))
+        } else {
+            let mut data = AlignedVec::zeroed(panels * pairs * 2 * NR);
+            for j in 0..n {
+                let (p, c) = (j / NR, j % NR);
+                for kk in 0..k {
+                    data[(p * pairs + kk / 2) * 2 * NR + 2 * c + kk % 2] = w(kk, j);
+                }
+            }
+            (data, AlignedVec::zeroed(0))
+        };
         let requant = RequantVec::new(&requant);
         QPackedB { k, n, pairs, data, bias: folded, quads, quads_offset: offset, requant, stage }
     }
@@ -81,6 +89,15 @@ impl QPackedB {
     }
     fn panel(&self, p: usize) -> &[i16] {
         &self.data[p * self.pairs * 2 * NR..(p + 1) * self.pairs * 2 * NR]
+    }
+    /// Weight row `kk`, column `c` of panel `p` (zero point removed), from whichever layout is
+    /// packed (for the portable tile).
+    fn weight(&self, p: usize, kk: usize, c: usize) -> i32 {
+        if self.quads.is_empty() {
+            self.data[(p * self.pairs + kk / 2) * 2 * NR + 2 * c + kk % 2] as i32
+        } else {
+            self.quads[(p * (self.k / 4) + kk / 4) * 4 * NR + 4 * c + kk % 4] as i32 + self.quads_offset
+        }
     }
 }
 
@@ -149,14 +166,13 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
         }
         for p in p..n.div_ceil(NR) {
             let cols = NR.min(n - p * NR);
-            let panel = b.panel(p);
             let mut acc = [[0i32; NR]; MR];
             match isa {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: Avx2 only when the CPU has it (or_scalar above); `words` holds `pairs`
                 // words for each of `rows` rows and the panel pairs*2*NR values.
-                Isa::Avx2 if widen => unsafe { avx2::tile_words(&words, rows, pairs, panel, &mut acc) },
-                _ => tile_portable(a_rows, rows, k, panel, &mut acc),
+                Isa::Avx2 if widen => unsafe { avx2::tile_words(&words, rows, pairs, b.panel(p), &mut acc) },
+                _ => tile_portable(a_rows, rows, k, b, p, &mut acc),
             }
             for (i, row) in acc.iter_mut().enumerate().take(rows) {
                 for (v, &bv) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
@@ -202,13 +218,12 @@ fn widen_pairs(row: &[u8], words: &mut [i32]) {
 const MAX_PAIRS: usize = 1024;
 
 /// acc[i][c] = sum_k a[i][k] * w[k][c] (zero point folded elsewhere).
-fn tile_portable(a: &[u8], rows: usize, k: usize, panel: &[i16], acc: &mut [[i32; NR]; MR]) {
+fn tile_portable(a: &[u8], rows: usize, k: usize, b: &QPackedB, p: usize, acc: &mut [[i32; NR]; MR]) {
     for (i, acc_row) in acc.iter_mut().enumerate().take(rows) {
         let a_row = &a[i * k..(i + 1) * k];
         for (kk, &av) in a_row.iter().enumerate() {
-            let base = (kk / 2) * 2 * NR + kk % 2;
             for (c, v) in acc_row.iter_mut().enumerate() {
-                *v += av as i32 * panel[base + 2 * c] as i32;
+                *v += av as i32 * b.weight(p, kk, c);
             }
         }
     }
