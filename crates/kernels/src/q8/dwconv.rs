@@ -85,9 +85,10 @@ pub fn qdwconv3x3_window(
     s.check_window(window.len(), row0, &rows, out.len());
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
         // SAFETY: quads are packed only where the CPU has AVX-512 VNNI and VBMI.
         Isa::Avx2 if !layer.quads.is_empty() => unsafe { rows_vnni(layer, window, row0, rows, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
         Isa::Avx2 if crate::isa::has_avx512_bw() && s.channels.is_multiple_of(16) => unsafe {
             // SAFETY: AVX-512F/BW detected.
             rows_avx512(layer, window, row0, rows, out)
@@ -105,12 +106,6 @@ unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops:
     rows_portable(Isa::Avx2, layer, input, row0, rows, out)
 }
 
-/// Integer arithmetic is exact, so the AVX2 entry (this body compiled with AVX2) and the
-/// portable one give identical bytes.
-/// AVX-512, sixteen channels per zmm: the nine weight vectors stay in registers (zero-extended to
-/// 32 bits, so `vpmaddwd` of a lane holding `x - zx` gives exactly `(x - zx) * w`), the sum of a
-/// pixel's taps is requantized in registers and stored as sixteen bytes. `channels` must be a
-/// multiple of 16.
 /// `vpermb` indices gathering four 16-byte taps into per-lane quads: byte 4 i + j <- 16 j + i.
 #[cfg(target_arch = "x86_64")]
 const INTERLEAVE4: [u8; 64] = {
@@ -123,6 +118,11 @@ const INTERLEAVE4: [u8; 64] = {
     t
 };
 
+/// AVX-512 without VNNI, sixteen channels per zmm: the nine weight vectors stay in registers
+/// (zero-extended to 32 bits, so `vpmaddwd` of a lane holding `x - zx` gives exactly
+/// `(x - zx) * w`), the sum of a pixel's taps is requantized in registers and stored as sixteen
+/// bytes. `channels` must be a multiple of 16. Integer arithmetic is exact, so this, the AVX2
+/// entry (the portable body compiled with AVX2) and the portable one give identical bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
