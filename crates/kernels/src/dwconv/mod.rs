@@ -114,7 +114,7 @@ pub fn dwconv3x3_window(
 /// [`dwconv3x3_window`] choosing whether AVX2 work may use AVX-512 (`wide`).
 pub(crate) fn window_impl(
     isa: Isa,
-    wide: bool,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))] wide: bool,
     layer: &DwLayer,
     window: &[f32],
     row0: usize,

@@ -47,6 +47,7 @@ impl QAdd {
 /// `out[i] = add(a[i], out[i])` (the residual added into the block's output).
 pub fn qadd_in_place(isa: crate::Isa, p: &QAdd, a: &[u8], out: &mut [u8]) {
     assert_eq!(a.len(), out.len(), "add operand sizes");
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if isa.or_scalar() == crate::Isa::Avx2 && crate::isa::has_avx512_bw() {

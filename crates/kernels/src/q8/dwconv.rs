@@ -20,10 +20,13 @@ pub struct QDwLayer {
     /// unless the weights span at most 256 values, channels are a multiple of 16 and the CPU has
     /// VNNI and VBMI. uint8 weights (minus their zero point) are shifted into i8 by the offset,
     /// and `offset * (sum of the nine inputs)` is added back.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the x86-64 kernel only
     quads: Vec<i8>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     quads_offset: i32,
     /// With `quads`: `bias - zx * (sum of the nine weights)` per channel. The VNNI kernel reads
     /// out-of-image taps as the zero point, so every output takes all nine taps.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     bias_all: Vec<i32>,
 }
 

@@ -47,6 +47,7 @@ impl RequantVec {
 pub fn requantize(isa: Isa, acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) {
     let n = acc.len();
     assert!(out.len() == n && first + n <= rq.len(), "requantize lengths");
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if isa.or_scalar() == Isa::Avx2 {

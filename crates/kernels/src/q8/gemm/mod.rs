@@ -87,6 +87,7 @@ impl QPackedB {
     pub fn n(&self) -> usize {
         self.n
     }
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the SIMD tiles' view
     fn panel(&self, p: usize) -> &[i16] {
         &self.data[p * self.pairs * 2 * NR..(p + 1) * self.pairs * 2 * NR]
     }
@@ -139,6 +140,7 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
                 widen_pairs(&a_rows[i * k..(i + 1) * k], &mut w[..pairs]);
             }
         }
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
         let mut p = 0;
         #[cfg(target_arch = "x86_64")]
         if widen && crate::isa::has_avx512_bw() {
@@ -187,6 +189,7 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
 
 /// `words[kp] = row[2 kp] | row[2 kp + 1] << 16` (0 past the end of an odd row).
 fn widen_pairs(row: &[u8], words: &mut [i32]) {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if crate::isa::has_avx512_bw() {
