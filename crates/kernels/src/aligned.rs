@@ -30,12 +30,6 @@ impl<T: Zeroable> AlignedVec<T> {
         let bytes = len.checked_mul(size_of::<T>()).expect("buffer size overflows");
         AlignedVec { lines: vec![Line([0; 64]); bytes.div_ceil(64)], len, _t: PhantomData }
     }
-
-    pub fn from_slice(values: &[T]) -> AlignedVec<T> {
-        let mut v = AlignedVec::zeroed(values.len());
-        v.copy_from_slice(values);
-        v
-    }
 }
 
 impl<T: Zeroable> Deref for AlignedVec<T> {
@@ -80,7 +74,5 @@ mod tests {
             v.iter_mut().enumerate().for_each(|(i, x)| *x = i as f32);
             assert_eq!(v.last().copied(), len.checked_sub(1).map(|i| i as f32));
         }
-        let b = AlignedVec::from_slice(&[1u8, 2, 3]);
-        assert_eq!(&b[..], &[1, 2, 3]);
     }
 }

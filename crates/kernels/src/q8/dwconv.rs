@@ -1,8 +1,8 @@
 //! Integer depthwise 3x3 conv (TFLite `DepthwiseConv` uint8 and `DepthwiseConvPerChannel` int8):
 //! taps outside the image are skipped, which equals padding with the input zero point.
 
-use super::OutputStage;
 use super::requant_vec::{RequantVec, requantize};
+use super::{OutputStage, i8_shift};
 use crate::Isa;
 use crate::dwconv::DwShape;
 
@@ -42,10 +42,10 @@ impl QDwLayer {
         let c = shape.channels;
         assert!(w.len() == 9 * c && bias.len() == c && requant.len() == c, "depthwise weights per channel");
         let (lo, hi) = w.iter().fold((0i32, 0i32), |(lo, hi), &v| (lo.min(v as i32), hi.max(v as i32)));
-        let offset = if lo >= -128 && hi <= 127 { 0 } else { lo + 128 };
-        let fits = c.is_multiple_of(16) && hi - offset <= 127;
+        let shift = i8_shift(lo, hi).filter(|_| c.is_multiple_of(16) && crate::isa::has_avx512_vnni_vbmi());
+        let offset = shift.unwrap_or(0);
         let (mut quads, mut bias_all) = (Vec::new(), Vec::new());
-        if fits && crate::isa::has_avx512_vnni_vbmi() {
+        if shift.is_some() {
             quads = vec![0i8; c / 16 * 3 * 64];
             for ch in 0..c {
                 for t in 0..9 {

@@ -10,7 +10,7 @@
 //! i8, and `o * sum_k a[m][k]` is added back per row: `sum a w = sum a (w - o) + o sum a`.
 
 use super::requant_vec::{RequantVec, requantize};
-use super::{OutputStage, Requant};
+use super::{OutputStage, Requant, i8_shift};
 use crate::Isa;
 use crate::aligned::AlignedVec;
 
@@ -62,11 +62,10 @@ impl QPackedB {
             }
             *f = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        // No shift when the weights are i8 already; else the one that maps the lowest to -128.
-        let offset = if lo >= -128 && hi <= 127 { 0 } else { lo + 128 };
-        let fits = k.is_multiple_of(4) && hi - offset <= 127;
+        let shift = i8_shift(lo, hi).filter(|_| k.is_multiple_of(4) && crate::isa::has_avx512_vnni());
+        let offset = shift.unwrap_or(0);
         // One layout only: the VNNI quads where they serve, else the 16-bit pairs.
-        let (data, quads) = if fits && crate::isa::has_avx512_vnni() {
+        let (data, quads) = if shift.is_some() {
             (AlignedVec::zeroed(0), pack_quads(k, n, &w, offset))
         } else {
             let mut data = AlignedVec::zeroed(panels * pairs * 2 * NR);
