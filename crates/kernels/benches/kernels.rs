@@ -1,6 +1,7 @@
 //! `cargo bench -p mnv2-kernels`: every kernel at the shapes of MobileNetV2 1.0-224, derived from
 //! the architecture (not written out), for each instruction set this CPU has. Reports min and
 //! median time and G multiply-adds/s. A plain harness: no benchmarking crate to compile.
+//! An argument keeps the kernels whose name contains it; `QG=MxKxN` times one int8 GEMM shape.
 
 use mnv2_arch::{Arch, Layer};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
@@ -9,7 +10,7 @@ use mnv2_kernels::gemm::{PackedB, gemm};
 use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
 use mnv2_kernels::q8::gemm::{QPackedB, qgemm};
 use mnv2_kernels::q8::requant_vec::RequantVec;
-use mnv2_kernels::q8::{OutputStage, Requant};
+use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
 use mnv2_kernels::{Clamp, Isa};
 use std::time::Instant;
 
@@ -36,9 +37,34 @@ fn report(name: &str, isa: Isa, macs: u64, (min, median): (f64, f64)) {
     );
 }
 
+/// An int8 pointwise conv of `m` pixels, `k` to `n` channels.
+fn time_qgemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
+    let q = QPackedB::new(
+        k,
+        n,
+        |kk, j| ((kk * 7 + j * 3) % 15) as i16 - 7,
+        &vec![0; n],
+        128,
+        vec![Requant::with_rounding(0.001, Rounding::HalfUp); n],
+        OutputStage::new(0, 0.02, true),
+    );
+    let a: Vec<u8> = (0..m * k).map(|i| (i * 7 % 251) as u8).collect();
+    let mut out = vec![0u8; m * n];
+    time(|| qgemm(isa, &a, &q, &mut out))
+}
+
 fn main() {
     let arch = Arch::new(1.0, 224, 1001).unwrap();
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    if let Ok(v) = std::env::var("QG") {
+        let d: Vec<usize> = v.split('x').map(|x| x.parse().expect("QG=MxKxN")).collect();
+        assert_eq!(d.len(), 3, "QG=MxKxN");
+        for isa in Isa::all_available() {
+            report(&format!("qgemm {v}"), isa, (d[0] * d[1] * d[2]) as u64, time_qgemm(isa, d[0], d[1], d[2]));
+        }
+        return;
+    }
     for isa in Isa::all_available() {
         let mut seen = std::collections::HashSet::new();
         for layer in arch.layers() {
@@ -55,7 +81,7 @@ fn main() {
                     let input = vec![0.5f32; 224 * 224 * 3];
                     let mut out = vec![0.0; shape.out_len()];
                     let name = "f32 stem conv3x3 s2 224x224x3->32";
-                    if filter.as_deref().is_none_or(|f| name.contains(f)) {
+                    if wanted(name) {
                         report(
                             name,
                             isa,
@@ -69,30 +95,24 @@ fn main() {
                     let hw = (dw_in.h * dw_in.w) as usize;
                     if let Some(e) = b.expand() {
                         let (k, n) = (e.input.c as usize, e.output.c as usize);
-                        let name = format!("f32 gemm expand {}x{}x{}", hw, k, n);
-                        if filter.as_deref().is_none_or(|f| name.contains(f)) {
+                        let name = format!("f32 gemm expand {hw}x{k}x{n}");
+                        if wanted(&name) {
                             let w = PackedB::new(k, n, |_, _| 0.01, &vec![0.0; n]);
                             let a = vec![0.5f32; hw * k];
                             let mut out = vec![0.0; hw * n];
                             report(&name, isa, e.macs(), time(|| gemm(isa, &a, &w, None, Clamp::RELU6, &mut out)));
-                            let q = QPackedB::new(
-                                k,
-                                n,
-                                |_, _| 3,
-                                &vec![0; n],
-                                128,
-                                vec![Requant::new(0.001); n],
-                                OutputStage::new(0, 0.02, true),
-                            );
-                            let qa = vec![100u8; hw * k];
-                            let mut qout = vec![0u8; hw * n];
-                            report(
-                                &format!("int8 gemm expand {}x{}x{}", hw, k, n),
-                                isa,
-                                e.macs(),
-                                time(|| qgemm(isa, &qa, &q, &mut qout)),
-                            );
                         }
+                        let name = format!("int8 gemm expand {hw}x{k}x{n}");
+                        if wanted(&name) {
+                            report(&name, isa, e.macs(), time_qgemm(isa, hw, k, n));
+                        }
+                    }
+                    let pr = b.project();
+                    let (k, n) = (pr.input.c as usize, pr.output.c as usize);
+                    let ohw = (pr.input.h * pr.input.w) as usize;
+                    let name = format!("int8 gemm project {ohw}x{k}x{n}");
+                    if wanted(&name) {
+                        report(&name, isa, pr.macs(), time_qgemm(isa, ohw, k, n));
                     }
                     let c = dw_in.c as usize;
                     let shape = DwShape {
@@ -102,30 +122,37 @@ fn main() {
                         stride: b.stride as usize,
                         dilation: 1,
                     };
+                    let macs = 9 * dw_out.len() as u64;
+                    let oh = dw_out.h as usize;
                     let name = format!("f32 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
-                    if filter.as_deref().is_none_or(|f| name.contains(f)) {
+                    if wanted(&name) {
                         let layer = DwLayer { shape, w: vec![0.1; 9 * c], bias: vec![0.0; c], clamp: Clamp::RELU6 };
                         let input = vec![0.5f32; hw * c];
                         let mut out = vec![0.0; shape.out_len()];
-                        let macs = 9 * dw_out.len() as u64;
-                        let oh = dw_out.h as usize;
                         report(&name, isa, macs, time(|| dwconv3x3(isa, &layer, &input, 0..oh, &mut out)));
+                    }
+                    let name = format!("int8 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
+                    if wanted(&name) {
                         let q = QDwLayer::new(
                             shape,
-                            vec![3; 9 * c],
+                            (0..9 * c).map(|i| (i * 5 % 31) as i16 - 15).collect(),
                             vec![0; c],
                             128,
-                            RequantVec::new(&vec![Requant::new(0.001); c]),
+                            RequantVec::new(&vec![Requant::with_rounding(0.001, Rounding::HalfUp); c]),
                             OutputStage::new(0, 0.02, true),
                         );
-                        let qin = vec![100u8; hw * c];
+                        let qin: Vec<u8> = (0..hw * c).map(|i| (i * 7 % 251) as u8).collect();
                         let mut qout = vec![0u8; shape.out_len()];
-                        report(
-                            &format!("int8 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c),
-                            isa,
-                            macs,
-                            time(|| qdwconv3x3(isa, &q, &qin, 0..oh, &mut qout)),
-                        );
+                        report(&name, isa, macs, time(|| qdwconv3x3(isa, &q, &qin, 0..oh, &mut qout)));
+                    }
+                }
+                Layer::Head(c) | Layer::Classifier(c) => {
+                    let (k, n) = (c.input.c as usize, c.output.c as usize);
+                    let m = (c.input.h * c.input.w) as usize;
+                    let what = if matches!(layer, Layer::Head(_)) { "head" } else { "classifier" };
+                    let name = format!("int8 gemm {what} {m}x{k}x{n}");
+                    if wanted(&name) {
+                        report(&name, isa, c.macs(), time_qgemm(isa, m, k, n));
                     }
                 }
                 _ => {}

@@ -22,7 +22,6 @@ impl Rng {
     }
 }
 
-/// Asserts |a - b| <= tol * (1 + |b|) elementwise, naming the first index that differs.
 /// Integer weights with their zero point removed, of one of three kinds by `kind % 3`: int8
 /// (-128..=127), uint8 minus a random zero point (256 values somewhere in -255..=255), or any of
 /// -255..=255 (wider than either, for the general paths).
@@ -37,6 +36,13 @@ pub fn quant_weights(rng: &mut Rng, n: usize, kind: u64) -> Vec<i16> {
         .collect()
 }
 
+/// Requantization of a test case: both roundings in turn (`seed / 2`, so that it does not follow
+/// the ReLU6 choice of `seed % 2`).
+pub fn rounding(seed: u64) -> crate::q8::Rounding {
+    if (seed / 2).is_multiple_of(2) { crate::q8::Rounding::HalfUp } else { crate::q8::Rounding::AwayFromZero }
+}
+
+/// Asserts |a - b| <= tol * (1 + |b|) elementwise, naming the first index that differs.
 pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {

@@ -140,7 +140,7 @@ pub fn qconv2d_reference(layer: &QConvLayer, ohwi: &[i16], input: &[u8]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{Rng, quant_weights};
+    use crate::testutil::{Rng, quant_weights, rounding};
 
     #[test]
     fn matches_reference_exactly() {
@@ -159,7 +159,14 @@ mod tests {
                             &ohwi,
                             (0..out_c).map(|_| (rng.next_u64() % 2001) as i32 - 1000).collect(),
                             (rng.next_u64() % 256) as i32,
-                            (0..out_c).map(|_| Requant::new(0.0001 + (rng.next_u64() % 100) as f64 * 1e-4)).collect(),
+                            (0..out_c)
+                                .map(|_| {
+                                    Requant::with_rounding(
+                                        0.0001 + (rng.next_u64() % 100) as f64 * 1e-4,
+                                        rounding(seed),
+                                    )
+                                })
+                                .collect(),
                             OutputStage::new((rng.next_u64() % 256) as i32, 0.02, seed % 2 == 0),
                         );
                         let input: Vec<u8> = (0..h * w * in_c).map(|_| rng.next_u64() as u8).collect();

@@ -15,11 +15,12 @@ pub struct QDwLayer {
     pub input_zero_point: i32,
     pub requant: RequantVec,
     pub stage: OutputStage,
-    /// For VNNI: per block of 16 channels, the nine taps minus `quads_offset` in three groups
-    /// of four, `[t0 t1 t2 t3] [t4 t5 t6 t7] [t8 0 0 0]` per channel (64 bytes a group); empty
-    /// unless the weights span at most 256 values, channels are a multiple of 16 and the CPU has
-    /// VNNI and VBMI. uint8 weights (minus their zero point) are shifted into i8 by the offset,
-    /// and `offset * (sum of the nine inputs)` is added back.
+    /// For VNNI: per block of 16 channels and per kernel column kx, the column's three taps minus
+    /// `quads_offset` as `[w(0,kx) w(1,kx) w(2,kx) 0]` per channel (64 bytes a column), the
+    /// byte order of the input's vertical quads (see `rows_vnni`); empty unless the weights
+    /// span at most 256 values, channels are a multiple of 16 and the CPU has VNNI and VBMI.
+    /// uint8 weights (minus their zero point) are shifted into i8 by the offset, and
+    /// `offset * (sum of the nine inputs)` is added back.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the x86-64 kernel only
     quads: Vec<i8>,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -48,8 +49,9 @@ impl QDwLayer {
         if shift.is_some() {
             quads = vec![0i8; c / 16 * 3 * 64];
             for ch in 0..c {
-                for t in 0..9 {
-                    quads[((ch / 16) * 3 + t / 4) * 64 + (ch % 16) * 4 + t % 4] = (w[t * c + ch] as i32 - offset) as i8;
+                for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+                    quads[((ch / 16) * 3 + kx) * 64 + (ch % 16) * 4 + ky] =
+                        (w[(ky * 3 + kx) * c + ch] as i32 - offset) as i8;
                 }
             }
             bias_all = (0..c)
@@ -211,11 +213,16 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
     }
 }
 
-/// VNNI: per block of 16 channels, the nine taps gathered four at a time into the byte order of
-/// the packed weights (`vpermb`) and summed by `vpdpbusd`, four u8 x i8 products per lane. Taps
-/// outside the image read a vector of zero points, whose products the folded bias takes back
-/// (`bias_all`), so edges need no other arithmetic; interior columns of rows with all three
-/// input rows skip the address checks.
+/// Input columns one VNNI pass over an output row holds as vertical quads (a stack buffer).
+#[cfg(target_arch = "x86_64")]
+const QUAD_COLUMNS: usize = 160;
+
+/// VNNI, per output row and block of 16 channels: the three input rows the row reads are
+/// interleaved once into vertical quads, `[x(iy0, ix) x(iy1, ix) x(iy2, ix) -]` per channel
+/// (64 bytes a column, `vpermb`), then each output is three `vpdpbusd` of the quads of its
+/// three columns with the packed weight columns, four u8 x i8 products per lane (the fourth
+/// weight is zero). Rows and columns outside the image read zero points, whose products the
+/// folded bias takes back (`bias_all`), so edges run the same code.
 ///
 /// # Safety
 /// AVX-512F/BW/VNNI/VBMI (`layer.quads` non-empty); the window and output checked by the caller.
@@ -227,75 +234,79 @@ unsafe fn rows_vnni(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops:
     let s = &layer.shape;
     let (c, st, d) = (s.channels, s.stride, s.dilation);
     let (pt, _, pl, ow) = s.geometry();
-    let interior = s.interior_columns();
     let pad = [layer.input_zero_point as u8; 16];
     let row_len = s.in_w * c;
-    // SAFETY (whole body): every address read is either `pad` (16 bytes) or column
-    // ix in 0..in_w of an input row inside the window, channels ch..ch + 16 <= c; quads hold
-    // 3 * 64 bytes per channel block, bias_all and requantization c values; `dst` rows are
-    // ow * c bytes of `out`.
+    // Output columns per pass: their input columns must fit the quad buffer.
+    let pass = (QUAD_COLUMNS - 1 - 2 * d) / st + 1;
+    // Written before it is read in every pass (no need to clear 10 KiB per call).
+    let mut quad = [const { std::mem::MaybeUninit::<__m512i>::uninit() }; QUAD_COLUMNS];
+    // SAFETY (whole body): every address read is either `pad` (16 bytes) or column ix in
+    // 0..in_w of an input row inside the window, channels ch..ch + 16 <= c; a pass reads quads
+    // 0..(n - 1) * st + 2 d + 1 <= QUAD_COLUMNS; quads hold 3 * 64 bytes per channel block,
+    // bias_all and requantization c values; `dst` rows are ow * c bytes of `out`.
     unsafe {
         let order = _mm512_loadu_si512(INTERLEAVE4.as_ptr() as *const _);
-        let (shifted, offset, ones) =
-            (layer.quads_offset != 0, _mm512_set1_epi32(layer.quads_offset), _mm512_set1_epi8(1));
-        for (ro, oy) in rows.enumerate() {
-            // The three input rows (None: outside the image).
-            let in_rows: [Option<*const u8>; 3] = std::array::from_fn(|ky| {
-                let iy = (oy * st + ky * d) as isize - pt as isize;
-                (iy >= 0 && (iy as usize) < s.in_h).then(|| input.as_ptr().add((iy as usize - row0) * row_len))
-            });
-            let full_rows = in_rows.iter().all(Option::is_some);
-            let fast = if full_rows { interior.clone() } else { 0..0 };
-            let dst = out.as_mut_ptr().add(ro * ow * c);
-            for ch in (0..c).step_by(16) {
-                let g = layer.quads.as_ptr().add(ch / 16 * 3 * 64);
-                let (g0, g1, g2) = (
-                    _mm512_loadu_si512(g as *const _),
-                    _mm512_loadu_si512(g.add(64) as *const _),
-                    _mm512_loadu_si512(g.add(128) as *const _),
-                );
-                let b = _mm512_loadu_si512(layer.bias_all.as_ptr().add(ch) as *const _);
-                let p = Params16::load(&layer.requant, ch, layer.stage);
-                // One output from the addresses of its nine taps.
-                let pixel = |at: [*const u8; 9]| {
-                    let four = |t: usize| {
-                        let v = _mm512_castsi128_si512(_mm_loadu_si128(at[t] as *const __m128i));
-                        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(at[t + 1] as *const __m128i));
-                        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(at[t + 2] as *const __m128i));
-                        let v = _mm512_inserti32x4::<3>(v, _mm_loadu_si128(at[t + 3] as *const __m128i));
-                        _mm512_permutexvar_epi8(order, v)
-                    };
-                    let (q0, q1) = (four(0), four(4));
-                    let q2 = _mm512_cvtepu8_epi32(_mm_loadu_si128(at[8] as *const __m128i));
-                    let mut acc = _mm512_dpbusd_epi32(b, q0, g0);
-                    acc = _mm512_dpbusd_epi32(acc, q1, g1);
-                    acc = _mm512_dpbusd_epi32(acc, q2, g2);
-                    if shifted {
-                        // The nine inputs summed (weights of one; q2 holds only tap 8), times the shift.
-                        let sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, ones), q1, ones);
-                        let sum = _mm512_add_epi32(sum, q2);
-                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sum, offset));
+        let pad_quad = _mm512_set1_epi8(layer.input_zero_point as u8 as i8);
+        let (shifted, offset) = (layer.quads_offset != 0, _mm512_set1_epi32(layer.quads_offset));
+        let ones = _mm512_set1_epi32(0x0001_0101);
+        for ch in (0..c).step_by(16) {
+            let g = layer.quads.as_ptr().add(ch / 16 * 3 * 64);
+            let (g0, g1, g2) = (
+                _mm512_loadu_si512(g as *const _),
+                _mm512_loadu_si512(g.add(64) as *const _),
+                _mm512_loadu_si512(g.add(128) as *const _),
+            );
+            let b = _mm512_loadu_si512(layer.bias_all.as_ptr().add(ch) as *const _);
+            let p = Params16::load(&layer.requant, ch, layer.stage);
+            for (ro, oy) in rows.clone().enumerate() {
+                // Per kernel row: (row start, column step); a row outside the image reads the
+                // zero points of `pad` wherever it looks.
+                let [r0, r1, r2]: [(*const u8, usize); 3] = std::array::from_fn(|ky| {
+                    let iy = (oy * st + ky * d) as isize - pt as isize;
+                    if iy >= 0 && (iy as usize) < s.in_h {
+                        (input.as_ptr().add((iy as usize - row0) * row_len + ch), c)
+                    } else {
+                        (pad.as_ptr(), 0)
                     }
-                    requant16(acc, &p)
-                };
-                for ox in (0..fast.start).chain(fast.end..ow) {
-                    let at = std::array::from_fn(|t| {
-                        let ix = (ox * st + t % 3 * d) as isize - pl as isize;
-                        match in_rows[t / 3] {
-                            Some(r) if ix >= 0 && (ix as usize) < s.in_w => r.add(ix as usize * c + ch),
-                            _ => pad.as_ptr(),
+                });
+                let dst = out.as_mut_ptr().add(ro * ow * c);
+                for ox0 in (0..ow).step_by(pass) {
+                    let n = pass.min(ow - ox0);
+                    // Quads of input columns ix0..ix0 + cols: zero points left of the image,
+                    // the image's columns, zero points right of it.
+                    let cols = (n - 1) * st + 2 * d + 1;
+                    let ix0 = (ox0 * st) as isize - pl as isize;
+                    let lo = ((-ix0).max(0) as usize).min(cols);
+                    let hi = ((s.in_w as isize - ix0).max(0) as usize).clamp(lo, cols);
+                    let q = quad.as_mut_ptr() as *mut __m512i;
+                    for j in (0..lo).chain(hi..cols) {
+                        q.add(j).write(pad_quad);
+                    }
+                    let at = |r: (*const u8, usize)| r.0.add((ix0 + lo as isize) as usize * r.1);
+                    let (mut a0, mut a1, mut a2) = (at(r0), at(r1), at(r2));
+                    for j in lo..hi {
+                        let v = _mm512_castsi128_si512(_mm_loadu_si128(a0 as *const __m128i));
+                        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(a1 as *const __m128i));
+                        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(a2 as *const __m128i));
+                        q.add(j).write(_mm512_permutexvar_epi8(order, v));
+                        (a0, a1, a2) = (a0.add(r0.1), a1.add(r1.1), a2.add(r2.1));
+                    }
+                    let (mut qi, mut o) = (q as *const __m512i, dst.add(ox0 * c + ch));
+                    for _ in 0..n {
+                        let (q0, q1, q2) = (qi.read(), qi.add(d).read(), qi.add(2 * d).read());
+                        let mut acc = _mm512_dpbusd_epi32(b, q0, g0);
+                        acc = _mm512_dpbusd_epi32(acc, q1, g1);
+                        acc = _mm512_dpbusd_epi32(acc, q2, g2);
+                        if shifted {
+                            // The nine inputs summed (the fourth byte of each quad weighs nothing).
+                            let zero = _mm512_setzero_si512();
+                            let sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, q0, ones), q1, ones);
+                            let sum = _mm512_dpbusd_epi32(sum, q2, ones);
+                            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sum, offset));
                         }
-                    });
-                    _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, pixel(at));
-                }
-                if fast.is_empty() {
-                    continue;
-                }
-                let r = [in_rows[0].unwrap_unchecked(), in_rows[1].unwrap_unchecked(), in_rows[2].unwrap_unchecked()];
-                for ox in fast.clone() {
-                    let ix = ox * st - pl;
-                    let at = std::array::from_fn(|t| r[t / 3].add((ix + t % 3 * d) * c + ch));
-                    _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, pixel(at));
+                        _mm_storeu_si128(o as *mut __m128i, requant16(acc, &p));
+                        (qi, o) = (qi.add(st), o.add(c));
+                    }
                 }
             }
         }
@@ -370,7 +381,7 @@ pub fn qdwconv3x3_reference(layer: &QDwLayer, input: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::q8::Requant;
-    use crate::testutil::{Rng, quant_weights};
+    use crate::testutil::{Rng, quant_weights, rounding};
 
     #[test]
     fn matches_reference_exactly() {
@@ -390,7 +401,12 @@ mod tests {
                             (rng.next_u64() % 256) as i32,
                             RequantVec::new(
                                 &(0..channels)
-                                    .map(|_| Requant::new(0.001 + (rng.next_u64() % 100) as f64 * 1e-4))
+                                    .map(|_| {
+                                        Requant::with_rounding(
+                                            0.001 + (rng.next_u64() % 100) as f64 * 1e-4,
+                                            rounding(seed),
+                                        )
+                                    })
                                     .collect::<Vec<_>>(),
                             ),
                             OutputStage::new((rng.next_u64() % 256) as i32, 0.03, seed % 2 == 1),

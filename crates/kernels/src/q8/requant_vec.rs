@@ -14,6 +14,11 @@ pub struct RequantVec {
     right: Vec<i32>,
     channels: Vec<Requant>,
     half_up: bool,
+    /// Single-rounding form (see [`single_rounding`]): per channel the constant added to the
+    /// 64-bit product and the total right shift.
+    fold: Vec<i64>,
+    total_shift: Vec<i64>,
+    single: bool,
 }
 
 impl RequantVec {
@@ -30,7 +35,14 @@ impl RequantVec {
             right: all().map(|r| (-r.shift).max(0)).collect(),
             channels: channels.to_vec(),
             half_up,
+            fold: all().map(|r| single_rounding(r).map_or(0, |(c, _)| c)).collect(),
+            total_shift: all().map(|r| single_rounding(r).map_or(0, |(_, s)| s)).collect(),
+            single: channels.iter().all(|r| single_rounding(r).is_some()),
         }
+    }
+    /// Whether every channel's two roundings fold into one: see [`single_rounding`].
+    pub fn single(&self) -> bool {
+        self.single
     }
     pub fn len(&self) -> usize {
         self.channels.len()
@@ -41,6 +53,24 @@ impl RequantVec {
     pub fn get(&self, c: usize) -> Requant {
         self.channels[c]
     }
+}
+
+/// The half-up requantization as one rounding of the 64-bit product `x * multiplier`:
+/// `(constant, shift)` with `apply(x) = floor((x * multiplier + constant) / 2^shift)` for every i32
+/// `x`, where the channel allows it (ties toward +infinity, no left shift, right shift at most 21
+/// so that a zero point times `2^shift` can join the constant without overflow).
+///
+/// Why: the high multiply is `h = floor((x m + 2^30) / 2^31)` (see `scale16`) and the shift
+/// `floor((h + 2^(r-1)) / 2^r)`; for integers `floor((floor(y / b) + c) / d) = floor((y + c b) /
+/// (b d))`, so both are `floor((x m + 2^30 + 2^(30+r)) / 2^(31+r))` (`2^30` alone when r = 0).
+/// |x m| < 2^62 and the constant with a zero point below 2^8 stays under 2^61: no overflow.
+pub fn single_rounding(r: &Requant) -> Option<(i64, i64)> {
+    let right = -r.shift;
+    if r.rounding != Rounding::HalfUp || !(0..=21).contains(&right) || r.multiplier < 0 {
+        return None;
+    }
+    let half = if right > 0 { 1i64 << (30 + right) } else { 0 };
+    Some(((1i64 << 30) + half, 31 + right as i64))
 }
 
 /// `out[i] = stage(requant[first + i](acc[i]))` for a run of consecutive channels.
@@ -92,6 +122,13 @@ pub(crate) mod avx512 {
         /// the bounds as bytes, for [`requant32`] (u8 stages only)
         lo8: __m256i,
         hi8: __m256i,
+        /// The single-rounding form (`super::single_rounding`) with the zero point folded in: per
+        /// even and odd lane, the constant and the shift of the 64-bit product.
+        single: bool,
+        c_even: __m512i,
+        c_odd: __m512i,
+        s_even: __m512i,
+        s_odd: __m512i,
     }
 
     impl Params16 {
@@ -99,31 +136,69 @@ pub(crate) mod avx512 {
         /// [`OutputStage::identity`]-like bounds to keep 32-bit results).
         #[target_feature(enable = "avx512f")]
         pub fn uniform(r: super::Requant, stage: OutputStage) -> Params16 {
-            Params16::new(
+            let mut p = Params16::new(
                 _mm512_set1_epi32(r.multiplier),
                 _mm512_set1_epi32(r.shift.max(0)),
                 _mm512_set1_epi32((-r.shift).max(0)),
                 r.rounding == super::Rounding::HalfUp,
                 stage,
-            )
+            );
+            if let Some((c, s)) = super::single_rounding(&r) {
+                p.set_single(_mm512_set1_epi64(c), _mm512_set1_epi64(c), _mm512_set1_epi64(s), _mm512_set1_epi64(s));
+            }
+            p
+        }
+
+        /// Switches to the single-rounding form, folding the zero point into the constants.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn set_single(&mut self, c_even: __m512i, c_odd: __m512i, s_even: __m512i, s_odd: __m512i) {
+            let zp = _mm512_set1_epi64(_mm512_cvtsi512_si32(self.zp) as i64);
+            self.single = true;
+            self.c_even = _mm512_add_epi64(c_even, _mm512_sllv_epi64(zp, s_even));
+            self.c_odd = _mm512_add_epi64(c_odd, _mm512_sllv_epi64(zp, s_odd));
+            self.s_even = s_even;
+            self.s_odd = s_odd;
         }
 
         /// # Safety
         /// AVX-512F; `first < rq.len()` (the arrays are padded to whole groups of 16).
+        #[inline]
         #[target_feature(enable = "avx512f")]
         pub unsafe fn load(rq: &RequantVec, first: usize, stage: OutputStage) -> Params16 {
             debug_assert!(first + 16 <= rq.multiplier.len());
             unsafe {
-                Params16::new(
+                let mut p = Params16::new(
                     _mm512_loadu_si512(rq.multiplier.as_ptr().add(first) as *const _),
                     _mm512_loadu_si512(rq.left.as_ptr().add(first) as *const _),
                     _mm512_loadu_si512(rq.right.as_ptr().add(first) as *const _),
                     rq.half_up,
                     stage,
-                )
+                );
+                if rq.single {
+                    // Channels first.. first + 16 as 64-bit values, split into even and odd lanes.
+                    let pair = |v: &[i64]| {
+                        (
+                            _mm512_loadu_si512(v.as_ptr().add(first) as *const _),
+                            _mm512_loadu_si512(v.as_ptr().add(first + 8) as *const _),
+                        )
+                    };
+                    let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+                    let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+                    let (c0, c1) = pair(&rq.fold);
+                    let (s0, s1) = pair(&rq.total_shift);
+                    p.set_single(
+                        _mm512_permutex2var_epi64(c0, even, c1),
+                        _mm512_permutex2var_epi64(c0, odd, c1),
+                        _mm512_permutex2var_epi64(s0, even, s1),
+                        _mm512_permutex2var_epi64(s0, odd, s1),
+                    );
+                }
+                p
             }
         }
 
+        #[inline]
         #[target_feature(enable = "avx512f")]
         fn new(m: __m512i, l: __m512i, r: __m512i, half_up: bool, stage: OutputStage) -> Params16 {
             let one = _mm512_set1_epi32(1);
@@ -148,34 +223,66 @@ pub(crate) mod avx512 {
                 hi: _mm512_set1_epi32(stage.max),
                 lo8: _mm256_set1_epi8(stage.min.clamp(0, 255) as u8 as i8),
                 hi8: _mm256_set1_epi8(stage.max.clamp(0, 255) as u8 as i8),
+                single: false,
+                c_even: _mm512_setzero_si512(),
+                c_odd: _mm512_setzero_si512(),
+                s_even: _mm512_setzero_si512(),
+                s_odd: _mm512_setzero_si512(),
             }
         }
     }
 
     /// Sixteen accumulators requantized to bytes (what [`requantize`] computes).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub fn requant16(x: __m512i, p: &Params16) -> __m128i {
-        let y = scale16(x, p);
-        _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, p.zp), p.lo), p.hi))
+    /// # Safety
+    /// AVX-512F/BW: these helpers carry no target features of their own and are always
+    /// inlined into the AVX-512 kernels that call them.
+    #[inline(always)]
+    pub unsafe fn requant16(x: __m512i, p: &Params16) -> __m128i {
+        unsafe {
+            let y = scale_zp16(x, p);
+            _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(y, p.lo), p.hi))
+        }
+    }
+
+    /// [`scale16`] plus the output zero point (not clamped): in the single-rounding form one
+    /// multiply, add and shift of each 64-bit product, the zero point inside the constant.
+    /// # Safety
+    /// AVX-512F/BW: these helpers carry no target features of their own and are always
+    /// inlined into the AVX-512 kernels that call them.
+    #[inline(always)]
+    pub unsafe fn scale_zp16(x: __m512i, p: &Params16) -> __m512i {
+        unsafe {
+            if !p.single {
+                return _mm512_add_epi32(scale16(x, p), p.zp);
+            }
+            let even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, p.m), p.c_even), p.s_even);
+            let x_odd = _mm512_shuffle_epi32(x, _MM_PERM_DDBB);
+            let odd = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x_odd, p.m_odd), p.c_odd), p.s_odd);
+            // The low halves of the 64-bit results, interleaved back into channel order.
+            let order = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+            _mm512_permutex2var_epi32(even, order, odd)
+        }
     }
 
     /// Thirty-two accumulators (sixteen columns with `p0`, the next sixteen with `p1`) requantized
     /// to 32 bytes in column order: the same values as two [`requant16`], narrowed with saturating
     /// packs (exact: the clamp bounds of a u8 stage lie inside what the packs keep) and clamped as
     /// bytes.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub fn requant32(x0: __m512i, p0: &Params16, x1: __m512i, p1: &Params16) -> __m256i {
-        let y0 = _mm512_add_epi32(scale16(x0, p0), p0.zp);
-        let y1 = _mm512_add_epi32(scale16(x1, p1), p1.zp);
-        // Per 128-bit lane L: y0[4L..4L+4], y1[4L..4L+4] as i16, then as bytes (twice): dwords
-        // [a_L, b_L, a_L, b_L]; dwords 0, 4, 8, 12 then 1, 5, 9, 13 put them in column order.
-        let bytes = _mm512_packus_epi16(_mm512_packs_epi32(y0, y1), _mm512_setzero_si512());
-        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
-        let v = _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, bytes));
-        // One output stage per layer: the first group's bounds serve both.
-        _mm256_min_epu8(_mm256_max_epu8(v, p0.lo8), p0.hi8)
+    /// # Safety
+    /// AVX-512F/BW: these helpers carry no target features of their own and are always
+    /// inlined into the AVX-512 kernels that call them.
+    #[inline(always)]
+    pub unsafe fn requant32(x0: __m512i, p0: &Params16, x1: __m512i, p1: &Params16) -> __m256i {
+        unsafe {
+            let (y0, y1) = (scale_zp16(x0, p0), scale_zp16(x1, p1));
+            // Per 128-bit lane L: y0[4L..4L+4], y1[4L..4L+4] as i16, then as bytes (twice): dwords
+            // [a_L, b_L, a_L, b_L]; dwords 0, 4, 8, 12 then 1, 5, 9, 13 put them in column order.
+            let bytes = _mm512_packus_epi16(_mm512_packs_epi32(y0, y1), _mm512_setzero_si512());
+            let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+            let v = _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, bytes));
+            // One output stage per layer: the first group's bounds serve both.
+            _mm256_min_epu8(_mm256_max_epu8(v, p0.lo8), p0.hi8)
+        }
     }
 
     /// The fixed-point multiply and rounding shift of [`requant16`], without the output stage.
@@ -185,26 +292,30 @@ pub(crate) mod avx512 {
     /// `floor((ab + 2^30) / 2^31)` (for ab < 0 put y = ab + 2^30: the truncation is
     /// `-floor((2^31 - 1 - y) / 2^31) = floor(y / 2^31)`), one add and one arithmetic shift of
     /// the 64-bit product. (The saturating case needs a multiplier of i32::MIN; ours are >= 2^30.)
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub fn scale16(x: __m512i, p: &Params16) -> __m512i {
-        let one = _mm512_set1_epi32(1);
-        let nudge = _mm512_set1_epi64(1 << 30);
-        let a = if p.any_left { _mm512_sllv_epi32(x, p.l) } else { x };
-        let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, p.m), nudge), 31);
-        // The odd lanes' products shifted left by one instead: their results land in the high halves.
-        let a_odd = _mm512_shuffle_epi32(a, _MM_PERM_DDBB);
-        let odd = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(a_odd, p.m_odd), nudge), 1);
-        let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-        if p.half_up {
-            _mm512_srav_epi32(_mm512_add_epi32(high, p.round), p.r)
-        } else {
-            // gemmlowp's RoundingDivideByPOT: up when the remainder passes half (ties away from zero).
-            let remainder = _mm512_and_si512(high, p.round);
-            let threshold = _mm512_sub_epi32(p.threshold, _mm512_srai_epi32(high, 31));
-            let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
-            let shifted = _mm512_srav_epi32(high, p.r);
-            _mm512_mask_add_epi32(shifted, up, shifted, one)
+    /// # Safety
+    /// AVX-512F/BW: these helpers carry no target features of their own and are always
+    /// inlined into the AVX-512 kernels that call them.
+    #[inline(always)]
+    pub unsafe fn scale16(x: __m512i, p: &Params16) -> __m512i {
+        unsafe {
+            let one = _mm512_set1_epi32(1);
+            let nudge = _mm512_set1_epi64(1 << 30);
+            let a = if p.any_left { _mm512_sllv_epi32(x, p.l) } else { x };
+            let even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, p.m), nudge), 31);
+            // The odd lanes' products shifted left by one instead: their results land in the high halves.
+            let a_odd = _mm512_shuffle_epi32(a, _MM_PERM_DDBB);
+            let odd = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(a_odd, p.m_odd), nudge), 1);
+            let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+            if p.half_up {
+                _mm512_srav_epi32(_mm512_add_epi32(high, p.round), p.r)
+            } else {
+                // gemmlowp's RoundingDivideByPOT: up when the remainder passes half (ties away from zero).
+                let remainder = _mm512_and_si512(high, p.round);
+                let threshold = _mm512_sub_epi32(p.threshold, _mm512_srai_epi32(high, 31));
+                let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+                let shifted = _mm512_srav_epi32(high, p.r);
+                _mm512_mask_add_epi32(shifted, up, shifted, one)
+            }
         }
     }
 
@@ -342,31 +453,44 @@ mod tests {
 
     #[test]
     fn simd_equals_scalar_over_the_whole_i32_range() {
-        // Multipliers below one (no left shift): any accumulator, including the extremes.
+        // Multipliers below one (no left shift): any accumulator, including the extremes. Tiny
+        // multipliers (shifts over 21) keep the two-rounding form, the others take the single one.
         let mut rng = Rng::new(12);
         for rounding in [Rounding::AwayFromZero, Rounding::HalfUp] {
-            let chans: Vec<Requant> = (0..48)
-                .map(|_| Requant::with_rounding(1e-9 + (rng.next_u64() % 10_000) as f64 * 4.9e-5, rounding))
-                .collect();
-            let rq = RequantVec::new(&chans);
-            let stage = OutputStage { zero_point: 0, min: i32::MIN, max: i32::MAX };
-            for round in 0..200 {
-                let mut acc: Vec<i32> = (0..48).map(|_| rng.next_u64() as i32).collect();
-                if round == 0 {
-                    acc[..4].copy_from_slice(&[i32::MIN, i32::MAX, i32::MIN + 1, -1]);
-                }
-                let expect: Vec<i32> = acc.iter().zip(&chans).map(|(&a, c)| c.apply(a)).collect();
-                #[cfg(target_arch = "x86_64")]
-                if crate::isa::has_avx512() {
-                    for g in 0..3 {
-                        // SAFETY: AVX-512F detected; 16 lanes from channel 16 g.
-                        let got: [i32; 16] = unsafe {
-                            use std::arch::x86_64::*;
-                            let p = avx512::Params16::load(&rq, 16 * g, stage);
-                            let x = _mm512_loadu_si512(acc[16 * g..].as_ptr() as *const _);
-                            std::mem::transmute(avx512::scale16(x, &p))
-                        };
-                        assert_eq!(got[..], expect[16 * g..16 * (g + 1)], "{rounding:?}");
+            for smallest in [1e-9, 1e-5] {
+                let chans: Vec<Requant> = (0..48)
+                    .map(|i| {
+                        let step = if i == 0 { 0 } else { rng.next_u64() % 10_000 };
+                        Requant::with_rounding(smallest + step as f64 * 4.9e-5, rounding)
+                    })
+                    .collect();
+                let rq = RequantVec::new(&chans);
+                assert_eq!(rq.single(), rounding == Rounding::HalfUp && smallest > 1e-6);
+                let zp = 77;
+                let stage = OutputStage { zero_point: zp, min: i32::MIN, max: i32::MAX };
+                for round in 0..200 {
+                    let mut acc: Vec<i32> = (0..48).map(|_| rng.next_u64() as i32).collect();
+                    if round == 0 {
+                        acc[..4].copy_from_slice(&[i32::MIN, i32::MAX, i32::MIN + 1, -1]);
+                    }
+                    let expect: Vec<i32> = acc.iter().zip(&chans).map(|(&a, c)| c.apply(a)).collect();
+                    #[cfg(target_arch = "x86_64")]
+                    if crate::isa::has_avx512() {
+                        for g in 0..3 {
+                            // SAFETY: AVX-512F detected; 16 lanes from channel 16 g.
+                            let (scaled, with_zp): ([i32; 16], [i32; 16]) = unsafe {
+                                use std::arch::x86_64::*;
+                                let p = avx512::Params16::load(&rq, 16 * g, stage);
+                                let x = _mm512_loadu_si512(acc[16 * g..].as_ptr() as *const _);
+                                (
+                                    std::mem::transmute::<__m512i, [i32; 16]>(avx512::scale16(x, &p)),
+                                    std::mem::transmute::<__m512i, [i32; 16]>(avx512::scale_zp16(x, &p)),
+                                )
+                            };
+                            let want = &expect[16 * g..16 * (g + 1)];
+                            assert_eq!(scaled[..], *want, "{rounding:?}");
+                            assert!(with_zp.iter().zip(want).all(|(&y, &e)| y == e + zp), "{rounding:?} {smallest}");
+                        }
                     }
                 }
             }

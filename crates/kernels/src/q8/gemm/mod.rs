@@ -392,7 +392,7 @@ pub fn qgemm_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{Rng, quant_weights};
+    use crate::testutil::{Rng, quant_weights, rounding};
 
     #[test]
     fn matches_reference_exactly() {
@@ -407,8 +407,11 @@ mod tests {
                         // int8, uint8 and wider weights in turn (VNNI takes the first two).
                         let w = quant_weights(&mut rng, k * n, seed);
                         let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() % 20001) as i32 - 10000).collect();
-                        let requant: Vec<Requant> =
-                            (0..n).map(|_| Requant::new(0.0005 + (rng.next_u64() % 1000) as f64 * 1e-5)).collect();
+                        let requant: Vec<Requant> = (0..n)
+                            .map(|_| {
+                                Requant::with_rounding(0.0005 + (rng.next_u64() % 1000) as f64 * 1e-5, rounding(seed))
+                            })
+                            .collect();
                         let za = (rng.next_u64() % 256) as i32;
                         let stage = OutputStage::new((rng.next_u64() % 256) as i32, 0.05, seed % 2 == 0);
                         let packed = QPackedB::new(k, n, |kk, j| w[kk * n + j], &bias, za, requant.clone(), stage);
