@@ -70,6 +70,7 @@ def main():
     ap.add_argument("--models", default="../shared/models")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--only", default="", help="run the configurations whose name contains this")
     a = ap.parse_args()
     f32 = os.path.join(a.models, "keras_mobilenet_v2_1.0_224_random_f32")
     ptq = os.path.join(a.models, "tf2_mobilenet_v2_1.0_224_ptq.tflite")
@@ -84,6 +85,8 @@ def main():
     ]
     print(f"{'configuration':<26} {'engine':<12} {'min ms':>9} {'median ms':>10} {'img/s':>8} {'mnv2 / peer':>12}")
     for name, precision, model, threads, batch, peers in rows:
+        if a.only not in name:
+            continue
         tflite = model if model.endswith(".tflite") else model + ".tflite"
         iters = max(3, a.iters // batch)
         ours = mnv2(a.mnv2, tflite, precision, threads, batch, iters, a.warmup)

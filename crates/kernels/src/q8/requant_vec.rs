@@ -102,7 +102,7 @@ pub(crate) mod avx512 {
 
     /// The per-channel parameters of 16 consecutive channels, loaded once for a fused epilogue,
     /// with what the rounding needs precomputed.
-    #[derive(Clone, Copy)]
+    #[derive(Debug, Clone, Copy)]
     pub struct Params16 {
         /// multiplier; the odd lanes' multipliers moved to the even positions
         m: __m512i,

@@ -29,13 +29,37 @@ pub struct QPackedB {
     data: AlignedVec<i16>,
     /// bias with the input zero point folded in, padded to panels
     bias: Vec<i32>,
-    /// The same weights minus `quads_offset` as i8 for VNNI, per panel and quad of k rows, 64
-    /// bytes `[k0 c0, k1 c0, k2 c0, k3 c0, k0 c1, ... k3 c15]`; empty unless the weights span at
-    /// most 256 values, k is a multiple of 4 and the CPU has VNNI.
-    quads: AlignedVec<i8>,
-    quads_offset: i32,
     requant: RequantVec,
     stage: OutputStage,
+    /// The VNNI layout instead of `data`, where it serves.
+    vnni: Option<VnniPack>,
+}
+
+/// The weights as i8 quads for VNNI (see the module comment), with bias and requantization in
+/// the same column order. Whole groups of 64 columns are stored in the order two saturating
+/// packs put back in place: panel `j` of a group holds, in its 128-bit lane `l`, columns
+/// `16 l + 4 j .. + 4` (see [`vnni_slot`]); columns after the last whole group keep their order.
+#[derive(Debug, Clone)]
+pub(crate) struct VnniPack {
+    /// Per panel and quad of k rows, 64 bytes `[k0 c0, k1 c0, k2 c0, k3 c0, k0 c1, ... k3 c15]`
+    /// of `w - offset`, zero-padded in n.
+    pub quads: AlignedVec<i8>,
+    pub offset: i32,
+    /// `bias` by slot (`panel * 16 + slot`), and each panel's requantization constants.
+    pub bias: Vec<i32>,
+    #[cfg(target_arch = "x86_64")]
+    pub params: Vec<super::requant_vec::avx512::Params16>,
+}
+
+/// Where column `j` of `n` lives in the VNNI layout: (panel, slot).
+pub(crate) fn vnni_slot(j: usize, n: usize) -> (usize, usize) {
+    if j < n / 64 * 64 {
+        let (group, r) = (j / 64, j % 64);
+        let (lane, panel, e) = (r / 16, r % 16 / 4, r % 4);
+        (group * 4 + panel, 4 * lane + e)
+    } else {
+        (j / NR, j % NR)
+    }
 }
 
 impl QPackedB {
@@ -63,22 +87,23 @@ impl QPackedB {
             *f = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
         let shift = i8_shift(lo, hi).filter(|_| k.is_multiple_of(4) && crate::isa::has_avx512_vnni());
-        let offset = shift.unwrap_or(0);
         // One layout only: the VNNI quads where they serve, else the 16-bit pairs.
-        let (data, quads) = if shift.is_some() {
-            (AlignedVec::zeroed(0), pack_quads(k, n, &w, offset))
-        } else {
-            let mut data = AlignedVec::zeroed(panels * pairs * 2 * NR);
-            for j in 0..n {
-                let (p, c) = (j / NR, j % NR);
-                for kk in 0..k {
-                    data[(p * pairs + kk / 2) * 2 * NR + 2 * c + kk % 2] = w(kk, j);
+        let mut data = AlignedVec::zeroed(0);
+        let vnni = match shift {
+            Some(offset) => Some(VnniPack::new(k, n, &w, offset, &folded, &requant, stage)),
+            None => {
+                data = AlignedVec::zeroed(panels * pairs * 2 * NR);
+                for j in 0..n {
+                    let (p, c) = (j / NR, j % NR);
+                    for kk in 0..k {
+                        data[(p * pairs + kk / 2) * 2 * NR + 2 * c + kk % 2] = w(kk, j);
+                    }
                 }
+                None
             }
-            (data, AlignedVec::zeroed(0))
         };
         let requant = RequantVec::new(&requant);
-        QPackedB { k, n, pairs, data, bias: folded, quads, quads_offset: offset, requant, stage }
+        QPackedB { k, n, pairs, data, bias: folded, requant, stage, vnni }
     }
     pub fn k(&self) -> usize {
         self.k
@@ -90,28 +115,57 @@ impl QPackedB {
     fn panel(&self, p: usize) -> &[i16] {
         &self.data[p * self.pairs * 2 * NR..(p + 1) * self.pairs * 2 * NR]
     }
-    /// Weight row `kk`, column `c` of panel `p` (zero point removed), from whichever layout is
-    /// packed (for the portable tile).
-    fn weight(&self, p: usize, kk: usize, c: usize) -> i32 {
-        if self.quads.is_empty() {
-            self.data[(p * self.pairs + kk / 2) * 2 * NR + 2 * c + kk % 2] as i32
-        } else {
-            self.quads[(p * (self.k / 4) + kk / 4) * 4 * NR + 4 * c + kk % 4] as i32 + self.quads_offset
+    /// Weight row `kk`, column `j` (zero point removed), from whichever layout is packed (for
+    /// the portable tile).
+    fn weight(&self, kk: usize, j: usize) -> i32 {
+        match &self.vnni {
+            None => self.data[(j / NR * self.pairs + kk / 2) * 2 * NR + 2 * (j % NR) + kk % 2] as i32,
+            Some(v) => {
+                let (p, c) = vnni_slot(j, self.n);
+                v.quads[(p * (self.k / 4) + kk / 4) * 4 * NR + 4 * c + kk % 4] as i32 + v.offset
+            }
         }
     }
 }
 
-/// The VNNI layout of [`QPackedB::quads`]: `w - offset` (zero-padded in n).
-fn pack_quads(k: usize, n: usize, w: &impl Fn(usize, usize) -> i16, offset: i32) -> AlignedVec<i8> {
-    let quads = k / 4;
-    let mut q = AlignedVec::zeroed(n.div_ceil(NR) * quads * 4 * NR);
-    for j in 0..n {
-        let (p, c) = (j / NR, j % NR);
-        for kk in 0..k {
-            q[(p * quads + kk / 4) * 4 * NR + 4 * c + kk % 4] = (w(kk, j) as i32 - offset) as i8;
+impl VnniPack {
+    fn new(
+        k: usize,
+        n: usize,
+        w: &impl Fn(usize, usize) -> i16,
+        offset: i32,
+        bias: &[i32],
+        requant: &[Requant],
+        stage: OutputStage,
+    ) -> VnniPack {
+        let quads = k / 4;
+        let mut q = AlignedVec::zeroed(n.div_ceil(NR) * quads * 4 * NR);
+        let mut slot_bias = vec![0i32; bias.len()];
+        let mut slot_requant = requant.to_vec();
+        for j in 0..n {
+            let (p, c) = vnni_slot(j, n);
+            for kk in 0..k {
+                q[(p * quads + kk / 4) * 4 * NR + 4 * c + kk % 4] = (w(kk, j) as i32 - offset) as i8;
+            }
+            slot_bias[p * NR + c] = bias[j];
+            slot_requant[p * NR + c] = requant[j];
+        }
+        let slot_requant = RequantVec::new(&slot_requant);
+        let _ = (&slot_requant, stage);
+        VnniPack {
+            quads: q,
+            offset,
+            bias: slot_bias,
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the VNNI layout is packed only where the CPU has AVX-512 VNNI (so AVX-512F);
+            // the requantization is padded to whole groups of 16.
+            params: (0..n.div_ceil(NR))
+                .map(|p| unsafe {
+                    super::requant_vec::avx512::Params16::load(&slot_requant, p * NR, stage)
+                })
+                .collect(),
         }
     }
-    q
 }
 
 /// `out` (m x n) from `a` (m x k), all row-major u8.
@@ -122,7 +176,7 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     assert_eq!(out.len(), m * n, "output is not a whole number of rows");
     assert_eq!(a.len(), m * k, "A has {} elements, expected {m}x{k}", a.len());
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx2 && !b.quads.is_empty() {
+    if isa == Isa::Avx2 && b.vnni.is_some() {
         vnni::qgemm(a, m, b, out);
         return;
     }
@@ -225,7 +279,7 @@ fn tile_portable(a: &[u8], rows: usize, k: usize, b: &QPackedB, p: usize, acc: &
         let a_row = &a[i * k..(i + 1) * k];
         for (kk, &av) in a_row.iter().enumerate() {
             for (c, v) in acc_row.iter_mut().enumerate() {
-                *v += av as i32 * b.weight(p, kk, c);
+                *v += av as i32 * b.weight(kk, p * NR + c);
             }
         }
     }
@@ -400,7 +454,7 @@ mod tests {
         for isa in Isa::all_available() {
             for m in [1, 3, 4, 5, 8, 9, 17, 49, 64, 97] {
                 for k in [1, 2, 3, 4, 16, 17, 64, 96, 145, 148, 200] {
-                    for n in [1, 8, 15, 16, 17, 32, 33, 48] {
+                    for n in [1, 8, 15, 16, 17, 32, 33, 48, 64, 96, 144] {
                         seed += 1;
                         let mut rng = Rng::new(seed);
                         let a: Vec<u8> = (0..m * k).map(|_| rng.next_u64() as u8).collect();
