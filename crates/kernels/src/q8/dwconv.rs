@@ -2,7 +2,7 @@
 //! taps outside the image are skipped, which equals padding with the input zero point.
 
 use super::requant_vec::{RequantVec, requantize};
-use super::{OutputStage, i8_shift};
+use super::{OutputStage, i8_shift, vnni_slot};
 use crate::Isa;
 use crate::dwconv::DwShape;
 
@@ -15,20 +15,23 @@ pub struct QDwLayer {
     pub input_zero_point: i32,
     pub requant: RequantVec,
     pub stage: OutputStage,
-    /// For VNNI: per block of 16 channels and per kernel column kx, the column's three taps minus
-    /// `quads_offset` as `[w(0,kx) w(1,kx) w(2,kx) 0]` per channel (64 bytes a column), the
-    /// byte order of the input's vertical quads (see `rows_vnni`); empty unless the weights
-    /// span at most 256 values, channels are a multiple of 16 and the CPU has VNNI and VBMI.
-    /// uint8 weights (minus their zero point) are shifted into i8 by the offset, and
-    /// `offset * (sum of the nine inputs)` is added back.
+    /// For VNNI: per block of 16 channel slots ([`vnni_slot`]) and per kernel column kx, the
+    /// column's three taps minus `quads_offset` as `[w(0,kx) w(1,kx) w(2,kx) 0]` per channel (64
+    /// bytes a column), the byte order of the input's vertical quads (see `rows_vnni`); empty
+    /// unless the weights span at most 256 values, channels are a multiple of 16 and the CPU has
+    /// VNNI and VBMI. uint8 weights (minus their zero point) are shifted into i8 by the offset,
+    /// and `offset * (sum of the nine inputs)` is added back.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the x86-64 kernel only
     quads: Vec<i8>,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     quads_offset: i32,
-    /// With `quads`: `bias - zx * (sum of the nine weights)` per channel. The VNNI kernel reads
+    /// With `quads`, by slot: `bias - zx * (sum of the nine weights)`. The VNNI kernel reads
     /// out-of-image taps as the zero point, so every output takes all nine taps.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     bias_all: Vec<i32>,
+    /// With `quads`: each block's requantization constants, by slot.
+    #[cfg(target_arch = "x86_64")]
+    params: Vec<super::requant_vec::avx512::Params16>,
 }
 
 impl QDwLayer {
@@ -45,23 +48,44 @@ impl QDwLayer {
         let (lo, hi) = w.iter().fold((0i32, 0i32), |(lo, hi), &v| (lo.min(v as i32), hi.max(v as i32)));
         let shift = i8_shift(lo, hi).filter(|_| c.is_multiple_of(16) && crate::isa::has_avx512_vnni_vbmi());
         let offset = shift.unwrap_or(0);
-        let (mut quads, mut bias_all) = (Vec::new(), Vec::new());
+        let (mut quads, mut bias_all, mut slot_requant) = (Vec::new(), Vec::new(), Vec::new());
         if shift.is_some() {
             quads = vec![0i8; c / 16 * 3 * 64];
+            bias_all = vec![0i32; c];
+            slot_requant = vec![requant.get(0); c];
             for ch in 0..c {
+                let (block, slot) = vnni_slot(ch, c);
                 for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
-                    quads[((ch / 16) * 3 + kx) * 64 + (ch % 16) * 4 + ky] =
-                        (w[(ky * 3 + kx) * c + ch] as i32 - offset) as i8;
+                    quads[(block * 3 + kx) * 64 + slot * 4 + ky] = (w[(ky * 3 + kx) * c + ch] as i32 - offset) as i8;
                 }
+                let sum: i32 = (0..9).map(|t| w[t * c + ch] as i32).sum();
+                bias_all[block * 16 + slot] = bias[ch].wrapping_sub(input_zero_point.wrapping_mul(sum));
+                slot_requant[block * 16 + slot] = requant.get(ch);
             }
-            bias_all = (0..c)
-                .map(|ch| {
-                    let sum: i32 = (0..9).map(|t| w[t * c + ch] as i32).sum();
-                    bias[ch].wrapping_sub(input_zero_point.wrapping_mul(sum))
-                })
-                .collect();
         }
-        QDwLayer { shape, w, bias, input_zero_point, requant, stage, quads, quads_offset: offset, bias_all }
+        #[cfg(target_arch = "x86_64")]
+        let params = if quads.is_empty() {
+            Vec::new()
+        } else {
+            let rq = RequantVec::new(&slot_requant);
+            // SAFETY: quads are packed only where the CPU has AVX-512 (VNNI and VBMI); the
+            // requantization covers whole blocks of 16.
+            (0..c / 16).map(|b| unsafe { super::requant_vec::avx512::Params16::load(&rq, b * 16, stage) }).collect()
+        };
+        let _ = slot_requant;
+        QDwLayer {
+            shape,
+            w,
+            bias,
+            input_zero_point,
+            requant,
+            stage,
+            quads,
+            quads_offset: offset,
+            bias_all,
+            #[cfg(target_arch = "x86_64")]
+            params,
+        }
     }
 }
 
@@ -213,100 +237,239 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
     }
 }
 
-/// Input columns one VNNI pass over an output row holds as vertical quads (a stack buffer).
+/// Input columns one VNNI pass over an output row holds as vertical quads (stack buffers).
 #[cfg(target_arch = "x86_64")]
-const QUAD_COLUMNS: usize = 160;
+const QUAD_COLUMNS: usize = 64;
 
-/// VNNI, per output row and block of 16 channels: the three input rows the row reads are
-/// interleaved once into vertical quads, `[x(iy0, ix) x(iy1, ix) x(iy2, ix) -]` per channel
-/// (64 bytes a column, `vpermb`), then each output is three `vpdpbusd` of the quads of its
-/// three columns with the packed weight columns, four u8 x i8 products per lane (the fourth
-/// weight is zero). Rows and columns outside the image read zero points, whose products the
-/// folded bias takes back (`bias_all`), so edges run the same code.
+/// VNNI. Per output row, the three input rows it reads are interleaved once into vertical
+/// quads, `[x(iy0, ix) x(iy1, ix) x(iy2, ix) -]` per channel, and each output is three
+/// `vpdpbusd` of the quads of its three columns with the packed weight columns, four u8 x i8
+/// products per lane (the fourth weight is zero). Rows and columns outside the image read zero
+/// points, whose products the folded bias takes back (`bias_all`), so edges run the same code.
+/// Whole groups of 64 channels build their quads with byte and word unpacks (the slot order of
+/// [`vnni_slot`]) and store 64 bytes per output; the other blocks of 16 gather with `vpermb`.
 ///
 /// # Safety
 /// AVX-512F/BW/VNNI/VBMI (`layer.quads` non-empty); the window and output checked by the caller.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
 unsafe fn rows_vnni(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
-    use super::requant_vec::avx512::{Params16, requant16};
+    let c = layer.shape.channels;
+    // SAFETY: as this function's contract, with groups and blocks inside the channels.
+    unsafe {
+        for g in 0..c / 64 {
+            group64(layer, input, row0, rows.clone(), out, g);
+        }
+        for block in c / 64 * 4..c / 16 {
+            block16(layer, input, row0, rows.clone(), out, block);
+        }
+    }
+}
+
+/// The three input rows output row `oy` reads, as (first byte of channel `ch`, column step): a
+/// row outside the image reads `pad` (zero points) wherever it looks.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn tap_rows(layer: &QDwLayer, input: &[u8], row0: usize, oy: usize, ch: usize, pad: &[u8]) -> [(*const u8, usize); 3] {
+    let s = &layer.shape;
+    let (pt, ..) = s.geometry();
+    std::array::from_fn(|ky| {
+        let iy = (oy * s.stride + ky * s.dilation) as isize - pt as isize;
+        if iy >= 0 && (iy as usize) < s.in_h {
+            (input[(iy as usize - row0) * s.in_w * s.channels + ch..].as_ptr(), s.channels)
+        } else {
+            (pad.as_ptr(), 0)
+        }
+    })
+}
+
+/// A pass: output columns `ox0..ox0 + n` read input columns `ix0..ix0 + cols`, of which
+/// `lo..hi` (relative) lie inside the image.
+#[cfg(target_arch = "x86_64")]
+struct Pass {
+    ox0: usize,
+    n: usize,
+    ix0: isize,
+    cols: usize,
+    lo: usize,
+    hi: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn passes(s: &DwShape, width: usize) -> impl Iterator<Item = Pass> {
+    let (_, _, pl, ow) = s.geometry();
+    let (st, d, in_w) = (s.stride, s.dilation, s.in_w);
+    let per_pass = (width - 1 - 2 * d) / st + 1;
+    (0..ow).step_by(per_pass).map(move |ox0| {
+        let n = per_pass.min(ow - ox0);
+        let cols = (n - 1) * st + 2 * d + 1;
+        let ix0 = (ox0 * st) as isize - pl as isize;
+        let lo = ((-ix0).max(0) as usize).min(cols);
+        let hi = ((in_w as isize - ix0).max(0) as usize).clamp(lo, cols);
+        Pass { ox0, n, ix0, cols, lo, hi }
+    })
+}
+
+/// Channels `64 g..64 g + 64`: blocks `4 g..4 g + 4` in slot order.
+///
+/// # Safety
+/// As [`rows_vnni`]; `64 (g + 1) <= channels`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+unsafe fn group64(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8], g: usize) {
+    use super::requant_vec::avx512::scale_zp16;
     use std::arch::x86_64::*;
     let s = &layer.shape;
     let (c, st, d) = (s.channels, s.stride, s.dilation);
-    let (pt, _, pl, ow) = s.geometry();
+    let ow = s.geometry().3;
+    let pad = [layer.input_zero_point as u8; 64];
+    // Written before it is read in every pass (no need to clear it per call).
+    let mut quad = [const { std::mem::MaybeUninit::<[__m512i; 4]>::uninit() }; QUAD_COLUMNS];
+    // SAFETY (whole body): every address read is `pad` (64 bytes) or column ix in 0..in_w of an
+    // input row inside the window, channels 64 g..64 g + 64 <= c; a pass reads quads
+    // 0..cols <= QUAD_COLUMNS; quads, bias_all and params hold blocks 4 g..4 g + 4; `out` rows
+    // are ow * c bytes.
+    unsafe {
+        let w = layer.quads.as_ptr().add(4 * g * 3 * 64) as *const __m512i;
+        // Weights [kx][block]: block b's three columns are at 3 b + kx.
+        let wt: [[__m512i; 4]; 3] =
+            std::array::from_fn(|kx| std::array::from_fn(|b| w.add(3 * b + kx).read_unaligned()));
+        let bias: [__m512i; 4] =
+            std::array::from_fn(|b| _mm512_loadu_si512(layer.bias_all.as_ptr().add(64 * g + 16 * b) as *const _));
+        let p = &layer.params[4 * g..4 * g + 4];
+        let pad_quad = _mm512_set1_epi8(layer.input_zero_point as u8 as i8);
+        let (lo8, hi8) = (
+            _mm512_set1_epi8(layer.stage.min.clamp(0, 255) as u8 as i8),
+            _mm512_set1_epi8(layer.stage.max.clamp(0, 255) as u8 as i8),
+        );
+        let (shifted, offset) = (layer.quads_offset != 0, _mm512_set1_epi32(layer.quads_offset));
+        let ones = _mm512_set1_epi32(0x0001_0101);
+        for (ro, oy) in rows.enumerate() {
+            let [r0, r1, r2] = tap_rows(layer, input, row0, oy, 64 * g, &pad);
+            let dst = out.as_mut_ptr().add(ro * ow * c + 64 * g);
+            for pass in passes(s, QUAD_COLUMNS) {
+                let q = quad.as_mut_ptr() as *mut [__m512i; 4];
+                for j in (0..pass.lo).chain(pass.hi..pass.cols) {
+                    q.add(j).write([pad_quad; 4]);
+                }
+                let at = |r: (*const u8, usize)| r.0.add((pass.ix0 + pass.lo as isize) as usize * r.1);
+                let (mut a0, mut a1, mut a2) = (at(r0), at(r1), at(r2));
+                for j in pass.lo..pass.hi {
+                    let (x0, x1, x2) = (
+                        _mm512_loadu_si512(a0 as *const _),
+                        _mm512_loadu_si512(a1 as *const _),
+                        _mm512_loadu_si512(a2 as *const _),
+                    );
+                    // Per 128-bit lane l: pairs (x0, x1) and (x2, x2) of channels 16 l..16 l + 8
+                    // (lo) and 16 l + 8.. (hi); their word unpacks give the quads of channels
+                    // 16 l + 4 b..16 l + 4 b + 4 in block b (the fourth byte weighs nothing).
+                    let (p01l, p01h) = (_mm512_unpacklo_epi8(x0, x1), _mm512_unpackhi_epi8(x0, x1));
+                    let (p22l, p22h) = (_mm512_unpacklo_epi8(x2, x2), _mm512_unpackhi_epi8(x2, x2));
+                    q.add(j).write([
+                        _mm512_unpacklo_epi16(p01l, p22l),
+                        _mm512_unpackhi_epi16(p01l, p22l),
+                        _mm512_unpacklo_epi16(p01h, p22h),
+                        _mm512_unpackhi_epi16(p01h, p22h),
+                    ]);
+                    (a0, a1, a2) = (a0.add(r0.1), a1.add(r1.1), a2.add(r2.1));
+                }
+                let (mut qi, mut o) = (q as *const [__m512i; 4], dst.add(pass.ox0 * c));
+                for _ in 0..pass.n {
+                    let (q0, q1, q2) = (&*qi, &*qi.add(d), &*qi.add(2 * d));
+                    // Block b's output (a macro: closures here are not always inlined).
+                    macro_rules! block {
+                        ($b:literal) => {{
+                            let mut acc = _mm512_dpbusd_epi32(bias[$b], q0[$b], wt[0][$b]);
+                            acc = _mm512_dpbusd_epi32(acc, q1[$b], wt[1][$b]);
+                            acc = _mm512_dpbusd_epi32(acc, q2[$b], wt[2][$b]);
+                            if shifted {
+                                let zero = _mm512_setzero_si512();
+                                let sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, q0[$b], ones), q1[$b], ones);
+                                let sum = _mm512_dpbusd_epi32(sum, q2[$b], ones);
+                                acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sum, offset));
+                            }
+                            scale_zp16(acc, &p[$b])
+                        }};
+                    }
+                    let y = [block!(0), block!(1), block!(2), block!(3)];
+                    let words = (_mm512_packs_epi32(y[0], y[1]), _mm512_packs_epi32(y[2], y[3]));
+                    let bytes = _mm512_packus_epi16(words.0, words.1);
+                    _mm512_storeu_si512(o as *mut _, _mm512_min_epu8(_mm512_max_epu8(bytes, lo8), hi8));
+                    (qi, o) = (qi.add(st), o.add(c));
+                }
+            }
+        }
+    }
+}
+
+/// Block `block` of 16 channels (in channel order): quads gathered with `vpermb`.
+///
+/// # Safety
+/// As [`rows_vnni`]; `16 (block + 1) <= channels`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+unsafe fn block16(
+    layer: &QDwLayer,
+    input: &[u8],
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [u8],
+    block: usize,
+) {
+    use super::requant_vec::avx512::requant16;
+    use std::arch::x86_64::*;
+    let s = &layer.shape;
+    let (c, st, d) = (s.channels, s.stride, s.dilation);
+    let ow = s.geometry().3;
+    let ch = 16 * block;
     let pad = [layer.input_zero_point as u8; 16];
-    let row_len = s.in_w * c;
-    // Output columns per pass: their input columns must fit the quad buffer.
-    let pass = (QUAD_COLUMNS - 1 - 2 * d) / st + 1;
-    // Written before it is read in every pass (no need to clear 10 KiB per call).
     let mut quad = [const { std::mem::MaybeUninit::<__m512i>::uninit() }; QUAD_COLUMNS];
-    // SAFETY (whole body): every address read is either `pad` (16 bytes) or column ix in
-    // 0..in_w of an input row inside the window, channels ch..ch + 16 <= c; a pass reads quads
-    // 0..(n - 1) * st + 2 d + 1 <= QUAD_COLUMNS; quads hold 3 * 64 bytes per channel block,
-    // bias_all and requantization c values; `dst` rows are ow * c bytes of `out`.
+    // SAFETY (whole body): as in `group64`, for channels ch..ch + 16.
     unsafe {
         let order = _mm512_loadu_si512(INTERLEAVE4.as_ptr() as *const _);
+        let g = layer.quads.as_ptr().add(block * 3 * 64);
+        let (g0, g1, g2) = (
+            _mm512_loadu_si512(g as *const _),
+            _mm512_loadu_si512(g.add(64) as *const _),
+            _mm512_loadu_si512(g.add(128) as *const _),
+        );
+        let b = _mm512_loadu_si512(layer.bias_all.as_ptr().add(ch) as *const _);
+        let p = &layer.params[block];
         let pad_quad = _mm512_set1_epi8(layer.input_zero_point as u8 as i8);
         let (shifted, offset) = (layer.quads_offset != 0, _mm512_set1_epi32(layer.quads_offset));
         let ones = _mm512_set1_epi32(0x0001_0101);
-        for ch in (0..c).step_by(16) {
-            let g = layer.quads.as_ptr().add(ch / 16 * 3 * 64);
-            let (g0, g1, g2) = (
-                _mm512_loadu_si512(g as *const _),
-                _mm512_loadu_si512(g.add(64) as *const _),
-                _mm512_loadu_si512(g.add(128) as *const _),
-            );
-            let b = _mm512_loadu_si512(layer.bias_all.as_ptr().add(ch) as *const _);
-            let p = Params16::load(&layer.requant, ch, layer.stage);
-            for (ro, oy) in rows.clone().enumerate() {
-                // Per kernel row: (row start, column step); a row outside the image reads the
-                // zero points of `pad` wherever it looks.
-                let [r0, r1, r2]: [(*const u8, usize); 3] = std::array::from_fn(|ky| {
-                    let iy = (oy * st + ky * d) as isize - pt as isize;
-                    if iy >= 0 && (iy as usize) < s.in_h {
-                        (input.as_ptr().add((iy as usize - row0) * row_len + ch), c)
-                    } else {
-                        (pad.as_ptr(), 0)
+        for (ro, oy) in rows.enumerate() {
+            let [r0, r1, r2] = tap_rows(layer, input, row0, oy, ch, &pad);
+            let dst = out.as_mut_ptr().add(ro * ow * c + ch);
+            for pass in passes(s, QUAD_COLUMNS) {
+                let q = quad.as_mut_ptr() as *mut __m512i;
+                for j in (0..pass.lo).chain(pass.hi..pass.cols) {
+                    q.add(j).write(pad_quad);
+                }
+                let at = |r: (*const u8, usize)| r.0.add((pass.ix0 + pass.lo as isize) as usize * r.1);
+                let (mut a0, mut a1, mut a2) = (at(r0), at(r1), at(r2));
+                for j in pass.lo..pass.hi {
+                    let v = _mm512_castsi128_si512(_mm_loadu_si128(a0 as *const __m128i));
+                    let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(a1 as *const __m128i));
+                    let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(a2 as *const __m128i));
+                    q.add(j).write(_mm512_permutexvar_epi8(order, v));
+                    (a0, a1, a2) = (a0.add(r0.1), a1.add(r1.1), a2.add(r2.1));
+                }
+                let (mut qi, mut o) = (q as *const __m512i, dst.add(pass.ox0 * c));
+                for _ in 0..pass.n {
+                    let (q0, q1, q2) = (qi.read(), qi.add(d).read(), qi.add(2 * d).read());
+                    let mut acc = _mm512_dpbusd_epi32(b, q0, g0);
+                    acc = _mm512_dpbusd_epi32(acc, q1, g1);
+                    acc = _mm512_dpbusd_epi32(acc, q2, g2);
+                    if shifted {
+                        // The nine inputs summed (the fourth byte of each quad weighs nothing).
+                        let zero = _mm512_setzero_si512();
+                        let sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, q0, ones), q1, ones);
+                        let sum = _mm512_dpbusd_epi32(sum, q2, ones);
+                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sum, offset));
                     }
-                });
-                let dst = out.as_mut_ptr().add(ro * ow * c);
-                for ox0 in (0..ow).step_by(pass) {
-                    let n = pass.min(ow - ox0);
-                    // Quads of input columns ix0..ix0 + cols: zero points left of the image,
-                    // the image's columns, zero points right of it.
-                    let cols = (n - 1) * st + 2 * d + 1;
-                    let ix0 = (ox0 * st) as isize - pl as isize;
-                    let lo = ((-ix0).max(0) as usize).min(cols);
-                    let hi = ((s.in_w as isize - ix0).max(0) as usize).clamp(lo, cols);
-                    let q = quad.as_mut_ptr() as *mut __m512i;
-                    for j in (0..lo).chain(hi..cols) {
-                        q.add(j).write(pad_quad);
-                    }
-                    let at = |r: (*const u8, usize)| r.0.add((ix0 + lo as isize) as usize * r.1);
-                    let (mut a0, mut a1, mut a2) = (at(r0), at(r1), at(r2));
-                    for j in lo..hi {
-                        let v = _mm512_castsi128_si512(_mm_loadu_si128(a0 as *const __m128i));
-                        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(a1 as *const __m128i));
-                        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(a2 as *const __m128i));
-                        q.add(j).write(_mm512_permutexvar_epi8(order, v));
-                        (a0, a1, a2) = (a0.add(r0.1), a1.add(r1.1), a2.add(r2.1));
-                    }
-                    let (mut qi, mut o) = (q as *const __m512i, dst.add(ox0 * c + ch));
-                    for _ in 0..n {
-                        let (q0, q1, q2) = (qi.read(), qi.add(d).read(), qi.add(2 * d).read());
-                        let mut acc = _mm512_dpbusd_epi32(b, q0, g0);
-                        acc = _mm512_dpbusd_epi32(acc, q1, g1);
-                        acc = _mm512_dpbusd_epi32(acc, q2, g2);
-                        if shifted {
-                            // The nine inputs summed (the fourth byte of each quad weighs nothing).
-                            let zero = _mm512_setzero_si512();
-                            let sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, q0, ones), q1, ones);
-                            let sum = _mm512_dpbusd_epi32(sum, q2, ones);
-                            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sum, offset));
-                        }
-                        _mm_storeu_si128(o as *mut __m128i, requant16(acc, &p));
-                        (qi, o) = (qi.add(st), o.add(c));
-                    }
+                    _mm_storeu_si128(o as *mut __m128i, requant16(acc, p));
+                    (qi, o) = (qi.add(st), o.add(c));
                 }
             }
         }
@@ -387,8 +550,8 @@ mod tests {
     fn matches_reference_exactly() {
         let mut seed = 50;
         for isa in Isa::all_available() {
-            for (h, w) in [(1, 1), (3, 2), (7, 7), (9, 8), (12, 21)] {
-                for channels in [1, 8, 16, 17, 48, 63, 64, 65, 130] {
+            for (h, w) in [(1, 1), (3, 2), (7, 7), (9, 8), (12, 21), (3, 70), (2, 131)] {
+                for channels in [1, 8, 16, 17, 48, 63, 64, 65, 80, 130, 144] {
                     for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                         seed += 1;
                         let mut rng = Rng::new(seed);

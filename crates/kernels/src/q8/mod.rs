@@ -25,8 +25,38 @@ pub(crate) fn i8_shift(lo: i32, hi: i32) -> Option<i32> {
     (hi - offset <= 127).then_some(offset)
 }
 
+/// Where channel `j` of `n` lives in the VNNI layouts of the GEMM and the depthwise conv, as
+/// (block of 16, slot). Whole groups of 64 channels are stored in the order two saturating packs
+/// put back in place: block `4 g + b` holds, in its 128-bit lane `l`, channels
+/// `64 g + 16 l + 4 b .. + 4`; after requantizing the four blocks to i32, `packs(b0, b1)` and
+/// `packs(b2, b3)` then `packus` of the two give the group's 64 bytes in channel order (the
+/// packs work within 128-bit lanes). Channels after the last whole group keep their order.
+pub(crate) fn vnni_slot(j: usize, n: usize) -> (usize, usize) {
+    if j < n / 64 * 64 {
+        let (group, r) = (j / 64, j % 64);
+        let (lane, block, e) = (r / 16, r % 16 / 4, r % 4);
+        (group * 4 + block, 4 * lane + e)
+    } else {
+        (j / 16, j % 16)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn vnni_slots_are_a_permutation() {
+        for n in [1usize, 16, 63, 64, 96, 144, 200] {
+            let mut seen = vec![false; n.div_ceil(16) * 16];
+            for j in 0..n {
+                let (b, s) = super::vnni_slot(j, n);
+                assert!(s < 16 && !std::mem::replace(&mut seen[b * 16 + s], true), "n={n} j={j}");
+            }
+        }
+        // Block 1 of group 0 holds channels 4..8, 20..24, 36..40, 52..56 lane by lane.
+        assert_eq!(super::vnni_slot(21, 64), (1, 5));
+        assert_eq!(super::vnni_slot(64, 96), (4, 0));
+    }
+
     #[test]
     fn i8_shift_by_hand() {
         use super::i8_shift;

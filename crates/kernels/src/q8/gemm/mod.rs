@@ -10,7 +10,7 @@
 //! i8, and `o * sum_k a[m][k]` is added back per row: `sum a w = sum a (w - o) + o sum a`.
 
 use super::requant_vec::{RequantVec, requantize};
-use super::{OutputStage, Requant, i8_shift};
+use super::{OutputStage, Requant, i8_shift, vnni_slot};
 use crate::Isa;
 use crate::aligned::AlignedVec;
 
@@ -36,9 +36,7 @@ pub struct QPackedB {
 }
 
 /// The weights as i8 quads for VNNI (see the module comment), with bias and requantization in
-/// the same column order. Whole groups of 64 columns are stored in the order two saturating
-/// packs put back in place: panel `j` of a group holds, in its 128-bit lane `l`, columns
-/// `16 l + 4 j .. + 4` (see [`vnni_slot`]); columns after the last whole group keep their order.
+/// the same column order: panels and slots of [`vnni_slot`].
 #[derive(Debug, Clone)]
 pub(crate) struct VnniPack {
     /// Per panel and quad of k rows, 64 bytes `[k0 c0, k1 c0, k2 c0, k3 c0, k0 c1, ... k3 c15]`
@@ -49,17 +47,6 @@ pub(crate) struct VnniPack {
     pub bias: Vec<i32>,
     #[cfg(target_arch = "x86_64")]
     pub params: Vec<super::requant_vec::avx512::Params16>,
-}
-
-/// Where column `j` of `n` lives in the VNNI layout: (panel, slot).
-pub(crate) fn vnni_slot(j: usize, n: usize) -> (usize, usize) {
-    if j < n / 64 * 64 {
-        let (group, r) = (j / 64, j % 64);
-        let (lane, panel, e) = (r / 16, r % 16 / 4, r % 4);
-        (group * 4 + panel, 4 * lane + e)
-    } else {
-        (j / NR, j % NR)
-    }
 }
 
 impl QPackedB {
