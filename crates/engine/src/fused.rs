@@ -3,7 +3,7 @@
 //! depthwise output exist at a time, so a block needs |input| + |output| + a few rows.
 
 use mnv2_arch::Bottleneck;
-use mnv2_kernels::dwconv::{DwLayer, dwconv3x3_window};
+use mnv2_kernels::dwconv::{DwLayer, dwconv3x3_ring, dwconv3x3_window};
 use mnv2_kernels::gemm::{PackedB, gemm};
 use mnv2_kernels::{Clamp, Isa};
 
@@ -69,24 +69,26 @@ impl FusedBlock {
             let d = &mut dband[..band.len() * ow * hidden];
             match &self.expand {
                 Some(e) => {
-                    // Slide the window: drop rows above the band, expand the new ones below.
+                    // The window is a ring: input row iy in slot iy % window_rows. Rows above
+                    // the band leave it, the new ones below are expanded into their slots.
                     if win_n > 0 && win_lo < need_lo {
                         let drop = (need_lo - win_lo).min(win_n);
-                        window.copy_within(drop * in_row..win_n * in_row, 0);
                         win_lo += drop;
                         win_n -= drop;
                     }
                     if win_n == 0 {
                         win_lo = need_lo;
                     }
-                    let from = win_lo + win_n;
-                    if from <= need_hi {
-                        let n = need_hi + 1 - from;
-                        let dst = &mut window[win_n * in_row..(win_n + n) * in_row];
-                        gemm(isa, &x[from * x_row..(need_hi + 1) * x_row], e, None, Clamp::RELU6, dst);
-                        win_n += n;
+                    let mut from = win_lo + win_n;
+                    while from <= need_hi {
+                        // A run of rows up to the ring's end.
+                        let slot = from % self.window_rows;
+                        let n = (need_hi + 1 - from).min(self.window_rows - slot);
+                        let dst = &mut window[slot * in_row..(slot + n) * in_row];
+                        gemm(isa, &x[from * x_row..(from + n) * x_row], e, None, Clamp::RELU6, dst);
+                        (from, win_n) = (from + n, win_n + n);
                     }
-                    dwconv3x3_window(isa, &self.dw, &window[..win_n * in_row], win_lo, band.clone(), d);
+                    dwconv3x3_ring(isa, &self.dw, window, band.clone(), d);
                 }
                 None => dwconv3x3_window(isa, &self.dw, x, 0, band.clone(), d),
             }

@@ -4,7 +4,7 @@
 use mnv2_arch::Bottleneck;
 use mnv2_kernels::Isa;
 use mnv2_kernels::q8::add::{QAdd, qadd_in_place};
-use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3_window};
+use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3_ring, qdwconv3x3_window};
 use mnv2_kernels::q8::gemm::{QPackedB, qgemm};
 
 use crate::fused::SCRATCH_BUDGET;
@@ -65,27 +65,26 @@ impl QFusedBlock {
             let d = &mut dband[..band.len() * ow * hidden];
             match &self.expand {
                 Some(e) => {
+                    // The window is a ring: input row iy in slot iy % window_rows. Rows above
+                    // the band leave it, the new ones below are expanded into their slots.
                     if win_n > 0 && win_lo < need_lo {
                         let drop = (need_lo - win_lo).min(win_n);
-                        window.copy_within(drop * in_row..win_n * in_row, 0);
                         win_lo += drop;
                         win_n -= drop;
                     }
                     if win_n == 0 {
                         win_lo = need_lo;
                     }
-                    let from = win_lo + win_n;
-                    if from <= need_hi {
-                        let n = need_hi + 1 - from;
-                        qgemm(
-                            isa,
-                            &x[from * x_row..(need_hi + 1) * x_row],
-                            e,
-                            &mut window[win_n * in_row..(win_n + n) * in_row],
-                        );
-                        win_n += n;
+                    let mut from = win_lo + win_n;
+                    while from <= need_hi {
+                        // A run of rows up to the ring's end.
+                        let slot = from % self.window_rows;
+                        let n = (need_hi + 1 - from).min(self.window_rows - slot);
+                        let dst = &mut window[slot * in_row..(slot + n) * in_row];
+                        qgemm(isa, &x[from * x_row..(from + n) * x_row], e, dst);
+                        (from, win_n) = (from + n, win_n + n);
                     }
-                    qdwconv3x3_window(isa, &self.dw, &window[..win_n * in_row], win_lo, band.clone(), d);
+                    qdwconv3x3_ring(isa, &self.dw, window, band.clone(), d);
                 }
                 None => qdwconv3x3_window(isa, &self.dw, x, 0, band.clone(), d),
             }

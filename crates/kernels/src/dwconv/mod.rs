@@ -41,7 +41,7 @@ impl DwShape {
         for ky in 0..3 {
             let iy = (oy * self.stride + ky * self.dilation) as isize - pt as isize;
             if iy >= 0 && (iy as usize) < self.in_h {
-                let start = (iy as usize - row0) * row_len;
+                let start = self.row_start(iy as usize, window.len(), row0);
                 rows[n] = (&window[start..start + row_len], ky);
                 n += 1;
             }
@@ -64,6 +64,29 @@ impl DwShape {
         let first = (rows.start * self.stride).saturating_sub(pt).min(self.in_h - 1);
         let last = ((rows.end.max(1) - 1) * self.stride + 2 * self.dilation).saturating_sub(pt).min(self.in_h - 1);
         (first, last)
+    }
+
+    /// Where input row `iy` starts in a buffer of `len` elements holding whole input rows: slot
+    /// `(iy - row0) % slots`, which is row `iy - row0` of a window of consecutive rows from
+    /// `row0`, and row `iy % slots` of a ring (`row0` = 0) that keeps each row in that slot.
+    #[inline]
+    pub fn row_start(&self, iy: usize, len: usize, row0: usize) -> usize {
+        let row_len = self.in_w * self.channels;
+        (iy - row0) % (len / row_len).max(1) * row_len
+    }
+
+    /// Panics unless `ring` is whole input rows, as many as the output rows `rows` read at
+    /// once, and `out_len` is exactly those rows. (Which rows the ring holds is the caller's
+    /// to keep: see [`DwShape::row_start`].)
+    pub fn check_ring(&self, ring_len: usize, rows: &std::ops::Range<usize>, out_len: usize) {
+        let (_, oh, _, ow) = self.geometry();
+        let row_len = (self.in_w * self.channels).max(1);
+        assert!(ring_len.is_multiple_of(row_len), "ring is not whole rows");
+        assert!(rows.end <= oh && out_len == rows.len() * ow * self.channels, "depthwise output rows");
+        if !rows.is_empty() {
+            let (first, last) = self.input_rows(rows);
+            assert!(last - first < ring_len / row_len, "ring holds fewer rows than {first}..={last}");
+        }
     }
 
     /// Panics unless `window` (input rows from `row0`, whole rows of `elems_per_pixel` elements)
@@ -108,22 +131,40 @@ pub fn dwconv3x3_window(
     rows: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
-    window_impl(isa, crate::isa::has_avx512(), layer, window, row0, rows, out)
+    window_impl(isa, crate::isa::has_avx512(), layer, window, Some(row0), rows, out)
 }
 
-/// [`dwconv3x3_window`] choosing whether AVX2 work may use AVX-512 (`wide`).
+/// As [`dwconv3x3`] reading from a ring of input rows: `ring` holds whole rows, input row `iy`
+/// in slot `iy % slots`, and must hold every row the output rows read (the fused blocks keep
+/// their expanded rows this way, with no copying as the band moves down).
+pub fn dwconv3x3_ring(isa: Isa, layer: &DwLayer, ring: &[f32], rows: std::ops::Range<usize>, out: &mut [f32]) {
+    window_impl(isa, crate::isa::has_avx512(), layer, ring, None, rows, out)
+}
+
+/// [`dwconv3x3_window`] (or, with no `row0`, [`dwconv3x3_ring`]) choosing whether AVX2 work may
+/// use AVX-512 (`wide`).
 pub(crate) fn window_impl(
     isa: Isa,
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))] wide: bool,
     layer: &DwLayer,
     window: &[f32],
-    row0: usize,
+    row0: Option<usize>,
     rows: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
     let DwLayer { shape, w, bias, .. } = layer;
     assert!(w.len() == 9 * shape.channels && bias.len() == shape.channels, "depthwise weight size");
-    shape.check_window(window.len(), row0, &rows, out.len());
+    // A window of rows from row0, or (None) a ring.
+    let row0 = match row0 {
+        Some(row0) => {
+            shape.check_window(window.len(), row0, &rows, out.len());
+            row0
+        }
+        None => {
+            shape.check_ring(window.len(), &rows, out.len());
+            0
+        }
+    };
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512F detected (and AVX2+FMA, as or_scalar() returned Avx2).
@@ -321,7 +362,7 @@ fn rows_portable(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops::Ra
                     if ix < 0 || ix >= shape.in_w as isize {
                         continue;
                     }
-                    let px = ((iy as usize - row0) * shape.in_w + ix as usize) * c;
+                    let px = shape.row_start(iy as usize, input.len(), row0) + ix as usize * c;
                     let inp = &input[px..px + c];
                     let wk = &w[(ky * 3 + kx) * c..(ky * 3 + kx + 1) * c];
                     for ((acc, &x), &wv) in o.iter_mut().zip(inp).zip(wk) {

@@ -109,9 +109,36 @@ pub fn qdwconv3x3_window(
     rows: std::ops::Range<usize>,
     out: &mut [u8],
 ) {
+    window_impl(isa, layer, window, Some(row0), rows, out)
+}
+
+/// As [`qdwconv3x3`] reading from a ring of input rows: `ring` holds whole rows, input row `iy`
+/// in slot `iy % slots`, and must hold every row the output rows read.
+pub fn qdwconv3x3_ring(isa: Isa, layer: &QDwLayer, ring: &[u8], rows: std::ops::Range<usize>, out: &mut [u8]) {
+    window_impl(isa, layer, ring, None, rows, out)
+}
+
+/// A window of rows from `row0`, or (None) a ring.
+fn window_impl(
+    isa: Isa,
+    layer: &QDwLayer,
+    window: &[u8],
+    row0: Option<usize>,
+    rows: std::ops::Range<usize>,
+    out: &mut [u8],
+) {
     let s = &layer.shape;
     assert!(layer.w.len() == 9 * s.channels && layer.bias.len() == s.channels && layer.requant.len() == s.channels);
-    s.check_window(window.len(), row0, &rows, out.len());
+    let row0 = match row0 {
+        Some(row0) => {
+            s.check_window(window.len(), row0, &rows, out.len());
+            row0
+        }
+        None => {
+            s.check_ring(window.len(), &rows, out.len());
+            0
+        }
+    };
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: quads are packed only where the CPU has AVX-512 VNNI and VBMI.
@@ -276,7 +303,7 @@ fn tap_rows(layer: &QDwLayer, input: &[u8], row0: usize, oy: usize, ch: usize, p
     std::array::from_fn(|ky| {
         let iy = (oy * s.stride + ky * s.dilation) as isize - pt as isize;
         if iy >= 0 && (iy as usize) < s.in_h {
-            (input[(iy as usize - row0) * s.in_w * s.channels + ch..].as_ptr(), s.channels)
+            (input[s.row_start(iy as usize, input.len(), row0) + ch..].as_ptr(), s.channels)
         } else {
             (pad.as_ptr(), 0)
         }
@@ -499,7 +526,7 @@ fn rows_portable(isa: Isa, layer: &QDwLayer, input: &[u8], row0: usize, rows: st
                         if ix < 0 || ix >= s.in_w as isize {
                             continue;
                         }
-                        let px = ((iy as usize - row0) * s.in_w + ix as usize) * c + c0;
+                        let px = s.row_start(iy as usize, input.len(), row0) + ix as usize * c + c0;
                         let x = &input[px..px + nb];
                         let w = &layer.w[(ky * 3 + kx) * c + c0..(ky * 3 + kx) * c + c0 + nb];
                         for ((a, &xv), &wv) in acc[..nb].iter_mut().zip(x).zip(w) {
@@ -579,6 +606,46 @@ mod tests {
                         let mut out = vec![0u8; shape.out_len()];
                         qdwconv3x3(isa, &layer, &input, 0..oh, &mut out);
                         assert_eq!(out, qdwconv3x3_reference(&layer, &input), "{isa:?} {shape:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rings_of_rows_give_the_same_bytes() {
+        // Row iy in slot iy % slots (one slot more than two output rows read: they wrap).
+        let mut seed = 500;
+        for isa in Isa::all_available() {
+            for channels in [16, 80] {
+                for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+                    seed += 1;
+                    let mut rng = Rng::new(seed);
+                    let shape = DwShape { in_h: 11, in_w: 9, channels, stride, dilation };
+                    let row_len = 9 * channels;
+                    let layer = QDwLayer::new(
+                        shape,
+                        quant_weights(&mut rng, 9 * channels, seed),
+                        (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),
+                        (rng.next_u64() % 256) as i32,
+                        RequantVec::new(&vec![Requant::with_rounding(0.004, rounding(seed)); channels]),
+                        OutputStage::new((rng.next_u64() % 256) as i32, 0.03, true),
+                    );
+                    let input: Vec<u8> = (0..11 * row_len).map(|_| rng.next_u64() as u8).collect();
+                    let (_, oh, _, ow) = shape.geometry();
+                    let mut whole = vec![0u8; shape.out_len()];
+                    qdwconv3x3(isa, &layer, &input, 0..oh, &mut whole);
+                    let slots = stride + 2 * dilation + 2;
+                    for oy in 0..oh - 1 {
+                        let band = oy..oy + 2;
+                        let (first, last) = shape.input_rows(&band);
+                        let mut ring = vec![0u8; slots * row_len];
+                        for iy in first..=last {
+                            ring[iy % slots * row_len..][..row_len].copy_from_slice(&input[iy * row_len..][..row_len]);
+                        }
+                        let mut two = vec![0u8; 2 * ow * channels];
+                        qdwconv3x3_ring(isa, &layer, &ring, band, &mut two);
+                        assert_eq!(two, whole[oy * ow * channels..][..two.len()], "{isa:?} {shape:?} row {oy}");
                     }
                 }
             }
