@@ -86,12 +86,15 @@ unsafe fn rows2<const R: usize>(
 /// One full panel (16 columns, one zmm per row): `out[i][0..16] = clamp(bias + a[i] * panel +
 /// residual)`, the same FMA chain per element as the other tiles.
 ///
+/// One panel, of which the first `cols` columns exist (a part-filled last panel is read and
+/// written through a lane mask).
+///
 /// # Safety
 /// As [`tile2_full`] with one panel of `k * NR` floats and `NR` bias values; `out` and `residual`
-/// are valid for `rows` rows of 16 floats at stride `ld`.
+/// are valid for `rows` rows of `cols <= 16` floats at stride `ld`.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn tile1_full(
+pub unsafe fn tile1(
     a: &[f32],
     rows: usize,
     k: usize,
@@ -99,21 +102,22 @@ pub unsafe fn tile1_full(
     bias: &[f32],
     out: *mut f32,
     residual: Option<*const f32>,
-    ld: usize,
+    (ld, cols): (usize, usize),
     lo: f32,
     hi: f32,
 ) {
-    debug_assert!(a.len() >= rows * k && panel.len() >= k * NR && bias.len() >= NR);
+    debug_assert!(a.len() >= rows * k && panel.len() >= k * NR && bias.len() >= NR && cols <= NR);
     let (a, p, b) = (a.as_ptr(), panel.as_ptr(), bias.as_ptr());
+    let mask = ((1u32 << cols) - 1) as u16;
     // SAFETY: as documented.
     unsafe {
         match rows {
-            6 => rows1::<6>(a, k, p, b, out, residual, ld, lo, hi),
-            5 => rows1::<5>(a, k, p, b, out, residual, ld, lo, hi),
-            4 => rows1::<4>(a, k, p, b, out, residual, ld, lo, hi),
-            3 => rows1::<3>(a, k, p, b, out, residual, ld, lo, hi),
-            2 => rows1::<2>(a, k, p, b, out, residual, ld, lo, hi),
-            1 => rows1::<1>(a, k, p, b, out, residual, ld, lo, hi),
+            6 => rows1::<6>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            5 => rows1::<5>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            4 => rows1::<4>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            3 => rows1::<3>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            2 => rows1::<2>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            1 => rows1::<1>(a, k, p, b, out, residual, (ld, mask), lo, hi),
             _ => {}
         }
     }
@@ -129,7 +133,7 @@ unsafe fn rows1<const R: usize>(
     bias: *const f32,
     out: *mut f32,
     residual: Option<*const f32>,
-    ld: usize,
+    (ld, mask): (usize, u16),
     lo: f32,
     hi: f32,
 ) {
@@ -145,9 +149,9 @@ unsafe fn rows1<const R: usize>(
         for (i, &ci) in c.iter().enumerate() {
             let mut v = ci;
             if let Some(r) = residual {
-                v = _mm512_add_ps(v, _mm512_loadu_ps(r.add(i * ld)));
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, r.add(i * ld)));
             }
-            _mm512_storeu_ps(out.add(i * ld), _mm512_min_ps(_mm512_max_ps(v, vlo), vhi));
+            _mm512_mask_storeu_ps(out.add(i * ld), mask, _mm512_min_ps(_mm512_max_ps(v, vlo), vhi));
         }
     }
 }

@@ -191,15 +191,23 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 1) * NR];
     let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
     #[cfg(target_arch = "x86_64")]
-    if t.cols == NR && (wide || ctx.isa == Isa::Avx2) {
-        let (o, residual) = tile_span(ctx, out.len(), t, NR);
-        let kernel = if wide { avx512::tile1_full } else { avx2::tile_full };
-        // SAFETY: `wide` only with AVX-512F, else AVX2+FMA (gemm() checked the Isa); the tile's
-        // rows lie inside `out` and `residual` (tile_span asserts it); a_rows/panel/bias have the
+    if wide {
+        // One panel, part-filled or not, through a lane mask.
+        let (o, residual) = tile_span(ctx, out.len(), t, t.cols);
+        let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
+        // SAFETY: `wide` only with AVX-512F (gemm() checked); the tile's rows of t.cols lie
+        // inside `out` and `residual` (tile_span asserts it); a_rows/panel/bias have the
         // documented lengths.
-        unsafe {
-            kernel(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, n, ctx.clamp.lo, ctx.clamp.hi)
-        };
+        unsafe { avx512::tile1(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, (n, t.cols), lo, hi) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if t.cols == NR && ctx.isa == Isa::Avx2 {
+        let (o, residual) = tile_span(ctx, out.len(), t, NR);
+        let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
+        // SAFETY: AVX2+FMA (gemm() checked the Isa); the tile's rows lie inside `out` and
+        // `residual` (tile_span asserts it); a_rows/panel/bias have the documented lengths.
+        unsafe { avx2::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, n, lo, hi) };
         return;
     }
     // Accumulate the full NR-wide tile into registers (or this array), then store the valid part.
