@@ -14,6 +14,7 @@ use mnv2_kernels::q8::gemm::{MR, QPackedB, qgemm};
 use mnv2_kernels::q8::pool::{MeanParams, qavgpool_global, qmean_global};
 use mnv2_kernels::q8::requant_vec::RequantVec;
 use mnv2_kernels::q8::softmax::QSoftmax;
+use mnv2_kernels::q8::table::map_bytes;
 use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
 use mnv2_kernels::upsample::{Sampling, upsample_argmax_u8};
 
@@ -620,9 +621,7 @@ impl Q8Engine {
         for step in &self.steps {
             match step {
                 QStep::Requantize { table } => {
-                    for (o, &v) in cur[..cur_len].iter_mut().zip(input) {
-                        *o = table[v as usize];
-                    }
+                    map_bytes(self.isa, table, &input[..cur_len], &mut cur[..cur_len]);
                     quantized_input = true;
                     trace(TraceOp::Quantize, &cur[..cur_len]);
                 }

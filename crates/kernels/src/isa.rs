@@ -49,6 +49,10 @@ feature_flag!(
     has_avx512_vnni = has_avx512_bw(), "avx512vnni"
 );
 feature_flag!(
+    /// [`has_avx512_bw`] and AVX-512 VBMI (`vpermb`, `vpermt2b`: bytes from any of 64 or 128).
+    has_avx512_vbmi = has_avx512_bw(), "avx512vbmi"
+);
+feature_flag!(
     /// [`has_avx512_vnni`] and AVX-512 VBMI (`vpermb`: any byte of a zmm to any position).
     has_avx512_vnni_vbmi = has_avx512_vnni(), "avx512vbmi"
 );

@@ -4,7 +4,7 @@
 use super::{OutputStage, Requant};
 
 /// Parameters of one quantized add, prepared as TFLite's `Prepare` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QAdd {
     pub zero_point_1: i32,
     pub zero_point_2: i32,
@@ -12,6 +12,10 @@ pub struct QAdd {
     pub input_2: Requant,
     pub output: Requant,
     pub stage: OutputStage,
+    /// Each input byte's rescaled value (`rescaled_1`, `rescaled_2`: 256 i32 each) as four byte
+    /// planes per input, `[input][byte j][value]`: a byte input has 256 values, so its rescaling
+    /// is a table (looked up 64 at a time with `vpermt2b`).
+    planes: Vec<u8>,
 }
 
 const LEFT_SHIFT: i32 = 20;
@@ -25,22 +29,38 @@ impl QAdd {
         let real_1 = scale_1 as f64 / twice_max;
         let real_2 = scale_2 as f64 / twice_max;
         let real_out = twice_max / ((1 << LEFT_SHIFT) as f32 * scale_out) as f64;
-        QAdd {
+        let mut p = QAdd {
             zero_point_1: zp_1,
             zero_point_2: zp_2,
             input_1: Requant::new(real_1),
             input_2: Requant::new(real_2),
             output: Requant::new(real_out),
             stage,
+            planes: vec![0; 2 * 4 * 256],
+        };
+        for v in 0..256 {
+            for (input, value) in [p.rescaled_1(v as u8), p.rescaled_2(v as u8)].into_iter().enumerate() {
+                for (j, byte) in value.to_le_bytes().into_iter().enumerate() {
+                    p.planes[(input * 4 + j) * 256 + v] = byte;
+                }
+            }
         }
+        p
+    }
+
+    /// Input 1 at the common scale: `(a - zp_1) << 20` rescaled.
+    #[inline(always)]
+    pub fn rescaled_1(&self, a: u8) -> i32 {
+        self.input_1.apply((a as i32 - self.zero_point_1) * (1 << LEFT_SHIFT))
+    }
+    #[inline(always)]
+    pub fn rescaled_2(&self, b: u8) -> i32 {
+        self.input_2.apply((b as i32 - self.zero_point_2) * (1 << LEFT_SHIFT))
     }
 
     #[inline(always)]
     pub fn apply(&self, a: u8, b: u8) -> u8 {
-        let x1 = (a as i32 - self.zero_point_1) * (1 << LEFT_SHIFT);
-        let x2 = (b as i32 - self.zero_point_2) * (1 << LEFT_SHIFT);
-        let sum = self.input_1.apply(x1) + self.input_2.apply(x2);
-        self.stage.finish(self.output.apply(sum))
+        self.stage.finish(self.output.apply(self.rescaled_1(a) + self.rescaled_2(b)))
     }
 }
 
@@ -50,9 +70,14 @@ pub fn qadd_in_place(isa: crate::Isa, p: &QAdd, a: &[u8], out: &mut [u8]) {
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
+    if isa.or_scalar() == crate::Isa::Avx2 && crate::isa::has_avx512_vbmi() {
+        // SAFETY: AVX-512F/BW/VBMI detected; both slices hold out.len() bytes.
+        done = unsafe { avx512::add_in_place_tables(p, a, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if isa.or_scalar() == crate::Isa::Avx2 && crate::isa::has_avx512_bw() {
         // SAFETY: AVX-512F/BW detected; both slices hold out.len() bytes.
-        done = unsafe { avx512::add_in_place(p, a, out) };
+        done += unsafe { avx512::add_in_place(p, &a[done..], &mut out[done..]) };
     }
     let _ = isa;
     for (o, &x) in out[done..].iter_mut().zip(&a[done..]) {
@@ -62,9 +87,69 @@ pub fn qadd_in_place(isa: crate::Isa, p: &QAdd, a: &[u8], out: &mut [u8]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::super::requant_vec::avx512::{Params16, requant16, scale16};
+    use super::super::requant_vec::avx512::{Params16, requant16, scale_zp16, scale16};
     use super::{LEFT_SHIFT, OutputStage, QAdd};
     use std::arch::x86_64::*;
+
+    /// Whole groups of 64: both inputs rescaled by table (`QAdd::planes`: each byte plane two
+    /// `vpermt2b` and a blend on the index's top bit), the four planes interleaved into 32-bit
+    /// values with byte and word unpacks (in the slot order of `q8::vnni_slot`, which the
+    /// final packs put back in place), summed and requantized as [`QAdd::apply`] does.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub unsafe fn add_in_place_tables(p: &QAdd, a: &[u8], out: &mut [u8]) -> usize {
+        let n = out.len() / 64 * 64;
+        let po = Params16::uniform(p.output, p.stage);
+        let (lo, hi) = (
+            _mm512_set1_epi8(p.stage.min.clamp(0, 255) as u8 as i8),
+            _mm512_set1_epi8(p.stage.max.clamp(0, 255) as u8 as i8),
+        );
+        // SAFETY: planes hold 2 * 4 * 256 bytes; i + 64 <= n <= both lengths.
+        unsafe {
+            let t = p.planes.as_ptr();
+            let quarter = |input: usize, j: usize, q: usize| {
+                _mm512_loadu_si512(t.add((input * 4 + j) * 256 + 64 * q) as *const _)
+            };
+            // Byte plane j of input `input` at the 64 indices x (macros: closures here are not
+            // always inlined).
+            macro_rules! plane {
+                ($x:expr, $top:expr, $input:literal, $j:literal) => {
+                    _mm512_mask_blend_epi8(
+                        $top,
+                        _mm512_permutex2var_epi8(quarter($input, $j, 0), $x, quarter($input, $j, 1)),
+                        _mm512_permutex2var_epi8(quarter($input, $j, 2), $x, quarter($input, $j, 3)),
+                    )
+                };
+            }
+            // The rescaled values of 64 bytes as four vectors of 32-bit lanes, in slot order.
+            macro_rules! rescale {
+                ($x:expr, $input:literal) => {{
+                    let top = _mm512_movepi8_mask($x);
+                    let (b0, b1) = (plane!($x, top, $input, 0), plane!($x, top, $input, 1));
+                    let (b2, b3) = (plane!($x, top, $input, 2), plane!($x, top, $input, 3));
+                    let (w01l, w01h) = (_mm512_unpacklo_epi8(b0, b1), _mm512_unpackhi_epi8(b0, b1));
+                    let (w23l, w23h) = (_mm512_unpacklo_epi8(b2, b3), _mm512_unpackhi_epi8(b2, b3));
+                    [
+                        _mm512_unpacklo_epi16(w01l, w23l),
+                        _mm512_unpackhi_epi16(w01l, w23l),
+                        _mm512_unpacklo_epi16(w01h, w23h),
+                        _mm512_unpackhi_epi16(w01h, w23h),
+                    ]
+                }};
+            }
+            for i in (0..n).step_by(64) {
+                let x1 = _mm512_loadu_si512(a.as_ptr().add(i) as *const _);
+                let x2 = _mm512_loadu_si512(out.as_ptr().add(i) as *const _);
+                let (r1, r2) = (rescale!(x1, 0), rescale!(x2, 1));
+                let y0 = scale_zp16(_mm512_add_epi32(r1[0], r2[0]), &po);
+                let y1 = scale_zp16(_mm512_add_epi32(r1[1], r2[1]), &po);
+                let y2 = scale_zp16(_mm512_add_epi32(r1[2], r2[2]), &po);
+                let y3 = scale_zp16(_mm512_add_epi32(r1[3], r2[3]), &po);
+                let bytes = _mm512_packus_epi16(_mm512_packs_epi32(y0, y1), _mm512_packs_epi32(y2, y3));
+                _mm512_storeu_si512(out.as_mut_ptr().add(i) as *mut _, _mm512_min_epu8(_mm512_max_epu8(bytes, lo), hi));
+            }
+        }
+        n
+    }
 
     /// Whole groups of sixteen; the same steps as [`QAdd::apply`] lane by lane.
     #[target_feature(enable = "avx512f,avx512bw")]

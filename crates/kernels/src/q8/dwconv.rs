@@ -300,14 +300,14 @@ unsafe fn rows_vnni(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops:
 fn tap_rows(layer: &QDwLayer, input: &[u8], row0: usize, oy: usize, ch: usize, pad: &[u8]) -> [(*const u8, usize); 3] {
     let s = &layer.shape;
     let (pt, ..) = s.geometry();
-    std::array::from_fn(|ky| {
+    let mut rows = [(pad.as_ptr(), 0); 3];
+    for (ky, r) in rows.iter_mut().enumerate() {
         let iy = (oy * s.stride + ky * s.dilation) as isize - pt as isize;
         if iy >= 0 && (iy as usize) < s.in_h {
-            (input[s.row_start(iy as usize, input.len(), row0) + ch..].as_ptr(), s.channels)
-        } else {
-            (pad.as_ptr(), 0)
+            *r = (input[s.row_start(iy as usize, input.len(), row0) + ch..].as_ptr(), s.channels);
         }
-    })
+    }
+    rows
 }
 
 /// A pass: output columns `ox0..ox0 + n` read input columns `ix0..ix0 + cols`, of which
@@ -359,10 +359,13 @@ unsafe fn group64(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::R
     unsafe {
         let w = layer.quads.as_ptr().add(4 * g * 3 * 64) as *const __m512i;
         // Weights [kx][block]: block b's three columns are at 3 b + kx.
-        let wt: [[__m512i; 4]; 3] =
-            std::array::from_fn(|kx| std::array::from_fn(|b| w.add(3 * b + kx).read_unaligned()));
-        let bias: [__m512i; 4] =
-            std::array::from_fn(|b| _mm512_loadu_si512(layer.bias_all.as_ptr().add(64 * g + 16 * b) as *const _));
+        let (mut wt, mut bias) = ([[_mm512_setzero_si512(); 4]; 3], [_mm512_setzero_si512(); 4]);
+        for b in 0..4 {
+            for (kx, w_kx) in wt.iter_mut().enumerate() {
+                w_kx[b] = w.add(3 * b + kx).read_unaligned();
+            }
+            bias[b] = _mm512_loadu_si512(layer.bias_all.as_ptr().add(64 * g + 16 * b) as *const _);
+        }
         let p = &layer.params[4 * g..4 * g + 4];
         let pad_quad = _mm512_set1_epi8(layer.input_zero_point as u8 as i8);
         let (lo8, hi8) = (

@@ -14,6 +14,7 @@ pub mod pool;
 pub mod requant;
 pub mod requant_vec;
 pub mod softmax;
+pub mod table;
 
 pub use requant::{OutputStage, Requant, Rounding, multiply_by_quantized_multiplier, quantize_multiplier};
 

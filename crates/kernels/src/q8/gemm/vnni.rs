@@ -77,8 +77,13 @@ unsafe fn panel_pass(
         let tile_rows = if width == 4 { 4 } else { MR };
         for r0 in (0..row_add.len()).step_by(tile_rows) {
             let rows = tile_rows.min(row_add.len() - r0);
+            // The row sums only matter for shifted weights (read only then).
             let mut add = [0i32; MR];
-            add[..rows].copy_from_slice(&row_add[r0..r0 + rows]);
+            if v.offset != 0 {
+                for (s, &r) in add.iter_mut().zip(&row_add[r0..r0 + rows]) {
+                    *s = r;
+                }
+            }
             let (a, out) = (a[r0 * b.k..].as_ptr(), out.add(r0 * b.n));
             macro_rules! go {
                 ($($r:literal)*) => {
