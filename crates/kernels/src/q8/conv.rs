@@ -57,56 +57,59 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
     // The input zero point is a byte (u8 activations), so it can stand in for a skipped tap.
     let pad = layer.input_zero_point as u8;
     let taps = layer.taps;
+    let (seg, real) = (k * ic, k * k * ic);
     let first = rows.start * ow;
-    let mut cols = vec![pad; PIXELS.min(out.len() / oc.max(1)) * taps];
+    // 16 bytes of slack: interior pixels copy each kernel row's taps as one 16-byte move whose
+    // tail spills into the next column row (rewritten next) or the slack.
+    let mut cols = vec![pad; PIXELS.min(out.len() / oc.max(1)) * taps + 16];
     for (chunk, dst) in out.chunks_mut(PIXELS * oc).enumerate() {
         let pixels = dst.len() / oc;
-        let cols = &mut cols[..pixels * taps];
-        for (j, row) in cols.chunks_exact_mut(taps).enumerate() {
-            let p = first + chunk * PIXELS + j;
-            let (oy, ox) = (p / ow, p % ow);
+        let p0 = first + chunk * PIXELS;
+        let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+        for j in 0..pixels {
+            let row = &mut cols[j * taps..(j + 1) * taps + 16];
             let (iy0, ix0) = ((oy * s.stride) as isize - pt as isize, (ox * s.stride) as isize - pl as isize);
-            if iy0 < 0 || ix0 < 0 || iy0 as usize + k > s.in_h || ix0 as usize + k > s.in_w {
-                // Some taps fall outside: they keep the zero point. (The padding past
-                // k * k * ic keeps it from the allocation on; every other byte is written.)
-                row.fill(pad);
-            }
-            for ky in 0..k {
-                let iy = iy0 + ky as isize;
-                if iy < 0 || iy >= s.in_h as isize {
-                    continue;
+            let inside = iy0 >= 0 && ix0 >= 0 && iy0 as usize + k <= s.in_h && ix0 as usize + k <= s.in_w;
+            // The 16-byte moves must not read past the input's end.
+            let fast = inside && seg <= 16 && ((iy0 as usize + k - 1) * s.in_w + ix0 as usize) * ic + 16 <= input.len();
+            if fast {
+                for ky in 0..k {
+                    let px = ((iy0 as usize + ky) * s.in_w + ix0 as usize) * ic;
+                    let bytes: [u8; 16] = input[px..px + 16].try_into().expect("16 bytes");
+                    row[ky * seg..ky * seg + 16].copy_from_slice(&bytes);
                 }
-                let dst = &mut row[ky * k * ic..(ky + 1) * k * ic];
-                if ix0 >= 0 && ix0 as usize + k <= s.in_w {
-                    // The whole kernel row is in the image: k * ic contiguous bytes.
-                    let px = (iy as usize * s.in_w + ix0 as usize) * ic;
-                    copy_small(dst, &input[px..px + k * ic]);
-                    continue;
+                for b in &mut row[real..taps] {
+                    *b = pad;
                 }
-                for kx in 0..k {
-                    let ix = ix0 + kx as isize;
-                    if ix >= 0 && ix < s.in_w as isize {
-                        let px = (iy as usize * s.in_w + ix as usize) * ic;
-                        copy_small(&mut dst[kx * ic..(kx + 1) * ic], &input[px..px + ic]);
+            } else {
+                row[..taps].fill(pad);
+                for ky in 0..k {
+                    let iy = iy0 + ky as isize;
+                    if iy < 0 || iy >= s.in_h as isize {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = ix0 + kx as isize;
+                        if ix >= 0 && ix < s.in_w as isize {
+                            let px = (iy as usize * s.in_w + ix as usize) * ic;
+                            let at = (ky * k + kx) * ic;
+                            row[at..at + ic].copy_from_slice(&input[px..px + ic]);
+                        }
                     }
                 }
             }
+            ox += 1;
+            if ox == ow {
+                (oy, ox) = (oy + 1, 0);
+            }
         }
+        let cols = &cols[..pixels * taps];
         qgemm(isa, cols, &layer.gemm, dst);
     }
 }
 
 /// `dst = src` for the few bytes of a tap or kernel row: fixed-size moves for the stem's 3 and 9
 /// (RGB), where a variable-length copy would be a call to memcpy per tap.
-#[inline(always)]
-fn copy_small(dst: &mut [u8], src: &[u8]) {
-    match (dst.len(), src.len()) {
-        (3, 3) => dst.copy_from_slice(&<[u8; 3]>::try_from(src).expect("3 bytes")),
-        (9, 9) => dst.copy_from_slice(&<[u8; 9]>::try_from(src).expect("9 bytes")),
-        _ => dst.copy_from_slice(src),
-    }
-}
-
 /// Textbook loop over the unpacked OHWI weights.
 pub fn qconv2d_reference(layer: &QConvLayer, ohwi: &[i16], input: &[u8]) -> Vec<u8> {
     let s = &layer.shape;

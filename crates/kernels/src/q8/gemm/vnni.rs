@@ -25,7 +25,8 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
     let grouped = n / 64 * 4;
     assert!(out.len() == m * n && a.len() == m * b.k, "product shapes");
     let chunk = chunk_rows(b.k);
-    let mut row_add = [0i32; 512];
+    // Row sums for shifted weights only (no 2 KiB to clear per call otherwise).
+    let mut row_add = if v.offset != 0 { vec![0i32; chunk.min(m)] } else { Vec::new() };
     for c0 in (0..m).step_by(chunk) {
         let rows = chunk.min(m - c0);
         let a_rows = &a[c0 * b.k..(c0 + rows) * b.k];
@@ -46,10 +47,14 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
             };
             let cols = (n - p * NR).min(width * NR);
             // SAFETY: VNNI present (the layout is only packed then); `a_rows` holds `rows` rows
-            // of k = 4 * quads bytes and `row_add` one value per row; panels p..p+width exist
+            // of k = 4 * quads bytes and `adds` one value per row (shifted weights; else none,
+            // and none is read); panels p..p+width exist
             // with bias padded to whole panels and requantization to whole groups of 16; the
             // tiles write columns p*NR..p*NR+cols of rows c0..c0+rows, inside `out` (asserted).
-            unsafe { panel_pass(a_rows, &row_add[..rows], width, b, v, p, out[c0 * n + p * NR..].as_mut_ptr(), cols) };
+            unsafe {
+                let adds = &row_add[..if v.offset != 0 { rows } else { 0 }];
+                panel_pass(a_rows, (rows, adds), width, b, v, p, out[c0 * n + p * NR..].as_mut_ptr(), cols)
+            };
             p += width;
         }
     }
@@ -64,7 +69,7 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
 #[allow(clippy::too_many_arguments)]
 unsafe fn panel_pass(
     a: &[u8],
-    row_add: &[i32],
+    (m, row_add): (usize, &[i32]),
     width: usize,
     b: &QPackedB,
     v: &VnniPack,
@@ -75,8 +80,8 @@ unsafe fn panel_pass(
     unsafe {
         let params = &v.params[p..p + width];
         let tile_rows = if width == 4 { 4 } else { MR };
-        for r0 in (0..row_add.len()).step_by(tile_rows) {
-            let rows = tile_rows.min(row_add.len() - r0);
+        for r0 in (0..m).step_by(tile_rows) {
+            let rows = tile_rows.min(m - r0);
             // The row sums only matter for shifted weights (read only then).
             let mut add = [0i32; MR];
             if v.offset != 0 {
