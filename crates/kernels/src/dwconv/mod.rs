@@ -75,31 +75,27 @@ impl DwShape {
         (iy - row0) % (len / row_len).max(1) * row_len
     }
 
-    /// Panics unless `ring` is whole input rows, as many as the output rows `rows` read at
-    /// once, and `out_len` is exactly those rows. (Which rows the ring holds is the caller's
-    /// to keep: see [`DwShape::row_start`].)
-    pub fn check_ring(&self, ring_len: usize, rows: &std::ops::Range<usize>, out_len: usize) {
+    /// Checks a buffer of whole input rows for output rows `rows` (and `out_len`, exactly those
+    /// rows) and returns the `row0` of [`DwShape::row_start`]. `Some(row0)`: a window of
+    /// consecutive rows from `row0`, which must hold every row read; `None`: a ring (row0 = 0),
+    /// which must have as many slots as the rows read at once (which rows it holds is the
+    /// caller's to keep). Panics otherwise.
+    pub fn check_rows(&self, len: usize, row0: Option<usize>, rows: &std::ops::Range<usize>, out_len: usize) -> usize {
         let (_, oh, _, ow) = self.geometry();
         let row_len = (self.in_w * self.channels).max(1);
-        assert!(ring_len.is_multiple_of(row_len), "ring is not whole rows");
+        assert!(len.is_multiple_of(row_len), "input rows are not whole rows");
         assert!(rows.end <= oh && out_len == rows.len() * ow * self.channels, "depthwise output rows");
         if !rows.is_empty() {
             let (first, last) = self.input_rows(rows);
-            assert!(last - first < ring_len / row_len, "ring holds fewer rows than {first}..={last}");
+            let slots = len / row_len;
+            match row0 {
+                Some(row0) => {
+                    assert!(row0 <= first && last < row0 + slots, "window misses input rows {first}..={last}")
+                }
+                None => assert!(last - first < slots, "ring holds fewer rows than {first}..={last}"),
+            }
         }
-    }
-
-    /// Panics unless `window` (input rows from `row0`, whole rows of `elems_per_pixel` elements)
-    /// covers what output rows `rows` read and `out_len` is exactly those rows.
-    pub fn check_window(&self, window_len: usize, row0: usize, rows: &std::ops::Range<usize>, out_len: usize) {
-        let (_, oh, _, ow) = self.geometry();
-        let row_len = (self.in_w * self.channels).max(1);
-        assert!(window_len.is_multiple_of(row_len), "window is not whole rows");
-        assert!(rows.end <= oh && out_len == rows.len() * ow * self.channels, "depthwise output rows");
-        if !rows.is_empty() {
-            let (first, last) = self.input_rows(rows);
-            assert!(row0 <= first && last < row0 + window_len / row_len, "window misses input rows {first}..={last}");
-        }
+        row0.unwrap_or(0)
     }
 }
 
@@ -155,16 +151,7 @@ pub(crate) fn window_impl(
     let DwLayer { shape, w, bias, .. } = layer;
     assert!(w.len() == 9 * shape.channels && bias.len() == shape.channels, "depthwise weight size");
     // A window of rows from row0, or (None) a ring.
-    let row0 = match row0 {
-        Some(row0) => {
-            shape.check_window(window.len(), row0, &rows, out.len());
-            row0
-        }
-        None => {
-            shape.check_ring(window.len(), &rows, out.len());
-            0
-        }
-    };
+    let row0 = shape.check_rows(window.len(), row0, &rows, out.len());
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512F detected (and AVX2+FMA, as or_scalar() returned Avx2).
@@ -261,6 +248,16 @@ unsafe fn rows_avx2(
     }
 }
 
+/// One block of sixteen channels in the AVX-512 kernel: the nine weight vectors, the bias and
+/// the clamp bounds.
+#[cfg(target_arch = "x86_64")]
+struct Block16 {
+    w: [std::arch::x86_64::__m512; 9],
+    bias: std::arch::x86_64::__m512,
+    lo: std::arch::x86_64::__m512,
+    hi: std::arch::x86_64::__m512,
+}
+
 /// Sixteen zeros: what taps outside the image read in the AVX-512 kernel.
 #[cfg(target_arch = "x86_64")]
 static ZEROS: [f32; 16] = [0.0; 16];
@@ -297,31 +294,38 @@ unsafe fn rows_avx512(layer: &DwLayer, input: &[f32], row0: usize, rows: std::op
             // and every column read is checked (edges) or inside by `interior_columns`; zero
             // rows have step 0; out_row holds ow * c.
             unsafe {
-                let wv: [__m512; 9] = std::array::from_fn(|t| _mm512_loadu_ps(w.as_ptr().add(t * c + ch)));
-                let b = _mm512_loadu_ps(bias.as_ptr().add(ch));
+                let mut blk = Block16 {
+                    w: [_mm512_setzero_ps(); 9],
+                    bias: _mm512_loadu_ps(bias.as_ptr().add(ch)),
+                    lo: clamp_v.0,
+                    hi: clamp_v.1,
+                };
+                for (t, wt) in blk.w.iter_mut().enumerate() {
+                    *wt = _mm512_loadu_ps(w.as_ptr().add(t * c + ch));
+                }
                 let rows3 = taps.map(|(p, step)| (if step == 0 { p } else { p.add(ch) }, step));
                 let dst = out_row.as_mut_ptr().add(ch);
                 // Edge columns (taps outside read zeros), two chains at a time.
                 for pair in edges.chunks(2) {
                     let geometry = (s, d, pl, in_w);
                     match *pair {
-                        [a, b2] => edge::<2>([a, b2], rows3, &wv, b, clamp_v, dst, c, geometry),
-                        [a] => edge::<1>([a], rows3, &wv, b, clamp_v, dst, c, geometry),
+                        [a, b2] => edge::<2>([a, b2], rows3, &blk, dst, c, geometry),
+                        [a] => edge::<1>([a], rows3, &blk, dst, c, geometry),
                         _ => {}
                     }
                 }
                 let stretch = (ox_lo, ox_hi);
                 match (s, d) {
-                    (1, 1) => interior_stretch::<1, 1>(rows3, &wv, b, clamp_v, dst, c, pl, stretch),
-                    (2, 1) => interior_stretch::<2, 1>(rows3, &wv, b, clamp_v, dst, c, pl, stretch),
-                    (1, 2) => interior_stretch::<1, 2>(rows3, &wv, b, clamp_v, dst, c, pl, stretch),
+                    (1, 1) => interior_stretch::<1, 1>(rows3, &blk, dst, c, pl, stretch),
+                    (2, 1) => interior_stretch::<2, 1>(rows3, &blk, dst, c, pl, stretch),
+                    (1, 2) => interior_stretch::<1, 2>(rows3, &blk, dst, c, pl, stretch),
                     _ => {
                         for ox in ox_lo..ox_hi {
-                            let mut acc = b;
+                            let mut acc = blk.bias;
                             for (ky, &(r, step)) in rows3.iter().enumerate() {
                                 for kx in 0..3 {
                                     let x = _mm512_loadu_ps(r.add((ox * s + kx * d - pl) * step));
-                                    acc = _mm512_fmadd_ps(x, wv[ky * 3 + kx], acc);
+                                    acc = _mm512_fmadd_ps(x, blk.w[ky * 3 + kx], acc);
                                 }
                             }
                             _mm512_storeu_ps(dst.add(ox * c), _mm512_min_ps(_mm512_max_ps(acc, clamp_v.0), clamp_v.1));
@@ -351,16 +355,14 @@ unsafe fn rows_avx512(layer: &DwLayer, input: &[f32], row0: usize, rows: std::op
 #[inline(always)]
 unsafe fn interior<const N: usize, const S: usize, const D: usize>(
     rows: [(*const f32, usize); 3],
-    wv: &[std::arch::x86_64::__m512; 9],
-    b: std::arch::x86_64::__m512,
-    (vlo, vhi): (std::arch::x86_64::__m512, std::arch::x86_64::__m512),
+    blk: &Block16,
     dst: *mut f32,
     c: usize,
 ) {
     use std::arch::x86_64::*;
     // SAFETY: as the contract states.
     unsafe {
-        let mut acc = [b; N];
+        let mut acc = [blk.bias; N];
         for (ky, &(r, step)) in rows.iter().enumerate() {
             let mut p = r;
             for j in 0..(N - 1) * S + 2 * D + 1 {
@@ -370,14 +372,14 @@ unsafe fn interior<const N: usize, const S: usize, const D: usize>(
                 for kx in 0..3 {
                     if j >= kx * D && (j - kx * D).is_multiple_of(S) && (j - kx * D) / S < N {
                         let o = (j - kx * D) / S;
-                        acc[o] = _mm512_fmadd_ps(x, wv[ky * 3 + kx], acc[o]);
+                        acc[o] = _mm512_fmadd_ps(x, blk.w[ky * 3 + kx], acc[o]);
                     }
                 }
                 p = p.add(step);
             }
         }
         for (i, a) in acc.iter().enumerate() {
-            _mm512_storeu_ps(dst.add(i * c), _mm512_min_ps(_mm512_max_ps(*a, vlo), vhi));
+            _mm512_storeu_ps(dst.add(i * c), _mm512_min_ps(_mm512_max_ps(*a, blk.lo), blk.hi));
         }
     }
 }
@@ -388,13 +390,10 @@ unsafe fn interior<const N: usize, const S: usize, const D: usize>(
 /// AVX-512F; `rows` as in [`interior`], holding columns `0..in_w`; outputs inside `dst`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn edge<const N: usize>(
     oxs: [usize; N],
     rows: [(*const f32, usize); 3],
-    wv: &[std::arch::x86_64::__m512; 9],
-    b: std::arch::x86_64::__m512,
-    (vlo, vhi): (std::arch::x86_64::__m512, std::arch::x86_64::__m512),
+    blk: &Block16,
     dst: *mut f32,
     c: usize,
     (s, d, pl, in_w): (usize, usize, usize, usize),
@@ -402,18 +401,18 @@ unsafe fn edge<const N: usize>(
     use std::arch::x86_64::*;
     // SAFETY: as the contract states; columns outside 0..in_w read `ZEROS`.
     unsafe {
-        let mut acc = [b; N];
+        let mut acc = [blk.bias; N];
         for (ky, &(r, step)) in rows.iter().enumerate() {
             for kx in 0..3 {
                 for i in 0..N {
                     let ix = (oxs[i] * s + kx * d) as isize - pl as isize;
                     let p = if ix >= 0 && (ix as usize) < in_w { r.add(ix as usize * step) } else { ZEROS.as_ptr() };
-                    acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(p), wv[ky * 3 + kx], acc[i]);
+                    acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(p), blk.w[ky * 3 + kx], acc[i]);
                 }
             }
         }
         for i in 0..N {
-            _mm512_storeu_ps(dst.add(oxs[i] * c), _mm512_min_ps(_mm512_max_ps(acc[i], vlo), vhi));
+            _mm512_storeu_ps(dst.add(oxs[i] * c), _mm512_min_ps(_mm512_max_ps(acc[i], blk.lo), blk.hi));
         }
     }
 }
@@ -424,12 +423,9 @@ unsafe fn edge<const N: usize>(
 /// As [`interior`], for every output of the stretch.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn interior_stretch<const S: usize, const D: usize>(
     rows: [(*const f32, usize); 3],
-    wv: &[std::arch::x86_64::__m512; 9],
-    b: std::arch::x86_64::__m512,
-    clamp: (std::arch::x86_64::__m512, std::arch::x86_64::__m512),
+    blk: &Block16,
     dst: *mut f32,
     c: usize,
     pl: usize,
@@ -439,20 +435,20 @@ unsafe fn interior_stretch<const S: usize, const D: usize>(
     unsafe {
         let at = |ox: usize| rows.map(|(r, step)| (r.add((ox * S - pl) * step), step));
         while ox + 8 <= ox_hi {
-            interior::<8, S, D>(at(ox), wv, b, clamp, dst.add(ox * c), c);
+            interior::<8, S, D>(at(ox), blk, dst.add(ox * c), c);
             ox += 8;
         }
         // The rest in one go (independent chains rather than one at a time).
         let dst = dst.add(ox * c);
         match ox_hi - ox {
             0 => {}
-            1 => interior::<1, S, D>(at(ox), wv, b, clamp, dst, c),
-            2 => interior::<2, S, D>(at(ox), wv, b, clamp, dst, c),
-            3 => interior::<3, S, D>(at(ox), wv, b, clamp, dst, c),
-            4 => interior::<4, S, D>(at(ox), wv, b, clamp, dst, c),
-            5 => interior::<5, S, D>(at(ox), wv, b, clamp, dst, c),
-            6 => interior::<6, S, D>(at(ox), wv, b, clamp, dst, c),
-            _ => interior::<7, S, D>(at(ox), wv, b, clamp, dst, c),
+            1 => interior::<1, S, D>(at(ox), blk, dst, c),
+            2 => interior::<2, S, D>(at(ox), blk, dst, c),
+            3 => interior::<3, S, D>(at(ox), blk, dst, c),
+            4 => interior::<4, S, D>(at(ox), blk, dst, c),
+            5 => interior::<5, S, D>(at(ox), blk, dst, c),
+            6 => interior::<6, S, D>(at(ox), blk, dst, c),
+            _ => interior::<7, S, D>(at(ox), blk, dst, c),
         }
     }
 }

@@ -129,16 +129,7 @@ fn window_impl(
 ) {
     let s = &layer.shape;
     assert!(layer.w.len() == 9 * s.channels && layer.bias.len() == s.channels && layer.requant.len() == s.channels);
-    let row0 = match row0 {
-        Some(row0) => {
-            s.check_window(window.len(), row0, &rows, out.len());
-            row0
-        }
-        None => {
-            s.check_ring(window.len(), &rows, out.len());
-            0
-        }
-    };
+    let row0 = s.check_rows(window.len(), row0, &rows, out.len());
     match isa.or_scalar() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: quads are packed only where the CPU has AVX-512 VNNI and VBMI.
