@@ -50,6 +50,7 @@ feature_flag!(
 );
 feature_flag!(
     /// [`has_avx512_bw`] and AVX-512 VBMI (`vpermb`, `vpermt2b`: bytes from any of 64 or 128).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // asked by x86-64 paths only
     has_avx512_vbmi = has_avx512_bw(), "avx512vbmi"
 );
 feature_flag!(

@@ -44,6 +44,7 @@ pub(crate) struct VnniPack {
     pub quads: AlignedVec<i8>,
     pub offset: i32,
     /// `bias` by slot (`panel * 16 + slot`), and each panel's requantization constants.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the x86-64 kernel only
     pub bias: Vec<i32>,
     #[cfg(target_arch = "x86_64")]
     pub params: Vec<super::requant_vec::avx512::Params16>,
