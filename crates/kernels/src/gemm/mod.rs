@@ -104,19 +104,26 @@ pub(crate) fn gemm_tiles(
     let wide = wide && isa == Isa::Avx2 && crate::isa::has_avx512();
     for m0 in (0..m).step_by(MC) {
         let rows = MC.min(m - m0);
+        // Row tiles of as even a height as MR allows (49 rows: 7 x 7 rather than 8 x 6 and a
+        // one-row tile that streams the whole panel for one row).
+        let tiles = rows.div_ceil(MR);
+        let tile = |t: usize| {
+            let (base, extra) = (rows / tiles, rows % tiles);
+            (m0 + t * base + t.min(extra), base + usize::from(t < extra))
+        };
         let mut p = 0;
         while p < b.panels() {
             // Two full panels at once in zmm registers where the CPU has AVX-512.
             if wide && (p + 2) * NR <= n {
-                for t0 in (0..rows).step_by(MR) {
-                    run_tile2(&ctx, out, Tile { rows: MR.min(rows - t0), cols: 2 * NR, row0: m0 + t0, panel: p });
+                for (row0, rows) in (0..tiles).map(tile) {
+                    run_tile2(&ctx, out, Tile { rows, cols: 2 * NR, row0, panel: p });
                 }
                 p += 2;
                 continue;
             }
             let cols = NR.min(n - p * NR);
-            for t0 in (0..rows).step_by(MR) {
-                run_tile(&ctx, out, Tile { rows: MR.min(rows - t0), cols, row0: m0 + t0, panel: p }, wide);
+            for (row0, rows) in (0..tiles).map(tile) {
+                run_tile(&ctx, out, Tile { rows, cols, row0, panel: p }, wide);
             }
             p += 1;
         }

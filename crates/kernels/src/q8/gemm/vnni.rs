@@ -7,10 +7,10 @@ use std::arch::x86_64::*;
 /// Most rows per tile: 8 rows x 2 panels (or 4 rows x 4 panels) = 16 accumulators in flight.
 const MR: usize = 8;
 
-/// Rows of A per chunk: about 32 KiB of activations, which stay in L1 while every group of
-/// panels passes over them (at least one tile, at most 512 rows).
+/// Rows of A per chunk: about 32 KiB of activations, which stay close while every group of
+/// panels passes over them (at least 64 rows, so that a 7x7 map is one chunk; at most 512).
 fn chunk_rows(k: usize) -> usize {
-    ((32 * 1024) / k.max(1)).clamp(MR, 512) / MR * MR
+    ((32 * 1024) / k.max(1)).clamp(64, 512) / MR * MR
 }
 
 /// The VNNI product: per chunk of rows, each group of panels with its requantization constants
@@ -79,9 +79,13 @@ unsafe fn panel_pass(
 ) {
     unsafe {
         let params = &v.params[p..p + width];
-        let tile_rows = if width == 4 { 4 } else { MR };
-        for r0 in (0..m).step_by(tile_rows) {
-            let rows = tile_rows.min(m - r0);
+        // Tiles of as even a height as the most rows allow: 49 rows go 7 x 7 (or 4 x 10 and
+        // 3 x 3), not 6 x 8 and a one-row tile that streams all the weights for one row.
+        let most = if width == 4 { 4 } else { MR };
+        let tiles = m.div_ceil(most);
+        let mut r0 = 0;
+        for t in 0..tiles {
+            let rows = m / tiles + usize::from(t < m % tiles);
             // The row sums only matter for shifted weights (read only then).
             let mut add = [0i32; MR];
             if v.offset != 0 {
@@ -103,7 +107,8 @@ unsafe fn panel_pass(
                     }
                 };
             }
-            go!(1 2 3 4 5 6 7 8)
+            go!(1 2 3 4 5 6 7 8);
+            r0 += rows;
         }
     }
 }
