@@ -72,7 +72,7 @@ impl QDwLayer {
             // requantization covers whole blocks of 16.
             (0..c / 16).map(|b| unsafe { super::requant_vec::avx512::Params16::load(&rq, b * 16, stage) }).collect()
         };
-        let _ = slot_requant;
+        let _ = slot_requant; // read by the x86-64 constants only
         QDwLayer {
             shape,
             w,

@@ -144,7 +144,8 @@ pub(crate) mod avx512 {
                 stage,
             );
             if let Some((c, s)) = super::single_rounding(&r) {
-                p.set_single(_mm512_set1_epi64(c), _mm512_set1_epi64(c), _mm512_set1_epi64(s), _mm512_set1_epi64(s));
+                let (c, s) = (_mm512_set1_epi64(c), _mm512_set1_epi64(s));
+                p.set_single(stage.zero_point, [c, c], [s, s]);
             }
             p
         }
@@ -152,8 +153,8 @@ pub(crate) mod avx512 {
         /// Switches to the single-rounding form, folding the zero point into the constants.
         #[inline]
         #[target_feature(enable = "avx512f")]
-        fn set_single(&mut self, c_even: __m512i, c_odd: __m512i, s_even: __m512i, s_odd: __m512i) {
-            let zp = _mm512_set1_epi64(_mm512_cvtsi512_si32(self.zp) as i64);
+        fn set_single(&mut self, zero_point: i32, [c_even, c_odd]: [__m512i; 2], [s_even, s_odd]: [__m512i; 2]) {
+            let zp = _mm512_set1_epi64(zero_point as i64);
             self.single = true;
             self.c_even = _mm512_add_epi64(c_even, _mm512_sllv_epi64(zp, s_even));
             self.c_odd = _mm512_add_epi64(c_odd, _mm512_sllv_epi64(zp, s_odd));
@@ -187,12 +188,9 @@ pub(crate) mod avx512 {
                     let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
                     let (c0, c1) = pair(&rq.fold);
                     let (s0, s1) = pair(&rq.total_shift);
-                    p.set_single(
-                        _mm512_permutex2var_epi64(c0, even, c1),
-                        _mm512_permutex2var_epi64(c0, odd, c1),
-                        _mm512_permutex2var_epi64(s0, even, s1),
-                        _mm512_permutex2var_epi64(s0, odd, s1),
-                    );
+                    let split =
+                        |lo, hi| [_mm512_permutex2var_epi64(lo, even, hi), _mm512_permutex2var_epi64(lo, odd, hi)];
+                    p.set_single(stage.zero_point, split(c0, c1), split(s0, s1));
                 }
                 p
             }

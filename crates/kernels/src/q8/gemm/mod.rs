@@ -139,7 +139,7 @@ impl VnniPack {
             slot_requant[p * NR + c] = requant[j];
         }
         let slot_requant = RequantVec::new(&slot_requant);
-        let _ = (&slot_requant, stage);
+        let _ = (&slot_requant, stage); // read by the x86-64 constants only
         VnniPack {
             quads: q,
             offset,
