@@ -277,7 +277,6 @@ unsafe fn rows_avx512(layer: &DwLayer, input: &[f32], row0: usize, rows: std::op
     let (s, d, in_w) = (shape.stride, shape.dilation, shape.in_w);
     let clamp_v = (_mm512_set1_ps(clamp.lo), _mm512_set1_ps(clamp.hi));
     let (ox_lo, ox_hi) = (shape.interior_columns().start, shape.interior_columns().end);
-    let edges: Vec<usize> = (0..ox_lo).chain(ox_hi..ow).collect();
     for (ro, oy) in rows.clone().enumerate() {
         // Per kernel row: its first element and column step; rows outside the image read zeros.
         let taps: [(*const f32, usize); 3] = std::array::from_fn(|ky| {
@@ -305,13 +304,16 @@ unsafe fn rows_avx512(layer: &DwLayer, input: &[f32], row0: usize, rows: std::op
                 }
                 let rows3 = taps.map(|(p, step)| (if step == 0 { p } else { p.add(ch) }, step));
                 let dst = out_row.as_mut_ptr().add(ch);
-                // Edge columns (taps outside read zeros), two chains at a time.
-                for pair in edges.chunks(2) {
-                    let geometry = (s, d, pl, in_w);
-                    match *pair {
-                        [a, b2] => edge::<2>([a, b2], rows3, &blk, dst, c, geometry),
-                        [a] => edge::<1>([a], rows3, &blk, dst, c, geometry),
-                        _ => {}
+                // Edge columns (taps outside read zeros), two chains at a time on each side.
+                let geometry = (s, d, pl, in_w);
+                for side in [0..ox_lo, ox_hi..ow] {
+                    let mut ox = side.start;
+                    while ox + 2 <= side.end {
+                        edge::<2>([ox, ox + 1], rows3, &blk, dst, c, geometry);
+                        ox += 2;
+                    }
+                    if ox < side.end {
+                        edge::<1>([ox], rows3, &blk, dst, c, geometry);
                     }
                 }
                 let stretch = (ox_lo, ox_hi);
