@@ -87,7 +87,7 @@ pub fn qadd_in_place(isa: crate::Isa, p: &QAdd, a: &[u8], out: &mut [u8]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::super::requant_vec::avx512::{Params16, requant16, scale_zp16, scale16};
+    use super::super::requant_vec::avx512::{Params16, narrow64, requant16, scale_zp16, scale16};
     use super::{LEFT_SHIFT, OutputStage, QAdd};
     use std::arch::x86_64::*;
 
@@ -99,10 +99,6 @@ mod avx512 {
     pub unsafe fn add_in_place_tables(p: &QAdd, a: &[u8], out: &mut [u8]) -> usize {
         let n = out.len() / 64 * 64;
         let po = Params16::uniform(p.output, p.stage);
-        let (lo, hi) = (
-            _mm512_set1_epi8(p.stage.min.clamp(0, 255) as u8 as i8),
-            _mm512_set1_epi8(p.stage.max.clamp(0, 255) as u8 as i8),
-        );
         // SAFETY: planes hold 2 * 4 * 256 bytes; i + 64 <= n <= both lengths.
         unsafe {
             let t = p.planes.as_ptr();
@@ -144,8 +140,7 @@ mod avx512 {
                 let y1 = scale_zp16(_mm512_add_epi32(r1[1], r2[1]), &po);
                 let y2 = scale_zp16(_mm512_add_epi32(r1[2], r2[2]), &po);
                 let y3 = scale_zp16(_mm512_add_epi32(r1[3], r2[3]), &po);
-                let bytes = _mm512_packus_epi16(_mm512_packs_epi32(y0, y1), _mm512_packs_epi32(y2, y3));
-                _mm512_storeu_si512(out.as_mut_ptr().add(i) as *mut _, _mm512_min_epu8(_mm512_max_epu8(bytes, lo), hi));
+                _mm512_storeu_si512(out.as_mut_ptr().add(i) as *mut _, narrow64([y0, y1, y2, y3], &po));
             }
         }
         n

@@ -335,7 +335,7 @@ fn passes(s: &DwShape, width: usize) -> impl Iterator<Item = Pass> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
 unsafe fn group64(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8], g: usize) {
-    use super::requant_vec::avx512::scale_zp16;
+    use super::requant_vec::avx512::{narrow64, scale_zp16};
     use std::arch::x86_64::*;
     let s = &layer.shape;
     let (c, st, d) = (s.channels, s.stride, s.dilation);
@@ -359,10 +359,6 @@ unsafe fn group64(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::R
         }
         let p = &layer.params[4 * g..4 * g + 4];
         let pad_quad = _mm512_set1_epi8(layer.input_zero_point as u8 as i8);
-        let (lo8, hi8) = (
-            _mm512_set1_epi8(layer.stage.min.clamp(0, 255) as u8 as i8),
-            _mm512_set1_epi8(layer.stage.max.clamp(0, 255) as u8 as i8),
-        );
         let (shifted, offset) = (layer.quads_offset != 0, _mm512_set1_epi32(layer.quads_offset));
         let ones = _mm512_set1_epi32(0x0001_0101);
         for (ro, oy) in rows.enumerate() {
@@ -413,9 +409,7 @@ unsafe fn group64(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::R
                         }};
                     }
                     let y = [block!(0), block!(1), block!(2), block!(3)];
-                    let words = (_mm512_packs_epi32(y[0], y[1]), _mm512_packs_epi32(y[2], y[3]));
-                    let bytes = _mm512_packus_epi16(words.0, words.1);
-                    _mm512_storeu_si512(o as *mut _, _mm512_min_epu8(_mm512_max_epu8(bytes, lo8), hi8));
+                    _mm512_storeu_si512(o as *mut _, narrow64(y, &p[0]));
                     (qi, o) = (qi.add(st), o.add(c));
                 }
             }

@@ -120,8 +120,9 @@ pub(crate) mod avx512 {
         lo: __m512i,
         hi: __m512i,
         /// the bounds as bytes, for [`requant32`] (u8 stages only)
-        lo8: __m256i,
-        hi8: __m256i,
+        /// The stage's bounds as bytes (every byte), for clamping after the packs.
+        lo8: __m512i,
+        hi8: __m512i,
         /// The single-rounding form (`super::single_rounding`) with the zero point folded in: per
         /// even and odd lane, the constant and the shift of the 64-bit product.
         single: bool,
@@ -219,8 +220,8 @@ pub(crate) mod avx512 {
                 zp: _mm512_set1_epi32(stage.zero_point),
                 lo: _mm512_set1_epi32(stage.min),
                 hi: _mm512_set1_epi32(stage.max),
-                lo8: _mm256_set1_epi8(stage.min.clamp(0, 255) as u8 as i8),
-                hi8: _mm256_set1_epi8(stage.max.clamp(0, 255) as u8 as i8),
+                lo8: _mm512_set1_epi8(stage.min.clamp(0, 255) as u8 as i8),
+                hi8: _mm512_set1_epi8(stage.max.clamp(0, 255) as u8 as i8),
                 single: false,
                 c_even: _mm512_setzero_si512(),
                 c_odd: _mm512_setzero_si512(),
@@ -279,7 +280,22 @@ pub(crate) mod avx512 {
             let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
             let v = _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, bytes));
             // One output stage per layer: the first group's bounds serve both.
-            _mm256_min_epu8(_mm256_max_epu8(v, p0.lo8), p0.hi8)
+            _mm256_min_epu8(_mm256_max_epu8(v, _mm512_castsi512_si256(p0.lo8)), _mm512_castsi512_si256(p0.hi8))
+        }
+    }
+
+    /// Four vectors of [`scale_zp16`] results in the slot order of `q8::vnni_slot` (vector b
+    /// holds, in 128-bit lane l, outputs `16 l + 4 b..16 l + 4 b + 4`) narrowed to their 64 bytes
+    /// in order: the saturating packs work within 128-bit lanes and so undo the slot order
+    /// (exact: the clamp bounds of a u8 stage lie inside what the packs keep), then clamped to
+    /// `p`'s output stage.
+    /// # Safety
+    /// AVX-512F/BW, as [`requant16`].
+    #[inline(always)]
+    pub unsafe fn narrow64(y: [__m512i; 4], p: &Params16) -> __m512i {
+        unsafe {
+            let bytes = _mm512_packus_epi16(_mm512_packs_epi32(y[0], y[1]), _mm512_packs_epi32(y[2], y[3]));
+            _mm512_min_epu8(_mm512_max_epu8(bytes, p.lo8), p.hi8)
         }
     }
 

@@ -1,6 +1,6 @@
 //! The AVX-512 VNNI product (`vpdpbusd`) over the i8 weight quads of [`QPackedB`].
 
-use super::super::requant_vec::avx512::{Params16, requant16, requant32, scale_zp16};
+use super::super::requant_vec::avx512::{Params16, narrow64, requant16, requant32, scale_zp16};
 use super::{NR, QPackedB, VnniPack};
 use std::arch::x86_64::*;
 
@@ -158,16 +158,10 @@ unsafe fn rows_panels<const R: usize, const P: usize>(
         }
         if P == 4 {
             // Panel j holds columns 16 l + 4 j.. in lane l: the packs put all 64 in order.
-            let (lo, hi) = (
-                _mm512_set1_epi8(b.stage.min.clamp(0, 255) as u8 as i8),
-                _mm512_set1_epi8(b.stage.max.clamp(0, 255) as u8 as i8),
-            );
             for i in 0..R {
                 let (y0, y1) = (scale_zp16(c[0][i], &params[0]), scale_zp16(c[1 % P][i], &params[1 % P]));
                 let (y2, y3) = (scale_zp16(c[2 % P][i], &params[2 % P]), scale_zp16(c[3 % P][i], &params[3 % P]));
-                let words = (_mm512_packs_epi32(y0, y1), _mm512_packs_epi32(y2, y3));
-                let bytes = _mm512_packus_epi16(words.0, words.1);
-                _mm512_storeu_si512(out.add(i * b.n) as *mut _, _mm512_min_epu8(_mm512_max_epu8(bytes, lo), hi));
+                _mm512_storeu_si512(out.add(i * b.n) as *mut _, narrow64([y0, y1, y2, y3], &params[0]));
             }
             return;
         }
