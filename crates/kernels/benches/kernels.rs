@@ -1,7 +1,8 @@
 //! `cargo bench -p mnv2-kernels`: every kernel at the shapes of MobileNetV2 1.0-224, derived from
 //! the architecture (not written out), for each instruction set this CPU has. Reports min and
 //! median time and G multiply-adds/s. A plain harness: no benchmarking crate to compile.
-//! An argument keeps the kernels whose name contains it; `QG=MxKxN` times one int8 GEMM shape.
+//! An argument keeps the kernels whose name contains it; `QG=MxKxN` (`FG=MxKxN`) times one int8 (fp32)
+//! GEMM shape.
 
 use mnv2_arch::{Arch, Layer};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
@@ -37,6 +38,14 @@ fn report(name: &str, isa: Isa, macs: u64, (min, median): (f64, f64)) {
     );
 }
 
+/// An fp32 pointwise conv of `m` pixels, `k` to `n` channels.
+fn time_gemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
+    let w = PackedB::new(k, n, |kk, j| ((kk * 7 + j * 3) % 15) as f32 * 0.01 - 0.07, &vec![0.0; n]);
+    let a: Vec<f32> = (0..m * k).map(|i| (i * 7 % 251) as f32 * 0.004).collect();
+    let mut out = vec![0.0; m * n];
+    time(|| gemm(isa, &a, &w, None, Clamp::RELU6, &mut out))
+}
+
 /// An int8 pointwise conv of `m` pixels, `k` to `n` channels.
 fn time_qgemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
     let q = QPackedB::new(
@@ -57,6 +66,14 @@ fn main() {
     let arch = Arch::new(1.0, 224, 1001).unwrap();
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    if let Ok(v) = std::env::var("FG") {
+        let d: Vec<usize> = v.split('x').map(|x| x.parse().expect("FG=MxKxN")).collect();
+        assert_eq!(d.len(), 3, "FG=MxKxN");
+        for isa in Isa::all_available() {
+            report(&format!("gemm {v}"), isa, (d[0] * d[1] * d[2]) as u64, time_gemm(isa, d[0], d[1], d[2]));
+        }
+        return;
+    }
     if let Ok(v) = std::env::var("QG") {
         let d: Vec<usize> = v.split('x').map(|x| x.parse().expect("QG=MxKxN")).collect();
         assert_eq!(d.len(), 3, "QG=MxKxN");
@@ -97,10 +114,7 @@ fn main() {
                         let (k, n) = (e.input.c as usize, e.output.c as usize);
                         let name = format!("f32 gemm expand {hw}x{k}x{n}");
                         if wanted(&name) {
-                            let w = PackedB::new(k, n, |_, _| 0.01, &vec![0.0; n]);
-                            let a = vec![0.5f32; hw * k];
-                            let mut out = vec![0.0; hw * n];
-                            report(&name, isa, e.macs(), time(|| gemm(isa, &a, &w, None, Clamp::RELU6, &mut out)));
+                            report(&name, isa, e.macs(), time_gemm(isa, hw, k, n));
                         }
                         let name = format!("int8 gemm expand {hw}x{k}x{n}");
                         if wanted(&name) {
@@ -110,6 +124,10 @@ fn main() {
                     let pr = b.project();
                     let (k, n) = (pr.input.c as usize, pr.output.c as usize);
                     let ohw = (pr.input.h * pr.input.w) as usize;
+                    let name = format!("f32 gemm project {ohw}x{k}x{n}");
+                    if wanted(&name) {
+                        report(&name, isa, pr.macs(), time_gemm(isa, ohw, k, n));
+                    }
                     let name = format!("int8 gemm project {ohw}x{k}x{n}");
                     if wanted(&name) {
                         report(&name, isa, pr.macs(), time_qgemm(isa, ohw, k, n));

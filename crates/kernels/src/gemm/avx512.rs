@@ -32,6 +32,12 @@ pub unsafe fn tile2_full(
     // SAFETY: as documented; a const row count keeps the accumulators in registers.
     unsafe {
         match rows {
+            12 => rows2::<12>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            11 => rows2::<11>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            10 => rows2::<10>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            9 => rows2::<9>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            8 => rows2::<8>(a, k, p0, p1, b, out, residual, ld, lo, hi),
+            7 => rows2::<7>(a, k, p0, p1, b, out, residual, ld, lo, hi),
             6 => rows2::<6>(a, k, p0, p1, b, out, residual, ld, lo, hi),
             5 => rows2::<5>(a, k, p0, p1, b, out, residual, ld, lo, hi),
             4 => rows2::<4>(a, k, p0, p1, b, out, residual, ld, lo, hi),
@@ -112,6 +118,12 @@ pub unsafe fn tile1(
     // SAFETY: as documented.
     unsafe {
         match rows {
+            12 => rows1::<12>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            11 => rows1::<11>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            10 => rows1::<10>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            9 => rows1::<9>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            8 => rows1::<8>(a, k, p, b, out, residual, (ld, mask), lo, hi),
+            7 => rows1::<7>(a, k, p, b, out, residual, (ld, mask), lo, hi),
             6 => rows1::<6>(a, k, p, b, out, residual, (ld, mask), lo, hi),
             5 => rows1::<5>(a, k, p, b, out, residual, (ld, mask), lo, hi),
             4 => rows1::<4>(a, k, p, b, out, residual, (ld, mask), lo, hi),

@@ -23,6 +23,8 @@ use crate::{Clamp, Isa};
 pub const NR: usize = 16;
 /// Rows per register tile.
 pub const MR: usize = 6;
+/// Rows per AVX-512 register tile (24 of the 32 zmm registers accumulate).
+const MR_WIDE: usize = 12;
 
 /// Weights (k x n) and bias (n) packed into zero-padded panels of `NR` columns.
 #[derive(Debug, Clone)]
@@ -106,7 +108,7 @@ pub(crate) fn gemm_tiles(
         let rows = MC.min(m - m0);
         // Row tiles of as even a height as MR allows (49 rows: 7 x 7 rather than 8 x 6 and a
         // one-row tile that streams the whole panel for one row).
-        let tiles = rows.div_ceil(MR);
+        let tiles = rows.div_ceil(if wide { MR_WIDE } else { MR });
         let tile = |t: usize| {
             let (base, extra) = (rows / tiles, rows % tiles);
             (m0 + t * base + t.min(extra), base + usize::from(t < extra))
