@@ -9,6 +9,7 @@ use mnv2_kernels::pool::global_avg_pool;
 use mnv2_kernels::upsample::{Sampling, upsample_argmax_f32};
 use mnv2_kernels::{Clamp, Isa};
 
+use crate::bands::{self, Banded, plan_scratch};
 use crate::fused::FusedBlock;
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, Task};
 use crate::ssdhead::SsdHead;
@@ -183,8 +184,10 @@ impl F32Engine {
         let mut store = |len: usize| {
             act[outputs % 2] = act[outputs % 2].max(len);
             outputs += 1;
+            (outputs - 1) % 2
         };
-        let mut scratch = 0usize;
+        // Each block's output buffer and output length, for its scratch plan.
+        let mut block_outputs = Vec::new();
         let ssd = model.ssdlite();
         let layers = match (&model.task, &ssd) {
             (Task::Detect(_), Some(ssd)) => ssd.backbone_layers(),
@@ -221,7 +224,7 @@ impl F32Engine {
                         store(tap_len);
                         steps.push(Step::Tap { w });
                     }
-                    store(b.output().len());
+                    block_outputs.push((store(b.output().len()), b.output().len()));
                     let (w, bias) = dequant_conv(&bw.depthwise)?;
                     let shape = DwShape {
                         in_h: dw_in.h as usize,
@@ -231,9 +234,7 @@ impl F32Engine {
                         dilation: b.dilation as usize,
                     };
                     let dw = DwLayer { shape, w, bias, clamp: Clamp::RELU6 };
-                    let block = FusedBlock::new(b, expand, dw, pack_pointwise(&bw.project)?);
-                    scratch = scratch.max(block.scratch_len());
-                    Step::Block(Box::new(block))
+                    Step::Block(Box::new(FusedBlock::new(b, expand, dw, pack_pointwise(&bw.project)?)))
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
                     store(c.output.len());
@@ -247,6 +248,13 @@ impl F32Engine {
             };
             steps.push(step);
         }
+        let threads = Threads::new(threads)?;
+        let blocks = steps.iter_mut().filter_map(|s| match s {
+            Step::Block(b) => Some(b.as_mut()),
+            _ => None,
+        });
+        let spares = block_outputs.iter().map(|&(buf, len)| act[buf] - len);
+        let scratch = plan_scratch::<f32, _>(blocks.zip(spares), threads.count());
         let mut output_len = model.arch.classes as usize;
         if let (Task::Segment(h), Some(d)) = (&model.task, model.deeplab()) {
             let f = d.features();
@@ -280,7 +288,7 @@ impl F32Engine {
             head_scratch,
             tap_len,
             isa: isa.or_scalar(),
-            threads: Threads::new(threads)?,
+            threads,
             serial: Threads::inline(),
         })
     }
@@ -435,16 +443,11 @@ impl F32Engine {
                     let out_row = ow * block.project.n();
                     let in_len = cur_len / batch;
                     let out_len = batch * oh * out_row;
-                    for img in 0..batch {
-                        let x = &cur[img * in_len..(img + 1) * in_len];
-                        let y = &mut next[img * oh * out_row..(img + 1) * oh * out_row];
-                        let rows_per_task = oh.div_ceil(th.count());
-                        th.for_chunks(y, rows_per_task * out_row, |t, chunk| {
-                            let r0 = t * rows_per_task;
-                            let rows = r0..r0 + chunk.len() / out_row;
-                            let worker = rayon::current_thread_index().unwrap_or(0) % scratch.len();
-                            let mut buf = scratch[worker].lock().unwrap_or_else(|e| e.into_inner());
-                            block.run_rows(self.isa, x, rows, chunk, &mut buf);
+                    let (ys, tail) = next.split_at_mut(out_len);
+                    for (x, y) in cur[..cur_len].chunks(in_len).zip(ys.chunks_mut(oh * out_row)) {
+                        let need = (block.scratch_len(), scratch);
+                        bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
+                            block.run_rows(self.isa, x, rows, chunk, buf)
                         });
                     }
                     std::mem::swap(&mut cur, &mut next);

@@ -2,6 +2,7 @@
 //! its slots) is compiled once into a plan with prepacked weights and run on batches with a fixed
 //! arena, so that no inference allocates.
 
+mod bands;
 mod error;
 mod f32plan;
 mod fused;

@@ -18,6 +18,7 @@ use mnv2_kernels::q8::table::map_bytes;
 use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
 use mnv2_kernels::upsample::{Sampling, upsample_argmax_u8};
 
+use crate::bands::{self, Banded, plan_scratch};
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Task, Tensor, TensorData};
 use crate::q8fused::QFusedBlock;
 use crate::{EngineError, Threads};
@@ -294,8 +295,11 @@ impl Q8Engine {
         let mut store = |len: usize| {
             act[outputs % 2] = act[outputs % 2].max(len);
             outputs += 1;
+            (outputs - 1) % 2
         };
-        let (mut scratch, mut wide, mut pooled) = (0usize, 0usize, 0usize);
+        // Each block's output buffer and output length, for its scratch plan.
+        let mut block_outputs = Vec::new();
+        let (mut wide, mut pooled) = (0usize, 0usize);
         let layers = match model.task {
             Task::Classify => model.arch.layers(),
             Task::Segment(_) => model.arch.features(),
@@ -323,7 +327,7 @@ impl Q8Engine {
                 (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
                     let x = cur;
                     let (dw_in, dw_out) = b.depthwise_shapes();
-                    store(b.output().len());
+                    block_outputs.push((store(b.output().len()), b.output().len()));
                     wide = wide.max(dw_out.len()).max(if b.has_expand() { dw_in.len() } else { 0 });
                     let expand = match &bw.expand {
                         Some(e) => {
@@ -354,9 +358,7 @@ impl Q8Engine {
                     } else {
                         None
                     };
-                    let block = QFusedBlock::new(b, expand, dw, project, add);
-                    scratch = scratch.max(block.scratch_len());
-                    QStep::Block(Box::new(block))
+                    QStep::Block(Box::new(QFusedBlock::new(expand, dw, project, add)))
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
                     store(c.output.len());
@@ -455,6 +457,13 @@ impl Q8Engine {
                 output_signed = false;
             }
         }
+        let threads = Threads::new(threads)?;
+        let blocks = steps.iter_mut().filter_map(|s| match s {
+            QStep::Block(b) => Some(b.as_mut()),
+            _ => None,
+        });
+        let spares = block_outputs.iter().map(|&(buf, len)| act[buf] - len);
+        let scratch = plan_scratch::<u8, _>(blocks.zip(spares), threads.count());
         Ok(Q8Engine {
             steps,
             input_len: model.arch.input().len(),
@@ -465,7 +474,7 @@ impl Q8Engine {
             pooled,
             output_signed,
             isa: isa.or_scalar(),
-            threads: Threads::new(threads)?,
+            threads,
         })
     }
 
@@ -637,16 +646,11 @@ impl Q8Engine {
                     let (_, oh, _, ow) = block.dw.shape.geometry();
                     let out_row = ow * block.project.n();
                     let in_len = cur_len / batch;
-                    for img in 0..batch {
-                        let x = &cur[img * in_len..(img + 1) * in_len];
-                        let y = &mut next[img * oh * out_row..(img + 1) * oh * out_row];
-                        let rows_per_task = oh.div_ceil(self.threads.count());
-                        self.threads.for_chunks(y, rows_per_task * out_row, |t, chunk| {
-                            let r0 = t * rows_per_task;
-                            let rows = r0..r0 + chunk.len() / out_row;
-                            let worker = rayon::current_thread_index().unwrap_or(0) % scratch.len();
-                            let mut buf = scratch[worker].lock().unwrap_or_else(|e| e.into_inner());
-                            block.run_rows(self.isa, x, rows, chunk, &mut buf);
+                    let (ys, tail) = next.split_at_mut(batch * oh * out_row);
+                    for (x, y) in cur[..cur_len].chunks(in_len).zip(ys.chunks_mut(oh * out_row)) {
+                        let need = (block.scratch_len(), &scratch[..]);
+                        bands::run_rows(&self.threads, y, (oh, out_row), tail, need, |rows, chunk, buf| {
+                            block.run_rows(self.isa, x, rows, chunk, buf)
                         });
                     }
                     std::mem::swap(&mut cur, &mut next);

@@ -45,6 +45,33 @@ impl Threads {
             _ => out.chunks_mut(chunk_len.max(1)).enumerate().for_each(|(i, c)| f(i, c)),
         }
     }
+    /// As [`Threads::for_chunks`], handing chunk i also the i-th `spare_len`-sized chunk of
+    /// `spare` (which must have as many).
+    pub fn for_chunks_with<T: Send, S: Send>(
+        &self,
+        out: &mut [T],
+        chunk_len: usize,
+        spare: &mut [S],
+        spare_len: usize,
+        f: impl Fn(usize, &mut [T], &mut [S]) + Sync,
+    ) {
+        use rayon::prelude::*;
+        let (chunk_len, spare_len) = (chunk_len.max(1), spare_len.max(1));
+        assert!(out.len().div_ceil(chunk_len) * spare_len <= spare.len(), "spare chunks for every chunk");
+        match &self.pool {
+            Some(pool) if self.count > 1 && out.len() > chunk_len => pool.install(|| {
+                out.par_chunks_mut(chunk_len)
+                    .zip(spare.par_chunks_mut(spare_len))
+                    .enumerate()
+                    .for_each(|(i, (c, s))| f(i, c, s))
+            }),
+            _ => out
+                .chunks_mut(chunk_len)
+                .zip(spare.chunks_mut(spare_len))
+                .enumerate()
+                .for_each(|(i, (c, s))| f(i, c, s)),
+        }
+    }
     /// `f` of every item, in parallel on the workers; results in item order.
     pub fn map<T: Send, R: Send>(&self, items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
         use rayon::prelude::*;

@@ -6,6 +6,9 @@
 use super::NR;
 use std::arch::x86_64::*;
 
+/// Panel rows (cache lines) to prefetch ahead of the one being multiplied.
+const PREFETCH: usize = 32;
+
 /// `out[i][0..32] = clamp(bias + a[i] * [panel0 | panel1] + residual)` for `rows` rows.
 ///
 /// # Safety
@@ -68,6 +71,9 @@ unsafe fn rows2<const R: usize>(
         let mut c0 = [_mm512_loadu_ps(bias); R];
         let mut c1 = [_mm512_loadu_ps(bias.add(NR)); R];
         for kk in 0..k {
+            // The first row tile over a pair of panels streams them from L3: ask ahead.
+            _mm_prefetch::<_MM_HINT_T0>(p0.wrapping_add((kk + PREFETCH) * NR).cast());
+            _mm_prefetch::<_MM_HINT_T0>(p1.wrapping_add((kk + PREFETCH) * NR).cast());
             let w0 = _mm512_loadu_ps(p0.add(kk * NR));
             let w1 = _mm512_loadu_ps(p1.add(kk * NR));
             for i in 0..R {
@@ -152,6 +158,7 @@ unsafe fn rows1<const R: usize>(
     unsafe {
         let mut c = [_mm512_loadu_ps(bias); R];
         for kk in 0..k {
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add((kk + PREFETCH) * NR).cast());
             let w = _mm512_loadu_ps(p.add(kk * NR));
             for (i, ci) in c.iter_mut().enumerate() {
                 *ci = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(i * k + kk)), w, *ci);
