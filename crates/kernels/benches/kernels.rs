@@ -5,6 +5,7 @@
 //! GEMM shape.
 
 use mnv2_arch::{Arch, Layer};
+use mnv2_kernels::aligned::{AlignedVec, Zeroable};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
 use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
 use mnv2_kernels::gemm::{PackedB, gemm};
@@ -28,6 +29,15 @@ fn time(mut f: impl FnMut()) -> (f64, f64) {
     (t[0], t[t.len() / 2])
 }
 
+/// Activations on 64-byte boundaries, as the engine's arenas keep them.
+fn aligned<T: Zeroable>(values: impl ExactSizeIterator<Item = T>) -> AlignedVec<T> {
+    let mut v = AlignedVec::zeroed(values.len());
+    for (d, x) in v.iter_mut().zip(values) {
+        *d = x;
+    }
+    v
+}
+
 fn report(name: &str, isa: Isa, macs: u64, (min, median): (f64, f64)) {
     println!(
         "{name:<44} {:<9} min {:8.1} us  median {:8.1} us  {:6.1} G MAC/s",
@@ -41,8 +51,8 @@ fn report(name: &str, isa: Isa, macs: u64, (min, median): (f64, f64)) {
 /// An fp32 pointwise conv of `m` pixels, `k` to `n` channels.
 fn time_gemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
     let w = PackedB::new(k, n, |kk, j| ((kk * 7 + j * 3) % 15) as f32 * 0.01 - 0.07, &vec![0.0; n]);
-    let a: Vec<f32> = (0..m * k).map(|i| (i * 7 % 251) as f32 * 0.004).collect();
-    let mut out = vec![0.0; m * n];
+    let a = aligned((0..m * k).map(|i| (i * 7 % 251) as f32 * 0.004));
+    let mut out = AlignedVec::zeroed(m * n);
     time(|| gemm(isa, &a, &w, None, Clamp::RELU6, &mut out))
 }
 
@@ -57,8 +67,8 @@ fn time_qgemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
         vec![Requant::with_rounding(0.001, Rounding::HalfUp); n],
         OutputStage::new(0, 0.02, true),
     );
-    let a: Vec<u8> = (0..m * k).map(|i| (i * 7 % 251) as u8).collect();
-    let mut out = vec![0u8; m * n];
+    let a = aligned((0..m * k).map(|i| (i * 7 % 251) as u8));
+    let mut out = AlignedVec::zeroed(m * n);
     time(|| qgemm(isa, &a, &q, &mut out))
 }
 
@@ -71,6 +81,21 @@ fn main() {
         assert_eq!(d.len(), 3, "FG=MxKxN");
         for isa in Isa::all_available() {
             report(&format!("gemm {v}"), isa, (d[0] * d[1] * d[2]) as u64, time_gemm(isa, d[0], d[1], d[2]));
+        }
+        return;
+    }
+    if let Ok(v) = std::env::var("DW") {
+        // DW=HxWxCxS: one fp32 depthwise shape (stride S).
+        let d: Vec<usize> = v.split('x').map(|x| x.parse().expect("DW=HxWxCxS")).collect();
+        assert_eq!(d.len(), 4, "DW=HxWxCxS");
+        let shape = DwShape { in_h: d[0], in_w: d[1], channels: d[2], stride: d[3], dilation: 1 };
+        let layer = DwLayer { shape, w: vec![0.1; 9 * d[2]], bias: vec![0.0; d[2]], clamp: Clamp::RELU6 };
+        let input = aligned((0..d[0] * d[1] * d[2]).map(|i| (i % 13) as f32 * 0.1));
+        let mut out = AlignedVec::zeroed(shape.out_len());
+        let oh = shape.geometry().1;
+        for isa in Isa::all_available() {
+            let t = time(|| dwconv3x3(isa, &layer, &input, 0..oh, &mut out));
+            report(&format!("dwconv {v}"), isa, 9 * shape.out_len() as u64, t);
         }
         return;
     }
@@ -145,8 +170,8 @@ fn main() {
                     let name = format!("f32 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
                     if wanted(&name) {
                         let layer = DwLayer { shape, w: vec![0.1; 9 * c], bias: vec![0.0; c], clamp: Clamp::RELU6 };
-                        let input = vec![0.5f32; hw * c];
-                        let mut out = vec![0.0; shape.out_len()];
+                        let input = aligned((0..hw * c).map(|i| (i % 13) as f32 * 0.1));
+                        let mut out = AlignedVec::zeroed(shape.out_len());
                         report(&name, isa, macs, time(|| dwconv3x3(isa, &layer, &input, 0..oh, &mut out)));
                     }
                     let name = format!("int8 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
@@ -159,8 +184,8 @@ fn main() {
                             RequantVec::new(&vec![Requant::with_rounding(0.001, Rounding::HalfUp); c]),
                             OutputStage::new(0, 0.02, true),
                         );
-                        let qin: Vec<u8> = (0..hw * c).map(|i| (i * 7 % 251) as u8).collect();
-                        let mut qout = vec![0u8; shape.out_len()];
+                        let qin = aligned((0..hw * c).map(|i| (i * 7 % 251) as u8));
+                        let mut qout = AlignedVec::zeroed(shape.out_len());
                         report(&name, isa, macs, time(|| qdwconv3x3(isa, &q, &qin, 0..oh, &mut qout)));
                     }
                 }

@@ -7,7 +7,7 @@ fn matches_reference_on_many_shapes() {
     for isa in Isa::all_available() {
         for (h, w) in [(1, 1), (2, 3), (5, 5), (7, 9), (8, 8), (14, 13), (3, 90)] {
             for channels in [1, 7, 8, 9, 16, 19, 35] {
-                for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+                for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
                     seed += 1;
                     let mut rng = Rng::new(seed);
                     let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
@@ -60,7 +60,7 @@ fn row_ranges_compose() {
 #[test]
 fn windows_of_rows_give_the_same_bits() {
     let mut rng = Rng::new(9);
-    for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+    for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
         let shape = DwShape { in_h: 13, in_w: 5, channels: 10, stride, dilation };
         let input = rng.vec(13 * 5 * 10);
         let layer = DwLayer { shape, w: rng.vec(90), bias: rng.vec(10), clamp: Clamp::RELU6 };
@@ -85,7 +85,7 @@ fn rings_of_rows_give_the_same_bits() {
     // Row iy in slot iy % slots, with one slot more than the two output rows read, so that
     // the needed rows wrap around the ring's end.
     let mut rng = Rng::new(10);
-    for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+    for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
         for channels in [10, 32] {
             let shape = DwShape { in_h: 13, in_w: 5, channels, stride, dilation };
             let row_len = 5 * channels;
@@ -121,7 +121,7 @@ fn avx512_is_bit_identical_to_avx2() {
     let mut seed = 100;
     for (h, w) in [(1, 1), (3, 2), (7, 9), (14, 13), (19, 19), (3, 45), (4, 93)] {
         for channels in [8, 16, 24, 35, 48, 144] {
-            for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+            for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
                 seed += 1;
                 let mut rng = Rng::new(seed);
                 let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
