@@ -137,7 +137,7 @@ impl F32Session {
         let len = lh * lw * lc;
         let buf = &self.act[if self.last_in_first { 0 } else { 1 }];
         // Batches that ran image by image keep each image at a fixed stride in the buffer.
-        let stride = if self.batch > 1 && engine.threads.count() > 1 { buf.len() / self.batch } else { len };
+        let stride = buf.len() / self.batch;
         let last = (0..self.batch).flat_map(|i| buf[i * stride..i * stride + len].iter().copied()).collect();
         Some((&self.tap, last))
     }
@@ -345,6 +345,13 @@ impl F32Engine {
         result
     }
 
+    /// How many images' activation buffers a session for `batch` images holds: one per worker,
+    /// as the workers take whole images (the buffers stay in the worker's cache from one image
+    /// to the next), except for detectors, whose sessions keep every image's feature maps.
+    fn lanes(&self, batch: usize) -> usize {
+        if self.ssd().is_some() { batch } else { self.threads.count().min(batch) }
+    }
+
     /// Allocates the activation arena for batches of `batch` images.
     pub fn session(&self, batch: usize) -> Result<F32Session, EngineError> {
         if batch == 0 {
@@ -354,9 +361,10 @@ impl F32Engine {
             Step::Pool { channels } => Some(*channels),
             _ => None,
         });
+        let lanes = self.lanes(batch);
         Ok(F32Session {
             batch,
-            act: [AlignedVec::zeroed(batch * self.act[0]), AlignedVec::zeroed(batch * self.act[1])],
+            act: [AlignedVec::zeroed(lanes * self.act[0]), AlignedVec::zeroed(lanes * self.act[1])],
             scratch: (0..self.threads.count()).map(|_| Mutex::new(AlignedVec::zeroed(self.scratch))).collect(),
             pooled: vec![0.0; batch * pooled.unwrap_or(0)],
             head: AlignedVec::zeroed(batch * self.head_scratch),
@@ -382,25 +390,30 @@ impl F32Engine {
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
         let F32Session { act: [a, b], scratch, pooled, head, tap, last_in_first, .. } = session;
-        if batch == 1 || self.threads.count() == 1 {
+        if batch == 1 {
             // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
-            *last_in_first = self.threads.install(|| {
-                self.run_inner(&self.threads, 1.max(batch), [a, b], scratch, pooled, head, tap, input, output)
-            });
+            *last_in_first = self
+                .threads
+                .install(|| self.run_inner(&self.threads, [a, b], scratch, pooled, head, tap, input, output));
         } else {
             // Whole images per worker: no synchronisation inside an image, so batches scale with
             // the threads (each image's arithmetic is the same as alone, so results are too).
-            let jobs: Vec<_> = per_image(a, batch)
+            // Each image runs in its worker's lane of buffers, or its own (see `lanes`).
+            let lanes = self.lanes(batch);
+            let lanes: Vec<_> = per_image(a, lanes).into_iter().zip(per_image(b, lanes)).map(Mutex::new).collect();
+            let jobs: Vec<_> = per_image(pooled, batch)
                 .into_iter()
-                .zip(per_image(b, batch))
-                .zip(per_image(pooled, batch))
                 .zip(per_image(head, batch))
                 .zip(per_image(tap, batch))
                 .zip(input.chunks(input.len() / batch))
                 .zip(output.chunks_mut(output.len() / batch))
+                .enumerate()
                 .collect();
-            let flags: Vec<bool> = self.threads.map(jobs, |((((((a, b), p), h), t), x), o)| {
-                self.run_inner(&self.serial, 1, [a, b], scratch, p, h, t, x, o)
+            let flags: Vec<bool> = self.threads.map(jobs, |(img, ((((p, h), t), x), o))| {
+                let lane = if lanes.len() == batch { img } else { rayon::current_thread_index().unwrap_or(0) };
+                let mut lane = lanes[lane % lanes.len()].lock().unwrap_or_else(|e| e.into_inner());
+                let (a, b) = &mut *lane;
+                self.run_inner(&self.serial, [a, b], scratch, p, h, t, x, o)
             });
             *last_in_first = flags.first().copied().unwrap_or(false);
         }
@@ -410,13 +423,12 @@ impl F32Engine {
         Ok(())
     }
 
-    /// The steps over `batch` images with `th`'s workers; returns whether the last backbone map
+    /// The steps over one image with `th`'s workers; returns whether the last backbone map
     /// ended in the first activation buffer.
     #[allow(clippy::too_many_arguments)]
     fn run_inner(
         &self,
         th: &Threads,
-        batch: usize,
         [a, b]: [&mut [f32]; 2],
         scratch: &[Mutex<AlignedVec<f32>>],
         pooled: &mut [f32],
@@ -433,7 +445,7 @@ impl F32Engine {
         for step in &self.steps {
             match step {
                 Step::Stem { shape, w } => {
-                    cur_len = batch * shape.out_len();
+                    cur_len = shape.out_len();
                     self.stem(th, shape, w, input, &mut next[..cur_len]);
                     std::mem::swap(&mut cur, &mut next);
                 }
@@ -441,15 +453,13 @@ impl F32Engine {
                     let s = &block.dw.shape;
                     let (_, oh, _, ow) = s.geometry();
                     let out_row = ow * block.project.n();
-                    let in_len = cur_len / batch;
-                    let out_len = batch * oh * out_row;
-                    let (ys, tail) = next.split_at_mut(out_len);
-                    for (x, y) in cur[..cur_len].chunks(in_len).zip(ys.chunks_mut(oh * out_row)) {
-                        let need = (block.scratch_len(), scratch);
-                        bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
-                            block.run_rows(self.isa, x, rows, chunk, buf)
-                        });
-                    }
+                    let out_len = oh * out_row;
+                    let (y, tail) = next.split_at_mut(out_len);
+                    let x = &cur[..cur_len];
+                    let need = (block.scratch_len(), scratch);
+                    bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
+                        block.run_rows(self.isa, x, rows, chunk, buf)
+                    });
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = out_len;
                 }
@@ -459,14 +469,9 @@ impl F32Engine {
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
                 }
-                Step::Pool { channels } => {
-                    let per_image = cur_len / batch;
-                    for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
-                        global_avg_pool(&cur[img * per_image..(img + 1) * per_image], *channels, out);
-                    }
-                }
+                Step::Pool { channels } => global_avg_pool(&cur[..cur_len], *channels, &mut pooled[..*channels]),
                 Step::Classifier { w } => self.pointwise(th, pooled, w, None, Clamp::NONE, output),
-                Step::DeepLab(h) => self.deeplab_head(th, h, batch, &cur[..cur_len], head, output),
+                Step::DeepLab(h) => self.deeplab_head(th, h, 1, &cur[..cur_len], head, output),
                 Step::Tap { w } => {
                     let len = cur_len / w.k() * w.n();
                     self.pointwise(th, &cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
@@ -476,7 +481,7 @@ impl F32Engine {
                 }
                 Step::Ssd(h) => {
                     last_in_first = std::ptr::eq(cur.as_ptr(), first);
-                    self.ssd_head(th, h, batch, tap, &cur[..cur_len], head, output);
+                    self.ssd_head(th, h, 1, tap, &cur[..cur_len], head, output);
                 }
             }
         }

@@ -18,3 +18,16 @@ fn peak_activation_memory_is_set_by_the_bottleneck_tensors() {
     assert!(fp32 >= 4 * pair && fp32 <= 2_600_000, "fp32 arena {fp32}");
     assert!(int8 >= pair && int8 <= 700_000, "int8 arena {int8}");
 }
+
+#[test]
+fn batches_reuse_one_arena_per_worker() {
+    let model = mnv2::import::load(common::model("tf2_mobilenet_v2_1.0_224_ptq")).unwrap();
+    let pair = 4 * 112 * 112 * (32 + 16);
+    for threads in [1, 2] {
+        let f = F32Engine::new(&model, threads).unwrap();
+        let bytes = f.session(16).unwrap().arena_bytes();
+        // Per worker, the activations of one image (plus 16 pooled vectors and scratch): not
+        // 16 images' worth.
+        assert!(bytes >= threads * pair && bytes <= threads * 2_600_000 + 16 * 4 * 1280, "{threads} threads: {bytes}");
+    }
+}
