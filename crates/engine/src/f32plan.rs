@@ -4,7 +4,7 @@ use mnv2_arch::{Layer, Shape};
 use mnv2_kernels::aligned::AlignedVec;
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
 use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
-use mnv2_kernels::gemm::{MR, PackedB, gemm};
+use mnv2_kernels::gemm::{MR, NR, PackedB, gemm, gemm_panels};
 use mnv2_kernels::pool::global_avg_pool;
 use mnv2_kernels::upsample::{Sampling, upsample_argmax_f32};
 use mnv2_kernels::{Clamp, Isa};
@@ -607,6 +607,18 @@ impl F32Engine {
     fn pointwise(&self, th: &Threads, a: &[f32], w: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
         let (k, n) = (w.k(), w.n());
         let rows = out.len() / n;
+        if rows == 1 && th.count() > 1 {
+            // One row (the classifier at batch 1): the workers share its columns, each streaming
+            // its part of the weights, in whole pairs of panels.
+            let per_task = w.panels().div_ceil(th.count()).next_multiple_of(2);
+            th.for_chunks(out, per_task * NR, |i, chunk| {
+                let p0 = i * per_task;
+                let panels = p0..(p0 + per_task).min(w.panels());
+                let res = residual.map(|r| &r[p0 * NR..p0 * NR + chunk.len()]);
+                gemm_panels(self.isa, a, w, panels, res, clamp, chunk);
+            });
+            return;
+        }
         let rpt = Self::rows_per_task(th, rows);
         th.for_chunks(out, rpt * n, |i, chunk| {
             let r0 = i * rpt;

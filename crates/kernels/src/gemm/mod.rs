@@ -60,7 +60,8 @@ impl PackedB {
     pub fn n(&self) -> usize {
         self.n
     }
-    fn panels(&self) -> usize {
+    /// Panels of `NR` columns (the last may be part-filled).
+    pub fn panels(&self) -> usize {
         self.n.div_ceil(NR)
     }
     fn panel(&self, p: usize) -> &[f32] {
@@ -81,28 +82,47 @@ const MC: usize = 72;
 /// `out = clamp(a * b + bias + residual)` for `m` rows; `a` is m x k, `out` and `residual` m x n,
 /// all row-major and contiguous.
 pub fn gemm(isa: Isa, a: &[f32], b: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
-    gemm_tiles(isa, crate::isa::has_avx512(), a, b, residual, clamp, out)
+    gemm_tiles(isa, crate::isa::has_avx512(), a, b, 0..b.panels(), residual, clamp, out)
 }
 
-/// [`gemm`] choosing whether AVX2 work may use AVX-512 tiles (`wide`; ignored without AVX-512).
+/// [`gemm`] for the output columns of `panels` only (a range of `0..b.panels()`): `out` and
+/// `residual` hold m rows of just those columns. Each element is computed as by [`gemm`], so
+/// workers may share a product's columns as well as its rows.
+pub fn gemm_panels(
+    isa: Isa,
+    a: &[f32],
+    b: &PackedB,
+    panels: std::ops::Range<usize>,
+    residual: Option<&[f32]>,
+    clamp: Clamp,
+    out: &mut [f32],
+) {
+    gemm_tiles(isa, crate::isa::has_avx512(), a, b, panels, residual, clamp, out)
+}
+
+/// [`gemm_panels`] choosing whether AVX2 work may use AVX-512 tiles (`wide`; ignored without AVX-512).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_tiles(
     isa: Isa,
     wide: bool,
     a: &[f32],
     b: &PackedB,
+    panels: std::ops::Range<usize>,
     residual: Option<&[f32]>,
     clamp: Clamp,
     out: &mut [f32],
 ) {
     let isa = isa.or_scalar();
-    let (k, n) = (b.k, b.n);
-    let m = out.len() / n.max(1);
-    assert_eq!(out.len(), m * n, "output is not a whole number of rows");
+    assert!(panels.start < panels.end && panels.end <= b.panels(), "panels {panels:?} of {}", b.panels());
+    let (k, n) = (b.k, b.n.min(panels.end * NR));
+    let ld = n - panels.start * NR;
+    let m = out.len() / ld;
+    assert_eq!(out.len(), m * ld, "output is not a whole number of rows");
     assert_eq!(a.len(), m * k, "A has {} elements, expected {m}x{k}", a.len());
     if let Some(r) = residual {
         assert_eq!(r.len(), out.len(), "residual shape");
     }
-    let ctx = Ctx { isa, a, b, residual, clamp };
+    let ctx = Ctx { isa, a, b, residual, clamp, p0: panels.start, ld };
     let wide = wide && isa == Isa::Avx2 && crate::isa::has_avx512();
     for m0 in (0..m).step_by(MC) {
         let rows = MC.min(m - m0);
@@ -113,8 +133,8 @@ pub(crate) fn gemm_tiles(
             let (base, extra) = (rows / tiles, rows % tiles);
             (m0 + t * base + t.min(extra), base + usize::from(t < extra))
         };
-        let mut p = 0;
-        while p < b.panels() {
+        let mut p = panels.start;
+        while p < panels.end {
             // Two full panels at once in zmm registers where the CPU has AVX-512.
             if wide && (p + 2) * NR <= n {
                 for (row0, rows) in (0..tiles).map(tile) {
@@ -136,9 +156,8 @@ pub(crate) fn gemm_tiles(
 /// its rows lie inside both.
 #[cfg(target_arch = "x86_64")]
 fn tile_span(ctx: &Ctx, out_len: usize, t: Tile, cols: usize) -> (usize, Option<*const f32>) {
-    let n = ctx.b.n;
-    let o = t.row0 * n + t.panel * NR;
-    let end = (t.row0 + t.rows - 1) * n + t.panel * NR + cols;
+    let o = ctx.offset(t.row0, t.panel);
+    let end = ctx.offset(t.row0 + t.rows - 1, t.panel) + cols;
     assert!(end <= out_len && ctx.residual.is_none_or(|r| end <= r.len()), "tile outside the output");
     (o, ctx.residual.map(|r| r[o..].as_ptr()))
 }
@@ -146,7 +165,7 @@ fn tile_span(ctx: &Ctx, out_len: usize, t: Tile, cols: usize) -> (usize, Option<
 /// A tile over panels `t.panel` and `t.panel + 1`, both full, with AVX-512.
 #[cfg(target_arch = "x86_64")]
 fn run_tile2(ctx: &Ctx, out: &mut [f32], t: Tile) {
-    let (k, n) = (ctx.b.k, ctx.b.n);
+    let (k, ld) = (ctx.b.k, ctx.ld);
     let (o, residual) = tile_span(ctx, out.len(), t, 2 * NR);
     let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 2) * NR];
@@ -162,7 +181,7 @@ fn run_tile2(ctx: &Ctx, out: &mut [f32], t: Tile) {
             bias,
             out[o..].as_mut_ptr(),
             residual,
-            n,
+            ld,
             ctx.clamp.lo,
             ctx.clamp.hi,
         )
@@ -181,6 +200,16 @@ struct Ctx<'a> {
     b: &'a PackedB,
     residual: Option<&'a [f32]>,
     clamp: Clamp,
+    /// The first panel computed, and the output's row stride (the columns computed).
+    p0: usize,
+    ld: usize,
+}
+
+impl Ctx<'_> {
+    /// Where output row `row`, column 0 of panel `panel` is in `out`.
+    fn offset(&self, row: usize, panel: usize) -> usize {
+        row * self.ld + (panel - self.p0) * NR
+    }
 }
 
 /// Position and size of one register tile.
@@ -195,7 +224,7 @@ struct Tile {
 #[inline]
 #[allow(unused_variables)]
 fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
-    let (k, n) = (ctx.b.k, ctx.b.n);
+    let (k, ld) = (ctx.b.k, ctx.ld);
     let panel = ctx.b.panel(t.panel);
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 1) * NR];
     let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
@@ -207,7 +236,7 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         // SAFETY: `wide` only with AVX-512F (gemm() checked); the tile's rows of t.cols lie
         // inside `out` and `residual` (tile_span asserts it); a_rows/panel/bias have the
         // documented lengths.
-        unsafe { avx512::tile1(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, (n, t.cols), lo, hi) };
+        unsafe { avx512::tile1(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, (ld, t.cols), lo, hi) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -216,7 +245,7 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
         // SAFETY: AVX2+FMA (gemm() checked the Isa); the tile's rows lie inside `out` and
         // `residual` (tile_span asserts it); a_rows/panel/bias have the documented lengths.
-        unsafe { avx2::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, n, lo, hi) };
+        unsafe { avx2::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, ld, lo, hi) };
         return;
     }
     // Accumulate the full NR-wide tile into registers (or this array), then store the valid part.
@@ -230,9 +259,8 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         }
         _ => scalar::tile(a_rows, t.rows, k, panel, bias, &mut acc),
     }
-    let col0 = t.panel * NR;
     for (i, acc_row) in acc.iter().enumerate().take(t.rows) {
-        let o = (t.row0 + i) * n + col0;
+        let o = ctx.offset(t.row0 + i, t.panel);
         let dst = &mut out[o..o + t.cols];
         match ctx.residual {
             Some(r) => {

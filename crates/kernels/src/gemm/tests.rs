@@ -70,8 +70,8 @@ fn avx512_tiles_are_bit_identical_to_avx2() {
         let (w, bias, r) = (rng.vec(k * n), rng.vec(n), rng.vec(m * n));
         let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
         let (mut narrow, mut wide) = (vec![0.0; m * n], vec![0.0; m * n]);
-        gemm_tiles(Isa::Avx2, false, &a, &packed, Some(&r), Clamp::RELU6, &mut narrow);
-        gemm_tiles(Isa::Avx2, true, &a, &packed, Some(&r), Clamp::RELU6, &mut wide);
+        gemm_tiles(Isa::Avx2, false, &a, &packed, 0..packed.panels(), Some(&r), Clamp::RELU6, &mut narrow);
+        gemm_tiles(Isa::Avx2, true, &a, &packed, 0..packed.panels(), Some(&r), Clamp::RELU6, &mut wide);
         assert_eq!(narrow, wide, "m={m} k={k} n={n}");
     }
 }
@@ -80,5 +80,34 @@ fn avx512_tiles_are_bit_identical_to_avx2() {
 fn avx2_is_tested_or_says_skipped() {
     if !Isa::Avx2.available() {
         eprintln!("skipped: needs avx2+fma");
+    }
+}
+
+#[test]
+fn column_split_is_bit_identical() {
+    let mut rng = Rng::new(9);
+    for (m, k, n) in [(1, 1280, 1001), (3, 40, 37), (13, 17, 100), (49, 96, 160)] {
+        let a = rng.vec(m * k);
+        let (w, bias, r) = (rng.vec(k * n), rng.vec(n), rng.vec(m * n));
+        let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
+        let panels = packed.panels();
+        for isa in Isa::all_available() {
+            let mut whole = vec![0.0; m * n];
+            gemm(isa, &a, &packed, Some(&r), Clamp::RELU6, &mut whole);
+            // Every split point, each part with its own dense output and residual.
+            for split in 1..panels {
+                let mut joined = vec![f32::NAN; m * n];
+                for part in [0..split, split..panels] {
+                    let (c0, c1) = (part.start * NR, (part.end * NR).min(n));
+                    let cols = |v: &[f32]| -> Vec<f32> { v.chunks(n).flat_map(|row| row[c0..c1].to_vec()).collect() };
+                    let mut out = vec![f32::NAN; m * (c1 - c0)];
+                    gemm_panels(isa, &a, &packed, part, Some(&cols(&r)), Clamp::RELU6, &mut out);
+                    for (row, got) in joined.chunks_mut(n).zip(out.chunks(c1 - c0)) {
+                        row[c0..c1].copy_from_slice(got);
+                    }
+                }
+                assert_eq!(joined, whole, "{isa:?} m={m} k={k} n={n} split at panel {split}");
+            }
+        }
     }
 }
