@@ -63,6 +63,10 @@ impl DeepLabHead {
     }
 }
 
+/// Blocks with at most this many output rows run as whole tensors on several workers
+/// ([`FusedBlock::run_whole`]) rather than in bands.
+const WHOLE_BLOCK_ROWS: usize = 7;
+
 /// `v` cut into `n` equal parts (n empty slices when `v` is empty).
 fn per_image(v: &mut [f32], n: usize) -> Vec<&mut [f32]> {
     if v.is_empty() {
@@ -456,10 +460,14 @@ impl F32Engine {
                     let out_len = oh * out_row;
                     let (y, tail) = next.split_at_mut(out_len);
                     let x = &cur[..cur_len];
-                    let need = (block.scratch_len(), scratch);
-                    bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
-                        block.run_rows(self.isa, x, rows, chunk, buf)
-                    });
+                    if th.count() > 1 && oh <= WHOLE_BLOCK_ROWS && block.whole_len() <= tail.len() {
+                        block.run_whole(th, self.isa, x, y, tail);
+                    } else {
+                        let need = (block.scratch_len(), scratch);
+                        bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
+                            block.run_rows(self.isa, x, rows, chunk, buf)
+                        });
+                    }
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = out_len;
                 }

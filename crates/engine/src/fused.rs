@@ -8,6 +8,8 @@ use mnv2_kernels::dwconv::{DwLayer, dwconv3x3_ring, dwconv3x3_window};
 use mnv2_kernels::gemm::{PackedB, gemm};
 use mnv2_kernels::{Clamp, Isa};
 
+use crate::threads::Threads;
+
 /// Output pixels a band aims at: enough rows for the GEMMs' register tiles to fill and each
 /// weight panel to serve many rows once it is in cache (measured best of 48, 96, 160, 256).
 const BAND_PIXELS: usize = 96;
@@ -25,6 +27,52 @@ impl FusedBlock {
     pub fn new(b: &Bottleneck, expand: Option<PackedB>, dw: DwLayer, project: PackedB) -> FusedBlock {
         let bands = Bands::fit(dw.shape, expand.is_some(), BAND_PIXELS, SCRATCH_BUDGET);
         FusedBlock { expand, dw, project, residual: b.residual, bands }
+    }
+
+    /// Floats of `tail` that [`FusedBlock::run_whole`] needs: the whole expanded tensor (if the
+    /// block expands) and the whole depthwise output.
+    pub fn whole_len(&self) -> usize {
+        let s = &self.dw.shape;
+        let expanded = if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 };
+        expanded + s.out_len()
+    }
+
+    /// The whole block on `th`'s workers in three parallel steps over whole tensors kept in
+    /// `tail` (at least [`FusedBlock::whole_len`] floats): expand, split by pixels; depthwise,
+    /// split by output rows; project, split by pixels. For small maps, where splitting bands
+    /// would have each worker expand the rows at its boundary again (a 7-row map split 4 + 3
+    /// expands 9 rows) and the weights feed few rows per worker. Same bits as [`run_rows`].
+    ///
+    /// [`run_rows`]: FusedBlock::run_rows
+    pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
+        let s = &self.dw.shape;
+        let (_, oh, _, ow) = s.geometry();
+        let (expanded, rest) = tail.split_at_mut(if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 });
+        let d = &mut rest[..s.out_len()];
+        // Row-split products: each worker a run of whole pixel rows.
+        let product = |a: &[f32], w: &PackedB, res: Option<&[f32]>, clamp: Clamp, y: &mut [f32]| {
+            let pixels = y.len() / w.n();
+            let per_task = pixels.div_ceil(th.count());
+            th.for_chunks(y, per_task * w.n(), |t, chunk| {
+                let (p0, p1) = (t * per_task, t * per_task + chunk.len() / w.n());
+                let res = res.map(|r| &r[p0 * w.n()..p1 * w.n()]);
+                gemm(isa, &a[p0 * w.k()..p1 * w.k()], w, res, clamp, chunk);
+            });
+        };
+        let dw_in: &[f32] = match &self.expand {
+            Some(e) => {
+                product(x, e, None, Clamp::RELU6, expanded);
+                expanded
+            }
+            None => x,
+        };
+        let row = ow * s.channels;
+        let rows_per_task = oh.div_ceil(th.count());
+        th.for_chunks(d, rows_per_task * row, |t, chunk| {
+            let r0 = t * rows_per_task;
+            dwconv3x3_window(isa, &self.dw, dw_in, 0, r0..r0 + chunk.len() / row, chunk);
+        });
+        product(d, &self.project, self.residual.then_some(x), Clamp::NONE, out);
     }
 
     /// Output rows `rows` of one image; `x` is the image's whole block input, `out` exactly those
