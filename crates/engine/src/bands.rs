@@ -45,6 +45,11 @@ impl Bands {
         }
     }
 
+    /// Output rows per band.
+    pub fn band(&self) -> usize {
+        self.band
+    }
+
     /// Elements of scratch one worker needs: the expanded window and a band of depthwise output.
     pub fn scratch_len(&self) -> usize {
         let (_, _, _, ow) = self.shape.geometry();

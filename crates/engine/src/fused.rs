@@ -30,49 +30,71 @@ impl FusedBlock {
     }
 
     /// Floats of `tail` that [`FusedBlock::run_whole`] needs: the whole expanded tensor (if the
-    /// block expands) and the whole depthwise output.
-    pub fn whole_len(&self) -> usize {
+    /// block expands) and, per worker, a band of depthwise output.
+    pub fn whole_len(&self, workers: usize) -> usize {
         let s = &self.dw.shape;
         let expanded = if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 };
-        expanded + s.out_len()
+        expanded + workers * self.band_len()
     }
 
-    /// The whole block on `th`'s workers in three parallel steps over whole tensors kept in
-    /// `tail` (at least [`FusedBlock::whole_len`] floats): expand, split by pixels; depthwise,
-    /// split by output rows; project, split by pixels. For small maps, where splitting bands
-    /// would have each worker expand the rows at its boundary again (a 7-row map split 4 + 3
-    /// expands 9 rows) and the weights feed few rows per worker. Same bits as [`run_rows`].
+    /// Floats of one band of depthwise output.
+    fn band_len(&self) -> usize {
+        let (_, _, _, ow) = self.dw.shape.geometry();
+        (self.bands.band() * ow * self.dw.shape.channels).next_multiple_of(16)
+    }
+
+    /// The whole block on `th`'s workers in two parallel steps, with the whole expanded tensor
+    /// in `tail` (at least [`FusedBlock::whole_len`] floats): expand, split by pixels; then
+    /// depthwise and project band by band, split by output rows. For small maps, where
+    /// splitting bands alone would have each worker expand the rows at its boundary again (a
+    /// 7-row map split 4 + 3 expands 9 rows). Same bits as [`run_rows`].
     ///
     /// [`run_rows`]: FusedBlock::run_rows
     pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
         let s = &self.dw.shape;
         let (_, oh, _, ow) = s.geometry();
         let (expanded, rest) = tail.split_at_mut(if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 });
-        let d = &mut rest[..s.out_len()];
-        // Row-split products: each worker a run of whole pixel rows.
-        let product = |a: &[f32], w: &PackedB, res: Option<&[f32]>, clamp: Clamp, y: &mut [f32]| {
-            let pixels = y.len() / w.n();
-            let per_task = pixels.div_ceil(th.count());
-            th.for_chunks(y, per_task * w.n(), |t, chunk| {
-                let (p0, p1) = (t * per_task, t * per_task + chunk.len() / w.n());
-                let res = res.map(|r| &r[p0 * w.n()..p1 * w.n()]);
-                gemm(isa, &a[p0 * w.k()..p1 * w.k()], w, res, clamp, chunk);
-            });
-        };
-        let dw_in: &[f32] = match &self.expand {
+        let src: &[f32] = match &self.expand {
             Some(e) => {
-                product(x, e, None, Clamp::RELU6, expanded);
+                let per_task = (s.in_h * s.in_w).div_ceil(th.count());
+                th.for_chunks(expanded, per_task * e.n(), |t, chunk| {
+                    let (p0, p1) = (t * per_task, t * per_task + chunk.len() / e.n());
+                    gemm(isa, &x[p0 * e.k()..p1 * e.k()], e, None, Clamp::RELU6, chunk);
+                });
                 expanded
             }
             None => x,
         };
-        let row = ow * s.channels;
+        let out_row = ow * self.project.n();
         let rows_per_task = oh.div_ceil(th.count());
-        th.for_chunks(d, rows_per_task * row, |t, chunk| {
-            let r0 = t * rows_per_task;
-            dwconv3x3_window(isa, &self.dw, dw_in, 0, r0..r0 + chunk.len() / row, chunk);
+        th.for_chunks_with(out, rows_per_task * out_row, rest, self.band_len(), |t, chunk, dband| {
+            let rows = t * rows_per_task..t * rows_per_task + chunk.len() / out_row;
+            self.dw_project(isa, src, x, rows, chunk, dband);
         });
-        product(d, &self.project, self.residual.then_some(x), Clamp::NONE, out);
+    }
+
+    /// Depthwise and project output `rows` band by band from `src`, the whole depthwise input.
+    fn dw_project(
+        &self,
+        isa: Isa,
+        src: &[f32],
+        x: &[f32],
+        rows: std::ops::Range<usize>,
+        out: &mut [f32],
+        dband: &mut [f32],
+    ) {
+        let (_, _, _, ow) = self.dw.shape.geometry();
+        let out_row = ow * self.project.n();
+        let mut start = rows.start;
+        while start < rows.end {
+            let band = start..(start + self.bands.band()).min(rows.end);
+            let d = &mut dband[..band.len() * ow * self.dw.shape.channels];
+            dwconv3x3_window(isa, &self.dw, src, 0, band.clone(), d);
+            let o = &mut out[(band.start - rows.start) * out_row..(band.end - rows.start) * out_row];
+            let res = self.residual.then(|| &x[band.start * out_row..band.end * out_row]);
+            gemm(isa, d, &self.project, res, Clamp::NONE, o);
+            start = band.end;
+        }
     }
 
     /// Output rows `rows` of one image; `x` is the image's whole block input, `out` exactly those
