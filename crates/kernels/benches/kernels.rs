@@ -9,6 +9,7 @@ use mnv2_kernels::aligned::{AlignedVec, Zeroable};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
 use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
 use mnv2_kernels::gemm::{PackedB, gemm};
+use mnv2_kernels::q8::conv::{QConvLayer, qconv2d};
 use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
 use mnv2_kernels::q8::gemm::{QPackedB, qgemm};
 use mnv2_kernels::q8::requant_vec::RequantVec;
@@ -122,6 +123,20 @@ fn main() {
                         PackedConv::from_ohwi(shape.out_c, 3, 3, &vec![0.1; shape.out_c * 27], &vec![0.0; shape.out_c]);
                     let input = vec![0.5f32; 224 * 224 * 3];
                     let mut out = vec![0.0; shape.out_len()];
+                    let name = "int8 stem conv3x3 s2 224x224x3->32";
+                    if wanted(name) {
+                        let q = QConvLayer::new(
+                            shape,
+                            &(0..shape.out_c * 27).map(|i| (i * 5 % 31) as i16 - 15).collect::<Vec<_>>(),
+                            vec![0; shape.out_c],
+                            128,
+                            vec![Requant::with_rounding(0.001, Rounding::HalfUp); shape.out_c],
+                            OutputStage::new(0, 0.02, true),
+                        );
+                        let qin = aligned((0..224 * 224 * 3).map(|i| (i * 7 % 251) as u8));
+                        let mut qout = AlignedVec::zeroed(shape.out_len());
+                        report(name, isa, c.macs(), time(|| qconv2d(isa, &q, &qin, 0..112, &mut qout)));
+                    }
                     let name = "f32 stem conv3x3 s2 224x224x3->32";
                     if wanted(name) {
                         report(

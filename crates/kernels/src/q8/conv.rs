@@ -60,29 +60,61 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
     let (seg, real) = (k * ic, k * k * ic);
     let first = rows.start * ow;
     // 16 bytes of slack: interior pixels copy each kernel row's taps as one 16-byte move whose
-    // tail spills into the next column row (rewritten next) or the slack.
+    // tail spills into the next pixel's row (rewritten next) or the slack.
     let mut cols = vec![pad; PIXELS.min(out.len() / oc.max(1)) * taps + 16];
+    // Output columns whose taps all lie inside the image and whose last kernel row's 16-byte
+    // move stays inside `input` (checked per row below): those gather with plain moves.
+    let inside_cols = {
+        let lo = pl.div_ceil(s.stride);
+        let hi = if s.in_w + pl >= k { ((s.in_w + pl - k) / s.stride + 1).min(ow) } else { 0 };
+        lo..hi.max(lo)
+    };
     for (chunk, dst) in out.chunks_mut(PIXELS * oc).enumerate() {
         let pixels = dst.len() / oc;
         let p0 = first + chunk * PIXELS;
         let (mut oy, mut ox) = (p0 / ow, p0 % ow);
-        for j in 0..pixels {
-            let row = &mut cols[j * taps..(j + 1) * taps + 16];
-            let (iy0, ix0) = ((oy * s.stride) as isize - pt as isize, (ox * s.stride) as isize - pl as isize);
-            let inside = iy0 >= 0 && ix0 >= 0 && iy0 as usize + k <= s.in_h && ix0 as usize + k <= s.in_w;
+        let mut j = 0;
+        while j < pixels {
+            // A run of pixels along output row oy.
+            let run = (pixels - j).min(ow - ox);
+            let iy0 = (oy * s.stride) as isize - pt as isize;
+            let row_inside = iy0 >= 0 && iy0 as usize + k <= s.in_h;
+            let mut fast = if row_inside && seg <= 16 { inside_cols.clone() } else { 0..0 };
             // The 16-byte moves must not read past the input's end.
-            let fast = inside && seg <= 16 && ((iy0 as usize + k - 1) * s.in_w + ix0 as usize) * ic + 16 <= input.len();
-            if fast {
-                for ky in 0..k {
-                    let px = ((iy0 as usize + ky) * s.in_w + ix0 as usize) * ic;
-                    let bytes: [u8; 16] = input[px..px + 16].try_into().expect("16 bytes");
-                    row[ky * seg..ky * seg + 16].copy_from_slice(&bytes);
+            while fast.end > fast.start && ((iy0 as usize + k - 1) * s.in_w + fast.end - 1 - pl) * ic + 16 > input.len()
+            {
+                fast.end -= 1;
+            }
+            for t in 0..run {
+                let (ox, j) = (ox + t, j + t);
+                let ix0 = (ox * s.stride) as isize - pl as isize;
+                if fast.contains(&ox) {
+                    // SAFETY: the taps' kernel rows start inside `input` and the last one's 16
+                    // bytes end inside it (checked above; earlier rows come before it); `cols`
+                    // holds taps + 16 bytes past row j's start and the moves end by
+                    // (k - 1) seg + 16 <= taps + 16 (seg <= 16, k seg <= taps).
+                    unsafe {
+                        let src = input.as_ptr().add((iy0 as usize * s.in_w + ix0 as usize) * ic);
+                        let dst = cols.as_mut_ptr().add(j * taps);
+                        match (k, seg, taps) {
+                            // The RGB stem's 3x3 taps: constant sizes, no loops.
+                            (3, 9, 28) => gather::<3, 9, 28>(src, s.in_w * ic, dst, pad),
+                            _ => {
+                                for ky in 0..k {
+                                    let bytes = std::ptr::read_unaligned(src.add(ky * s.in_w * ic).cast::<[u8; 16]>());
+                                    std::ptr::write_unaligned(dst.add(ky * seg).cast::<[u8; 16]>(), bytes);
+                                }
+                                // The last move wrote past the real taps: restore the padding.
+                                for b in real..taps {
+                                    *dst.add(b) = pad;
+                                }
+                            }
+                        }
+                    }
+                    continue;
                 }
-                for b in &mut row[real..taps] {
-                    *b = pad;
-                }
-            } else {
-                row[..taps].fill(pad);
+                let row = &mut cols[j * taps..(j + 1) * taps];
+                row.fill(pad);
                 for ky in 0..k {
                     let iy = iy0 + ky as isize;
                     if iy < 0 || iy >= s.in_h as isize {
@@ -98,18 +130,38 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
                     }
                 }
             }
-            ox += 1;
-            if ox == ow {
-                (oy, ox) = (oy + 1, 0);
-            }
+            j += run;
+            (oy, ox) = (oy + 1, 0);
         }
         let cols = &cols[..pixels * taps];
         qgemm(isa, cols, &layer.gemm, dst);
     }
 }
 
-/// `dst = src` for the few bytes of a tap or kernel row: fixed-size moves for the stem's 3 and 9
-/// (RGB), where a variable-length copy would be a call to memcpy per tap.
+/// One pixel's taps, `K` kernel rows of `SEG` bytes `stride` apart from `src`, moved 16 bytes
+/// at a time into `dst` and padded to `TAPS` bytes with `pad`.
+///
+/// # Safety
+/// `src + (K - 1) stride + 16` and `dst + (K - 1) SEG + 16` bytes must be readable / writable.
+#[inline(always)]
+unsafe fn gather<const K: usize, const SEG: usize, const TAPS: usize>(
+    src: *const u8,
+    stride: usize,
+    dst: *mut u8,
+    pad: u8,
+) {
+    // SAFETY: as the contract states.
+    unsafe {
+        for ky in 0..K {
+            let bytes = std::ptr::read_unaligned(src.add(ky * stride).cast::<[u8; 16]>());
+            std::ptr::write_unaligned(dst.add(ky * SEG).cast::<[u8; 16]>(), bytes);
+        }
+        for b in K * SEG..TAPS {
+            *dst.add(b) = pad;
+        }
+    }
+}
+
 /// Textbook loop over the unpacked OHWI weights.
 pub fn qconv2d_reference(layer: &QConvLayer, ohwi: &[i16], input: &[u8]) -> Vec<u8> {
     let s = &layer.shape;
