@@ -11,7 +11,7 @@ use mnv2_kernels::q8::add::{QAdd, qadd_in_place};
 use mnv2_kernels::q8::conv::{QConvLayer, qconv2d};
 use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
 use mnv2_kernels::q8::gemm::{MR, QPackedB, qgemm};
-use mnv2_kernels::q8::pool::{MeanParams, qavgpool_global, qmean_global};
+use mnv2_kernels::q8::pool::{MeanParams, QMean, qavgpool_global, qmean_global_vec};
 use mnv2_kernels::q8::requant_vec::RequantVec;
 use mnv2_kernels::q8::softmax::QSoftmax;
 use mnv2_kernels::q8::table::map_bytes;
@@ -159,7 +159,6 @@ fn pack_pointwise(
 }
 
 enum QStep {
-    /// The input QUANTIZE (uint8 -> int8 in the file: the identity or a rescale here).
     /// The input QUANTIZE (u8 to the model's input scale), one table entry per input byte.
     Requantize {
         table: Box<[u8; 256]>,
@@ -171,10 +170,7 @@ enum QStep {
         channels: usize,
         signed: bool,
     },
-    Mean {
-        channels: usize,
-        params: MeanParams,
-    },
+    Mean(QMean),
     Classifier(QPackedB),
     Softmax(QSoftmax),
     DeepLab(Box<QDeepLabHead>),
@@ -389,7 +385,7 @@ impl Q8Engine {
                                 count,
                                 signed,
                             );
-                            QStep::Mean { channels, params }
+                            QStep::Mean(QMean::new(params, channels))
                         }
                     };
                     cur = out;
@@ -698,10 +694,10 @@ impl Q8Engine {
                     }
                     trace(TraceOp::Pool, pooled);
                 }
-                QStep::Mean { channels, params } => {
+                QStep::Mean(mean) => {
                     let per_image = cur_len / batch;
-                    for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
-                        qmean_global(&cur[img * per_image..(img + 1) * per_image], *channels, params, out);
+                    for (img, out) in pooled.chunks_exact_mut(mean.channels()).enumerate() {
+                        qmean_global_vec(self.isa, &cur[img * per_image..(img + 1) * per_image], mean, out);
                     }
                     trace(TraceOp::Pool, pooled);
                 }

@@ -1,7 +1,9 @@
 //! Quantized global pooling: TFLite's `AVERAGE_POOL_2D` (uint8 and int8 rounding) and the int8
 //! `MEAN` over height and width.
 
-use super::Requant;
+use super::requant_vec::{RequantVec, requantize};
+use super::{OutputStage, Requant};
+use crate::Isa;
 
 /// `AveragePool` over the whole map, per channel; output quantization equals the input's.
 /// `signed` selects int8 rounding (the u8 bytes are int8 values + 128).
@@ -47,12 +49,54 @@ impl MeanParams {
     }
 }
 
-/// The sum of each channel's bytes over all pixels (pixel by pixel, so the adds vectorise).
+/// [`MeanParams`] prepared for a number of channels: the requantization in vector form and the
+/// output stage that adds the bias and both offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QMean {
+    pub params: MeanParams,
+    rq: RequantVec,
+    stage: OutputStage,
+}
+
+impl QMean {
+    pub fn new(params: MeanParams, channels: usize) -> QMean {
+        let offset = if params.signed { 128 } else { 0 };
+        // clamp(requant + bias, -offset, 255 - offset) + offset, as one output stage.
+        let stage = OutputStage { zero_point: params.bias + offset, min: 0, max: 255 };
+        QMean { params, rq: RequantVec::new(&vec![params.requant; channels]), stage }
+    }
+    pub fn channels(&self) -> usize {
+        self.rq.len()
+    }
+}
+
+/// [`qmean_global`] for every channel of `m` at once, the requantization vectorised.
+pub fn qmean_global_vec(isa: Isa, input: &[u8], m: &QMean, out: &mut [u8]) {
+    let channels = m.channels();
+    assert!(channels > 0 && input.len().is_multiple_of(channels) && out.len() == channels, "mean shapes");
+    let offset = if m.params.signed { 128 } else { 0 };
+    let count = (input.len() / channels) as i32;
+    let mut acc = channel_sums(input, channels);
+    for a in &mut acc {
+        *a -= offset * count;
+    }
+    requantize(isa, &acc, &m.rq, 0, m.stage, out);
+}
+
+/// The sum of each channel's bytes over all pixels: runs of up to 257 pixels summed in 16 bits
+/// (257 * 255 = 65535), pixel by pixel so the adds vectorise, then added to the 32-bit sums.
 fn channel_sums(input: &[u8], channels: usize) -> Vec<i32> {
     let mut sums = vec![0i32; channels];
-    for px in input.chunks_exact(channels) {
-        for (s, &v) in sums.iter_mut().zip(px) {
-            *s += v as i32;
+    let mut run = vec![0u16; channels];
+    for pixels in input.chunks(257 * channels) {
+        run.fill(0);
+        for px in pixels.chunks_exact(channels) {
+            for (s, &v) in run.iter_mut().zip(px) {
+                *s += v as u16;
+            }
+        }
+        for (s, &r) in sums.iter_mut().zip(&run) {
+            *s += r as i32;
         }
     }
     sums
@@ -84,6 +128,30 @@ mod tests {
         let mut one = [0u8; 1];
         qavgpool_global(&[125, 124], 1, true, &mut one);
         assert_eq!(one, [124]);
+    }
+
+    #[test]
+    fn vector_mean_equals_scalar() {
+        let mut seed = 5u64;
+        for (pixels, channels, signed) in [(49, 1280, true), (300, 33, false), (1, 16, true), (600, 20, true)] {
+            let input: Vec<u8> = (0..pixels * channels)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (seed >> 56) as u8
+                })
+                .collect();
+            let naive: Vec<i32> =
+                (0..channels).map(|c| (0..pixels).map(|px| input[px * channels + c] as i32).sum()).collect();
+            assert_eq!(channel_sums(&input, channels), naive);
+            let p = MeanParams::new(0.05, if signed { -3 } else { 120 }, 0.02, 7, pixels, signed);
+            let mut scalar = vec![0u8; channels];
+            qmean_global(&input, channels, &p, &mut scalar);
+            for isa in Isa::all_available() {
+                let mut vector = vec![0u8; channels];
+                qmean_global_vec(isa, &input, &QMean::new(p, channels), &mut vector);
+                assert_eq!(vector, scalar, "{isa:?} {pixels}x{channels}");
+            }
+        }
     }
 
     #[test]
