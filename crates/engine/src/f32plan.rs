@@ -28,6 +28,12 @@ enum Step {
     Pool {
         channels: usize,
     },
+    /// The head conv and the global pool after it, by blocks of output channels: a block's conv
+    /// output (all pixels) is pooled while it is in cache, and each worker streams only its
+    /// blocks' weights.
+    HeadPool {
+        w: PackedB,
+    },
     Classifier {
         w: PackedB,
     },
@@ -62,6 +68,10 @@ impl DeepLabHead {
         self.features.2 + a + self.pixels() * 3 * a
     }
 }
+
+/// Panels of head conv output per block of [`Step::HeadPool`] (128 channels: the block's output
+/// for a 7x7 map, 25 KB, stays in L1 for the pool).
+const HEAD_BLOCK_PANELS: usize = 8;
 
 /// Blocks with at most this many output rows expand whole tensors on several workers
 /// ([`FusedBlock::run_whole`]) rather than in bands (measured: 7 gains, 14 loses).
@@ -252,6 +262,13 @@ impl F32Engine {
             };
             steps.push(step);
         }
+        // A head conv whose output is only pooled is pooled block by block as it is computed.
+        if let Some(i) = steps.windows(2).position(|w| matches!(w, [Step::Head { .. }, Step::Pool { .. }])) {
+            steps.remove(i + 1);
+            if let Step::Head { w } = steps.remove(i) {
+                steps.insert(i, Step::HeadPool { w });
+            }
+        }
         let threads = Threads::new(threads)?;
         let blocks = steps.iter_mut().filter_map(|s| match s {
             Step::Block(b) => Some(b.as_mut()),
@@ -363,6 +380,7 @@ impl F32Engine {
         }
         let pooled = self.steps.iter().find_map(|s| match s {
             Step::Pool { channels } => Some(*channels),
+            Step::HeadPool { w } => Some(w.n()),
             _ => None,
         });
         let lanes = self.lanes(batch);
@@ -478,6 +496,7 @@ impl F32Engine {
                     cur_len = len;
                 }
                 Step::Pool { channels } => global_avg_pool(&cur[..cur_len], *channels, &mut pooled[..*channels]),
+                Step::HeadPool { w } => self.head_pool(th, w, &cur[..cur_len], next, &mut pooled[..w.n()]),
                 Step::Classifier { w } => self.pointwise(th, pooled, w, None, Clamp::NONE, output),
                 Step::DeepLab(h) => self.deeplab_head(th, h, 1, &cur[..cur_len], head, output),
                 Step::Tap { w } => {
@@ -607,6 +626,26 @@ impl F32Engine {
     }
 
     /// Rows per parallel task: several register tiles, about four tasks per thread.
+    /// [`Step::HeadPool`]: blocks of [`HEAD_BLOCK_PANELS`] panels, each conv block computed for
+    /// every pixel into `scratch` and pooled (the same bits as the conv, then the pool).
+    fn head_pool(&self, th: &Threads, w: &PackedB, x: &[f32], scratch: &mut [f32], pooled: &mut [f32]) {
+        let pixels = x.len() / w.k();
+        let cols = HEAD_BLOCK_PANELS * NR;
+        let per_block = (pixels * cols).next_multiple_of(16);
+        if w.n().div_ceil(cols) * per_block > scratch.len() {
+            // Not enough room for every block's output at once (larger inputs): whole conv, then pool.
+            let y = &mut scratch[..pixels * w.n()];
+            self.pointwise(th, x, w, None, Clamp::RELU6, y);
+            return global_avg_pool(y, w.n(), pooled);
+        }
+        th.for_chunks_with(pooled, cols, scratch, per_block, |i, out, y| {
+            let p0 = i * HEAD_BLOCK_PANELS;
+            let y = &mut y[..pixels * out.len()];
+            gemm_panels(self.isa, x, w, p0..(p0 + HEAD_BLOCK_PANELS).min(w.panels()), None, Clamp::RELU6, y);
+            global_avg_pool(y, out.len(), out);
+        });
+    }
+
     fn rows_per_task(th: &Threads, rows: usize) -> usize {
         let per = rows.div_ceil(th.count() * 4);
         per.div_ceil(MR).max(1) * MR
