@@ -108,16 +108,20 @@ pub(crate) trait Banded {
     fn scratch_len(&self) -> usize;
 }
 
-/// Sizes each block's bands to the room its output buffer leaves unused (`spare` elements of `T`
-/// per image, shared by `workers`), and returns the elements of dedicated scratch a worker needs
-/// for the blocks where that room is too small.
+/// Sizes each block's bands to the room its output buffer leaves unused and returns the elements
+/// of dedicated scratch a worker needs for the blocks where that room is too small. `outputs`
+/// holds each block's output buffer (0 or 1) and output length, `act` the two buffers' lengths
+/// per image (elements of `T`), shared by `workers`.
 pub(crate) fn plan_scratch<'a, T, B: Banded + 'a>(
-    blocks: impl Iterator<Item = (&'a mut B, usize)>,
+    blocks: impl Iterator<Item = &'a mut B>,
+    outputs: &[(usize, usize)],
+    act: [usize; 2],
     workers: usize,
 ) -> usize {
     let (line, workers) = (line::<T>(), workers.max(1));
     let mut dedicated = 0;
-    for (block, spare) in blocks {
+    for (block, &(buf, len)) in blocks.zip(outputs) {
+        let spare = act[buf] - len;
         // What each worker can have of the tail after aligning its start, in whole lines.
         let share = spare.saturating_sub(line) / workers / line * line;
         block.fit(share.max(SCRATCH_BUDGET));
@@ -216,12 +220,12 @@ mod tests {
         let s = DwShape { in_h: 14, in_w: 14, channels: 576, stride: 1, dilation: 1 };
         let mut tight = Block(Bands::fit(s, true, 1000, SCRATCH_BUDGET));
         assert_eq!(tight.0.band, 1);
-        let dedicated = plan_scratch::<f32, _>([(&mut tight, 1000)].into_iter(), 2);
+        let dedicated = plan_scratch::<f32, _>([&mut tight].into_iter(), &[(0, 0)], [1000, 0], 2);
         assert_eq!(dedicated, tight.scratch_len());
         assert!(dedicated <= SCRATCH_BUDGET);
         // With a 500k-element tail for two workers, whole-image bands fit and need nothing more.
         let mut roomy = Block(Bands::fit(s, true, 1000, SCRATCH_BUDGET));
-        assert_eq!(plan_scratch::<f32, _>([(&mut roomy, 500_000)].into_iter(), 2), 0);
+        assert_eq!(plan_scratch::<f32, _>([&mut roomy].into_iter(), &[(1, 100)], [0, 500_100], 2), 0);
         assert_eq!(roomy.0.band, 14);
         assert!(roomy.scratch_len().next_multiple_of(16) * 2 + 16 <= 500_000);
     }

@@ -274,8 +274,7 @@ impl F32Engine {
             Step::Block(b) => Some(b.as_mut()),
             _ => None,
         });
-        let spares = block_outputs.iter().map(|&(buf, len)| act[buf] - len);
-        let scratch = plan_scratch::<f32, _>(blocks.zip(spares), threads.count());
+        let scratch = plan_scratch::<f32, _>(blocks, &block_outputs, act, threads.count());
         let mut output_len = model.arch.classes as usize;
         if let (Task::Segment(h), Some(d)) = (&model.task, model.deeplab()) {
             let f = d.features();

@@ -458,8 +458,7 @@ impl Q8Engine {
             QStep::Block(b) => Some(b.as_mut()),
             _ => None,
         });
-        let spares = block_outputs.iter().map(|&(buf, len)| act[buf] - len);
-        let scratch = plan_scratch::<u8, _>(blocks.zip(spares), threads.count());
+        let scratch = plan_scratch::<u8, _>(blocks, &block_outputs, act, threads.count());
         Ok(Q8Engine {
             steps,
             input_len: model.arch.input().len(),

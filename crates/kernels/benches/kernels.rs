@@ -1,8 +1,8 @@
 //! `cargo bench -p mnv2-kernels`: every kernel at the shapes of MobileNetV2 1.0-224, derived from
 //! the architecture (not written out), for each instruction set this CPU has. Reports min and
 //! median time and G multiply-adds/s. A plain harness: no benchmarking crate to compile.
-//! An argument keeps the kernels whose name contains it; `QG=MxKxN` (`FG=MxKxN`) times one int8 (fp32)
-//! GEMM shape.
+//! An argument keeps the kernels whose name contains it; `QG=MxKxN` (`FG=MxKxN`) times one int8
+//! (fp32) GEMM shape, `DW=HxWxCxS` one fp32 depthwise shape.
 
 use mnv2_arch::{Arch, Layer};
 use mnv2_kernels::aligned::{AlignedVec, Zeroable};
@@ -73,22 +73,25 @@ fn time_qgemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
     time(|| qgemm(isa, &a, &q, &mut out))
 }
 
+/// A shape given as `VAR=AxBxC...` with as many numbers as `form` has letters (panics otherwise).
+fn shape_from_env(var: &str, form: &str) -> Option<(String, Vec<usize>)> {
+    let v = std::env::var(var).ok()?;
+    let d: Vec<usize> = v.split('x').map(|x| x.parse().unwrap_or_else(|_| panic!("{var}={form}"))).collect();
+    assert_eq!(d.len(), form.split('x').count(), "{var}={form}");
+    Some((v, d))
+}
+
 fn main() {
     let arch = Arch::new(1.0, 224, 1001).unwrap();
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
-    if let Ok(v) = std::env::var("FG") {
-        let d: Vec<usize> = v.split('x').map(|x| x.parse().expect("FG=MxKxN")).collect();
-        assert_eq!(d.len(), 3, "FG=MxKxN");
+    if let Some((v, d)) = shape_from_env("FG", "MxKxN") {
         for isa in Isa::all_available() {
             report(&format!("gemm {v}"), isa, (d[0] * d[1] * d[2]) as u64, time_gemm(isa, d[0], d[1], d[2]));
         }
         return;
     }
-    if let Ok(v) = std::env::var("DW") {
-        // DW=HxWxCxS: one fp32 depthwise shape (stride S).
-        let d: Vec<usize> = v.split('x').map(|x| x.parse().expect("DW=HxWxCxS")).collect();
-        assert_eq!(d.len(), 4, "DW=HxWxCxS");
+    if let Some((v, d)) = shape_from_env("DW", "HxWxCxS") {
         let shape = DwShape { in_h: d[0], in_w: d[1], channels: d[2], stride: d[3], dilation: 1 };
         let layer = DwLayer { shape, w: vec![0.1; 9 * d[2]], bias: vec![0.0; d[2]], clamp: Clamp::RELU6 };
         let input = aligned((0..d[0] * d[1] * d[2]).map(|i| (i % 13) as f32 * 0.1));
@@ -100,9 +103,7 @@ fn main() {
         }
         return;
     }
-    if let Ok(v) = std::env::var("QG") {
-        let d: Vec<usize> = v.split('x').map(|x| x.parse().expect("QG=MxKxN")).collect();
-        assert_eq!(d.len(), 3, "QG=MxKxN");
+    if let Some((v, d)) = shape_from_env("QG", "MxKxN") {
         for isa in Isa::all_available() {
             report(&format!("qgemm {v}"), isa, (d[0] * d[1] * d[2]) as u64, time_qgemm(isa, d[0], d[1], d[2]));
         }

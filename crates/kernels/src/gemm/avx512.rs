@@ -6,6 +6,28 @@
 use super::NR;
 use std::arch::x86_64::*;
 
+/// Calls `f::<R>(args)` with the tile's row count `rows` (1..=12) as the constant `R`, so the
+/// accumulators stay in registers; other counts do nothing.
+macro_rules! with_rows {
+    ($rows:expr, $f:ident($($arg:expr),*)) => {
+        match $rows {
+            12 => $f::<12>($($arg),*),
+            11 => $f::<11>($($arg),*),
+            10 => $f::<10>($($arg),*),
+            9 => $f::<9>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            1 => $f::<1>($($arg),*),
+            _ => {}
+        }
+    };
+}
+
 /// Panel rows (cache lines) to prefetch ahead of the one being multiplied.
 const PREFETCH: usize = 32;
 
@@ -34,21 +56,7 @@ pub unsafe fn tile2_full(
     let (a, p0, p1, b) = (a.as_ptr(), panel0.as_ptr(), panel1.as_ptr(), bias.as_ptr());
     // SAFETY: as documented; a const row count keeps the accumulators in registers.
     unsafe {
-        match rows {
-            12 => rows2::<12>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            11 => rows2::<11>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            10 => rows2::<10>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            9 => rows2::<9>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            8 => rows2::<8>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            7 => rows2::<7>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            6 => rows2::<6>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            5 => rows2::<5>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            4 => rows2::<4>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            3 => rows2::<3>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            2 => rows2::<2>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            1 => rows2::<1>(a, k, p0, p1, b, out, residual, ld, lo, hi),
-            _ => {}
-        }
+        with_rows!(rows, rows2(a, k, p0, p1, b, out, residual, ld, lo, hi));
     }
 }
 
@@ -123,21 +131,7 @@ pub unsafe fn tile1(
     let mask = ((1u32 << cols) - 1) as u16;
     // SAFETY: as documented.
     unsafe {
-        match rows {
-            12 => rows1::<12>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            11 => rows1::<11>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            10 => rows1::<10>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            9 => rows1::<9>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            8 => rows1::<8>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            7 => rows1::<7>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            6 => rows1::<6>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            5 => rows1::<5>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            4 => rows1::<4>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            3 => rows1::<3>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            2 => rows1::<2>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            1 => rows1::<1>(a, k, p, b, out, residual, (ld, mask), lo, hi),
-            _ => {}
-        }
+        with_rows!(rows, rows1(a, k, p, b, out, residual, (ld, mask), lo, hi));
     }
 }
 
