@@ -366,18 +366,31 @@ unsafe fn interior<const N: usize, const S: usize, const D: usize>(
     unsafe {
         let mut acc = [blk.bias; N];
         for (ky, &(r, step)) in rows.iter().enumerate() {
-            let mut p = r;
-            for j in 0..(N - 1) * S + 2 * D + 1 {
-                let x = _mm512_loadu_ps(p);
-                // Column j is tap kx of output o where j = o S + kx D; ascending j gives each
-                // output its kx in order.
+            if S == 1 {
+                let mut p = r;
+                for j in 0..(N - 1) * S + 2 * D + 1 {
+                    let x = _mm512_loadu_ps(p);
+                    // Column j is tap kx of output o where j = o S + kx D; ascending j gives each
+                    // output its kx in order.
+                    for kx in 0..3 {
+                        if j >= kx * D && (j - kx * D).is_multiple_of(S) && (j - kx * D) / S < N {
+                            let o = (j - kx * D) / S;
+                            acc[o] = _mm512_fmadd_ps(x, blk.w[ky * 3 + kx], acc[o]);
+                        }
+                    }
+                    p = p.add(step);
+                }
+            } else {
+                // Strided: tap by tap, each output's column loaded for it (a shared column is
+                // loaded twice, but the loop is simple enough to unroll fully).
                 for kx in 0..3 {
-                    if j >= kx * D && (j - kx * D).is_multiple_of(S) && (j - kx * D) / S < N {
-                        let o = (j - kx * D) / S;
-                        acc[o] = _mm512_fmadd_ps(x, blk.w[ky * 3 + kx], acc[o]);
+                    let w = blk.w[ky * 3 + kx];
+                    let mut p = r.add(kx * D * step);
+                    for a in acc.iter_mut() {
+                        *a = _mm512_fmadd_ps(_mm512_loadu_ps(p), w, *a);
+                        p = p.add(S * step);
                     }
                 }
-                p = p.add(step);
             }
         }
         for (i, a) in acc.iter().enumerate() {
