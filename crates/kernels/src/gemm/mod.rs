@@ -146,7 +146,7 @@ pub(crate) fn gemm_tiles(
             // A full panel and a part-filled last one (24 outputs: 16 + 8) in one pass.
             if wide && (p + 1) * NR < n {
                 for (row0, rows) in (0..tiles).map(tile) {
-                    run_tile2_part(&ctx, out, Tile { rows, cols: n - p * NR, row0, panel: p });
+                    run_tile2(&ctx, out, Tile { rows, cols: n - p * NR, row0, panel: p });
                 }
                 p += 2;
                 continue;
@@ -170,57 +170,26 @@ fn tile_span(ctx: &Ctx, out_len: usize, t: Tile, cols: usize) -> (usize, Option<
     (o, ctx.residual.map(|r| r[o..].as_ptr()))
 }
 
-/// A tile over panels `t.panel` and `t.panel + 1`, both full, with AVX-512.
+/// A tile over panels `t.panel` and `t.panel + 1` (`t.cols` columns: the first full, the
+/// second full or part-filled), with AVX-512.
 #[cfg(target_arch = "x86_64")]
 fn run_tile2(ctx: &Ctx, out: &mut [f32], t: Tile) {
-    let (k, ld) = (ctx.b.k, ctx.ld);
-    let (o, residual) = tile_span(ctx, out.len(), t, 2 * NR);
-    let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
-    let bias = &ctx.b.bias[t.panel * NR..(t.panel + 2) * NR];
-    // SAFETY: gemm() only asks for wide tiles when the CPU has AVX-512F; the tile's rows lie
-    // inside `out` and `residual` (asserted above); the panels hold k * NR floats, bias 2 * NR.
-    unsafe {
-        avx512::tile2_full(
-            a_rows,
-            t.rows,
-            k,
-            ctx.b.panel(t.panel),
-            ctx.b.panel(t.panel + 1),
-            bias,
-            out[o..].as_mut_ptr(),
-            residual,
-            ld,
-            ctx.clamp.lo,
-            ctx.clamp.hi,
-        )
-    };
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn run_tile2(_: &Ctx, _: &mut [f32], _: Tile) {
-    unreachable!("wide tiles are x86-64 only")
-}
-
-/// A tile over a full panel `t.panel` and the part-filled one after it (`t.cols - NR` columns),
-/// with AVX-512.
-#[cfg(target_arch = "x86_64")]
-fn run_tile2_part(ctx: &Ctx, out: &mut [f32], t: Tile) {
     let (k, ld) = (ctx.b.k, ctx.ld);
     let (o, residual) = tile_span(ctx, out.len(), t, t.cols);
     let a_rows = &ctx.a[t.row0 * k..(t.row0 + t.rows) * k];
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 2) * NR];
     let (p0, p1) = (ctx.b.panel(t.panel), ctx.b.panel(t.panel + 1));
     let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
-    // SAFETY: gemm() only asks for these tiles when the CPU has AVX-512F; the tile's rows
-    // of t.cols lie inside `out` and `residual` (tile_span asserts it); the panels hold k * NR
+    // SAFETY: gemm() only asks for wide tiles when the CPU has AVX-512F; the tile's rows of
+    // t.cols lie inside `out` and `residual` (tile_span asserts it); the panels hold k * NR
     // floats, bias 2 * NR (padded).
     unsafe {
-        avx512::tile2_part(a_rows, t.rows, k, p0, p1, bias, out[o..].as_mut_ptr(), residual, (ld, t.cols - NR), lo, hi)
+        avx512::tile2(a_rows, t.rows, k, p0, p1, bias, out[o..].as_mut_ptr(), residual, (ld, t.cols - NR), lo, hi)
     };
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn run_tile2_part(_: &Ctx, _: &mut [f32], _: Tile) {
+fn run_tile2(_: &Ctx, _: &mut [f32], _: Tile) {
     unreachable!("wide tiles are x86-64 only")
 }
 
