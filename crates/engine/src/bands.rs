@@ -53,14 +53,17 @@ impl Bands {
     /// Elements of scratch one worker needs: the expanded window and a band of depthwise output.
     pub fn scratch_len(&self) -> usize {
         let (_, _, _, ow) = self.shape.geometry();
-        let window = if self.expands { self.window_rows * self.shape.in_w * self.shape.channels } else { 0 };
-        window + self.band * ow * self.shape.channels
+        self.window_len() + self.band * ow * self.shape.channels
+    }
+
+    /// Elements of the ring of expanded rows (none without an expansion).
+    fn window_len(&self) -> usize {
+        if self.expands { self.window_rows * self.shape.in_w * self.shape.channels } else { 0 }
     }
 
     /// Splits a worker's scratch into the ring window and the depthwise band.
     pub fn split<'a, T>(&self, scratch: &'a mut [T]) -> (&'a mut [T], &'a mut [T]) {
-        let window = if self.expands { self.window_rows * self.shape.in_w * self.shape.channels } else { 0 };
-        scratch.split_at_mut(window)
+        scratch.split_at_mut(self.window_len())
     }
 
     /// Walks output `rows`: for each band, first the input rows to expand into the ring (row iy

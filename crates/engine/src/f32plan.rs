@@ -497,7 +497,7 @@ impl F32Engine {
                 Step::Pool { channels } => global_avg_pool(&cur[..cur_len], *channels, &mut pooled[..*channels]),
                 Step::HeadPool { w } => self.head_pool(th, w, &cur[..cur_len], next, &mut pooled[..w.n()]),
                 Step::Classifier { w } => self.pointwise(th, pooled, w, None, Clamp::NONE, output),
-                Step::DeepLab(h) => self.deeplab_head(th, h, 1, &cur[..cur_len], head, output),
+                Step::DeepLab(h) => self.deeplab_head(th, h, &cur[..cur_len], head, output),
                 Step::Tap { w } => {
                     let len = cur_len / w.k() * w.n();
                     self.pointwise(th, &cur[..cur_len], w, None, Clamp::RELU6, &mut next[..len]);
@@ -507,99 +507,73 @@ impl F32Engine {
                 }
                 Step::Ssd(h) => {
                     last_in_first = std::ptr::eq(cur.as_ptr(), first);
-                    self.ssd_head(th, h, 1, tap, &cur[..cur_len], head, output);
+                    self.ssd_head(th, h, tap, &cur[..cur_len], head, output);
                 }
             }
         }
         last_in_first
     }
 
-    /// Image pooling and 1x1 branches, concatenation, projection and logits for a batch of
-    /// feature maps; `scratch` is the session's head buffer.
-    fn deeplab_head(
-        &self,
-        th: &Threads,
-        h: &DeepLabHead,
-        batch: usize,
-        features: &[f32],
-        scratch: &mut [f32],
-        scores: &mut [f32],
-    ) {
+    /// Image pooling and 1x1 branches, concatenation, projection and logits for one image's
+    /// feature map; `scratch` is the image's head buffer.
+    fn deeplab_head(&self, th: &Threads, h: &DeepLabHead, features: &[f32], scratch: &mut [f32], scores: &mut [f32]) {
         let (_, _, c) = h.features;
         let (px, a) = (h.pixels(), h.aspp0.n());
-        let (pooled, rest) = scratch.split_at_mut(batch * c);
-        let (pool_branch, rest) = rest.split_at_mut(batch * a);
-        let (concat, rest) = rest.split_at_mut(batch * px * 2 * a);
-        let projected = &mut rest[..batch * px * a];
-        for (img, out) in pooled.chunks_exact_mut(c).enumerate() {
-            global_avg_pool(&features[img * px * c..(img + 1) * px * c], c, out);
-        }
+        let (pooled, rest) = scratch.split_at_mut(c);
+        let (pool_branch, rest) = rest.split_at_mut(a);
+        let (concat, rest) = rest.split_at_mut(px * 2 * a);
+        let projected = &mut rest[..px * a];
+        global_avg_pool(features, c, pooled);
         self.pointwise(th, pooled, &h.image_pool, None, RELU, pool_branch);
         // The 1x1 branch goes through `projected` (free until the projection) into the concatenation.
         self.pointwise(th, features, &h.aspp0, None, RELU, projected);
         for (p, dst) in concat.chunks_exact_mut(2 * a).enumerate() {
-            let img = p / px;
-            dst[..a].copy_from_slice(&pool_branch[img * a..(img + 1) * a]);
+            dst[..a].copy_from_slice(pool_branch);
             dst[a..].copy_from_slice(&projected[p * a..(p + 1) * a]);
         }
         self.pointwise(th, concat, &h.projection, None, RELU, projected);
         self.pointwise(th, projected, &h.logits, None, Clamp::NONE, scores);
     }
 
-    /// SSDLite's extra layers and predictors for a batch, from the tapped map and the last
-    /// backbone map; `scratch` is the session's head buffer (one image's worth is used).
-    #[allow(clippy::too_many_arguments)]
-    fn ssd_head(
-        &self,
-        th: &Threads,
-        h: &SsdHead,
-        batch: usize,
-        tap: &[f32],
-        last: &[f32],
-        scratch: &mut [f32],
-        out: &mut [f32],
-    ) {
-        let (tap_len, last_len) = (tap.len() / batch, last.len() / batch);
-        let per_image = h.output_len();
-        for img in 0..batch {
-            let (boxes, logits) = out[img * per_image..(img + 1) * per_image].split_at_mut(h.anchors * 4);
-            // The four extra maps, then the reduced map and the depthwise output.
-            let mut rest = &mut scratch[..];
-            let mut extra_maps = Vec::with_capacity(h.extras.len());
-            for i in 2..h.maps.len() {
-                let (m, r) = rest.split_at_mut(h.maps[i].0 * h.maps[i].1 * h.maps[i].2);
-                extra_maps.push(m);
-                rest = r;
-            }
-            let (reduced, dw_out) = rest.split_at_mut(h.reduced_len());
-            let first = &tap[img * tap_len..(img + 1) * tap_len];
-            let second = &last[img * last_len..(img + 1) * last_len];
-            for (i, e) in h.extras.iter().enumerate() {
-                let (done, todo) = extra_maps.split_at_mut(i);
-                let input: &[f32] = if i == 0 { second } else { done[i - 1] };
-                let red = &mut reduced[..input.len() / e.reduce.k() * e.reduce.n()];
-                self.pointwise(th, input, &e.reduce, None, Clamp::RELU6, red);
-                let dw = &mut dw_out[..e.depthwise.shape.out_len()];
-                self.depthwise(th, &e.depthwise, red, dw);
-                self.pointwise(th, dw, &e.expand, None, Clamp::RELU6, todo[0]);
-            }
-            let (mut box_at, mut logit_at) = (0, 0);
-            for (i, p) in h.predictors.iter().enumerate() {
-                let map: &[f32] = match i {
-                    0 => first,
-                    1 => second,
-                    _ => extra_maps[i - 2],
-                };
-                for (dwl, conv, dst, at) in [
-                    (&p.box_depthwise, &p.box_conv, &mut *boxes, &mut box_at),
-                    (&p.class_depthwise, &p.class_conv, &mut *logits, &mut logit_at),
-                ] {
-                    let dw = &mut dw_out[..dwl.shape.out_len()];
-                    self.depthwise(th, dwl, map, dw);
-                    let n = dw.len() / conv.k() * conv.n();
-                    self.pointwise(th, dw, conv, None, Clamp::NONE, &mut dst[*at..*at + n]);
-                    *at += n;
-                }
+    /// SSDLite's extra layers and predictors for one image, from the tapped map and the last
+    /// backbone map; `scratch` is the image's head buffer.
+    fn ssd_head(&self, th: &Threads, h: &SsdHead, tap: &[f32], last: &[f32], scratch: &mut [f32], out: &mut [f32]) {
+        let (boxes, logits) = out[..h.output_len()].split_at_mut(h.anchors * 4);
+        // The four extra maps, then the reduced map and the depthwise output.
+        let mut rest = &mut scratch[..];
+        let mut extra_maps = Vec::with_capacity(h.extras.len());
+        for i in 2..h.maps.len() {
+            let (m, r) = rest.split_at_mut(h.maps[i].0 * h.maps[i].1 * h.maps[i].2);
+            extra_maps.push(m);
+            rest = r;
+        }
+        let (reduced, dw_out) = rest.split_at_mut(h.reduced_len());
+        let (first, second) = (tap, last);
+        for (i, e) in h.extras.iter().enumerate() {
+            let (done, todo) = extra_maps.split_at_mut(i);
+            let input: &[f32] = if i == 0 { second } else { done[i - 1] };
+            let red = &mut reduced[..input.len() / e.reduce.k() * e.reduce.n()];
+            self.pointwise(th, input, &e.reduce, None, Clamp::RELU6, red);
+            let dw = &mut dw_out[..e.depthwise.shape.out_len()];
+            self.depthwise(th, &e.depthwise, red, dw);
+            self.pointwise(th, dw, &e.expand, None, Clamp::RELU6, todo[0]);
+        }
+        let (mut box_at, mut logit_at) = (0, 0);
+        for (i, p) in h.predictors.iter().enumerate() {
+            let map: &[f32] = match i {
+                0 => first,
+                1 => second,
+                _ => extra_maps[i - 2],
+            };
+            for (dwl, conv, dst, at) in [
+                (&p.box_depthwise, &p.box_conv, &mut *boxes, &mut box_at),
+                (&p.class_depthwise, &p.class_conv, &mut *logits, &mut logit_at),
+            ] {
+                let dw = &mut dw_out[..dwl.shape.out_len()];
+                self.depthwise(th, dwl, map, dw);
+                let n = dw.len() / conv.k() * conv.n();
+                self.pointwise(th, dw, conv, None, Clamp::NONE, &mut dst[*at..*at + n]);
+                *at += n;
             }
         }
     }
@@ -624,7 +598,6 @@ impl F32Engine {
         self.ssd().map(|h| (h.anchors, h.classes))
     }
 
-    /// Rows per parallel task: several register tiles, about four tasks per thread.
     /// [`Step::HeadPool`]: blocks of [`HEAD_BLOCK_PANELS`] panels, each conv block computed for
     /// every pixel into `scratch` and pooled (the same bits as the conv, then the pool).
     fn head_pool(&self, th: &Threads, w: &PackedB, x: &[f32], scratch: &mut [f32], pooled: &mut [f32]) {
@@ -645,6 +618,7 @@ impl F32Engine {
         });
     }
 
+    /// Rows per parallel task: several register tiles, about four tasks per thread.
     fn rows_per_task(th: &Threads, rows: usize) -> usize {
         let per = rows.div_ceil(th.count() * 4);
         per.div_ceil(MR).max(1) * MR

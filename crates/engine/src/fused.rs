@@ -32,9 +32,13 @@ impl FusedBlock {
     /// Floats of `tail` that [`FusedBlock::run_whole`] needs: the whole expanded tensor (if the
     /// block expands) and, per worker, a band of depthwise output.
     pub fn whole_len(&self, workers: usize) -> usize {
+        self.expanded_len() + workers * self.band_len()
+    }
+
+    /// Floats of the whole expanded tensor (none without an expansion).
+    fn expanded_len(&self) -> usize {
         let s = &self.dw.shape;
-        let expanded = if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 };
-        expanded + workers * self.band_len()
+        if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 }
     }
 
     /// Floats of one band of depthwise output.
@@ -53,7 +57,7 @@ impl FusedBlock {
     pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
         let s = &self.dw.shape;
         let (_, oh, _, ow) = s.geometry();
-        let (expanded, rest) = tail.split_at_mut(if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 });
+        let (expanded, rest) = tail.split_at_mut(self.expanded_len());
         let src: &[f32] = match &self.expand {
             Some(e) => {
                 let per_task = (s.in_h * s.in_w).div_ceil(th.count());
@@ -69,32 +73,34 @@ impl FusedBlock {
         let rows_per_task = oh.div_ceil(th.count());
         th.for_chunks_with(out, rows_per_task * out_row, rest, self.band_len(), |t, chunk, dband| {
             let rows = t * rows_per_task..t * rows_per_task + chunk.len() / out_row;
-            self.dw_project(isa, src, x, rows, chunk, dband);
+            // The expansion is done: only the bands' depthwise and projection remain.
+            self.bands.walk(rows.clone(), |work| {
+                if let BandWork::Band(band) = work {
+                    let dw = |b, d: &mut [f32]| dwconv3x3_window(isa, &self.dw, src, 0, b, d);
+                    self.project_band(isa, x, (band, rows.start), chunk, dband, dw);
+                }
+            });
         });
     }
 
-    /// Depthwise and project output `rows` band by band from `src`, the whole depthwise input.
-    fn dw_project(
+    /// The depthwise conv of output rows `band` (by `dw`, into `dband`), then the projection and
+    /// residual into those rows of `out`, which starts at output row `row0`.
+    fn project_band(
         &self,
         isa: Isa,
-        src: &[f32],
         x: &[f32],
-        rows: std::ops::Range<usize>,
+        (band, row0): (std::ops::Range<usize>, usize),
         out: &mut [f32],
         dband: &mut [f32],
+        dw: impl FnOnce(std::ops::Range<usize>, &mut [f32]),
     ) {
         let (_, _, _, ow) = self.dw.shape.geometry();
         let out_row = ow * self.project.n();
-        let mut start = rows.start;
-        while start < rows.end {
-            let band = start..(start + self.bands.band()).min(rows.end);
-            let d = &mut dband[..band.len() * ow * self.dw.shape.channels];
-            dwconv3x3_window(isa, &self.dw, src, 0, band.clone(), d);
-            let o = &mut out[(band.start - rows.start) * out_row..(band.end - rows.start) * out_row];
-            let res = self.residual.then(|| &x[band.start * out_row..band.end * out_row]);
-            gemm(isa, d, &self.project, res, Clamp::NONE, o);
-            start = band.end;
-        }
+        let d = &mut dband[..band.len() * ow * self.dw.shape.channels];
+        dw(band.clone(), d);
+        let o = &mut out[(band.start - row0) * out_row..(band.end - row0) * out_row];
+        let res = self.residual.then(|| &x[band.start * out_row..band.end * out_row]);
+        gemm(isa, d, &self.project, res, Clamp::NONE, o);
     }
 
     /// Output rows `rows` of one image; `x` is the image's whole block input, `out` exactly those
@@ -102,10 +108,8 @@ impl FusedBlock {
     /// not depend on how rows are split.
     pub fn run_rows(&self, isa: Isa, x: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], scratch: &mut [f32]) {
         let s = &self.dw.shape;
-        let (_, _, _, ow) = s.geometry();
         let in_row = s.in_w * s.channels; // one expanded input row
         let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * e.k());
-        let out_row = ow * self.project.n();
         let (window, dband) = self.bands.split(scratch);
         let row0 = rows.start;
         self.bands.walk(rows, |work| match work {
@@ -115,14 +119,11 @@ impl FusedBlock {
                 gemm(isa, &x[r.start * x_row..r.end * x_row], e, None, Clamp::RELU6, dst);
             }
             BandWork::Band(band) => {
-                let d = &mut dband[..band.len() * ow * s.channels];
-                match self.expand {
-                    Some(_) => dwconv3x3_ring(isa, &self.dw, window, band.clone(), d),
-                    None => dwconv3x3_window(isa, &self.dw, x, 0, band.clone(), d),
-                }
-                let o = &mut out[(band.start - row0) * out_row..(band.end - row0) * out_row];
-                let res = self.residual.then(|| &x[band.start * out_row..band.end * out_row]);
-                gemm(isa, d, &self.project, res, Clamp::NONE, o);
+                let dw = |b, d: &mut [f32]| match self.expand {
+                    Some(_) => dwconv3x3_ring(isa, &self.dw, window, b, d),
+                    None => dwconv3x3_window(isa, &self.dw, x, 0, b, d),
+                };
+                self.project_band(isa, x, (band, row0), out, dband, dw);
             }
         });
     }
