@@ -8,6 +8,17 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Largest image accepted, in pixels (width x height, read from the header before decoding;
+    /// K/M suffixes are powers of 1024). Default 64M = 8192 x 8192.
+    #[arg(long, global = true, env = "MNV2_MAX_PIXELS", value_parser = crate::values::pixels)]
+    pub max_pixels: Option<u64>,
+    /// Largest image, .npy, labels or dataset file read, in bytes (K/M/G suffixes). Default 256M.
+    #[arg(long, global = true, env = "MNV2_MAX_FILE_BYTES", value_parser = crate::values::bytes)]
+    pub max_file_bytes: Option<u64>,
+    /// Most activation memory one batch may take, in bytes (K/M/G suffixes); larger batches are
+    /// refused before anything is allocated. Default 8G.
+    #[arg(long, global = true, env = "MNV2_MAX_MEMORY", value_parser = crate::values::bytes)]
+    pub max_memory: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -73,19 +84,19 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// How many classes to show per image.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::values::at_least_one)]
     pub top: usize,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::values::at_least_one)]
     pub batch: usize,
     /// Fraction of each side kept by the central crop.
-    #[arg(long, default_value_t = 0.875)]
+    #[arg(long, default_value_t = 0.875, value_parser = crate::values::crop)]
     pub crop: f32,
     /// Arithmetic: auto (int8 for quantized models), f32 or int8.
     #[arg(long, default_value = "auto")]
@@ -110,7 +121,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
 }
 
@@ -123,13 +134,13 @@ pub struct BenchArgs {
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::values::threads)]
     pub threads: usize,
     /// Images per inference.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::values::at_least_one)]
     pub batch: usize,
     /// Timed iterations.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = crate::values::at_least_one)]
     pub iters: usize,
     /// Untimed iterations first.
     #[arg(long, default_value_t = 5)]
@@ -158,7 +169,7 @@ pub struct SegmentArgs {
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// Image files.
     #[arg(required = true)]
@@ -173,7 +184,7 @@ pub struct DetectArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Boxes with a lower score are not drawn or printed.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = crate::values::probability)]
     pub score_threshold: f32,
     /// Where to write <name>.boxes.png.
     #[arg(long, default_value = ".")]
@@ -186,7 +197,7 @@ pub struct DetectArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// Image files.
     #[arg(required = true)]
@@ -203,7 +214,7 @@ pub struct TrainDetArgs {
     pub images: Option<PathBuf>,
     /// Fraction of the images held out for evaluation (their names go to OUT.holdout.txt, for
     /// `mnv2 eval-det --subset`).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = crate::values::fraction)]
     pub holdout: f32,
     /// Start from an ImageNet classifier's backbone (default: mobilenet_v2_1.0_224_quant.tflite,
     /// dequantized; the head starts at random) or from a detector (fine-tuning; a different class
@@ -213,44 +224,49 @@ pub struct TrainDetArgs {
     /// Input resolution of the detector.
     #[arg(long, default_value_t = 300)]
     pub resolution: u32,
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = crate::values::at_least_one)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::values::at_least_one)]
     pub batch: usize,
     /// rmsprop (the release config's), sgd or adamw.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::values::positive)]
     pub lr: f32,
     /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
     #[arg(long, default_value = "cosine")]
     pub schedule: String,
-    #[arg(long, default_value_t = 4e-5)]
+    #[arg(long, default_value_t = 4e-5, value_parser = crate::values::non_negative)]
     pub weight_decay: f32,
     /// Zoom-out augmentation (SSD paper): half the images are placed on a grey canvas up to this
     /// many times their size before the random crop, so small objects are seen (1: off).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = crate::values::zoom)]
     pub zoom_out: f32,
     /// Sigmoid focal loss (alpha 0.25, gamma 2) instead of hard negative mining.
     #[arg(long)]
     pub focal: bool,
     /// Keep an exponential moving average of the weights with this decay per step, and evaluate
     /// and save it instead of the raw weights.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::values::decay)]
     pub ema: Option<f32>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// The trained detector (safetensors); a checkpoint is written there after every epoch.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Continue from the checkpoint at --output.
+    /// Continue from the checkpoint at --output (refused if the training options differ from
+    /// those the checkpoint was made with, unless --allow-changes).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue even though training options (learning rate, batch, epochs, ...)
+    /// differ from the checkpoint's; the new values apply from here on.
+    #[arg(long, requires = "resume")]
+    pub allow_changes: bool,
     /// Stop after this many epochs of the planned --epochs.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::values::at_least_one)]
     pub stop_after: Option<usize>,
 }
 
@@ -273,7 +289,7 @@ pub struct EvalDetArgs {
     #[arg(long)]
     pub json: bool,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
 }
 
@@ -295,7 +311,7 @@ pub struct EvalSegArgs {
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// One JSON object.
     #[arg(long)]
@@ -322,40 +338,45 @@ pub struct TrainArgs {
     /// ... and this input resolution.
     #[arg(long, default_value_t = 224)]
     pub resolution: u32,
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = crate::values::at_least_one)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::values::at_least_one)]
     pub batch: usize,
     /// rmsprop (the paper's, TensorFlow form), sgd or adamw.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::values::positive)]
     pub lr: f32,
     /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
     #[arg(long, default_value = "cosine")]
     pub schedule: String,
-    #[arg(long, default_value_t = 4e-5)]
+    #[arg(long, default_value_t = 4e-5, value_parser = crate::values::non_negative)]
     pub weight_decay: f32,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = crate::values::fraction)]
     pub label_smoothing: f32,
     /// Keep an exponential moving average of the weights with this decay (the paper: 0.9999) and
     /// validate and save it instead of the raw weights (full training only).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::values::decay)]
     pub ema: Option<f32>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// The trained model (safetensors); a checkpoint is written there after every epoch.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Continue from the checkpoint at --output.
+    /// Continue from the checkpoint at --output (refused if the training options differ from
+    /// those the checkpoint was made with, unless --allow-changes).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue even though training options (learning rate, batch, epochs, ...)
+    /// differ from the checkpoint's; the new values apply from here on.
+    #[arg(long, requires = "resume")]
+    pub allow_changes: bool,
     /// Stop after this many epochs of the planned --epochs (the schedule stays that of the whole
     /// run; `--resume` continues it).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::values::at_least_one)]
     pub stop_after: Option<usize>,
 }
 
@@ -369,7 +390,7 @@ pub struct EvalArgs {
     /// Arithmetic: auto (int8 for quantized models), f32 or int8.
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     #[arg(long)]
     pub json: bool,

@@ -20,6 +20,8 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
     let options = Options { threads: a.threads, precision: a.precision, crop: a.crop, labels: a.labels.clone() };
     let mut classifier =
         Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
+    // A batch too large for the memory limit is refused now, before any image is read.
+    classifier.reserve(a.batch)?;
     let paths = files::expand(&a.inputs);
     let progress = if paths.len() > 1 { ProgressBar::new(paths.len() as u64) } else { ProgressBar::hidden() };
     progress.set_style(
@@ -39,8 +41,12 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
                 report_error(&path, &msg, &progress);
                 failed += 1;
             }
-            Ok(path) => match mnv2::image::load_rgb(&path) {
-                Ok(img) => batch.push((path, img)),
+            // Each image is cropped and resized as soon as it is read: a batch holds only inputs.
+            Ok(path) => match mnv2::image::load_rgb(&path)
+                .map_err(mnv2::Error::from)
+                .and_then(|img| classifier.preprocess(&img))
+            {
+                Ok(input) => batch.push((path, input)),
                 Err(e) => {
                     report_error(&path, &e.to_string(), &progress);
                     failed += 1;
@@ -67,8 +73,8 @@ fn flush(
     if batch.is_empty() {
         return 0;
     }
-    let images: Vec<_> = batch.iter().map(|(_, img)| img.clone()).collect();
-    let result = c.classify(&images, a.top);
+    let inputs: Vec<&[u8]> = batch.iter().map(|(_, input)| input.data.as_slice()).collect();
+    let result = c.classify_prepared(&inputs, a.top);
     let failed = match result {
         Ok(preds) => {
             progress.suspend(|| {

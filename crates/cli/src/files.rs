@@ -1,6 +1,7 @@
 //! Expanding command-line paths into image files.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -33,12 +34,14 @@ fn is_image(path: &Path) -> bool {
 }
 
 /// Files named directly are kept as they are; directories are walked (sorted, recursively) for
-/// image files. Paths that cannot be read are returned as errors, in order.
+/// image files. Paths that cannot be read are returned as errors, in order. A folder reached a
+/// second time (a symbolic link back up the tree, or two links to one folder) is not walked again.
 pub fn expand(inputs: &[PathBuf]) -> Vec<Result<PathBuf, (PathBuf, String)>> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     for p in inputs {
         if p.is_dir() {
-            walk(p, &mut out);
+            walk(p, &mut seen, &mut out);
         } else {
             out.push(Ok(p.clone()));
         }
@@ -46,7 +49,15 @@ pub fn expand(inputs: &[PathBuf]) -> Vec<Result<PathBuf, (PathBuf, String)>> {
     out
 }
 
-fn walk(dir: &Path, out: &mut Vec<Result<PathBuf, (PathBuf, String)>>) {
+fn walk(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<Result<PathBuf, (PathBuf, String)>>) {
+    match std::fs::canonicalize(dir) {
+        Ok(real) => {
+            if !seen.insert(real) {
+                return;
+            }
+        }
+        Err(e) => return out.push(Err((dir.to_path_buf(), e.to_string()))),
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => return out.push(Err((dir.to_path_buf(), e.to_string()))),
@@ -55,9 +66,31 @@ fn walk(dir: &Path, out: &mut Vec<Result<PathBuf, (PathBuf, String)>>) {
     paths.sort();
     for p in paths {
         if p.is_dir() {
-            walk(&p, out);
+            walk(&p, seen, out);
         } else if is_image(&p) {
             out.push(Ok(p));
         }
+    }
+}
+
+/// Writes a whole file, naming it in the error.
+pub fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Appends one line to a file, naming it in the error.
+pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", path.display());
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(fail)?;
+    writeln!(f, "{line}").map_err(fail)
+}
+
+/// Creates the folder an output file goes into (as `--out` folders are created).
+pub fn create_parent(path: &Path) -> anyhow::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the folder {} for {}: {e}", dir.display(), path.display())),
+        _ => Ok(()),
     }
 }

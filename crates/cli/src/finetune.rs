@@ -12,7 +12,6 @@ use mnv2::train::optim::{Optimizer, State, ema_update, learning_rate, step};
 use mnv2::train::{TrainNet, safetensors};
 use mnv2::{Classifier, Options, Precision};
 use serde_json::json;
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc::sync_channel;
@@ -22,6 +21,8 @@ type Batch = (Vec<f32>, Vec<usize>);
 
 pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     crate::alloc::reuse_large_allocations();
+    crate::files::create_parent(&a.output)?;
+    let config = crate::train::config(&a);
     let init_name = a.init.as_ref().map_or_else(|| "random (from scratch)".to_string(), |p| p.display().to_string());
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;
@@ -44,6 +45,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             (net, InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false })
         }
     };
+    mnv2::Limits::global().check_memory(a.batch, mnv2::train::step_bytes(&net.arch, a.batch))?;
     let size = net.arch.resolution as usize;
     let state_path = sidecar(&a.output, "train.safetensors");
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
@@ -51,7 +53,13 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
     let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
-        first_epoch = load_state(&state_path, &mut net, &mut states, &mut rng)?;
+        let stored;
+        (first_epoch, stored) = load_state(&state_path, &mut net, &mut states, &mut rng)?;
+        crate::resume::check_config(stored.as_deref(), &config, a.allow_changes, &state_path)?;
+        if !crate::resume::work_left(first_epoch, a.epochs, a.stop_after.unwrap_or(a.epochs), &a.output) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        crate::resume::trim_metrics(&metrics_path, first_epoch)?;
         if a.ema.is_some() {
             ema = Some(load_ema(&state_path, &net)?);
         }
@@ -61,7 +69,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let (x, _) = load_batch(&train.items[..a.batch], &input, size, None);
             net.calibrate_batch_norms(&x?, a.batch);
         }
-        std::fs::write(&metrics_path, b"")?;
+        crate::files::write(&metrics_path, b"")?;
     }
     // Weight decay on convolution and classifier weights, not on batch-norm parameters.
     if a.ema.is_some() && ema.is_none() {
@@ -129,13 +137,13 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         let val_top1 = validate(&model, &val, a.threads)?;
         let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "train_top1": correct as f64 / seen as f64,
             "val_top1": val_top1, "images_per_s": seen as f64 / secs, "seconds": secs});
-        writeln!(std::fs::OpenOptions::new().append(true).create(true).open(&metrics_path)?, "{line}")?;
+        crate::files::append_line(&metrics_path, &line.to_string())?;
         let meta = [(
             "mnv2.training".to_string(),
             json!({"epochs": epoch + 1, "init": init_name, "mode": "full"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &net, &states, ema.as_ref(), rng, epoch + 1)?;
+        save_state(&state_path, &net, &states, ema.as_ref(), rng, epoch + 1, &config)?;
         crate::plot::training_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
         eprintln!(
             "epoch {}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}%, {:.1} images/s",
@@ -200,6 +208,7 @@ pub(crate) fn save_state(
     ema: Option<&Vec<Vec<f32>>>,
     rng: Rng,
     epoch: usize,
+    config: &str,
 ) -> anyhow::Result<()> {
     let mut tensors: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
     for (i, (name, t)) in net.params.names.iter().zip(&net.params.tensors).enumerate() {
@@ -219,19 +228,22 @@ pub(crate) fn save_state(
         ("epoch".to_string(), epoch.to_string()),
         ("rng".to_string(), rng.0.to_string()),
         ("steps".to_string(), json!(steps).to_string()),
+        ("config".to_string(), config.to_string()),
     ];
-    safetensors::write(path, &tensors, &meta.into_iter().collect())?;
+    safetensors::write(path, &tensors, &meta.into_iter().collect())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }
 
+/// Loads a checkpoint into `net`, `states` and `rng`: the epochs done and the options stored.
 pub(crate) fn load_state(
     path: &Path,
     net: &mut TrainNet,
     states: &mut [State],
     rng: &mut Rng,
-) -> anyhow::Result<usize> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {} (nothing to resume)", path.display()))?;
-    let (t, meta) = safetensors::read(&bytes).map_err(anyhow::Error::msg)?;
+) -> anyhow::Result<(usize, Option<String>)> {
+    let bytes = read_checkpoint(path)?;
+    let (t, meta) = safetensors::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let steps: Vec<u64> = serde_json::from_str(meta.get("steps").context("no steps")?)?;
     for (i, name) in net.params.names.clone().iter().enumerate() {
         let get = |k: &str| {
@@ -247,11 +259,17 @@ pub(crate) fn load_state(
         net.running.var[i] = t.get(&format!("running_var.{i}")).context("running var")?.data.clone();
     }
     *rng = Rng(meta.get("rng").and_then(|s| s.parse().ok()).context("no rng")?);
-    Ok(meta.get("epoch").and_then(|s| s.parse().ok()).unwrap_or(0))
+    Ok((meta.get("epoch").and_then(|s| s.parse().ok()).unwrap_or(0), meta.get("config").cloned()))
+}
+
+/// The bytes of a training checkpoint, or an error that says there is nothing to resume.
+pub(crate) fn read_checkpoint(path: &Path) -> anyhow::Result<Vec<u8>> {
+    mnv2::limits::read_file(path, 1 << 30, "a training checkpoint")
+        .with_context(|| format!("nothing to resume from {}", path.display()))
 }
 
 pub(crate) fn load_ema(path: &Path, net: &TrainNet) -> anyhow::Result<Vec<Vec<f32>>> {
-    let (t, _) = safetensors::read(&std::fs::read(path)?).map_err(anyhow::Error::msg)?;
+    let (t, _) = safetensors::read(&read_checkpoint(path)?).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     net.params
         .names
         .iter()

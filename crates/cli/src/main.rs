@@ -13,10 +13,12 @@ mod files;
 mod finetune;
 mod info;
 mod plot;
+mod resume;
 mod run;
 mod segment;
 mod train;
 mod train_det;
+mod values;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -29,6 +31,13 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = args::Cli::parse();
+    let defaults = mnv2::Limits::DEFAULT;
+    mnv2::Limits::set_global(mnv2::Limits {
+        max_pixels: cli.max_pixels.unwrap_or(defaults.max_pixels),
+        max_file_bytes: cli.max_file_bytes.unwrap_or(defaults.max_file_bytes),
+        max_memory_bytes: cli.max_memory.unwrap_or(defaults.max_memory_bytes),
+        ..defaults
+    });
     let result = match cli.command {
         args::Command::Info(a) => info::main(a),
         args::Command::Classify(a) => classify::main(a),

@@ -11,7 +11,6 @@ use mnv2::train::optim::{Optimizer, Schedule};
 use mnv2::train::probe::{Linear, ProbeConfig};
 use mnv2::{Classifier, Options, Precision};
 use serde_json::json;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -21,9 +20,8 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         return crate::finetune::main(a);
     }
     let init = a.init.clone().context("--freeze-backbone needs --init MODEL")?;
-    if a.batch == 0 || a.epochs == 0 {
-        bail!("--batch and --epochs must be at least 1");
-    }
+    crate::files::create_parent(&a.output)?;
+    let config = config(&a);
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;
     let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
@@ -51,9 +49,15 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
     let (mut lin, mut rng, mut first_epoch) = (Linear::zeros(dim, train.classes.len()), Rng(a.seed), 0);
     if a.resume {
-        (lin, rng, first_epoch) = load_state(&state_path, dim, train.classes.len())?;
+        let stored;
+        (lin, rng, first_epoch, stored) = load_state(&state_path, dim, train.classes.len())?;
+        crate::resume::check_config(stored.as_deref(), &config, a.allow_changes, &state_path)?;
+        if !crate::resume::work_left(first_epoch, a.epochs, a.stop_after.unwrap_or(a.epochs), &a.output) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        crate::resume::trim_metrics(&metrics_path, first_epoch)?;
     } else {
-        std::fs::write(&metrics_path, b"").with_context(|| format!("writing {}", metrics_path.display()))?;
+        crate::files::write(&metrics_path, b"")?;
     }
     let bar = ProgressBar::new(a.epochs as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("valid template"));
@@ -66,15 +70,14 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         let secs = t.elapsed().as_secs_f64();
         let line = json!({"epoch": epoch + 1, "loss": loss, "train_top1": train_acc, "val_top1": val_acc,
             "images_per_s": ytr.len() as f64 / secs, "seconds": secs});
-        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&metrics_path)?;
-        writeln!(f, "{line}")?;
+        crate::files::append_line(&metrics_path, &line.to_string())?;
         let model = with_classifier(backbone.model(), &lin, &train.classes);
         let meta = [(
             "mnv2.training".to_string(),
             json!({"epochs": epoch + 1, "init": init.display().to_string(), "mode": "frozen backbone"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &lin, rng, epoch + 1)?;
+        save_state(&state_path, &lin, rng, epoch + 1, &config)?;
         bar.set_message(format!("loss {loss:.3} train {:.1}% val {:.1}%", 100.0 * train_acc, 100.0 * val_acc));
         bar.inc(1);
     }
@@ -95,6 +98,28 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         plot_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The options of a `train` run that change its result (stored with its checkpoints).
+pub(crate) fn config(a: &TrainArgs) -> String {
+    let path = |p: &Path| json!(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string());
+    crate::resume::config(&[
+        ("data", path(&a.data)),
+        ("val", path(&a.val)),
+        ("init", a.init.as_deref().map_or(json!(null), path)),
+        ("freeze_backbone", json!(a.freeze_backbone)),
+        ("width", json!(a.width)),
+        ("resolution", json!(a.resolution)),
+        ("epochs", json!(a.epochs)),
+        ("batch", json!(a.batch)),
+        ("optimizer", json!(a.optimizer)),
+        ("lr", json!(a.lr)),
+        ("schedule", json!(a.schedule)),
+        ("weight_decay", json!(a.weight_decay)),
+        ("label_smoothing", json!(a.label_smoothing)),
+        ("ema", json!(a.ema)),
+        ("seed", json!(a.seed)),
+    ])
 }
 
 /// The learning-rate schedule named on the command line.
@@ -162,20 +187,19 @@ fn with_classifier(base: &Model, lin: &Linear, labels: &[String]) -> Model {
     m
 }
 
-fn save_state(path: &Path, lin: &Linear, rng: Rng, epoch: usize) -> anyhow::Result<()> {
-    let v = json!({"epoch": epoch, "rng": rng.0.to_string(), "w": lin.w, "b": lin.b,
+fn save_state(path: &Path, lin: &Linear, rng: Rng, epoch: usize, config: &str) -> anyhow::Result<()> {
+    let v = json!({"epoch": epoch, "rng": rng.0.to_string(), "config": config, "w": lin.w, "b": lin.b,
         "w_first": lin.state_w.first, "w_second": lin.state_w.second, "w_steps": lin.state_w.steps,
         "b_first": lin.state_b.first, "b_second": lin.state_b.second, "b_steps": lin.state_b.steps});
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, v.to_string())?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    crate::files::write(&tmp, v.to_string().as_bytes())?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
-fn load_state(path: &Path, dim: usize, classes: usize) -> anyhow::Result<(Linear, Rng, usize)> {
-    let v: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(path).with_context(|| format!("reading {} (nothing to resume)", path.display()))?,
-    )?;
+/// The probe's checkpoint: weights, optimizer state, random state, epochs done, options stored.
+fn load_state(path: &Path, dim: usize, classes: usize) -> anyhow::Result<(Linear, Rng, usize, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_slice(&crate::finetune::read_checkpoint(path)?)
+        .with_context(|| format!("{} is not a checkpoint", path.display()))?;
     let floats = |k: &str| -> Vec<f32> {
         v[k].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()).unwrap_or_default()
     };
@@ -192,5 +216,6 @@ fn load_state(path: &Path, dim: usize, classes: usize) -> anyhow::Result<(Linear
     lin.state_b.second = floats("b_second");
     lin.state_b.steps = v["b_steps"].as_u64().unwrap_or(0);
     let rng = Rng(v["rng"].as_str().and_then(|s| s.parse().ok()).context("checkpoint without rng state")?);
-    Ok((lin, rng, v["epoch"].as_u64().unwrap_or(0) as usize))
+    let config = v["config"].as_str().map(str::to_string);
+    Ok((lin, rng, v["epoch"].as_u64().unwrap_or(0) as usize, config))
 }

@@ -24,7 +24,6 @@ use mnv2::train::ssd_augment::{Labelled, ssd_augment};
 use mnv2::train::ssd_loss::{AnchorTarget, ClassLoss, ssd_loss};
 use mnv2::{Detector, Options};
 use serde_json::json;
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -32,10 +31,9 @@ use std::time::Instant;
 const INPUT: InputSpec = InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false };
 
 pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
-    if a.batch == 0 || a.epochs == 0 || !(0.0..1.0).contains(&a.holdout) || !(1.0..=8.0).contains(&a.zoom_out) {
-        bail!("--batch and --epochs must be at least 1, --holdout in [0, 1) and --zoom-out in [1, 8]");
-    }
     crate::alloc::reuse_large_allocations();
+    crate::files::create_parent(&a.output)?;
+    let config = config(&a);
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = parse_schedule(&a.schedule, a.epochs)?;
     let loss_kind = if a.focal { ClassLoss::Focal { alpha: 0.25, gamma: 2.0 } } else { ClassLoss::default() };
@@ -50,7 +48,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     let holdout_path = sidecar(&a.output, "holdout.txt");
     let names: Vec<String> =
         val.iter().map(|s| s.image.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
-    std::fs::write(&holdout_path, names.join("\n") + "\n")?;
+    crate::files::write(&holdout_path, (names.join("\n") + "\n").as_bytes())?;
     if train_idx.len() < a.batch {
         bail!("{} training images, fewer than one batch of {}", train_idx.len(), a.batch);
     }
@@ -72,6 +70,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     };
     let mut base = mnv2::import::load(&init).with_context(|| format!("loading {}", init.display()))?;
     base.arch.resolution = a.resolution;
+    mnv2::Limits::global().check_memory(a.batch, mnv2::train::step_bytes(&base.arch, a.batch))?;
     let classes = data.classes.len();
     let size = a.resolution as usize;
     let first: Vec<f32> = train[..a.batch].iter().flat_map(|(img, _)| normalise(img, size)).collect();
@@ -100,17 +99,20 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
     let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
-        first_epoch = load_state(&state_path, &mut model.net, &mut states, &mut rng)?;
+        let stored;
+        (first_epoch, stored) = load_state(&state_path, &mut model.net, &mut states, &mut rng)?;
+        crate::resume::check_config(stored.as_deref(), &config, a.allow_changes, &state_path)?;
+        if !crate::resume::work_left(first_epoch, a.epochs, a.stop_after.unwrap_or(a.epochs), &a.output) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        crate::resume::trim_metrics(&metrics_path, first_epoch)?;
         if a.ema.is_some() {
             ema = Some(load_ema(&state_path, &model.net)?);
         }
     } else {
-        std::fs::write(&metrics_path, b"")?;
+        crate::files::write(&metrics_path, b"")?;
     }
-    if let Some(d) = a.ema {
-        if !(0.0..1.0).contains(&d) {
-            bail!("--ema {d} is not in [0, 1)");
-        }
+    if a.ema.is_some() {
         ema.get_or_insert_with(|| model.net.params.tensors.clone());
     }
     // No weight decay on batch norms and biases; the unused classifier is not trained.
@@ -179,13 +181,13 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "loc_loss": loc_sum / seen as f64,
             "cls_loss": cls_sum / seen as f64, "val_ap50": ap50, "val_coco_ap": coco,
             "images_per_s": seen as f64 / secs, "seconds": secs});
-        writeln!(std::fs::OpenOptions::new().append(true).create(true).open(&metrics_path)?, "{line}")?;
+        crate::files::append_line(&metrics_path, &line.to_string())?;
         let meta = [(
             "mnv2.training".to_string(),
             json!({"epochs": epoch + 1, "init": init.display().to_string(), "task": "detect"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&folded, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &model.net, &states, ema.as_ref(), rng, epoch + 1)?;
+        save_state(&state_path, &model.net, &states, ema.as_ref(), rng, epoch + 1, &config)?;
         crate::plot::detection_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
         eprintln!(
             "epoch {}: loss {:.4} (box {:.4}, class {:.4}), held-out AP@0.5 {ap50:.4}, COCO AP {coco:.4}, {:.2} images/s",
@@ -197,6 +199,29 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The options of a `train-det` run that change its result (stored with its checkpoints).
+fn config(a: &TrainDetArgs) -> String {
+    let path =
+        |p: &std::path::Path| json!(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string());
+    crate::resume::config(&[
+        ("data", path(&a.data)),
+        ("images", a.images.as_deref().map_or(json!(null), path)),
+        ("holdout", json!(a.holdout)),
+        ("init", a.init.as_deref().map_or(json!(null), path)),
+        ("resolution", json!(a.resolution)),
+        ("epochs", json!(a.epochs)),
+        ("batch", json!(a.batch)),
+        ("optimizer", json!(a.optimizer)),
+        ("lr", json!(a.lr)),
+        ("schedule", json!(a.schedule)),
+        ("weight_decay", json!(a.weight_decay)),
+        ("zoom_out", json!(a.zoom_out)),
+        ("focal", json!(a.focal)),
+        ("ema", json!(a.ema)),
+        ("seed", json!(a.seed)),
+    ])
 }
 
 /// The detector's input: TF1 bilinear resize to `size` x `size`, scaled to [-1, 1].

@@ -18,6 +18,8 @@ pub enum EngineError {
     Unsupported(String),
     #[error("batch size must be at least 1")]
     EmptyBatch,
+    #[error(transparent)]
+    Limit(#[from] mnv2_limits::LimitError),
     #[error("could not start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
 }

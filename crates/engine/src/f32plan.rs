@@ -324,7 +324,6 @@ impl F32Engine {
     pub fn input_shape(&self) -> Shape {
         self.input
     }
-    /// Output values per image.
     /// Output values per image: class scores (for segmentation, the scores of every pixel of
     /// the feature map, before upsampling).
     pub fn output_len(&self) -> usize {
@@ -383,6 +382,19 @@ impl F32Engine {
             _ => None,
         });
         let lanes = self.lanes(batch);
+        let deeplab = self.deeplab().is_some();
+        // Checked before anything is allocated: the session's buffers and the caller's input and
+        // output, in floats.
+        crate::check_session_memory(
+            batch,
+            4,
+            &[
+                (lanes, self.act[0] + self.act[1]),
+                (self.threads.count(), self.scratch),
+                (batch, pooled.unwrap_or(0) + self.head_scratch + self.tap_len + self.input.len() + self.classes),
+                (if deeplab { batch } else { 0 }, self.classes),
+            ],
+        )?;
         Ok(F32Session {
             batch,
             act: [AlignedVec::zeroed(lanes * self.act[0]), AlignedVec::zeroed(lanes * self.act[1])],

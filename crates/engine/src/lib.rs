@@ -22,3 +22,11 @@ pub use model::{
 pub use q8plan::{Q8Engine, Q8Session, TraceOp};
 pub use softmax::softmax_in_place;
 pub use threads::Threads;
+
+/// Refuses a session whose buffers, `elem` bytes times the sum of count x length over `parts`,
+/// would exceed the process-wide memory limit (the batch size comes from outside).
+fn check_session_memory(batch: usize, elem: usize, parts: &[(usize, usize)]) -> Result<(), EngineError> {
+    let total = parts.iter().try_fold(0usize, |sum, &(count, len)| sum.checked_add(count.checked_mul(len)?));
+    mnv2_limits::Limits::global().check_memory(batch, total.and_then(|t| t.checked_mul(elem)))?;
+    Ok(())
+}

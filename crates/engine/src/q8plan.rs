@@ -551,6 +551,17 @@ impl Q8Engine {
         if batch == 0 {
             return Err(EngineError::EmptyBatch);
         }
+        let head = self.deeplab().map_or(0, QDeepLabHead::scratch);
+        // Checked before anything is allocated: the session's buffers and the caller's input and
+        // output, in bytes.
+        crate::check_session_memory(
+            batch,
+            1,
+            &[
+                (batch, self.act[0] + self.act[1] + self.pooled + 2 * self.classes + head + self.input_len),
+                (self.threads.count(), self.scratch),
+            ],
+        )?;
         Ok(Q8Session {
             batch,
             act: [AlignedVec::zeroed(batch * self.act[0]), AlignedVec::zeroed(batch * self.act[1])],

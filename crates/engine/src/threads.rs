@@ -10,9 +10,10 @@ pub struct Threads {
 }
 
 impl Threads {
-    /// `count` workers; 0 means one per available core.
+    /// `count` workers; 0 means one per available core. More than the process-wide limit
+    /// (`mnv2_limits::Limits::threads`) is refused before any thread starts.
     pub fn new(count: usize) -> Result<Threads, EngineError> {
-        let count = if count == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { count };
+        let count = mnv2_limits::Limits::global().threads(count)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(count)
             .thread_name(|i| format!("mnv2-worker-{i}"))

@@ -24,6 +24,8 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<(usize, f32)> {
 pub enum LabelError {
     #[error("cannot read labels {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Read(#[from] mnv2_limits::LimitError),
     #[error("labels {path} has {found} lines but the model has {classes} classes")]
     Count { path: String, found: usize, classes: usize },
 }
@@ -59,7 +61,7 @@ impl Labels {
     /// Reads one label per line.
     pub fn from_file(path: impl AsRef<Path>, classes: usize) -> Result<Labels, LabelError> {
         let path = path.as_ref();
-        let text = std::fs::read(path).map_err(|source| LabelError::Io { path: path.display().to_string(), source })?;
+        let text = mnv2_limits::read_file(path, mnv2_limits::Limits::global().max_file_bytes, "a labels file")?;
         let names = String::from_utf8_lossy(&text).lines().map(|l| l.trim_end().to_string()).collect();
         Labels::fit(names, classes, &path.display().to_string())
     }

@@ -1,36 +1,84 @@
-//! Decoding files into RGB with EXIF orientation applied.
+//! Decoding files into RGB with EXIF orientation applied, within the process-wide limits
+//! (`mnv2_limits::Limits`): the file's size before it is read, the image's pixels from its header
+//! before anything of that size is allocated, and a truncated file is an error, never a picture
+//! with its missing part filled in.
 
 use crate::{ImageError, Rgb8};
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use mnv2_limits::Limits;
 use std::io::Cursor;
 use std::path::Path;
 
-/// Reads and decodes an image file (JPEG, PNG, BMP, WebP) to RGB, upright.
+/// Reads and decodes an image file (JPEG, PNG, BMP, WebP) to RGB, upright, within
+/// [`Limits::global`].
 pub fn load_rgb(path: impl AsRef<Path>) -> Result<Rgb8, ImageError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Io { path: path.display().to_string(), source })?;
-    decode_rgb(&bytes, &path.display().to_string())
+    load_rgb_within(path, &Limits::global())
 }
 
-/// Decodes image bytes to RGB, upright (`name` is used in messages).
+/// [`load_rgb`] within the given limits.
+pub fn load_rgb_within(path: impl AsRef<Path>, limits: &Limits) -> Result<Rgb8, ImageError> {
+    let path = path.as_ref();
+    let bytes = mnv2_limits::read_file(path, limits.max_file_bytes, "an image")?;
+    decode_rgb_within(&bytes, &path.display().to_string(), limits)
+}
+
+/// Decodes image bytes to RGB, upright (`name` is used in messages), within [`Limits::global`].
 pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<Rgb8, ImageError> {
-    let err = |e: image::ImageError| ImageError::Decode { path: name.to_string(), reason: e.to_string() };
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ImageError::Decode { path: name.to_string(), reason: e.to_string() })?;
-    if reader.format().is_none() {
-        return Err(ImageError::Decode { path: name.to_string(), reason: "not a JPEG, PNG, BMP or WebP image".into() });
+    decode_rgb_within(bytes, name, &Limits::global())
+}
+
+/// [`decode_rgb`] within the given limits.
+pub fn decode_rgb_within(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rgb8, ImageError> {
+    let fail = |reason: String| ImageError::Decode { path: name.to_string(), reason };
+    let err = |e: image::ImageError| fail(e.to_string());
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
+    let Some(format) = reader.format() else {
+        return Err(fail("not a JPEG, PNG, BMP or WebP image".into()));
+    };
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(fail("truncated JPEG (no end-of-image marker after its last scan)".into()));
     }
+    if format == ImageFormat::WebP && !riff_is_complete(bytes) {
+        return Err(fail("truncated WebP (shorter than its RIFF header says)".into()));
+    }
+    // The decoders' own allocation cap, in case one allocates more than its output: 8 bytes per
+    // pixel is the widest colour type (16-bit RGBA).
+    let mut caps = image::Limits::default();
+    caps.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(16 << 20));
+    reader.limits(caps);
     let mut decoder = reader.into_decoder().map_err(err)?;
-    let orientation = decoder.orientation().map_err(err)?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(err)?;
-    img.apply_orientation(orientation);
-    let rgb = img.to_rgb8();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let (w, h) = decoder.dimensions();
+    limits.check_pixels(w, h).map_err(|e| fail(e.to_string()))?;
     if w == 0 || h == 0 {
         return Err(ImageError::Empty);
     }
+    let orientation = decoder.orientation().map_err(err)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(err)?;
+    img.apply_orientation(orientation);
+    let rgb = img.into_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     Ok(Rgb8::new(w, h, rgb.into_raw()))
+}
+
+/// Whether a JPEG's bytes end its last scan with an end-of-image marker (FF D9). The decoder
+/// fills a cut-off scan with grey and reports nothing, so this is the only sign of truncation.
+/// Entropy-coded data never holds FF followed by a marker code (FF bytes are stuffed as FF 00),
+/// so the last start-of-scan marker (FF DA) must come before the last end-of-image marker;
+/// markers inside an embedded EXIF thumbnail come before the main image's scans.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |code: u8| bytes.windows(2).rposition(|w| w == [0xFF, code]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
+}
+
+/// Whether a RIFF file (WebP) is as long as its header says: the length after the first 8 bytes
+/// is stored at bytes 4..8.
+fn riff_is_complete(bytes: &[u8]) -> bool {
+    let Some(len) = bytes.get(4..8) else { return false };
+    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    bytes.len() >= len.saturating_add(8)
 }
 
 #[cfg(test)]
@@ -91,8 +139,60 @@ mod tests {
     fn garbage_and_truncation_are_errors() {
         assert!(decode_rgb(b"not an image", "x").is_err());
         let j = jpeg(32, 32);
-        for n in [0, 2, 10, 100, j.len() / 2] {
+        for n in [0, 2, 10, 100, j.len() / 2, j.len() - 2] {
             assert!(decode_rgb(&j[..n], "cut").is_err(), "{n} bytes accepted");
         }
+        assert!(decode_rgb(&j, "whole").is_ok());
+    }
+
+    fn encoded(img: &image::RgbImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    /// Every format cut anywhere before its last pixel is an error, not a part-grey picture.
+    #[test]
+    fn truncation_of_every_format_is_an_error() {
+        let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, (x ^ y) as u8]));
+        for format in [ImageFormat::Png, ImageFormat::Bmp, ImageFormat::WebP, ImageFormat::Jpeg] {
+            let bytes = encoded(&img, format);
+            assert!(decode_rgb(&bytes, "whole").is_ok(), "{format:?}");
+            // A PNG cut inside its 12-byte IEND chunk still holds every pixel.
+            let last = if format == ImageFormat::Png { bytes.len() - 13 } else { bytes.len() - 1 };
+            for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() * 9 / 10, last] {
+                assert!(decode_rgb(&bytes[..cut], "cut").is_err(), "{format:?} cut to {cut} of {}", bytes.len());
+            }
+        }
+    }
+
+    /// A PNG header declaring a huge image (the data is a few bytes) is refused from the header.
+    #[test]
+    fn a_declared_huge_image_is_refused_before_decoding() {
+        let mut png = encoded(&image::RgbImage::new(1, 1), ImageFormat::Png);
+        // IHDR's width and height follow the 8-byte signature, the chunk length and its type.
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let msg = decode_rgb(&png, "bomb.png").unwrap_err().to_string();
+        assert!(msg.contains("100000x100000") && msg.contains("limit"), "{msg}");
+        let small = Limits { max_pixels: 100, ..Limits::DEFAULT };
+        let ok = encoded(&image::RgbImage::new(10, 10), ImageFormat::Png);
+        assert!(decode_rgb_within(&ok, "ok", &small).is_ok());
+        let big = encoded(&image::RgbImage::new(11, 10), ImageFormat::Png);
+        assert!(decode_rgb_within(&big, "big", &small).is_err());
+    }
+
+    /// CRC-32 (IEEE) as PNG chunks use it, bit by bit.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
     }
 }

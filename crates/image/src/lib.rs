@@ -16,7 +16,8 @@ mod resize;
 mod resize_tf1;
 
 pub use crop::{central_crop, central_crop_box};
-pub use decode::{decode_rgb, load_rgb};
+pub use decode::{decode_rgb, decode_rgb_within, load_rgb, load_rgb_within};
+pub use mnv2_limits::{LimitError, Limits};
 pub use resize::resize_bilinear;
 pub use resize_tf1::resize_bilinear_tf1;
 pub use save::{load_gray, save_gray_png, save_png};
@@ -32,6 +33,10 @@ pub enum ImageError {
     Io { path: String, source: std::io::Error },
     #[error("cannot decode {path}: {reason}")]
     Decode { path: String, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("image is empty (0 pixels)")]
     Empty,
     #[error("crop fraction {0} is outside (0, 1]")]

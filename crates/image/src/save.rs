@@ -9,7 +9,7 @@ pub fn save_png(img: &Rgb8, path: impl AsRef<Path>) -> Result<(), ImageError> {
     let buf =
         image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone()).ok_or(ImageError::Empty)?;
     buf.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| ImageError::Decode { path: path.display().to_string(), reason: format!("cannot write: {e}") })
+        .map_err(|e| ImageError::Write { path: path.display().to_string(), reason: e.to_string() })
 }
 
 /// Writes 8-bit single-channel values (a class map) as a grayscale PNG.
@@ -17,14 +17,21 @@ pub fn save_gray_png(width: usize, height: usize, values: &[u8], path: impl AsRe
     let path = path.as_ref();
     let buf = image::GrayImage::from_raw(width as u32, height as u32, values.to_vec()).ok_or(ImageError::Empty)?;
     buf.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| ImageError::Decode { path: path.display().to_string(), reason: format!("cannot write: {e}") })
+        .map_err(|e| ImageError::Write { path: path.display().to_string(), reason: e.to_string() })
 }
 
 /// Reads an 8-bit single-channel PNG (a mask), converting other layouts to luma.
 pub fn load_gray(path: impl AsRef<Path>) -> Result<(usize, usize, Vec<u8>), ImageError> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Io { path: name.clone(), source })?;
+    let limits = mnv2_limits::Limits::global();
+    let bytes = mnv2_limits::read_file(path, limits.max_file_bytes, "a mask")?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Decode { path: name.clone(), reason: e.to_string() })?;
+    let dims =
+        reader.into_dimensions().map_err(|e| ImageError::Decode { path: name.clone(), reason: e.to_string() })?;
+    limits.check_pixels(dims.0, dims.1)?;
     let img = image::load_from_memory(&bytes).map_err(|e| ImageError::Decode { path: name, reason: e.to_string() })?;
     let g = img.into_luma8();
     Ok((g.width() as usize, g.height() as usize, g.into_raw()))

@@ -15,5 +15,7 @@ pub enum ImportError {
     #[error("not a MobileNetV2 graph: {0}")]
     NotMobileNetV2(String),
     #[error(transparent)]
+    Read(#[from] mnv2_limits::LimitError),
+    #[error(transparent)]
     Engine(#[from] mnv2_engine::EngineError),
 }

@@ -26,16 +26,7 @@ const MAX_MODEL_BYTES: u64 = 1 << 30;
 /// Loads a model file, choosing the importer by its contents.
 pub fn load(path: impl AsRef<Path>) -> Result<Model, ImportError> {
     let path = path.as_ref();
-    let io = |source| ImportError::Io { path: path.display().to_string(), source };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_MODEL_BYTES {
-        return Err(ImportError::Unsupported(format!(
-            "{} is {} bytes, larger than any MobileNetV2",
-            path.display(),
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = mnv2_limits::read_file(path, MAX_MODEL_BYTES, "a model (larger than any MobileNetV2)")?;
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     load_bytes(&bytes, &name)
 }

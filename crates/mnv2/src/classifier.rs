@@ -135,7 +135,13 @@ impl Classifier {
     pub fn classify(&mut self, images: &[Rgb8], k: usize) -> Result<Vec<Vec<Prediction>>, Error> {
         let prepared = images.iter().map(|i| self.preprocess(i)).collect::<Result<Vec<_>, _>>()?;
         let bytes: Vec<&[u8]> = prepared.iter().map(|p| p.data.as_slice()).collect();
-        let probs = self.probabilities(&bytes)?;
+        self.classify_prepared(&bytes, k)
+    }
+
+    /// Classifies already-prepared inputs (see [`Classifier::preprocess`]): the top `k`
+    /// predictions of each.
+    pub fn classify_prepared(&mut self, inputs: &[&[u8]], k: usize) -> Result<Vec<Vec<Prediction>>, Error> {
+        let probs = self.probabilities(inputs)?;
         let n = self.model.arch.classes as usize;
         Ok(probs.chunks_exact(n).map(|p| self.labels.predictions(p, k)).collect())
     }
@@ -176,6 +182,21 @@ impl Classifier {
         }
     }
 
+    /// Makes the activation memory for batches of `batch` images now (it is otherwise made on the
+    /// first run of that size), refusing a batch too large for the memory limit.
+    pub fn reserve(&mut self, batch: usize) -> Result<(), Error> {
+        match &mut self.backend {
+            Backend::F32(engine, session) if session.as_ref().is_none_or(|s| s.batch() != batch) => {
+                *session = Some(engine.session(batch)?)
+            }
+            Backend::Int8(engine, session) if session.as_ref().is_none_or(|s| s.batch() != batch) => {
+                *session = Some(engine.session(batch)?)
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Bytes of activation memory held for the last batch size run (0 before the first run).
     pub fn arena_bytes(&self) -> usize {
         match &self.backend {
@@ -200,15 +221,16 @@ impl Classifier {
         if batch == 0 {
             return Ok(Vec::new());
         }
+        // The session first: it refuses a batch too large for memory before the inputs are copied.
+        if session.as_ref().is_none_or(|s| s.batch() != batch) {
+            *session = Some(engine.session(batch)?);
+        }
         let mut bytes = Vec::with_capacity(batch * len);
         for (i, b) in inputs.iter().enumerate() {
             if b.len() != len {
                 return Err(Error::Input(format!("input {i} has {} bytes, expected {len}", b.len())));
             }
             bytes.extend_from_slice(b);
-        }
-        if session.as_ref().is_none_or(|s| s.batch() != batch) {
-            *session = Some(engine.session(batch)?);
         }
         let mut out = vec![0u8; batch * engine.output_len()];
         engine.run(session.as_mut().expect("session just made"), &bytes, &mut out)?;
@@ -224,6 +246,9 @@ impl Classifier {
     pub fn run_bytes(&mut self, inputs: &[&[u8]]) -> Result<Vec<f32>, Error> {
         if let Backend::Int8(..) = self.backend {
             return self.probabilities(inputs);
+        }
+        if !inputs.is_empty() {
+            self.reserve(inputs.len())?;
         }
         let len = self.model.arch.input().len();
         let (mean, std) = (self.model.input.mean, self.model.input.std);

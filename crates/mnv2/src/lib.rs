@@ -35,6 +35,8 @@ pub use mnv2_heads as heads;
 pub use mnv2_image as image;
 pub use mnv2_import as import;
 pub use mnv2_kernels as kernels;
+pub use mnv2_limits as limits;
 pub use mnv2_train as train;
 
 pub use mnv2_heads::Prediction;
+pub use mnv2_limits::{LimitError, Limits};

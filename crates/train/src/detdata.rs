@@ -60,7 +60,7 @@ pub fn load_pennfudan(root: &Path) -> Result<DetDataset, String> {
     }
     let mut samples = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let text = read_text(&f, "an annotation file")?;
         let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let image = ["Images/{}.jpg", "PNGImages/{}.png", "Images/{}.png"]
             .iter()
@@ -95,10 +95,17 @@ fn numbers_after_colon(line: &str) -> Option<Vec<f32>> {
     Some(nums)
 }
 
+/// A text file, within the file-size limit.
+fn read_text(path: &Path, what: &'static str) -> Result<String, String> {
+    let bytes =
+        mnv2_limits::read_file(path, mnv2_limits::Limits::global().max_file_bytes, what).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
+}
+
 /// COCO JSON (`images`, `annotations` with `bbox` [x, y, w, h], `categories`); categories map to
 /// slots 1..=K in increasing id order. Images resolve against `images` or the JSON's folder.
 pub fn load_coco(path: &Path, images: Option<&Path>) -> Result<DetDataset, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = read_text(path, "a COCO JSON file")?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
     parse_coco(&v, images.unwrap_or_else(|| path.parent().unwrap_or(Path::new("."))))
         .map_err(|e| format!("{}: {e}", path.display()))
