@@ -12,6 +12,11 @@ pub fn config(pairs: &[(&str, Value)]) -> String {
     Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()).to_string()
 }
 
+/// A float option as JSON, written as it was typed (`0.001`, not the f32's `0.0010000000474974513`).
+pub fn num(v: f32) -> Value {
+    v.to_string().parse::<f64>().map_or(Value::Null, |x| serde_json::json!(x))
+}
+
 /// Refuses to resume with options other than the checkpoint's (each difference named) unless
 /// `allow`, in which case the differences are printed and the new values used.
 pub fn check_config(stored: Option<&str>, current: &str, allow: bool, state: &Path) -> anyhow::Result<()> {

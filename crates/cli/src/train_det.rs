@@ -208,18 +208,18 @@ fn config(a: &TrainDetArgs) -> String {
     crate::resume::config(&[
         ("data", path(&a.data)),
         ("images", a.images.as_deref().map_or(json!(null), path)),
-        ("holdout", json!(a.holdout)),
+        ("holdout", crate::resume::num(a.holdout)),
         ("init", a.init.as_deref().map_or(json!(null), path)),
         ("resolution", json!(a.resolution)),
         ("epochs", json!(a.epochs)),
         ("batch", json!(a.batch)),
         ("optimizer", json!(a.optimizer)),
-        ("lr", json!(a.lr)),
+        ("lr", crate::resume::num(a.lr)),
         ("schedule", json!(a.schedule)),
-        ("weight_decay", json!(a.weight_decay)),
-        ("zoom_out", json!(a.zoom_out)),
+        ("weight_decay", crate::resume::num(a.weight_decay)),
+        ("zoom_out", crate::resume::num(a.zoom_out)),
         ("focal", json!(a.focal)),
-        ("ema", json!(a.ema)),
+        ("ema", a.ema.map_or(json!(null), crate::resume::num)),
         ("seed", json!(a.seed)),
     ])
 }

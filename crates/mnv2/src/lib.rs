@@ -16,6 +16,8 @@
 mod classifier;
 mod detector;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod locate;
 pub mod npy;
 mod segmenter;

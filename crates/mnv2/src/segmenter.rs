@@ -64,7 +64,11 @@ impl Segmenter {
     /// The model's input for `image`: the longer side resized to the input size (bilinear), the
     /// rest padded at the bottom/right with [`PAD_VALUE`]. Returns the bytes and the resized size.
     pub fn prepare(&self, image: &Rgb8) -> (Vec<u8>, (usize, usize)) {
-        let r = self.input_size();
+        Segmenter::letterbox(image, self.input_size())
+    }
+
+    /// [`Segmenter::prepare`] for an input of `r` x `r`.
+    pub fn letterbox(image: &Rgb8, r: usize) -> (Vec<u8>, (usize, usize)) {
         let long = image.width.max(image.height) as f64;
         let w = ((image.width as f64 * r as f64 / long).round() as usize).clamp(1, r);
         let h = ((image.height as f64 * r as f64 / long).round() as usize).clamp(1, r);

@@ -67,21 +67,27 @@ pub fn load_pennfudan(root: &Path) -> Result<DetDataset, String> {
             .map(|p| root.join(p.replace("{}", &stem)))
             .find(|p| p.is_file())
             .ok_or_else(|| format!("{}: no image {stem}.jpg or .png under Images/ or PNGImages/", f.display()))?;
-        let mut boxes = Vec::new();
-        for line in text.lines().filter(|l| l.starts_with("Bounding box for object")) {
-            let nums = numbers_after_colon(line)
-                .filter(|n| n.len() == 4)
-                .ok_or_else(|| format!("{}: cannot read box from {line:?}", f.display()))?;
-            let [x0, y0, x1, y1] = [nums[0], nums[1], nums[2], nums[3]];
-            if x1 < x0 || y1 < y0 {
-                return Err(format!("{}: empty box in {line:?}", f.display()));
-            }
-            // Inclusive 1-based pixels -> continuous 0-based coordinates.
-            boxes.push(GtBox { bbox: [x0 - 1.0, y0 - 1.0, x1, y1], class: 1, crowd: false });
-        }
+        let boxes = parse_pennfudan_boxes(&text).map_err(|e| format!("{}: {e}", f.display()))?;
         samples.push(DetSample { image, boxes });
     }
     Ok(DetDataset { classes: vec!["pedestrian".into()], samples, category_ids: vec![1] })
+}
+
+/// The pedestrian boxes of one PennFudan annotation file's text.
+pub fn parse_pennfudan_boxes(text: &str) -> Result<Vec<GtBox>, String> {
+    let mut boxes = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("Bounding box for object")) {
+        let nums = numbers_after_colon(line)
+            .filter(|n| n.len() == 4)
+            .ok_or_else(|| format!("cannot read box from {line:?}"))?;
+        let [x0, y0, x1, y1] = [nums[0], nums[1], nums[2], nums[3]];
+        if !(x1 >= x0 && y1 >= y0) || ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
+            return Err(format!("empty box in {line:?}"));
+        }
+        // Inclusive 1-based pixels -> continuous 0-based coordinates.
+        boxes.push(GtBox { bbox: [x0 - 1.0, y0 - 1.0, x1, y1], class: 1, crowd: false });
+    }
+    Ok(boxes)
 }
 
 /// The numbers in the part of `line` after its last ':'.

@@ -1,0 +1,58 @@
+//! Writes small seed inputs for the fuzz targets that `../shared` has no small files for:
+//! `cargo run --release -p mnv2 --example fuzz_seeds -- OUT_DIR SHARED_DIR` (run by
+//! `tools/fuzz.sh`). Each seed is a valid file of its kind, so that the fuzzer starts from inputs
+//! that reach deep into the parsers.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let [out, shared] = args.as_slice() else {
+        return Err("usage: fuzz_seeds OUT_DIR SHARED_DIR".into());
+    };
+    let dir = |name: &str| -> std::io::Result<PathBuf> {
+        let d = out.join(name);
+        std::fs::create_dir_all(&d)?;
+        Ok(d)
+    };
+    // safetensors: an mnv2 model (the quantized ImageNet classifier) and a training checkpoint.
+    let model = mnv2::import::load(shared.join("models/mobilenet_v2_1.0_224_quant.tflite"))?;
+    let st = dir("safetensors")?;
+    mnv2::import::safetensors::save_model(&model, &st.join("classifier.safetensors"), &Default::default())?;
+    let w = [0.5f32, -1.0, 2.0, 0.25];
+    let meta = [("epoch".to_string(), "3".to_string()), ("steps".to_string(), "[3]".to_string())];
+    mnv2::train::safetensors::write(
+        &st.join("checkpoint.safetensors"),
+        &[("param.w".into(), vec![2, 2], &w), ("first.w".into(), vec![4], &w)],
+        &meta.into_iter().collect(),
+    )?;
+    // .npy: each dtype `mnv2 run` reads.
+    let npy = dir("npy")?;
+    std::fs::write(npy.join("f32.npy"), mnv2::npy::f32_bytes(&[1, 2, 2, 3], &[0.5; 12]))?;
+    std::fs::write(npy.join("u8.npy"), mnv2::npy::u8_bytes(&[2, 6], &[7; 12]))?;
+    std::fs::write(npy.join("i8.npy"), mnv2::npy::i8_bytes(&[12], &[-3; 12]))?;
+    // Images: a small picture in every format and colour type the decoders take.
+    let img = image::RgbImage::from_fn(16, 12, |x, y| image::Rgb([(x * 16) as u8, (y * 20) as u8, (x ^ y) as u8]));
+    let images = dir("image")?;
+    let formats = [
+        ("png", image::ImageFormat::Png),
+        ("bmp", image::ImageFormat::Bmp),
+        ("webp", image::ImageFormat::WebP),
+        ("jpg", image::ImageFormat::Jpeg),
+    ];
+    for (ext, format) in formats {
+        write_image(&image::DynamicImage::ImageRgb8(img.clone()), format, &images.join(format!("rgb.{ext}")))?;
+    }
+    let gray16 = image::DynamicImage::ImageRgb8(img.clone()).into_luma16();
+    write_image(&image::DynamicImage::ImageLuma16(gray16), image::ImageFormat::Png, &images.join("gray16.png"))?;
+    let rgba = image::DynamicImage::ImageRgb8(img).into_rgba8();
+    write_image(&image::DynamicImage::ImageRgba8(rgba), image::ImageFormat::Png, &images.join("rgba.png"))?;
+    Ok(())
+}
+
+fn write_image(img: &image::DynamicImage, format: image::ImageFormat, path: &Path) -> image::ImageResult<()> {
+    let mut bytes = Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format)?;
+    std::fs::write(path, bytes.into_inner()).map_err(image::ImageError::IoError)
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Fuzzes every parser that takes outside bytes with libFuzzer (cargo fuzz), one target at a time:
+#   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+# Targets: tflite graphdef safetensors npy coco image (default: all; 600 s each). Each stops
+# after SECONDS or 1,000,000 executions, whichever comes first, with a 2 GB RSS limit and a 10 s
+# timeout per input. Seeds come from ../shared (or $MNV2_SHARED) and from the fuzz_seeds example;
+# corpora grow in fuzz/corpus/TARGET, crashes land in fuzz/artifacts/TARGET, logs in fuzz/logs.
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is used with
+# RUSTC_BOOTSTRAP=1 for the sanitizer flags cargo fuzz passes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+secs=${1:-600}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(tflite graphdef safetensors npy coco image)
+shared=${MNV2_SHARED:-$root/../shared}
+export RUSTC_BOOTSTRAP=1
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+
+seeds=$root/fuzz/seeds
+mkdir -p "$seeds"/{tflite,graphdef,coco,image} "$root/fuzz/logs"
+cargo run --release -q -p mnv2 --example fuzz_seeds -- "$seeds" "$shared"
+cp "$shared"/models/*.tflite "$seeds/tflite/"
+cp "$shared"/models/*.pb "$seeds/graphdef/"
+cp "$root"/crates/heads/tests/fixtures/*.json "$seeds/coco/"
+ls "$shared"/datasets/PennFudanPed/Annotation/*.txt | head -5 | xargs -I{} cp {} "$seeds/coco/"
+cp "$shared"/images/face.jpg "$shared"/images/owl.jpg "$shared"/images/dog_segmentation.bmp "$seeds/image/"
+
+declare -A max_len=([tflite]=16777216 [graphdef]=16777216 [safetensors]=16777216 [image]=262144)
+cd fuzz
+cargo fuzz build -O
+printf '%-12s %12s %8s %s\n' target executions seconds result
+for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t"
+    log=$root/fuzz/logs/$t.log
+    status=ok
+    cargo fuzz run -O "$t" "corpus/$t" "$seeds/$t" -- \
+        -max_total_time="$secs" -runs=1000000 -rss_limit_mb=2048 -timeout=10 \
+        -max_len="${max_len[$t]:-65536}" -print_final_stats=1 >"$log" 2>&1 || status="FAILED (see $log)"
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+    time=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' || echo "$secs+")
+    printf '%-12s %12s %8s %s\n' "$t" "$runs" "$time" "$status"
+done
