@@ -81,7 +81,8 @@ pub fn parse_pennfudan_boxes(text: &str) -> Result<Vec<GtBox>, String> {
             .filter(|n| n.len() == 4)
             .ok_or_else(|| format!("cannot read box from {line:?}"))?;
         let [x0, y0, x1, y1] = [nums[0], nums[1], nums[2], nums[3]];
-        if !(x1 >= x0 && y1 >= y0) || ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
+        let finite = [x0, y0, x1, y1].iter().all(|v| v.is_finite());
+        if !(finite && x1 >= x0 && y1 >= y0) {
             return Err(format!("empty box in {line:?}"));
         }
         // Inclusive 1-based pixels -> continuous 0-based coordinates.
