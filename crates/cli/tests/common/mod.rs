@@ -47,6 +47,7 @@ pub struct Measured {
 /// Runs `mnv2` with `args` as [`mnv2`] does, also reading the child's own peak RSS (wait4's
 /// rusage for that one process, not every child of the test binary).
 #[cfg(unix)]
+#[allow(clippy::zombie_processes)] // the child is reaped by wait4, which clippy does not see
 pub fn mnv2_measured(args: &[&str]) -> Measured {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
