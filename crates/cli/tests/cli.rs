@@ -6,13 +6,13 @@ use common::*;
 use std::process::Command;
 
 fn quant_model() -> String {
-    shared().join("models/mobilenet_v2_1.0_224_quant.tflite").display().to_string()
+    shared_file("models/mobilenet_v2_1.0_224_quant.tflite").display().to_string()
 }
 
 #[test]
 fn classify_json_gives_the_true_class() {
     // TFLite's top-1 for this image is index 1 (tench) with 248/256.
-    let jpeg = shared().join("reference/imagenet100/originals/n01440764_tench.JPEG");
+    let jpeg = shared_file("reference/imagenet100/originals/n01440764_tench.JPEG");
     let out = mnv2(&["classify", "--model", &quant_model(), "--json", "--top", "3", jpeg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let line = text(&out.stdout);
@@ -28,9 +28,9 @@ fn classify_text_reports_bad_files_and_goes_on() {
     let bad = dir.join("not_an_image.jpg");
     std::fs::write(&bad, b"this is text").unwrap();
     let truncated = dir.join("truncated.jpg");
-    let parrot = std::fs::read(shared().join("images/parrot.jpg")).unwrap();
+    let parrot = std::fs::read(shared_file("images/parrot.jpg")).unwrap();
     std::fs::write(&truncated, &parrot[..parrot.len() / 3]).unwrap();
-    let good = shared().join("images/parrot.jpg");
+    let good = shared_file("images/parrot.jpg");
     let out = mnv2(&[
         "classify",
         "--model",
@@ -56,7 +56,7 @@ fn corrupt_model_is_one_error_line() {
         let cut = dir.join(format!("cut{i}.tflite"));
         std::fs::write(&cut, &bytes[..len]).unwrap();
         let out =
-            mnv2(&["classify", "--model", cut.to_str().unwrap(), shared().join("images/cat.bmp").to_str().unwrap()]);
+            mnv2(&["classify", "--model", cut.to_str().unwrap(), shared_file("images/cat.bmp").to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "length {len}");
         let stderr = text(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -110,9 +110,9 @@ fn info_describes_the_ssdlite_detector() {
 
 #[test]
 fn run_int8_reproduces_tflite_bytes_and_f32_is_close() {
-    let input = shared().join("reference/imagenet100/inputs/n02120505_grey_fox.png");
+    let input = shared_file("reference/imagenet100/inputs/n02120505_grey_fox.png");
     let reference =
-        std::fs::read(shared().join("reference/imagenet100/inputs/n02120505_grey_fox.mobilenet_v2_1.0_224_quant.u8"))
+        std::fs::read(shared_file("reference/imagenet100/inputs/n02120505_grey_fox.mobilenet_v2_1.0_224_quant.u8"))
             .unwrap();
     let out_path = std::env::temp_dir().join(format!("mnv2-run-{}.npy", std::process::id()));
     let out_s = out_path.to_str().unwrap();
@@ -143,7 +143,7 @@ fn run_int8_reproduces_tflite_bytes_and_f32_is_close() {
     let ref_top = reference.iter().enumerate().max_by_key(|(i, v)| (**v, std::cmp::Reverse(*i))).unwrap().0;
     assert_eq!(top(&p), ref_top);
     // A float model cannot run in int8.
-    let float = shared().join("models/keras_mobilenet_v2_1.0_224_random_f32.tflite");
+    let float = shared_file("models/keras_mobilenet_v2_1.0_224_random_f32.tflite");
     let out = mnv2(&[
         "run",
         "--model",

@@ -2,17 +2,17 @@
 
 mod common;
 
-use common::{mnv2, shared, text};
+use common::{mnv2, shared_file, text};
 use serde_json::Value;
 
 fn detector() -> String {
-    shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb").display().to_string()
+    shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb").display().to_string()
 }
 
 #[test]
 fn detect_writes_boxes_png_and_json_in_image_pixels() {
     let out = std::env::temp_dir().join(format!("mnv2-detect-{}", std::process::id()));
-    let img = shared().join("images/kite_and_cold.jpg");
+    let img = shared_file("images/kite_and_cold.jpg");
     let o = mnv2(&[
         "detect",
         "--model",
@@ -49,7 +49,7 @@ fn detect_writes_boxes_png_and_json_in_image_pixels() {
 
 #[test]
 fn eval_det_matches_tensorflow_on_pennfudan() {
-    let data = shared().join("datasets/PennFudanPed");
+    let data = shared_file("datasets/PennFudanPed");
     let o = mnv2(&["eval-det", "--model", &detector(), "--json", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
@@ -69,7 +69,7 @@ fn detect_and_eval_det_reject_bad_input() {
     assert!(text(&o.stderr).contains("score-threshold"), "{}", text(&o.stderr));
     // A classification model is not a detector.
     let cls = common::model("mobilenet_v2_1.0_224_quant");
-    let img = shared().join("images/cat.bmp");
+    let img = shared_file("images/cat.bmp");
     let o = mnv2(&["detect", "--model", &cls, img.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("not a detection"), "{}", text(&o.stderr));
@@ -101,7 +101,7 @@ fn train_det_runs_resumes_and_writes_a_loadable_detector() {
     let dir = std::env::temp_dir().join(format!("mnv2-train-det-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("tiny.safetensors");
-    let data = shared().join("datasets/PennFudanPed");
+    let data = shared_file("datasets/PennFudanPed");
     let init = common::model("mobilenet_v2_1.0_224_quant");
     // 14 training images at 96x96, two images per batch: seconds per epoch.
     let args = |extra: &[&str]| {
@@ -146,7 +146,7 @@ fn train_det_runs_resumes_and_writes_a_loadable_detector() {
     assert_eq!(holdout.lines().count(), 128); // round(0.9 * 142)
     assert!(dir.join("tiny.curves.png").is_file());
     // The output is a detector every command loads.
-    let img = shared().join("images/kite_and_cold.jpg");
+    let img = shared_file("images/kite_and_cold.jpg");
     let o = mnv2(&[
         "detect",
         "--model",
@@ -167,7 +167,7 @@ fn train_det_fine_tunes_a_detector() {
     let dir = std::env::temp_dir().join(format!("mnv2-finetune-det-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("ft.safetensors");
-    let data = shared().join("datasets/PennFudanPed");
+    let data = shared_file("datasets/PennFudanPed");
     let o = mnv2(&[
         "train-det",
         "--data",
@@ -200,7 +200,7 @@ fn train_det_fine_tunes_a_detector() {
 #[test]
 fn eval_det_reads_coco_json_like_the_pennfudan_folder() {
     // The first 12 PennFudan images written as COCO JSON must score exactly as the folder does.
-    let root = shared().join("datasets/PennFudanPed");
+    let root = shared_file("datasets/PennFudanPed");
     let mut names: Vec<String> = std::fs::read_dir(root.join("Annotation"))
         .unwrap()
         .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())

@@ -20,7 +20,7 @@ fn seg_model() -> String {
 }
 
 fn det_model() -> String {
-    shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb").display().to_string()
+    shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb").display().to_string()
 }
 
 /// CRC-32 (IEEE), bit by bit, as PNG chunks use it.
@@ -125,7 +125,7 @@ fn decompression_bombs_are_refused_from_the_header_in_every_command() {
         assert!(m.max_rss_kb < BOMB_RSS_KB, "run: peak RSS {} KB", m.max_rss_kb);
     }
     // The cap can be raised: the same header then gets as far as the decoder's own checks.
-    let out = mnv2(&["classify", "--max-pixels", "64", "--model", &quant_model(), s(&shared().join("images/cat.bmp"))]);
+    let out = mnv2(&["classify", "--max-pixels", "64", "--model", &quant_model(), s(&shared_file("images/cat.bmp"))]);
     assert_refused(&out, 1, "more than the limit of 64", "--max-pixels 64");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -136,9 +136,9 @@ fn a_bad_file_in_a_folder_is_one_error_line_and_the_rest_go_on() {
     let images = dir.join("images");
     std::fs::create_dir_all(&images).unwrap();
     write(&images, "a_bomb.png", &png_declaring(100_000, 100_000));
-    let parrot = std::fs::read(shared().join("images/parrot.jpg")).unwrap();
+    let parrot = std::fs::read(shared_file("images/parrot.jpg")).unwrap();
     write(&images, "b_truncated.jpg", &parrot[..parrot.len() / 2]);
-    std::fs::copy(shared().join("images/cat.bmp"), images.join("c_cat.bmp")).unwrap();
+    std::fs::copy(shared_file("images/cat.bmp"), images.join("c_cat.bmp")).unwrap();
     write(&images, "d_empty.png", b"");
     let out = mnv2(&["classify", "--model", &quant_model(), "--top", "1", s(&images)]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -156,7 +156,7 @@ fn a_bad_file_in_a_folder_is_one_error_line_and_the_rest_go_on() {
 fn truncated_jpeg_is_an_error_not_a_grey_picture() {
     let dir = temp_dir("truncated");
     for name in ["parrot.jpg", "face.jpg", "kite_and_cold.jpg"] {
-        let bytes = std::fs::read(shared().join("images").join(name)).unwrap();
+        let bytes = std::fs::read(shared_file("images").join(name)).unwrap();
         let cut = write(&dir, name, &bytes[..bytes.len() / 2]);
         let out = mnv2(&["classify", "--model", &quant_model(), s(&cut)]);
         assert_refused(&out, 1, "truncated JPEG", name);
@@ -173,9 +173,9 @@ fn endless_streams_and_folders_are_not_read_as_files() {
     let npy = dir.join("x.npy");
     let out = mnv2(&["run", "--model", &quant_model(), "--input", "/dev/zero", "--output", s(&npy)]);
     assert_refused(&out, 2, "/dev/zero is not a regular file", "run --input /dev/zero");
-    let out = mnv2(&["classify", "--model", "/dev/zero", s(&shared().join("images/cat.bmp"))]);
+    let out = mnv2(&["classify", "--model", "/dev/zero", s(&shared_file("images/cat.bmp"))]);
     assert_refused(&out, 2, "/dev/zero is not a regular file", "--model /dev/zero");
-    let out = mnv2(&["classify", "--model", s(&dir), s(&shared().join("images/cat.bmp"))]);
+    let out = mnv2(&["classify", "--model", s(&dir), s(&shared_file("images/cat.bmp"))]);
     assert_refused(&out, 2, "is not a regular file", "--model FOLDER");
     let out = mnv2(&["classify", "--labels", "/dev/zero", "--model", &quant_model(), "x.jpg"]);
     assert_refused(&out, 2, "/dev/zero is not a regular file", "--labels /dev/zero");
@@ -184,7 +184,7 @@ fn endless_streams_and_folders_are_not_read_as_files() {
 
 #[test]
 fn huge_thread_counts_and_batches_are_refused_before_starting() {
-    let cat = shared().join("images/cat.bmp");
+    let cat = shared_file("images/cat.bmp");
     let out = mnv2(&["classify", "--threads", "100000", "--model", &quant_model(), s(&cat)]);
     assert_refused(&out, 2, "100000 threads is more than the limit", "--threads 100000");
     for precision in ["int8", "f32"] {
@@ -236,7 +236,7 @@ fn training_values_are_checked_as_they_are_parsed() {
 fn flowers(dir: &Path, split: &str, n: usize) -> PathBuf {
     let root = dir.join(split);
     for class in ["daisy", "sunflowers"] {
-        let src = shared().join("datasets/flowers").join(split).join(class);
+        let src = shared_file("datasets/flowers").join(split).join(class);
         std::fs::create_dir_all(root.join(class)).unwrap();
         let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
@@ -296,7 +296,7 @@ fn symlink_loops_are_not_followed() {
     let dir = temp_dir("symlinks");
     let images = dir.join("images");
     std::fs::create_dir_all(images.join("sub")).unwrap();
-    std::fs::copy(shared().join("images/cat.bmp"), images.join("sub/cat.bmp")).unwrap();
+    std::fs::copy(shared_file("images/cat.bmp"), images.join("sub/cat.bmp")).unwrap();
     std::os::unix::fs::symlink(&images, images.join("sub/back_to_top")).unwrap();
     std::os::unix::fs::symlink("..", images.join("sub/up")).unwrap();
     let out = mnv2(&["classify", "--json", "--model", &quant_model(), s(&images)]);
@@ -309,7 +309,7 @@ fn symlink_loops_are_not_followed() {
 fn write_failures_say_cannot_write_and_name_the_path() {
     let dir = temp_dir("writes");
     let file = write(&dir, "a_file", b"x");
-    let cat = shared().join("images/cat.bmp");
+    let cat = shared_file("images/cat.bmp");
     // An output folder that cannot be made (a file is in the way).
     let out = mnv2(&["segment", "--model", &seg_model(), "--out", s(&file.join("sub")), s(&cat)]);
     assert_refused(&out, 2, &file.join("sub").display().to_string(), "segment --out under a file");

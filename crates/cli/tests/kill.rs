@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 fn flowers(dir: &Path, split: &str, n: usize) -> PathBuf {
     let root = dir.join(split);
     for class in ["daisy", "sunflowers"] {
-        let src = shared().join("datasets/flowers").join(split).join(class);
+        let src = shared_file("datasets/flowers").join(split).join(class);
         std::fs::create_dir_all(root.join(class)).unwrap();
         let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();

@@ -7,8 +7,8 @@ use common::*;
 #[test]
 fn segment_writes_mask_and_overlay_at_the_original_size() {
     let out_dir = std::env::temp_dir().join(format!("mnv2-seg-{}", std::process::id()));
-    let bird = shared().join("images/bird_segmentation.bmp");
-    let pets = shared().join("images/pets.jpg"); // 512x430: resized, padded, cropped back
+    let bird = shared_file("images/bird_segmentation.bmp");
+    let pets = shared_file("images/pets.jpg"); // 512x430: resized, padded, cropped back
     let bad = out_dir.join("broken.jpg");
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(&bad, b"\xff\xd8\xff not really").unwrap();
@@ -44,7 +44,7 @@ fn segment_writes_mask_and_overlay_at_the_original_size() {
 /// person IoU 0.767 (depth 1.0) and 0.753 (depth 0.5) on the 142 images.
 #[test]
 fn eval_seg_matches_tflite_on_pennfudan() {
-    let data = shared().join("datasets/PennFudanPed");
+    let data = shared_file("datasets/PennFudanPed");
     let (images, masks) = (data.join("Images"), data.join("PedMasks"));
     for (name, reference) in [("deeplabv3_mnv2_pascal_quant", 0.767), ("deeplabv3_mnv2_dm05_pascal_quant", 0.753)] {
         let m = model(name);
@@ -79,7 +79,7 @@ fn eval_seg_and_segment_reject_bad_arguments() {
     assert_eq!(out.status.code(), Some(2));
     // A classification model is not a segmentation model.
     let cls = model("mobilenet_v2_1.0_224_quant");
-    let out = mnv2(&["segment", "--model", &cls, shared().join("images/cat.bmp").to_str().unwrap()]);
+    let out = mnv2(&["segment", "--model", &cls, shared_file("images/cat.bmp").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a segmentation model"));
 }

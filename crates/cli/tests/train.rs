@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 fn subset(root: &Path, split: &str, n: usize) -> PathBuf {
     let dir = root.join(split);
     for class in ["daisy", "sunflowers"] {
-        let src = shared().join("datasets/flowers").join(split).join(class);
+        let src = shared_file("datasets/flowers").join(split).join(class);
         let dst = dir.join(class);
         std::fs::create_dir_all(&dst).unwrap();
         let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
@@ -31,7 +31,7 @@ fn weights(state: &Path) -> Vec<f64> {
 fn probe_trains_resumes_exactly_and_evaluates() {
     let root = std::env::temp_dir().join(format!("mnv2-train-{}", std::process::id()));
     let (train, val) = (subset(&root, "train", 6), subset(&root, "val", 3));
-    let init = shared().join("models/mobilenet_v2_1.0_224_quant.tflite");
+    let init = shared_file("models/mobilenet_v2_1.0_224_quant.tflite");
     let (t, v, i) = (train.to_str().unwrap(), val.to_str().unwrap(), init.to_str().unwrap());
     let run = |out: &Path, stop_after: &str, resume: bool| {
         let mut args =
@@ -75,7 +75,7 @@ fn probe_trains_resumes_exactly_and_evaluates() {
 fn full_finetune_resumes_exactly() {
     let root = std::env::temp_dir().join(format!("mnv2-finetune-{}", std::process::id()));
     let (train, val) = (subset(&root, "train", 4), subset(&root, "val", 2));
-    let init = shared().join("models/mobilenet_v2_1.0_224_quant.tflite");
+    let init = shared_file("models/mobilenet_v2_1.0_224_quant.tflite");
     let (t, v, i) = (train.to_str().unwrap(), val.to_str().unwrap(), init.to_str().unwrap());
     let run = |out: &Path, stop_after: &str, resume: bool| {
         let mut args =

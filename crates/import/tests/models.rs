@@ -3,11 +3,7 @@
 use mnv2_engine::{F32Engine, OutputKind};
 use std::path::PathBuf;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MNV2_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+use mnv2_testdata::shared_file;
 
 fn read_f32(path: PathBuf) -> Vec<f32> {
     let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -22,7 +18,7 @@ fn imports_the_four_classification_models() {
         ("mobilenet_v2_1.0_224_inat_bird_quant.tflite", 965, true, true),
         ("keras_mobilenet_v2_1.0_224_random_f32.tflite", 1000, false, false),
     ] {
-        let m = mnv2_import::load(shared().join("models").join(file)).unwrap();
+        let m = mnv2_import::load(shared_file("models").join(file)).unwrap();
         assert_eq!((m.arch.width, m.arch.resolution, m.arch.classes), (1.0, 224, classes), "{file}");
         assert_eq!(m.is_quantized(), quantized, "{file}");
         assert_eq!(m.labels.is_some(), labels, "{file}");
@@ -32,15 +28,15 @@ fn imports_the_four_classification_models() {
 
 #[test]
 fn float_model_logits_match_tflite_within_1e_4() {
-    let model = mnv2_import::load(shared().join("models/keras_mobilenet_v2_1.0_224_random_f32.tflite")).unwrap();
+    let model = mnv2_import::load(shared_file("models/keras_mobilenet_v2_1.0_224_random_f32.tflite")).unwrap();
     let engine = F32Engine::new(&model, 1).unwrap();
     let mut session = engine.session(1).unwrap();
     let mut out = vec![0.0; 1000];
     for n in 0..5 {
-        let input = read_f32(shared().join(format!("reference/float/input{n}.f32")));
+        let input = read_f32(shared_file(format!("reference/float/input{n}.f32")));
         engine.run(&mut session, &input, &mut out).unwrap();
         for peer in ["tflite", "keras", "onnxruntime"] {
-            let want = read_f32(shared().join(format!("reference/float/input{n}.{peer}.f32")));
+            let want = read_f32(shared_file(format!("reference/float/input{n}.{peer}.f32")));
             let max = out.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(max <= 1e-4, "input{n} vs {peer}: max |diff| {max}");
         }
@@ -50,7 +46,7 @@ fn float_model_logits_match_tflite_within_1e_4() {
 /// A real model cut short anywhere is rejected with an error, never a panic.
 #[test]
 fn truncated_models_are_errors() {
-    let bytes = std::fs::read(shared().join("models/mobilenet_v2_1.0_224_quant.tflite")).unwrap();
+    let bytes = std::fs::read(shared_file("models/mobilenet_v2_1.0_224_quant.tflite")).unwrap();
     let mut lengths: Vec<usize> = (0..4096).step_by(13).collect();
     lengths.extend((0..bytes.len()).step_by(bytes.len() / 300));
     lengths.extend(bytes.len() - 100..bytes.len());
@@ -63,7 +59,7 @@ fn truncated_models_are_errors() {
 /// Random bit flips give an error or a model that still fits the architecture; never a panic.
 #[test]
 fn flipped_bytes_never_panic() {
-    let original = std::fs::read(shared().join("models/tf2_mobilenet_v2_1.0_224_ptq.tflite")).unwrap();
+    let original = std::fs::read(shared_file("models/tf2_mobilenet_v2_1.0_224_ptq.tflite")).unwrap();
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut rejected = 0;
     for _ in 0..300 {
@@ -88,7 +84,7 @@ fn flipped_bytes_never_panic() {
 /// A model saved as mnv2 safetensors loads back to the same float network (and labels).
 #[test]
 fn safetensors_round_trip() {
-    let original = mnv2_import::load(shared().join("models/mobilenet_v2_1.0_224_inat_bird_quant.tflite")).unwrap();
+    let original = mnv2_import::load(shared_file("models/mobilenet_v2_1.0_224_inat_bird_quant.tflite")).unwrap();
     let bytes = mnv2_import::safetensors::model_to_safetensors(&original, &Default::default()).unwrap();
     let back = mnv2_import::load_bytes(&bytes, "bird.safetensors").unwrap();
     assert_eq!(back.arch, original.arch);

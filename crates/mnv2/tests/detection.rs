@@ -11,7 +11,7 @@ fn corners(t: &[f32]) -> Vec<BoxCorners> {
 
 #[test]
 fn anchors_decoding_and_nms_match_the_release_graph() {
-    let dir = common::shared().join("reference/ssdlite");
+    let dir = common::shared_file("reference/ssdlite");
     let maps: Vec<(u32, u32)> =
         mnv2_arch::SsdLite::new(1.0, 300, 1).unwrap().feature_maps().iter().map(|s| (s.h, s.w)).collect();
     let anchors = AnchorSpec::default().anchors(&maps);
@@ -57,12 +57,12 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn imported_detector_reproduces_tensorflow_raw_outputs() {
-    let model = mnv2_import::load(common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb")).unwrap();
+    let model = mnv2_import::load(common::shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb")).unwrap();
     assert_eq!(model.arch.classes, 2);
     let engine = mnv2_engine::F32Engine::new(&model, 0).unwrap();
     assert_eq!(engine.detection_layout(), Some((1917, 2)));
     let mut session = engine.session(1).unwrap();
-    let dir = common::shared().join("reference/ssdlite");
+    let dir = common::shared_file("reference/ssdlite");
     for name in ["kite_and_cold", "pets", "FudanPed00001", "FudanPed00002", "FudanPed00003"] {
         let img = mnv2_image::load_rgb(dir.join(format!("{name}.300.png"))).unwrap();
         assert_eq!((img.width, img.height), (300, 300));
@@ -87,10 +87,10 @@ fn imported_detector_reproduces_tensorflow_raw_outputs() {
 
 #[test]
 fn detector_reproduces_the_release_graphs_detections() {
-    let model = common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
+    let model = common::shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
     let mut det = mnv2::Detector::load(&model, mnv2::Options::default()).unwrap();
     assert_eq!(det.labels().get(1), "pedestrian");
-    let dir = common::shared().join("reference/ssdlite");
+    let dir = common::shared_file("reference/ssdlite");
     let mut compared = 0;
     for name in ["kite_and_cold", "pets", "FudanPed00001", "FudanPed00002", "FudanPed00003"] {
         let img = mnv2_image::load_rgb(dir.join(format!("{name}.300.png"))).unwrap();
@@ -111,7 +111,7 @@ fn detector_reproduces_the_release_graphs_detections() {
 
 #[test]
 fn detector_round_trips_through_safetensors() {
-    let pb = common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
+    let pb = common::shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
     let model = mnv2_import::load(&pb).unwrap();
     let path = std::env::temp_dir().join(format!("mnv2-ssd-{}.safetensors", std::process::id()));
     mnv2_import::safetensors::save_model(&model, &path, &Default::default()).unwrap();
@@ -120,7 +120,7 @@ fn detector_round_trips_through_safetensors() {
     assert!(back.ssdlite().is_some());
     let engine = mnv2_engine::F32Engine::new(&back, 1).unwrap();
     let mut session = engine.session(1).unwrap();
-    let dir = common::shared().join("reference/ssdlite");
+    let dir = common::shared_file("reference/ssdlite");
     let img = mnv2_image::load_rgb(dir.join("FudanPed00001.300.png")).unwrap();
     let input: Vec<f32> = img.data.iter().map(|&p| (p as f32 - 127.5) / 127.5).collect();
     let mut out = vec![0.0; engine.output_len()];
@@ -133,8 +133,8 @@ fn detector_round_trips_through_safetensors() {
 
 #[test]
 fn detector_batches_on_two_threads_equal_single_images() {
-    let model = mnv2_import::load(common::shared().join("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb")).unwrap();
-    let dir = common::shared().join("reference/ssdlite");
+    let model = mnv2_import::load(common::shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb")).unwrap();
+    let dir = common::shared_file("reference/ssdlite");
     let mut input = Vec::new();
     for name in ["kite_and_cold", "FudanPed00002"] {
         let img = mnv2_image::load_rgb(dir.join(format!("{name}.300.png"))).unwrap();

@@ -11,8 +11,7 @@ fn fp32_bits_do_not_depend_on_threads_or_batch() {
     let names = ["n01440764_tench", "n02120505_grey_fox", "n03995372_power_drill"];
     let mut input = Vec::new();
     for n in names {
-        let img =
-            mnv2::image::load_rgb(common::shared().join(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
+        let img = mnv2::image::load_rgb(common::shared_file(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
         input.extend(img.data.iter().map(|&b| (b as f32 - model.input.mean) / model.input.std));
     }
     let per_image = 224 * 224 * 3;

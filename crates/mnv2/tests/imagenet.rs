@@ -13,7 +13,7 @@ const MODELS: [&str; 2] = ["mobilenet_v2_1.0_224_quant", "tf2_mobilenet_v2_1.0_2
 fn fp32_top1_agrees_with_tflite_integer_reference() {
     let names = imagenet100();
     assert_eq!(names.len(), 100);
-    let dir = shared().join("reference/imagenet100/inputs");
+    let dir = shared_file("reference/imagenet100/inputs");
     let inputs: Vec<Vec<u8>> =
         names.iter().map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.png"))).unwrap().data).collect();
     for model in MODELS {
@@ -48,7 +48,7 @@ fn model_path(name: &str) -> std::path::PathBuf {
 fn end_to_end_accuracy_from_jpeg() {
     let truth = true_labels();
     let names = imagenet100();
-    let dir = shared().join("reference/imagenet100/originals");
+    let dir = shared_file("reference/imagenet100/originals");
     let images: Vec<_> = names.iter().map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.JPEG"))).unwrap()).collect();
     for (model, reference) in [(MODELS[0], 0.82), (MODELS[1], 0.80)] {
         for precision in [Precision::F32, Precision::Int8] {
@@ -70,9 +70,9 @@ fn preprocessing_matches_pil_closely() {
     let names = imagenet100();
     let (mut same, mut total, mut worst) = (0usize, 0usize, 0u8);
     for n in names.iter().take(20) {
-        let img = mnv2::image::load_rgb(shared().join(format!("reference/imagenet100/originals/{n}.JPEG"))).unwrap();
+        let img = mnv2::image::load_rgb(shared_file(format!("reference/imagenet100/originals/{n}.JPEG"))).unwrap();
         let ours = mnv2::image::prepare(&img, 224, 0.875).unwrap();
-        let reference = mnv2::image::load_rgb(shared().join(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
+        let reference = mnv2::image::load_rgb(shared_file(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
         for (a, b) in ours.data.iter().zip(&reference.data) {
             same += (a == b) as usize;
             worst = worst.max(a.abs_diff(*b));

@@ -9,7 +9,7 @@ const MODELS: [&str; 2] = ["mobilenet_v2_1.0_224_quant", "tf2_mobilenet_v2_1.0_2
 
 fn inputs() -> (Vec<String>, Vec<Vec<u8>>) {
     let names = imagenet100();
-    let dir = shared().join("reference/imagenet100/inputs");
+    let dir = shared_file("reference/imagenet100/inputs");
     let data = names.iter().map(|n| mnv2::image::load_rgb(dir.join(format!("{n}.png"))).unwrap().data).collect();
     (names, data)
 }
@@ -17,7 +17,7 @@ fn inputs() -> (Vec<String>, Vec<Vec<u8>>) {
 #[test]
 fn int8_outputs_match_tflite_on_100_images() {
     let (names, data) = inputs();
-    let dir = shared().join("reference/imagenet100/inputs");
+    let dir = shared_file("reference/imagenet100/inputs");
     for name in MODELS {
         let options = Options { precision: Precision::Int8, threads: 2, ..Options::default() };
         let mut c = Classifier::load(model(name), options).unwrap();
@@ -81,7 +81,7 @@ fn inat_bird_model_classifies_birds() {
     let mut c = Classifier::load(model("mobilenet_v2_1.0_224_inat_bird_quant"), Options::default()).unwrap();
     assert_eq!(c.precision(), Precision::Int8);
     for (image, expect) in [("bird.bmp", None), ("parrot.jpg", Some("Ara macao (Scarlet Macaw)"))] {
-        let img = mnv2::image::load_rgb(shared().join("images").join(image)).unwrap();
+        let img = mnv2::image::load_rgb(shared_file("images").join(image)).unwrap();
         let top = c.classify(&[img], 5).unwrap().remove(0);
         for p in &top {
             eprintln!("{image}: {:6.2}% {} ({})", 100.0 * p.score, p.label, p.index);

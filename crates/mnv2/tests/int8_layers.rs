@@ -7,10 +7,10 @@ use mnv2::engine::{Q8Engine, TraceOp};
 use serde_json::Value;
 
 fn check_model(name: &str) {
-    let dir = common::shared().join("reference/layers").join(name);
+    let dir = common::shared_file("reference/layers").join(name);
     let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let model = mnv2::import::load(common::model(name)).unwrap();
-    let png = common::shared().join("reference").join(index["input_png"].as_str().unwrap());
+    let png = common::shared_file("reference").join(index["input_png"].as_str().unwrap());
     let input = mnv2::image::load_rgb(png).unwrap().data;
     let engine = Q8Engine::new(&model, 1).unwrap();
     let mut session = engine.session(1).unwrap();

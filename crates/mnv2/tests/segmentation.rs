@@ -10,7 +10,7 @@ const IMAGES: [&str; 3] = ["bird_segmentation", "dog_segmentation", "dog_segment
 
 /// The reference input: the image at the top-left of a 513x513 zero canvas.
 fn canvas(name: &str) -> Vec<u8> {
-    let img = mnv2::image::load_rgb(shared().join("images").join(format!("{name}.bmp"))).unwrap();
+    let img = mnv2::image::load_rgb(shared_file("images").join(format!("{name}.bmp"))).unwrap();
     let mut c = vec![0u8; 513 * 513 * 3];
     for y in 0..img.height.min(513) {
         let w = img.width.min(513) * 3;
@@ -20,7 +20,7 @@ fn canvas(name: &str) -> Vec<u8> {
 }
 
 fn agreement(ours: &[u8], name: &str, model: &str) -> f64 {
-    let reference = std::fs::read(shared().join(format!("reference/segmentation/{name}.{model}.argmax.u8"))).unwrap();
+    let reference = std::fs::read(shared_file(format!("reference/segmentation/{name}.{model}.argmax.u8"))).unwrap();
     assert_eq!(ours.len(), reference.len());
     ours.iter().zip(&reference).filter(|(a, b)| a == b).count() as f64 / ours.len() as f64
 }

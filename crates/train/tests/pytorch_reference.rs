@@ -5,13 +5,8 @@
 use mnv2_arch::Arch;
 use mnv2_train::TrainNet;
 use mnv2_train::safetensors::F32Tensor;
-use std::path::PathBuf;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MNV2_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+use mnv2_testdata::shared_file;
 
 /// PyTorch layouts to ours: OIHW -> OHWI, depthwise (C,1,3,3) -> [3][3][C], NCHW -> NHWC.
 fn to_ours(t: &F32Tensor) -> Vec<f32> {
@@ -50,7 +45,7 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn one_step_matches_pytorch() {
-    let bytes = std::fs::read(shared().join("reference/train/mobilenet_v2_0.35_64_step.safetensors")).unwrap();
+    let bytes = std::fs::read(shared_file("reference/train/mobilenet_v2_0.35_64_step.safetensors")).unwrap();
     let (t, _) = mnv2_train::safetensors::read(&bytes).unwrap();
     let arch = Arch::new(0.35, 64, 10).unwrap();
     let mut net = TrainNet::new(arch, 4);
@@ -120,7 +115,7 @@ fn to_nhwc(t: &F32Tensor) -> Vec<f32> {
 #[test]
 fn tflite_model_round_trips_through_training_form() {
     use mnv2_engine::F32Engine;
-    let model = mnv2_import::load(shared().join("models/mobilenet_v2_1.0_224_quant.tflite")).unwrap();
+    let model = mnv2_import::load(shared_file("models/mobilenet_v2_1.0_224_quant.tflite")).unwrap();
     let batch = 2;
     let input: Vec<f32> = (0..batch * 224 * 224 * 3).map(|i| ((i * 37 % 255) as f32 - 128.0) / 128.0).collect();
     let e = F32Engine::new(&model, 1).unwrap();

@@ -110,8 +110,7 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn a_released_detector_made_trainable_reproduces_itself() {
-    let pb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
+    let pb = mnv2_testdata::shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb");
     let model = mnv2_import::load(&pb).unwrap();
     let mut ssd = TrainSsd::from_model(&model, 2, 1, 1).unwrap();
     let x: Vec<f32> = (0..2 * 300 * 300 * 3)

@@ -4,12 +4,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// `$MNV2_SHARED`, else the `shared` folder beside the checkout.
-pub fn shared() -> PathBuf {
-    std::env::var_os("MNV2_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+#[allow(unused_imports)] // each test file uses a different subset
+pub use mnv2_testdata::{shared, shared_file};
 
 /// Runs `mnv2` with `args`, ignoring any model the environment points at.
 pub fn mnv2(args: &[&str]) -> Output {
@@ -23,7 +19,7 @@ pub fn mnv2(args: &[&str]) -> Output {
 
 /// The path of `../shared/models/{name}.tflite`.
 pub fn model(name: &str) -> String {
-    shared().join(format!("models/{name}.tflite")).display().to_string()
+    shared_file(format!("models/{name}.tflite")).display().to_string()
 }
 
 pub fn text(b: &[u8]) -> String {

@@ -3,20 +3,16 @@
 
 use std::path::PathBuf;
 
-/// `../shared` beside the repository (or `$MNV2_SHARED`).
-pub fn shared() -> PathBuf {
-    std::env::var_os("MNV2_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+#[allow(unused_imports)] // each test file uses a different subset
+pub use mnv2_testdata::{shared, shared_file};
 
 pub fn model(name: &str) -> PathBuf {
-    shared().join("models").join(format!("{name}.tflite"))
+    shared_file("models").join(format!("{name}.tflite"))
 }
 
 /// The 100 reference image names, sorted.
 pub fn imagenet100() -> Vec<String> {
-    let dir = shared().join("reference/imagenet100/originals");
+    let dir = shared_file("reference/imagenet100/originals");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".JPEG").to_string())
@@ -33,7 +29,7 @@ pub fn argmax_u8(v: &[u8]) -> usize {
 
 /// The true class of a reference image (1001-class index) from the manifest.
 pub fn true_labels() -> std::collections::HashMap<String, usize> {
-    let text = std::fs::read_to_string(shared().join("reference/imagenet100/manifest.json")).unwrap();
+    let text = std::fs::read_to_string(shared_file("reference/imagenet100/manifest.json")).unwrap();
     let mut out = std::collections::HashMap::new();
     // A tiny scan of the manifest: pairs of "image": "...", and "label_index_1001": N.
     let mut rest = text.as_str();
