@@ -171,7 +171,7 @@ pub struct SegmentArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
-    /// Image files.
+    /// Image files or directories (walked recursively).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
 }
@@ -199,7 +199,7 @@ pub struct DetectArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
-    /// Image files.
+    /// Image files or directories (walked recursively).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
 }
@@ -382,8 +382,9 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct EvalArgs {
+    /// Model file (default: as for `classify`).
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// Images, one sub-folder per class named as the model's labels.
     #[arg(long)]
     pub data: PathBuf,

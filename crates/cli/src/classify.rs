@@ -29,11 +29,8 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
     );
     let mut failed = 0usize;
     let mut batch: Vec<(PathBuf, mnv2::image::Rgb8)> = Vec::new();
-    // Messages that already name the file are printed as they are.
     let report_error = |path: &Path, msg: &str, progress: &ProgressBar| {
-        let shown = path.display().to_string();
-        let line = if msg.contains(&shown) { msg.to_string() } else { format!("{shown}: {msg}") };
-        progress.suspend(|| eprintln!("mnv2: error: {line}"));
+        progress.suspend(|| eprintln!("mnv2: error: {}", files::with_path(path, msg)));
     };
     for item in paths {
         match item {

@@ -40,7 +40,7 @@ fn one(det: &mut Detector, path: &std::path::Path, a: &DetectArgs) -> anyhow::Re
                "detections": detections})
         .to_string()
     } else {
-        let mut text = format!("{}: {} objects -> {}", path.display(), boxes.len(), out_path.display());
+        let mut text = format!("{}: {} -> {}", path.display(), crate::count(boxes.len(), "object"), out_path.display());
         for b in &boxes {
             let [x0, y0, x1, y1] = b.bbox.map(|v| v.round() as i64);
             text.push_str(&format!("\n  {:5.1}%  {} at ({x0}, {y0})-({x1}, {y1})", 100.0 * b.score, b.label));

@@ -9,8 +9,12 @@ use serde_json::json;
 use std::process::ExitCode;
 
 pub fn main(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    let model_path = match &a.model {
+        Some(p) => p.clone(),
+        None => mnv2::default_model_path()?,
+    };
     let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
-    let mut c = Classifier::load(&a.model, options).with_context(|| format!("loading {}", a.model.display()))?;
+    let mut c = Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     let set = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
     // Folder names to the model's output indices.
     let index: Vec<usize> = set
@@ -27,9 +31,21 @@ pub fn main(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let (mut top1, mut top5) = (0usize, 0usize);
     let bar = ProgressBar::new(set.items.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images eta {eta}").expect("valid template"));
+    let mut failed = 0usize;
     for chunk in set.items.chunks(16) {
-        let images = chunk.iter().map(|(p, _)| mnv2::image::load_rgb(p)).collect::<Result<Vec<_>, _>>()?;
-        for ((_, truth), preds) in chunk.iter().zip(c.classify(&images, 5)?) {
+        // An image that cannot be read is one error line; the others are scored.
+        let mut read = Vec::with_capacity(chunk.len());
+        for (path, truth) in chunk {
+            match mnv2::image::load_rgb(path) {
+                Ok(img) => read.push((*truth, img)),
+                Err(e) => {
+                    failed += 1;
+                    bar.suspend(|| eprintln!("mnv2: error: {e}"));
+                }
+            }
+        }
+        let images: Vec<_> = read.iter().map(|(_, img)| img.clone()).collect();
+        for ((truth, _), preds) in read.iter().zip(c.classify(&images, 5)?) {
             let want = index[*truth];
             top1 += (preds[0].index == want) as usize;
             top5 += preds.iter().any(|p| p.index == want) as usize;
@@ -40,17 +56,21 @@ pub fn main(a: EvalArgs) -> anyhow::Result<ExitCode> {
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    let n = set.items.len() as f64;
+    let scored = set.items.len() - failed;
+    if scored == 0 {
+        bail!("none of the {} images in {} could be read", set.items.len(), a.data.display());
+    }
+    let n = scored as f64;
     if a.json {
         println!(
             "{}",
-            json!({"images": set.items.len(), "top1": top1 as f64 / n, "top5": top5 as f64 / n, "classes": set.classes, "confusion": confusion})
+            json!({"images": scored, "failed": failed, "top1": top1 as f64 / n, "top5": top5 as f64 / n, "classes": set.classes, "confusion": confusion})
         );
     } else {
         println!(
-            "{} on {} images: top-1 {:.2}%, top-5 {:.2}%",
-            a.model.display(),
-            n,
+            "{} on {}: top-1 {:.2}%, top-5 {:.2}%",
+            model_path.display(),
+            crate::count(scored, "image"),
             100.0 * top1 as f64 / n,
             100.0 * top5 as f64 / n
         );
@@ -69,5 +89,5 @@ pub fn main(a: EvalArgs) -> anyhow::Result<ExitCode> {
             println!();
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

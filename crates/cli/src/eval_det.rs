@@ -61,7 +61,7 @@ pub fn main(a: EvalDetArgs) -> anyhow::Result<ExitCode> {
                    "per_class": per, "seconds": secs})
         );
     } else {
-        println!("{} images, {objects} objects, {:.1} s", images.len(), secs);
+        println!("{}, {}, {secs:.1} s", crate::count(images.len(), "image"), crate::count(objects, "object"));
         println!("AP@0.5 (VOC, all-point)   {ap50:.4}");
         println!("COCO AP@[.5:.95]          {:.4}", coco.ap);
         println!("COCO AP@0.5 / AP@0.75     {:.4} / {:.4}", coco.ap50, coco.ap75);

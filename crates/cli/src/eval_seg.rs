@@ -64,11 +64,11 @@ pub fn main(a: EvalSegArgs) -> anyhow::Result<ExitCode> {
         println!("{v}");
     } else {
         println!(
-            "{} ({:?}): class {} ({label}) on {} images: dataset IoU {:.4}, mean per-image IoU {:.4}",
+            "{} ({}): class {} ({label}) on {}: dataset IoU {:.4}, mean per-image IoU {:.4}",
             model_path.display(),
-            seg.precision(),
+            format!("{:?}", seg.precision()).to_lowercase(),
             a.class,
-            iou.per_image.len(),
+            crate::count(iou.per_image.len(), "image"),
             iou.dataset_iou(),
             iou.mean_iou()
         );

@@ -5,24 +5,41 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Runs `one` on each image (a progress bar when there are several), printing what it returns;
-/// a failure is one error line and the rest go on. Exit status 1 if any failed.
-pub fn for_each_image(images: &[PathBuf], mut one: impl FnMut(&Path) -> anyhow::Result<String>) -> ExitCode {
+/// Runs `one` on each image of `inputs` (files, and folders walked as [`expand`] does; a
+/// progress bar when there are several), printing what it returns; a failure is one error line
+/// and the rest go on. Exit status 1 if any failed.
+pub fn for_each_image(inputs: &[PathBuf], mut one: impl FnMut(&Path) -> anyhow::Result<String>) -> ExitCode {
+    let images = expand(inputs);
     let progress = if images.len() > 1 { ProgressBar::new(images.len() as u64) } else { ProgressBar::hidden() };
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
     let mut failed = 0;
-    for path in images {
+    for item in &images {
+        let path = match item {
+            Ok(path) => path,
+            Err((path, msg)) => {
+                failed += 1;
+                progress.suspend(|| eprintln!("mnv2: error: {}", with_path(path, msg)));
+                progress.inc(1);
+                continue;
+            }
+        };
         match one(path) {
             Ok(text) => progress.suspend(|| println!("{text}")),
             Err(e) => {
                 failed += 1;
-                progress.suspend(|| eprintln!("mnv2: error: {}: {}", path.display(), crate::one_line(&e)));
+                progress.suspend(|| eprintln!("mnv2: error: {}", with_path(path, &crate::one_line(&e))));
             }
         }
         progress.inc(1);
     }
     progress.finish_and_clear();
     if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// `msg`, prefixed with the path unless it already names it.
+pub fn with_path(path: &Path, msg: &str) -> String {
+    let shown = path.display().to_string();
+    if msg.contains(&shown) { msg.to_string() } else { format!("{shown}: {msg}") }
 }
 
 const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "webp", "jfif"];

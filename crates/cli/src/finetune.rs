@@ -21,13 +21,14 @@ type Batch = (Vec<f32>, Vec<usize>);
 
 pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     crate::alloc::reuse_large_allocations();
+    let started = Instant::now();
     crate::files::create_parent(&a.output)?;
     let config = crate::train::config(&a);
     let init_name = a.init.as_ref().map_or_else(|| "random (from scratch)".to_string(), |p| p.display().to_string());
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;
-    let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
-    let val = ImageFolder::open(&a.val).map_err(anyhow::Error::msg)?;
+    let train = crate::train::open_folder(&a.data)?;
+    let val = crate::train::open_folder(&a.val)?;
     if val.classes != train.classes || train.items.len() < a.batch {
         bail!("train and val need the same classes and at least one full batch of training images");
     }
@@ -154,6 +155,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             seen as f64 / secs
         );
     }
+    println!("{}", crate::train::summary(&a.output, &state_path, ("val_top1", "val top-1", true), started)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -60,6 +60,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// `n` and the noun, singular or plural: "1 object", "3 objects".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// The error and its causes on one line.
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();

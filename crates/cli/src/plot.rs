@@ -1,33 +1,47 @@
-//! Learning curves drawn into a PNG: one panel, x = epoch, y = 0..1, a line per series.
+//! Learning curves drawn into a PNG: one panel, x = epoch (numbered), y = 0..1, a line per series.
 
 use mnv2::image::Rgb8;
 
-/// Draws `series` (name, colour, values in 0..=1 per epoch) on a 640x400 white canvas.
-pub fn curves(series: &[(&str, [u8; 3], Vec<f64>)]) -> Rgb8 {
-    let (w, h, m) = (640usize, 400usize, 40usize);
+/// Draws `series` (name, colour, values in 0..=1 per epoch) on a 640x400 white canvas: a
+/// title, a y axis from 0 to 1 with its title, an x axis with epoch numbers, and a legend.
+pub fn curves(title: &str, y_title: &str, series: &[(&str, [u8; 3], Vec<f64>)]) -> Rgb8 {
+    let (w, h) = (640usize, 400usize);
+    let (left, right, top, bottom) = (44usize, 24usize, 36usize, 44usize);
+    let (pw, ph) = (w - left - right, h - top - bottom);
     let mut img = Rgb8::new(w, h, vec![255; w * h * 3]);
-    let grey = [200, 200, 200];
+    let (grey, dark) = ([210, 210, 210], [90, 90, 90]);
+    img.draw_text(left, 8, title, 1, [0, 0, 0]);
+    img.draw_text(left, 22, y_title, 1, dark);
     for i in 0..=10 {
-        let y = m + (h - 2 * m) * i / 10;
-        img.fill_rect(m, y, w - 2 * m, 1, grey, 1.0);
-        img.draw_text(4, y.saturating_sub(3), &format!("{:.1}", 1.0 - i as f64 / 10.0), 1, [90, 90, 90]);
+        let y = top + ph * i / 10;
+        img.fill_rect(left, y, pw, 1, grey, 1.0);
+        img.draw_text(8, y.saturating_sub(3), &format!("{:.1}", 1.0 - i as f64 / 10.0), 1, dark);
     }
-    img.fill_rect(m, m, 1, h - 2 * m, [0, 0, 0], 1.0);
-    img.fill_rect(m, h - m, w - 2 * m, 1, [0, 0, 0], 1.0);
-    let epochs = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(2);
-    let px = |e: usize| m + (w - 2 * m) * e / (epochs - 1);
-    let py = |v: f64| m + ((1.0 - v.clamp(0.0, 1.0)) * (h - 2 * m) as f64) as usize;
+    img.fill_rect(left, top, 1, ph, [0, 0, 0], 1.0);
+    img.fill_rect(left, top + ph, pw, 1, [0, 0, 0], 1.0);
+    let epochs = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(1);
+    // Epoch e (1-based) at x; a single epoch sits in the middle.
+    let px = |e: usize| if epochs == 1 { left + pw / 2 } else { left + pw * (e - 1) / (epochs - 1) };
+    let py = |v: f64| top + ((1.0 - v.clamp(0.0, 1.0)) * ph as f64) as usize;
+    // Every epoch numbered when they fit, else every k-th (and the last).
+    let step = epochs.div_ceil(20);
+    for e in (1..=epochs).filter(|e| (e - 1) % step == 0 || *e == epochs) {
+        let label = e.to_string();
+        img.fill_rect(px(e), top + ph, 1, 4, [0, 0, 0], 1.0);
+        let half = mnv2::image::font::text_width(&label, 1) / 2;
+        img.draw_text(px(e).saturating_sub(half), top + ph + 7, &label, 1, dark);
+    }
+    img.draw_text(left + pw / 2 - 15, h - 16, "epoch", 1, [0, 0, 0]);
     for (k, (name, color, values)) in series.iter().enumerate() {
         for (e, pair) in values.windows(2).enumerate() {
-            line(&mut img, (px(e), py(pair[0])), (px(e + 1), py(pair[1])), *color);
+            line(&mut img, (px(e + 1), py(pair[0])), (px(e + 2), py(pair[1])), *color);
         }
         for (e, &v) in values.iter().enumerate() {
-            img.fill_rect(px(e).saturating_sub(2), py(v).saturating_sub(2), 5, 5, *color, 1.0);
+            img.fill_rect(px(e + 1).saturating_sub(2), py(v).saturating_sub(2), 5, 5, *color, 1.0);
         }
-        img.fill_rect(w - 190, m + 10 + 16 * k, 12, 8, *color, 1.0);
-        img.draw_text(w - 172, m + 10 + 16 * k, name, 1, [0, 0, 0]);
+        img.fill_rect(w - right - 150, top + 10 + 16 * k, 12, 8, *color, 1.0);
+        img.draw_text(w - right - 132, top + 10 + 16 * k, name, 1, [0, 0, 0]);
     }
-    img.draw_text(w / 2 - 20, h - m + 12, "epoch", 1, [0, 0, 0]);
     img
 }
 
@@ -46,15 +60,20 @@ fn line(img: &mut Rgb8, (x0, y0): (usize, usize), (x1, y1): (usize, usize), colo
 fn metric_curves(
     metrics: &std::path::Path,
     plot: &std::path::Path,
+    (title, measure): (&str, &str),
     series: &[(&str, [u8; 3], &str)],
 ) -> anyhow::Result<()> {
-    let history: Vec<serde_json::Value> =
-        std::fs::read_to_string(metrics)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let text =
+        std::fs::read_to_string(metrics).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", metrics.display()))?;
+    let history: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
     let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
     let mut all = vec![("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect())];
-    all.extend(series.iter().map(|&(name, color, key)| (name, color, get(key))));
-    mnv2::image::save_png(&curves(&all), plot)?;
+    // A series never measured (AP with nothing held out) is left out, not drawn as zeros.
+    let measured = |key: &str| history.iter().any(|v| v[key].is_number());
+    all.extend(series.iter().filter(|s| measured(s.2)).map(|&(name, color, key)| (name, color, get(key))));
+    let y_title = format!("{measure}; loss divided by its largest value ({loss_max:.3})");
+    mnv2::image::save_png(&curves(title, &y_title, &all), plot)?;
     Ok(())
 }
 
@@ -63,6 +82,7 @@ pub fn training_curves(metrics: &std::path::Path, plot: &std::path::Path) -> any
     metric_curves(
         metrics,
         plot,
+        ("Classifier training", "top-1 accuracy"),
         &[("train top-1", [40, 120, 200], "train_top1"), ("val top-1", [40, 160, 60], "val_top1")],
     )
 }
@@ -72,6 +92,7 @@ pub fn detection_curves(metrics: &std::path::Path, plot: &std::path::Path) -> an
     metric_curves(
         metrics,
         plot,
+        ("Detector training", "average precision"),
         &[("held-out AP@0.5", [40, 160, 60], "val_ap50"), ("held-out COCO AP", [40, 120, 200], "val_coco_ap")],
     )
 }

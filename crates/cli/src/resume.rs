@@ -56,7 +56,11 @@ pub fn check_config(stored: Option<&str>, current: &str, allow: bool, state: &Pa
 /// says why on stderr.
 pub fn work_left(done: usize, epochs: usize, last: usize, output: &Path) -> bool {
     if done >= epochs {
-        eprintln!("mnv2: {}: training already finished ({done} of {epochs} epochs); nothing to do", output.display());
+        eprintln!(
+            "mnv2: {}: training already finished ({done} of {}); nothing to do",
+            output.display(),
+            crate::count(epochs, "epoch")
+        );
         false
     } else if done >= last {
         eprintln!(

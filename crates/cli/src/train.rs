@@ -24,8 +24,8 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = config(&a);
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
     let schedule = crate::train::parse_schedule(&a.schedule, a.epochs)?;
-    let train = ImageFolder::open(&a.data).map_err(anyhow::Error::msg)?;
-    let val = ImageFolder::open(&a.val).map_err(anyhow::Error::msg)?;
+    let train = crate::train::open_folder(&a.data)?;
+    let val = crate::train::open_folder(&a.val)?;
     if val.classes != train.classes {
         bail!("{} and {} have different class folders", a.data.display(), a.val.display());
     }
@@ -82,22 +82,44 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let plot_path = sidecar(&a.output, "curves.png");
-    crate::plot::training_curves(&metrics_path, &plot_path)?;
-    let history: Vec<serde_json::Value> =
-        std::fs::read_to_string(&metrics_path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let last = history.last().cloned().unwrap_or_default();
-    println!(
-        "{}: val top-1 {:.2}% after {} epochs ({:.0} s features, {:.1} s total); metrics {}, curves {}",
-        a.output.display(),
-        100.0 * last["val_top1"].as_f64().unwrap_or(0.0),
-        last["epoch"],
-        feature_seconds,
-        started.elapsed().as_secs_f64(),
-        metrics_path.display(),
-        plot_path.display()
-    );
+    crate::plot::training_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
+    eprintln!("mnv2: backbone features took {feature_seconds:.0} s");
+    println!("{}", summary(&a.output, &state_path, ("val_top1", "val top-1", true), started)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last line of a training run: the final and best value of `key` (a 0..1 metric, shown as
+/// `label`), the epochs, the time this run took, and where every output went.
+pub(crate) fn summary(
+    output: &Path,
+    state: &Path,
+    (key, label, percent): (&str, &str, bool),
+    started: Instant,
+) -> anyhow::Result<String> {
+    let metrics = sidecar(output, "metrics.jsonl");
+    let text =
+        std::fs::read_to_string(&metrics).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", metrics.display()))?;
+    let history: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let value = |v: &serde_json::Value| v[key].as_f64();
+    let best =
+        history.iter().filter_map(|v| Some((value(v)?, v["epoch"].as_u64()?))).max_by(|x, y| x.0.total_cmp(&y.0));
+    let last = history.last().and_then(value);
+    let scores = match (last, best) {
+        (Some(last), Some((best, epoch))) if percent => {
+            format!("{label} {:.2}% (best {:.2}% at epoch {epoch})", 100.0 * last, 100.0 * best)
+        }
+        (Some(last), Some((best, epoch))) => format!("{label} {last:.4} (best {best:.4} at epoch {epoch})"),
+        _ => format!("no {label} (nothing held out)"),
+    };
+    Ok(format!(
+        "{}: {scores} after {}, {:.1} s; metrics {}, curves {}, training state {}",
+        output.display(),
+        crate::count(history.len(), "epoch"),
+        started.elapsed().as_secs_f64(),
+        metrics.display(),
+        sidecar(output, "curves.png").display(),
+        state.display()
+    ))
 }
 
 /// The options of a `train` run that change its result (stored with its checkpoints).
@@ -120,6 +142,30 @@ pub(crate) fn config(a: &TrainArgs) -> String {
         ("ema", a.ema.map_or(json!(null), crate::resume::num)),
         ("seed", json!(a.seed)),
     ])
+}
+
+/// An image folder with the images that cannot be used skipped, each named on stderr; more than
+/// [`max_skipped`](mnv2::train::data::max_skipped) of them is an error.
+pub(crate) fn open_folder(path: &Path) -> anyhow::Result<ImageFolder> {
+    let mut set = ImageFolder::open(path).map_err(anyhow::Error::msg)?;
+    let total = set.items.len();
+    let dropped = set.drop_unreadable();
+    for reason in &dropped {
+        eprintln!("mnv2: skipping {reason}");
+    }
+    let limit = mnv2::train::data::max_skipped(total);
+    if dropped.len() > limit {
+        bail!(
+            "{} of the {} images in {} cannot be used (at most {limit} are skipped)",
+            dropped.len(),
+            total,
+            path.display()
+        );
+    }
+    if !dropped.is_empty() {
+        eprintln!("mnv2: {}: skipped {} of {total}", path.display(), crate::count(dropped.len(), "image"));
+    }
+    Ok(set)
 }
 
 /// The learning-rate schedule named on the command line.

@@ -32,6 +32,7 @@ const INPUT: InputSpec = InputSpec { mean: 127.5, std: 127.5, quant: None, requa
 
 pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     crate::alloc::reuse_large_allocations();
+    let started = Instant::now();
     crate::files::create_parent(&a.output)?;
     let config = config(&a);
     let optimizer = Optimizer::parse(&a.optimizer).map_err(anyhow::Error::msg)?;
@@ -56,13 +57,26 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     let bar = ProgressBar::new(train_idx.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} decoding training images").expect("template"));
     let mut train: Vec<(Rgb8, Vec<Labelled>)> = Vec::new();
+    let mut skipped = 0;
     for &i in train_idx {
         let s = &data.samples[i];
-        let img = mnv2::image::load_rgb(&s.image).with_context(|| format!("reading {}", s.image.display()))?;
-        train.push((img, s.boxes.iter().filter(|b| !b.crowd).map(|b| (b.bbox, b.class)).collect()));
+        match mnv2::image::load_rgb(&s.image) {
+            Ok(img) => train.push((img, s.boxes.iter().filter(|b| !b.crowd).map(|b| (b.bbox, b.class)).collect())),
+            Err(e) => {
+                skipped += 1;
+                bar.suspend(|| eprintln!("mnv2: skipping {e}"));
+            }
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let limit = mnv2::train::data::max_skipped(train_idx.len());
+    if skipped > limit {
+        bail!("{skipped} of the {} training images cannot be used (at most {limit} are skipped)", train_idx.len());
+    }
+    if train.len() < a.batch {
+        bail!("{} usable training images, fewer than one batch of {}", train.len(), a.batch);
+    }
 
     let init = match &a.init {
         Some(p) => p.clone(),
@@ -177,9 +191,9 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         if let Some(raw) = raw {
             model.net.params.tensors = raw;
         }
-        let (ap50, coco) = evaluate(&folded, &val, a.threads)?;
+        let scores = evaluate(&folded, &val, a.threads)?;
         let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "loc_loss": loc_sum / seen as f64,
-            "cls_loss": cls_sum / seen as f64, "val_ap50": ap50, "val_coco_ap": coco,
+            "cls_loss": cls_sum / seen as f64, "val_ap50": scores.map(|s| s.0), "val_coco_ap": scores.map(|s| s.1),
             "images_per_s": seen as f64 / secs, "seconds": secs});
         crate::files::append_line(&metrics_path, &line.to_string())?;
         let meta = [(
@@ -189,8 +203,12 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         mnv2::import::safetensors::save_model(&folded, &a.output, &meta.into_iter().collect())?;
         save_state(&state_path, &model.net, &states, ema.as_ref(), rng, epoch + 1, &config)?;
         crate::plot::detection_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
+        let scores = match scores {
+            Some((ap50, coco)) => format!("held-out AP@0.5 {ap50:.4}, COCO AP {coco:.4}"),
+            None => "no held-out images".to_string(),
+        };
         eprintln!(
-            "epoch {}: loss {:.4} (box {:.4}, class {:.4}), held-out AP@0.5 {ap50:.4}, COCO AP {coco:.4}, {:.2} images/s",
+            "epoch {}: loss {:.4} (box {:.4}, class {:.4}), {scores}, {:.2} images/s",
             epoch + 1,
             loss_sum / seen as f64,
             loc_sum / seen as f64,
@@ -198,6 +216,8 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
             seen as f64 / secs
         );
     }
+    let key = ("val_ap50", "held-out AP@0.5", false);
+    println!("{}", crate::train::summary(&a.output, &state_path, key, started)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -240,15 +260,15 @@ fn anchor_targets(anchors: &[BoxCorners], img: &Rgb8, boxes: &[Labelled]) -> Vec
         .collect()
 }
 
-/// Held-out AP@0.5 (VOC) and COCO AP of a folded model.
-fn evaluate(model: &mnv2::engine::Model, val: &[DetSample], threads: usize) -> anyhow::Result<(f64, f64)> {
+/// Held-out AP@0.5 (VOC) and COCO AP of a folded model; None when nothing is held out.
+fn evaluate(model: &mnv2::engine::Model, val: &[DetSample], threads: usize) -> anyhow::Result<Option<(f64, f64)>> {
     if val.is_empty() {
-        return Ok((0.0, 0.0));
+        return Ok(None);
     }
     let mut det = Detector::from_model(model.clone(), &Options { threads, ..Options::default() }, None)?;
     let images = crate::eval_det::detect_all(&mut det, val, None)?;
     let classes: Vec<usize> = (1..=det.classes()).collect();
     let aps: Vec<f64> = classes.iter().filter_map(|&c| voc_ap(&images, c, 0.5)).collect();
     let ap50 = if aps.is_empty() { 0.0 } else { aps.iter().sum::<f64>() / aps.len() as f64 };
-    Ok((ap50, coco_ap(&images, &classes).map_or(0.0, |c| c.ap)))
+    Ok(Some((ap50, coco_ap(&images, &classes).map_or(0.0, |c| c.ap))))
 }

@@ -272,7 +272,11 @@ fn resume_refuses_changed_options_and_says_when_finished() {
     assert_eq!(metrics.lines().count(), 2, "{metrics}");
     let again = run(&["--resume", "--lr", "0.5", "--allow-changes"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
-    assert!(text(&again.stderr).contains("training already finished (2 of 2 epochs)"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("training already finished (2 of 2 epochs); nothing to do"),
+        "{}",
+        text(&again.stderr)
+    );
     let missing = mnv2(&[
         "train",
         "--data",

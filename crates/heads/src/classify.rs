@@ -26,7 +26,10 @@ pub enum LabelError {
     Io { path: String, source: std::io::Error },
     #[error(transparent)]
     Read(#[from] mnv2_limits::LimitError),
-    #[error("labels {path} has {found} lines but the model has {classes} classes")]
+    #[error(
+        "labels {path} has {found} line{} but the model has {classes} classes",
+        if *.found == 1 { "" } else { "s" }
+    )]
     Count { path: String, found: usize, classes: usize },
 }
 

@@ -27,8 +27,31 @@ pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<Rgb8, ImageError> {
     decode_rgb_within(bytes, name, &Limits::global())
 }
 
+/// Checks an image file without decoding its pixels: readable, a supported format, complete (as
+/// far as the format shows without decoding) and within the limits. Returns its size as stored.
+pub fn check_image(path: impl AsRef<Path>, limits: &Limits) -> Result<(usize, usize), ImageError> {
+    let path = path.as_ref();
+    let bytes = mnv2_limits::read_file(path, limits.max_file_bytes, "an image")?;
+    let (w, h) = checked_decoder(&bytes, &path.display().to_string(), limits)?.dimensions();
+    Ok((w as usize, h as usize))
+}
+
 /// [`decode_rgb`] within the given limits.
 pub fn decode_rgb_within(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rgb8, ImageError> {
+    let fail = |reason: String| ImageError::Decode { path: name.to_string(), reason };
+    let err = |e: image::ImageError| fail(e.to_string());
+    let mut decoder = checked_decoder(bytes, name, limits)?;
+    let orientation = decoder.orientation().map_err(err)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(err)?;
+    img.apply_orientation(orientation);
+    let rgb = img.into_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    Ok(Rgb8::new(w, h, rgb.into_raw()))
+}
+
+/// A decoder for `bytes` whose header has been read and checked: a known format, not visibly
+/// truncated, not empty, within `limits` (nothing of the image's size is allocated yet).
+fn checked_decoder<'a>(bytes: &'a [u8], name: &str, limits: &Limits) -> Result<impl ImageDecoder + 'a, ImageError> {
     let fail = |reason: String| ImageError::Decode { path: name.to_string(), reason };
     let err = |e: image::ImageError| fail(e.to_string());
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
@@ -46,18 +69,13 @@ pub fn decode_rgb_within(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rg
     let mut caps = image::Limits::default();
     caps.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(16 << 20));
     reader.limits(caps);
-    let mut decoder = reader.into_decoder().map_err(err)?;
+    let decoder = reader.into_decoder().map_err(err)?;
     let (w, h) = decoder.dimensions();
     limits.check_pixels(w, h).map_err(|e| fail(e.to_string()))?;
     if w == 0 || h == 0 {
         return Err(ImageError::Empty);
     }
-    let orientation = decoder.orientation().map_err(err)?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(err)?;
-    img.apply_orientation(orientation);
-    let rgb = img.into_rgb8();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    Ok(Rgb8::new(w, h, rgb.into_raw()))
+    Ok(decoder)
 }
 
 /// Whether a JPEG's bytes end its last scan with an end-of-image marker (FF D9). The decoder

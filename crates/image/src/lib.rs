@@ -16,7 +16,7 @@ mod resize;
 mod resize_tf1;
 
 pub use crop::{central_crop, central_crop_box};
-pub use decode::{decode_rgb, decode_rgb_within, load_rgb, load_rgb_within};
+pub use decode::{check_image, decode_rgb, decode_rgb_within, load_rgb, load_rgb_within};
 pub use mnv2_limits::{LimitError, Limits};
 pub use resize::resize_bilinear;
 pub use resize_tf1::resize_bilinear_tf1;

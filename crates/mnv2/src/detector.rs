@@ -133,23 +133,63 @@ impl Detector {
     /// `image` with each box of score >= `min_score` outlined in its class colour and labelled
     /// "name 0.87".
     pub fn draw(&self, image: &Rgb8, boxes: &[ObjectBox], min_score: f32) -> Rgb8 {
-        let mut out = image.clone();
-        let scale = (image.width.min(image.height) / 250).max(1);
-        let thickness = scale + 1;
-        // Lowest scores first so the best boxes end on top.
-        for b in boxes.iter().rev().filter(|b| b.score >= min_score) {
-            let color = mnv2_heads::palette((b.class % 20 + 1) as u8);
-            let clamp = |v: f32, max: usize| (v.round().max(0.0) as usize).min(max.saturating_sub(1));
-            let (x0, y0) = (clamp(b.bbox[0], image.width), clamp(b.bbox[1], image.height));
-            let (x1, y1) = (clamp(b.bbox[2], image.width), clamp(b.bbox[3], image.height));
-            out.draw_rect(x0, y0, x1, y1, thickness, color);
-            let text = format!("{} {:.2}", b.label, b.score);
-            let (tw, th) = (mnv2_image::font::text_width(&text, scale) + 4 * scale, 9 * scale);
-            // The label sits above the box, or inside it when the box touches the top.
-            let ty = if y0 >= th { y0 - th } else { y0 };
-            out.fill_rect(x0, ty, tw, th, color, 1.0);
-            out.draw_text(x0 + 2 * scale, ty + scale, &text, scale, [0, 0, 0]);
+        draw_boxes(image, boxes, min_score)
+    }
+}
+
+/// `image` with each box of score >= `min_score` outlined in its class colour and labelled
+/// "name 0.87"; every label lies wholly inside the image.
+pub fn draw_boxes(image: &Rgb8, boxes: &[ObjectBox], min_score: f32) -> Rgb8 {
+    let mut out = image.clone();
+    let scale = (image.width.min(image.height) / 250).max(1);
+    let thickness = scale + 1;
+    // Lowest scores first so the best boxes end on top.
+    for b in boxes.iter().rev().filter(|b| b.score >= min_score) {
+        let color = mnv2_heads::palette((b.class % 20 + 1) as u8);
+        let clamp = |v: f32, max: usize| (v.round().max(0.0) as usize).min(max.saturating_sub(1));
+        let (x0, y0) = (clamp(b.bbox[0], image.width), clamp(b.bbox[1], image.height));
+        let (x1, y1) = (clamp(b.bbox[2], image.width), clamp(b.bbox[3], image.height));
+        out.draw_rect(x0, y0, x1, y1, thickness, color);
+        let text = format!("{} {:.2}", b.label, b.score);
+        let (tw, th) = (mnv2_image::font::text_width(&text, scale) + 4 * scale, 9 * scale);
+        let (tx, ty) = label_origin((x0, y0), (tw, th), (image.width, image.height));
+        out.fill_rect(tx, ty, tw, th, color, 1.0);
+        out.draw_text(tx + 2 * scale, ty + scale, &text, scale, [0, 0, 0]);
+    }
+    out
+}
+
+/// Where a `tw` x `th` label of the box whose top-left corner is `(x0, y0)` goes in an image of
+/// `(width, height)`: above the box (inside it when the box touches the top), moved left when it
+/// would cross the right edge and up when it would cross the bottom.
+fn label_origin((x0, y0): (usize, usize), (tw, th): (usize, usize), (width, height): (usize, usize)) -> (usize, usize) {
+    let ty = if y0 >= th { y0 - th } else { y0 };
+    (x0.min(width.saturating_sub(tw)), ty.min(height.saturating_sub(th)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dark_pixels(img: &Rgb8) -> usize {
+        img.data.chunks_exact(3).filter(|p| p == &[0, 0, 0]).count()
+    }
+
+    /// A box at the right edge (and one in the bottom-right corner) keeps its whole label inside
+    /// the image: as many text pixels as the same label drawn in open space.
+    #[test]
+    fn labels_stay_inside_the_image() {
+        let blank = Rgb8::new(300, 200, vec![255; 300 * 200 * 3]);
+        let at = |bbox| ObjectBox { bbox, class: 1, label: "pedestrian".into(), score: 0.87 };
+        let free = dark_pixels(&draw_boxes(&blank, &[at([100.0, 100.0, 150.0, 150.0])], 0.3));
+        assert!(free > 100, "{free}");
+        for bbox in [[280.0, 60.0, 299.0, 120.0], [290.0, 195.0, 299.0, 199.0], [0.0, 0.0, 299.0, 199.0]] {
+            let drawn = draw_boxes(&blank, &[at(bbox)], 0.3);
+            assert_eq!(dark_pixels(&drawn), free, "box {bbox:?}");
         }
-        out
+        assert_eq!(label_origin((290, 50), (60, 9), (300, 200)), (240, 41));
+        assert_eq!(label_origin((10, 3), (60, 9), (300, 200)), (10, 3));
+        assert_eq!(label_origin((10, 198), (60, 9), (300, 200)), (10, 189));
+        assert_eq!(label_origin((0, 0), (400, 9), (300, 200)), (0, 0)); // wider than the image
     }
 }

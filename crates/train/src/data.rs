@@ -42,6 +42,27 @@ impl ImageFolder {
         }
         Ok(ImageFolder { classes, items })
     }
+
+    /// Drops the images that cannot be used (unreadable, not an image, truncated, over the
+    /// limits; checked from their headers, without decoding) and returns why each was dropped.
+    pub fn drop_unreadable(&mut self) -> Vec<String> {
+        let limits = mnv2_limits::Limits::global();
+        let mut dropped = Vec::new();
+        self.items.retain(|(path, _)| match mnv2_image::check_image(path, &limits) {
+            Ok(_) => true,
+            Err(e) => {
+                dropped.push(e.to_string());
+                false
+            }
+        });
+        dropped
+    }
+}
+
+/// Most images a training run skips: 5% of the set (at least one); more stops it, as a sign
+/// that the folder is not what was meant.
+pub fn max_skipped(total: usize) -> usize {
+    (total / 20).max(1)
 }
 
 /// A small, seedable generator (splitmix64) for shuffling and augmentation.
