@@ -66,7 +66,7 @@ def mnv2(binary, model, precision, threads, batch, iters, warmup):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mnv2", default="target/release/mnv2")
+    ap.add_argument("--mnv2", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "mnv2"))
     ap.add_argument("--models", default="../shared/models")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)

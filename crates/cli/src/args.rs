@@ -10,43 +10,87 @@ pub struct Cli {
     pub command: Command,
     /// Largest image accepted, in pixels (width x height, read from the header before decoding;
     /// K/M suffixes are powers of 1024). Default 64M = 8192 x 8192.
-    #[arg(long, global = true, env = "MNV2_MAX_PIXELS", value_parser = crate::values::pixels)]
+    #[arg(long, global = true, help_heading = "Limits", env = "MNV2_MAX_PIXELS", value_parser = crate::values::pixels)]
     pub max_pixels: Option<u64>,
     /// Largest image, .npy, labels or dataset file read, in bytes (K/M/G suffixes). Default 256M.
-    #[arg(long, global = true, env = "MNV2_MAX_FILE_BYTES", value_parser = crate::values::bytes)]
+    #[arg(long, global = true, help_heading = "Limits", env = "MNV2_MAX_FILE_BYTES", value_parser = crate::values::bytes)]
     pub max_file_bytes: Option<u64>,
     /// Most activation memory one batch may take, in bytes (K/M/G suffixes); larger batches are
     /// refused before anything is allocated. Default 8G.
-    #[arg(long, global = true, env = "MNV2_MAX_MEMORY", value_parser = crate::values::bytes)]
+    #[arg(long, global = true, help_heading = "Limits", env = "MNV2_MAX_MEMORY", value_parser = crate::values::bytes)]
     pub max_memory: Option<u64>,
 }
 
 #[derive(Subcommand)]
 pub enum Command {
     /// Print the layer table (Table 2) with shapes, parameters and multiply-adds.
+    #[command(
+        after_help = "Examples:\n  mnv2 info\n  mnv2 info --width 0.5 --resolution 160\n  mnv2 info --task segment --classes 21 --resolution 513\n  mnv2 info --model ../shared/models/mobilenet_v2_1.0_224_quant.tflite --json",
+        allow_negative_numbers = true
+    )]
     Info(InfoArgs),
     /// Classify image files or directories of images.
+    #[command(
+        after_help = "Examples:\n  mnv2 classify ../shared/images/cat.bmp\n  mnv2 classify --top 1 --json ../shared/images\n  mnv2 classify --model ../shared/models/tf2_mobilenet_v2_1.0_224_ptq.tflite --precision f32 photo.jpg",
+        allow_negative_numbers = true
+    )]
     Classify(ClassifyArgs),
     /// Run a model on a prepared input tensor and write the raw output as .npy.
+    #[command(
+        after_help = "Examples:\n  mnv2 run --input input.npy --output logits.npy\n  mnv2 run --model ../shared/models/tf2_mobilenet_v2_1.0_224_ptq.tflite --input image224.png --output out.npy",
+        allow_negative_numbers = true
+    )]
     Run(RunArgs),
     /// Measure latency, throughput and activation memory of a model on this machine.
+    #[command(
+        after_help = "Examples:\n  mnv2 bench\n  mnv2 bench --precision f32 --threads 2 --batch 32 --json\n  mnv2 bench --model ../shared/models/ssdlite_mobilenet_v2_pedestrian_frozen.pb",
+        allow_negative_numbers = true
+    )]
     Bench(BenchArgs),
     /// Semantic segmentation: a class mask and a coloured overlay per image.
+    #[command(
+        after_help = "Examples:\n  mnv2 segment --out masks ../shared/images/dog_segmentation.bmp\n  mnv2 segment --model ../shared/models/deeplabv3_mnv2_dm05_pascal_quant.tflite --json --out out photos/",
+        allow_negative_numbers = true
+    )]
     Segment(SegmentArgs),
     /// Object detection (SSDLite): boxes drawn on each image, optionally JSON.
+    #[command(
+        after_help = "Examples:\n  mnv2 detect --out boxes ../shared/images/kite_and_cold.jpg\n  mnv2 detect --score-threshold 0.5 --json --out boxes photos/",
+        allow_negative_numbers = true
+    )]
     Detect(DetectArgs),
     /// Average precision of a detector on a PennFudan-format or COCO-JSON dataset.
     #[command(name = "eval-det")]
+    #[command(
+        after_help = "Examples:\n  mnv2 eval-det --data ../shared/datasets/PennFudanPed\n  mnv2 eval-det --model ped.safetensors --data ../shared/datasets/PennFudanPed --subset ped.holdout.txt --json",
+        allow_negative_numbers = true
+    )]
     EvalDet(EvalDetArgs),
     /// Train an SSDLite detector from an ImageNet backbone on a PennFudan-format or COCO-JSON dataset.
     #[command(name = "train-det")]
+    #[command(
+        after_help = "Examples:\n  mnv2 train-det --data ../shared/datasets/PennFudanPed --epochs 60 --batch 8 --lr 1e-3 --ema 0.99 -o ped.safetensors\n  mnv2 train-det --data ../shared/datasets/PennFudanPed --epochs 60 -o ped.safetensors --resume",
+        allow_negative_numbers = true
+    )]
     TrainDet(TrainDetArgs),
     /// Train a classifier on an image folder (one sub-folder per class).
+    #[command(
+        after_help = "Examples:\n  mnv2 train --data flowers/train --val flowers/val --init ../shared/models/mobilenet_v2_1.0_224_quant.tflite --freeze-backbone -o probe.safetensors\n  mnv2 train --data flowers/train --val flowers/val --init ../shared/models/mobilenet_v2_1.0_224_quant.tflite --batch 16 --epochs 3 --lr 3e-4 -o flowers.safetensors\n  mnv2 train --data flowers/train --val flowers/val --width 0.5 --resolution 128 --optimizer rmsprop --lr 0.015 --schedule exponential -o scratch.safetensors",
+        allow_negative_numbers = true
+    )]
     Train(TrainArgs),
     /// Top-1 / top-5 accuracy and the confusion matrix on an image folder.
+    #[command(
+        after_help = "Examples:\n  mnv2 eval --model flowers.safetensors --data flowers/val\n  mnv2 eval --model flowers.safetensors --data flowers/val --precision f32 --json",
+        allow_negative_numbers = true
+    )]
     Eval(EvalArgs),
     /// Intersection-over-union of one class against binary ground-truth masks.
     #[command(name = "eval-seg")]
+    #[command(
+        after_help = "Examples:\n  mnv2 eval-seg --images ../shared/datasets/PennFudanPed/PNGImages --masks ../shared/datasets/PennFudanPed/PedMasks --class 15",
+        allow_negative_numbers = true
+    )]
     EvalSeg(EvalSegArgs),
 }
 
@@ -224,18 +268,22 @@ pub struct TrainDetArgs {
     /// Input resolution of the detector.
     #[arg(long, default_value_t = 300)]
     pub resolution: u32,
+    /// Epochs to train (the schedule spans all of them).
     #[arg(long, default_value_t = 30, value_parser = crate::values::at_least_one)]
     pub epochs: usize,
+    /// Images per training step.
     #[arg(long, default_value_t = 8, value_parser = crate::values::at_least_one)]
     pub batch: usize,
     /// rmsprop (the release config's), sgd or adamw.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
+    /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3, value_parser = crate::values::positive)]
     pub lr: f32,
     /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
     #[arg(long, default_value = "cosine")]
     pub schedule: String,
+    /// Weight decay (not applied to batch-norm parameters and biases).
     #[arg(long, default_value_t = 4e-5, value_parser = crate::values::non_negative)]
     pub weight_decay: f32,
     /// Zoom-out augmentation (SSD paper): half the images are placed on a grey canvas up to this
@@ -249,6 +297,7 @@ pub struct TrainDetArgs {
     /// and save it instead of the raw weights.
     #[arg(long, value_parser = crate::values::decay)]
     pub ema: Option<f32>,
+    /// Seed of the shuffling, augmentation and initialisation (runs are bit-reproducible for a seed and thread count).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Worker threads (0: one per core).
@@ -338,26 +387,32 @@ pub struct TrainArgs {
     /// ... and this input resolution.
     #[arg(long, default_value_t = 224)]
     pub resolution: u32,
+    /// Epochs to train (the schedule spans all of them).
     #[arg(long, default_value_t = 15, value_parser = crate::values::at_least_one)]
     pub epochs: usize,
+    /// Images per training step.
     #[arg(long, default_value_t = 32, value_parser = crate::values::at_least_one)]
     pub batch: usize,
     /// rmsprop (the paper's, TensorFlow form), sgd or adamw.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
+    /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3, value_parser = crate::values::positive)]
     pub lr: f32,
     /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
     #[arg(long, default_value = "cosine")]
     pub schedule: String,
+    /// Weight decay (not applied to batch-norm parameters and biases).
     #[arg(long, default_value_t = 4e-5, value_parser = crate::values::non_negative)]
     pub weight_decay: f32,
+    /// Label smoothing of the cross-entropy targets.
     #[arg(long, default_value_t = 0.1, value_parser = crate::values::fraction)]
     pub label_smoothing: f32,
     /// Keep an exponential moving average of the weights with this decay (the paper: 0.9999) and
     /// validate and save it instead of the raw weights (full training only).
     #[arg(long, value_parser = crate::values::decay)]
     pub ema: Option<f32>,
+    /// Seed of the shuffling, augmentation and initialisation (runs are bit-reproducible for a seed and thread count).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Worker threads (0: one per core).
@@ -391,8 +446,10 @@ pub struct EvalArgs {
     /// Arithmetic: auto (int8 for quantized models), f32 or int8.
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
+    /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
+    /// One JSON object: images, top1, top5, classes, confusion.
     #[arg(long)]
     pub json: bool,
 }

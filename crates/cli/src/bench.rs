@@ -2,6 +2,7 @@
 
 use crate::args::BenchArgs;
 use anyhow::{Context, bail};
+use mnv2::kernels::peak::{PeakKind, PeakMeter};
 use mnv2::{Classifier, Options, Precision};
 use serde_json::json;
 use std::process::ExitCode;
@@ -68,11 +69,22 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
     for _ in 0..a.warmup.max(1) {
         run(&mut target)?;
     }
+    // The peak is the best of short measurements taken before and between the timed runs, so that
+    // one busy moment on a shared host does not set it.
+    let isa = mnv2::kernels::Isa::detect();
+    let kind = if precision == Precision::Int8 { PeakKind::Int8 } else { PeakKind::F32 };
+    let mut peak_meter = PeakMeter::new(isa, kind);
+    for _ in 0..5 {
+        peak_meter.sample(20);
+    }
     let mut times = Vec::with_capacity(a.iters);
-    for _ in 0..a.iters {
+    for i in 0..a.iters {
         let t = Instant::now();
         run(&mut target)?;
         times.push(t.elapsed().as_secs_f64());
+        if (i + 1) % a.iters.div_ceil(5) == 0 {
+            peak_meter.sample(20);
+        }
     }
     times.sort_by(f64::total_cmp);
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
@@ -83,16 +95,19 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Detect(d) => (d.macs, d.session.arena_bytes()),
     };
     let macs = macs as f64 * a.batch as f64;
-    let isa = mnv2::kernels::Isa::detect();
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
-    let peak = mnv2::kernels::peak::measure_peak_macs(isa, 200) * threads as f64;
+    // Threads beyond the cores share them: the peak is that of the cores in use.
+    let cores = threads.min(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let peak = peak_meter.best() * cores as f64;
+    let fraction = macs / median / peak;
     if a.json {
         let v = json!({
             "model": model_path.display().to_string(), "precision": format!("{precision:?}").to_lowercase(),
             "threads": threads, "batch": a.batch, "iters": a.iters, "isa": isa.name(),
             "latency_ms": {"min": min * 1e3, "median": median * 1e3, "p90": p90 * 1e3},
             "images_per_s": images_per_s, "arena_bytes": arena,
-            "macs_per_s": macs / median, "peak_macs_per_s": peak, "fraction_of_fp32_peak": macs / median / peak,
+            "macs_per_s": macs / median, "peak_macs_per_s": peak, "peak": kind.name(isa),
+            "fraction_of_peak": fraction,
         });
         println!("{v}");
     } else {
@@ -111,11 +126,15 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
         );
         println!("throughput {images_per_s:.1} images/s");
         println!("arena      {arena} bytes of activations");
+        // Above 100% can only mean the peak read low (the core was busy while it was sampled).
+        let note = if fraction > 1.0 { " (above 100%: the peak was under-measured on a busy core)" } else { "" };
         println!(
-            "compute    {:.1} G multiply-adds/s = {:.0}% of the measured fp32 FMA peak ({:.1} G/s)",
+            "compute    {:.1} G multiply-adds/s = {:.0}% of the measured {} peak ({:.1} G/s on {}){note}",
             macs / median / 1e9,
-            100.0 * macs / median / peak,
-            peak / 1e9
+            100.0 * fraction,
+            kind.name(isa),
+            peak / 1e9,
+            crate::count(cores, "core"),
         );
     }
     Ok(ExitCode::SUCCESS)
