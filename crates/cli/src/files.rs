@@ -42,14 +42,6 @@ pub fn with_path(path: &Path, msg: &str) -> String {
     if msg.contains(&shown) { msg.to_string() } else { format!("{shown}: {msg}") }
 }
 
-const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "webp", "jfif"];
-
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
 /// Files named directly are kept as they are; directories are walked (sorted, recursively) for
 /// image files. Paths that cannot be read are returned as errors, in order. A folder reached a
 /// second time (a symbolic link back up the tree, or two links to one folder) is not walked again.
@@ -84,7 +76,7 @@ fn walk(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<Result<PathBuf, (
     for p in paths {
         if p.is_dir() {
             walk(&p, seen, out);
-        } else if is_image(&p) {
+        } else if mnv2::image::is_image_path(&p) {
             out.push(Ok(p));
         }
     }

@@ -7,6 +7,7 @@ use mnv2::{Classifier, Options};
 use std::process::ExitCode;
 
 pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
+    crate::files::create_parent(&a.output)?;
     let model_path = match &a.model {
         Some(p) => p.clone(),
         None => mnv2::default_model_path()?,
@@ -26,10 +27,10 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
         } else {
             npy::u8_bytes(&shape, &raw)
         };
-        std::fs::write(&a.output, npy).with_context(|| format!("writing {}", a.output.display()))?;
+        crate::files::write(&a.output, &npy)?;
         return Ok(ExitCode::SUCCESS);
     } else if ext == "npy" {
-        let bytes = std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+        let bytes = read_input(&a.input)?;
         let arr = npy::parse(&bytes).with_context(|| a.input.display().to_string())?;
         let n: usize = arr.shape.iter().product();
         if n == 0 || !n.is_multiple_of(per_image) {
@@ -65,7 +66,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let classes = c.model().arch.classes as usize;
     let bytes = npy::f32_bytes(&[output.len() / classes, classes], &output);
-    std::fs::write(&a.output, bytes).with_context(|| format!("writing {}", a.output.display()))?;
+    crate::files::write(&a.output, &bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -73,7 +74,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
 /// an image of exactly the model's input size.
 fn load_input_bytes(path: &std::path::Path, ext: &str, per_image: usize) -> anyhow::Result<Vec<u8>> {
     let bytes = if ext == "npy" {
-        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let raw = read_input(path)?;
         match npy::parse(&raw).with_context(|| path.display().to_string())?.data {
             NpyData::U8(v) => v,
             NpyData::I8(v) => v.iter().map(|&x| (x as i16 + 128) as u8).collect(),
@@ -86,4 +87,9 @@ fn load_input_bytes(path: &std::path::Path, ext: &str, per_image: usize) -> anyh
         bail!("{}: {} values are not a batch of {per_image}-value inputs", path.display(), bytes.len());
     }
     Ok(bytes)
+}
+
+/// A `.npy` input, within the file-size limit.
+fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    Ok(mnv2::limits::read_file(path, mnv2::Limits::global().max_file_bytes, "an input tensor")?)
 }

@@ -43,6 +43,16 @@ pub enum ImageError {
     CropFraction(f32),
 }
 
+/// File extensions of the images mnv2 reads (any case): JPEG, PNG, BMP, WebP.
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "jfif", "png", "bmp", "webp"];
+
+/// Whether `path` has one of the [`IMAGE_EXTENSIONS`]: how folders are searched for images.
+pub fn is_image_path(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 /// An 8-bit RGB image, rows top to bottom, pixels interleaved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rgb8 {

@@ -10,8 +10,6 @@ pub struct ImageFolder {
     pub items: Vec<(PathBuf, usize)>,
 }
 
-const EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
-
 impl ImageFolder {
     pub fn open(root: &Path) -> Result<ImageFolder, String> {
         let read = |p: &Path| std::fs::read_dir(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
@@ -28,11 +26,7 @@ impl ImageFolder {
         for (ci, c) in classes.iter().enumerate() {
             let mut files: Vec<PathBuf> = read(&root.join(c))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                })
+                .filter(|p| mnv2_image::is_image_path(p))
                 .collect();
             files.sort();
             items.extend(files.into_iter().map(|p| (p, ci)));
