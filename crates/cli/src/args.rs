@@ -186,6 +186,14 @@ pub struct BenchArgs {
     /// Timed iterations.
     #[arg(long, default_value_t = 50, value_parser = crate::values::at_least_one)]
     pub iters: usize,
+    /// Prepare the input from this image (default: a fixed pseudo-random pattern; segmentation's
+    /// argmax depends on the picture, so give segmenters a real one).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Time from the image file's bytes: decoding, the task's preprocessing and post-processing
+    /// included (needs --image).
+    #[arg(long)]
+    pub end_to_end: bool,
     /// Untimed iterations first.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,

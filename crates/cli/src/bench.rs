@@ -2,67 +2,86 @@
 
 use crate::args::BenchArgs;
 use anyhow::{Context, bail};
+use mnv2::image::Rgb8;
 use mnv2::kernels::peak::{PeakKind, PeakMeter};
-use mnv2::{Classifier, Options, Precision};
+use mnv2::{Classifier, Detector, Options, Precision, Segmenter};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// What is timed: a classifier (fp32 or int8) or a detector's network.
+/// What is timed.
 enum Target {
-    Classify(Box<Classifier>, u64),
-    Detect(Box<DetectBench>),
+    /// A classifier (fp32 or int8) on prepared inputs.
+    Classify(Box<Classifier>),
+    /// A segmenter's network, upsampling and argmax on a prepared input.
+    Segment(Box<Segmenter>, Vec<u8>),
+    /// A detector's network on a prepared input.
+    Detect(Box<Detector>, Vec<f32>),
 }
 
-/// A detector's engine with its buffers.
-struct DetectBench {
-    macs: u64,
-    engine: mnv2::engine::F32Engine,
-    session: mnv2::engine::F32Session,
-    input: Vec<f32>,
-    output: Vec<f32>,
-}
+/// Whether the timed region starts from the image file's bytes (decode and preprocessing
+/// included) or from the prepared input.
+struct EndToEnd(Option<Vec<u8>>);
 
 pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    if a.iters == 0 || a.batch == 0 {
-        bail!("--iters and --batch must be at least 1");
-    }
     let model_path = match &a.model {
         Some(p) => p.clone(),
         None => mnv2::default_model_path()?,
     };
     let model = mnv2::import::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
-    let mut target = match model.ssdlite() {
-        // Detectors run in float32 through the engine: the network, not the box post-processing.
-        Some(ssd) => {
-            let engine = mnv2::engine::F32Engine::new(&model, a.threads)?;
-            let session = engine.session(a.batch)?;
-            let input = vec![0.25; a.batch * model.arch.input().len()];
-            let output = vec![0.0; a.batch * engine.output_len()];
-            Target::Detect(Box::new(DetectBench { macs: ssd.macs(), engine, session, input, output }))
-        }
+    let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
+    // The image the input is prepared from: --image, or a fixed pseudo-random pattern (the
+    // classifier's arithmetic does not depend on the values; segmentation's argmax does, so
+    // give it a real image).
+    let file = match &a.image {
+        Some(p) => Some(mnv2::limits::read_file(p, mnv2::Limits::global().max_file_bytes, "an image")?),
+        None if a.end_to_end => bail!("--end-to-end needs --image FILE"),
+        None => None,
+    };
+    let image = match &file {
+        Some(bytes) => mnv2::image::decode_rgb(bytes, &a.image.as_ref().expect("read above").display().to_string())?,
         None => {
-            let macs = model.arch.macs();
-            let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
-            Target::Classify(Box::new(Classifier::new(model, options)?), macs)
+            let r = model.arch.resolution as usize;
+            Rgb8::new(r, r, (0..r * r * 3).map(|i| ((i * 2_654_435_761usize) >> 13) as u8).collect())
         }
     };
+    let (macs, mut target) = if let Some(ssd) = model.ssdlite() {
+        let det = Detector::from_model(model, &options, None)?;
+        let input = det.prepare(&image);
+        (ssd.macs(), Target::Detect(Box::new(det), input))
+    } else if let Some(deeplab) = model.deeplab() {
+        let seg = Segmenter::new(model, options)?;
+        let (input, _) = seg.prepare(&image);
+        (deeplab.macs(), Target::Segment(Box::new(seg), input))
+    } else {
+        let macs = model.arch.macs();
+        let mut c = Classifier::new(model, options)?;
+        c.reserve(a.batch)?;
+        (macs, Target::Classify(Box::new(c)))
+    };
+    if a.batch > 1 && !matches!(target, Target::Classify(_)) {
+        bail!("--batch applies to classifiers; segmenters and detectors run one image at a time");
+    }
     let precision = match &target {
-        Target::Classify(c, _) => c.precision(),
-        Target::Detect(_) => Precision::F32,
+        Target::Classify(c) => c.precision(),
+        Target::Segment(s, _) => s.precision(),
+        Target::Detect(..) => Precision::F32,
     };
-    let input_len = match &target {
-        Target::Classify(c, _) => c.model().arch.input().len(),
-        Target::Detect(_) => 0,
+    let prepared = match &target {
+        Target::Classify(c) => c.preprocess(&image)?.data,
+        _ => Vec::new(),
     };
-    // A fixed pseudo-random image (the arithmetic does not depend on the values).
-    let image: Vec<u8> = (0..input_len).map(|i| ((i * 2_654_435_761usize) >> 13) as u8).collect();
-    let batch: Vec<&[u8]> = (0..a.batch).map(|_| image.as_slice()).collect();
+    let batch: Vec<&[u8]> = (0..a.batch).map(|_| prepared.as_slice()).collect();
+    let end_to_end = EndToEnd(if a.end_to_end { file } else { None });
     let run = |t: &mut Target| -> anyhow::Result<()> {
-        match t {
-            Target::Classify(c, _) if precision == Precision::Int8 => drop(c.run_int8(&batch)?),
-            Target::Classify(c, _) => drop(c.run_bytes(&batch)?),
-            Target::Detect(d) => d.engine.run(&mut d.session, &d.input, &mut d.output)?,
+        match (t, &end_to_end.0) {
+            (Target::Classify(c), Some(bytes)) => drop(c.classify(&[mnv2::image::decode_rgb(bytes, "image")?], 5)?),
+            (Target::Segment(s, _), Some(bytes)) => drop(s.segment(&mnv2::image::decode_rgb(bytes, "image")?)?),
+            (Target::Detect(d, _), Some(bytes)) => drop(d.detect(&mnv2::image::decode_rgb(bytes, "image")?)?),
+            (Target::Classify(c), None) if precision == Precision::Int8 => drop(c.run_int8(&batch)?),
+            (Target::Classify(c), None) => drop(c.run_bytes(&batch)?),
+            (Target::Segment(s, input), None) => drop(s.run_input(input)?),
+            (Target::Detect(d, input), None) => drop(d.run_input(input)?),
         }
         Ok(())
     };
@@ -90,9 +109,10 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let (min, median, p90) = (times[0], pick(0.5), pick(0.9));
     let images_per_s = a.batch as f64 / median;
-    let (macs, arena) = match &target {
-        Target::Classify(c, m) => (*m, c.arena_bytes()),
-        Target::Detect(d) => (d.macs, d.session.arena_bytes()),
+    let arena = match &target {
+        Target::Classify(c) => c.arena_bytes(),
+        Target::Segment(s, _) => s.arena_bytes(),
+        Target::Detect(d, _) => d.arena_bytes(),
     };
     let macs = macs as f64 * a.batch as f64;
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };

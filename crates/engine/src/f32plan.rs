@@ -6,7 +6,7 @@ use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
 use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
 use mnv2_kernels::gemm::{MR, NR, PackedB, gemm, gemm_panels};
 use mnv2_kernels::pool::global_avg_pool;
-use mnv2_kernels::upsample::{Sampling, upsample_argmax_f32};
+use mnv2_kernels::upsample::{Sampling, UpsampleArgmax};
 use mnv2_kernels::{Clamp, Isa};
 
 use crate::bands::{self, Banded, plan_scratch};
@@ -55,7 +55,7 @@ struct DeepLabHead {
     projection: PackedB,
     logits: PackedB,
     output: (usize, usize),
-    sampling: Sampling,
+    upsample: UpsampleArgmax,
 }
 
 impl DeepLabHead {
@@ -279,14 +279,16 @@ impl F32Engine {
         if let (Task::Segment(h), Some(d)) = (&model.task, model.deeplab()) {
             let f = d.features();
             let r = model.arch.resolution as usize;
+            let logits = pack_pointwise(&h.logits)?;
+            let sampling = Sampling { align_corners: h.align_corners, half_pixel_centers: h.half_pixel_centers };
             let head = DeepLabHead {
                 features: (f.h as usize, f.w as usize, f.c as usize),
                 image_pool: pack_pointwise(&h.image_pool)?,
                 aspp0: pack_pointwise(&h.aspp0)?,
                 projection: pack_pointwise(&h.projection)?,
-                logits: pack_pointwise(&h.logits)?,
+                upsample: UpsampleArgmax::new((f.h as usize, f.w as usize, logits.n()), (r, r), sampling),
+                logits,
                 output: (r, r),
-                sampling: Sampling { align_corners: h.align_corners, half_pixel_centers: h.half_pixel_centers },
             };
             output_len = head.pixels() * head.logits.n();
             steps.push(Step::DeepLab(Box::new(head)));
@@ -354,11 +356,16 @@ impl F32Engine {
             let n = head.logits.n();
             assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
             let per_image = fh * fw * n;
-            self.threads.for_chunks(classes, ow, |r, row| {
-                let (img, y) = (r / oh, r % oh);
+            for (img, map) in classes.chunks_exact_mut(oh * ow).enumerate() {
                 let s = &scores[img * per_image..(img + 1) * per_image];
-                upsample_argmax_f32(s, (fh, fw, n), (oh, ow), head.sampling, y..y + 1, row);
-            });
+                let candidates = head.upsample.candidates_f32(s);
+                // Bands of rows per worker (several per worker, as boundary rows cost more).
+                let band = oh.div_ceil(4 * self.threads.count()).max(1);
+                self.threads.for_chunks(map, band * ow, |i, rows| {
+                    let y = i * band;
+                    head.upsample.rows_f32(s, &candidates, y..y + rows.len() / ow, rows);
+                });
+            }
         }
         session.scores = scores;
         result

@@ -16,7 +16,7 @@ use mnv2_kernels::q8::requant_vec::RequantVec;
 use mnv2_kernels::q8::softmax::QSoftmax;
 use mnv2_kernels::q8::table::map_bytes;
 use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
-use mnv2_kernels::upsample::{Sampling, upsample_argmax_u8};
+use mnv2_kernels::upsample::{Sampling, UpsampleArgmax};
 
 use crate::bands::{self, Banded, plan_scratch};
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Task, Tensor, TensorData};
@@ -188,7 +188,7 @@ struct QDeepLabHead {
     projection: QPackedB,
     logits: QPackedB,
     output: (usize, usize),
-    sampling: Sampling,
+    upsample: UpsampleArgmax,
 }
 
 impl QDeepLabHead {
@@ -423,6 +423,7 @@ impl Q8Engine {
             let (projection, proj_q) = pack_pointwise(&h.projection, concat_q, Act::Relu, signed, "projection")?;
             let (logits, _) = pack_pointwise(&h.logits, proj_q, Act::None, signed, "logits")?;
             let r = model.arch.resolution as usize;
+            let (fh, fw, classes) = (f.h as usize, f.w as usize, logits.n());
             let head = QDeepLabHead {
                 features: (f.h as usize, f.w as usize, f.c as usize),
                 signed,
@@ -432,7 +433,11 @@ impl Q8Engine {
                 projection,
                 logits,
                 output: (r, r),
-                sampling: Sampling { align_corners: h.align_corners, half_pixel_centers: h.half_pixel_centers },
+                upsample: UpsampleArgmax::new(
+                    (fh, fw, classes),
+                    (r, r),
+                    Sampling { align_corners: h.align_corners, half_pixel_centers: h.half_pixel_centers },
+                ),
             };
             output_len = head.pixels() * head.logits.n();
             steps.push(QStep::DeepLab(Box::new(head)));
@@ -505,11 +510,16 @@ impl Q8Engine {
             let n = head.logits.n();
             assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
             let per_image = fh * fw * n;
-            self.threads.for_chunks(classes, ow, |r, row| {
-                let (img, y) = (r / oh, r % oh);
+            for (img, map) in classes.chunks_exact_mut(oh * ow).enumerate() {
                 let s = &scores[img * per_image..(img + 1) * per_image];
-                upsample_argmax_u8(s, (fh, fw, n), (oh, ow), head.sampling, y..y + 1, row);
-            });
+                let candidates = head.upsample.candidates_u8(s);
+                // Bands of rows per worker (several per worker, as boundary rows cost more).
+                let band = oh.div_ceil(4 * self.threads.count()).max(1);
+                self.threads.for_chunks(map, band * ow, |i, rows| {
+                    let y = i * band;
+                    head.upsample.rows_u8(s, &candidates, y..y + rows.len() / ow, rows);
+                });
+            }
         }
         session.scores = scores;
         result

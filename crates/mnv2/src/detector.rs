@@ -62,6 +62,10 @@ impl Detector {
         Ok(Detector { model, engine, session: None, anchors, labels, nms: NmsConfig::default() })
     }
 
+    /// Bytes of activation memory held (0 before the first run).
+    pub fn arena_bytes(&self) -> usize {
+        self.session.as_ref().map_or(0, |s| s.arena_bytes())
+    }
     pub fn model(&self) -> &Model {
         &self.model
     }

@@ -26,7 +26,11 @@ pub const PAD_VALUE: u8 = 128;
 impl Segmenter {
     /// Loads a segmentation model; `options.crop` is not used.
     pub fn load(path: impl AsRef<Path>, options: Options) -> Result<Segmenter, Error> {
-        let model = mnv2_import::load(path)?;
+        Segmenter::new(mnv2_import::load(path)?, options)
+    }
+
+    /// A segmenter from a model in memory.
+    pub fn new(model: Model, options: Options) -> Result<Segmenter, Error> {
         if model.deeplab().is_none() {
             return Err(Error::Unsupported(format!("{} is not a segmentation model", model.name)));
         }
@@ -54,6 +58,13 @@ impl Segmenter {
         match self.backend {
             Backend::F32(..) => Precision::F32,
             Backend::Int8(..) => Precision::Int8,
+        }
+    }
+    /// Bytes of activation memory held (0 before the first run).
+    pub fn arena_bytes(&self) -> usize {
+        match &self.backend {
+            Backend::F32(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
+            Backend::Int8(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
         }
     }
     /// The square input size (513 for the released models).
@@ -89,13 +100,19 @@ impl Segmenter {
         let mut map = vec![0u8; r * r];
         match &mut self.backend {
             Backend::Int8(e, s) => {
-                let s = s.get_or_insert(e.session(1)?);
+                let s = match s {
+                    Some(s) => s,
+                    None => s.insert(e.session(1)?),
+                };
                 e.run_segment(s, input, &mut map)?;
             }
             Backend::F32(e, s) => {
                 let (mean, std) = (self.model.input.mean, self.model.input.std);
                 let real: Vec<f32> = input.iter().map(|&b| (b as f32 - mean) / std).collect();
-                let s = s.get_or_insert(e.session(1)?);
+                let s = match s {
+                    Some(s) => s,
+                    None => s.insert(e.session(1)?),
+                };
                 e.run_segment(s, &real, &mut map)?;
             }
         }

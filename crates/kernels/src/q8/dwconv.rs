@@ -136,8 +136,8 @@ fn window_impl(
         Isa::Avx2 if !layer.quads.is_empty() => unsafe { rows_vnni(layer, window, row0, rows, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
-        Isa::Avx2 if crate::isa::has_avx512_bw() && s.channels.is_multiple_of(16) => unsafe {
-            // SAFETY: AVX-512F/BW detected.
+        Isa::Avx2 if crate::isa::has_avx512_bw() => unsafe {
+            // SAFETY: AVX-512F/BW/VL detected.
             rows_avx512(layer, window, row0, rows, out)
         },
         #[cfg(target_arch = "x86_64")]
@@ -165,13 +165,16 @@ const INTERLEAVE4: [u8; 64] = {
     t
 };
 
-/// AVX-512 without VNNI, sixteen channels per zmm: the nine weight vectors stay in registers
+/// AVX-512 without the VNNI layout (weights spanning more than 256 values, or channels not a
+/// multiple of 16), sixteen channels per zmm: the nine weight vectors stay in registers
 /// (zero-extended to 32 bits, so `vpmaddwd` of a lane holding `x - zx` gives exactly
 /// `(x - zx) * w`), the sum of a pixel's taps is requantized in registers and stored as sixteen
-/// bytes. `channels` must be a multiple of 16. Integer arithmetic is exact, so this, the AVX2
-/// entry (the portable body compiled with AVX2) and the portable one give identical bytes.
+/// bytes. A last block of fewer than 16 channels loads and stores through a lane mask (the
+/// requantization constants are padded to whole blocks). Integer arithmetic is exact, so this,
+/// the AVX2 entry (the portable body compiled with AVX2) and the portable one give identical
+/// bytes.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx2")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
 unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
     use super::requant_vec::avx512::{Params16, requant16};
     use std::arch::x86_64::*;
@@ -185,14 +188,17 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
         let valid = &valid_rows[..n_valid];
         let dst = out[ro * ow * c..(ro + 1) * ow * c].as_mut_ptr();
         for ch in (0..c).step_by(16) {
-            // SAFETY: ch + 16 <= c; weights hold 9 * c, bias and requantization c; input rows
-            // hold in_w * c bytes and every column read is checked (edge columns) or inside the
-            // image by `interior_columns`; `dst` is a row of ow * c bytes.
+            // Lanes of this block that are channels: all 16 but in a last, partial block.
+            let m: __mmask16 = if c - ch >= 16 { 0xFFFF } else { (1u16 << (c - ch)) - 1 };
+            // SAFETY: every load and store goes through the mask `m`, which covers channels
+            // ch.. c only; weights hold 9 * c, bias c and requantization whole blocks of 16;
+            // input rows hold in_w * c bytes and every column read is checked (edge columns) or
+            // inside the image by `interior_columns`; `dst` is a row of ow * c bytes.
             unsafe {
                 let wv: [__m512i; 9] = std::array::from_fn(|t| {
-                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(layer.w.as_ptr().add(t * c + ch) as *const __m256i))
+                    _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, layer.w.as_ptr().add(t * c + ch)))
                 });
-                let b = _mm512_loadu_si512(layer.bias.as_ptr().add(ch) as *const _);
+                let b = _mm512_maskz_loadu_epi32(m, layer.bias.as_ptr().add(ch));
                 let zx = _mm512_set1_epi32(layer.input_zero_point);
                 let p = Params16::load(&layer.requant, ch, layer.stage);
                 // Edge columns: taps outside the image skipped, the zero point taken off each.
@@ -202,13 +208,13 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                         for kx in 0..3 {
                             let ix = (ox * st + kx * d) as isize - pl as isize;
                             if ix >= 0 && (ix as usize) < s.in_w {
-                                let bytes = _mm_loadu_si128(r.as_ptr().add(ix as usize * c + ch) as *const __m128i);
+                                let bytes = _mm_maskz_loadu_epi8(m, r.as_ptr().add(ix as usize * c + ch) as *const i8);
                                 let x = _mm512_sub_epi32(_mm512_cvtepu8_epi32(bytes), zx);
                                 acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, wv[ky * 3 + kx]));
                             }
                         }
                     }
-                    _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                    _mm_mask_storeu_epi8(dst.add(ox * c + ch) as *mut i8, m, requant16(acc, &p));
                 };
                 for ox in (0..interior.start).chain(interior.end..ow) {
                     edge(ox);
@@ -223,7 +229,7 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                 }
                 let b_in = _mm512_sub_epi32(b, _mm512_mullo_epi32(zx, wsum));
                 let tap = |r: &[u8], ix: usize, w: __m512i, acc: __m512i| {
-                    let x = _mm512_cvtepu8_epi32(_mm_loadu_si128(r.as_ptr().add(ix * c + ch) as *const __m128i));
+                    let x = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, r.as_ptr().add(ix * c + ch) as *const i8));
                     _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))
                 };
                 if let [(r0, 0), (r1, 1), (r2, 2)] = *valid {
@@ -236,7 +242,7 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                             acc = tap(r1, ixk, wv[3 + kx], acc);
                             acc = tap(r2, ixk, wv[6 + kx], acc);
                         }
-                        _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                        _mm_mask_storeu_epi8(dst.add(ox * c + ch) as *mut i8, m, requant16(acc, &p));
                     }
                 } else {
                     for ox in interior.clone() {
@@ -247,7 +253,7 @@ unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::op
                                 acc = tap(r, ix + kx * d, wv[ky * 3 + kx], acc);
                             }
                         }
-                        _mm_storeu_si128(dst.add(ox * c + ch) as *mut __m128i, requant16(acc, &p));
+                        _mm_mask_storeu_epi8(dst.add(ox * c + ch) as *mut i8, m, requant16(acc, &p));
                     }
                 }
             }
