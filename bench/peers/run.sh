@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Times mnv2 against LiteRT (+XNNPACK) and ONNX Runtime on the same models, side by side.
+# Times mnv2 against LiteRT (+XNNPACK), ONNX Runtime and TensorFlow on the same models, side by side:
+#   bench/peers/run.sh [--rounds N] [--task classify|segment|detect] [--only NAME]
 # Installs the peers from PyPI into a virtual environment (not part of CI: benchmarks are not tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -7,7 +8,11 @@ target=${CARGO_TARGET_DIR:-target}
 venv=${MNV2_PEERS_VENV:-$target/peers-venv}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet ai-edge-litert onnxruntime numpy
+  "$venv/bin/pip" install --quiet ai-edge-litert onnxruntime numpy pillow
+fi
+# The detector's peer is TensorFlow running the frozen graph (a large package: only when asked).
+if [[ " $* " == *" detect "* ]] && ! "$venv/bin/python" -c "import tensorflow" 2>/dev/null; then
+  "$venv/bin/pip" install --quiet tensorflow-cpu
 fi
 cargo build --release -p mnv2-cli
 "$venv/bin/python" bench/peers/peers.py --mnv2 "$target/release/mnv2" --models "${MNV2_MODELS:-../shared/models}" "$@"
