@@ -232,6 +232,25 @@ pub struct Q8Engine {
     output_signed: bool,
     isa: Isa,
     threads: Threads,
+    /// No workers: what each worker runs a whole image of a batch with.
+    serial: Threads,
+}
+
+/// The buffers one run of the steps uses (a whole session's, or one lane's for one image).
+struct Buffers<'a> {
+    act: [&'a mut [u8]; 2],
+    scratch: &'a [Mutex<AlignedVec<u8>>],
+    pooled: &'a mut [u8],
+    logits: &'a mut [u8],
+    head: &'a mut [u8],
+}
+
+/// `v` cut into `n` equal parts (n empty slices when `v` is empty).
+fn per_image(v: &mut [u8], n: usize) -> Vec<&mut [u8]> {
+    if v.is_empty() {
+        return (0..n).map(|_| <&mut [u8]>::default()).collect();
+    }
+    v.chunks_mut(v.len() / n).collect()
 }
 
 /// Reusable activation memory for one batch size.
@@ -240,7 +259,10 @@ pub struct Q8Session {
     head: AlignedVec<u8>,
     scores: Vec<u8>,
     batch: usize,
+    /// The two activation buffers of each lane: one image each, one lane per worker (as many as
+    /// the batch needs), so a batch's arena grows with the threads, not the images.
     act: [AlignedVec<u8>; 2],
+    lanes: usize,
     scratch: Vec<Mutex<AlignedVec<u8>>>,
     pooled: Vec<u8>,
     logits: Vec<u8>,
@@ -475,6 +497,7 @@ impl Q8Engine {
             output_signed,
             isa: isa.or_scalar(),
             threads,
+            serial: Threads::inline(),
         })
     }
 
@@ -526,7 +549,16 @@ impl Q8Engine {
     }
 
     /// The DeepLab head on a batch of feature maps; `scores` gets batch x pixels x classes.
-    fn deeplab_head(&self, h: &QDeepLabHead, batch: usize, features: &[u8], scratch: &mut [u8], scores: &mut [u8]) {
+    #[allow(clippy::too_many_arguments)]
+    fn deeplab_head(
+        &self,
+        th: &Threads,
+        h: &QDeepLabHead,
+        batch: usize,
+        features: &[u8],
+        scratch: &mut [u8],
+        scores: &mut [u8],
+    ) {
         let (_, _, c) = h.features;
         let (px, a) = (h.pixels(), h.aspp0.n());
         let (pooled, rest) = scratch.split_at_mut(batch * c);
@@ -543,14 +575,14 @@ impl Q8Engine {
                 *v = stage.finish(requant.apply(*v as i32 - zp));
             }
         }
-        self.pointwise(features, &h.aspp0, projected);
+        self.pointwise(th, features, &h.aspp0, projected);
         for (p, dst) in concat.chunks_exact_mut(2 * a).enumerate() {
             let img = p / px;
             dst[..a].copy_from_slice(&pool_branch[img * a..(img + 1) * a]);
             dst[a..].copy_from_slice(&projected[p * a..(p + 1) * a]);
         }
-        self.pointwise(concat, &h.projection, projected);
-        self.pointwise(projected, &h.logits, scores);
+        self.pointwise(th, concat, &h.projection, projected);
+        self.pointwise(th, projected, &h.logits, scores);
     }
     /// Whether the output bytes stand for int8 values (stored +128).
     pub fn output_signed(&self) -> bool {
@@ -562,19 +594,22 @@ impl Q8Engine {
             return Err(EngineError::EmptyBatch);
         }
         let head = self.deeplab().map_or(0, QDeepLabHead::scratch);
+        let lanes = self.threads.count().min(batch);
         // Checked before anything is allocated: the session's buffers and the caller's input and
         // output, in bytes.
         crate::check_session_memory(
             batch,
             1,
             &[
-                (batch, self.act[0] + self.act[1] + self.pooled + 2 * self.classes + head + self.input_len),
+                (lanes, self.act[0] + self.act[1]),
+                (batch, self.pooled + 2 * self.classes + head + self.input_len),
                 (self.threads.count(), self.scratch),
             ],
         )?;
         Ok(Q8Session {
             batch,
-            act: [AlignedVec::zeroed(batch * self.act[0]), AlignedVec::zeroed(batch * self.act[1])],
+            act: [AlignedVec::zeroed(lanes * self.act[0]), AlignedVec::zeroed(lanes * self.act[1])],
+            lanes,
             scratch: (0..self.threads.count()).map(|_| Mutex::new(AlignedVec::zeroed(self.scratch))).collect(),
             pooled: vec![0; batch * self.pooled],
             logits: vec![0; if self.deeplab().is_some() { 0 } else { batch * self.classes }],
@@ -586,14 +621,38 @@ impl Q8Engine {
     /// Runs a batch of input bytes (batch x H x W x 3, the model's input tensor with int8 stored
     /// +128, which for image models is simply the pixel bytes); `output` gets batch x classes bytes.
     pub fn run(&self, session: &mut Q8Session, input: &[u8], output: &mut [u8]) -> Result<(), EngineError> {
-        // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
-        self.threads.install(|| self.execute(session, input, output, None))
+        self.check_sizes(session, input, output)?;
+        let batch = session.batch;
+        let Q8Session { act: [a, b], scratch, pooled, logits, head, lanes, .. } = session;
+        if batch == 1 {
+            // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
+            let bufs = Buffers { act: [a, b], scratch, pooled, logits, head };
+            return self.threads.install(|| self.execute(&self.threads, bufs, 1, input, output, None));
+        }
+        // Whole images per worker: no synchronisation inside an image, so batches scale with the
+        // threads (each image's arithmetic is the same as alone, so its bytes are too). Each
+        // image runs in its worker's lane of activation buffers.
+        let lane_bufs: Vec<_> = per_image(a, *lanes).into_iter().zip(per_image(b, *lanes)).map(Mutex::new).collect();
+        let jobs: Vec<_> = per_image(pooled, batch)
+            .into_iter()
+            .zip(per_image(logits, batch))
+            .zip(per_image(head, batch))
+            .zip(input.chunks(self.input_len))
+            .zip(output.chunks_mut(self.classes))
+            .collect();
+        let results = self.threads.map(jobs, |((((pooled, logits), head), x), o)| {
+            let lane = rayon::current_thread_index().unwrap_or(0) % lane_bufs.len();
+            let mut lane = lane_bufs[lane].lock().unwrap_or_else(|e| e.into_inner());
+            let (a, b) = &mut *lane;
+            self.execute(&self.serial, Buffers { act: [a, b], scratch, pooled, logits, head }, 1, x, o, None)
+        });
+        results.into_iter().collect()
     }
 
-    /// As [`Q8Engine::run`], calling `trace` with every operator's output tensor (for batch 1 it
-    /// is one image's tensor), in TFLite's operator order.
-    /// Blocks then run layer by layer through full-size expanded tensors (allocated for the call),
-    /// where [`Q8Engine::run`] runs them band by band; the bytes are the same.
+    /// As [`Q8Engine::run`] for a batch of one image, calling `trace` with every operator's
+    /// output tensor in TFLite's operator order. Blocks then run layer by layer through
+    /// full-size expanded tensors (allocated for the call), where [`Q8Engine::run`] runs them
+    /// band by band; the bytes are the same.
     pub fn run_traced(
         &self,
         session: &mut Q8Session,
@@ -601,26 +660,20 @@ impl Q8Engine {
         output: &mut [u8],
         trace: &mut Tracer<'_>,
     ) -> Result<(), EngineError> {
-        self.execute(session, input, output, Some(trace))
+        self.check_sizes(session, input, output)?;
+        if session.batch != 1 {
+            return Err(EngineError::Unsupported("a traced run of more than one image".into()));
+        }
+        let Q8Session { act: [a, b], scratch, pooled, logits, head, .. } = session;
+        let bufs = Buffers { act: [a, b], scratch, pooled, logits, head };
+        self.execute(&self.threads, bufs, 1, input, output, Some(trace))
     }
 
-    fn execute(
-        &self,
-        session: &mut Q8Session,
-        input: &[u8],
-        output: &mut [u8],
-        mut tracer: Option<&mut Tracer<'_>>,
-    ) -> Result<(), EngineError> {
-        let layerwise = tracer.is_some();
-        let mut trace = |op: TraceOp, t: &[u8]| {
-            if let Some(f) = tracer.as_mut() {
-                f(op, t)
-            }
-        };
+    /// Refuses an input or output buffer of the wrong size for the session's batch.
+    fn check_sizes(&self, session: &Q8Session, input: &[u8], output: &[u8]) -> Result<(), EngineError> {
         let batch = session.batch;
         if input.len() != batch * self.input_len {
-            let s = (self.input_len / 3) as f64;
-            let side = s.sqrt() as u32;
+            let side = ((self.input_len / 3) as f64).sqrt() as u32;
             return Err(EngineError::InputSize {
                 found: input.len(),
                 expected: batch * self.input_len,
@@ -631,8 +684,27 @@ impl Q8Engine {
             });
         }
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
-        let batch = session.batch;
-        let Q8Session { act: [a, b], scratch, pooled, logits, head, .. } = session;
+        Ok(())
+    }
+
+    /// The steps over `batch` images in `bufs` with `th`'s workers.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        th: &Threads,
+        bufs: Buffers<'_>,
+        batch: usize,
+        input: &[u8],
+        output: &mut [u8],
+        mut tracer: Option<&mut Tracer<'_>>,
+    ) -> Result<(), EngineError> {
+        let layerwise = tracer.is_some();
+        let mut trace = |op: TraceOp, t: &[u8]| {
+            if let Some(f) = tracer.as_mut() {
+                f(op, t)
+            }
+        };
+        let Buffers { act: [a, b], scratch, pooled, logits, head } = bufs;
         // `next` receives each layer's output, then the two swap; the requantized input goes to `cur`.
         let (mut cur, mut next) = (b, a);
         let (mut e0, mut e1) = if layerwise {
@@ -653,7 +725,7 @@ impl Q8Engine {
                 QStep::Stem(layer) => {
                     let src: &[u8] = if quantized_input { &cur[..cur_len] } else { input };
                     let len = batch * layer.shape.out_len();
-                    self.stem(layer, src, &mut next[..len]);
+                    self.stem(th, layer, src, &mut next[..len]);
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
                     trace(TraceOp::Conv, &cur[..cur_len]);
@@ -665,7 +737,7 @@ impl Q8Engine {
                     let (ys, tail) = next.split_at_mut(batch * oh * out_row);
                     for (x, y) in cur[..cur_len].chunks(in_len).zip(ys.chunks_mut(oh * out_row)) {
                         let need = (block.scratch_len(), &scratch[..]);
-                        bands::run_rows(&self.threads, y, (oh, out_row), tail, need, |rows, chunk, buf| {
+                        bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
                             block.run_rows(self.isa, x, rows, chunk, buf)
                         });
                     }
@@ -678,21 +750,21 @@ impl Q8Engine {
                     let dw_in: &[u8] = match expand {
                         Some(e) => {
                             let len = cur_len / e.k() * e.n();
-                            self.pointwise(x, e, &mut e0[..len]);
+                            self.pointwise(th, x, e, &mut e0[..len]);
                             trace(TraceOp::Conv, &e0[..len]);
                             &e0[..len]
                         }
                         None => x,
                     };
                     let dw_len = batch * dw.shape.out_len();
-                    self.depthwise(dw, dw_in, &mut e1[..dw_len]);
+                    self.depthwise(th, dw, dw_in, &mut e1[..dw_len]);
                     trace(TraceOp::Depthwise, &e1[..dw_len]);
                     let out_len = dw_len / dw.shape.channels * project.n();
-                    self.pointwise(&e1[..dw_len], project, &mut next[..out_len]);
+                    self.pointwise(th, &e1[..dw_len], project, &mut next[..out_len]);
                     trace(TraceOp::Conv, &next[..out_len]);
                     if let Some(p) = add {
                         let y = &mut next[..out_len];
-                        self.threads.for_chunks(y, 4096, |i, chunk| {
+                        th.for_chunks(y, 4096, |i, chunk| {
                             qadd_in_place(self.isa, p, &x[i * 4096..i * 4096 + chunk.len()], chunk);
                         });
                         trace(TraceOp::Add, &next[..out_len]);
@@ -702,7 +774,7 @@ impl Q8Engine {
                 }
                 QStep::Head(w) => {
                     let len = cur_len / w.k() * w.n();
-                    self.pointwise(&cur[..cur_len], w, &mut next[..len]);
+                    self.pointwise(th, &cur[..cur_len], w, &mut next[..len]);
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
                     trace(TraceOp::Conv, &cur[..cur_len]);
@@ -731,7 +803,7 @@ impl Q8Engine {
                     trace(TraceOp::Softmax, output);
                 }
                 QStep::DeepLab(h) => {
-                    self.deeplab_head(h, batch, &cur[..cur_len], head, output);
+                    self.deeplab_head(th, h, batch, &cur[..cur_len], head, output);
                     softmaxed = true; // the scores are written
                 }
             }
@@ -742,37 +814,37 @@ impl Q8Engine {
         Ok(())
     }
 
-    fn rows_per_task(&self, rows: usize) -> usize {
-        let per = rows.div_ceil(self.threads.count() * 4);
+    fn rows_per_task(th: &Threads, rows: usize) -> usize {
+        let per = rows.div_ceil(th.count() * 4);
         per.div_ceil(MR).max(1) * MR
     }
 
-    fn pointwise(&self, a: &[u8], w: &QPackedB, out: &mut [u8]) {
+    fn pointwise(&self, th: &Threads, a: &[u8], w: &QPackedB, out: &mut [u8]) {
         let (k, n) = (w.k(), w.n());
-        let rpt = self.rows_per_task(out.len() / n);
-        self.threads.for_chunks(out, rpt * n, |i, chunk| {
+        let rpt = Self::rows_per_task(th, out.len() / n);
+        th.for_chunks(out, rpt * n, |i, chunk| {
             let r0 = i * rpt;
             let r1 = r0 + chunk.len() / n;
             qgemm(self.isa, &a[r0 * k..r1 * k], w, chunk);
         });
     }
 
-    fn depthwise(&self, dw: &QDwLayer, input: &[u8], out: &mut [u8]) {
+    fn depthwise(&self, th: &Threads, dw: &QDwLayer, input: &[u8], out: &mut [u8]) {
         let (_, oh, _, ow) = dw.shape.geometry();
         let row = ow * dw.shape.channels;
         let in_len = dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
-        self.threads.for_chunks(out, row, |r, chunk| {
+        th.for_chunks(out, row, |r, chunk| {
             let (img, oy) = (r / oh, r % oh);
             qdwconv3x3(self.isa, dw, &input[img * in_len..(img + 1) * in_len], oy..oy + 1, chunk);
         });
     }
 
-    fn stem(&self, layer: &QConvLayer, input: &[u8], out: &mut [u8]) {
+    fn stem(&self, th: &Threads, layer: &QConvLayer, input: &[u8], out: &mut [u8]) {
         let s = &layer.shape;
         let (_, oh, _, ow) = s.geometry();
         let row = ow * s.out_c;
         let in_len = s.in_h * s.in_w * s.in_c;
-        self.threads.for_chunks(out, row, |r, chunk| {
+        th.for_chunks(out, row, |r, chunk| {
             let (img, oy) = (r / oh, r % oh);
             qconv2d(self.isa, layer, &input[img * in_len..(img + 1) * in_len], oy..oy + 1, chunk);
         });

@@ -29,5 +29,11 @@ fn batches_reuse_one_arena_per_worker() {
         // Per worker, the activations of one image (plus 16 pooled vectors and scratch): not
         // 16 images' worth.
         assert!(bytes >= threads * pair && bytes <= threads * 2_600_000 + 16 * 4 * 1280, "{threads} threads: {bytes}");
+        // The same in int8: one image's bytes per worker (0.6 MB), plus 16 pooled vectors and
+        // logits.
+        let q = Q8Engine::new(&model, threads).unwrap();
+        let bytes = q.session(16).unwrap().arena_bytes();
+        let pair = 112 * 112 * (32 + 16);
+        assert!(bytes >= threads * pair && bytes <= threads * 700_000 + 16 * (1280 + 2 * 1001), "{threads}: {bytes}");
     }
 }
