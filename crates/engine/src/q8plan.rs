@@ -736,7 +736,7 @@ impl Q8Engine {
                     let in_len = cur_len / batch;
                     let (ys, tail) = next.split_at_mut(batch * oh * out_row);
                     for (x, y) in cur[..cur_len].chunks(in_len).zip(ys.chunks_mut(oh * out_row)) {
-                        let need = (block.scratch_len(), &scratch[..]);
+                        let need = (block.scratch_len(), scratch);
                         bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
                             block.run_rows(self.isa, x, rows, chunk, buf)
                         });
