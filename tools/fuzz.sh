@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser that takes outside bytes with libFuzzer (cargo fuzz), one target at a time:
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-# Targets: tflite graphdef safetensors npy coco image (default: all; 600 s each). Each stops
+# Targets: tflite graphdef safetensors checkpoint npy coco image (default: all; 600 s each). Each stops
 # after SECONDS or 1,000,000 executions, whichever comes first, with a 2 GB RSS limit and a 10 s
 # timeout per input. Seeds come from ../shared (or $MNV2_SHARED) and from the fuzz_seeds example;
 # corpora grow in fuzz/corpus/TARGET, crashes land in fuzz/artifacts/TARGET, logs in fuzz/logs.
@@ -13,7 +13,7 @@ root=$PWD
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(tflite graphdef safetensors npy coco image)
+[ ${#targets[@]} -eq 0 ] && targets=(tflite graphdef safetensors checkpoint npy coco image)
 shared=${MNV2_SHARED:-$root/../shared}
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz

@@ -106,6 +106,34 @@ pub fn save_model(model: &Model, path: &Path, extra: &BTreeMap<String, String>) 
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// The shape and data of tensor `name` (its header entry `entry`) in the data section `data`,
+/// checked: a shape of whole numbers, two data offsets in order inside the data, and exactly
+/// shape x `size` bytes between them (no overflow on the way).
+pub fn tensor_bytes<'a>(
+    name: &str,
+    entry: &Value,
+    data: &'a [u8],
+    size: usize,
+) -> Result<(Vec<usize>, &'a [u8]), String> {
+    let whole = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
+    let shape = entry["shape"]
+        .as_array()
+        .ok_or_else(|| format!("{name}: no shape"))?
+        .iter()
+        .map(|d| whole(d).ok_or_else(|| format!("{name}: bad shape")))
+        .collect::<Result<Vec<usize>, String>>()?;
+    let offsets = entry["data_offsets"].as_array().ok_or_else(|| format!("{name}: no data offsets"))?;
+    let (Some(a), Some(b), 2) = (offsets.first().and_then(whole), offsets.get(1).and_then(whole), offsets.len()) else {
+        return Err(format!("{name}: data offsets are not two positions"));
+    };
+    let raw = data.get(a..b).ok_or_else(|| format!("{name}: data outside the file"))?;
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if count.and_then(|c| c.checked_mul(size)) != Some(raw.len()) {
+        return Err(format!("{name}: {} bytes of data for shape {shape:?}", raw.len()));
+    }
+    Ok((shape, raw))
+}
+
 /// Whether `bytes` look like a safetensors file.
 pub fn is_safetensors(bytes: &[u8]) -> bool {
     bytes.len() > 9 && bytes[8] == b'{' && u64::from_le_bytes(bytes[..8].try_into().unwrap()) < bytes.len() as u64
@@ -155,20 +183,11 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
         if t["dtype"] != "F32" {
             return Err(bad(format!("{key}: dtype {} (F32 expected)", t["dtype"])));
         }
-        let shape: Vec<usize> = t["shape"]
-            .as_array()
-            .ok_or_else(|| bad(format!("{key}: no shape")))?
-            .iter()
-            .map(|d| d.as_u64().unwrap_or(0) as usize)
-            .collect();
-        let offs = t["data_offsets"].as_array().ok_or_else(|| bad(format!("{key}: no offsets")))?;
-        let (a, b) = (offs[0].as_u64().unwrap_or(u64::MAX) as usize, offs[1].as_u64().unwrap_or(0) as usize);
-        let raw = data.get(a..b).ok_or_else(|| bad(format!("{key}: data outside the file")))?;
-        let n: usize = shape.iter().product();
-        if raw.len() != n * 4 {
-            return Err(bad(format!("{key}: {} bytes for shape {shape:?}", raw.len())));
-        }
-        Ok(Tensor::f32(shape, raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
+        let (shape, raw) = tensor_bytes(key, t, data, 4).map_err(bad)?;
+        Ok(Tensor::f32(
+            shape,
+            raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(),
+        ))
     };
     let conv = |prefix: String| -> Result<ConvWeights, ImportError> {
         Ok(ConvWeights {
@@ -240,4 +259,41 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     };
     model.validate()?;
     Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A safetensors file of one tensor entry `entry` named `layers.0.weight` under an mnv2
+    /// header, with eight data bytes.
+    fn model_file(entry: &str) -> Vec<u8> {
+        let arch = r#"{\"width\":1.0,\"resolution\":224,\"classes\":1001,\"output_stride\":32,\"divisor\":8}"#;
+        let header = format!(r#"{{"__metadata__":{{"mnv2.arch":"{arch}"}},"layers.0.weight":{entry}}}"#);
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out
+    }
+
+    /// Offsets missing, reversed or outside, and shapes whose size overflows, are errors naming
+    /// the tensor (the first two panicked on indexing before; an overflowing shape could pass the
+    /// size check with wrapped arithmetic).
+    #[test]
+    fn malformed_tensor_entries_are_errors() {
+        for entry in [
+            r#"{"dtype":"F32","shape":[2],"data_offsets":[]}"#,
+            r#"{"dtype":"F32","shape":[2],"data_offsets":[0]}"#,
+            r#"{"dtype":"F32","shape":[2],"data_offsets":[8,0]}"#,
+            r#"{"dtype":"F32","shape":[2],"data_offsets":[0,16]}"#,
+            r#"{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}"#,
+            r#"{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}"#,
+        ] {
+            let err = load_safetensors(&model_file(entry), "m").err().expect(entry).to_string();
+            assert!(err.contains("layers.0.weight"), "{entry}: {err}");
+        }
+        let (shape, raw) = tensor_bytes("t", &serde_json::json!({"shape": [2], "data_offsets": [0, 8]}), &[1; 8], 4)
+            .expect("a well-formed entry");
+        assert_eq!((shape, raw.len()), (vec![2], 8));
+    }
 }

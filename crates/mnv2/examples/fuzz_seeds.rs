@@ -32,7 +32,7 @@ fn seeds() -> Result<(), Box<dyn std::error::Error>> {
     let w = [0.5f32, -1.0, 2.0, 0.25];
     let meta = [("epoch".to_string(), "3".to_string()), ("steps".to_string(), "[3]".to_string())];
     mnv2::train::safetensors::write(
-        &st.join("checkpoint.safetensors"),
+        &dir("checkpoint")?.join("checkpoint.safetensors"),
         &[("param.w".into(), vec![2, 2], &w), ("first.w".into(), vec![4], &w)],
         &meta.into_iter().collect(),
     )?;

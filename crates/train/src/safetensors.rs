@@ -31,15 +31,15 @@ pub fn read(bytes: &[u8]) -> Result<(Tensors, Metadata), String> {
             continue;
         }
         let dtype = v["dtype"].as_str().unwrap_or("");
-        let shape: Vec<usize> =
-            v["shape"].as_array().ok_or("no shape")?.iter().map(|d| d.as_u64().unwrap_or(0) as usize).collect();
-        let off = v["data_offsets"].as_array().ok_or("no offsets")?;
-        let (a, b) = (off[0].as_u64().unwrap_or(0) as usize, off[1].as_u64().unwrap_or(0) as usize);
-        let raw = data.get(a..b).ok_or_else(|| format!("{name}: data outside the file"))?;
-        let values = match dtype {
-            "F32" => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-            "I64" => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+        let size = match dtype {
+            "F32" => 4,
+            "I64" => 8,
             _ => continue,
+        };
+        let (shape, raw) = mnv2_import::safetensors::tensor_bytes(name, v, data, size)?;
+        let values = match size {
+            4 => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(),
+            _ => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
         };
         tensors.insert(name.clone(), F32Tensor { shape, data: values });
     }
@@ -75,4 +75,35 @@ pub fn write(
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, out)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// Malformed headers are errors, never panics (the first two panicked on indexing).
+    #[test]
+    fn malformed_tensors_are_errors() {
+        for header in [
+            r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}}"#,
+            r#"{"x":{"dtype":"F32","data_offsets":[0,4]}}"#,
+            r#"[1,2]"#,
+        ] {
+            assert!(read(&file(header, &[0; 8])).is_err(), "{header}");
+        }
+        let good = file(r#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, &[0, 0, 128, 63, 0, 0, 0, 64]);
+        assert_eq!(read(&good).unwrap().0["x"].data, vec![1.0, 2.0]);
+    }
 }
