@@ -58,6 +58,9 @@ pub fn input_node(input: &str) -> &str {
     s.split(':').next().unwrap_or(s)
 }
 
+/// Most values a constant stored as one repeated value may expand to.
+const MAX_FILLED_VALUES: usize = 1 << 24;
+
 fn tensor_values(t: &TensorProto) -> Result<Constant, String> {
     let dims = t.tensor_shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
     let mut shape = Vec::with_capacity(dims.len());
@@ -76,11 +79,46 @@ fn tensor_values(t: &TensorProto) -> Result<Constant, String> {
         DT_INT32 => t.int_val.iter().map(|&v| v as f32).collect(),
         other => return Err(format!("tensor of data type {other}, expected float32")),
     };
-    // Protobuf stores a tensor filled with one value as that single value.
+    // Protobuf stores a tensor filled with one value as that single value: a few bytes may
+    // declare any size, so the fill is capped far above any MobileNetV2 tensor (SSDLite's largest
+    // holds 0.4 M values) before it is allocated.
     let values = match values.len() {
         n if n == len => values,
+        1 if len > MAX_FILLED_VALUES => {
+            return Err(format!("a tensor of shape {shape:?} filled from one value (more than any MobileNetV2 has)"));
+        }
         1 => vec![values[0]; len],
         n => return Err(format!("{n} values for shape {shape:?}")),
     };
     Ok(Constant { shape, values })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tfgraph::proto::{Dim, TensorShapeProto};
+
+    fn filled(dims: &[i64]) -> TensorProto {
+        TensorProto {
+            dtype: DT_FLOAT,
+            tensor_shape: Some(TensorShapeProto {
+                dim: dims.iter().map(|&size| Dim { size }).collect(),
+                unknown_rank: false,
+            }),
+            tensor_content: Vec::new(),
+            float_val: vec![0.5],
+            int_val: Vec::new(),
+        }
+    }
+
+    /// A constant of one repeated value expands to its shape, but a few bytes declaring billions
+    /// of values are refused before anything is allocated (this aborted the process before).
+    #[test]
+    fn one_value_fills_its_shape_within_a_cap() {
+        assert_eq!(tensor_values(&filled(&[2, 3])).unwrap().values, vec![0.5; 6]);
+        let err = tensor_values(&filled(&[100_000, 100_000, 100])).unwrap_err();
+        assert!(err.contains("filled from one value"), "{err}");
+        assert!(tensor_values(&filled(&[i64::MAX, i64::MAX])).unwrap_err().contains("overflows"));
+        assert!(tensor_values(&filled(&[-1])).unwrap_err().contains("negative"));
+    }
 }
