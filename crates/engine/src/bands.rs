@@ -156,7 +156,7 @@ pub(crate) fn run_rows<T: Zeroable + Send + Sync>(
         th.for_chunks_with(y, per_task * row_len, tail, slot, |t, chunk, s| f(span(t, chunk), chunk, &mut s[..need]));
     } else {
         th.for_chunks(y, per_task * row_len, |t, chunk| {
-            let worker = rayon::current_thread_index().unwrap_or(0) % scratch.len();
+            let worker = Threads::worker_index() % scratch.len();
             let mut buf = scratch[worker].lock().unwrap_or_else(|e| e.into_inner());
             f(span(t, chunk), chunk, &mut buf[..need]);
         });

@@ -450,7 +450,7 @@ impl F32Engine {
                 .enumerate()
                 .collect();
             let flags: Vec<bool> = self.threads.map(jobs, |(img, ((((p, h), t), x), o))| {
-                let lane = if lanes.len() == batch { img } else { rayon::current_thread_index().unwrap_or(0) };
+                let lane = if lanes.len() == batch { img } else { Threads::worker_index() };
                 let mut lane = lanes[lane % lanes.len()].lock().unwrap_or_else(|e| e.into_inner());
                 let (a, b) = &mut *lane;
                 self.run_inner(&self.serial, [a, b], scratch, p, h, t, x, o)

@@ -641,7 +641,7 @@ impl Q8Engine {
             .zip(output.chunks_mut(self.classes))
             .collect();
         let results = self.threads.map(jobs, |((((pooled, logits), head), x), o)| {
-            let lane = rayon::current_thread_index().unwrap_or(0) % lane_bufs.len();
+            let lane = Threads::worker_index() % lane_bufs.len();
             let mut lane = lane_bufs[lane].lock().unwrap_or_else(|e| e.into_inner());
             let (a, b) = &mut *lane;
             self.execute(&self.serial, Buffers { act: [a, b], scratch, pooled, logits, head }, 1, x, o, None)
