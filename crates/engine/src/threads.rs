@@ -260,7 +260,7 @@ fn worker(s: &Shared, index: usize) {
         while s.epoch.load(SeqCst) == seen {
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins % 256 == 0 && start.elapsed() > SPIN {
+            if spins.is_multiple_of(256) && start.elapsed() > SPIN {
                 let guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
                 s.sleeping.fetch_add(1, SeqCst);
                 // Checked after announcing the sleep: a job started before it is seen here,
