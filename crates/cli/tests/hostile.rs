@@ -232,21 +232,6 @@ fn training_values_are_checked_as_they_are_parsed() {
     }
 }
 
-/// A few images of two flower classes, copied into `dir/split/class`.
-fn flowers(dir: &Path, split: &str, n: usize) -> PathBuf {
-    let root = dir.join(split);
-    for class in ["daisy", "sunflowers"] {
-        let src = shared_file("datasets/flowers").join(split).join(class);
-        std::fs::create_dir_all(root.join(class)).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        for f in files.into_iter().take(n) {
-            std::fs::copy(&f, root.join(class).join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    root
-}
-
 #[test]
 fn resume_refuses_changed_options_and_says_when_finished() {
     let dir = temp_dir("resume");

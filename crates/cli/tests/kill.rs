@@ -6,24 +6,9 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The first `n` images of two flower classes, copied into `dir/split/class`.
-fn flowers(dir: &Path, split: &str, n: usize) -> PathBuf {
-    let root = dir.join(split);
-    for class in ["daisy", "sunflowers"] {
-        let src = shared_file("datasets/flowers").join(split).join(class);
-        std::fs::create_dir_all(root.join(class)).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        for f in files.into_iter().take(n) {
-            std::fs::copy(&f, root.join(class).join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    root
-}
 
 /// A small from-scratch run (every layer trained, about 0.1 s an epoch), writing to `out`.
 fn train(train: &Path, val: &Path, out: &Path, resume: bool) -> Command {

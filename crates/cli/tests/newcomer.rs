@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -33,21 +33,6 @@ fn segment_and_detect_take_folders_and_create_their_output_folders() {
     assert_eq!(text(&out.stdout).lines().count(), 2, "{}", text(&out.stdout));
     assert!(det_out.join("kite.boxes.png").is_file() && det_out.join("dog.boxes.png").is_file());
     std::fs::remove_dir_all(&dir).ok();
-}
-
-/// The first `n` images of two flower classes, copied into `dir/split/class`.
-fn flowers(dir: &Path, split: &str, n: usize) -> PathBuf {
-    let root = dir.join(split);
-    for class in ["daisy", "sunflowers"] {
-        let src = shared_file("datasets/flowers").join(split).join(class);
-        std::fs::create_dir_all(root.join(class)).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        for f in files.into_iter().take(n) {
-            std::fs::copy(&f, root.join(class).join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    root
 }
 
 #[test]

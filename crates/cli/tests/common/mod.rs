@@ -81,3 +81,18 @@ pub fn mnv2_measured(args: &[&str]) -> Measured {
         max_rss_kb: usage.ru_maxrss as u64,
     }
 }
+
+/// The first `n` images (by name) of two flower classes, copied into `dir/split/class`.
+pub fn flowers(dir: &std::path::Path, split: &str, n: usize) -> PathBuf {
+    let root = dir.join(split);
+    for class in ["daisy", "sunflowers"] {
+        let src = shared_file("datasets/flowers").join(split).join(class);
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files.into_iter().take(n) {
+            std::fs::copy(&f, root.join(class).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    root
+}
