@@ -194,6 +194,10 @@ pub struct BenchArgs {
     /// included (needs --image).
     #[arg(long)]
     pub end_to_end: bool,
+    /// After the timing, print each step's time (the minimum over --iters more runs) and share:
+    /// stem, every block with its shapes, head, pooling, classifier or task head (batch 1).
+    #[arg(long)]
+    pub profile: bool,
     /// Untimed iterations first.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,

@@ -105,6 +105,7 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
             peak_meter.sample(20);
         }
     }
+    let steps = if a.profile { profile_steps(&mut target, &run, a.iters, a.batch)? } else { Vec::new() };
     times.sort_by(f64::total_cmp);
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let (min, median, p90) = (times[0], pick(0.5), pick(0.9));
@@ -157,5 +158,51 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
             crate::count(cores, "core"),
         );
     }
+    print_profile(&steps, a.json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each step's minimum time over `iters` profiled runs (batch 1 runs on this thread, where the
+/// engine records its steps).
+fn profile_steps(
+    target: &mut Target,
+    run: &impl Fn(&mut Target) -> anyhow::Result<()>,
+    iters: usize,
+    batch: usize,
+) -> anyhow::Result<Vec<mnv2::engine::profile::StepTime>> {
+    if batch != 1 {
+        bail!("--profile times the steps of one image: use --batch 1");
+    }
+    let mut best: Vec<mnv2::engine::profile::StepTime> = Vec::new();
+    for _ in 0..iters {
+        mnv2::engine::profile::start();
+        let result = run(target);
+        let steps = mnv2::engine::profile::finish();
+        result?;
+        if best.is_empty() {
+            best = steps;
+        } else {
+            for (b, s) in best.iter_mut().zip(steps) {
+                b.seconds = b.seconds.min(s.seconds);
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The profile as a table (or one JSON array of {step, us}).
+fn print_profile(steps: &[mnv2::engine::profile::StepTime], as_json: bool) {
+    if steps.is_empty() {
+        return;
+    }
+    let total: f64 = steps.iter().map(|s| s.seconds).sum();
+    if as_json {
+        let v: Vec<_> = steps.iter().map(|s| json!({"step": s.step, "us": s.seconds * 1e6})).collect();
+        println!("{}", json!({"profile": v}));
+        return;
+    }
+    println!("profile    minimum per step over the profiled runs (sum {:.3} ms)", total * 1e3);
+    for s in steps {
+        println!("  {:>9.1} us {:>5.1}%  {}", s.seconds * 1e6, 100.0 * s.seconds / total, s.step);
+    }
 }

@@ -89,3 +89,20 @@ fn eval_has_a_default_model_and_skips_unreadable_images() {
     assert_eq!((v["images"].as_u64(), v["failed"].as_u64()), (Some(1), Some(1)), "{v}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `bench --profile` names every step of the network: the stem, the 17 bottlenecks of the
+/// paper's Table 2 with their shapes, the head conv, the pool and the classifier.
+#[test]
+fn bench_profile_lists_every_step() {
+    let m = shared_file("models/tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    let out = mnv2(&["bench", "--model", s(&m), "--iters", "2", "--warmup", "1", "--profile", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let profile: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let steps: Vec<String> =
+        profile["profile"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap().to_string()).collect();
+    assert_eq!(steps.iter().filter(|s| s.starts_with("block ")).count(), 17, "{steps:?}");
+    assert!(steps.iter().any(|s| s.starts_with("stem conv 3x3 -> 32")), "{steps:?}");
+    assert!(steps.contains(&"block 17: 7x7x960 -> 7x7x320".to_string()), "{steps:?}");
+    assert!(steps.iter().any(|s| s.starts_with("classifier -> 1001")), "{steps:?}");
+}

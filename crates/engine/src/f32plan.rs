@@ -46,6 +46,27 @@ enum Step {
     Ssd(Box<SsdHead>),
 }
 
+impl Step {
+    /// What the step is, for profiles (`block` counts the bottlenecks from 1).
+    fn describe(&self, block: usize) -> String {
+        match self {
+            Step::Stem { shape, .. } => format!("stem conv 3x3 -> {}", shape.out_c),
+            Step::Block(b) => {
+                let s = &b.dw.shape;
+                let (_, oh, _, ow) = s.geometry();
+                format!("block {block}: {}x{}x{} -> {oh}x{ow}x{}", s.in_h, s.in_w, s.channels, b.project.n())
+            }
+            Step::Head { w } => format!("head conv 1x1 -> {}", w.n()),
+            Step::Pool { .. } => "global pool".into(),
+            Step::HeadPool { w } => format!("head conv 1x1 -> {} + global pool", w.n()),
+            Step::Classifier { w } => format!("classifier -> {}", w.n()),
+            Step::DeepLab(_) => "DeepLab head (ASPP, projection, logits)".into(),
+            Step::Tap { w } => format!("feature map conv 1x1 -> {}", w.n()),
+            Step::Ssd(_) => "SSDLite extra layers and box predictors".into(),
+        }
+    }
+}
+
 /// Mobile DeepLabv3's head in float32.
 struct DeepLabHead {
     /// Feature map (height, width, channels).
@@ -356,6 +377,7 @@ impl F32Engine {
             let n = head.logits.n();
             assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
             let per_image = fh * fw * n;
+            let _timed = crate::profile::scope(|| format!("resize {fh}x{fw} -> {oh}x{ow} + argmax"));
             for (img, map) in classes.chunks_exact_mut(oh * ow).enumerate() {
                 let s = &scores[img * per_image..(img + 1) * per_image];
                 let candidates = head.upsample.candidates_f32(s);
@@ -482,7 +504,10 @@ impl F32Engine {
         // `next` receives each layer's output, then the two swap.
         let (mut cur, mut next) = (b, a);
         let mut cur_len = 0;
-        for step in &self.steps {
+        for (index, step) in self.steps.iter().enumerate() {
+            let _timed = crate::profile::scope(|| {
+                step.describe(self.steps[..index].iter().filter(|s| matches!(s, Step::Block(_))).count() + 1)
+            });
             match step {
                 Step::Stem { shape, w } => {
                     cur_len = shape.out_len();

@@ -7,6 +7,7 @@ mod error;
 mod f32plan;
 mod fused;
 mod model;
+pub mod profile;
 mod q8fused;
 mod q8plan;
 mod softmax;

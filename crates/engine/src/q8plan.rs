@@ -176,6 +176,31 @@ enum QStep {
     DeepLab(Box<QDeepLabHead>),
 }
 
+impl QStep {
+    /// What the step is, for profiles (`block` counts the bottlenecks from 1).
+    fn describe(&self, block: usize) -> String {
+        match self {
+            QStep::Requantize { .. } => "quantize input".into(),
+            QStep::Stem(l) => format!("stem conv 3x3 -> {}", l.shape.out_c),
+            QStep::Block(b) => {
+                let (_, oh, _, ow) = b.dw.shape.geometry();
+                format!(
+                    "block {block}: {}x{}x{} -> {oh}x{ow}x{}",
+                    b.dw.shape.in_h,
+                    b.dw.shape.in_w,
+                    b.dw.shape.channels,
+                    b.project.n()
+                )
+            }
+            QStep::Head(w) => format!("head conv 1x1 -> {}", w.n()),
+            QStep::AvgPool { .. } | QStep::Mean(_) => "global pool".into(),
+            QStep::Classifier(w) => format!("classifier -> {}", w.n()),
+            QStep::Softmax(_) => "softmax".into(),
+            QStep::DeepLab(_) => "DeepLab head (ASPP, projection, logits)".into(),
+        }
+    }
+}
+
 /// Mobile DeepLabv3's head in integer arithmetic.
 struct QDeepLabHead {
     /// Feature map (height, width, channels).
@@ -533,6 +558,7 @@ impl Q8Engine {
             let n = head.logits.n();
             assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
             let per_image = fh * fw * n;
+            let _timed = crate::profile::scope(|| format!("resize {fh}x{fw} -> {oh}x{ow} + argmax"));
             for (img, map) in classes.chunks_exact_mut(oh * ow).enumerate() {
                 let s = &scores[img * per_image..(img + 1) * per_image];
                 let candidates = head.upsample.candidates_u8(s);
@@ -715,7 +741,10 @@ impl Q8Engine {
         let mut cur_len = input.len();
         let mut quantized_input = false;
         let mut softmaxed = false;
-        for step in &self.steps {
+        for (index, step) in self.steps.iter().enumerate() {
+            let _timed = crate::profile::scope(|| {
+                step.describe(self.steps[..index].iter().filter(|s| matches!(s, QStep::Block(_))).count() + 1)
+            });
             match step {
                 QStep::Requantize { table } => {
                     map_bytes(self.isa, table, &input[..cur_len], &mut cur[..cur_len]);
