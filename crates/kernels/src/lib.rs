@@ -1,9 +1,11 @@
-//! Compute kernels for MobileNetV2 in NHWC float32.
+//! Compute kernels for MobileNetV2, NHWC: float32 (`gemm`, `dwconv`, `conv`, `pool`), 8-bit
+//! integer with TFLite's exact requantization (`q8`), segmentation's resize + argmax
+//! (`upsample`), and the machine's measured multiply-add peak (`peak`).
 //!
-//! Each kernel family lives in its own folder with a textbook `reference` beside the fast code, and
-//! tests that compare the two on many shapes. The instruction set is chosen once ([`Isa::detect`]),
-//! honouring `MNV2_ISA=scalar|avx2`, and passed explicitly to every call so that every path stays
-//! reachable from tests.
+//! Each kernel family keeps a textbook reference beside the fast code, and tests that compare the
+//! two on many shapes. The instruction set is chosen once ([`Isa::detect`]), honouring
+//! `MNV2_ISA=scalar|avx2` (and `MNV2_AVX512=0`), and passed explicitly to every call so that every
+//! path stays reachable from tests.
 
 pub mod aligned;
 pub mod conv;

@@ -10,8 +10,11 @@
 //! # Ok::<(), mnv2::Error>(())
 //! ```
 //!
-//! The crates underneath: [`arch`] (Table 2 as data), [`kernels`], [`engine`], [`import`],
-//! [`image`] (decode, crop, resize) and [`heads`] (classification).
+//! The types here (`Classifier`, `Segmenter`, `Detector`) run whole tasks from images; the crates
+//! underneath: [`arch`] (Table 2 as data, DeepLab and SSDLite), [`kernels`], [`engine`] (the
+//! fp32 and int8 plans), [`import`] (TFLite, TensorFlow GraphDef, mnv2 safetensors), [`image`]
+//! (decode, crop, resize, drawing), [`heads`] (labels, class maps, anchors, NMS, metrics),
+//! [`train`] (training and fine-tuning) and [`limits`] (caps on sizes from outside).
 
 mod classifier;
 mod detector;
