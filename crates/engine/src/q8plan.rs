@@ -10,7 +10,7 @@ use mnv2_kernels::dwconv::DwShape;
 use mnv2_kernels::q8::add::{QAdd, qadd_in_place};
 use mnv2_kernels::q8::conv::{QConvLayer, qconv2d};
 use mnv2_kernels::q8::dwconv::{QDwLayer, qdwconv3x3};
-use mnv2_kernels::q8::gemm::{MR, QPackedB, qgemm};
+use mnv2_kernels::q8::gemm::{MR, QPackedB, qgemm, qgemm_columns};
 use mnv2_kernels::q8::pool::{MeanParams, QMean, qavgpool_global, qmean_global_vec};
 use mnv2_kernels::q8::requant_vec::RequantVec;
 use mnv2_kernels::q8::softmax::QSoftmax;
@@ -832,7 +832,14 @@ impl Q8Engine {
                     trace(TraceOp::Pool, pooled);
                 }
                 QStep::Classifier(w) => {
-                    qgemm(self.isa, pooled, w, logits);
+                    if th.count() > 1 && batch == 1 && w.by_columns(self.isa) {
+                        // One row: the workers share it by columns (each streams its share of
+                        // the weights), in whole groups of 64.
+                        let per = w.n().div_ceil(th.count()).next_multiple_of(64);
+                        th.for_chunks(logits, per, |i, chunk| qgemm_columns(pooled, w, i * per, chunk));
+                    } else {
+                        qgemm(self.isa, pooled, w, logits);
+                    }
                     trace(TraceOp::Classifier, logits);
                 }
                 QStep::Softmax(s) => {

@@ -156,6 +156,32 @@ impl VnniPack {
     }
 }
 
+impl QPackedB {
+    /// Whether [`qgemm_columns`] can compute products with these weights a range of columns at a
+    /// time on `isa` (the VNNI layout).
+    pub fn by_columns(&self, isa: Isa) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return isa.or_scalar() == Isa::Avx2 && self.vnni.is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        return {
+            let _ = isa;
+            false
+        };
+    }
+}
+
+/// Columns `first..first + out.len()` of the product of the single row `a` (1 x k) with `b`:
+/// the same bytes as those columns of [`qgemm`], so workers can share a one-row product (the
+/// classifier) by columns. `first` must be a multiple of 64 (the VNNI layout's column groups)
+/// and [`QPackedB::by_columns`] true.
+pub fn qgemm_columns(a: &[u8], b: &QPackedB, first: usize, out: &mut [u8]) {
+    assert!(a.len() == b.k && first.is_multiple_of(64) && first + out.len() <= b.n, "one row, columns in range");
+    #[cfg(target_arch = "x86_64")]
+    vnni::qgemm_columns(a, b, first, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("by_columns is false here");
+}
+
 /// `out` (m x n) from `a` (m x k), all row-major u8.
 pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     let isa = isa.or_scalar();
@@ -462,6 +488,36 @@ mod tests {
                         let expect = qgemm_reference(&a, m, &w, &bias, za, &requant, stage);
                         assert_eq!(out, expect, "{isa:?} m={m} k={k} n={n}");
                     }
+                }
+            }
+        }
+    }
+
+    /// A one-row product split by column ranges (whole groups of 64, any tail) equals the whole
+    /// product, for weights with the VNNI layout (int8 and uint8 kinds, shifted or not).
+    #[test]
+    fn column_ranges_equal_the_whole_row() {
+        let isa = Isa::detect();
+        for (seed, (k, n)) in [(16, 64), (148, 130), (1280, 1001), (64, 40), (96, 200)].into_iter().enumerate() {
+            for kind in 0..2u64 {
+                let mut rng = Rng::new(seed as u64 * 7 + kind);
+                let a: Vec<u8> = (0..k).map(|_| rng.next_u64() as u8).collect();
+                let w = quant_weights(&mut rng, k * n, kind);
+                let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() % 2001) as i32 - 1000).collect();
+                let requant = vec![Requant::with_rounding(0.001, rounding(kind)); n];
+                let stage = OutputStage::new(3, 0.05, false);
+                let packed = QPackedB::new(k, n, |kk, j| w[kk * n + j], &bias, 7, requant, stage);
+                if !packed.by_columns(isa) {
+                    continue; // no VNNI on this CPU: nothing to split
+                }
+                let mut whole = vec![0u8; n];
+                qgemm(isa, &a, &packed, &mut whole);
+                for step in [64, 128, 512] {
+                    let mut parts = vec![0u8; n];
+                    for (i, chunk) in parts.chunks_mut(step).enumerate() {
+                        qgemm_columns(&a, &packed, i * step, chunk);
+                    }
+                    assert_eq!(parts, whole, "k={k} n={n} kind={kind} step={step}");
                 }
             }
         }

@@ -60,6 +60,33 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
     }
 }
 
+/// Columns `first..first + out.len()` of one row's product (see [`super::qgemm_columns`]): the
+/// panels over those columns, each as [`qgemm`] runs it.
+pub fn qgemm_columns(a: &[u8], b: &QPackedB, first: usize, out: &mut [u8]) {
+    let v = b.vnni.as_ref().expect("the VNNI product needs the VNNI layout");
+    let grouped = b.n / 64 * 4;
+    let (p0, p1) = (first / NR, (first + out.len()).div_ceil(NR));
+    let row_add =
+        if v.offset != 0 { vec![v.offset.wrapping_mul(a.iter().map(|&x| x as i32).sum::<i32>())] } else { Vec::new() };
+    let mut p = p0;
+    while p < p1 {
+        // As qgemm chooses: four panels within whole groups of 64 columns, else two, else one.
+        let width = if p + 4 <= grouped && p + 4 <= p1 {
+            4
+        } else if p + 2 <= p1 {
+            2
+        } else {
+            1
+        };
+        let cols = (first + out.len() - p * NR).min(width * NR);
+        // SAFETY: VNNI present (the layout is only packed then); `a` is one row of k bytes and
+        // `row_add` one value when the weights are shifted; panels p..p+width exist; the tile
+        // writes columns p*NR..p*NR+cols of the one row, inside `out` (`first + out.len()` <= n).
+        unsafe { panel_pass(a, (1, &row_add), width, b, v, p, out[p * NR - first..].as_mut_ptr(), cols) };
+        p += width;
+    }
+}
+
 /// Every tile of `a` against panels `p..p + width`, with the requantization constants loaded
 /// once.
 ///
