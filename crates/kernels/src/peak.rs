@@ -105,6 +105,9 @@ fn scalar_int8(iters: usize) -> (u64, f32) {
 }
 
 /// Independent chains of `vpdpbusd`: 64 u8 x i8 products summed into 16 lanes per instruction.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW and VNNI.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn vnni(iters: usize) -> (u64, f32) {
@@ -126,6 +129,9 @@ unsafe fn vnni(iters: usize) -> (u64, f32) {
 
 /// Independent chains of `vpmaddwd` on zmm (32 i16 x i16 products per instruction) and adds,
 /// as the integer kernels run without VNNI.
+///
+/// # Safety
+/// The CPU must have AVX-512F and BW.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn madd512(iters: usize) -> (u64, f32) {
@@ -145,6 +151,9 @@ unsafe fn madd512(iters: usize) -> (u64, f32) {
 }
 
 /// [`madd512`] on ymm registers (16 products per instruction).
+///
+/// # Safety
+/// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn madd256(iters: usize) -> (u64, f32) {
@@ -189,6 +198,10 @@ fn scalar(iters: usize) -> (u64, f32) {
     ((iters * 8) as u64, acc.iter().sum())
 }
 
+/// Independent chains of 256-bit FMAs (10 accumulators).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(iters: usize) -> (u64, f32) {
@@ -206,10 +219,15 @@ unsafe fn avx2(iters: usize) -> (u64, f32) {
     for a in acc {
         s = _mm256_add_ps(s, a);
     }
+    // SAFETY: `out` holds the 8 floats stored.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
     ((iters * 10 * 8) as u64, out.iter().sum())
 }
 
+/// Independent chains of 512-bit FMAs (10 accumulators).
+///
+/// # Safety
+/// The CPU must have AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512(iters: usize) -> (u64, f32) {

@@ -147,6 +147,10 @@ fn window_impl(
     }
 }
 
+/// The portable body compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must have AVX2; the window and output checked by the caller as for the portable body.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
@@ -173,6 +177,10 @@ const INTERLEAVE4: [u8; 64] = {
 /// requantization constants are padded to whole blocks). Integer arithmetic is exact, so this,
 /// the AVX2 entry (the portable body compiled with AVX2) and the portable one give identical
 /// bytes.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW and VL; `input` (from row `row0`) and `out` checked by the
+/// caller (`DwShape::check_rows`) to hold the rows read and written.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
 unsafe fn rows_avx512(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
