@@ -94,6 +94,8 @@ pub fn conv2d(
     }
 }
 
+/// # Safety
+/// The CPU must have AVX2 and FMA; `input` and `out` checked by the caller as for the portable body.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_avx2(
@@ -111,6 +113,10 @@ unsafe fn rows_avx2(
 /// time keep up to twelve independent accumulators, each tap's weights loaded once for all six
 /// (the tail of a row in one smaller group); pixels near the edges one at a time with the taps
 /// outside skipped.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA; `input` and `out` checked by the caller as for the
+/// portable body.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn rows_avx512(

@@ -166,6 +166,10 @@ pub(crate) fn window_impl(
 /// AVX2: for each block of eight channels the nine weight vectors stay in registers while the
 /// block walks along an output row; each output is the bias plus nine FMAs (taps outside the
 /// image skipped), stored once. Channels past the last multiple of eight run the portable way.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; the window (from row `row0`) and `out` checked by the caller
+/// (`DwShape::check_rows`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_avx2(
@@ -266,6 +270,10 @@ static ZEROS: [f32; 16] = [0.0; 16];
 /// multiple of sixteen go to the AVX2 code. Taps outside the image read zeros (adding `0 * w`
 /// changes nothing but the sign of a zero sum), so every output is the same nine FMAs in the
 /// order of the other paths; interior stretches go eight outputs at a time.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA; the window (from row `row0`) and `out` checked by the
+/// caller (`DwShape::check_rows`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn rows_avx512(layer: &DwLayer, input: &[f32], row0: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {

@@ -25,6 +25,11 @@ pub unsafe fn tile(a: &[f32], rows: usize, k: usize, panel: &[f32], bias: &[f32]
     }
 }
 
+/// `R` rows of `a` against one packed panel into `acc`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `a` valid for `R` rows of `k` floats, `b` for the panel's
+/// `k` x 16 floats, `bias` for 16.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tile_rows<const R: usize>(
@@ -34,6 +39,7 @@ unsafe fn tile_rows<const R: usize>(
     bias: *const f32,
     acc: &mut [[f32; NR]; MR],
 ) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
         let b0 = _mm256_loadu_ps(bias);
         let b1 = _mm256_loadu_ps(bias.add(8));
@@ -75,6 +81,7 @@ pub unsafe fn tile_full(
     lo: f32,
     hi: f32,
 ) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
         match rows {
             6 => full_rows::<6>(a.as_ptr(), k, panel.as_ptr(), bias.as_ptr(), out, residual, ld, lo, hi),
@@ -88,6 +95,11 @@ pub unsafe fn tile_full(
     }
 }
 
+/// `R` rows of `a` against one full panel, clamped (and the residual added) into `out`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `a` valid for `R` rows of `k` floats, `b` for the panel's
+/// `k` x 16 floats, `bias` for 16, `out` (and `residual`) for `R` rows of 16 floats at stride `ld`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -102,6 +114,7 @@ unsafe fn full_rows<const R: usize>(
     lo: f32,
     hi: f32,
 ) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
         let mut c0 = [_mm256_loadu_ps(bias); R];
         let mut c1 = [_mm256_loadu_ps(bias.add(8)); R];

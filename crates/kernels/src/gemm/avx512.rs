@@ -65,6 +65,11 @@ pub unsafe fn tile2(
     }
 }
 
+/// `R` rows of `a` against two panels (the second part-filled by `mask1`) into `out`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` valid for `R` rows of `k` floats, each panel for `k` x 16
+/// floats, `bias` for 32, `out` (and `residual`) for `R` rows of the masked columns at stride `ld`.
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -80,6 +85,7 @@ unsafe fn rows2<const R: usize>(
     lo: f32,
     hi: f32,
 ) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
         let mut c0 = [_mm512_loadu_ps(bias); R];
         let mut c1 = [_mm512_loadu_ps(bias.add(NR)); R];
@@ -140,6 +146,11 @@ pub unsafe fn tile1(
     }
 }
 
+/// `R` rows of `a` against one panel (part-filled by `mask`) into `out`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` valid for `R` rows of `k` floats, the panel for `k` x 16 floats,
+/// `bias` for 16, `out` (and `residual`) for `R` rows of the masked columns at stride `ld`.
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -154,6 +165,7 @@ unsafe fn rows1<const R: usize>(
     lo: f32,
     hi: f32,
 ) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
         let mut c = [_mm512_loadu_ps(bias); R];
         for kk in 0..k {

@@ -95,6 +95,9 @@ mod avx512 {
     /// `vpermt2b` and a blend on the index's top bit), the four planes interleaved into 32-bit
     /// values with byte and word unpacks (in the slot order of `q8::vnni_slot`, which the
     /// final packs put back in place), summed and requantized as [`QAdd::apply`] does.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, BW and VBMI (the slices bound every access).
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
     pub unsafe fn add_in_place_tables(p: &QAdd, a: &[u8], out: &mut [u8]) -> usize {
         let n = out.len() / 64 * 64;
@@ -147,6 +150,9 @@ mod avx512 {
     }
 
     /// Whole groups of sixteen; the same steps as [`QAdd::apply`] lane by lane.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and BW (the slices bound every access).
     #[target_feature(enable = "avx512f,avx512bw")]
     pub unsafe fn add_in_place(p: &QAdd, a: &[u8], out: &mut [u8]) -> usize {
         let n = out.len() / 16 * 16;

@@ -169,6 +169,7 @@ pub(crate) mod avx512 {
         #[target_feature(enable = "avx512f")]
         pub unsafe fn load(rq: &RequantVec, first: usize, stage: OutputStage) -> Params16 {
             debug_assert!(first + 16 <= rq.multiplier.len());
+            // SAFETY: the caller upholds this function's `# Safety` contract.
             unsafe {
                 let mut p = Params16::new(
                     _mm512_loadu_si512(rq.multiplier.as_ptr().add(first) as *const _),
@@ -237,6 +238,7 @@ pub(crate) mod avx512 {
     /// inlined into the AVX-512 kernels that call them.
     #[inline(always)]
     pub unsafe fn requant16(x: __m512i, p: &Params16) -> __m128i {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             let y = scale_zp16(x, p);
             _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(y, p.lo), p.hi))
@@ -250,6 +252,7 @@ pub(crate) mod avx512 {
     /// inlined into the AVX-512 kernels that call them.
     #[inline(always)]
     pub unsafe fn scale_zp16(x: __m512i, p: &Params16) -> __m512i {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             if !p.single {
                 return _mm512_add_epi32(scale16(x, p), p.zp);
@@ -272,6 +275,7 @@ pub(crate) mod avx512 {
     /// inlined into the AVX-512 kernels that call them.
     #[inline(always)]
     pub unsafe fn requant32(x0: __m512i, p0: &Params16, x1: __m512i, p1: &Params16) -> __m256i {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             let (y0, y1) = (scale_zp16(x0, p0), scale_zp16(x1, p1));
             // Per 128-bit lane L: y0[4L..4L+4], y1[4L..4L+4] as i16, then as bytes (twice): dwords
@@ -293,6 +297,7 @@ pub(crate) mod avx512 {
     /// AVX-512F/BW, as [`requant16`].
     #[inline(always)]
     pub unsafe fn narrow64(y: [__m512i; 4], p: &Params16) -> __m512i {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             let bytes = _mm512_packus_epi16(_mm512_packs_epi32(y[0], y[1]), _mm512_packs_epi32(y[2], y[3]));
             _mm512_min_epu8(_mm512_max_epu8(bytes, p.lo8), p.hi8)
@@ -311,6 +316,7 @@ pub(crate) mod avx512 {
     /// inlined into the AVX-512 kernels that call them.
     #[inline(always)]
     pub unsafe fn scale16(x: __m512i, p: &Params16) -> __m512i {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             let one = _mm512_set1_epi32(1);
             let nudge = _mm512_set1_epi64(1 << 30);
@@ -335,9 +341,13 @@ pub(crate) mod avx512 {
 
     /// Whole groups of 16, the same arithmetic as the AVX2 path with mask registers and 64-bit
     /// lanes; returns how many values were written.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and BW (the slices bound every access).
     #[target_feature(enable = "avx512f,avx512bw")]
     pub unsafe fn requantize(acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) -> usize {
         let n = acc.len() / 16 * 16;
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             for i in (0..n).step_by(16) {
                 let x = _mm512_loadu_si512(acc.as_ptr().add(i) as *const _);
@@ -355,9 +365,13 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// Whole groups of 8; returns how many values were written.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 (the slices bound every access).
     #[target_feature(enable = "avx2")]
     pub unsafe fn requantize(acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) -> usize {
         let n = acc.len() / 8 * 8;
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             let zp = _mm256_set1_epi32(stage.zero_point);
             let lo = _mm256_set1_epi32(stage.min);

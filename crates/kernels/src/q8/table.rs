@@ -20,6 +20,9 @@ pub fn map_bytes(isa: Isa, table: &[u8; 256], input: &[u8], out: &mut [u8]) {
 }
 
 /// Whole groups of 64: two `vpermt2b` over the table's halves, picked by each index's top bit.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW and VBMI (the slices bound every access).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 unsafe fn map_vbmi(table: &[u8; 256], input: &[u8], out: &mut [u8]) -> usize {

@@ -265,8 +265,13 @@ fn widen_pairs(row: &[u8], words: &mut [i32]) {
         // words below words.len().
         unsafe {
             use std::arch::x86_64::*;
+            /// Widens 32 bytes at `src` into 16 words of byte pairs at `dst`.
+            ///
+            /// # Safety
+            /// The CPU must have AVX-512F and BW; `src` readable for 32 bytes, `dst` writable for 16 words.
             #[target_feature(enable = "avx512f,avx512bw")]
             unsafe fn step(src: *const u8, dst: *mut i32) {
+                // SAFETY: the caller upholds this function's `# Safety` contract.
                 unsafe {
                     _mm512_storeu_si512(dst as *mut _, _mm512_cvtepu8_epi16(_mm256_loadu_si256(src as *const __m256i)))
                 }
@@ -319,6 +324,7 @@ mod avx2 {
         panel: &[i16],
         acc: &mut [[i32; NR]; MR],
     ) {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             match rows {
                 4 => words_rows::<4>(words, pairs, panel.as_ptr(), acc),
@@ -330,6 +336,8 @@ mod avx2 {
         }
     }
 
+    /// # Safety
+    /// The CPU must have AVX2; the pointers valid for the rows, pairs and panel the caller passes.
     #[target_feature(enable = "avx2")]
     #[inline]
     unsafe fn words_rows<const R: usize>(
@@ -338,6 +346,7 @@ mod avx2 {
         w: *const i16,
         acc: &mut [[i32; NR]; MR],
     ) {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             let mut c0 = [_mm256_setzero_si256(); R];
             let mut c1 = [_mm256_setzero_si256(); R];
@@ -384,6 +393,7 @@ mod avx512 {
         out: *mut u8,
         ld: usize,
     ) {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             match rows {
                 4 => rows2::<4>(words, pairs, panels, b, col0, out, ld),
@@ -395,6 +405,9 @@ mod avx512 {
         }
     }
 
+    /// # Safety
+    /// The CPU must have AVX-512F and BW; the pointers valid for the rows, pairs and panels the caller
+    /// passes.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
     unsafe fn rows2<const R: usize>(
@@ -406,6 +419,7 @@ mod avx512 {
         out: *mut u8,
         ld: usize,
     ) {
+        // SAFETY: the caller upholds this function's `# Safety` contract.
         unsafe {
             let (w0p, w1p) = (panels[0].as_ptr(), panels[1].as_ptr());
             let mut c0 = [_mm512_loadu_si512(b.bias.as_ptr().add(col0) as *const _); R];

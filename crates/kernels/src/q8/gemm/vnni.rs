@@ -104,6 +104,7 @@ unsafe fn panel_pass(
     out: *mut u8,
     cols: usize,
 ) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
         let params = &v.params[p..p + width];
         // Tiles of as even a height as the most rows allow: 49 rows go 7 x 7 (or 4 x 10 and
@@ -159,6 +160,7 @@ unsafe fn rows_panels<const R: usize, const P: usize>(
     out: *mut u8,
     cols: usize,
 ) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
         let k = b.k;
         let quads = k / 4;
