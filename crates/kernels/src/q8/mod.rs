@@ -3,8 +3,10 @@
 //! Activations are stored as `u8` whatever the model's type: an int8 tensor with zero point `z`
 //! is the same numbers as a uint8 tensor with zero point `z + 128` (`q_u8 = q_i8 + 128`), and every
 //! TFLite integer kernel used here computes identical results in that representation (they only
-//! ever use `q - zero_point`, clamp to a shifted range, or take differences). Weights are kept as
-//! `i16` values with their zero point already subtracted.
+//! ever use `q - zero_point`, clamp to a shifted range, or take differences). Weights arrive as
+//! `i16` values with their zero point already subtracted and are packed per kernel: where the CPU
+//! has VNNI, as i8 (uint8 weights shifted into i8, the shift's share added back per row: see
+//! [`i8_shift`]) in the layouts of [`vnni_slot`]; otherwise as 16-bit pairs for `vpmaddwd`.
 
 pub mod add;
 pub mod conv;
