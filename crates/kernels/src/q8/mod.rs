@@ -6,7 +6,7 @@
 //! ever use `q - zero_point`, clamp to a shifted range, or take differences). Weights arrive as
 //! `i16` values with their zero point already subtracted and are packed per kernel: where the CPU
 //! has VNNI, as i8 (uint8 weights shifted into i8, the shift's share added back per row: see
-//! [`i8_shift`]) in the layouts of [`vnni_slot`]; otherwise as 16-bit pairs for `vpmaddwd`.
+//! `i8_shift`) in the layouts of `vnni_slot`; otherwise as 16-bit pairs for `vpmaddwd`.
 
 pub mod add;
 pub mod conv;
