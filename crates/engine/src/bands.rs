@@ -45,9 +45,22 @@ impl Bands {
         }
     }
 
-    /// Output rows per band.
-    pub fn band(&self) -> usize {
-        self.band
+    /// Elements of the tail [`run_whole`] needs with `workers` workers: the whole expanded tensor
+    /// (if the block expands) and, per worker, a band of depthwise output on whole cache lines.
+    pub fn whole_len<T>(&self, workers: usize) -> usize {
+        self.expanded_len() + workers * self.band_len::<T>()
+    }
+
+    /// Elements of the whole expanded tensor (none without an expansion).
+    fn expanded_len(&self) -> usize {
+        let s = &self.shape;
+        if self.expands { s.in_h * s.in_w * s.channels } else { 0 }
+    }
+
+    /// Elements of one band of depthwise output, on whole cache lines.
+    fn band_len<T>(&self) -> usize {
+        let (_, _, _, ow) = self.shape.geometry();
+        (self.band * ow * self.shape.channels).next_multiple_of(line::<T>())
     }
 
     /// Elements of scratch one worker needs: the expanded window and a band of depthwise output.
@@ -101,6 +114,51 @@ impl Bands {
 /// Elements of one cache line, the alignment each task's scratch in an output buffer's tail gets.
 fn line<T>() -> usize {
     (64 / size_of::<T>()).max(1)
+}
+
+/// The expansion of a block for [`run_whole`]: its GEMM's `k` and `n`, and `f(pixels, out)`
+/// expanding whole input pixels (`k` values each) into `out` (`n` each).
+pub(crate) type WholeExpand<'a, T> = (usize, usize, &'a (dyn Fn(&[T], &mut [T]) + Sync));
+
+/// A whole block of one image on `th`'s workers in two parallel steps, with the whole expanded
+/// tensor in `tail` (at least [`Bands::whole_len`] elements): `expand`, split by pixels; then
+/// `band(rows, row0, src, out, dband)` band by band, split by output rows, where `src` is the
+/// expanded tensor (or `x` without an expansion), `out` the worker's output rows from `row0` on
+/// and `dband` its band buffer. For small maps, where splitting bands alone would have each
+/// worker expand the rows at its boundary again (a 7-row map split 4 + 3 expands 9 rows). The
+/// arithmetic of each value is that of [`run_rows`], so the results are the same.
+pub(crate) fn run_whole<T: Send + Sync>(
+    th: &Threads,
+    bands: &Bands,
+    (x, out, tail): (&[T], &mut [T], &mut [T]),
+    out_row: usize,
+    expand: Option<WholeExpand<'_, T>>,
+    band: impl Fn(Range<usize>, usize, &[T], &mut [T], &mut [T]) + Sync,
+) {
+    let s = &bands.shape;
+    let (_, oh, _, _) = s.geometry();
+    let (expanded, rest) = tail.split_at_mut(bands.expanded_len());
+    let src: &[T] = match expand {
+        Some((k, n, f)) => {
+            let per_task = (s.in_h * s.in_w).div_ceil(th.count());
+            th.for_chunks(expanded, per_task * n, |t, chunk| {
+                let (p0, p1) = (t * per_task, t * per_task + chunk.len() / n);
+                f(&x[p0 * k..p1 * k], chunk);
+            });
+            expanded
+        }
+        None => x,
+    };
+    let rows_per_task = oh.div_ceil(th.count());
+    th.for_chunks_with(out, rows_per_task * out_row, rest, bands.band_len::<T>(), |t, chunk, dband| {
+        let rows = t * rows_per_task..t * rows_per_task + chunk.len() / out_row;
+        // The expansion is done: only the bands' depthwise and projection remain.
+        bands.walk(rows.clone(), |work| {
+            if let BandWork::Band(b) = work {
+                band(b, rows.start, src, chunk, dband);
+            }
+        });
+    });
 }
 
 /// A block executed in bands (fp32 or int8).

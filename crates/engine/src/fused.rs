@@ -2,7 +2,7 @@
 //! produced band by band, and only a sliding window of expanded input rows and one band of
 //! depthwise output exist at a time, so a block needs |input| + |output| + a few rows.
 
-use crate::bands::{BandWork, Banded, Bands, SCRATCH_BUDGET};
+use crate::bands::{self, BandWork, Banded, Bands, SCRATCH_BUDGET};
 use mnv2_arch::Bottleneck;
 use mnv2_kernels::dwconv::{DwLayer, dwconv3x3_ring, dwconv3x3_window};
 use mnv2_kernels::gemm::{PackedB, gemm};
@@ -29,58 +29,31 @@ impl FusedBlock {
         FusedBlock { expand, dw, project, residual: b.residual, bands }
     }
 
-    /// Floats of `tail` that [`FusedBlock::run_whole`] needs: the whole expanded tensor (if the
-    /// block expands) and, per worker, a band of depthwise output.
+    /// Floats of `tail` that [`FusedBlock::run_whole`] needs with `workers` workers.
     pub fn whole_len(&self, workers: usize) -> usize {
-        self.expanded_len() + workers * self.band_len()
+        self.bands.whole_len::<f32>(workers)
     }
 
-    /// Floats of the whole expanded tensor (none without an expansion).
-    fn expanded_len(&self) -> usize {
-        let s = &self.dw.shape;
-        if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 }
-    }
-
-    /// Floats of one band of depthwise output.
-    fn band_len(&self) -> usize {
-        let (_, _, _, ow) = self.dw.shape.geometry();
-        (self.bands.band() * ow * self.dw.shape.channels).next_multiple_of(16)
-    }
-
-    /// The whole block on `th`'s workers in two parallel steps, with the whole expanded tensor
-    /// in `tail` (at least [`FusedBlock::whole_len`] floats): expand, split by pixels; then
-    /// depthwise and project band by band, split by output rows. For small maps, where
-    /// splitting bands alone would have each worker expand the rows at its boundary again (a
-    /// 7-row map split 4 + 3 expands 9 rows). Same bits as [`run_rows`].
-    ///
-    /// [`run_rows`]: FusedBlock::run_rows
+    /// The whole block on `th`'s workers, whole tensors at a time (see [`bands::run_whole`]).
+    /// Same bits as [`FusedBlock::run_rows`].
     pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
-        let s = &self.dw.shape;
-        let (_, oh, _, ow) = s.geometry();
-        let (expanded, rest) = tail.split_at_mut(self.expanded_len());
-        let src: &[f32] = match &self.expand {
-            Some(e) => {
-                let per_task = (s.in_h * s.in_w).div_ceil(th.count());
-                th.for_chunks(expanded, per_task * e.n(), |t, chunk| {
-                    let (p0, p1) = (t * per_task, t * per_task + chunk.len() / e.n());
-                    gemm(isa, &x[p0 * e.k()..p1 * e.k()], e, None, Clamp::RELU6, chunk);
-                });
-                expanded
-            }
-            None => x,
+        let (_, _, _, ow) = self.dw.shape.geometry();
+        let expand = |pixels: &[f32], dst: &mut [f32]| {
+            let e = self.expand.as_ref().expect("only expanding blocks expand");
+            gemm(isa, pixels, e, None, Clamp::RELU6, dst)
         };
-        let out_row = ow * self.project.n();
-        let rows_per_task = oh.div_ceil(th.count());
-        th.for_chunks_with(out, rows_per_task * out_row, rest, self.band_len(), |t, chunk, dband| {
-            let rows = t * rows_per_task..t * rows_per_task + chunk.len() / out_row;
-            // The expansion is done: only the bands' depthwise and projection remain.
-            self.bands.walk(rows.clone(), |work| {
-                if let BandWork::Band(band) = work {
-                    let dw = |b, d: &mut [f32]| dwconv3x3_window(isa, &self.dw, src, 0, b, d);
-                    self.project_band(isa, x, (band, rows.start), chunk, dband, dw);
-                }
-            });
-        });
+        let expand: Option<bands::WholeExpand<'_, f32>> = self.expand.as_ref().map(|e| (e.k(), e.n(), &expand as _));
+        bands::run_whole(
+            th,
+            &self.bands,
+            (x, out, tail),
+            ow * self.project.n(),
+            expand,
+            |band, row0, src, o, dband| {
+                let dw = |b, d: &mut [f32]| dwconv3x3_window(isa, &self.dw, src, 0, b, d);
+                self.project_band(isa, x, (band, row0), o, dband, dw);
+            },
+        );
     }
 
     /// The depthwise conv of output rows `band` (by `dw`, into `dband`), then the projection and

@@ -1,7 +1,7 @@
 //! Memory-efficient execution of an integer inverted residual: as `fused.rs`, band by band,
 //! with a sliding window of expanded rows; every byte equals the layer-by-layer result.
 
-use crate::bands::{BandWork, Banded, Bands, SCRATCH_BUDGET};
+use crate::bands::{self, BandWork, Banded, Bands, SCRATCH_BUDGET};
 use crate::threads::Threads;
 use mnv2_kernels::Isa;
 use mnv2_kernels::q8::add::{QAdd, qadd_in_place};
@@ -28,68 +28,57 @@ impl QFusedBlock {
 
     /// Bytes [`QFusedBlock::run_whole`] needs in its `tail` with `workers` workers.
     pub fn whole_len(&self, workers: usize) -> usize {
-        self.expanded_len() + workers * self.band_len()
+        self.bands.whole_len::<u8>(workers)
     }
 
-    /// Bytes of the whole expanded tensor (none without an expansion).
-    fn expanded_len(&self) -> usize {
-        let s = &self.dw.shape;
-        if self.expand.is_some() { s.in_h * s.in_w * s.channels } else { 0 }
-    }
-
-    /// Bytes of one band of depthwise output.
-    fn band_len(&self) -> usize {
-        let (_, _, _, ow) = self.dw.shape.geometry();
-        (self.bands.band() * ow * self.dw.shape.channels).next_multiple_of(64)
-    }
-
-    /// The whole block of one image on `th`'s workers in two parallel steps, with the whole
-    /// expanded tensor in `tail` (at least [`QFusedBlock::whole_len`] bytes): expand, split by
-    /// pixels; then depthwise and project band by band, split by output rows. For small maps,
-    /// where splitting bands alone would have each worker expand the rows at its boundary again
-    /// (a 7-row map split 4 + 3 expands 9 rows). Same bytes as [`QFusedBlock::run_rows`], as in
-    /// `fused.rs`.
+    /// The whole block on `th`'s workers, whole tensors at a time (see [`bands::run_whole`]).
+    /// Same bytes as [`QFusedBlock::run_rows`].
     pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[u8], out: &mut [u8], tail: &mut [u8]) {
-        let s = &self.dw.shape;
-        let (_, oh, _, ow) = s.geometry();
-        let (expanded, rest) = tail.split_at_mut(self.expanded_len());
-        let src: &[u8] = match &self.expand {
-            Some(e) => {
-                let per_task = (s.in_h * s.in_w).div_ceil(th.count());
-                th.for_chunks(expanded, per_task * e.n(), |t, chunk| {
-                    let (p0, p1) = (t * per_task, t * per_task + chunk.len() / e.n());
-                    qgemm(isa, &x[p0 * e.k()..p1 * e.k()], e, chunk);
-                });
-                expanded
-            }
-            None => x,
+        let (_, _, _, ow) = self.dw.shape.geometry();
+        let expand = |pixels: &[u8], dst: &mut [u8]| {
+            qgemm(isa, pixels, self.expand.as_ref().expect("only expanding blocks expand"), dst)
         };
+        let expand: Option<bands::WholeExpand<'_, u8>> = self.expand.as_ref().map(|e| (e.k(), e.n(), &expand as _));
+        bands::run_whole(
+            th,
+            &self.bands,
+            (x, out, tail),
+            ow * self.project.n(),
+            expand,
+            |band, row0, src, o, dband| {
+                let dw = |b, d: &mut [u8]| qdwconv3x3_window(isa, &self.dw, src, 0, b, d);
+                self.project_band(isa, x, (band, row0), o, dband, dw);
+            },
+        );
+    }
+
+    /// The depthwise conv of output rows `band` (by `dw`, into `dband`), then the projection and
+    /// residual add into those rows of `out`, which starts at output row `row0`.
+    fn project_band(
+        &self,
+        isa: Isa,
+        x: &[u8],
+        (band, row0): (std::ops::Range<usize>, usize),
+        out: &mut [u8],
+        dband: &mut [u8],
+        dw: impl FnOnce(std::ops::Range<usize>, &mut [u8]),
+    ) {
+        let (_, _, _, ow) = self.dw.shape.geometry();
         let out_row = ow * self.project.n();
-        let rows_per_task = oh.div_ceil(th.count());
-        th.for_chunks_with(out, rows_per_task * out_row, rest, self.band_len(), |t, chunk, dband| {
-            let rows = t * rows_per_task..t * rows_per_task + chunk.len() / out_row;
-            // The expansion is done: only the bands' depthwise and projection remain.
-            self.bands.walk(rows.clone(), |work| {
-                if let BandWork::Band(band) = work {
-                    let d = &mut dband[..band.len() * ow * s.channels];
-                    qdwconv3x3_window(isa, &self.dw, src, 0, band.clone(), d);
-                    let o = &mut chunk[(band.start - rows.start) * out_row..(band.end - rows.start) * out_row];
-                    qgemm(isa, d, &self.project, o);
-                    if let Some(p) = &self.add {
-                        qadd_in_place(isa, p, &x[band.start * out_row..band.end * out_row], o);
-                    }
-                }
-            });
-        });
+        let d = &mut dband[..band.len() * ow * self.dw.shape.channels];
+        dw(band.clone(), d);
+        let o = &mut out[(band.start - row0) * out_row..(band.end - row0) * out_row];
+        qgemm(isa, d, &self.project, o);
+        if let Some(p) = &self.add {
+            qadd_in_place(isa, p, &x[band.start * out_row..band.end * out_row], o);
+        }
     }
 
     /// Output rows `rows` of one image (`x` its whole block input) into `out`.
     pub fn run_rows(&self, isa: Isa, x: &[u8], rows: std::ops::Range<usize>, out: &mut [u8], scratch: &mut [u8]) {
         let s = &self.dw.shape;
-        let (_, _, _, ow) = s.geometry();
         let in_row = s.in_w * s.channels;
         let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * e.k());
-        let out_row = ow * self.project.n();
         let (window, dband) = self.bands.split(scratch);
         let row0 = rows.start;
         self.bands.walk(rows, |work| match work {
@@ -103,16 +92,11 @@ impl QFusedBlock {
                 );
             }
             BandWork::Band(band) => {
-                let d = &mut dband[..band.len() * ow * s.channels];
-                match self.expand {
-                    Some(_) => qdwconv3x3_ring(isa, &self.dw, window, band.clone(), d),
-                    None => qdwconv3x3_window(isa, &self.dw, x, 0, band.clone(), d),
-                }
-                let o = &mut out[(band.start - row0) * out_row..(band.end - row0) * out_row];
-                qgemm(isa, d, &self.project, o);
-                if let Some(p) = &self.add {
-                    qadd_in_place(isa, p, &x[band.start * out_row..band.end * out_row], o);
-                }
+                let dw = |b, d: &mut [u8]| match self.expand {
+                    Some(_) => qdwconv3x3_ring(isa, &self.dw, window, b, d),
+                    None => qdwconv3x3_window(isa, &self.dw, x, 0, b, d),
+                };
+                self.project_band(isa, x, (band, row0), out, dband, dw);
             }
         });
     }
