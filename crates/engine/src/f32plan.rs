@@ -98,14 +98,6 @@ const HEAD_BLOCK_PANELS: usize = 8;
 /// ([`FusedBlock::run_whole`]) rather than in bands (measured: 7 gains, 14 loses).
 const WHOLE_BLOCK_ROWS: usize = 7;
 
-/// `v` cut into `n` equal parts (n empty slices when `v` is empty).
-fn per_image(v: &mut [f32], n: usize) -> Vec<&mut [f32]> {
-    if v.is_empty() {
-        return (0..n).map(|_| <&mut [f32]>::default()).collect();
-    }
-    v.chunks_mut(v.len() / n).collect()
-}
-
 /// Floats of head scratch per image a DeepLab head step needs (0 without one).
 fn deeplab_scratch(steps: &[Step]) -> usize {
     steps
@@ -462,11 +454,12 @@ impl F32Engine {
             // the threads (each image's arithmetic is the same as alone, so results are too).
             // Each image runs in its worker's lane of buffers, or its own (see `lanes`).
             let lanes = self.lanes(batch);
-            let lanes: Vec<_> = per_image(a, lanes).into_iter().zip(per_image(b, lanes)).map(Mutex::new).collect();
-            let jobs: Vec<_> = per_image(pooled, batch)
+            let lanes: Vec<_> =
+                crate::per_image(a, lanes).into_iter().zip(crate::per_image(b, lanes)).map(Mutex::new).collect();
+            let jobs: Vec<_> = crate::per_image(pooled, batch)
                 .into_iter()
-                .zip(per_image(head, batch))
-                .zip(per_image(tap, batch))
+                .zip(crate::per_image(head, batch))
+                .zip(crate::per_image(tap, batch))
                 .zip(input.chunks(input.len() / batch))
                 .zip(output.chunks_mut(output.len() / batch))
                 .enumerate()

@@ -24,6 +24,14 @@ pub use q8plan::{Q8Engine, Q8Session, TraceOp};
 pub use softmax::softmax_in_place;
 pub use threads::Threads;
 
+/// `v` cut into `n` equal parts, one per image or lane (n empty slices when `v` is empty).
+fn per_image<T>(v: &mut [T], n: usize) -> Vec<&mut [T]> {
+    if v.is_empty() {
+        return (0..n).map(|_| <&mut [T]>::default()).collect();
+    }
+    v.chunks_mut(v.len() / n).collect()
+}
+
 /// Refuses a session whose buffers, `elem` bytes times the sum of count x length over `parts`,
 /// would exceed the process-wide memory limit (the batch size comes from outside).
 fn check_session_memory(batch: usize, elem: usize, parts: &[(usize, usize)]) -> Result<(), EngineError> {

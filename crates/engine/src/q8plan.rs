@@ -274,14 +274,6 @@ struct Buffers<'a> {
 /// the fp32 plan: measured faster there for 7x7 maps, slower for 14x14).
 const WHOLE_BLOCK_ROWS: usize = 7;
 
-/// `v` cut into `n` equal parts (n empty slices when `v` is empty).
-fn per_image(v: &mut [u8], n: usize) -> Vec<&mut [u8]> {
-    if v.is_empty() {
-        return (0..n).map(|_| <&mut [u8]>::default()).collect();
-    }
-    v.chunks_mut(v.len() / n).collect()
-}
-
 /// Reusable activation memory for one batch size.
 pub struct Q8Session {
     /// Segmentation only: head scratch, and the class scores before upsampling.
@@ -578,26 +570,15 @@ impl Q8Engine {
         result
     }
 
-    /// The DeepLab head on a batch of feature maps; `scores` gets batch x pixels x classes.
-    #[allow(clippy::too_many_arguments)]
-    fn deeplab_head(
-        &self,
-        th: &Threads,
-        h: &QDeepLabHead,
-        batch: usize,
-        features: &[u8],
-        scratch: &mut [u8],
-        scores: &mut [u8],
-    ) {
+    /// The DeepLab head on one image's feature map; `scores` gets pixels x classes.
+    fn deeplab_head(&self, th: &Threads, h: &QDeepLabHead, features: &[u8], scratch: &mut [u8], scores: &mut [u8]) {
         let (_, _, c) = h.features;
         let (px, a) = (h.pixels(), h.aspp0.n());
-        let (pooled, rest) = scratch.split_at_mut(batch * c);
-        let (pool_branch, rest) = rest.split_at_mut(batch * a);
-        let (concat, rest) = rest.split_at_mut(batch * px * 2 * a);
-        let projected = &mut rest[..batch * px * a];
-        for (img, out) in pooled.chunks_exact_mut(c).enumerate() {
-            qavgpool_global(&features[img * px * c..(img + 1) * px * c], c, h.signed, out);
-        }
+        let (pooled, rest) = scratch.split_at_mut(c);
+        let (pool_branch, rest) = rest.split_at_mut(a);
+        let (concat, rest) = rest.split_at_mut(px * 2 * a);
+        let projected = &mut rest[..px * a];
+        qavgpool_global(features, c, h.signed, pooled);
         qgemm(self.isa, pooled, &h.image_pool, pool_branch);
         // Resizing a 1x1 map is a broadcast; the QUANTIZE after it acts value by value.
         if let Some((zp, requant, stage)) = &h.pool_requant {
@@ -606,10 +587,9 @@ impl Q8Engine {
             }
         }
         self.pointwise(th, features, &h.aspp0, projected);
-        for (p, dst) in concat.chunks_exact_mut(2 * a).enumerate() {
-            let img = p / px;
-            dst[..a].copy_from_slice(&pool_branch[img * a..(img + 1) * a]);
-            dst[a..].copy_from_slice(&projected[p * a..(p + 1) * a]);
+        for (dst, branch) in concat.chunks_exact_mut(2 * a).zip(projected.chunks_exact(a)) {
+            dst[..a].copy_from_slice(pool_branch);
+            dst[a..].copy_from_slice(branch);
         }
         self.pointwise(th, concat, &h.projection, projected);
         self.pointwise(th, projected, &h.logits, scores);
@@ -657,16 +637,17 @@ impl Q8Engine {
         if batch == 1 {
             // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
             let bufs = Buffers { act: [a, b], scratch, pooled, logits, head };
-            return self.threads.install(|| self.execute(&self.threads, bufs, 1, input, output, None));
+            return self.threads.install(|| self.execute(&self.threads, bufs, input, output, None));
         }
         // Whole images per worker: no synchronisation inside an image, so batches scale with the
         // threads (each image's arithmetic is the same as alone, so its bytes are too). Each
         // image runs in its worker's lane of activation buffers.
-        let lane_bufs: Vec<_> = per_image(a, *lanes).into_iter().zip(per_image(b, *lanes)).map(Mutex::new).collect();
-        let jobs: Vec<_> = per_image(pooled, batch)
+        let lane_bufs: Vec<_> =
+            crate::per_image(a, *lanes).into_iter().zip(crate::per_image(b, *lanes)).map(Mutex::new).collect();
+        let jobs: Vec<_> = crate::per_image(pooled, batch)
             .into_iter()
-            .zip(per_image(logits, batch))
-            .zip(per_image(head, batch))
+            .zip(crate::per_image(logits, batch))
+            .zip(crate::per_image(head, batch))
             .zip(input.chunks(self.input_len))
             .zip(output.chunks_mut(self.classes))
             .collect();
@@ -674,7 +655,7 @@ impl Q8Engine {
             let lane = Threads::worker_index() % lane_bufs.len();
             let mut lane = lane_bufs[lane].lock().unwrap_or_else(|e| e.into_inner());
             let (a, b) = &mut *lane;
-            self.execute(&self.serial, Buffers { act: [a, b], scratch, pooled, logits, head }, 1, x, o, None)
+            self.execute(&self.serial, Buffers { act: [a, b], scratch, pooled, logits, head }, x, o, None)
         });
         results.into_iter().collect()
     }
@@ -696,7 +677,7 @@ impl Q8Engine {
         }
         let Q8Session { act: [a, b], scratch, pooled, logits, head, .. } = session;
         let bufs = Buffers { act: [a, b], scratch, pooled, logits, head };
-        self.execute(&self.threads, bufs, 1, input, output, Some(trace))
+        self.execute(&self.threads, bufs, input, output, Some(trace))
     }
 
     /// Refuses an input or output buffer of the wrong size for the session's batch.
@@ -717,13 +698,11 @@ impl Q8Engine {
         Ok(())
     }
 
-    /// The steps over `batch` images in `bufs` with `th`'s workers.
-    #[allow(clippy::too_many_arguments)]
+    /// The steps over one image in `bufs` with `th`'s workers.
     fn execute(
         &self,
         th: &Threads,
         bufs: Buffers<'_>,
-        batch: usize,
         input: &[u8],
         output: &mut [u8],
         mut tracer: Option<&mut Tracer<'_>>,
@@ -737,11 +716,8 @@ impl Q8Engine {
         let Buffers { act: [a, b], scratch, pooled, logits, head } = bufs;
         // `next` receives each layer's output, then the two swap; the requantized input goes to `cur`.
         let (mut cur, mut next) = (b, a);
-        let (mut e0, mut e1) = if layerwise {
-            (vec![0u8; batch * self.wide], vec![0u8; batch * self.wide])
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        let (mut e0, mut e1) =
+            if layerwise { (vec![0u8; self.wide], vec![0u8; self.wide]) } else { (Vec::new(), Vec::new()) };
         let mut cur_len = input.len();
         let mut quantized_input = false;
         let mut softmaxed = false;
@@ -757,7 +733,7 @@ impl Q8Engine {
                 }
                 QStep::Stem(layer) => {
                     let src: &[u8] = if quantized_input { &cur[..cur_len] } else { input };
-                    let len = batch * layer.shape.out_len();
+                    let len = layer.shape.out_len();
                     self.stem(th, layer, src, &mut next[..len]);
                     std::mem::swap(&mut cur, &mut next);
                     cur_len = len;
@@ -766,21 +742,18 @@ impl Q8Engine {
                 QStep::Block(block) if !layerwise => {
                     let (_, oh, _, ow) = block.dw.shape.geometry();
                     let out_row = ow * block.project.n();
-                    let in_len = cur_len / batch;
-                    let (ys, tail) = next.split_at_mut(batch * oh * out_row);
-                    for (x, y) in cur[..cur_len].chunks(in_len).zip(ys.chunks_mut(oh * out_row)) {
-                        // Small maps on several workers: the whole expansion first (see run_whole).
-                        if th.count() > 1 && oh <= WHOLE_BLOCK_ROWS && block.whole_len(th.count()) <= tail.len() {
-                            block.run_whole(th, self.isa, x, y, tail);
-                        } else {
-                            let need = (block.scratch_len(), scratch);
-                            bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
-                                block.run_rows(self.isa, x, rows, chunk, buf)
-                            });
-                        }
+                    let (x, (y, tail)) = (&cur[..cur_len], next.split_at_mut(oh * out_row));
+                    // Small maps on several workers: the whole expansion first (see run_whole).
+                    if th.count() > 1 && oh <= WHOLE_BLOCK_ROWS && block.whole_len(th.count()) <= tail.len() {
+                        block.run_whole(th, self.isa, x, y, tail);
+                    } else {
+                        let need = (block.scratch_len(), scratch);
+                        bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
+                            block.run_rows(self.isa, x, rows, chunk, buf)
+                        });
                     }
                     std::mem::swap(&mut cur, &mut next);
-                    cur_len = batch * oh * out_row;
+                    cur_len = oh * out_row;
                 }
                 QStep::Block(block) => {
                     let QFusedBlock { expand, dw, project, add, .. } = block.as_ref();
@@ -794,7 +767,7 @@ impl Q8Engine {
                         }
                         None => x,
                     };
-                    let dw_len = batch * dw.shape.out_len();
+                    let dw_len = dw.shape.out_len();
                     self.depthwise(th, dw, dw_in, &mut e1[..dw_len]);
                     trace(TraceOp::Depthwise, &e1[..dw_len]);
                     let out_len = dw_len / dw.shape.channels * project.n();
@@ -818,21 +791,15 @@ impl Q8Engine {
                     trace(TraceOp::Conv, &cur[..cur_len]);
                 }
                 QStep::AvgPool { channels, signed } => {
-                    let per_image = cur_len / batch;
-                    for (img, out) in pooled.chunks_exact_mut(*channels).enumerate() {
-                        qavgpool_global(&cur[img * per_image..(img + 1) * per_image], *channels, *signed, out);
-                    }
+                    qavgpool_global(&cur[..cur_len], *channels, *signed, pooled);
                     trace(TraceOp::Pool, pooled);
                 }
                 QStep::Mean(mean) => {
-                    let per_image = cur_len / batch;
-                    for (img, out) in pooled.chunks_exact_mut(mean.channels()).enumerate() {
-                        qmean_global_vec(self.isa, &cur[img * per_image..(img + 1) * per_image], mean, out);
-                    }
+                    qmean_global_vec(self.isa, &cur[..cur_len], mean, pooled);
                     trace(TraceOp::Pool, pooled);
                 }
                 QStep::Classifier(w) => {
-                    if th.count() > 1 && batch == 1 && w.by_columns(self.isa) {
+                    if th.count() > 1 && w.by_columns(self.isa) {
                         // One row: the workers share it by columns (each streams its share of
                         // the weights), in whole groups of 64.
                         let per = w.n().div_ceil(th.count()).next_multiple_of(64);
@@ -848,7 +815,7 @@ impl Q8Engine {
                     trace(TraceOp::Softmax, output);
                 }
                 QStep::DeepLab(h) => {
-                    self.deeplab_head(th, h, batch, &cur[..cur_len], head, output);
+                    self.deeplab_head(th, h, &cur[..cur_len], head, output);
                     softmaxed = true; // the scores are written
                 }
             }
@@ -875,23 +842,12 @@ impl Q8Engine {
     }
 
     fn depthwise(&self, th: &Threads, dw: &QDwLayer, input: &[u8], out: &mut [u8]) {
-        let (_, oh, _, ow) = dw.shape.geometry();
-        let row = ow * dw.shape.channels;
-        let in_len = dw.shape.in_h * dw.shape.in_w * dw.shape.channels;
-        th.for_chunks(out, row, |r, chunk| {
-            let (img, oy) = (r / oh, r % oh);
-            qdwconv3x3(self.isa, dw, &input[img * in_len..(img + 1) * in_len], oy..oy + 1, chunk);
-        });
+        let (_, _, _, ow) = dw.shape.geometry();
+        th.for_chunks(out, ow * dw.shape.channels, |oy, chunk| qdwconv3x3(self.isa, dw, input, oy..oy + 1, chunk));
     }
 
     fn stem(&self, th: &Threads, layer: &QConvLayer, input: &[u8], out: &mut [u8]) {
-        let s = &layer.shape;
-        let (_, oh, _, ow) = s.geometry();
-        let row = ow * s.out_c;
-        let in_len = s.in_h * s.in_w * s.in_c;
-        th.for_chunks(out, row, |r, chunk| {
-            let (img, oy) = (r / oh, r % oh);
-            qconv2d(self.isa, layer, &input[img * in_len..(img + 1) * in_len], oy..oy + 1, chunk);
-        });
+        let (_, _, _, ow) = layer.shape.geometry();
+        th.for_chunks(out, ow * layer.shape.out_c, |oy, chunk| qconv2d(self.isa, layer, input, oy..oy + 1, chunk));
     }
 }
