@@ -24,12 +24,30 @@ pub use q8plan::{Q8Engine, Q8Session, TraceOp};
 pub use softmax::softmax_in_place;
 pub use threads::Threads;
 
+use mnv2_kernels::upsample::{Score, UpsampleArgmax};
+
 /// `v` cut into `n` equal parts, one per image or lane (n empty slices when `v` is empty).
 fn per_image<T>(v: &mut [T], n: usize) -> Vec<&mut [T]> {
     if v.is_empty() {
         return (0..n).map(|_| <&mut [T]>::default()).collect();
     }
     v.chunks_mut(v.len() / n).collect()
+}
+
+/// The class map of each image of a batch of score maps (segmentation's last step): per image the
+/// candidate classes of every quad, then bands of output rows on `th`'s workers (several bands
+/// per worker, as rows across class boundaries cost more).
+fn class_maps<T: Score>(th: &Threads, up: &UpsampleArgmax, scores: &[T], maps: &mut [u8]) {
+    let ((h, w, c), (oh, ow)) = (up.input(), up.output());
+    assert_eq!(scores.len() / (h * w * c), maps.len() / (oh * ow), "a class map per score map");
+    let _timed = profile::scope(|| format!("resize {h}x{w} -> {oh}x{ow} + argmax"));
+    let band = oh.div_ceil(4 * th.count()).max(1);
+    for (s, map) in scores.chunks_exact(h * w * c).zip(maps.chunks_exact_mut(oh * ow)) {
+        let candidates = T::candidates(up, s);
+        th.for_chunks(map, band * ow, |i, rows| {
+            T::rows(up, s, &candidates, i * band..i * band + rows.len() / ow, rows)
+        });
+    }
 }
 
 /// Refuses a session whose buffers, `elem` bytes times the sum of count x length over `parts`,

@@ -549,22 +549,9 @@ impl Q8Engine {
         let mut scores = std::mem::take(&mut session.scores);
         let result = self.run(session, input, &mut scores);
         if result.is_ok() {
-            let (fh, fw, _) = head.features;
             let (oh, ow) = head.output;
-            let n = head.logits.n();
             assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
-            let per_image = fh * fw * n;
-            let _timed = crate::profile::scope(|| format!("resize {fh}x{fw} -> {oh}x{ow} + argmax"));
-            for (img, map) in classes.chunks_exact_mut(oh * ow).enumerate() {
-                let s = &scores[img * per_image..(img + 1) * per_image];
-                let candidates = head.upsample.candidates_u8(s);
-                // Bands of rows per worker (several per worker, as boundary rows cost more).
-                let band = oh.div_ceil(4 * self.threads.count()).max(1);
-                self.threads.for_chunks(map, band * ow, |i, rows| {
-                    let y = i * band;
-                    head.upsample.rows_u8(s, &candidates, y..y + rows.len() / ow, rows);
-                });
-            }
+            crate::class_maps(&self.threads, &head.upsample, &scores, classes);
         }
         session.scores = scores;
         result

@@ -114,6 +114,11 @@ impl UpsampleArgmax {
         UpsampleArgmax { dims, ys, xs, y_pairs, x_pairs, y_pair_of, x_pair_of }
     }
 
+    /// Input height, width and classes.
+    pub fn input(&self) -> (usize, usize, usize) {
+        self.dims
+    }
+
     /// Output height and width.
     pub fn output(&self) -> (usize, usize) {
         (self.ys.len(), self.xs.len())
@@ -215,6 +220,44 @@ impl UpsampleArgmax {
                 };
             }
         }
+    }
+}
+
+/// A score type the upsampling takes (8-bit or float), so that callers can be written once.
+pub trait Score: Copy + Sync {
+    /// [`UpsampleArgmax::candidates_u8`] or [`UpsampleArgmax::candidates_f32`].
+    fn candidates(up: &UpsampleArgmax, scores: &[Self]) -> Candidates;
+    /// [`UpsampleArgmax::rows_u8`] or [`UpsampleArgmax::rows_f32`].
+    fn rows(
+        up: &UpsampleArgmax,
+        scores: &[Self],
+        candidates: &Candidates,
+        rows: std::ops::Range<usize>,
+        out: &mut [u8],
+    );
+}
+
+impl Score for u8 {
+    fn candidates(up: &UpsampleArgmax, scores: &[u8]) -> Candidates {
+        up.candidates_u8(scores)
+    }
+    fn rows(up: &UpsampleArgmax, scores: &[u8], candidates: &Candidates, rows: std::ops::Range<usize>, out: &mut [u8]) {
+        up.rows_u8(scores, candidates, rows, out)
+    }
+}
+
+impl Score for f32 {
+    fn candidates(up: &UpsampleArgmax, scores: &[f32]) -> Candidates {
+        up.candidates_f32(scores)
+    }
+    fn rows(
+        up: &UpsampleArgmax,
+        scores: &[f32],
+        candidates: &Candidates,
+        rows: std::ops::Range<usize>,
+        out: &mut [u8],
+    ) {
+        up.rows_f32(scores, candidates, rows, out)
     }
 }
 

@@ -213,18 +213,17 @@ impl Classifier {
     /// Runs prepared RGB byte inputs in integer arithmetic and returns the model's raw output
     /// bytes (uint8, or int8 stored +128 when [`Classifier::raw_output_is_int8`]).
     pub fn run_int8(&mut self, inputs: &[&[u8]]) -> Result<Vec<u8>, Error> {
-        let len = self.model.arch.input().len();
-        let Backend::Int8(engine, session) = &mut self.backend else {
+        if !matches!(self.backend, Backend::Int8(..)) {
             return Err(Error::Unsupported("the classifier runs in float32, not int8".into()));
-        };
+        }
         let batch = inputs.len();
         if batch == 0 {
             return Ok(Vec::new());
         }
         // The session first: it refuses a batch too large for memory before the inputs are copied.
-        if session.as_ref().is_none_or(|s| s.batch() != batch) {
-            *session = Some(engine.session(batch)?);
-        }
+        self.reserve(batch)?;
+        let len = self.model.arch.input().len();
+        let Backend::Int8(engine, Some(session)) = &mut self.backend else { unreachable!("reserved above") };
         let mut bytes = Vec::with_capacity(batch * len);
         for (i, b) in inputs.iter().enumerate() {
             if b.len() != len {
@@ -233,7 +232,7 @@ impl Classifier {
             bytes.extend_from_slice(b);
         }
         let mut out = vec![0u8; batch * engine.output_len()];
-        engine.run(session.as_mut().expect("session just made"), &bytes, &mut out)?;
+        engine.run(session, &bytes, &mut out)?;
         Ok(out)
     }
 
@@ -264,17 +263,16 @@ impl Classifier {
 
     /// Runs real-valued (already normalised) inputs, batch x H x W x 3, in float32.
     pub fn run_real(&mut self, real: &[f32], batch: usize) -> Result<Vec<f32>, Error> {
-        let Backend::F32(engine, session) = &mut self.backend else {
+        if !matches!(self.backend, Backend::F32(..)) {
             return Err(Error::Unsupported("float inputs need --precision f32 (the model runs in int8)".into()));
-        };
+        }
         if batch == 0 {
             return Ok(Vec::new());
         }
-        if session.as_ref().is_none_or(|s| s.batch() != batch) {
-            *session = Some(engine.session(batch)?);
-        }
+        self.reserve(batch)?;
+        let Backend::F32(engine, Some(session)) = &mut self.backend else { unreachable!("reserved above") };
         let mut out = vec![0.0; batch * engine.output_len()];
-        engine.run(session.as_mut().expect("session just made"), real, &mut out)?;
+        engine.run(session, real, &mut out)?;
         Ok(out)
     }
 }
