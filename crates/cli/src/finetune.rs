@@ -50,17 +50,24 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let size = net.arch.resolution as usize;
     let state_path = sidecar(&a.output, "train.safetensors");
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
+    let run = crate::resume::Run {
+        output: &a.output,
+        state: &state_path,
+        metrics: &metrics_path,
+        config: &config,
+        allow_changes: a.allow_changes,
+        epochs: a.epochs,
+        stop_after: a.stop_after,
+    };
     let mut states: Vec<State> = vec![State::default(); net.params.tensors.len()];
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
     let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
         let stored;
         (first_epoch, stored) = load_state(&state_path, &mut net, &mut states, &mut rng)?;
-        crate::resume::check_config(stored.as_deref(), &config, a.allow_changes, &state_path)?;
-        if !crate::resume::work_left(first_epoch, a.epochs, a.stop_after.unwrap_or(a.epochs), &a.output) {
+        if !run.resume_from(first_epoch, stored.as_deref())? {
             return Ok(ExitCode::SUCCESS);
         }
-        crate::resume::trim_metrics(&metrics_path, first_epoch)?;
         if a.ema.is_some() {
             ema = Some(load_ema(&state_path, &net)?);
         }

@@ -12,6 +12,37 @@ pub fn config(pairs: &[(&str, Value)]) -> String {
     Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()).to_string()
 }
 
+/// A path option as JSON: the canonical path where it exists (so `./data` and `data` agree).
+pub fn path(p: &Path) -> Value {
+    serde_json::json!(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string())
+}
+
+/// A training run's files and the options that bear on resuming it.
+pub struct Run<'a> {
+    pub output: &'a Path,
+    pub state: &'a Path,
+    pub metrics: &'a Path,
+    /// [`config`] of this invocation's options.
+    pub config: &'a str,
+    pub allow_changes: bool,
+    pub epochs: usize,
+    pub stop_after: Option<usize>,
+}
+
+impl Run<'_> {
+    /// After loading a checkpoint of `done` epochs made with the options `stored`: refuses
+    /// changed options (unless allowed), returns false (having said why) when nothing is left to
+    /// train, and trims the metrics file to the checkpoint's epochs.
+    pub fn resume_from(&self, done: usize, stored: Option<&str>) -> anyhow::Result<bool> {
+        check_config(stored, self.config, self.allow_changes, self.state)?;
+        if !work_left(done, self.epochs, self.stop_after.unwrap_or(self.epochs), self.output) {
+            return Ok(false);
+        }
+        trim_metrics(self.metrics, done)?;
+        Ok(true)
+    }
+}
+
 /// A float option as JSON, written as it was typed (`0.001`, not the f32's `0.0010000000474974513`).
 pub fn num(v: f32) -> Value {
     v.to_string().parse::<f64>().map_or(Value::Null, |x| serde_json::json!(x))

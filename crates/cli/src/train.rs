@@ -47,15 +47,22 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let state_path = sidecar(&a.output, "state.json");
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
+    let run = crate::resume::Run {
+        output: &a.output,
+        state: &state_path,
+        metrics: &metrics_path,
+        config: &config,
+        allow_changes: a.allow_changes,
+        epochs: a.epochs,
+        stop_after: a.stop_after,
+    };
     let (mut lin, mut rng, mut first_epoch) = (Linear::zeros(dim, train.classes.len()), Rng(a.seed), 0);
     if a.resume {
         let stored;
         (lin, rng, first_epoch, stored) = load_state(&state_path, dim, train.classes.len())?;
-        crate::resume::check_config(stored.as_deref(), &config, a.allow_changes, &state_path)?;
-        if !crate::resume::work_left(first_epoch, a.epochs, a.stop_after.unwrap_or(a.epochs), &a.output) {
+        if !run.resume_from(first_epoch, stored.as_deref())? {
             return Ok(ExitCode::SUCCESS);
         }
-        crate::resume::trim_metrics(&metrics_path, first_epoch)?;
     } else {
         crate::files::write(&metrics_path, b"")?;
     }
@@ -124,7 +131,7 @@ pub(crate) fn summary(
 
 /// The options of a `train` run that change its result (stored with its checkpoints).
 pub(crate) fn config(a: &TrainArgs) -> String {
-    let path = |p: &Path| json!(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string());
+    let path = crate::resume::path;
     crate::resume::config(&[
         ("data", path(&a.data)),
         ("val", path(&a.val)),
@@ -153,19 +160,22 @@ pub(crate) fn open_folder(path: &Path) -> anyhow::Result<ImageFolder> {
     for reason in &dropped {
         eprintln!("mnv2: skipping {reason}");
     }
-    let limit = mnv2::train::data::max_skipped(total);
-    if dropped.len() > limit {
-        bail!(
-            "{} of the {} images in {} cannot be used (at most {limit} are skipped)",
-            dropped.len(),
-            total,
-            path.display()
-        );
-    }
-    if !dropped.is_empty() {
-        eprintln!("mnv2: {}: skipped {} of {total}", path.display(), crate::count(dropped.len(), "image"));
-    }
+    check_skipped(dropped.len(), total, path)?;
     Ok(set)
+}
+
+/// Refuses a training set (`set`) in which more than
+/// [`max_skipped`](mnv2::train::data::max_skipped) of its `total` images could not be used, and
+/// says how many were skipped otherwise.
+pub(crate) fn check_skipped(skipped: usize, total: usize, set: &Path) -> anyhow::Result<()> {
+    let limit = mnv2::train::data::max_skipped(total);
+    if skipped > limit {
+        bail!("{skipped} of the {total} images in {} cannot be used (at most {limit} are skipped)", set.display());
+    }
+    if skipped > 0 {
+        eprintln!("mnv2: {}: skipped {} of {total}", set.display(), crate::count(skipped, "image"));
+    }
+    Ok(())
 }
 
 /// The learning-rate schedule named on the command line.

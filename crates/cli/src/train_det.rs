@@ -70,10 +70,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let limit = mnv2::train::data::max_skipped(train_idx.len());
-    if skipped > limit {
-        bail!("{skipped} of the {} training images cannot be used (at most {limit} are skipped)", train_idx.len());
-    }
+    crate::train::check_skipped(skipped, train_idx.len(), &a.data)?;
     if train.len() < a.batch {
         bail!("{} usable training images, fewer than one batch of {}", train.len(), a.batch);
     }
@@ -109,17 +106,24 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
 
     let state_path = sidecar(&a.output, "train.safetensors");
     let metrics_path = sidecar(&a.output, "metrics.jsonl");
+    let run = crate::resume::Run {
+        output: &a.output,
+        state: &state_path,
+        metrics: &metrics_path,
+        config: &config,
+        allow_changes: a.allow_changes,
+        epochs: a.epochs,
+        stop_after: a.stop_after,
+    };
     let mut states: Vec<State> = vec![State::default(); model.net.params.tensors.len()];
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
     let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
         let stored;
         (first_epoch, stored) = load_state(&state_path, &mut model.net, &mut states, &mut rng)?;
-        crate::resume::check_config(stored.as_deref(), &config, a.allow_changes, &state_path)?;
-        if !crate::resume::work_left(first_epoch, a.epochs, a.stop_after.unwrap_or(a.epochs), &a.output) {
+        if !run.resume_from(first_epoch, stored.as_deref())? {
             return Ok(ExitCode::SUCCESS);
         }
-        crate::resume::trim_metrics(&metrics_path, first_epoch)?;
         if a.ema.is_some() {
             ema = Some(load_ema(&state_path, &model.net)?);
         }
@@ -223,8 +227,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
 
 /// The options of a `train-det` run that change its result (stored with its checkpoints).
 fn config(a: &TrainDetArgs) -> String {
-    let path =
-        |p: &std::path::Path| json!(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string());
+    let path = crate::resume::path;
     crate::resume::config(&[
         ("data", path(&a.data)),
         ("images", a.images.as_deref().map_or(json!(null), path)),
