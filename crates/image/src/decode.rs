@@ -51,7 +51,11 @@ pub fn decode_rgb_within(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rg
 
 /// A decoder for `bytes` whose header has been read and checked: a known format, not visibly
 /// truncated, not empty, within `limits` (nothing of the image's size is allocated yet).
-fn checked_decoder<'a>(bytes: &'a [u8], name: &str, limits: &Limits) -> Result<impl ImageDecoder + 'a, ImageError> {
+pub(crate) fn checked_decoder<'a>(
+    bytes: &'a [u8],
+    name: &str,
+    limits: &Limits,
+) -> Result<impl ImageDecoder + 'a, ImageError> {
     let fail = |reason: String| ImageError::Decode { path: name.to_string(), reason };
     let err = |e: image::ImageError| fail(e.to_string());
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;

@@ -26,13 +26,10 @@ pub fn load_gray(path: impl AsRef<Path>) -> Result<(usize, usize, Vec<u8>), Imag
     let name = path.display().to_string();
     let limits = mnv2_limits::Limits::global();
     let bytes = mnv2_limits::read_file(path, limits.max_file_bytes, "a mask")?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| ImageError::Decode { path: name.clone(), reason: e.to_string() })?;
-    let dims =
-        reader.into_dimensions().map_err(|e| ImageError::Decode { path: name.clone(), reason: e.to_string() })?;
-    limits.check_pixels(dims.0, dims.1)?;
-    let img = image::load_from_memory(&bytes).map_err(|e| ImageError::Decode { path: name, reason: e.to_string() })?;
+    // The same header checks as every image (format, truncation, pixels), no EXIF turn.
+    let decoder = crate::decode::checked_decoder(&bytes, &name, &limits)?;
+    let img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| ImageError::Decode { path: name, reason: e.to_string() })?;
     let g = img.into_luma8();
     Ok((g.width() as usize, g.height() as usize, g.into_raw()))
 }
