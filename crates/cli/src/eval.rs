@@ -34,18 +34,20 @@ pub fn main(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0usize;
     for chunk in set.items.chunks(16) {
         // An image that cannot be read is one error line; the others are scored.
-        let mut read = Vec::with_capacity(chunk.len());
+        let (mut truths, mut images) = (Vec::with_capacity(chunk.len()), Vec::with_capacity(chunk.len()));
         for (path, truth) in chunk {
             match mnv2::image::load_rgb(path) {
-                Ok(img) => read.push((*truth, img)),
+                Ok(img) => {
+                    truths.push(*truth);
+                    images.push(img);
+                }
                 Err(e) => {
                     failed += 1;
                     bar.suspend(|| eprintln!("mnv2: error: {e}"));
                 }
             }
         }
-        let images: Vec<_> = read.iter().map(|(_, img)| img.clone()).collect();
-        for ((truth, _), preds) in read.iter().zip(c.classify(&images, 5)?) {
+        for (truth, preds) in truths.iter().zip(c.classify(&images, 5)?) {
             let want = index[*truth];
             top1 += (preds[0].index == want) as usize;
             top5 += preds.iter().any(|p| p.index == want) as usize;
