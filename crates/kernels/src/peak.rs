@@ -51,16 +51,6 @@ impl PeakMeter {
     }
 }
 
-/// Multiply-adds per second one core sustains with the given instruction set, measured over about
-/// `millis` milliseconds of independent FMA chains (the best of ten tenths).
-pub fn measure_peak_macs(isa: Isa, millis: u64) -> f64 {
-    let mut meter = PeakMeter::new(isa, PeakKind::F32);
-    for _ in 0..10 {
-        meter.sample(millis.div_ceil(10));
-    }
-    meter.best()
-}
-
 /// One measurement of `kind` over about `millis` milliseconds.
 fn measure(isa: Isa, kind: PeakKind, millis: u64) -> f64 {
     let start = std::time::Instant::now();
