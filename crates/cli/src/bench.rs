@@ -64,7 +64,7 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
 /// not depend on the values; segmentation's argmax does, so give it a real image).
 fn bench_image(a: &BenchArgs, model: &mnv2::engine::Model) -> anyhow::Result<(Option<Vec<u8>>, Rgb8)> {
     let file = match &a.image {
-        Some(p) => Some(mnv2::limits::read_file(p, mnv2::Limits::global().max_file_bytes, "an image")?),
+        Some(p) => Some(mnv2::Limits::global().read_file(p, "an image")?),
         None if a.end_to_end => bail!("--end-to-end needs --image FILE"),
         None => None,
     };

@@ -19,7 +19,7 @@ pub fn main(a: EvalDetArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("loading {}", model_path.display()))?;
     let mut data = DetDataset::open(&a.data, a.images.as_deref()).map_err(|e| anyhow!(e))?;
     if let Some(list) = &a.subset {
-        let bytes = mnv2::limits::read_file(list, mnv2::Limits::global().max_file_bytes, "a list of names")?;
+        let bytes = mnv2::Limits::global().read_file(list, "a list of names")?;
         let text = String::from_utf8_lossy(&bytes);
         let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
         data = data.subset(&names);

@@ -91,5 +91,5 @@ fn load_input_bytes(path: &std::path::Path, ext: &str, per_image: usize) -> anyh
 
 /// A `.npy` input, within the file-size limit.
 fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    Ok(mnv2::limits::read_file(path, mnv2::Limits::global().max_file_bytes, "an input tensor")?)
+    Ok(mnv2::Limits::global().read_file(path, "an input tensor")?)
 }

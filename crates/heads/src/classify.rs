@@ -64,7 +64,7 @@ impl Labels {
     /// Reads one label per line.
     pub fn from_file(path: impl AsRef<Path>, classes: usize) -> Result<Labels, LabelError> {
         let path = path.as_ref();
-        let text = mnv2_limits::read_file(path, mnv2_limits::Limits::global().max_file_bytes, "a labels file")?;
+        let text = mnv2_limits::Limits::global().read_file(path, "a labels file")?;
         let names = String::from_utf8_lossy(&text).lines().map(|l| l.trim_end().to_string()).collect();
         Labels::fit(names, classes, &path.display().to_string())
     }

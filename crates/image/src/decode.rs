@@ -18,7 +18,7 @@ pub fn load_rgb(path: impl AsRef<Path>) -> Result<Rgb8, ImageError> {
 /// [`load_rgb`] within the given limits.
 pub fn load_rgb_within(path: impl AsRef<Path>, limits: &Limits) -> Result<Rgb8, ImageError> {
     let path = path.as_ref();
-    let bytes = mnv2_limits::read_file(path, limits.max_file_bytes, "an image")?;
+    let bytes = limits.read_file(path, "an image")?;
     decode_rgb_within(&bytes, &path.display().to_string(), limits)
 }
 
@@ -31,7 +31,7 @@ pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<Rgb8, ImageError> {
 /// far as the format shows without decoding) and within the limits. Returns its size as stored.
 pub fn check_image(path: impl AsRef<Path>, limits: &Limits) -> Result<(usize, usize), ImageError> {
     let path = path.as_ref();
-    let bytes = mnv2_limits::read_file(path, limits.max_file_bytes, "an image")?;
+    let bytes = limits.read_file(path, "an image")?;
     let (w, h) = checked_decoder(&bytes, &path.display().to_string(), limits)?.dimensions();
     Ok((w as usize, h as usize))
 }

@@ -25,7 +25,7 @@ pub fn load_gray(path: impl AsRef<Path>) -> Result<(usize, usize, Vec<u8>), Imag
     let path = path.as_ref();
     let name = path.display().to_string();
     let limits = mnv2_limits::Limits::global();
-    let bytes = mnv2_limits::read_file(path, limits.max_file_bytes, "a mask")?;
+    let bytes = limits.read_file(path, "a mask")?;
     // The same header checks as every image (format, truncation, pixels), no EXIF turn.
     let decoder = crate::decode::checked_decoder(&bytes, &name, &limits)?;
     let img = image::DynamicImage::from_decoder(decoder)

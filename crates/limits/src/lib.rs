@@ -73,6 +73,11 @@ impl Limits {
         *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = limits;
     }
 
+    /// The bytes of the regular file at `path` within `max_file_bytes` (see [`read_file`]).
+    pub fn read_file(&self, path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, LimitError> {
+        read_file(path, self.max_file_bytes, what)
+    }
+
     /// Refuses an image of more than `max_pixels`.
     pub fn check_pixels(&self, width: u32, height: u32) -> Result<(), LimitError> {
         if width as u64 * height as u64 > self.max_pixels {

@@ -104,8 +104,7 @@ fn numbers_after_colon(line: &str) -> Option<Vec<f32>> {
 
 /// A text file, within the file-size limit.
 fn read_text(path: &Path, what: &'static str) -> Result<String, String> {
-    let bytes =
-        mnv2_limits::read_file(path, mnv2_limits::Limits::global().max_file_bytes, what).map_err(|e| e.to_string())?;
+    let bytes = mnv2_limits::Limits::global().read_file(path, what).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
 }
 
