@@ -21,8 +21,6 @@ fn chunk_rows(k: usize) -> usize {
 pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
     let v = b.vnni.as_ref().expect("the VNNI product needs the VNNI layout");
     let n = b.n;
-    let panels = n.div_ceil(NR);
-    let grouped = n / 64 * 4;
     assert!(out.len() == m * n && a.len() == m * b.k, "product shapes");
     let chunk = chunk_rows(b.k);
     // Row sums for shifted weights only (no 2 KiB to clear per call otherwise).
@@ -36,27 +34,11 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
                 *s = v.offset.wrapping_mul(row.iter().map(|&x| x as i32).sum::<i32>());
             }
         }
-        let mut p = 0;
-        while p < panels {
-            let width = if p + 4 <= grouped {
-                4
-            } else if p + 2 <= panels {
-                2
-            } else {
-                1
-            };
-            let cols = (n - p * NR).min(width * NR);
-            // SAFETY: VNNI present (the layout is only packed then); `a_rows` holds `rows` rows
-            // of k = 4 * quads bytes and `adds` one value per row (shifted weights; else none,
-            // and none is read); panels p..p+width exist
-            // with bias padded to whole panels and requantization to whole groups of 16; the
-            // tiles write columns p*NR..p*NR+cols of rows c0..c0+rows, inside `out` (asserted).
-            unsafe {
-                let adds = &row_add[..if v.offset != 0 { rows } else { 0 }];
-                panel_pass(a_rows, (rows, adds), width, b, v, p, out[c0 * n + p * NR..].as_mut_ptr(), cols)
-            };
-            p += width;
-        }
+        let adds = &row_add[..if v.offset != 0 { rows } else { 0 }];
+        // SAFETY: VNNI present (the layout is only packed then); `a_rows` holds `rows` rows of
+        // k bytes and `adds` one value per row when the weights are shifted; rows c0..c0+rows of
+        // `out` (asserted) hold every column.
+        unsafe { column_range(a_rows, (rows, adds), b, v, 0..n, out[c0 * n..].as_mut_ptr()) };
     }
 }
 
@@ -64,25 +46,46 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
 /// panels over those columns, each as [`qgemm`] runs it.
 pub fn qgemm_columns(a: &[u8], b: &QPackedB, first: usize, out: &mut [u8]) {
     let v = b.vnni.as_ref().expect("the VNNI product needs the VNNI layout");
-    let grouped = b.n / 64 * 4;
-    let (p0, p1) = (first / NR, (first + out.len()).div_ceil(NR));
     let row_add =
         if v.offset != 0 { vec![v.offset.wrapping_mul(a.iter().map(|&x| x as i32).sum::<i32>())] } else { Vec::new() };
-    let mut p = p0;
-    while p < p1 {
-        // As qgemm chooses: four panels within whole groups of 64 columns, else two, else one.
-        let width = if p + 4 <= grouped && p + 4 <= p1 {
+    // SAFETY: VNNI present (the layout is only packed then); `a` is one row of k bytes and
+    // `row_add` one value when the weights are shifted; `out` holds the columns (checked by the
+    // caller: `first + out.len() <= n`, `first` a multiple of 64).
+    unsafe { column_range(a, (1, &row_add), b, v, first..first + out.len(), out.as_mut_ptr()) };
+}
+
+/// Columns `cols` of `rows` rows of the product into `out`, which points at column `cols.start`
+/// of the first row (rows `b.n` apart): four panels at a time within whole groups of 64 columns,
+/// else two, else one.
+///
+/// # Safety
+/// AVX-512F/BW/VL/VNNI; `a` holds `rows` rows of `b.k` bytes, `adds` one value per row when the
+/// weights are shifted; `cols.start` a multiple of 64, `cols.end <= b.n`; `out` valid for those
+/// columns of every row.
+unsafe fn column_range(
+    a: &[u8],
+    (rows, adds): (usize, &[i32]),
+    b: &QPackedB,
+    v: &VnniPack,
+    cols: std::ops::Range<usize>,
+    out: *mut u8,
+) {
+    let grouped = b.n / 64 * 4;
+    let (first, last) = (cols.start / NR, cols.end.div_ceil(NR));
+    let mut p = first;
+    while p < last {
+        let width = if p + 4 <= grouped && p + 4 <= last {
             4
-        } else if p + 2 <= p1 {
+        } else if p + 2 <= last {
             2
         } else {
             1
         };
-        let cols = (first + out.len() - p * NR).min(width * NR);
-        // SAFETY: VNNI present (the layout is only packed then); `a` is one row of k bytes and
-        // `row_add` one value when the weights are shifted; panels p..p+width exist; the tile
-        // writes columns p*NR..p*NR+cols of the one row, inside `out` (`first + out.len()` <= n).
-        unsafe { panel_pass(a, (1, &row_add), width, b, v, p, out[p * NR - first..].as_mut_ptr(), cols) };
+        let n = (cols.end - p * NR).min(width * NR);
+        // SAFETY: as this function's contract states; panels p..p+width exist with bias padded to
+        // whole panels and requantization to whole groups of 16, and the tiles write columns
+        // p*NR..p*NR+n of each row, inside `out`.
+        unsafe { panel_pass(a, (rows, adds), width, b, v, p, out.add(p * NR - cols.start), n) };
         p += width;
     }
 }
