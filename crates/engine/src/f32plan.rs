@@ -432,10 +432,8 @@ impl F32Engine {
         assert_eq!(output.len(), batch * self.classes, "output buffer size");
         let F32Session { act: [a, b], scratch, pooled, head, tap, last_in_first, .. } = session;
         if batch == 1 {
-            // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
-            *last_in_first = self
-                .threads
-                .install(|| self.run_inner(&self.threads, [a, b], scratch, pooled, head, tap, input, output));
+            // The calling thread runs the steps and takes part in each one's parallel loop.
+            *last_in_first = self.run_inner(&self.threads, [a, b], scratch, pooled, head, tap, input, output);
         } else {
             // Whole images per worker: no synchronisation inside an image, so batches scale with
             // the threads (each image's arithmetic is the same as alone, so results are too).

@@ -622,9 +622,9 @@ impl Q8Engine {
         let batch = session.batch;
         let Q8Session { act: [a, b], scratch, pooled, logits, head, lanes, .. } = session;
         if batch == 1 {
-            // From a worker: each layer's parallel loop then costs a steal, not a wake-up of the pool.
+            // The calling thread runs the steps and takes part in each one's parallel loop.
             let bufs = Buffers { act: [a, b], scratch, pooled, logits, head };
-            return self.threads.install(|| self.execute(&self.threads, bufs, input, output, None));
+            return self.execute(&self.threads, bufs, input, output, None);
         }
         // Whole images per worker: no synchronisation inside an image, so batches scale with the
         // threads (each image's arithmetic is the same as alone, so its bytes are too). Each

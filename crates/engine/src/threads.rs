@@ -112,11 +112,6 @@ impl Threads {
         WORKER.with(Cell::get)
     }
 
-    /// Runs `f` (the caller takes part in every loop, so there is nothing to hand over).
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        f()
-    }
-
     /// Runs `task(i)` for every `i < total` on the caller and the workers; returns when all ran.
     fn run(&self, total: usize, task: &(dyn Fn(usize) + Sync)) {
         let pool = match &self.pool {
