@@ -48,28 +48,20 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     mnv2::Limits::global().check_memory(a.batch, mnv2::train::step_bytes(&net.arch, a.batch))?;
     let size = net.arch.resolution as usize;
-    let state_path = sidecar(&a.output, "train.safetensors");
-    let metrics_path = sidecar(&a.output, "metrics.jsonl");
-    let run = crate::resume::Run {
-        output: &a.output,
-        state: &state_path,
-        metrics: &metrics_path,
-        config: &config,
-        allow_changes: a.allow_changes,
-        epochs: a.epochs,
-        stop_after: a.stop_after,
-    };
+    let run =
+        crate::resume::Run::new(&a.output, "train.safetensors", &config, (a.allow_changes, a.epochs, a.stop_after));
+    let (state_path, metrics_path) = (&run.state, &run.metrics);
     let mut states: Vec<State> = vec![State::default(); net.params.tensors.len()];
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
     let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
         let stored;
-        (first_epoch, stored) = load_state(&state_path, &mut net, &mut states, &mut rng)?;
+        (first_epoch, stored) = load_state(state_path, &mut net, &mut states, &mut rng)?;
         if !run.resume_from(first_epoch, stored.as_deref())? {
             return Ok(ExitCode::SUCCESS);
         }
         if a.ema.is_some() {
-            ema = Some(load_ema(&state_path, &net)?);
+            ema = Some(load_ema(state_path, &net)?);
         }
     } else {
         if a.init.is_some() {
@@ -77,7 +69,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             let (x, _) = load_batch(&train.items[..a.batch], &input, size, None);
             net.calibrate_batch_norms(&x?, a.batch);
         }
-        crate::files::write(&metrics_path, b"")?;
+        crate::files::write(metrics_path, b"")?;
     }
     // Weight decay on convolution and classifier weights, not on batch-norm parameters.
     if a.ema.is_some() && ema.is_none() {
@@ -145,14 +137,14 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         let val_top1 = validate(&model, &val, a.threads)?;
         let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "train_top1": correct as f64 / seen as f64,
             "val_top1": val_top1, "images_per_s": seen as f64 / secs, "seconds": secs});
-        crate::files::append_line(&metrics_path, &line.to_string())?;
+        crate::files::append_line(metrics_path, &line.to_string())?;
         let meta = [(
             "mnv2.training".to_string(),
             json!({"epochs": epoch + 1, "init": init_name, "mode": "full"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &net, &states, ema.as_ref(), rng, epoch + 1, &config)?;
-        crate::plot::training_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
+        save_state(state_path, &net, &states, ema.as_ref(), rng, epoch + 1, &config)?;
+        crate::plot::training_curves(metrics_path, &sidecar(&a.output, "curves.png"))?;
         eprintln!(
             "epoch {}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}%, {:.1} images/s",
             epoch + 1,
@@ -162,7 +154,7 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
             seen as f64 / secs
         );
     }
-    println!("{}", crate::train::summary(&a.output, &state_path, ("val_top1", "val top-1", true), started)?);
+    println!("{}", crate::train::summary(&a.output, state_path, ("val_top1", "val top-1", true), started)?);
     Ok(ExitCode::SUCCESS)
 }
 

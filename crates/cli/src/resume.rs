@@ -20,8 +20,10 @@ pub fn path(p: &Path) -> Value {
 /// A training run's files and the options that bear on resuming it.
 pub struct Run<'a> {
     pub output: &'a Path,
-    pub state: &'a Path,
-    pub metrics: &'a Path,
+    /// The training state beside the output (`OUT.<state suffix>`).
+    pub state: std::path::PathBuf,
+    /// `OUT.metrics.jsonl`.
+    pub metrics: std::path::PathBuf,
     /// [`config`] of this invocation's options.
     pub config: &'a str,
     pub allow_changes: bool,
@@ -29,16 +31,30 @@ pub struct Run<'a> {
     pub stop_after: Option<usize>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// The run writing `output`, its state in `OUT.<state_suffix>` and its metrics in
+    /// `OUT.metrics.jsonl`, with the options `config` (and `--allow-changes`, `--epochs`,
+    /// `--stop-after`).
+    pub fn new(
+        output: &'a Path,
+        state_suffix: &str,
+        config: &'a str,
+        (allow_changes, epochs, stop_after): (bool, usize, Option<usize>),
+    ) -> Run<'a> {
+        let (state, metrics) =
+            (crate::train::sidecar(output, state_suffix), crate::train::sidecar(output, "metrics.jsonl"));
+        Run { output, state, metrics, config, allow_changes, epochs, stop_after }
+    }
+
     /// After loading a checkpoint of `done` epochs made with the options `stored`: refuses
     /// changed options (unless allowed), returns false (having said why) when nothing is left to
     /// train, and trims the metrics file to the checkpoint's epochs.
     pub fn resume_from(&self, done: usize, stored: Option<&str>) -> anyhow::Result<bool> {
-        check_config(stored, self.config, self.allow_changes, self.state)?;
+        check_config(stored, self.config, self.allow_changes, &self.state)?;
         if !work_left(done, self.epochs, self.stop_after.unwrap_or(self.epochs), self.output) {
             return Ok(false);
         }
-        trim_metrics(self.metrics, done)?;
+        trim_metrics(&self.metrics, done)?;
         Ok(true)
     }
 }

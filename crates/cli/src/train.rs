@@ -45,26 +45,17 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         smoothing: a.label_smoothing,
         batch: a.batch,
     };
-    let state_path = sidecar(&a.output, "state.json");
-    let metrics_path = sidecar(&a.output, "metrics.jsonl");
-    let run = crate::resume::Run {
-        output: &a.output,
-        state: &state_path,
-        metrics: &metrics_path,
-        config: &config,
-        allow_changes: a.allow_changes,
-        epochs: a.epochs,
-        stop_after: a.stop_after,
-    };
+    let run = crate::resume::Run::new(&a.output, "state.json", &config, (a.allow_changes, a.epochs, a.stop_after));
+    let (state_path, metrics_path) = (&run.state, &run.metrics);
     let (mut lin, mut rng, mut first_epoch) = (Linear::zeros(dim, train.classes.len()), Rng(a.seed), 0);
     if a.resume {
         let stored;
-        (lin, rng, first_epoch, stored) = load_state(&state_path, dim, train.classes.len())?;
+        (lin, rng, first_epoch, stored) = load_state(state_path, dim, train.classes.len())?;
         if !run.resume_from(first_epoch, stored.as_deref())? {
             return Ok(ExitCode::SUCCESS);
         }
     } else {
-        crate::files::write(&metrics_path, b"")?;
+        crate::files::write(metrics_path, b"")?;
     }
     let bar = ProgressBar::new(a.epochs as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("valid template"));
@@ -77,21 +68,21 @@ pub fn main(a: TrainArgs) -> anyhow::Result<ExitCode> {
         let secs = t.elapsed().as_secs_f64();
         let line = json!({"epoch": epoch + 1, "loss": loss, "train_top1": train_acc, "val_top1": val_acc,
             "images_per_s": ytr.len() as f64 / secs, "seconds": secs});
-        crate::files::append_line(&metrics_path, &line.to_string())?;
+        crate::files::append_line(metrics_path, &line.to_string())?;
         let model = with_classifier(backbone.model(), &lin, &train.classes);
         let meta = [(
             "mnv2.training".to_string(),
             json!({"epochs": epoch + 1, "init": init.display().to_string(), "mode": "frozen backbone"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&model, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &lin, rng, epoch + 1, &config)?;
+        save_state(state_path, &lin, rng, epoch + 1, &config)?;
         bar.set_message(format!("loss {loss:.3} train {:.1}% val {:.1}%", 100.0 * train_acc, 100.0 * val_acc));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    crate::plot::training_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
+    crate::plot::training_curves(metrics_path, &sidecar(&a.output, "curves.png"))?;
     eprintln!("mnv2: backbone features took {feature_seconds:.0} s");
-    println!("{}", summary(&a.output, &state_path, ("val_top1", "val top-1", true), started)?);
+    println!("{}", summary(&a.output, state_path, ("val_top1", "val top-1", true), started)?);
     Ok(ExitCode::SUCCESS)
 }
 

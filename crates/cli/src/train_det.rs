@@ -104,31 +104,23 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
     let maps: Vec<(u32, u32)> = ssd.feature_maps().iter().map(|m| (m.h, m.w)).collect();
     let anchors = AnchorSpec::default().anchors(&maps);
 
-    let state_path = sidecar(&a.output, "train.safetensors");
-    let metrics_path = sidecar(&a.output, "metrics.jsonl");
-    let run = crate::resume::Run {
-        output: &a.output,
-        state: &state_path,
-        metrics: &metrics_path,
-        config: &config,
-        allow_changes: a.allow_changes,
-        epochs: a.epochs,
-        stop_after: a.stop_after,
-    };
+    let run =
+        crate::resume::Run::new(&a.output, "train.safetensors", &config, (a.allow_changes, a.epochs, a.stop_after));
+    let (state_path, metrics_path) = (&run.state, &run.metrics);
     let mut states: Vec<State> = vec![State::default(); model.net.params.tensors.len()];
     let (mut rng, mut first_epoch) = (Rng(a.seed), 0usize);
     let mut ema: Option<Vec<Vec<f32>>> = None;
     if a.resume {
         let stored;
-        (first_epoch, stored) = load_state(&state_path, &mut model.net, &mut states, &mut rng)?;
+        (first_epoch, stored) = load_state(state_path, &mut model.net, &mut states, &mut rng)?;
         if !run.resume_from(first_epoch, stored.as_deref())? {
             return Ok(ExitCode::SUCCESS);
         }
         if a.ema.is_some() {
-            ema = Some(load_ema(&state_path, &model.net)?);
+            ema = Some(load_ema(state_path, &model.net)?);
         }
     } else {
-        crate::files::write(&metrics_path, b"")?;
+        crate::files::write(metrics_path, b"")?;
     }
     if a.ema.is_some() {
         ema.get_or_insert_with(|| model.net.params.tensors.clone());
@@ -199,14 +191,14 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         let line = json!({"epoch": epoch + 1, "loss": loss_sum / seen as f64, "loc_loss": loc_sum / seen as f64,
             "cls_loss": cls_sum / seen as f64, "val_ap50": scores.map(|s| s.0), "val_coco_ap": scores.map(|s| s.1),
             "images_per_s": seen as f64 / secs, "seconds": secs});
-        crate::files::append_line(&metrics_path, &line.to_string())?;
+        crate::files::append_line(metrics_path, &line.to_string())?;
         let meta = [(
             "mnv2.training".to_string(),
             json!({"epochs": epoch + 1, "init": init.display().to_string(), "task": "detect"}).to_string(),
         )];
         mnv2::import::safetensors::save_model(&folded, &a.output, &meta.into_iter().collect())?;
-        save_state(&state_path, &model.net, &states, ema.as_ref(), rng, epoch + 1, &config)?;
-        crate::plot::detection_curves(&metrics_path, &sidecar(&a.output, "curves.png"))?;
+        save_state(state_path, &model.net, &states, ema.as_ref(), rng, epoch + 1, &config)?;
+        crate::plot::detection_curves(metrics_path, &sidecar(&a.output, "curves.png"))?;
         let scores = match scores {
             Some((ap50, coco)) => format!("held-out AP@0.5 {ap50:.4}, COCO AP {coco:.4}"),
             None => "no held-out images".to_string(),
@@ -221,7 +213,7 @@ pub fn main(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let key = ("val_ap50", "held-out AP@0.5", false);
-    println!("{}", crate::train::summary(&a.output, &state_path, key, started)?);
+    println!("{}", crate::train::summary(&a.output, state_path, key, started)?);
     Ok(ExitCode::SUCCESS)
 }
 
