@@ -5,6 +5,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = mnv2::train::safetensors::read(data);
+    let _ = mnv2::import::safetensors::read(data);
     let _ = mnv2::import::safetensors::read_metadata(data);
 });

@@ -286,18 +286,6 @@ pub struct TrainDetArgs {
     /// Images per training step.
     #[arg(long, default_value_t = 8, value_parser = crate::values::at_least_one)]
     pub batch: usize,
-    /// rmsprop (the release config's), sgd or adamw.
-    #[arg(long, default_value = "adamw")]
-    pub optimizer: String,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-3, value_parser = crate::values::positive)]
-    pub lr: f32,
-    /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
-    #[arg(long, default_value = "cosine")]
-    pub schedule: String,
-    /// Weight decay (not applied to batch-norm parameters and biases).
-    #[arg(long, default_value_t = 4e-5, value_parser = crate::values::non_negative)]
-    pub weight_decay: f32,
     /// Zoom-out augmentation (SSD paper): half the images are placed on a grey canvas up to this
     /// many times their size before the random crop, so small objects are seen (1: off).
     #[arg(long, default_value_t = 2.0, value_parser = crate::values::zoom)]
@@ -305,30 +293,8 @@ pub struct TrainDetArgs {
     /// Sigmoid focal loss (alpha 0.25, gamma 2) instead of hard negative mining.
     #[arg(long)]
     pub focal: bool,
-    /// Keep an exponential moving average of the weights with this decay per step, and evaluate
-    /// and save it instead of the raw weights.
-    #[arg(long, value_parser = crate::values::decay)]
-    pub ema: Option<f32>,
-    /// Seed of the shuffling, augmentation and initialisation (runs are bit-reproducible for a seed and thread count).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
-    pub threads: usize,
-    /// The trained detector (safetensors); a checkpoint is written there after every epoch.
-    #[arg(short, long)]
-    pub output: PathBuf,
-    /// Continue from the checkpoint at --output (refused if the training options differ from
-    /// those the checkpoint was made with, unless --allow-changes).
-    #[arg(long)]
-    pub resume: bool,
-    /// With --resume: continue even though training options (learning rate, batch, epochs, ...)
-    /// differ from the checkpoint's; the new values apply from here on.
-    #[arg(long, requires = "resume")]
-    pub allow_changes: bool,
-    /// Stop after this many epochs of the planned --epochs.
-    #[arg(long, value_parser = crate::values::at_least_one)]
-    pub stop_after: Option<usize>,
+    #[command(flatten)]
+    pub run: TrainRunArgs,
 }
 
 #[derive(Args)]
@@ -391,7 +357,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// Train only the classifier on the frozen backbone's features (a linear probe).
-    #[arg(long)]
+    #[arg(long, requires = "init")]
     pub freeze_backbone: bool,
     /// Without --init: train from scratch at this width multiplier ...
     #[arg(long, default_value_t = 1.0)]
@@ -405,46 +371,11 @@ pub struct TrainArgs {
     /// Images per training step.
     #[arg(long, default_value_t = 32, value_parser = crate::values::at_least_one)]
     pub batch: usize,
-    /// rmsprop (the paper's, TensorFlow form), sgd or adamw.
-    #[arg(long, default_value = "adamw")]
-    pub optimizer: String,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-3, value_parser = crate::values::positive)]
-    pub lr: f32,
-    /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
-    #[arg(long, default_value = "cosine")]
-    pub schedule: String,
-    /// Weight decay (not applied to batch-norm parameters and biases).
-    #[arg(long, default_value_t = 4e-5, value_parser = crate::values::non_negative)]
-    pub weight_decay: f32,
     /// Label smoothing of the cross-entropy targets.
     #[arg(long, default_value_t = 0.1, value_parser = crate::values::fraction)]
     pub label_smoothing: f32,
-    /// Keep an exponential moving average of the weights with this decay (the paper: 0.9999) and
-    /// validate and save it instead of the raw weights (full training only).
-    #[arg(long, value_parser = crate::values::decay)]
-    pub ema: Option<f32>,
-    /// Seed of the shuffling, augmentation and initialisation (runs are bit-reproducible for a seed and thread count).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
-    pub threads: usize,
-    /// The trained model (safetensors); a checkpoint is written there after every epoch.
-    #[arg(short, long)]
-    pub output: PathBuf,
-    /// Continue from the checkpoint at --output (refused if the training options differ from
-    /// those the checkpoint was made with, unless --allow-changes).
-    #[arg(long)]
-    pub resume: bool,
-    /// With --resume: continue even though training options (learning rate, batch, epochs, ...)
-    /// differ from the checkpoint's; the new values apply from here on.
-    #[arg(long, requires = "resume")]
-    pub allow_changes: bool,
-    /// Stop after this many epochs of the planned --epochs (the schedule stays that of the whole
-    /// run; `--resume` continues it).
-    #[arg(long, value_parser = crate::values::at_least_one)]
-    pub stop_after: Option<usize>,
+    #[command(flatten)]
+    pub run: TrainRunArgs,
 }
 
 #[derive(Args)]
@@ -464,4 +395,68 @@ pub struct EvalArgs {
     /// One JSON object: images, top1, top5, classes, confusion.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The options every training command takes.
+#[derive(Args)]
+pub struct TrainRunArgs {
+    /// rmsprop (the paper's, TensorFlow form), sgd or adamw.
+    #[arg(long, default_value = "adamw", value_parser = ["rmsprop", "sgd", "adamw"])]
+    pub optimizer: String,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::values::positive)]
+    pub lr: f32,
+    /// Learning-rate schedule: cosine, exponential (0.98 per epoch) or constant.
+    #[arg(long, default_value = "cosine", value_parser = ["cosine", "exponential", "constant"])]
+    pub schedule: String,
+    /// Weight decay (not applied to batch-norm parameters and biases).
+    #[arg(long, default_value_t = 4e-5, value_parser = crate::values::non_negative)]
+    pub weight_decay: f32,
+    /// Keep an exponential moving average of the weights with this decay per step (the paper:
+    /// 0.9999), and evaluate and save it instead of the raw weights (not for a linear probe).
+    #[arg(long, value_parser = crate::values::decay)]
+    pub ema: Option<f32>,
+    /// Seed of the shuffling, augmentation and initialisation (runs are bit-reproducible for a
+    /// seed and thread count).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
+    pub threads: usize,
+    /// The trained model (safetensors); it and the training state are written after every epoch.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Continue from the training state beside --output (refused if the training options differ
+    /// from those it was made with, unless --allow-changes).
+    #[arg(long)]
+    pub resume: bool,
+    /// With --resume: continue even though training options (learning rate, batch, epochs, ...)
+    /// differ from the state's; the new values apply from here on.
+    #[arg(long, requires = "resume")]
+    pub allow_changes: bool,
+    /// Stop after this many epochs of the planned --epochs (the schedule stays that of the whole
+    /// run; `--resume` continues it).
+    #[arg(long, value_parser = crate::values::at_least_one)]
+    pub stop_after: Option<usize>,
+}
+
+impl TrainRunArgs {
+    /// The library's settings, with the command's `epochs` and `batch`.
+    pub fn settings(self, epochs: usize, batch: usize) -> mnv2::training::RunSettings {
+        mnv2::training::RunSettings {
+            output: self.output,
+            epochs,
+            batch,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            schedule: self.schedule,
+            weight_decay: self.weight_decay,
+            ema: self.ema,
+            seed: self.seed,
+            threads: self.threads,
+            resume: self.resume,
+            allow_changes: self.allow_changes,
+            stop_after: self.stop_after,
+        }
+    }
 }

@@ -2,10 +2,9 @@
 //! AP at IoU 0.5 (PASCAL VOC, all-point interpolation) and COCO AP@[.5:.95] (pycocotools' rules).
 
 use crate::args::EvalDetArgs;
-use anyhow::{Context, anyhow, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use mnv2::heads::detect_eval::{DetBox, EvalImage, coco_ap, voc_ap};
-use mnv2::train::detdata::{DetDataset, DetSample};
+use anyhow::{Context, bail};
+use mnv2::evaluate::{average_precision, detect_all};
+use mnv2::train::detdata::DetDataset;
 use mnv2::{Detector, Options};
 use serde_json::json;
 use std::process::ExitCode;
@@ -17,7 +16,7 @@ pub fn main(a: EvalDetArgs) -> anyhow::Result<ExitCode> {
     };
     let mut det = Detector::load(&model_path, Options { threads: a.threads, ..Options::default() })
         .with_context(|| format!("loading {}", model_path.display()))?;
-    let mut data = DetDataset::open(&a.data, a.images.as_deref()).map_err(|e| anyhow!(e))?;
+    let mut data = DetDataset::open(&a.data, a.images.as_deref())?;
     if let Some(list) = &a.subset {
         let bytes = mnv2::Limits::global().read_file(list, "a list of names")?;
         let text = String::from_utf8_lossy(&bytes);
@@ -30,27 +29,13 @@ pub fn main(a: EvalDetArgs) -> anyhow::Result<ExitCode> {
     if data.classes.len() != det.classes() {
         bail!("the dataset has {} classes, the model {}", data.classes.len(), det.classes());
     }
-    let progress = ProgressBar::new(data.samples.len() as u64);
-    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
-    let mut images = Vec::with_capacity(data.samples.len());
     let start = std::time::Instant::now();
-    for s in &data.samples {
-        let image = mnv2::image::load_rgb(&s.image).with_context(|| format!("reading {}", s.image.display()))?;
-        let dets =
-            det.detect(&image)?.into_iter().map(|b| DetBox { bbox: b.bbox, class: b.class, score: b.score }).collect();
-        images.push(EvalImage { gts: s.boxes.clone(), dets });
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let classes: Vec<usize> = (1..=data.classes.len()).collect();
-    let per_class: Vec<(usize, f64)> =
-        classes.iter().filter_map(|&c| voc_ap(&images, c, 0.5).map(|ap| (c, ap))).collect();
-    if per_class.is_empty() {
+    let images = detect_all(&mut det, &data.samples, &mut crate::progress::Bar::default())?;
+    let scores = average_precision(&images, data.classes.len());
+    let (Some(coco), false) = (&scores.coco, scores.per_class.is_empty()) else {
         bail!("the dataset has no ground-truth boxes");
-    }
-    let ap50 = per_class.iter().map(|p| p.1).sum::<f64>() / per_class.len() as f64;
-    let coco = coco_ap(&images, &classes).expect("ground truth exists");
-    let objects: usize = images.iter().map(|i| i.gts.iter().filter(|g| !g.crowd).count()).sum();
+    };
+    let (ap50, objects, per_class) = (scores.ap50, scores.objects, &scores.per_class);
     let secs = start.elapsed().as_secs_f64();
     if a.json {
         let per: Vec<_> =
@@ -67,29 +52,10 @@ pub fn main(a: EvalDetArgs) -> anyhow::Result<ExitCode> {
         println!("COCO AP@[.5:.95]          {:.4}", coco.ap);
         println!("COCO AP@0.5 / AP@0.75     {:.4} / {:.4}", coco.ap50, coco.ap75);
         if per_class.len() > 1 {
-            for (c, ap) in per_class {
+            for &(c, ap) in per_class {
                 println!("  {:<20} AP@0.5 {ap:.4}", data.classes[c - 1]);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every sample's ground truth beside the detector's boxes (all the post-processing keeps).
-pub(crate) fn detect_all(
-    det: &mut Detector,
-    samples: &[DetSample],
-    progress: Option<&ProgressBar>,
-) -> anyhow::Result<Vec<EvalImage>> {
-    let mut images = Vec::with_capacity(samples.len());
-    for s in samples {
-        let image = mnv2::image::load_rgb(&s.image).with_context(|| format!("reading {}", s.image.display()))?;
-        let dets =
-            det.detect(&image)?.into_iter().map(|b| DetBox { bbox: b.bbox, class: b.class, score: b.score }).collect();
-        images.push(EvalImage { gts: s.boxes.clone(), dets });
-        if let Some(p) = progress {
-            p.inc(1);
-        }
-    }
-    Ok(images)
 }

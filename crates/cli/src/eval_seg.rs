@@ -2,17 +2,9 @@
 
 use crate::args::EvalSegArgs;
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use mnv2::heads::IouCounter;
 use mnv2::{Options, Segmenter};
 use serde_json::json;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The mask of image `stem`: `<stem>_mask.png` or `<stem>.png` in `dir`.
-fn mask_for(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [format!("{stem}_mask.png"), format!("{stem}.png")].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
-}
 
 pub fn main(a: EvalSegArgs) -> anyhow::Result<ExitCode> {
     let model_path = match &a.model {
@@ -24,38 +16,12 @@ pub fn main(a: EvalSegArgs) -> anyhow::Result<ExitCode> {
     if a.class as u32 >= seg.model().arch.classes {
         bail!("--class {} but the model has {} classes", a.class, seg.model().arch.classes);
     }
-    let mut images: Vec<PathBuf> = std::fs::read_dir(&a.images)
-        .with_context(|| format!("reading {}", a.images.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && mask_for(&a.masks, &p.file_stem().unwrap_or_default().to_string_lossy()).is_some())
-        .collect();
-    images.sort();
-    if images.is_empty() {
+    let pairs = mnv2::evaluate::mask_pairs(&a.images, &a.masks)?;
+    if pairs.is_empty() {
         bail!("no image in {} has a mask in {}", a.images.display(), a.masks.display());
     }
-    let progress = ProgressBar::new(images.len() as u64);
-    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
-    let mut iou = IouCounter::default();
-    let mut failed = 0;
-    for path in &images {
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        let result = (|| -> anyhow::Result<()> {
-            let image = mnv2::image::load_rgb(path)?;
-            let (w, h, mask) = mnv2::image::load_gray(mask_for(&a.masks, &stem).expect("filtered above"))?;
-            if (w, h) != (image.width, image.height) {
-                bail!("mask is {w}x{h}, image {}x{}", image.width, image.height);
-            }
-            let map = seg.segment(&image)?;
-            iou.add(&map.classes, a.class, &mask);
-            Ok(())
-        })();
-        if let Err(e) = result {
-            failed += 1;
-            progress.suspend(|| eprintln!("mnv2: error: {}: {}", path.display(), crate::one_line(&e)));
-        }
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
+    let mut bar = crate::progress::Bar::default();
+    let (iou, failed) = mnv2::evaluate::segmentation(&mut seg, &pairs, a.class, &mut bar);
     let label = seg.labels().get(a.class as usize).to_string();
     if a.json {
         let v = json!({"model": model_path.display().to_string(), "class": a.class, "label": label,

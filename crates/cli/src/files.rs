@@ -87,14 +87,6 @@ pub fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
-/// Appends one line to a file, naming it in the error.
-pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let fail = |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", path.display());
-    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(fail)?;
-    writeln!(f, "{line}").map_err(fail)
-}
-
 /// Creates the folder an output file goes into (as `--out` folders are created).
 pub fn create_parent(path: &Path) -> anyhow::Result<()> {
     match path.parent() {

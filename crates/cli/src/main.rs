@@ -10,14 +10,11 @@ mod eval;
 mod eval_det;
 mod eval_seg;
 mod files;
-mod finetune;
 mod info;
-mod plot;
-mod resume;
+mod progress;
 mod run;
 mod segment;
 mod train;
-mod train_det;
 mod values;
 
 use clap::Parser;
@@ -47,8 +44,8 @@ fn main() -> ExitCode {
         args::Command::EvalSeg(a) => eval_seg::main(a),
         args::Command::Detect(a) => detect::main(a),
         args::Command::EvalDet(a) => eval_det::main(a),
-        args::Command::Train(a) => train::main(a),
-        args::Command::TrainDet(a) => train_det::main(a),
+        args::Command::Train(a) => train::classifier(a),
+        args::Command::TrainDet(a) => train::detector(a),
         args::Command::Eval(a) => eval::main(a),
     };
     match result {

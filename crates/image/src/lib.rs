@@ -12,6 +12,7 @@ mod crop;
 mod decode;
 mod draw;
 pub mod font;
+pub mod plot;
 mod resize;
 mod resize_tf1;
 

@@ -60,7 +60,7 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
         return Err(ImportError::Unsupported("segmentation models cannot be saved".into()));
     }
     let a = &model.arch;
-    let mut meta = BTreeMap::new();
+    let mut meta = Metadata::new();
     meta.insert("format".to_string(), "mnv2 1".to_string());
     let arch = json!({"width": a.width, "resolution": a.resolution, "classes": a.classes, "output_stride": a.output_stride, "divisor": a.divisor});
     meta.insert("mnv2.arch".into(), arch.to_string());
@@ -74,36 +74,89 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
         meta.insert("mnv2.labels".into(), serde_json::to_string(labels).expect("strings serialise"));
     }
     meta.extend(extra.clone());
-    let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), json!(meta));
     let tensors = slots(model)?;
+    let views: Vec<(String, Vec<usize>, &[f32])> = tensors
+        .iter()
+        .map(|(name, t)| match &t.data {
+            mnv2_engine::TensorData::F32(v) => (name.clone(), t.shape.clone(), v.as_slice()),
+            _ => unreachable!("slots() dequantizes every tensor"),
+        })
+        .collect();
+    Ok(encode(&views, &meta))
+}
+
+/// A float32 tensor read from a safetensors file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct F32Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Tensors by name.
+pub type Tensors = std::collections::HashMap<String, F32Tensor>;
+/// The `__metadata__` strings.
+pub type Metadata = BTreeMap<String, String>;
+
+/// A safetensors file of float32 tensors (name, shape, values) and metadata strings: the 8-byte
+/// header length, the JSON header (keys sorted, padded with spaces to a multiple of 8), the data.
+pub fn encode(tensors: &[(String, Vec<usize>, &[f32])], metadata: &Metadata) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), json!(metadata));
     let mut offset = 0usize;
-    for (name, t) in &tensors {
-        let n = t.len() * 4;
-        header.insert(name.clone(), json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + n]}));
+    for (name, shape, values) in tensors {
+        let n = 4 * values.len();
+        header.insert(name.clone(), json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}));
         offset += n;
     }
     let mut head = serde_json::to_vec(&Value::Object(header)).expect("JSON serialises");
     while !head.len().is_multiple_of(8) {
         head.push(b' ');
     }
-    let mut out = (head.len() as u64).to_le_bytes().to_vec();
+    let mut out = Vec::with_capacity(8 + head.len() + offset);
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
     out.extend_from_slice(&head);
-    for (_, t) in &tensors {
-        if let mnv2_engine::TensorData::F32(v) = &t.data {
-            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-        }
+    for (_, _, values) in tensors {
+        values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
     }
-    Ok(out)
+    out
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it renamed over it, so a crash
+/// leaves the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    let io = |source| ImportError::Io { path: path.display().to_string(), source };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Every F32 (and I64, as floats) tensor of a safetensors file, and its metadata; other dtypes
+/// are skipped.
+pub fn read(bytes: &[u8]) -> Result<(Tensors, Metadata), ImportError> {
+    let (header, data) = header(bytes)?;
+    let meta = read_metadata(bytes)?;
+    let mut tensors = Tensors::new();
+    for (name, v) in header.iter().filter(|(name, _)| *name != "__metadata__") {
+        let size = match v["dtype"].as_str() {
+            Some("F32") => 4,
+            Some("I64") => 8,
+            _ => continue,
+        };
+        let (shape, raw) =
+            tensor_bytes(name, v, data, size).map_err(|m| ImportError::Malformed(format!("safetensors: {m}")))?;
+        let values = match size {
+            4 => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(),
+            _ => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+        };
+        tensors.insert(name.clone(), F32Tensor { shape, data: values });
+    }
+    Ok((tensors, meta))
 }
 
 /// Writes a model atomically (a temporary file renamed over `path`: a crash leaves the old file).
 pub fn save_model(model: &Model, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ImportError> {
-    let bytes = model_to_safetensors(model, extra)?;
-    let io = |source| ImportError::Io { path: path.display().to_string(), source };
-    let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    write_atomic(path, &model_to_safetensors(model, extra)?)
 }
 
 /// The shape and data of tensor `name` (its header entry `entry`) in the data section `data`,
@@ -296,5 +349,31 @@ mod tests {
         let (shape, raw) = tensor_bytes("t", &serde_json::json!({"shape": [2], "data_offsets": [0, 8]}), &[1; 8], 4)
             .expect("a well-formed entry");
         assert_eq!((shape, raw.len()), (vec![2], 8));
+    }
+
+    fn file(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// Malformed headers are errors of the generic reader, never panics.
+    #[test]
+    fn malformed_headers_are_errors_of_read() {
+        for header in [
+            r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#,
+            r#"{"x":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}}"#,
+            r#"{"x":{"dtype":"F32","data_offsets":[0,4]}}"#,
+            r#"[1,2]"#,
+        ] {
+            assert!(read(&file(header, &[0; 8])).is_err(), "{header}");
+        }
+        let good = file(r#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, &[0, 0, 128, 63, 0, 0, 0, 64]);
+        assert_eq!(read(&good).unwrap().0["x"].data, vec![1.0, 2.0]);
     }
 }

@@ -31,11 +31,11 @@ fn seeds() -> Result<(), Box<dyn std::error::Error>> {
     mnv2::import::safetensors::save_model(&model, &st.join("small.safetensors"), &Default::default())?;
     let w = [0.5f32, -1.0, 2.0, 0.25];
     let meta = [("epoch".to_string(), "3".to_string()), ("steps".to_string(), "[3]".to_string())];
-    mnv2::train::safetensors::write(
-        &dir("checkpoint")?.join("checkpoint.safetensors"),
+    let checkpoint = mnv2::import::safetensors::encode(
         &[("param.w".into(), vec![2, 2], &w), ("first.w".into(), vec![4], &w)],
         &meta.into_iter().collect(),
-    )?;
+    );
+    std::fs::write(dir("checkpoint")?.join("checkpoint.safetensors"), checkpoint)?;
     // .npy: each dtype `mnv2 run` reads.
     let npy = dir("npy")?;
     std::fs::write(npy.join("f32.npy"), mnv2::npy::f32_bytes(&[1, 2, 2, 3], &[0.5; 12]))?;

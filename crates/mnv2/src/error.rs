@@ -12,6 +12,12 @@ pub enum Error {
     #[error(transparent)]
     Image(#[from] mnv2_image::ImageError),
     #[error(transparent)]
+    Arch(#[from] mnv2_arch::ArchError),
+    #[error(transparent)]
+    Limit(#[from] mnv2_limits::LimitError),
+    #[error(transparent)]
+    Train(#[from] mnv2_train::TrainError),
+    #[error(transparent)]
     Labels(#[from] mnv2_heads::LabelError),
     #[error("{0}")]
     Npy(String),

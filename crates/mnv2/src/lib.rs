@@ -19,11 +19,13 @@
 mod classifier;
 mod detector;
 mod error;
+pub mod evaluate;
 #[doc(hidden)]
 pub mod fuzzing;
 mod locate;
 pub mod npy;
 mod segmenter;
+pub mod training;
 
 pub use classifier::{Classifier, Options, Precision};
 pub use detector::{Detector, ObjectBox};
@@ -45,3 +47,4 @@ pub use mnv2_train as train;
 
 pub use mnv2_heads::Prediction;
 pub use mnv2_limits::{LimitError, Limits};
+pub use mnv2_train::{Progress, Silent};

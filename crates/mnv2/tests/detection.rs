@@ -21,7 +21,7 @@ fn anchors_decoding_and_nms_match_the_release_graph() {
         if path.extension().is_none_or(|e| e != "safetensors") {
             continue;
         }
-        let (t, _) = mnv2_train::safetensors::read(&std::fs::read(&path).unwrap()).unwrap();
+        let (t, _) = mnv2_import::safetensors::read(&std::fs::read(&path).unwrap()).unwrap();
         let want_anchors = corners(&t["anchors_corners"].data);
         assert_eq!(anchors.len(), want_anchors.len());
         for (a, b) in anchors.iter().zip(&want_anchors) {
@@ -70,7 +70,7 @@ fn imported_detector_reproduces_tensorflow_raw_outputs() {
         let mut out = vec![0.0; engine.output_len()];
         engine.run(&mut session, &input, &mut out).unwrap();
         let (t, _) =
-            mnv2_train::safetensors::read(&std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap()).unwrap();
+            mnv2_import::safetensors::read(&std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap()).unwrap();
         let (boxes, logits) = out.split_at(1917 * 4);
         let (db, dl) = (max_diff(boxes, &t["box_encodings"].data), max_diff(logits, &t["class_logits"].data));
         eprintln!("{name}: box codes within {db:.2e}, logits within {dl:.2e}");
@@ -96,7 +96,7 @@ fn detector_reproduces_the_release_graphs_detections() {
         let img = mnv2_image::load_rgb(dir.join(format!("{name}.300.png"))).unwrap();
         let got = det.detect_normalized(&img).unwrap();
         let (t, _) =
-            mnv2_train::safetensors::read(&std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap()).unwrap();
+            mnv2_import::safetensors::read(&std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap()).unwrap();
         let (want_boxes, want_scores) = (corners(&t["detection_boxes"].data), &t["detection_scores"].data);
         for (i, (&score, b)) in want_scores.iter().zip(&want_boxes).enumerate().filter(|(_, (s, _))| **s >= 0.05) {
             let d = &got[i];
@@ -125,7 +125,8 @@ fn detector_round_trips_through_safetensors() {
     let input: Vec<f32> = img.data.iter().map(|&p| (p as f32 - 127.5) / 127.5).collect();
     let mut out = vec![0.0; engine.output_len()];
     engine.run(&mut session, &input, &mut out).unwrap();
-    let (t, _) = mnv2_train::safetensors::read(&std::fs::read(dir.join("FudanPed00001.safetensors")).unwrap()).unwrap();
+    let (t, _) =
+        mnv2_import::safetensors::read(&std::fs::read(dir.join("FudanPed00001.safetensors")).unwrap()).unwrap();
     let (boxes, logits) = out.split_at(1917 * 4);
     assert!(max_diff(boxes, &t["box_encodings"].data) < 1e-3);
     assert!(max_diff(logits, &t["class_logits"].data) < 1e-3);

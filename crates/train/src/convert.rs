@@ -3,6 +3,7 @@
 
 use mnv2_engine::{BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Task, Tensor};
 
+use crate::TrainError;
 use crate::layers::BN_EPS;
 use crate::model::{ConvKind, TrainNet};
 
@@ -11,9 +12,9 @@ impl TrainNet {
     /// TensorFlow's padding as the model was trained with. Batch norms start as the identity plus
     /// the folded bias; call [`TrainNet::calibrate_batch_norms`] on a first batch before training.
     /// With `classes` different from the model's, the classifier starts at zero.
-    pub fn from_model(model: &Model, batch: usize, classes: usize) -> Result<TrainNet, String> {
+    pub fn from_model(model: &Model, batch: usize, classes: usize) -> Result<TrainNet, TrainError> {
         if matches!(model.task, Task::Segment(_)) {
-            return Err("segmentation models cannot be fine-tuned".into());
+            return Err(TrainError::Model("segmentation models cannot be fine-tuned".into()));
         }
         let mut arch = model.arch;
         arch.classes = classes as u32;
@@ -33,26 +34,26 @@ impl TrainNet {
             }
         }
         if convs.len() != net.units.len() {
-            return Err(format!("{} convolutions for {} units", convs.len(), net.units.len()));
+            return Err(TrainError::Model(format!("{} convolutions for {} units", convs.len(), net.units.len())));
         }
         for (i, w) in convs.into_iter().enumerate() {
             net.load_folded(i, w)?;
         }
         if let Some(w) = classifier.filter(|_| classes == model.arch.classes as usize) {
-            net.params.tensors[net.fc_w] = w.weights.dequantize().map_err(|e| e.to_string())?;
-            net.params.tensors[net.fc_b] = w.bias.dequantize().map_err(|e| e.to_string())?;
+            net.params.tensors[net.fc_w] = w.weights.dequantize()?;
+            net.params.tensors[net.fc_b] = w.bias.dequantize()?;
         }
         Ok(net)
     }
 
     /// Sets unit `i` from a folded convolution: its weights, the batch norm as the identity plus
     /// the folded bias (calibrate before training).
-    pub fn load_folded(&mut self, i: usize, w: &ConvWeights) -> Result<(), String> {
+    pub fn load_folded(&mut self, i: usize, w: &ConvWeights) -> Result<(), TrainError> {
         let u = self.units[i].clone();
-        let values = w.weights.dequantize().map_err(|e| e.to_string())?;
-        let bias = w.bias.dequantize().map_err(|e| e.to_string())?;
+        let values = w.weights.dequantize()?;
+        let bias = w.bias.dequantize()?;
         if values.len() != self.params.tensors[u.w].len() || bias.len() != u.geom.cout {
-            return Err(format!("{}: weight sizes differ", u.conv_name));
+            return Err(TrainError::Model(format!("{}: weight sizes differ", u.conv_name)));
         }
         self.params.tensors[u.w] = values;
         self.params.tensors[u.gamma] = vec![1.0; u.geom.cout];

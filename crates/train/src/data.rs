@@ -11,7 +11,11 @@ pub struct ImageFolder {
 }
 
 impl ImageFolder {
-    pub fn open(root: &Path) -> Result<ImageFolder, String> {
+    pub fn open(root: &Path) -> Result<ImageFolder, crate::TrainError> {
+        Self::open_folders(root).map_err(crate::TrainError::Data)
+    }
+
+    fn open_folders(root: &Path) -> Result<ImageFolder, String> {
         let read = |p: &Path| std::fs::read_dir(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
         let mut classes: Vec<String> = read(root)?
             .filter_map(|e| e.ok())

@@ -24,8 +24,9 @@ pub struct DetDataset {
 
 impl DetDataset {
     /// Opens a PennFudan-format folder (`Annotation/*.txt`) or a COCO JSON file.
-    pub fn open(path: &Path, images: Option<&Path>) -> Result<DetDataset, String> {
-        if path.is_dir() { load_pennfudan(path) } else { load_coco(path, images) }
+    pub fn open(path: &Path, images: Option<&Path>) -> Result<DetDataset, crate::TrainError> {
+        let set = if path.is_dir() { load_pennfudan(path) } else { load_coco(path, images) };
+        set.map_err(crate::TrainError::Data)
     }
 
     /// The samples whose image file names are in `names`.

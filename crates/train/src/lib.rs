@@ -3,22 +3,33 @@
 //! description of `mnv2-arch`. Activations are NHWC, weights OHWI as in the inference engine.
 //!
 //! Convolutions pad symmetrically (PyTorch's convention, what the reference gradients use).
+//!
+//! A run is a [`Trainer`] (epochs, resume, checkpoints, metrics, curves, progress) driving a
+//! [`Task`] (what differs between a classifier, a detector and a linear probe); networks trained
+//! end to end step through [`NetSteps`] (batches, optimizer, moving average).
 
 pub mod augment;
 pub mod convert;
+mod curves;
 pub mod data;
 pub mod detdata;
+mod error;
 pub mod layers;
 pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod probe;
-pub mod safetensors;
+pub mod run_files;
 pub mod ssd;
 pub mod ssd_augment;
 pub mod ssd_loss;
+pub mod steps;
+pub mod trainer;
 
+pub use error::TrainError;
 pub use model::{Grads, Params, TrainNet};
+pub use steps::{Batches, Hyper, NetSteps, Rule, Trainable};
+pub use trainer::{EpochTrained, Figures, Metric, Progress, RunOptions, Saved, Silent, Task, Trainer};
 
 /// An upper estimate of the bytes one training step holds for a batch of `batch` images of
 /// `arch`: every layer's output (and the expanded and depthwise tensors of each block) kept for

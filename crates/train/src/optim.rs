@@ -18,12 +18,12 @@ impl Optimizer {
     pub fn rmsprop() -> Optimizer {
         Optimizer::RmsProp { decay: 0.9, momentum: 0.9, eps: 1.0 }
     }
-    pub fn parse(name: &str) -> Result<Optimizer, String> {
+    pub fn parse(name: &str) -> Result<Optimizer, crate::TrainError> {
         match name {
             "rmsprop" => Ok(Optimizer::rmsprop()),
             "sgd" => Ok(Optimizer::Sgd { momentum: 0.9 }),
             "adamw" => Ok(Optimizer::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
-            other => Err(format!("unknown optimizer {other:?} (rmsprop, sgd, adamw)")),
+            other => Err(crate::TrainError::Options(format!("unknown optimizer {other:?} (rmsprop, sgd, adamw)"))),
         }
     }
 }
@@ -86,6 +86,21 @@ pub enum Schedule {
     Cosine {
         epochs: f32,
     },
+}
+
+impl Schedule {
+    /// The schedule named `cosine` (over `epochs`), `exponential` (0.98 per epoch) or `constant`.
+    pub fn parse(name: &str, epochs: usize) -> Result<Schedule, crate::TrainError> {
+        Ok(match name {
+            "cosine" => Schedule::Cosine { epochs: epochs as f32 },
+            "exponential" => Schedule::Exponential { rate: 0.98, epochs_per_decay: 1.0 },
+            "constant" => Schedule::Constant,
+            other => {
+                let why = format!("unknown schedule {other:?} (cosine, exponential, constant)");
+                return Err(crate::TrainError::Options(why));
+            }
+        })
+    }
 }
 
 /// The learning rate at fractional `epoch`, with a linear warm-up over the first `warmup` epochs.

@@ -4,6 +4,9 @@
 use crate::data::Rng;
 use crate::loss::cross_entropy;
 use crate::optim::{Optimizer, Schedule, State, learning_rate, step};
+use crate::{Saved, TrainError};
+use serde_json::{Value, json};
+use std::path::Path;
 
 /// Weights `[classes][dim]` and bias, with their optimiser state.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +106,41 @@ impl Linear {
             step(cfg.optimizer, &mut self.b, &gb, &mut self.state_b, lr, 0.0);
         }
         (loss_sum / n as f64, correct as f64 / n as f64)
+    }
+}
+
+impl Linear {
+    /// Saves the weights, their optimizer state, `rng`, the epochs done and the options as a
+    /// JSON file (written atomically).
+    pub fn save_state(&self, path: &Path, rng: Rng, epoch: usize, config: &str) -> Result<(), TrainError> {
+        let v = json!({"epoch": epoch, "rng": rng.0.to_string(), "config": config, "w": self.w, "b": self.b,
+            "w_first": self.state_w.first, "w_second": self.state_w.second, "w_steps": self.state_w.steps,
+            "b_first": self.state_b.first, "b_second": self.state_b.second, "b_steps": self.state_b.steps});
+        mnv2_import::safetensors::write_atomic(path, v.to_string().as_bytes())?;
+        Ok(())
+    }
+
+    /// Loads a state saved by [`Linear::save_state`] for `dim` features and `classes` classes.
+    pub fn load_state(path: &Path, dim: usize, classes: usize) -> Result<(Linear, Saved), TrainError> {
+        let bad = |why: &str| TrainError::checkpoint(path, why);
+        let bytes = mnv2_limits::read_file(path, 1 << 30, "a training checkpoint")
+            .map_err(|e| bad(&format!("nothing to resume from: {e}")))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad("not a checkpoint"))?;
+        let floats = |k: &str| -> Vec<f32> {
+            v[k].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()).unwrap_or_default()
+        };
+        let mut lin = Linear::zeros(dim, classes);
+        (lin.w, lin.b) = (floats("w"), floats("b"));
+        if lin.w.len() != dim * classes || lin.b.len() != classes {
+            return Err(bad("does not match this dataset and backbone"));
+        }
+        lin.state_w =
+            State { first: floats("w_first"), second: floats("w_second"), steps: v["w_steps"].as_u64().unwrap_or(0) };
+        lin.state_b =
+            State { first: floats("b_first"), second: floats("b_second"), steps: v["b_steps"].as_u64().unwrap_or(0) };
+        let rng = Rng(v["rng"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| bad("no rng state"))?);
+        let config = v["config"].as_str().map(str::to_string);
+        Ok((lin, Saved { epoch: v["epoch"].as_u64().unwrap_or(0) as usize, rng, config }))
     }
 }
 

@@ -6,6 +6,7 @@ use mnv2_arch::{SsdLayer, SsdLite};
 use mnv2_engine::{ConvWeights, InputSpec, LayerWeights, Model, OutputKind, SsdExtraWeights, SsdPredictorWeights};
 use mnv2_engine::{SsdWeights, Task, Tensor};
 
+use crate::TrainError;
 use crate::layers::{ConvGeom, pointwise_backward, pointwise_forward};
 use crate::model::{Cache, ConvKind, Grads, Params, TrainNet};
 
@@ -55,13 +56,13 @@ impl TrainSsd {
     /// already initialised and, for imported weights, calibrated), with `ssd.backbone`'s
     /// resolution and classes. The head starts He-normal (predictor convs N(0, 0.03), class
     /// biases -4.6 for the object classes so that training starts from "nothing here").
-    pub fn new(mut net: TrainNet, ssd: SsdLite, seed: u64) -> Result<TrainSsd, String> {
+    pub fn new(mut net: TrainNet, ssd: SsdLite, seed: u64) -> Result<TrainSsd, TrainError> {
         let bb = ssd.backbone;
         if (net.arch.width, net.arch.resolution) != (bb.width, bb.resolution) {
-            return Err(format!(
+            return Err(TrainError::Model(format!(
                 "backbone is {}x{} at width {}, the detector {}x{} at width {}",
                 net.arch.resolution, net.arch.resolution, net.arch.width, bb.resolution, bb.resolution, bb.width
-            ));
+            )));
         }
         let batch = net.units[0].geom.n;
         let tap = ssd.tap_block();
@@ -154,13 +155,12 @@ impl TrainSsd {
     /// A trainable copy of a detection model (batch norms unfolded as the identity plus the
     /// folded bias: call [`TrainSsd::calibrate`] on a first batch). With `classes` object
     /// classes different from the model's, the class predictors' 1x1 convs start afresh.
-    pub fn from_model(model: &Model, batch: usize, classes: usize, seed: u64) -> Result<TrainSsd, String> {
+    pub fn from_model(model: &Model, batch: usize, classes: usize, seed: u64) -> Result<TrainSsd, TrainError> {
         let (Some(ssd), Task::Detect(head)) = (model.ssdlite(), &model.task) else {
-            return Err(format!("{} is not a detection model", model.name));
+            return Err(TrainError::Model(format!("{} is not a detection model", model.name)));
         };
         let net = TrainNet::from_model(model, batch, 1)?;
-        let target =
-            SsdLite::new(ssd.backbone.width, ssd.backbone.resolution, classes as u32).map_err(|e| e.to_string())?;
+        let target = SsdLite::new(ssd.backbone.width, ssd.backbone.resolution, classes as u32)?;
         let same_classes = target.backbone.classes == ssd.backbone.classes;
         let mut t = TrainSsd::new(net, SsdLite { backbone: TrainSsd::backbone_of(&target, &model.arch) }, seed)?;
         for (&[r, d, e], w) in t.extras.clone().iter().zip(&head.extras) {
@@ -171,13 +171,10 @@ impl TrainSsd {
         for ((bp, cp), w) in t.predictors.clone().iter().zip(&head.predictors) {
             t.net.load_folded(bp.dw, &w.box_depthwise)?;
             t.net.load_folded(cp.dw, &w.class_depthwise)?;
-            let mut set = |p: &Predictor, c: &ConvWeights| -> Result<(), String> {
-                let (wv, bv) = (
-                    c.weights.dequantize().map_err(|e| e.to_string())?,
-                    c.bias.dequantize().map_err(|e| e.to_string())?,
-                );
+            let mut set = |p: &Predictor, c: &ConvWeights| -> Result<(), TrainError> {
+                let (wv, bv) = (c.weights.dequantize()?, c.bias.dequantize()?);
                 if wv.len() != p.cin * p.cout || bv.len() != p.cout {
-                    return Err("predictor sizes differ".into());
+                    return Err(TrainError::Model("predictor sizes differ".into()));
                 }
                 t.net.params.tensors[p.w] = wv;
                 t.net.params.tensors[p.b] = bv;

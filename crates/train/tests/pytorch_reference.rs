@@ -3,8 +3,8 @@
 //! statistics after the step and the eval-mode logits.
 
 use mnv2_arch::Arch;
+use mnv2_import::safetensors::F32Tensor;
 use mnv2_train::TrainNet;
-use mnv2_train::safetensors::F32Tensor;
 
 use mnv2_testdata::shared_file;
 
@@ -46,7 +46,7 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn one_step_matches_pytorch() {
     let bytes = std::fs::read(shared_file("reference/train/mobilenet_v2_0.35_64_step.safetensors")).unwrap();
-    let (t, _) = mnv2_train::safetensors::read(&bytes).unwrap();
+    let (t, _) = mnv2_import::safetensors::read(&bytes).unwrap();
     let arch = Arch::new(0.35, 64, 10).unwrap();
     let mut net = TrainNet::new(arch, 4);
     for (i, name) in net.params.names.clone().iter().enumerate() {

@@ -1,6 +1,6 @@
-//! Learning curves drawn into a PNG: one panel, x = epoch (numbered), y = 0..1, a line per series.
+//! Learning curves as a picture: one panel, x = epoch (numbered), y = 0..1, a line per series.
 
-use mnv2::image::Rgb8;
+use crate::Rgb8;
 
 /// Draws `series` (name, colour, values in 0..=1 per epoch) on a 640x400 white canvas: a
 /// title, a y axis from 0 to 1 with its title, an x axis with epoch numbers, and a legend.
@@ -28,7 +28,7 @@ pub fn curves(title: &str, y_title: &str, series: &[(&str, [u8; 3], Vec<f64>)]) 
     for e in (1..=epochs).filter(|e| (e - 1) % step == 0 || *e == epochs) {
         let label = e.to_string();
         img.fill_rect(px(e), top + ph, 1, 4, [0, 0, 0], 1.0);
-        let half = mnv2::image::font::text_width(&label, 1) / 2;
+        let half = crate::font::text_width(&label, 1) / 2;
         img.draw_text(px(e).saturating_sub(half), top + ph + 7, &label, 1, dark);
     }
     img.draw_text(left + pw / 2 - 15, h - 16, "epoch", 1, [0, 0, 0]);
@@ -55,44 +55,23 @@ fn line(img: &mut Rgb8, (x0, y0): (usize, usize), (x1, y1): (usize, usize), colo
     }
 }
 
-/// Redraws `plot` from the metrics JSON lines of a training run: the loss scaled to its maximum
-/// and the named 0..1 series (label, colour, JSON key).
-fn metric_curves(
-    metrics: &std::path::Path,
-    plot: &std::path::Path,
-    (title, measure): (&str, &str),
-    series: &[(&str, [u8; 3], &str)],
-) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(metrics).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", metrics.display()))?;
-    let history: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let get = |k: &str| history.iter().map(|v| v[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
-    let loss_max = get("loss").iter().copied().fold(1e-9, f64::max);
-    let mut all = vec![("loss (scaled)", [200, 60, 40], get("loss").iter().map(|l| l / loss_max).collect())];
-    // A series never measured (AP with nothing held out) is left out, not drawn as zeros.
-    let measured = |key: &str| history.iter().any(|v| v[key].is_number());
-    all.extend(series.iter().filter(|s| measured(s.2)).map(|&(name, color, key)| (name, color, get(key))));
-    let y_title = format!("{measure}; loss divided by its largest value ({loss_max:.3})");
-    mnv2::image::save_png(&curves(title, &y_title, &all), plot)?;
-    Ok(())
-}
-
-/// Classifier training curves: loss, train and validation top-1.
-pub fn training_curves(metrics: &std::path::Path, plot: &std::path::Path) -> anyhow::Result<()> {
-    metric_curves(
-        metrics,
-        plot,
-        ("Classifier training", "top-1 accuracy"),
-        &[("train top-1", [40, 120, 200], "train_top1"), ("val top-1", [40, 160, 60], "val_top1")],
-    )
-}
-
-/// Detector training curves: loss, held-out AP@0.5 and COCO AP.
-pub fn detection_curves(metrics: &std::path::Path, plot: &std::path::Path) -> anyhow::Result<()> {
-    metric_curves(
-        metrics,
-        plot,
-        ("Detector training", "average precision"),
-        &[("held-out AP@0.5", [40, 160, 60], "val_ap50"), ("held-out COCO AP", [40, 120, 200], "val_coco_ap")],
-    )
+#[cfg(test)]
+mod tests {
+    /// Two epochs of a rising series: the canvas is white where nothing is drawn, the legend
+    /// swatch has the series' colour, and the points sit where 0.25 and 0.75 of the axis are.
+    #[test]
+    fn points_land_where_the_axis_says() {
+        let red = [200, 0, 0];
+        let img = super::curves("t", "y", &[("s", red, vec![0.25, 0.75])]);
+        let px = |x: usize, y: usize| {
+            let i = (y * img.width + x) * 3;
+            [img.data[i], img.data[i + 1], img.data[i + 2]]
+        };
+        assert_eq!((img.width, img.height), (640, 400));
+        assert_eq!(px(600, 390), [255, 255, 255]);
+        // Plot area: left 44, width 572, top 36, height 320; epoch 1 at x = 44, epoch 2 at 616.
+        assert_eq!(px(44, 36 + (0.75 * 320.0) as usize), red);
+        assert_eq!(px(616 - 1, 36 + (0.25 * 320.0) as usize), red);
+        assert_eq!(px(640 - 24 - 150 + 5, 36 + 10 + 4), red);
+    }
 }
