@@ -8,6 +8,7 @@
 //! ```
 
 mod deeplab;
+pub mod describe;
 mod layer;
 mod ssdlite;
 mod table;

@@ -1,23 +1,13 @@
-//! `mnv2 bench`: latency and throughput of one model on this machine.
+//! `mnv2 bench`: latency and throughput of one model on this machine (timed by `mnv2::bench`).
 
 use crate::args::BenchArgs;
 use anyhow::{Context, bail};
+use mnv2::bench::Bench;
 use mnv2::image::Rgb8;
 use mnv2::kernels::peak::{PeakKind, PeakMeter};
-use mnv2::{Classifier, Detector, Options, Precision, Segmenter};
+use mnv2::{Options, Precision};
 use serde_json::json;
 use std::process::ExitCode;
-use std::time::Instant;
-
-/// What is timed.
-enum Target {
-    /// A classifier (fp32 or int8) on prepared inputs.
-    Classify(Box<Classifier>),
-    /// A segmenter's network, upsampling and argmax on a prepared input.
-    Segment(Box<Segmenter>, Vec<u8>),
-    /// A detector's network on a prepared input.
-    Detect(Box<Detector>, Vec<f32>),
-}
 
 pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let model_path = match &a.model {
@@ -25,33 +15,31 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
         None => mnv2::default_model_path()?,
     };
     let model = mnv2::import::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    if a.profile && a.batch != 1 {
+        bail!("--profile times the steps of one image: use --batch 1");
+    }
     let (file, image) = bench_image(&a, &model)?;
-    let (macs, mut target) = make_target(&a, model, &image)?;
-    let precision = target.precision();
-    let prepared = match &target {
-        Target::Classify(c) => c.preprocess(&image)?.data,
-        _ => Vec::new(),
-    };
-    let batch: Vec<&[u8]> = (0..a.batch).map(|_| prepared.as_slice()).collect();
-    let from_file = if a.end_to_end { file } else { None };
-    let run = |t: &mut Target| run_once(t, from_file.as_deref(), &batch, precision);
+    let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
+    let mut bench = Bench::new(model, options, a.batch, &image, if a.end_to_end { file } else { None })?;
+    let precision = bench.precision();
     let isa = mnv2::kernels::Isa::detect();
     let kind = if precision == Precision::Int8 { PeakKind::Int8 } else { PeakKind::F32 };
-    let (times, peak) = time_runs(&mut target, &run, &a, PeakMeter::new(isa, kind))?;
-    let steps = if a.profile { profile_steps(&mut target, &run, a.iters, a.batch)? } else { Vec::new() };
-    let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
+    let (times, peak) = bench.time(a.warmup, a.iters, PeakMeter::new(isa, kind))?;
+    let steps = if a.profile { bench.profile(a.iters)? } else { Vec::new() };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = if a.threads == 0 { cores } else { a.threads };
     let report = Report {
         model: model_path.display().to_string(),
         precision,
         threads,
         // Threads beyond the cores share them: the peak is that of the cores in use.
-        cores: threads.min(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        cores: threads.min(cores),
         batch: a.batch,
         isa,
         kind,
         times,
-        arena: target.arena_bytes(),
-        macs: macs as f64 * a.batch as f64,
+        arena: bench.arena_bytes(),
+        macs: bench.macs_per_image as f64 * a.batch as f64,
         peak_per_core: peak.best(),
     };
     report.print(a.json);
@@ -60,8 +48,7 @@ pub fn main(a: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The bytes of `--image` (refused with `--end-to-end` when missing) and the picture the input is
-/// prepared from: that image, or a fixed pseudo-random pattern (the classifier's arithmetic does
-/// not depend on the values; segmentation's argmax does, so give it a real image).
+/// prepared from: that image, or a fixed pseudo-random pattern.
 fn bench_image(a: &BenchArgs, model: &mnv2::engine::Model) -> anyhow::Result<(Option<Vec<u8>>, Rgb8)> {
     let file = match &a.image {
         Some(p) => Some(mnv2::Limits::global().read_file(p, "an image")?),
@@ -70,96 +57,9 @@ fn bench_image(a: &BenchArgs, model: &mnv2::engine::Model) -> anyhow::Result<(Op
     };
     let image = match (&file, &a.image) {
         (Some(bytes), Some(path)) => mnv2::image::decode_rgb(bytes, &path.display().to_string())?,
-        _ => {
-            let r = model.arch.resolution as usize;
-            Rgb8::new(r, r, (0..r * r * 3).map(|i| ((i * 2_654_435_761usize) >> 13) as u8).collect())
-        }
+        _ => mnv2::bench::pattern(model.arch.resolution as usize),
     };
     Ok((file, image))
-}
-
-/// The task the model is for, with its prepared input, and its multiply-adds per image.
-fn make_target(a: &BenchArgs, model: mnv2::engine::Model, image: &Rgb8) -> anyhow::Result<(u64, Target)> {
-    let options = Options { threads: a.threads, precision: a.precision, ..Options::default() };
-    let made = if let Some(ssd) = model.ssdlite() {
-        let det = Detector::from_model(model, &options, None)?;
-        let input = det.prepare(image);
-        (ssd.macs(), Target::Detect(Box::new(det), input))
-    } else if let Some(deeplab) = model.deeplab() {
-        let seg = Segmenter::new(model, options)?;
-        let (input, _) = seg.prepare(image);
-        (deeplab.macs(), Target::Segment(Box::new(seg), input))
-    } else {
-        let macs = model.arch.macs();
-        let mut c = Classifier::new(model, options)?;
-        c.reserve(a.batch)?;
-        (macs, Target::Classify(Box::new(c)))
-    };
-    if a.batch > 1 && !matches!(made.1, Target::Classify(_)) {
-        bail!("--batch applies to classifiers; segmenters and detectors run one image at a time");
-    }
-    Ok(made)
-}
-
-impl Target {
-    fn precision(&self) -> Precision {
-        match self {
-            Target::Classify(c) => c.precision(),
-            Target::Segment(s, _) => s.precision(),
-            Target::Detect(..) => Precision::F32,
-        }
-    }
-    fn arena_bytes(&self) -> usize {
-        match self {
-            Target::Classify(c) => c.arena_bytes(),
-            Target::Segment(s, _) => s.arena_bytes(),
-            Target::Detect(d, _) => d.arena_bytes(),
-        }
-    }
-}
-
-/// One timed run: from the image file's bytes (`from_file`: decoding, preprocessing and
-/// post-processing included) or from the prepared input (`batch` of them for a classifier).
-fn run_once(t: &mut Target, from_file: Option<&[u8]>, batch: &[&[u8]], precision: Precision) -> anyhow::Result<()> {
-    let decode = |bytes| mnv2::image::decode_rgb(bytes, "image");
-    match (t, from_file) {
-        (Target::Classify(c), Some(bytes)) => drop(c.classify(&[decode(bytes)?], 5)?),
-        (Target::Segment(s, _), Some(bytes)) => drop(s.segment(&decode(bytes)?)?),
-        (Target::Detect(d, _), Some(bytes)) => drop(d.detect(&decode(bytes)?)?),
-        (Target::Classify(c), None) if precision == Precision::Int8 => drop(c.run_int8(batch)?),
-        (Target::Classify(c), None) => drop(c.run_bytes(batch)?),
-        (Target::Segment(s, input), None) => drop(s.run_input(input)?),
-        (Target::Detect(d, input), None) => drop(d.run_input(input)?),
-    }
-    Ok(())
-}
-
-/// The warm-up, then `iters` timed runs (seconds each, sorted), with the peak measured as the best
-/// of short samples before and between them, so that one busy moment on a shared host does not
-/// set it.
-fn time_runs(
-    target: &mut Target,
-    run: &impl Fn(&mut Target) -> anyhow::Result<()>,
-    a: &BenchArgs,
-    mut peak: PeakMeter,
-) -> anyhow::Result<(Vec<f64>, PeakMeter)> {
-    for _ in 0..a.warmup.max(1) {
-        run(target)?;
-    }
-    for _ in 0..5 {
-        peak.sample(20);
-    }
-    let mut times = Vec::with_capacity(a.iters);
-    for i in 0..a.iters {
-        let t = Instant::now();
-        run(target)?;
-        times.push(t.elapsed().as_secs_f64());
-        if (i + 1) % a.iters.div_ceil(5) == 0 {
-            peak.sample(20);
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    Ok((times, peak))
 }
 
 /// What `bench` prints.
@@ -226,34 +126,6 @@ impl Report {
             crate::count(self.cores, "core"),
         );
     }
-}
-
-/// Each step's minimum time over `iters` profiled runs (batch 1 runs on this thread, where the
-/// engine records its steps).
-fn profile_steps(
-    target: &mut Target,
-    run: &impl Fn(&mut Target) -> anyhow::Result<()>,
-    iters: usize,
-    batch: usize,
-) -> anyhow::Result<Vec<mnv2::engine::profile::StepTime>> {
-    if batch != 1 {
-        bail!("--profile times the steps of one image: use --batch 1");
-    }
-    let mut best: Vec<mnv2::engine::profile::StepTime> = Vec::new();
-    for _ in 0..iters {
-        mnv2::engine::profile::start();
-        let result = run(target);
-        let steps = mnv2::engine::profile::finish();
-        result?;
-        if best.is_empty() {
-            best = steps;
-        } else {
-            for (b, s) in best.iter_mut().zip(steps) {
-                b.seconds = b.seconds.min(s.seconds);
-            }
-        }
-    }
-    Ok(best)
 }
 
 /// The profile as a table (or one JSON array of {step, us}).

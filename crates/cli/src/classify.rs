@@ -2,7 +2,7 @@
 
 use crate::args::ClassifyArgs;
 use crate::files;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use mnv2::{Classifier, Options, Prediction};
 use serde_json::json;
@@ -10,9 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
-    if a.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
     let model_path = match &a.model {
         Some(p) => p.clone(),
         None => mnv2::default_model_path()?,
@@ -22,7 +19,7 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
         Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     // A batch too large for the memory limit is refused now, before any image is read.
     classifier.reserve(a.batch)?;
-    let paths = files::expand(&a.inputs);
+    let paths = mnv2::image::image_paths(&a.inputs);
     let progress = if paths.len() > 1 { ProgressBar::new(paths.len() as u64) } else { ProgressBar::hidden() };
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}").expect("valid template"),

@@ -1,15 +1,14 @@
 //! Expanding command-line paths into image files.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Runs `one` on each image of `inputs` (files, and folders walked as [`expand`] does; a
+/// Runs `one` on each image of `inputs` (files, and folders walked as [`mnv2::image::image_paths`] does; a
 /// progress bar when there are several), printing what it returns; a failure is one error line
 /// and the rest go on. Exit status 1 if any failed.
 pub fn for_each_image(inputs: &[PathBuf], mut one: impl FnMut(&Path) -> anyhow::Result<String>) -> ExitCode {
-    let images = expand(inputs);
+    let images = mnv2::image::image_paths(inputs);
     let progress = if images.len() > 1 { ProgressBar::new(images.len() as u64) } else { ProgressBar::hidden() };
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images eta {eta}").expect("valid template"));
     let mut failed = 0;
@@ -40,46 +39,6 @@ pub fn for_each_image(inputs: &[PathBuf], mut one: impl FnMut(&Path) -> anyhow::
 pub fn with_path(path: &Path, msg: &str) -> String {
     let shown = path.display().to_string();
     if msg.contains(&shown) { msg.to_string() } else { format!("{shown}: {msg}") }
-}
-
-/// Files named directly are kept as they are; directories are walked (sorted, recursively) for
-/// image files. Paths that cannot be read are returned as errors, in order. A folder reached a
-/// second time (a symbolic link back up the tree, or two links to one folder) is not walked again.
-pub fn expand(inputs: &[PathBuf]) -> Vec<Result<PathBuf, (PathBuf, String)>> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for p in inputs {
-        if p.is_dir() {
-            walk(p, &mut seen, &mut out);
-        } else {
-            out.push(Ok(p.clone()));
-        }
-    }
-    out
-}
-
-fn walk(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<Result<PathBuf, (PathBuf, String)>>) {
-    match std::fs::canonicalize(dir) {
-        Ok(real) => {
-            if !seen.insert(real) {
-                return;
-            }
-        }
-        Err(e) => return out.push(Err((dir.to_path_buf(), e.to_string()))),
-    }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return out.push(Err((dir.to_path_buf(), e.to_string()))),
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            walk(&p, seen, out);
-        } else if mnv2::image::is_image_path(&p) {
-            out.push(Ok(p));
-        }
-    }
 }
 
 /// Writes a whole file, naming it in the error.
