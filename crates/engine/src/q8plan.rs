@@ -144,6 +144,7 @@ fn conv_parts(
 }
 
 fn pack_pointwise(
+    isa: Isa,
     cw: &ConvWeights,
     input: ActQ,
     act: impl Into<Act>,
@@ -154,7 +155,7 @@ fn pack_pointwise(
     let k = *cw.weights.shape.last().unwrap_or(&0);
     let p = conv_parts(cw, n, input, act, signed, what)?;
     let w = &p.w;
-    let packed = QPackedB::new(k, n, |kk, j| w[j * k + kk], &p.bias, input.zero_point, p.requant, p.stage);
+    let packed = QPackedB::new(isa, k, n, |kk, j| w[j * k + kk], &p.bias, input.zero_point, p.requant, p.stage);
     Ok((packed, p.output))
 }
 
@@ -359,7 +360,7 @@ impl Q8Engine {
                         stride: c.stride as usize,
                     };
                     store(c.output.len());
-                    let layer = QConvLayer::new(shape, &p.w, p.bias, cur.zero_point, p.requant, p.stage);
+                    let layer = QConvLayer::new(isa, shape, &p.w, p.bias, cur.zero_point, p.requant, p.stage);
                     cur = p.output;
                     QStep::Stem(layer)
                 }
@@ -370,7 +371,7 @@ impl Q8Engine {
                     wide = wide.max(dw_out.len()).max(if b.has_expand() { dw_in.len() } else { 0 });
                     let expand = match &bw.expand {
                         Some(e) => {
-                            let (packed, q) = pack_pointwise(e, cur, true, signed, &format!("{what} expand"))?;
+                            let (packed, q) = pack_pointwise(isa, e, cur, true, signed, &format!("{what} expand"))?;
                             cur = q;
                             Some(packed)
                         }
@@ -385,9 +386,11 @@ impl Q8Engine {
                         stride: b.stride as usize,
                         dilation: b.dilation as usize,
                     };
-                    let dw = QDwLayer::new(shape, p.w, p.bias, cur.zero_point, RequantVec::new(&p.requant), p.stage);
+                    let dw =
+                        QDwLayer::new(isa, shape, p.w, p.bias, cur.zero_point, RequantVec::new(&p.requant), p.stage);
                     cur = p.output;
-                    let (project, y) = pack_pointwise(&bw.project, cur, false, signed, &format!("{what} project"))?;
+                    let (project, y) =
+                        pack_pointwise(isa, &bw.project, cur, false, signed, &format!("{what} project"))?;
                     cur = y;
                     let add = if b.residual {
                         let out = act_q(&bw.add_output, signed, &format!("{what} add"))?;
@@ -401,7 +404,7 @@ impl Q8Engine {
                 }
                 (Layer::Head(c), LayerWeights::Head(w)) => {
                     store(c.output.len());
-                    let (packed, q) = pack_pointwise(w, cur, true, signed, &what)?;
+                    let (packed, q) = pack_pointwise(isa, w, cur, true, signed, &what)?;
                     cur = q;
                     QStep::Head(packed)
                 }
@@ -435,7 +438,7 @@ impl Q8Engine {
                     step
                 }
                 (Layer::Classifier(_), LayerWeights::Classifier(w)) => {
-                    let (packed, q) = pack_pointwise(w, cur, false, signed, "classifier")?;
+                    let (packed, q) = pack_pointwise(isa, w, cur, false, signed, "classifier")?;
                     cur = q;
                     QStep::Classifier(packed)
                 }
@@ -453,18 +456,18 @@ impl Q8Engine {
             if pooled_q != cur {
                 return Err(EngineError::Weights("image pooling changes quantization".into()));
             }
-            let (image_pool, ip_q) = pack_pointwise(&h.image_pool, cur, Act::Relu, signed, "image pooling conv")?;
+            let (image_pool, ip_q) = pack_pointwise(isa, &h.image_pool, cur, Act::Relu, signed, "image pooling conv")?;
             let concat_q = act_q(&h.image_pool_resized, signed, "image pooling branch")?;
             let pool_requant = (concat_q != ip_q).then(|| {
                 let requant = Requant::new(ip_q.scale as f64 / concat_q.scale as f64);
                 (ip_q.zero_point, requant, OutputStage::new(concat_q.zero_point, concat_q.scale, false))
             });
-            let (aspp0, aspp_q) = pack_pointwise(&h.aspp0, cur, Act::Relu, signed, "aspp 1x1")?;
+            let (aspp0, aspp_q) = pack_pointwise(isa, &h.aspp0, cur, Act::Relu, signed, "aspp 1x1")?;
             if aspp_q != concat_q {
                 return Err(EngineError::Weights("the concatenated branches are quantized differently".into()));
             }
-            let (projection, proj_q) = pack_pointwise(&h.projection, concat_q, Act::Relu, signed, "projection")?;
-            let (logits, _) = pack_pointwise(&h.logits, proj_q, Act::None, signed, "logits")?;
+            let (projection, proj_q) = pack_pointwise(isa, &h.projection, concat_q, Act::Relu, signed, "projection")?;
+            let (logits, _) = pack_pointwise(isa, &h.logits, proj_q, Act::None, signed, "logits")?;
             let r = model.arch.resolution as usize;
             let (fh, fw, classes) = (f.h as usize, f.w as usize, logits.n());
             let head = QDeepLabHead {

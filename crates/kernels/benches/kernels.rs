@@ -60,6 +60,7 @@ fn time_gemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
 /// An int8 pointwise conv of `m` pixels, `k` to `n` channels.
 fn time_qgemm(isa: Isa, m: usize, k: usize, n: usize) -> (f64, f64) {
     let q = QPackedB::new(
+        isa,
         k,
         n,
         |kk, j| ((kk * 7 + j * 3) % 15) as i16 - 7,
@@ -127,6 +128,7 @@ fn main() {
                     let name = "int8 stem conv3x3 s2 224x224x3->32";
                     if wanted(name) {
                         let q = QConvLayer::new(
+                            isa,
                             shape,
                             &(0..shape.out_c * 27).map(|i| (i * 5 % 31) as i16 - 15).collect::<Vec<_>>(),
                             vec![0; shape.out_c],
@@ -193,6 +195,7 @@ fn main() {
                     let name = format!("int8 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
                     if wanted(&name) {
                         let q = QDwLayer::new(
+                            isa,
                             shape,
                             (0..9 * c).map(|i| (i * 5 % 31) as i16 - 15).collect(),
                             vec![0; c],

@@ -1,104 +1,129 @@
-//! Instruction-set choice: detected once, overridable with `MNV2_ISA`.
+//! Instruction-set levels: each a superset of the one before it, detected once and overridable
+//! with `MNV2_ISA=<level>` (any level at or below the CPU's). Kernels are chosen by the level a
+//! call is given, never by a flag read elsewhere, so one process can run (and test, and bench)
+//! every level its CPU has.
 
 use std::sync::OnceLock;
 
-/// The instruction set a kernel call runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An instruction-set level, in increasing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
     /// Portable Rust, any CPU.
     Scalar,
-    /// x86-64 AVX2 with FMA.
+    /// x86-64 AVX2 with FMA (Haswell, Zen).
     Avx2,
+    /// AVX-512 F, BW and VL (Skylake-X, Zen 4): 16-float and 64-byte registers, masked stores.
+    Avx512,
+    /// AVX-512 with VNNI (`vpdpbusd`: four u8 x i8 products per 32-bit lane) and VBMI (`vpermb`:
+    /// any byte to any position) (Ice Lake, Sapphire Rapids, Zen 4).
+    Avx512Vnni,
 }
 
-/// `is_x86_feature_detected!` on x86-64, false elsewhere.
+/// `is_x86_feature_detected!` of every feature named, on x86-64; false elsewhere.
 macro_rules! cpu_has {
-    ($feature:tt) => {{
+    ($($feature:tt),+) => {{
         #[cfg(target_arch = "x86_64")]
-        let on = is_x86_feature_detected!($feature);
+        let on = $(is_x86_feature_detected!($feature))&&+;
         #[cfg(not(target_arch = "x86_64"))]
         let on = false;
         on
     }};
 }
 
-/// A CPU-feature flag detected once: `$base` (a weaker flag it implies, or true) and the feature.
-macro_rules! feature_flag {
-    ($(#[$doc:meta])* $name:ident = $base:expr, $feature:tt) => {
-        $(#[$doc])*
-        pub fn $name() -> bool {
-            static ON: OnceLock<bool> = OnceLock::new();
-            *ON.get_or_init(|| $base && cpu_has!($feature))
-        }
-    };
-}
-
-feature_flag!(
-    /// Whether the kernels of [`Isa::Avx2`] may also use AVX-512F registers (detected once;
-    /// `MNV2_AVX512=0` turns it off). Results are identical either way.
-    has_avx512 = std::env::var("MNV2_AVX512").as_deref() != Ok("0"), "avx512f"
-);
-feature_flag!(
-    /// [`has_avx512`] and the byte/word instructions of AVX-512BW with their 128/256-bit forms
-    /// (AVX-512VL: masked byte stores) — the integer kernels.
-    has_avx512_bw = has_avx512() && cpu_has!("avx512vl"), "avx512bw"
-);
-feature_flag!(
-    /// [`has_avx512_bw`] and AVX-512 VNNI (`vpdpbusd`: four u8 x i8 products summed into each
-    /// 32-bit lane in one instruction).
-    has_avx512_vnni = has_avx512_bw(), "avx512vnni"
-);
-feature_flag!(
-    /// [`has_avx512_bw`] and AVX-512 VBMI (`vpermb`, `vpermt2b`: bytes from any of 64 or 128).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // asked by x86-64 paths only
-    has_avx512_vbmi = has_avx512_bw(), "avx512vbmi"
-);
-feature_flag!(
-    /// [`has_avx512_vnni`] and AVX-512 VBMI (`vpermb`: any byte of a zmm to any position).
-    has_avx512_vnni_vbmi = has_avx512_vnni(), "avx512vbmi"
-);
-
 impl Isa {
-    /// The best instruction set this CPU supports, unless `MNV2_ISA` asks for another
-    /// (`scalar` always works; `avx2` is honoured only where the CPU has it).
+    /// Every level, lowest first.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
+
+    /// The level kernels run at: the best this CPU has, or `MNV2_ISA` (`scalar`, `avx2`,
+    /// `avx512`, `avx512-vnni`) where the CPU has that level.
     pub fn detect() -> Isa {
         static CHOICE: OnceLock<Isa> = OnceLock::new();
         *CHOICE.get_or_init(|| {
-            let best = if Isa::Avx2.available() { Isa::Avx2 } else { Isa::Scalar };
-            match std::env::var("MNV2_ISA").as_deref() {
-                Ok("scalar") => Isa::Scalar,
-                Ok("avx2") if Isa::Avx2.available() => Isa::Avx2,
+            let best = Isa::best();
+            match std::env::var("MNV2_ISA").ok().and_then(|name| Isa::parse(&name)) {
+                Some(asked) if asked <= best => asked,
                 _ => best,
             }
         })
     }
 
-    /// Whether this CPU can run kernels of this instruction set.
-    pub fn available(self) -> bool {
+    /// The best level this CPU has.
+    pub fn best() -> Isa {
+        static BEST: OnceLock<Isa> = OnceLock::new();
+        *BEST.get_or_init(|| Isa::ALL.into_iter().rev().find(|i| i.cpu_has()).unwrap_or(Isa::Scalar))
+    }
+
+    /// The level named `name` (as [`Isa::name`] writes it).
+    pub fn parse(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// Whether this CPU has every instruction of this level.
+    fn cpu_has(self) -> bool {
         match self {
             Isa::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 => false,
+            Isa::Avx2 => cpu_has!("avx2", "fma"),
+            Isa::Avx512 => Isa::Avx2.cpu_has() && cpu_has!("avx512f", "avx512bw", "avx512vl"),
+            Isa::Avx512Vnni => Isa::Avx512.cpu_has() && cpu_has!("avx512vnni", "avx512vbmi"),
         }
     }
 
-    /// Every instruction set this CPU can run (for tests and benchmarks).
+    /// Whether this CPU can run kernels of this level.
+    pub fn available(self) -> bool {
+        self <= Isa::best()
+    }
+
+    /// Every level this CPU can run, lowest first (for tests and benchmarks).
     pub fn all_available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2].into_iter().filter(|i| i.available()).collect()
+        Isa::ALL.into_iter().filter(|i| i.available()).collect()
     }
 
-    /// This instruction set if the CPU has it, else the portable one: what kernels actually run.
+    /// This level if the CPU has it, else the best it has below: what kernels actually run.
     pub fn or_scalar(self) -> Isa {
-        if self.available() { self } else { Isa::Scalar }
+        self.min(Isa::best())
     }
 
+    /// Whether a call at this level may use kernels of `level` (it is `level` or above, and the
+    /// CPU has it).
+    pub fn has(self, level: Isa) -> bool {
+        self.or_scalar() >= level
+    }
+
+    /// The level's name, as `MNV2_ISA` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
-            Isa::Avx2 if has_avx512() => "avx2+fma+avx512",
-            Isa::Avx2 => "avx2+fma",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Avx512Vnni => "avx512-vnni",
+        }
+    }
+}
+
+/// The variant of a kernel family a call at `isa` runs: the highest of `variants` (the levels
+/// the family has its own code for, lowest first, starting with [`Isa::Scalar`]) at or below it.
+pub fn pick(variants: &[Isa], isa: Isa) -> Isa {
+    let isa = isa.or_scalar();
+    variants.iter().copied().filter(|&v| v <= isa).max().unwrap_or(Isa::Scalar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_ordered_named_and_picked_from_below() {
+        assert!(Isa::Scalar < Isa::Avx2 && Isa::Avx2 < Isa::Avx512 && Isa::Avx512 < Isa::Avx512Vnni);
+        for isa in Isa::ALL {
+            assert_eq!(Isa::parse(isa.name()), Some(isa));
+        }
+        assert!(Isa::all_available().contains(&Isa::Scalar));
+        assert!(Isa::detect().available());
+        // A family with scalar and AVX2 code runs its AVX2 code at every level above.
+        let family = [Isa::Scalar, Isa::Avx2];
+        assert_eq!(pick(&family, Isa::Scalar), Isa::Scalar);
+        for isa in Isa::all_available().into_iter().filter(|&i| i >= Isa::Avx2) {
+            assert_eq!(pick(&family, isa), Isa::Avx2);
         }
     }
 }

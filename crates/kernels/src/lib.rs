@@ -3,21 +3,36 @@
 //! (`upsample`), and the machine's measured multiply-add peak (`peak`).
 //!
 //! Each kernel family keeps a textbook reference beside the fast code, and tests that compare the
-//! two on many shapes. The instruction set is chosen once ([`Isa::detect`]), honouring
-//! `MNV2_ISA=scalar|avx2` (and `MNV2_AVX512=0`), and passed explicitly to every call so that every
-//! path stays reachable from tests.
+//! two on many shapes. Instruction sets are explicit levels ([`Isa`]: scalar, avx2, avx512,
+//! avx512-vnni), detected once ([`Isa::detect`], `MNV2_ISA=<level>` forces any level the CPU has)
+//! and passed to every call, weight packing included. Each family lists the levels it has its own
+//! code for ([`FAMILIES`]); a call runs the highest of them at or below its level ([`isa::pick`]),
+//! and the tests and benches run every level the CPU has, so every variant is checked.
 
 pub mod aligned;
 pub mod conv;
 pub mod dwconv;
 pub mod gemm;
-mod isa;
+pub mod isa;
 pub mod peak;
 pub mod pool;
 pub mod q8;
 pub mod upsample;
 
-pub use isa::{Isa, has_avx512};
+pub use isa::Isa;
+
+/// Every kernel family and the levels it has its own code for (the others run the highest of
+/// these below them).
+pub const FAMILIES: [(&str, &[Isa]); 8] = [
+    ("f32 gemm", &gemm::VARIANTS),
+    ("f32 depthwise 3x3", &dwconv::VARIANTS),
+    ("f32 stem conv", &conv::VARIANTS),
+    ("int8 gemm (and the int8 stem on it)", &q8::gemm::VARIANTS),
+    ("int8 depthwise 3x3", &q8::dwconv::VARIANTS),
+    ("int8 add", &q8::add::VARIANTS),
+    ("int8 table lookup", &q8::table::VARIANTS),
+    ("int8 requantization", &q8::requant_vec::VARIANTS),
+];
 
 /// Lower and upper clamp applied after a kernel's sum (ReLU6 is `Clamp::RELU6`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,3 +64,22 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize, dilation: usize)
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod variants {
+    use super::*;
+
+    /// Every table starts with the portable code and lists levels in increasing order, and the
+    /// levels the family tests run (every one this CPU has) reach each variant the CPU can run.
+    #[test]
+    fn tables_are_ordered_and_every_variant_is_reached() {
+        for (family, variants) in FAMILIES {
+            assert_eq!(variants.first(), Some(&Isa::Scalar), "{family}");
+            assert!(variants.windows(2).all(|w| w[0] < w[1]), "{family}: levels out of order");
+            let reached: Vec<Isa> = Isa::all_available().into_iter().map(|i| isa::pick(variants, i)).collect();
+            for v in variants.iter().filter(|v| v.available()) {
+                assert!(reached.contains(v), "{family}: {} is never run", v.name());
+            }
+        }
+    }
+}

@@ -23,7 +23,7 @@ impl PeakKind {
             (PeakKind::F32, Isa::Scalar) => "scalar fp32 FMA",
             (PeakKind::F32, _) => "fp32 FMA",
             (PeakKind::Int8, Isa::Scalar) => "scalar int8",
-            (PeakKind::Int8, _) if crate::isa::has_avx512_vnni() => "int8 VNNI (vpdpbusd)",
+            (PeakKind::Int8, Isa::Avx512Vnni) => "int8 VNNI (vpdpbusd)",
             (PeakKind::Int8, _) => "int8 (vpmaddwd)",
         }
     }
@@ -71,13 +71,13 @@ fn measure(isa: Isa, kind: PeakKind, millis: u64) -> f64 {
 fn run_int8(isa: Isa, iters: usize) -> (u64, f32) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512 VNNI (with BW and VL) detected.
-        Isa::Avx2 if crate::isa::has_avx512_vnni() => unsafe { vnni(iters) },
+        // SAFETY: PeakMeter::new keeps only levels the CPU has: AVX-512 VNNI (with BW and VL).
+        Isa::Avx512Vnni => unsafe { vnni(iters) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512BW detected.
-        Isa::Avx2 if crate::isa::has_avx512_bw() => unsafe { madd512(iters) },
+        // SAFETY: as above: AVX-512BW.
+        Isa::Avx512 => unsafe { madd512(iters) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so AVX2 is present.
+        // SAFETY: as above: AVX2.
         Isa::Avx2 => unsafe { madd256(iters) },
         _ => scalar_int8(iters),
     }
@@ -168,10 +168,10 @@ unsafe fn madd256(iters: usize) -> (u64, f32) {
 fn run(isa: Isa, iters: usize) -> (u64, f32) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512F detected.
-        Isa::Avx2 if crate::isa::has_avx512() => unsafe { avx512(iters) },
+        // SAFETY: PeakMeter::new keeps only levels the CPU has: AVX-512F.
+        Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512(iters) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so AVX2 and FMA are present.
+        // SAFETY: as above: AVX2 and FMA.
         Isa::Avx2 => unsafe { avx2(iters) },
         _ => scalar(iters),
     }

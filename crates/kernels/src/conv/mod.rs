@@ -8,6 +8,9 @@ pub use reference::conv_reference;
 
 use crate::{Clamp, Isa};
 
+/// The levels the fp32 stem convolution has its own code for (tests and benches run each).
+pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
 /// Geometry of one full conv over one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvShape {
@@ -80,16 +83,15 @@ pub fn conv2d(
     assert_eq!(input.len(), shape.in_h * shape.in_w * shape.in_c, "conv input size");
     assert!(w.in_c == shape.in_c && w.out_c == shape.out_c && w.shape_k == shape.kernel, "conv weights");
     assert!(rows.end <= oh && out.len() == rows.len() * ow * shape.out_c, "conv output rows");
-    match isa.or_scalar() {
+    match crate::isa::pick(&VARIANTS, isa) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.
-        Isa::Avx2 if crate::isa::has_avx512() && shape.out_c.is_multiple_of(16) && shape.kernel <= 16 => unsafe {
-            // SAFETY: AVX-512F detected (AVX2 and FMA too: or_scalar() returned Avx2).
+        // SAFETY: pick() returns only levels the CPU has: AVX-512 (and AVX2 and FMA).
+        Isa::Avx512 if shape.out_c.is_multiple_of(16) && shape.kernel <= 16 => unsafe {
             rows_avx512(shape, input, w, clamp, rows, out)
         },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.
-        Isa::Avx2 => unsafe { rows_avx2(shape, input, w, clamp, rows, out) },
+        // SAFETY: pick() returns only levels the CPU has: AVX2 and FMA at least.
+        Isa::Avx2 | Isa::Avx512 => unsafe { rows_avx2(shape, input, w, clamp, rows, out) },
         _ => rows_portable(shape, input, w, clamp, rows, out),
     }
 }

@@ -8,6 +8,9 @@ pub use reference::dwconv3x3_reference;
 
 use crate::{Clamp, Isa};
 
+/// The levels the fp32 depthwise 3x3 has its own code for (tests and benches run each).
+pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
 /// Geometry of one depthwise conv over one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DwShape {
@@ -127,14 +130,14 @@ pub fn dwconv3x3_window(
     rows: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
-    window_impl(isa, crate::isa::has_avx512(), layer, window, Some(row0), rows, out)
+    window_impl(isa, true, layer, window, Some(row0), rows, out)
 }
 
 /// As [`dwconv3x3`] reading from a ring of input rows: `ring` holds whole rows, input row `iy`
 /// in slot `iy % slots`, and must hold every row the output rows read (the fused blocks keep
 /// their expanded rows this way, with no copying as the band moves down).
 pub fn dwconv3x3_ring(isa: Isa, layer: &DwLayer, ring: &[f32], rows: std::ops::Range<usize>, out: &mut [f32]) {
-    window_impl(isa, crate::isa::has_avx512(), layer, ring, None, rows, out)
+    window_impl(isa, true, layer, ring, None, rows, out)
 }
 
 /// [`dwconv3x3_window`] (or, with no `row0`, [`dwconv3x3_ring`]) choosing whether AVX2 work may
@@ -152,13 +155,13 @@ pub(crate) fn window_impl(
     assert!(w.len() == 9 * shape.channels && bias.len() == shape.channels, "depthwise weight size");
     // A window of rows from row0, or (None) a ring.
     let row0 = shape.check_rows(window.len(), row0, &rows, out.len());
-    match isa.or_scalar() {
+    match crate::isa::pick(&VARIANTS, isa) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512F detected (and AVX2+FMA, as or_scalar() returned Avx2).
-        Isa::Avx2 if wide && crate::isa::has_avx512() => unsafe { rows_avx512(layer, window, row0, rows, out) },
+        // SAFETY: pick() returns only levels the CPU has: AVX-512 (and AVX2 and FMA).
+        Isa::Avx512 if wide => unsafe { rows_avx512(layer, window, row0, rows, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2 and FMA.
-        Isa::Avx2 => unsafe { rows_avx2(layer, window, row0, rows, out, 0) },
+        // SAFETY: pick() returns only levels the CPU has: AVX2 and FMA at least.
+        Isa::Avx2 | Isa::Avx512 => unsafe { rows_avx2(layer, window, row0, rows, out, 0) },
         _ => rows_portable(layer, window, row0, rows, out),
     }
 }

@@ -19,6 +19,9 @@ pub use reference::gemm_reference;
 use crate::aligned::AlignedVec;
 use crate::{Clamp, Isa};
 
+/// The levels the fp32 GEMM has its own code for (tests and benches run each).
+pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
 /// Columns per packed panel (two AVX2 registers).
 pub const NR: usize = 16;
 /// Rows per register tile.
@@ -82,7 +85,7 @@ const MC: usize = 72;
 /// `out = clamp(a * b + bias + residual)` for `m` rows; `a` is m x k, `out` and `residual` m x n,
 /// all row-major and contiguous.
 pub fn gemm(isa: Isa, a: &[f32], b: &PackedB, residual: Option<&[f32]>, clamp: Clamp, out: &mut [f32]) {
-    gemm_tiles(isa, crate::isa::has_avx512(), a, b, 0..b.panels(), residual, clamp, out)
+    gemm_tiles(isa, true, a, b, 0..b.panels(), residual, clamp, out)
 }
 
 /// [`gemm`] for the output columns of `panels` only (a range of `0..b.panels()`): `out` and
@@ -97,7 +100,7 @@ pub fn gemm_panels(
     clamp: Clamp,
     out: &mut [f32],
 ) {
-    gemm_tiles(isa, crate::isa::has_avx512(), a, b, panels, residual, clamp, out)
+    gemm_tiles(isa, true, a, b, panels, residual, clamp, out)
 }
 
 /// [`gemm_panels`] choosing whether AVX2 work may use AVX-512 tiles (`wide`; ignored without AVX-512).
@@ -112,7 +115,7 @@ pub(crate) fn gemm_tiles(
     clamp: Clamp,
     out: &mut [f32],
 ) {
-    let isa = isa.or_scalar();
+    let isa = crate::isa::pick(&VARIANTS, isa);
     assert!(panels.start < panels.end && panels.end <= b.panels(), "panels {panels:?} of {}", b.panels());
     let (k, n) = (b.k, b.n.min(panels.end * NR));
     let ld = n - panels.start * NR;
@@ -123,7 +126,7 @@ pub(crate) fn gemm_tiles(
         assert_eq!(r.len(), out.len(), "residual shape");
     }
     let ctx = Ctx { isa, a, b, residual, clamp, p0: panels.start, ld };
-    let wide = wide && isa == Isa::Avx2 && crate::isa::has_avx512();
+    let wide = wide && isa == Isa::Avx512;
     for m0 in (0..m).step_by(MC) {
         let rows = MC.min(m - m0);
         // Row tiles of as even a height as MR allows (49 rows: 7 x 7 rather than 8 x 6 and a
@@ -240,7 +243,7 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if t.cols == NR && ctx.isa == Isa::Avx2 {
+    if t.cols == NR && ctx.isa >= Isa::Avx2 {
         let (o, residual) = tile_span(ctx, out.len(), t, NR);
         let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
         // SAFETY: AVX2+FMA (gemm() checked the Isa); the tile's rows lie inside `out` and
@@ -252,7 +255,7 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
     let mut acc = [[0f32; NR]; MR];
     match ctx.isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
+        Isa::Avx2 | Isa::Avx512 => {
             // SAFETY: gemm() turned an unavailable Isa into Scalar, so the CPU has avx2 and fma;
             // a_rows holds rows*k, panel k*NR and bias NR floats.
             unsafe { avx2::tile(a_rows, t.rows, k, panel, bias, &mut acc) }

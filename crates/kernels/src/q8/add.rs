@@ -64,19 +64,23 @@ impl QAdd {
     }
 }
 
+/// The levels the int8 add has its own code for (AVX-512: requantized in registers; VNNI
+/// level: by `vpermb` tables).
+pub const VARIANTS: [crate::Isa; 3] = [crate::Isa::Scalar, crate::Isa::Avx512, crate::Isa::Avx512Vnni];
+
 /// `out[i] = add(a[i], out[i])` (the residual added into the block's output).
 pub fn qadd_in_place(isa: crate::Isa, p: &QAdd, a: &[u8], out: &mut [u8]) {
     assert_eq!(a.len(), out.len(), "add operand sizes");
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if isa.or_scalar() == crate::Isa::Avx2 && crate::isa::has_avx512_vbmi() {
-        // SAFETY: AVX-512F/BW/VBMI detected; both slices hold out.len() bytes.
+    if isa.has(crate::Isa::Avx512Vnni) {
+        // SAFETY: AVX-512F/BW/VBMI (part of the level, which the CPU has); both slices hold out.len() bytes.
         done = unsafe { avx512::add_in_place_tables(p, a, out) };
     }
     #[cfg(target_arch = "x86_64")]
-    if isa.or_scalar() == crate::Isa::Avx2 && crate::isa::has_avx512_bw() {
-        // SAFETY: AVX-512F/BW detected; both slices hold out.len() bytes.
+    if isa.has(crate::Isa::Avx512) {
+        // SAFETY: AVX-512F/BW (the level, which the CPU has); both slices hold out.len() bytes.
         done += unsafe { avx512::add_in_place(p, &a[done..], &mut out[done..]) };
     }
     let _ = isa;

@@ -28,6 +28,7 @@ const PIXELS: usize = 64;
 impl QConvLayer {
     /// `ohwi[((o * k + y) * k + x) * in_c + i]`, zero point already removed.
     pub fn new(
+        isa: Isa,
         shape: ConvShape,
         ohwi: &[i16],
         bias: Vec<i32>,
@@ -42,7 +43,7 @@ impl QConvLayer {
         let taps = real.next_multiple_of(4);
         // Row kk of the GEMM is tap (y * k + x) * ic + i, exactly OHWI's inner order.
         let w = |kk: usize, o: usize| if kk < real { ohwi[o * real + kk] } else { 0 };
-        let gemm = QPackedB::new(taps, oc, w, &bias, input_zero_point, requant.clone(), stage);
+        let gemm = QPackedB::new(isa, taps, oc, w, &bias, input_zero_point, requant.clone(), stage);
         QConvLayer { shape, gemm, taps, bias, input_zero_point, requant, stage }
     }
 }
@@ -210,6 +211,7 @@ mod tests {
                         // int8, uint8 and wider weights in turn (VNNI takes the first two).
                         let ohwi = quant_weights(&mut rng, out_c * kernel * kernel * in_c, seed);
                         let layer = QConvLayer::new(
+                            isa,
                             shape,
                             &ohwi,
                             (0..out_c).map(|_| (rng.next_u64() % 2001) as i32 - 1000).collect(),

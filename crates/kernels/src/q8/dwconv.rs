@@ -4,6 +4,9 @@
 use super::requant_vec::{RequantVec, requantize};
 use super::{OutputStage, i8_shift, vnni_slot};
 use crate::Isa;
+
+/// The levels the int8 depthwise 3x3 has its own code for (tests and benches run each).
+pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
 use crate::dwconv::DwShape;
 
 /// A quantized depthwise layer: weights `[ky][kx][c]` with their zero point removed.
@@ -36,6 +39,7 @@ pub struct QDwLayer {
 
 impl QDwLayer {
     pub fn new(
+        isa: Isa,
         shape: DwShape,
         w: Vec<i16>,
         bias: Vec<i32>,
@@ -46,7 +50,7 @@ impl QDwLayer {
         let c = shape.channels;
         assert!(w.len() == 9 * c && bias.len() == c && requant.len() == c, "depthwise weights per channel");
         let (lo, hi) = w.iter().fold((0i32, 0i32), |(lo, hi), &v| (lo.min(v as i32), hi.max(v as i32)));
-        let shift = i8_shift(lo, hi).filter(|_| c.is_multiple_of(16) && crate::isa::has_avx512_vnni_vbmi());
+        let shift = i8_shift(lo, hi).filter(|_| c.is_multiple_of(16) && isa.has(Isa::Avx512Vnni));
         let offset = shift.unwrap_or(0);
         let (mut quads, mut bias_all, mut slot_requant) = (Vec::new(), Vec::new(), Vec::new());
         if shift.is_some() {
@@ -130,18 +134,15 @@ fn window_impl(
     let s = &layer.shape;
     assert!(layer.w.len() == 9 * s.channels && layer.bias.len() == s.channels && layer.requant.len() == s.channels);
     let row0 = s.check_rows(window.len(), row0, &rows, out.len());
-    match isa.or_scalar() {
+    match crate::isa::pick(&VARIANTS, isa) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: quads are packed only where the CPU has AVX-512 VNNI and VBMI.
-        Isa::Avx2 if !layer.quads.is_empty() => unsafe { rows_vnni(layer, window, row0, rows, out) },
+        // SAFETY: pick() returns only levels the CPU has: AVX-512 VNNI and VBMI.
+        Isa::Avx512Vnni if !layer.quads.is_empty() => unsafe { rows_vnni(layer, window, row0, rows, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
-        Isa::Avx2 if crate::isa::has_avx512_bw() => unsafe {
-            // SAFETY: AVX-512F/BW/VL detected.
-            rows_avx512(layer, window, row0, rows, out)
-        },
+        // SAFETY: pick() returns only levels the CPU has: AVX-512F/BW/VL.
+        Isa::Avx512 | Isa::Avx512Vnni => unsafe { rows_avx512(layer, window, row0, rows, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: or_scalar() returned Avx2, so the CPU has AVX2.
+        // SAFETY: pick() returns only levels the CPU has: AVX2.
         Isa::Avx2 => unsafe { rows_avx2(layer, window, row0, rows, out) },
         _ => rows_portable(Isa::Scalar, layer, window, row0, rows, out),
     }
@@ -587,6 +588,7 @@ mod tests {
                         let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
                         // int8, uint8 and wider weights in turn (VNNI takes the first two).
                         let layer = QDwLayer::new(
+                            isa,
                             shape,
                             quant_weights(&mut rng, 9 * channels, seed),
                             (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),
@@ -626,6 +628,7 @@ mod tests {
                     let shape = DwShape { in_h: 11, in_w: 9, channels, stride, dilation };
                     let row_len = 9 * channels;
                     let layer = QDwLayer::new(
+                        isa,
                         shape,
                         quant_weights(&mut rng, 9 * channels, seed),
                         (0..channels).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect(),

@@ -73,6 +73,9 @@ pub fn single_rounding(r: &Requant) -> Option<(i64, i64)> {
     Some(((1i64 << 30) + half, 31 + right as i64))
 }
 
+/// The levels vector requantization has its own code for.
+pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
 /// `out[i] = stage(requant[first + i](acc[i]))` for a run of consecutive channels.
 pub fn requantize(isa: Isa, acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) {
     let n = acc.len();
@@ -80,8 +83,8 @@ pub fn requantize(isa: Isa, acc: &[i32], rq: &RequantVec, first: usize, stage: O
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if isa.or_scalar() == Isa::Avx2 {
-        if crate::isa::has_avx512_bw() {
+    if isa.has(Isa::Avx2) {
+        if isa.has(Isa::Avx512) {
             // SAFETY: AVX-512F/BW available; same lengths as below.
             done = unsafe { avx512::requantize(acc, rq, first, stage, out) };
         }
@@ -504,7 +507,7 @@ mod tests {
                     }
                     let expect: Vec<i32> = acc.iter().zip(&chans).map(|(&a, c)| c.apply(a)).collect();
                     #[cfg(target_arch = "x86_64")]
-                    if crate::isa::has_avx512() {
+                    if Isa::Avx512.available() {
                         for g in 0..3 {
                             // SAFETY: AVX-512F detected; 16 lanes from channel 16 g.
                             let (scaled, with_zp): ([i32; 16], [i32; 16]) = unsafe {

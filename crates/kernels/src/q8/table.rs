@@ -3,14 +3,17 @@
 
 use crate::Isa;
 
+/// The levels byte-table lookup has its own code for (`vpermb`, with the VNNI level's VBMI).
+pub const VARIANTS: [Isa; 2] = [Isa::Scalar, Isa::Avx512Vnni];
+
 /// `out[i] = table[input[i]]`.
 pub fn map_bytes(isa: Isa, table: &[u8; 256], input: &[u8], out: &mut [u8]) {
     assert_eq!(input.len(), out.len(), "table lookup sizes");
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 path only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if isa.or_scalar() == Isa::Avx2 && crate::isa::has_avx512_vbmi() {
-        // SAFETY: AVX-512F/BW/VBMI detected; both slices hold input.len() bytes.
+    if isa.has(Isa::Avx512Vnni) {
+        // SAFETY: AVX-512F/BW/VBMI (part of the level, which the CPU has); both slices hold input.len() bytes.
         done = unsafe { map_vbmi(table, input, out) };
     }
     let _ = isa;

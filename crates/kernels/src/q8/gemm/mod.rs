@@ -51,8 +51,11 @@ pub(crate) struct VnniPack {
 }
 
 impl QPackedB {
-    /// `w(kk, j)` is weight row kk (input channel), column j (output channel), zero point removed.
+    /// `w(kk, j)` is weight row kk (input channel), column j (output channel), zero point removed;
+    /// packed for calls at `isa` (the VNNI layout where that level has it).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        isa: Isa,
         k: usize,
         n: usize,
         w: impl Fn(usize, usize) -> i16,
@@ -74,7 +77,7 @@ impl QPackedB {
             }
             *f = bias[j].wrapping_sub(input_zero_point.wrapping_mul(sum));
         }
-        let shift = i8_shift(lo, hi).filter(|_| k.is_multiple_of(4) && crate::isa::has_avx512_vnni());
+        let shift = i8_shift(lo, hi).filter(|_| k.is_multiple_of(4) && isa.has(Isa::Avx512Vnni));
         // One layout only: the VNNI quads where they serve, else the 16-bit pairs.
         let mut data = AlignedVec::zeroed(0);
         let vnni = match shift {
@@ -161,7 +164,10 @@ impl QPackedB {
     /// time on `isa` (the VNNI layout).
     pub fn by_columns(&self, isa: Isa) -> bool {
         #[cfg(target_arch = "x86_64")]
-        return isa.or_scalar() == Isa::Avx2 && self.vnni.is_some();
+        return {
+            let _ = isa;
+            self.vnni.is_some()
+        };
         #[cfg(not(target_arch = "x86_64"))]
         return {
             let _ = isa;
@@ -182,6 +188,10 @@ pub fn qgemm_columns(a: &[u8], b: &QPackedB, first: usize, out: &mut [u8]) {
     unreachable!("by_columns is false here");
 }
 
+/// The levels the int8 GEMM has its own code for: 16-bit pair tiles (AVX2), two-panel zmm
+/// tiles (AVX-512), the `vpdpbusd` layout (VNNI, chosen when the weights are packed).
+pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
+
 /// `out` (m x n) from `a` (m x k), all row-major u8.
 pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     let isa = isa.or_scalar();
@@ -190,27 +200,28 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     assert_eq!(out.len(), m * n, "output is not a whole number of rows");
     assert_eq!(a.len(), m * k, "A has {} elements, expected {m}x{k}", a.len());
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx2 && b.vnni.is_some() {
+    // The VNNI layout is packed only for a CPU that has VNNI (see QPackedB::new).
+    if b.vnni.is_some() {
         vnni::qgemm(a, m, b, out);
         return;
     }
     // Row tiles outside, panels inside: each tile's activations are widened once into 16-bit
     // pairs (one 32-bit word per two k), which the SIMD tile broadcasts straight from memory.
     let pairs = k.div_ceil(2);
-    let widen = isa == Isa::Avx2 && pairs <= MAX_PAIRS;
+    let widen = isa.has(Isa::Avx2) && pairs <= MAX_PAIRS;
     let mut words = [[0i32; MAX_PAIRS]; MR];
     for r0 in (0..m).step_by(MR) {
         let rows = MR.min(m - r0);
         let a_rows = &a[r0 * k..(r0 + rows) * k];
         if widen {
             for (i, w) in words.iter_mut().enumerate().take(rows) {
-                widen_pairs(&a_rows[i * k..(i + 1) * k], &mut w[..pairs]);
+                widen_pairs(isa, &a_rows[i * k..(i + 1) * k], &mut w[..pairs]);
             }
         }
         #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
         let mut p = 0;
         #[cfg(target_arch = "x86_64")]
-        if widen && crate::isa::has_avx512_bw() {
+        if widen && isa.has(Isa::Avx512) {
             // Two full panels per tile in zmm registers, requantized in registers.
             while (p + 2) * NR <= n {
                 let o = r0 * n + p * NR;
@@ -238,9 +249,9 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
             let mut acc = [[0i32; NR]; MR];
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: Avx2 only when the CPU has it (or_scalar above); `words` holds `pairs`
+                // SAFETY: widen only when the CPU has AVX2 (isa.has above); `words` holds `pairs`
                 // words for each of `rows` rows and the panel pairs*2*NR values.
-                Isa::Avx2 if widen => unsafe { avx2::tile_words(&words, rows, pairs, b.panel(p), &mut acc) },
+                _ if widen => unsafe { avx2::tile_words(&words, rows, pairs, b.panel(p), &mut acc) },
                 _ => tile_portable(a_rows, rows, k, b, p, &mut acc),
             }
             for (i, row) in acc.iter_mut().enumerate().take(rows) {
@@ -255,11 +266,13 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
 }
 
 /// `words[kp] = row[2 kp] | row[2 kp + 1] << 16` (0 past the end of an odd row).
-fn widen_pairs(row: &[u8], words: &mut [i32]) {
+fn widen_pairs(isa: Isa, row: &[u8], words: &mut [i32]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if crate::isa::has_avx512_bw() {
+    if isa.has(Isa::Avx512) {
         // Zero-extending 32 bytes to 16-bit lanes lays them out exactly as 16 such words.
         // SAFETY: AVX-512BW detected; each step reads 32 bytes below row.len() and writes 16
         // words below words.len().
@@ -496,7 +509,7 @@ mod tests {
                             .collect();
                         let za = (rng.next_u64() % 256) as i32;
                         let stage = OutputStage::new((rng.next_u64() % 256) as i32, 0.05, seed % 2 == 0);
-                        let packed = QPackedB::new(k, n, |kk, j| w[kk * n + j], &bias, za, requant.clone(), stage);
+                        let packed = QPackedB::new(isa, k, n, |kk, j| w[kk * n + j], &bias, za, requant.clone(), stage);
                         let mut out = vec![0u8; m * n];
                         qgemm(isa, &a, &packed, &mut out);
                         let expect = qgemm_reference(&a, m, &w, &bias, za, &requant, stage);
@@ -520,7 +533,7 @@ mod tests {
                 let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() % 2001) as i32 - 1000).collect();
                 let requant = vec![Requant::with_rounding(0.001, rounding(kind)); n];
                 let stage = OutputStage::new(3, 0.05, false);
-                let packed = QPackedB::new(k, n, |kk, j| w[kk * n + j], &bias, 7, requant, stage);
+                let packed = QPackedB::new(isa, k, n, |kk, j| w[kk * n + j], &bias, 7, requant, stage);
                 if !packed.by_columns(isa) {
                     continue; // no VNNI on this CPU: nothing to split
                 }
