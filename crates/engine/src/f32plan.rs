@@ -680,3 +680,32 @@ impl F32Engine {
         });
     }
 }
+
+impl crate::Plan for F32Engine {
+    type Elem = f32;
+    type Session = F32Session;
+    fn session(&self, batch: usize) -> Result<F32Session, EngineError> {
+        F32Engine::session(self, batch)
+    }
+    fn run(&self, session: &mut F32Session, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
+        F32Engine::run(self, session, input, output)
+    }
+    fn run_segment(&self, session: &mut F32Session, input: &[f32], classes: &mut [u8]) -> Result<(), EngineError> {
+        F32Engine::run_segment(self, session, input, classes)
+    }
+    fn output_len(&self) -> usize {
+        self.classes
+    }
+    fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+impl crate::Session for F32Session {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn arena_bytes(&self) -> usize {
+        F32Session::arena_bytes(self)
+    }
+}

@@ -7,6 +7,7 @@ mod error;
 mod f32plan;
 mod fused;
 mod model;
+mod plan;
 pub mod profile;
 mod q8fused;
 mod q8plan;
@@ -20,6 +21,7 @@ pub use model::{
     BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant,
     SsdExtraWeights, SsdPredictorWeights, SsdWeights, Task, Tensor, TensorData,
 };
+pub use plan::{Plan, Runner, Session};
 pub use q8plan::{Q8Engine, Q8Session, TraceOp};
 pub use softmax::softmax_in_place;
 pub use threads::Threads;

@@ -841,3 +841,32 @@ impl Q8Engine {
         th.for_chunks(out, ow * layer.shape.out_c, |oy, chunk| qconv2d(self.isa, layer, input, oy..oy + 1, chunk));
     }
 }
+
+impl crate::Plan for Q8Engine {
+    type Elem = u8;
+    type Session = Q8Session;
+    fn session(&self, batch: usize) -> Result<Q8Session, EngineError> {
+        Q8Engine::session(self, batch)
+    }
+    fn run(&self, session: &mut Q8Session, input: &[u8], output: &mut [u8]) -> Result<(), EngineError> {
+        Q8Engine::run(self, session, input, output)
+    }
+    fn run_segment(&self, session: &mut Q8Session, input: &[u8], classes: &mut [u8]) -> Result<(), EngineError> {
+        Q8Engine::run_segment(self, session, input, classes)
+    }
+    fn output_len(&self) -> usize {
+        self.classes
+    }
+    fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+impl crate::Session for Q8Session {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn arena_bytes(&self) -> usize {
+        Q8Session::arena_bytes(self)
+    }
+}

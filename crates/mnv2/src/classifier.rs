@@ -1,11 +1,12 @@
 //! Image classification end to end: image -> crop/resize -> network -> top-k labelled scores.
 
-use mnv2_engine::{F32Engine, F32Session, Model, OutputKind, Q8Engine, Q8Session, Quant, softmax_in_place};
+use mnv2_engine::{Model, OutputKind, Quant, softmax_in_place};
 use mnv2_heads::{Labels, Prediction};
 use mnv2_image::Rgb8;
 use std::path::Path;
 
 use crate::Error;
+use crate::backend::{Backend, concat_inputs};
 
 /// Arithmetic the network runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,12 +61,6 @@ impl Default for Options {
     }
 }
 
-/// The compiled network with its activation memory (made for the last batch size used).
-enum Backend {
-    F32(F32Engine, Option<F32Session>),
-    Int8(Q8Engine, Option<Q8Session>),
-}
-
 /// A loaded model ready to classify images.
 pub struct Classifier {
     model: Model,
@@ -100,11 +95,7 @@ impl Classifier {
             (None, Some(names)) => Labels::fit(names.clone(), classes, &model.name)?,
             (None, None) => Labels::numbered(classes),
         };
-        let backend = if options.precision.is_int8_for(&model) {
-            Backend::Int8(Q8Engine::new(&model, options.threads)?, None)
-        } else {
-            Backend::F32(F32Engine::new(&model, options.threads)?, None)
-        };
+        let backend = Backend::new(&model, &options)?;
         Ok(Classifier { model, backend, labels, crop: options.crop })
     }
 
@@ -113,10 +104,7 @@ impl Classifier {
     }
     /// The arithmetic the network runs in (never `Auto`).
     pub fn precision(&self) -> Precision {
-        match self.backend {
-            Backend::F32(..) => Precision::F32,
-            Backend::Int8(..) => Precision::Int8,
-        }
+        self.backend.precision()
     }
     pub fn labels(&self) -> &Labels {
         &self.labels
@@ -149,20 +137,7 @@ impl Classifier {
     /// Runs already-prepared inputs (each the model's input size, RGB bytes) and returns the
     /// softmax probabilities, batch x classes.
     pub fn probabilities(&mut self, inputs: &[&[u8]]) -> Result<Vec<f32>, Error> {
-        let mut out = match self.backend {
-            Backend::F32(..) => self.run_bytes(inputs)?,
-            Backend::Int8(..) => {
-                let raw = self.run_int8(inputs)?;
-                let q = match &self.model.output {
-                    OutputKind::Softmax { quant, requantized } => requantized.clone().or(quant.clone()),
-                    OutputKind::Logits => self.model.layers.last().and_then(|l| match l {
-                        mnv2_engine::LayerWeights::Classifier(w) => w.output.clone(),
-                        _ => None,
-                    }),
-                };
-                dequantize_output(&raw, q.as_ref(), self.int8_output_signed())
-            }
-        };
+        let mut out = self.run_bytes(inputs)?;
         if self.model.output == OutputKind::Logits {
             softmax_in_place(&mut out, self.model.arch.classes as usize);
         }
@@ -177,103 +152,81 @@ impl Classifier {
         }
         self.run_bytes(inputs)?;
         match &self.backend {
-            Backend::F32(_, Some(s)) => Ok(s.pooled().to_vec()),
-            _ => Ok(Vec::new()),
+            Backend::F32(r) => Ok(r.session().map_or_else(Vec::new, |s| s.pooled().to_vec())),
+            Backend::Int8(_) => unreachable!("checked above"),
         }
     }
 
     /// Makes the activation memory for batches of `batch` images now (it is otherwise made on the
     /// first run of that size), refusing a batch too large for the memory limit.
     pub fn reserve(&mut self, batch: usize) -> Result<(), Error> {
-        match &mut self.backend {
-            Backend::F32(engine, session) if session.as_ref().is_none_or(|s| s.batch() != batch) => {
-                *session = Some(engine.session(batch)?)
-            }
-            Backend::Int8(engine, session) if session.as_ref().is_none_or(|s| s.batch() != batch) => {
-                *session = Some(engine.session(batch)?)
-            }
-            _ => {}
-        }
-        Ok(())
+        self.backend.reserve(batch)
     }
 
     /// Bytes of activation memory held for the last batch size run (0 before the first run).
     pub fn arena_bytes(&self) -> usize {
-        match &self.backend {
-            Backend::F32(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
-            Backend::Int8(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
-        }
-    }
-
-    /// Whether the integer output bytes stand for int8 values (stored +128).
-    fn int8_output_signed(&self) -> bool {
-        matches!(&self.backend, Backend::Int8(e, _) if e.output_signed())
+        self.backend.arena_bytes()
     }
 
     /// Runs prepared RGB byte inputs in integer arithmetic and returns the model's raw output
     /// bytes (uint8, or int8 stored +128 when [`Classifier::raw_output_is_int8`]).
     pub fn run_int8(&mut self, inputs: &[&[u8]]) -> Result<Vec<u8>, Error> {
-        if !matches!(self.backend, Backend::Int8(..)) {
+        let Backend::Int8(runner) = &mut self.backend else {
             return Err(Error::Unsupported("the classifier runs in float32, not int8".into()));
-        }
-        let batch = inputs.len();
-        if batch == 0 {
-            return Ok(Vec::new());
-        }
+        };
         // The session first: it refuses a batch too large for memory before the inputs are copied.
-        self.reserve(batch)?;
+        if !inputs.is_empty() {
+            runner.reserve(inputs.len())?;
+        }
         let len = self.model.arch.input().len();
-        let Backend::Int8(engine, Some(session)) = &mut self.backend else { unreachable!("reserved above") };
-        let mut bytes = Vec::with_capacity(batch * len);
+        let mut bytes = Vec::with_capacity(inputs.len() * len);
         for (i, b) in inputs.iter().enumerate() {
             if b.len() != len {
                 return Err(Error::Input(format!("input {i} has {} bytes, expected {len}", b.len())));
             }
             bytes.extend_from_slice(b);
         }
-        let mut out = vec![0u8; batch * engine.output_len()];
-        engine.run(session, &bytes, &mut out)?;
-        Ok(out)
+        Ok(runner.run(&bytes, inputs.len())?)
     }
 
     /// Whether [`Classifier::run_int8`]'s bytes are int8 values stored +128.
     pub fn raw_output_is_int8(&self) -> bool {
-        self.int8_output_signed()
+        matches!(&self.backend, Backend::Int8(r) if r.plan.output_signed())
     }
 
-    /// Runs prepared RGB byte inputs and returns the model's raw output (probabilities or logits).
+    /// Runs prepared RGB byte inputs and returns the model's output in real values, batch x
+    /// classes: probabilities or logits, as the model gives them (in int8, the output bytes
+    /// dequantized).
     pub fn run_bytes(&mut self, inputs: &[&[u8]]) -> Result<Vec<f32>, Error> {
         if let Backend::Int8(..) = self.backend {
-            return self.probabilities(inputs);
+            let raw = self.run_int8(inputs)?;
+            return Ok(dequantize_output(&raw, self.output_quant().as_ref(), self.raw_output_is_int8()));
         }
         if !inputs.is_empty() {
             self.reserve(inputs.len())?;
         }
-        let len = self.model.arch.input().len();
         let (mean, std) = (self.model.input.mean, self.model.input.std);
-        let mut real = Vec::with_capacity(inputs.len() * len);
-        for (i, bytes) in inputs.iter().enumerate() {
-            if bytes.len() != len {
-                return Err(Error::Input(format!("input {i} has {} bytes, expected {len}", bytes.len())));
-            }
-            real.extend(bytes.iter().map(|&b| (b as f32 - mean) / std));
-        }
+        let real = concat_inputs(inputs, self.model.arch.input().len(), |b| (b as f32 - mean) / std)?;
         self.run_real(&real, inputs.len())
+    }
+
+    /// The quantization of the int8 output bytes (None: 1/256 from zero).
+    fn output_quant(&self) -> Option<Quant> {
+        match &self.model.output {
+            OutputKind::Softmax { quant, requantized } => requantized.clone().or(quant.clone()),
+            OutputKind::Logits => self.model.layers.last().and_then(|l| match l {
+                mnv2_engine::LayerWeights::Classifier(w) => w.output.clone(),
+                _ => None,
+            }),
+        }
     }
 
     /// Runs real-valued (already normalised) inputs, batch x H x W x 3, in float32.
     pub fn run_real(&mut self, real: &[f32], batch: usize) -> Result<Vec<f32>, Error> {
-        if !matches!(self.backend, Backend::F32(..)) {
+        let Backend::F32(runner) = &mut self.backend else {
             return Err(Error::Unsupported("float inputs need --precision f32 (the model runs in int8)".into()));
-        }
-        if batch == 0 {
-            return Ok(Vec::new());
-        }
-        self.reserve(batch)?;
-        let Backend::F32(engine, Some(session)) = &mut self.backend else { unreachable!("reserved above") };
-        let mut out = vec![0.0; batch * engine.output_len()];
-        engine.run(session, real, &mut out)?;
-        Ok(out)
+        };
+        Ok(runner.run(real, batch)?)
     }
 }
 

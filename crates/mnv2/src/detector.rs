@@ -2,7 +2,7 @@
 //! aspect not kept, as the Object Detection API trains) -> box codes and logits -> decoded,
 //! non-max-suppressed boxes in the image's own pixels, plus the picture with the boxes drawn.
 
-use mnv2_engine::{F32Engine, F32Session, Model};
+use mnv2_engine::{F32Engine, Model, Runner};
 use mnv2_heads::Labels;
 use mnv2_heads::detect::{AnchorSpec, BoxCorners, Detection, NmsConfig, decode, postprocess};
 use mnv2_image::Rgb8;
@@ -24,8 +24,7 @@ pub struct ObjectBox {
 /// A loaded SSDLite detector.
 pub struct Detector {
     model: Model,
-    engine: F32Engine,
-    session: Option<F32Session>,
+    runner: Runner<F32Engine>,
     anchors: Vec<BoxCorners>,
     labels: Labels,
     /// Post-processing settings (the release's by default: score > 1e-8, IoU 0.6, 100 boxes).
@@ -58,13 +57,13 @@ impl Detector {
         };
         let maps: Vec<(u32, u32)> = ssd.feature_maps().iter().map(|m| (m.h, m.w)).collect();
         let anchors = AnchorSpec::default().anchors(&maps);
-        let engine = F32Engine::new(&model, options.threads)?;
-        Ok(Detector { model, engine, session: None, anchors, labels, nms: NmsConfig::default() })
+        let runner = Runner::new(F32Engine::new(&model, options.threads)?);
+        Ok(Detector { model, runner, anchors, labels, nms: NmsConfig::default() })
     }
 
     /// Bytes of activation memory held (0 before the first run).
     pub fn arena_bytes(&self) -> usize {
-        self.session.as_ref().map_or(0, |s| s.arena_bytes())
+        self.runner.arena_bytes()
     }
     pub fn model(&self) -> &Model {
         &self.model
@@ -99,12 +98,7 @@ impl Detector {
     /// Raw outputs for a prepared input: every anchor's box codes (ty, tx, th, tw), then every
     /// anchor's class logits (background first).
     pub fn run_input(&mut self, input: &[f32]) -> Result<(Vec<f32>, Vec<f32>), Error> {
-        let mut out = vec![0.0; self.engine.output_len()];
-        let session = match &mut self.session {
-            Some(s) => s,
-            None => self.session.insert(self.engine.session(1)?),
-        };
-        self.engine.run(session, input, &mut out)?;
+        let mut out = self.runner.run(input, 1)?;
         let logits = out.split_off(self.anchors.len() * 4);
         Ok((out, logits))
     }

@@ -16,6 +16,7 @@
 //! (decode, crop, resize, drawing), [`heads`] (labels, class maps, anchors, NMS, metrics),
 //! [`train`] (training and fine-tuning) and [`limits`] (caps on sizes from outside).
 
+mod backend;
 pub mod bench;
 mod classifier;
 mod detector;

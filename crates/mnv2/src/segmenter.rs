@@ -1,17 +1,13 @@
 //! Semantic segmentation end to end: any image -> the model's square input -> class map at the
 //! image's own size, plus the overlay picture.
 
-use mnv2_engine::{F32Engine, F32Session, Model, Q8Engine, Q8Session};
+use mnv2_engine::Model;
 use mnv2_heads::{ClassMap, Labels, PASCAL_VOC, palette};
 use mnv2_image::Rgb8;
 use std::path::Path;
 
+use crate::backend::Backend;
 use crate::{Error, Options, Precision};
-
-enum Backend {
-    F32(F32Engine, Option<F32Session>),
-    Int8(Q8Engine, Option<Q8Session>),
-}
 
 /// A loaded segmentation model (Mobile DeepLabv3).
 pub struct Segmenter {
@@ -40,11 +36,7 @@ impl Segmenter {
             (None, 21) => Labels::fit(PASCAL_VOC.iter().map(|s| s.to_string()).collect(), 21, "PASCAL VOC")?,
             (None, _) => Labels::numbered(classes),
         };
-        let backend = if options.precision.is_int8_for(&model) {
-            Backend::Int8(Q8Engine::new(&model, options.threads)?, None)
-        } else {
-            Backend::F32(F32Engine::new(&model, options.threads)?, None)
-        };
+        let backend = Backend::new(&model, &options)?;
         Ok(Segmenter { model, backend, labels })
     }
 
@@ -55,17 +47,11 @@ impl Segmenter {
         &self.labels
     }
     pub fn precision(&self) -> Precision {
-        match self.backend {
-            Backend::F32(..) => Precision::F32,
-            Backend::Int8(..) => Precision::Int8,
-        }
+        self.backend.precision()
     }
     /// Bytes of activation memory held (0 before the first run).
     pub fn arena_bytes(&self) -> usize {
-        match &self.backend {
-            Backend::F32(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
-            Backend::Int8(_, s) => s.as_ref().map_or(0, |s| s.arena_bytes()),
-        }
+        self.backend.arena_bytes()
     }
     /// The square input size (513 for the released models).
     pub fn input_size(&self) -> usize {
@@ -99,21 +85,11 @@ impl Segmenter {
         }
         let mut map = vec![0u8; r * r];
         match &mut self.backend {
-            Backend::Int8(e, s) => {
-                let s = match s {
-                    Some(s) => s,
-                    None => s.insert(e.session(1)?),
-                };
-                e.run_segment(s, input, &mut map)?;
-            }
-            Backend::F32(e, s) => {
+            Backend::Int8(runner) => runner.run_segment(input, 1, &mut map)?,
+            Backend::F32(runner) => {
                 let (mean, std) = (self.model.input.mean, self.model.input.std);
                 let real: Vec<f32> = input.iter().map(|&b| (b as f32 - mean) / std).collect();
-                let s = match s {
-                    Some(s) => s,
-                    None => s.insert(e.session(1)?),
-                };
-                e.run_segment(s, &real, &mut map)?;
+                runner.run_segment(&real, 1, &mut map)?;
             }
         }
         Ok(ClassMap::new(r, r, map))
