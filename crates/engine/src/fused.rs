@@ -102,6 +102,24 @@ impl FusedBlock {
     }
 }
 
+impl bands::FusedRun for FusedBlock {
+    type Elem = f32;
+    const WHOLE_SLACK: usize = 16;
+    fn output_rows(&self) -> (usize, usize) {
+        let (_, oh, _, ow) = self.dw.shape.geometry();
+        (oh, ow * self.project.n())
+    }
+    fn whole_len(&self, workers: usize) -> usize {
+        FusedBlock::whole_len(self, workers)
+    }
+    fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
+        FusedBlock::run_whole(self, th, isa, x, out, tail)
+    }
+    fn run_rows(&self, isa: Isa, x: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], scratch: &mut [f32]) {
+        FusedBlock::run_rows(self, isa, x, rows, out, scratch)
+    }
+}
+
 impl Banded for FusedBlock {
     fn fit(&mut self, budget: usize) {
         self.bands = Bands::fit(self.dw.shape, self.expand.is_some(), BAND_PIXELS, budget);

@@ -6,6 +6,7 @@ mod bands;
 mod error;
 mod f32plan;
 mod fused;
+mod lower;
 mod model;
 mod plan;
 pub mod profile;

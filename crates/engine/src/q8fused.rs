@@ -102,6 +102,24 @@ impl QFusedBlock {
     }
 }
 
+impl bands::FusedRun for QFusedBlock {
+    type Elem = u8;
+    const WHOLE_SLACK: usize = 0;
+    fn output_rows(&self) -> (usize, usize) {
+        let (_, oh, _, ow) = self.dw.shape.geometry();
+        (oh, ow * self.project.n())
+    }
+    fn whole_len(&self, workers: usize) -> usize {
+        QFusedBlock::whole_len(self, workers)
+    }
+    fn run_whole(&self, th: &Threads, isa: Isa, x: &[u8], out: &mut [u8], tail: &mut [u8]) {
+        QFusedBlock::run_whole(self, th, isa, x, out, tail)
+    }
+    fn run_rows(&self, isa: Isa, x: &[u8], rows: std::ops::Range<usize>, out: &mut [u8], scratch: &mut [u8]) {
+        QFusedBlock::run_rows(self, isa, x, rows, out, scratch)
+    }
+}
+
 impl Banded for QFusedBlock {
     fn fit(&mut self, budget: usize) {
         self.bands = Bands::fit(self.dw.shape, self.expand.is_some(), BAND_PIXELS, budget);

@@ -3,18 +3,20 @@
 use mnv2_arch::{Layer, Shape};
 use mnv2_kernels::aligned::AlignedVec;
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
-use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
+use mnv2_kernels::dwconv::{DwLayer, dwconv3x3};
 use mnv2_kernels::gemm::{MR, NR, PackedB, gemm, gemm_panels};
 use mnv2_kernels::pool::global_avg_pool;
 use mnv2_kernels::upsample::{Sampling, UpsampleArgmax};
 use mnv2_kernels::{Clamp, Isa};
 
-use crate::bands::{self, Banded, plan_scratch};
+use crate::bands::{self, plan_scratch};
 use crate::fused::FusedBlock;
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, Task};
 use crate::ssdhead::SsdHead;
 use crate::{EngineError, Threads, softmax_in_place};
 use std::sync::Mutex;
+
+mod lower;
 
 enum Step {
     Stem {
@@ -93,10 +95,6 @@ impl DeepLabHead {
 /// Panels of head conv output per block of [`Step::HeadPool`] (128 channels: the block's output
 /// for a 7x7 map, 25 KB, stays in L1 for the pool).
 const HEAD_BLOCK_PANELS: usize = 8;
-
-/// Blocks with at most this many output rows expand whole tensors on several workers
-/// ([`FusedBlock::run_whole`]) rather than in bands (measured: 7 gains, 14 loses).
-const WHOLE_BLOCK_ROWS: usize = 7;
 
 /// Floats of head scratch per image a DeepLab head step needs (0 without one).
 fn deeplab_scratch(steps: &[Step]) -> usize {
@@ -181,151 +179,10 @@ impl F32Session {
     }
 }
 
-fn dequant_conv(w: &ConvWeights) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
-    Ok((w.weights.dequantize()?, w.bias.dequantize()?))
-}
-
-/// Packs a 1x1 conv (OHWI with H = W = 1, or O x I) as a GEMM right-hand side.
-fn pack_pointwise(w: &ConvWeights) -> Result<PackedB, EngineError> {
-    let (weights, bias) = dequant_conv(w)?;
-    let (o, i) = (w.weights.shape[0], *w.weights.shape.last().unwrap_or(&0));
-    if weights.len() != o * i || bias.len() != o {
-        return Err(EngineError::Weights(format!("pointwise weights {:?}", w.weights.shape)));
-    }
-    Ok(PackedB::new(i, o, |kk, j| weights[j * i + kk], &bias))
-}
-
 impl F32Engine {
     /// Compiles `model` (quantized weights are dequantized) for `threads` workers (0: all cores).
     pub fn new(model: &Model, threads: usize) -> Result<F32Engine, EngineError> {
         Self::with_isa(model, threads, Isa::detect())
-    }
-
-    /// As [`F32Engine::new`] with an explicit instruction set (falls back to scalar if unavailable).
-    pub fn with_isa(model: &Model, threads: usize, isa: Isa) -> Result<F32Engine, EngineError> {
-        model.validate()?;
-        let mut steps = Vec::new();
-        // Layer outputs alternate between two buffers: even ones in the first, odd in the second.
-        let mut act = [0usize; 2];
-        let mut outputs = 0usize;
-        let mut store = |len: usize| {
-            act[outputs % 2] = act[outputs % 2].max(len);
-            outputs += 1;
-            (outputs - 1) % 2
-        };
-        // Each block's output buffer and output length, for its scratch plan.
-        let mut block_outputs = Vec::new();
-        let ssd = model.ssdlite();
-        let layers = match (&model.task, &ssd) {
-            (Task::Detect(_), Some(ssd)) => ssd.backbone_layers(),
-            (Task::Segment(_), _) => model.arch.features(),
-            _ => model.arch.layers(),
-        };
-        // The bottleneck whose expansion SSDLite taps, and the tapped map's size.
-        let tap_block = ssd.map(|s| s.tap_block().index);
-        let mut tap_len = 0;
-        for (layer, weights) in layers.iter().zip(&model.layers) {
-            let step = match (layer, weights) {
-                (Layer::Stem(c), LayerWeights::Stem(w)) => {
-                    let (weights, bias) = dequant_conv(w)?;
-                    let k = c.kernel as usize;
-                    let shape = ConvShape {
-                        in_h: c.input.h as usize,
-                        in_w: c.input.w as usize,
-                        in_c: c.input.c as usize,
-                        out_c: c.output.c as usize,
-                        kernel: k,
-                        stride: c.stride as usize,
-                    };
-                    store(c.output.len());
-                    let w = PackedConv::from_ohwi(shape.out_c, k, shape.in_c, &weights, &bias);
-                    Step::Stem { shape, w }
-                }
-                (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
-                    let (dw_in, _) = b.depthwise_shapes();
-                    let mut expand = bw.expand.as_ref().map(pack_pointwise).transpose()?;
-                    if Some(b.index) == tap_block
-                        && let Some(w) = expand.take()
-                    {
-                        tap_len = dw_in.len();
-                        store(tap_len);
-                        steps.push(Step::Tap { w });
-                    }
-                    block_outputs.push((store(b.output().len()), b.output().len()));
-                    let (w, bias) = dequant_conv(&bw.depthwise)?;
-                    let shape = DwShape {
-                        in_h: dw_in.h as usize,
-                        in_w: dw_in.w as usize,
-                        channels: dw_in.c as usize,
-                        stride: b.stride as usize,
-                        dilation: b.dilation as usize,
-                    };
-                    let dw = DwLayer { shape, w, bias, clamp: Clamp::RELU6 };
-                    Step::Block(Box::new(FusedBlock::new(b, expand, dw, pack_pointwise(&bw.project)?)))
-                }
-                (Layer::Head(c), LayerWeights::Head(w)) => {
-                    store(c.output.len());
-                    Step::Head { w: pack_pointwise(w)? }
-                }
-                (Layer::Pool { input, .. }, LayerWeights::Pool { .. }) => Step::Pool { channels: input.c as usize },
-                (Layer::Classifier(_), LayerWeights::Classifier(w)) => Step::Classifier { w: pack_pointwise(w)? },
-                _ => {
-                    return Err(EngineError::Weights("layer and weights differ in kind".into()));
-                }
-            };
-            steps.push(step);
-        }
-        // A head conv whose output is only pooled is pooled block by block as it is computed.
-        if let Some(i) = steps.windows(2).position(|w| matches!(w, [Step::Head { .. }, Step::Pool { .. }])) {
-            steps.remove(i + 1);
-            if let Step::Head { w } = steps.remove(i) {
-                steps.insert(i, Step::HeadPool { w });
-            }
-        }
-        let threads = Threads::new(threads)?;
-        let blocks = steps.iter_mut().filter_map(|s| match s {
-            Step::Block(b) => Some(b.as_mut()),
-            _ => None,
-        });
-        let scratch = plan_scratch::<f32, _>(blocks, &block_outputs, act, threads.count());
-        let mut output_len = model.arch.classes as usize;
-        if let (Task::Segment(h), Some(d)) = (&model.task, model.deeplab()) {
-            let f = d.features();
-            let r = model.arch.resolution as usize;
-            let logits = pack_pointwise(&h.logits)?;
-            let sampling = Sampling { align_corners: h.align_corners, half_pixel_centers: h.half_pixel_centers };
-            let head = DeepLabHead {
-                features: (f.h as usize, f.w as usize, f.c as usize),
-                image_pool: pack_pointwise(&h.image_pool)?,
-                aspp0: pack_pointwise(&h.aspp0)?,
-                projection: pack_pointwise(&h.projection)?,
-                upsample: UpsampleArgmax::new((f.h as usize, f.w as usize, logits.n()), (r, r), sampling),
-                logits,
-                output: (r, r),
-            };
-            output_len = head.pixels() * head.logits.n();
-            steps.push(Step::DeepLab(Box::new(head)));
-        }
-        let mut head_scratch = deeplab_scratch(&steps);
-        if let (Task::Detect(w), Some(ssd)) = (&model.task, &ssd) {
-            let head = SsdHead::new(ssd, w, pack_pointwise)?;
-            output_len = head.output_len();
-            head_scratch = head.scratch();
-            steps.push(Step::Ssd(Box::new(head)));
-        }
-        Ok(F32Engine {
-            steps,
-            input: model.arch.input(),
-            classes: output_len,
-            softmax: matches!(model.output, OutputKind::Softmax { .. }),
-            act,
-            scratch,
-            head_scratch,
-            tap_len,
-            isa: isa.or_scalar(),
-            threads,
-            serial: Threads::inline(),
-        })
     }
 
     /// The instruction set the kernels run with.
@@ -493,22 +350,8 @@ impl F32Engine {
                     std::mem::swap(&mut cur, &mut next);
                 }
                 Step::Block(block) => {
-                    let s = &block.dw.shape;
-                    let (_, oh, _, ow) = s.geometry();
-                    let out_row = ow * block.project.n();
-                    let out_len = oh * out_row;
-                    let (y, tail) = next.split_at_mut(out_len);
-                    let x = &cur[..cur_len];
-                    if th.count() > 1 && oh <= WHOLE_BLOCK_ROWS && block.whole_len(th.count()) + 16 <= tail.len() {
-                        block.run_whole(th, self.isa, x, y, tail);
-                    } else {
-                        let need = (block.scratch_len(), scratch);
-                        bands::run_rows(th, y, (oh, out_row), tail, need, |rows, chunk, buf| {
-                            block.run_rows(self.isa, x, rows, chunk, buf)
-                        });
-                    }
+                    cur_len = bands::run_block(th, self.isa, block.as_ref(), &cur[..cur_len], next, scratch);
                     std::mem::swap(&mut cur, &mut next);
-                    cur_len = out_len;
                 }
                 Step::Head { w } => {
                     let len = cur_len / w.k() * w.n();
