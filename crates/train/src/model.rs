@@ -104,26 +104,20 @@ impl TrainNet {
     }
 
     /// As [`TrainNet::new`]; `tf_same` selects TensorFlow's "same" padding (for TFLite weights).
+    /// Units and parameters are named as torchvision names them (`features.3.conv.1.0`).
     pub fn with_padding(arch: Arch, batch: usize, tf_same: bool) -> TrainNet {
-        let mut params = Params::default();
-        let mut running = Running::default();
-        let mut units = Vec::new();
-        let mut blocks = Vec::new();
-        let unit =
-            |params: &mut Params, running: &mut Running, kind, geom: ConvGeom, relu6, name: String, bn_name: String| {
-                let wlen = match kind {
-                    ConvKind::Full => geom.cout * geom.k * geom.k * geom.cin,
-                    ConvKind::Depthwise => geom.k * geom.k * geom.cin,
-                    ConvKind::Pointwise => geom.cout * geom.cin,
-                };
-                let w = params.add(format!("{name}.weight"), vec![0.0; wlen]);
-                let gamma = params.add(format!("{bn_name}.weight"), vec![1.0; geom.cout]);
-                let beta = params.add(format!("{bn_name}.bias"), vec![0.0; geom.cout]);
-                running.mean.push(vec![0.0; geom.cout]);
-                running.var.push(vec![1.0; geom.cout]);
-                Unit { kind, geom, relu6, w, gamma, beta, bn: running.mean.len() - 1, conv_name: name, bn_name }
-            };
-        let g = |h: u32, w: u32, cin: u32, cout: u32, k: usize, stride: u32, dilation: u32| ConvGeom {
+        let mut net = TrainNet {
+            arch,
+            units: Vec::new(),
+            blocks: Vec::new(),
+            params: Params::default(),
+            running: Running::default(),
+            fc_w: 0,
+            fc_b: 0,
+            head_unit: 0,
+            momentum: 0.1,
+        };
+        let g = |(h, w): (u32, u32), (cin, cout): (u32, u32), k: usize, stride: u32, dilation: u32| ConvGeom {
             n: batch,
             h: h as usize,
             w: w as usize,
@@ -135,112 +129,65 @@ impl TrainNet {
             dilation: dilation as usize,
             tf_same,
         };
-        let mut fc = (0, 0);
         for layer in arch.layers() {
             match layer {
                 Layer::Stem(c) => {
-                    let geom = g(c.input.h, c.input.w, 3, c.output.c, 3, c.stride, 1);
-                    units.push(unit(
-                        &mut params,
-                        &mut running,
-                        ConvKind::Full,
-                        geom,
-                        true,
-                        "features.0.0".into(),
-                        "features.0.1".into(),
-                    ));
+                    let geom = g((c.input.h, c.input.w), (3, c.output.c), 3, c.stride, 1);
+                    net.add_unit(ConvKind::Full, geom, true, "features.0.0".into(), "features.0.1".into());
                 }
                 Layer::Bottleneck(b) => {
-                    let first = units.len();
+                    let first = net.units.len();
                     let f = format!("features.{}.conv", b.index);
-                    let (dw_in, _) = b.depthwise_shapes();
+                    let (dw_in, dw_out) = b.depthwise_shapes();
                     let mut j = 0;
                     if b.has_expand() {
-                        let geom = g(b.input.h, b.input.w, b.input.c, b.hidden, 1, 1, 1);
-                        units.push(unit(
-                            &mut params,
-                            &mut running,
-                            ConvKind::Pointwise,
-                            geom,
-                            true,
-                            format!("{f}.0.0"),
-                            format!("{f}.0.1"),
-                        ));
+                        let geom = g((b.input.h, b.input.w), (b.input.c, b.hidden), 1, 1, 1);
+                        net.add_unit(ConvKind::Pointwise, geom, true, format!("{f}.0.0"), format!("{f}.0.1"));
                         j = 1;
                     }
-                    let mut geom = g(dw_in.h, dw_in.w, b.hidden, b.hidden, 3, b.stride, b.dilation);
-                    geom.cout = geom.cin;
-                    units.push(unit(
-                        &mut params,
-                        &mut running,
-                        ConvKind::Depthwise,
-                        geom,
-                        true,
-                        format!("{f}.{j}.0"),
-                        format!("{f}.{j}.1"),
-                    ));
-                    let (_, dw_out) = b.depthwise_shapes();
-                    let geom = g(dw_out.h, dw_out.w, b.hidden, b.out, 1, 1, 1);
-                    units.push(unit(
-                        &mut params,
-                        &mut running,
-                        ConvKind::Pointwise,
-                        geom,
-                        false,
-                        format!("{f}.{}", j + 1),
-                        format!("{f}.{}", j + 2),
-                    ));
-                    blocks.push((first, units.len() - first, b.residual));
+                    let geom = g((dw_in.h, dw_in.w), (b.hidden, b.hidden), 3, b.stride, b.dilation);
+                    net.add_unit(ConvKind::Depthwise, geom, true, format!("{f}.{j}.0"), format!("{f}.{j}.1"));
+                    let geom = g((dw_out.h, dw_out.w), (b.hidden, b.out), 1, 1, 1);
+                    net.add_unit(ConvKind::Pointwise, geom, false, format!("{f}.{}", j + 1), format!("{f}.{}", j + 2));
+                    net.blocks.push((first, net.units.len() - first, b.residual));
                 }
                 Layer::Head(c) => {
-                    let geom = g(c.input.h, c.input.w, c.input.c, c.output.c, 1, 1, 1);
-                    units.push(unit(
-                        &mut params,
-                        &mut running,
-                        ConvKind::Pointwise,
-                        geom,
-                        true,
-                        "features.18.0".into(),
-                        "features.18.1".into(),
-                    ));
+                    let geom = g((c.input.h, c.input.w), (c.input.c, c.output.c), 1, 1, 1);
+                    net.add_unit(ConvKind::Pointwise, geom, true, "features.18.0".into(), "features.18.1".into());
                 }
                 Layer::Pool { .. } => {}
                 Layer::Classifier(c) => {
-                    let w = params.add("classifier.1.weight".into(), vec![0.0; (c.input.c * c.output.c) as usize]);
-                    let b = params.add("classifier.1.bias".into(), vec![0.0; c.output.c as usize]);
-                    fc = (w, b);
+                    let (cin, cout) = (c.input.c as usize, c.output.c as usize);
+                    net.fc_w = net.params.add("classifier.1.weight".into(), vec![0.0; cin * cout]);
+                    net.fc_b = net.params.add("classifier.1.bias".into(), vec![0.0; cout]);
                 }
             }
         }
-        let head_unit = units.len() - 1;
-        TrainNet { arch, units, blocks, params, running, fc_w: fc.0, fc_b: fc.1, head_unit, momentum: 0.1 }
+        net.head_unit = net.units.len() - 1;
+        net
     }
 
-    /// Appends a conv + batch norm unit (weights zero, batch norm the identity) and returns its index.
-    pub(crate) fn push_unit(&mut self, kind: ConvKind, geom: ConvGeom, relu6: bool, name: &str) -> usize {
+    /// Appends a conv + batch norm unit named `conv_name` and `bn_name` (weights zero, batch norm
+    /// the identity) and returns its index: the one way units are made.
+    fn add_unit(&mut self, kind: ConvKind, geom: ConvGeom, relu6: bool, conv_name: String, bn_name: String) -> usize {
         let wlen = match kind {
             ConvKind::Full => geom.cout * geom.k * geom.k * geom.cin,
             ConvKind::Depthwise => geom.k * geom.k * geom.cin,
             ConvKind::Pointwise => geom.cout * geom.cin,
         };
-        let w = self.params.add(format!("{name}.weight"), vec![0.0; wlen]);
-        let gamma = self.params.add(format!("{name}.bn.weight"), vec![1.0; geom.cout]);
-        let beta = self.params.add(format!("{name}.bn.bias"), vec![0.0; geom.cout]);
+        let w = self.params.add(format!("{conv_name}.weight"), vec![0.0; wlen]);
+        let gamma = self.params.add(format!("{bn_name}.weight"), vec![1.0; geom.cout]);
+        let beta = self.params.add(format!("{bn_name}.bias"), vec![0.0; geom.cout]);
         self.running.mean.push(vec![0.0; geom.cout]);
         self.running.var.push(vec![1.0; geom.cout]);
         let bn = self.running.mean.len() - 1;
-        self.units.push(Unit {
-            kind,
-            geom,
-            relu6,
-            w,
-            gamma,
-            beta,
-            bn,
-            conv_name: name.into(),
-            bn_name: format!("{name}.bn"),
-        });
+        self.units.push(Unit { kind, geom, relu6, w, gamma, beta, bn, conv_name, bn_name });
         self.units.len() - 1
+    }
+
+    /// Appends a unit named `name` with its batch norm `name.bn` (a detector's extra layers).
+    pub(crate) fn push_unit(&mut self, kind: ConvKind, geom: ConvGeom, relu6: bool, name: &str) -> usize {
+        self.add_unit(kind, geom, relu6, name.into(), format!("{name}.bn"))
     }
 
     /// Adds a plain parameter tensor and returns its index.
