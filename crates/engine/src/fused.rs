@@ -29,33 +29,6 @@ impl FusedBlock {
         FusedBlock { expand, dw, project, residual: b.residual, bands }
     }
 
-    /// Floats of `tail` that [`FusedBlock::run_whole`] needs with `workers` workers.
-    pub fn whole_len(&self, workers: usize) -> usize {
-        self.bands.whole_len::<f32>(workers)
-    }
-
-    /// The whole block on `th`'s workers, whole tensors at a time (see [`bands::run_whole`]).
-    /// Same bits as [`FusedBlock::run_rows`].
-    pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
-        let (_, _, _, ow) = self.dw.shape.geometry();
-        let expand = |pixels: &[f32], dst: &mut [f32]| {
-            let e = self.expand.as_ref().expect("only expanding blocks expand");
-            gemm(isa, pixels, e, None, Clamp::RELU6, dst)
-        };
-        let expand: Option<bands::WholeExpand<'_, f32>> = self.expand.as_ref().map(|e| (e.k(), e.n(), &expand as _));
-        bands::run_whole(
-            th,
-            &self.bands,
-            (x, out, tail),
-            ow * self.project.n(),
-            expand,
-            |band, row0, src, o, dband| {
-                let dw = |b, d: &mut [f32]| dwconv3x3_window(isa, &self.dw, src, 0, b, d);
-                self.project_band(isa, x, (band, row0), o, dband, dw);
-            },
-        );
-    }
-
     /// The depthwise conv of output rows `band` (by `dw`, into `dband`), then the projection and
     /// residual into those rows of `out`, which starts at output row `row0`.
     fn project_band(
@@ -75,11 +48,44 @@ impl FusedBlock {
         let res = self.residual.then(|| &x[band.start * out_row..band.end * out_row]);
         gemm(isa, d, &self.project, res, Clamp::NONE, o);
     }
+}
 
+impl bands::FusedRun for FusedBlock {
+    type Elem = f32;
+    const WHOLE_SLACK: usize = 16;
+    fn output_rows(&self) -> (usize, usize) {
+        let (_, oh, _, ow) = self.dw.shape.geometry();
+        (oh, ow * self.project.n())
+    }
+    /// Floats of `tail` that [`FusedBlock::run_whole`] needs with `workers` workers.
+    fn whole_len(&self, workers: usize) -> usize {
+        self.bands.whole_len::<f32>(workers)
+    }
+    /// The whole block on `th`'s workers, whole tensors at a time (see [`bands::run_whole`]).
+    /// Same bits as [`FusedBlock::run_rows`].
+    fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
+        let (_, _, _, ow) = self.dw.shape.geometry();
+        let expand = |pixels: &[f32], dst: &mut [f32]| {
+            let e = self.expand.as_ref().expect("only expanding blocks expand");
+            gemm(isa, pixels, e, None, Clamp::RELU6, dst)
+        };
+        let expand: Option<bands::WholeExpand<'_, f32>> = self.expand.as_ref().map(|e| (e.k(), e.n(), &expand as _));
+        bands::run_whole(
+            th,
+            &self.bands,
+            (x, out, tail),
+            ow * self.project.n(),
+            expand,
+            |band, row0, src, o, dband| {
+                let dw = |b, d: &mut [f32]| dwconv3x3_window(isa, &self.dw, src, 0, b, d);
+                self.project_band(isa, x, (band, row0), o, dband, dw);
+            },
+        );
+    }
     /// Output rows `rows` of one image; `x` is the image's whole block input, `out` exactly those
     /// output rows. Each output value is computed as in the layer-by-layer order, so the bits do
     /// not depend on how rows are split.
-    pub fn run_rows(&self, isa: Isa, x: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], scratch: &mut [f32]) {
+    fn run_rows(&self, isa: Isa, x: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], scratch: &mut [f32]) {
         let s = &self.dw.shape;
         let in_row = s.in_w * s.channels; // one expanded input row
         let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * e.k());
@@ -99,24 +105,6 @@ impl FusedBlock {
                 self.project_band(isa, x, (band, row0), out, dband, dw);
             }
         });
-    }
-}
-
-impl bands::FusedRun for FusedBlock {
-    type Elem = f32;
-    const WHOLE_SLACK: usize = 16;
-    fn output_rows(&self) -> (usize, usize) {
-        let (_, oh, _, ow) = self.dw.shape.geometry();
-        (oh, ow * self.project.n())
-    }
-    fn whole_len(&self, workers: usize) -> usize {
-        FusedBlock::whole_len(self, workers)
-    }
-    fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
-        FusedBlock::run_whole(self, th, isa, x, out, tail)
-    }
-    fn run_rows(&self, isa: Isa, x: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], scratch: &mut [f32]) {
-        FusedBlock::run_rows(self, isa, x, rows, out, scratch)
     }
 }
 

@@ -53,6 +53,29 @@ fn class_maps<T: Score>(th: &Threads, up: &UpsampleArgmax, scores: &[T], maps: &
     }
 }
 
+/// Runs a segmentation plan on a batch and writes each image's class map: `run` fills the score
+/// maps (kept in the session between runs, taken out by `scores` while it runs), which are then
+/// upsampled and argmaxed (see [`class_maps`]).
+fn segment<S, T: Score>(
+    th: &Threads,
+    up: &UpsampleArgmax,
+    session: &mut S,
+    scores: fn(&mut S) -> &mut Vec<T>,
+    run: impl FnOnce(&mut S, &mut [T]) -> Result<(), EngineError>,
+    classes: &mut [u8],
+) -> Result<(), EngineError> {
+    let mut taken = std::mem::take(scores(session));
+    let result = run(session, &mut taken);
+    if result.is_ok() {
+        let (oh, ow) = up.output();
+        let (h, w, c) = up.input();
+        assert_eq!(classes.len() / (oh * ow), taken.len() / (h * w * c), "class map buffer size");
+        class_maps(th, up, &taken, classes);
+    }
+    *scores(session) = taken;
+    result
+}
+
 /// Refuses a session whose buffers, `elem` bytes times the sum of count x length over `parts`,
 /// would exceed the process-wide memory limit (the batch size comes from outside).
 fn check_session_memory(batch: usize, elem: usize, parts: &[(usize, usize)]) -> Result<(), EngineError> {

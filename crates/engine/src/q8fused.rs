@@ -26,32 +26,6 @@ impl QFusedBlock {
         QFusedBlock { expand, dw, project, add, bands }
     }
 
-    /// Bytes [`QFusedBlock::run_whole`] needs in its `tail` with `workers` workers.
-    pub fn whole_len(&self, workers: usize) -> usize {
-        self.bands.whole_len::<u8>(workers)
-    }
-
-    /// The whole block on `th`'s workers, whole tensors at a time (see [`bands::run_whole`]).
-    /// Same bytes as [`QFusedBlock::run_rows`].
-    pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[u8], out: &mut [u8], tail: &mut [u8]) {
-        let (_, _, _, ow) = self.dw.shape.geometry();
-        let expand = |pixels: &[u8], dst: &mut [u8]| {
-            qgemm(isa, pixels, self.expand.as_ref().expect("only expanding blocks expand"), dst)
-        };
-        let expand: Option<bands::WholeExpand<'_, u8>> = self.expand.as_ref().map(|e| (e.k(), e.n(), &expand as _));
-        bands::run_whole(
-            th,
-            &self.bands,
-            (x, out, tail),
-            ow * self.project.n(),
-            expand,
-            |band, row0, src, o, dband| {
-                let dw = |b, d: &mut [u8]| qdwconv3x3_window(isa, &self.dw, src, 0, b, d);
-                self.project_band(isa, x, (band, row0), o, dband, dw);
-            },
-        );
-    }
-
     /// The depthwise conv of output rows `band` (by `dw`, into `dband`), then the projection and
     /// residual add into those rows of `out`, which starts at output row `row0`.
     fn project_band(
@@ -73,9 +47,41 @@ impl QFusedBlock {
             qadd_in_place(isa, p, &x[band.start * out_row..band.end * out_row], o);
         }
     }
+}
 
+impl bands::FusedRun for QFusedBlock {
+    type Elem = u8;
+    const WHOLE_SLACK: usize = 0;
+    fn output_rows(&self) -> (usize, usize) {
+        let (_, oh, _, ow) = self.dw.shape.geometry();
+        (oh, ow * self.project.n())
+    }
+    /// Bytes [`QFusedBlock::run_whole`] needs in its `tail` with `workers` workers.
+    fn whole_len(&self, workers: usize) -> usize {
+        self.bands.whole_len::<u8>(workers)
+    }
+    /// The whole block on `th`'s workers, whole tensors at a time (see [`bands::run_whole`]).
+    /// Same bytes as [`QFusedBlock::run_rows`].
+    fn run_whole(&self, th: &Threads, isa: Isa, x: &[u8], out: &mut [u8], tail: &mut [u8]) {
+        let (_, _, _, ow) = self.dw.shape.geometry();
+        let expand = |pixels: &[u8], dst: &mut [u8]| {
+            qgemm(isa, pixels, self.expand.as_ref().expect("only expanding blocks expand"), dst)
+        };
+        let expand: Option<bands::WholeExpand<'_, u8>> = self.expand.as_ref().map(|e| (e.k(), e.n(), &expand as _));
+        bands::run_whole(
+            th,
+            &self.bands,
+            (x, out, tail),
+            ow * self.project.n(),
+            expand,
+            |band, row0, src, o, dband| {
+                let dw = |b, d: &mut [u8]| qdwconv3x3_window(isa, &self.dw, src, 0, b, d);
+                self.project_band(isa, x, (band, row0), o, dband, dw);
+            },
+        );
+    }
     /// Output rows `rows` of one image (`x` its whole block input) into `out`.
-    pub fn run_rows(&self, isa: Isa, x: &[u8], rows: std::ops::Range<usize>, out: &mut [u8], scratch: &mut [u8]) {
+    fn run_rows(&self, isa: Isa, x: &[u8], rows: std::ops::Range<usize>, out: &mut [u8], scratch: &mut [u8]) {
         let s = &self.dw.shape;
         let in_row = s.in_w * s.channels;
         let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * e.k());
@@ -99,24 +105,6 @@ impl QFusedBlock {
                 self.project_band(isa, x, (band, row0), out, dband, dw);
             }
         });
-    }
-}
-
-impl bands::FusedRun for QFusedBlock {
-    type Elem = u8;
-    const WHOLE_SLACK: usize = 0;
-    fn output_rows(&self) -> (usize, usize) {
-        let (_, oh, _, ow) = self.dw.shape.geometry();
-        (oh, ow * self.project.n())
-    }
-    fn whole_len(&self, workers: usize) -> usize {
-        QFusedBlock::whole_len(self, workers)
-    }
-    fn run_whole(&self, th: &Threads, isa: Isa, x: &[u8], out: &mut [u8], tail: &mut [u8]) {
-        QFusedBlock::run_whole(self, th, isa, x, out, tail)
-    }
-    fn run_rows(&self, isa: Isa, x: &[u8], rows: std::ops::Range<usize>, out: &mut [u8], scratch: &mut [u8]) {
-        QFusedBlock::run_rows(self, isa, x, rows, out, scratch)
     }
 }
 

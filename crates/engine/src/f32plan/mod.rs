@@ -218,15 +218,8 @@ impl F32Engine {
     /// scores), batch x height x width bytes.
     pub fn run_segment(&self, session: &mut F32Session, input: &[f32], classes: &mut [u8]) -> Result<(), EngineError> {
         let head = self.deeplab().ok_or(EngineError::NotSegmentation)?;
-        let mut scores = std::mem::take(&mut session.scores);
-        let result = self.run(session, input, &mut scores);
-        if result.is_ok() {
-            let (oh, ow) = head.output;
-            assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
-            crate::class_maps(&self.threads, &head.upsample, &scores, classes);
-        }
-        session.scores = scores;
-        result
+        let run = |s: &mut F32Session, scores: &mut [f32]| self.run(s, input, scores);
+        crate::segment(&self.threads, &head.upsample, session, |s| &mut s.scores, run, classes)
     }
 
     /// How many images' activation buffers a session for `batch` images holds: one per worker,

@@ -199,15 +199,8 @@ impl Q8Engine {
     /// scores, as TFLite's RESIZE_BILINEAR and ARG_MAX compute it), batch x height x width bytes.
     pub fn run_segment(&self, session: &mut Q8Session, input: &[u8], classes: &mut [u8]) -> Result<(), EngineError> {
         let head = self.deeplab().ok_or(EngineError::NotSegmentation)?;
-        let mut scores = std::mem::take(&mut session.scores);
-        let result = self.run(session, input, &mut scores);
-        if result.is_ok() {
-            let (oh, ow) = head.output;
-            assert_eq!(classes.len(), session.batch * oh * ow, "class map buffer size");
-            crate::class_maps(&self.threads, &head.upsample, &scores, classes);
-        }
-        session.scores = scores;
-        result
+        let run = |s: &mut Q8Session, scores: &mut [u8]| self.run(s, input, scores);
+        crate::segment(&self.threads, &head.upsample, session, |s| &mut s.scores, run, classes)
     }
 
     /// The DeepLab head on one image's feature map; `scores` gets pixels x classes.
