@@ -19,6 +19,8 @@ pub enum EngineError {
     #[error("batch size must be at least 1")]
     EmptyBatch,
     #[error(transparent)]
+    Model(#[from] mnv2_model::ModelError),
+    #[error(transparent)]
     Limit(#[from] mnv2_limits::LimitError),
     #[error("could not start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },

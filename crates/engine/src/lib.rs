@@ -7,7 +7,7 @@ mod error;
 mod f32plan;
 mod fused;
 mod lower;
-mod model;
+pub(crate) use mnv2_model as model;
 mod plan;
 pub mod profile;
 mod q8fused;
@@ -18,8 +18,8 @@ mod threads;
 
 pub use error::EngineError;
 pub use f32plan::{F32Engine, F32Session};
-pub use model::{
-    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant,
+pub use mnv2_model::{
+    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, ModelError, OutputKind, PoolKind, Quant,
     SsdExtraWeights, SsdPredictorWeights, SsdWeights, Task, Tensor, TensorData,
 };
 pub use plan::{Plan, Runner, Session};

@@ -17,5 +17,5 @@ pub enum ImportError {
     #[error(transparent)]
     Read(#[from] mnv2_limits::LimitError),
     #[error(transparent)]
-    Engine(#[from] mnv2_engine::EngineError),
+    Model(#[from] mnv2_model::ModelError),
 }

@@ -17,7 +17,7 @@ pub use error::ImportError;
 pub use tfgraph::load_tf_graph;
 pub use tflite::load_tflite;
 
-use mnv2_engine::Model;
+use mnv2_model::Model;
 use std::path::Path;
 
 /// Largest model file accepted (MobileNetV2 1.4 in float32 is about 25 MB).

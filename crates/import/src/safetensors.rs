@@ -4,7 +4,7 @@
 //! onto `mnv2-arch` slots and checks every shape, like the other importers.
 
 use mnv2_arch::{Arch, Layer};
-use mnv2_engine::{
+use mnv2_model::{
     BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, SsdExtraWeights,
     SsdPredictorWeights, SsdWeights, Task, Tensor,
 };
@@ -78,7 +78,7 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
     let views: Vec<(String, Vec<usize>, &[f32])> = tensors
         .iter()
         .map(|(name, t)| match &t.data {
-            mnv2_engine::TensorData::F32(v) => (name.clone(), t.shape.clone(), v.as_slice()),
+            mnv2_model::TensorData::F32(v) => (name.clone(), t.shape.clone(), v.as_slice()),
             _ => unreachable!("slots() dequantizes every tensor"),
         })
         .collect();

@@ -8,6 +8,8 @@ pub enum Error {
     #[error(transparent)]
     Import(#[from] mnv2_import::ImportError),
     #[error(transparent)]
+    Model(#[from] mnv2_model::ModelError),
+    #[error(transparent)]
     Engine(#[from] mnv2_engine::EngineError),
     #[error(transparent)]
     Image(#[from] mnv2_image::ImageError),

@@ -10,11 +10,15 @@
 //! # Ok::<(), mnv2::Error>(())
 //! ```
 //!
-//! The types here (`Classifier`, `Segmenter`, `Detector`) run whole tasks from images; the crates
-//! underneath: [`arch`] (Table 2 as data, DeepLab and SSDLite), [`kernels`], [`engine`] (the
-//! fp32 and int8 plans), [`import`] (TFLite, TensorFlow GraphDef, mnv2 safetensors), [`image`]
-//! (decode, crop, resize, drawing), [`heads`] (labels, class maps, anchors, NMS, metrics),
-//! [`train`] (training and fine-tuning) and [`limits`] (caps on sizes from outside).
+//! The types here (`Classifier`, `Segmenter`, `Detector`) run whole tasks from images;
+//! [`training`] trains classifiers and detectors from files, [`evaluate`] scores models on
+//! labelled data, [`bench`] times them. The crates underneath: [`arch`] (Table 2 as data,
+//! DeepLab and SSDLite), [`model`] (an architecture with its weights, float or quantized),
+//! [`kernels`] (by instruction-set level), [`engine`] (the fp32 and int8 plans, one [`engine::Plan`]
+//! interface), [`import`] (TFLite, TensorFlow GraphDef, mnv2 safetensors), [`image`] (decode,
+//! crop, resize, drawing, curves), [`heads`] (labels, class maps, anchors, NMS, metrics),
+//! [`train`] (backward passes, optimizers, the `Trainer`) and [`limits`] (caps on sizes from
+//! outside).
 
 mod backend;
 pub mod bench;
@@ -45,6 +49,7 @@ pub use mnv2_image as image;
 pub use mnv2_import as import;
 pub use mnv2_kernels as kernels;
 pub use mnv2_limits as limits;
+pub use mnv2_model as model;
 pub use mnv2_train as train;
 
 pub use mnv2_heads::Prediction;

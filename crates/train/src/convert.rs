@@ -1,7 +1,7 @@
 //! Between the inference engine's models (batch norm folded into the convolutions) and
 //! trainable networks (convolutions and batch norms apart).
 
-use mnv2_engine::{BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Task, Tensor};
+use mnv2_model::{BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Task, Tensor};
 
 use crate::TrainError;
 use crate::layers::BN_EPS;

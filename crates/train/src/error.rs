@@ -26,7 +26,7 @@ pub enum TrainError {
     #[error(transparent)]
     Import(#[from] mnv2_import::ImportError),
     #[error(transparent)]
-    Engine(#[from] mnv2_engine::EngineError),
+    Weights(#[from] mnv2_model::ModelError),
     #[error(transparent)]
     Arch(#[from] mnv2_arch::ArchError),
     #[error(transparent)]

@@ -3,8 +3,8 @@
 //! units, a forward pass that taps block 14's expansion, and the backward pass through all of it.
 
 use mnv2_arch::{SsdLayer, SsdLite};
-use mnv2_engine::{ConvWeights, InputSpec, LayerWeights, Model, OutputKind, SsdExtraWeights, SsdPredictorWeights};
-use mnv2_engine::{SsdWeights, Task, Tensor};
+use mnv2_model::{ConvWeights, InputSpec, LayerWeights, Model, OutputKind, SsdExtraWeights, SsdPredictorWeights};
+use mnv2_model::{SsdWeights, Task, Tensor};
 
 use crate::TrainError;
 use crate::layers::{ConvGeom, pointwise_backward, pointwise_forward};

@@ -6,7 +6,7 @@
 use crate::TrainError;
 use crate::data::Rng;
 use crate::run_files::{RunFiles, check_config, headline, nothing_left};
-use mnv2_engine::Model;
+use mnv2_model::Model;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Instant;

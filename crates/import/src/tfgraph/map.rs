@@ -3,7 +3,7 @@
 //! norms are folded into the convolutions.
 
 use mnv2_arch::{Layer, SsdLayer, SsdLite};
-use mnv2_engine::{
+use mnv2_model::{
     BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, SsdExtraWeights, SsdPredictorWeights,
     SsdWeights, Task, Tensor,
 };

@@ -1,7 +1,7 @@
 //! Walks a TFLite graph in execution order against the layer list of a candidate architecture.
 
 use mnv2_arch::{Arch, Bottleneck, Conv, DeepLab, Layer, Shape};
-use mnv2_engine::{
+use mnv2_model::{
     BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Task,
     Tensor, TensorData,
 };

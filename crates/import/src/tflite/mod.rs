@@ -6,7 +6,7 @@ mod schema;
 
 pub(crate) use map::WIDTHS;
 
-use mnv2_engine::Model;
+use mnv2_model::Model;
 
 use crate::ImportError;
 

@@ -3,7 +3,7 @@
 
 use crate::ImportError;
 use crate::flatbuf::Table;
-use mnv2_engine::Quant;
+use mnv2_model::Quant;
 
 /// Builtin operator codes used by MobileNetV2 graphs.
 pub mod op {

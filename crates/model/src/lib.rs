@@ -1,9 +1,16 @@
 //! A model: an architecture from `mnv2-arch` and the weights that fill its slots, kept in the
-//! form the file stored them (float or quantized), with every activation's quantization.
+//! form the file stored them (float or quantized), with every activation's quantization. Pure
+//! data: the importers fill it and the exporters read it without the kernels; the engine
+//! compiles it.
 
 use mnv2_arch::{Arch, Layer};
 
-use crate::EngineError;
+/// Why weights do not fit the architecture they are given for.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model weights do not fit the architecture: {0}")]
+    Weights(String),
+}
 
 /// Affine quantization: `real = scale[c] * (q - zero_point[c])`, per tensor (one entry) or per
 /// channel along `axis`.
@@ -48,23 +55,22 @@ impl Tensor {
         self.len() == 0
     }
     /// Real values: floats as they are, integers through their quantization.
-    pub fn dequantize(&self) -> Result<Vec<f32>, EngineError> {
+    pub fn dequantize(&self) -> Result<Vec<f32>, ModelError> {
         let ints: Vec<i64> = match &self.data {
             TensorData::F32(v) => return Ok(v.clone()),
             TensorData::U8(v) => v.iter().map(|&x| x as i64).collect(),
             TensorData::I8(v) => v.iter().map(|&x| x as i64).collect(),
             TensorData::I32(v) => v.iter().map(|&x| x as i64).collect(),
         };
-        let q =
-            self.quant.as_ref().ok_or_else(|| EngineError::Weights("integer tensor without quantization".into()))?;
+        let q = self.quant.as_ref().ok_or_else(|| ModelError::Weights("integer tensor without quantization".into()))?;
         if q.scale.is_empty() || q.scale.len() != q.zero_point.len() {
-            return Err(EngineError::Weights("quantization with mismatched scale and zero point".into()));
+            return Err(ModelError::Weights("quantization with mismatched scale and zero point".into()));
         }
         let channels = q.scale.len();
         // Elements between consecutive channels along the quantized axis.
         let inner: usize = self.shape.iter().skip(q.axis + 1).product();
         if channels > 1 && self.shape.get(q.axis) != Some(&channels) {
-            return Err(EngineError::Weights(format!(
+            return Err(ModelError::Weights(format!(
                 "{channels} per-channel scales for axis {} of shape {:?}",
                 q.axis, self.shape
             )));
@@ -220,7 +226,7 @@ pub struct Model {
 
 impl Model {
     /// Checks that every slot of the architecture has weights of the right shape.
-    pub fn validate(&self) -> Result<(), EngineError> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         let layers = match &self.task {
             Task::Classify => self.arch.layers(),
             Task::Segment(head) => {
@@ -240,11 +246,7 @@ impl Model {
             }
         };
         if layers.len() != self.layers.len() {
-            return Err(EngineError::Weights(format!(
-                "{} weight slots for {} layers",
-                self.layers.len(),
-                layers.len()
-            )));
+            return Err(ModelError::Weights(format!("{} weight slots for {} layers", self.layers.len(), layers.len())));
         }
         for (i, (layer, w)) in layers.iter().zip(&self.layers).enumerate() {
             let ok = match (layer, w) {
@@ -260,7 +262,7 @@ impl Model {
                         (Some(e), true) => check_conv(e, b.hidden, 1, b.input.c, &format!("{name} expand"))?,
                         (None, false) => {}
                         _ => {
-                            return Err(EngineError::Weights(format!("{name}: expand conv presence differs")));
+                            return Err(ModelError::Weights(format!("{name}: expand conv presence differs")));
                         }
                     }
                     check_depthwise(&bw.depthwise, b.hidden, &format!("{name} depthwise"))?;
@@ -271,7 +273,7 @@ impl Model {
                 _ => false,
             };
             if !ok {
-                return Err(EngineError::Weights(format!("layer {i}: weights of the wrong kind")));
+                return Err(ModelError::Weights(format!("layer {i}: weights of the wrong kind")));
             }
         }
         Ok(())
@@ -306,25 +308,25 @@ impl Model {
     }
 }
 
-fn check_conv(w: &ConvWeights, out: u32, k: u32, inp: u32, name: &str) -> Result<(), EngineError> {
+fn check_conv(w: &ConvWeights, out: u32, k: u32, inp: u32, name: &str) -> Result<(), ModelError> {
     let (o, k, i) = (out as usize, k as usize, inp as usize);
     let s = &w.weights.shape;
     let fits = *s == [o, k, k, i] || (k == 1 && *s == [o, i]);
     if !fits || w.weights.len() != o * k * k * i {
-        return Err(EngineError::Weights(format!("{name}: weights {s:?}, expected [{o}, {k}, {k}, {i}]")));
+        return Err(ModelError::Weights(format!("{name}: weights {s:?}, expected [{o}, {k}, {k}, {i}]")));
     }
     if w.bias.shape != [o] {
-        return Err(EngineError::Weights(format!("{name}: bias {:?}, expected [{o}]", w.bias.shape)));
+        return Err(ModelError::Weights(format!("{name}: bias {:?}, expected [{o}]", w.bias.shape)));
     }
     Ok(())
 }
 
-fn validate_ssd(ssd: &mnv2_arch::SsdLite, head: &SsdWeights) -> Result<(), EngineError> {
+fn validate_ssd(ssd: &mnv2_arch::SsdLite, head: &SsdWeights) -> Result<(), ModelError> {
     use mnv2_arch::SsdLayer;
     let layers = ssd.head_layers();
     let extras: Vec<_> = layers.iter().filter(|l| matches!(l, SsdLayer::Extra { .. })).collect();
     if extras.len() != head.extras.len() || 2 * head.predictors.len() != layers.len() - extras.len() {
-        return Err(EngineError::Weights(format!(
+        return Err(ModelError::Weights(format!(
             "{} extra layers and {} predictors, expected {} and {}",
             head.extras.len(),
             head.predictors.len(),
@@ -355,13 +357,13 @@ fn validate_ssd(ssd: &mnv2_arch::SsdLite, head: &SsdWeights) -> Result<(), Engin
     Ok(())
 }
 
-fn check_depthwise(w: &ConvWeights, c: u32, name: &str) -> Result<(), EngineError> {
+fn check_depthwise(w: &ConvWeights, c: u32, name: &str) -> Result<(), ModelError> {
     let c = c as usize;
     if w.weights.shape != [1, 3, 3, c] {
-        return Err(EngineError::Weights(format!("{name}: weights {:?}, expected [1, 3, 3, {c}]", w.weights.shape)));
+        return Err(ModelError::Weights(format!("{name}: weights {:?}, expected [1, 3, 3, {c}]", w.weights.shape)));
     }
     if w.bias.shape != [c] {
-        return Err(EngineError::Weights(format!("{name}: bias {:?}, expected [{c}]", w.bias.shape)));
+        return Err(ModelError::Weights(format!("{name}: bias {:?}, expected [{c}]", w.bias.shape)));
     }
     Ok(())
 }
