@@ -1,7 +1,6 @@
 //! `mnv2`: MobileNetV2 from the command line. One subcommand per file; this file only dispatches
 //! and turns errors into one line on stderr and an exit status.
 
-mod alloc;
 mod args;
 mod bench;
 mod classify;

@@ -7,7 +7,6 @@ use mnv2::training::{ClassifierSettings, DetectorSettings};
 use std::process::ExitCode;
 
 pub fn classifier(a: TrainArgs) -> anyhow::Result<ExitCode> {
-    crate::alloc::reuse_large_allocations();
     let settings = ClassifierSettings {
         data: a.data,
         val: a.val,
@@ -22,7 +21,6 @@ pub fn classifier(a: TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn detector(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
-    crate::alloc::reuse_large_allocations();
     let settings = DetectorSettings {
         data: a.data,
         images: a.images,

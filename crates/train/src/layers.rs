@@ -253,6 +253,7 @@ fn dw_backward_one(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f
 }
 
 /// Batch norm in training mode over all pixels of the batch; saves (x_hat, inverse std).
+#[derive(Debug, Clone, Default)]
 pub struct BnCache {
     pub x_hat: Vec<f32>,
     pub inv_std: Vec<f32>,
@@ -291,6 +292,39 @@ pub fn bn_train_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], c
     BnCache { x_hat, inv_std, mean, var_unbiased }
 }
 
+/// [`bn_train_forward`] in place: `z` (the convolution's output) becomes `y`, the statistics
+/// and normalised values go to `cache` (its buffers reused). The same arithmetic.
+pub fn bn_train_forward_in_place(cache: &mut BnCache, z: &mut [f32], gamma: &[f32], beta: &[f32], c: usize) {
+    let m = z.len() / c;
+    let mut mean = vec![0f64; c];
+    for px in z.chunks_exact(c) {
+        for (s, &v) in mean.iter_mut().zip(px) {
+            *s += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|s| *s /= m as f64);
+    let mut var = vec![0f64; c];
+    for px in z.chunks_exact(c) {
+        for ((s, &v), mu) in var.iter_mut().zip(px).zip(&mean) {
+            *s += (v as f64 - mu) * (v as f64 - mu);
+        }
+    }
+    let BnCache { x_hat, inv_std, mean: mean32, var_unbiased } = cache;
+    inv_std.clear();
+    inv_std.extend(var.iter().map(|v| (1.0 / (v / m as f64 + BN_EPS as f64).sqrt()) as f32));
+    var_unbiased.clear();
+    var_unbiased.extend(var.iter().map(|v| (v / (m.max(2) - 1) as f64) as f32));
+    mean32.clear();
+    mean32.extend(mean.iter().map(|&v| v as f32));
+    x_hat.resize(z.len(), 0.0);
+    for (xh, px) in x_hat.chunks_exact_mut(c).zip(z.chunks_exact_mut(c)) {
+        for ch in 0..c {
+            xh[ch] = (px[ch] - mean32[ch]) * inv_std[ch];
+            px[ch] = gamma[ch] * xh[ch] + beta[ch];
+        }
+    }
+}
+
 /// dx = gamma * inv_std / m * (m dy - sum dy - x_hat sum(dy x_hat)); accumulates dgamma, dbeta.
 pub fn bn_train_backward(
     dx: &mut [f32],
@@ -321,6 +355,15 @@ pub fn bn_train_backward(
     }
 }
 
+/// [`bn_eval_forward`] in place.
+pub fn bn_eval_in_place(z: &mut [f32], gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], c: usize) {
+    for px in z.chunks_exact_mut(c) {
+        for ch in 0..c {
+            px[ch] = gamma[ch] * (px[ch] - mean[ch]) / (var[ch] + BN_EPS).sqrt() + beta[ch];
+        }
+    }
+}
+
 /// Batch norm with running statistics (evaluation).
 pub fn bn_eval_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], c: usize) {
     for (yo, px) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
@@ -335,6 +378,12 @@ pub fn relu6_forward(x: &mut [f32]) {
 }
 
 /// Gradient passes where the input was strictly inside (0, 6) (PyTorch's hardtanh rule).
+/// ReLU6's backward from its output `y` rather than its input: `y` lies strictly between 0 and
+/// 6 exactly where the input did, so the gradient passes at the same places.
+pub fn relu6_backward_from_output(d: &mut [f32], y: &[f32]) {
+    relu6_backward(d, y)
+}
+
 pub fn relu6_backward(d: &mut [f32], pre: &[f32]) {
     for (g, &x) in d.iter_mut().zip(pre) {
         if !(x > 0.0 && x < 6.0) {

@@ -72,28 +72,60 @@ pub struct TrainNet {
     /// Unit index of the 1x1 conv to 1280 channels (more units may follow it, e.g. a detector's).
     pub head_unit: usize,
     pub momentum: f32,
+    /// The classifier's memory for one batch size, kept between steps.
+    arena: Option<Box<Arena>>,
+    /// The last step's gradients, handed back once the optimizer used them ([`TrainNet::recycle`]).
+    spare_grads: Option<Grads>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Eval,
     Train,
     Calibrate,
 }
 
-/// What the forward pass keeps for the backward pass.
-pub struct Cache {
+/// The classifier's training memory, sized once per batch size from the units (llm.c's way):
+/// the input, each unit's output (which is the next unit's input, so nothing is copied; a
+/// residual block's last output after its shortcut is added), each batch norm's statistics and
+/// normalised values, and the gradient buffers the backward pass cycles through.
+struct Arena {
     batch: usize,
-    inputs: Vec<Vec<f32>>,
-    pre_act: Vec<Vec<f32>>,
+    input: Vec<f32>,
+    acts: Vec<Vec<f32>>,
     bn: Vec<BnCache>,
-    head_out: Vec<f32>,
     pooled: Vec<f32>,
+    /// Gradients of a unit's output, of its pre-normalisation value, of its input, and of a
+    /// residual block's output (for its shortcut), each as long as the largest tensor.
+    grads: [Vec<f32>; 4],
+}
+
+impl Arena {
+    fn new(batch: usize, input_len: usize, units: &[Unit]) -> Arena {
+        let largest = units.iter().map(|u| u.geom.out_len().max(u.geom.n * u.geom.h * u.geom.w * u.geom.cin));
+        let largest = largest.max().unwrap_or(0).max(input_len);
+        Arena {
+            batch,
+            input: vec![0.0; input_len],
+            acts: units.iter().map(|u| vec![0.0; u.geom.out_len()]).collect(),
+            bn: vec![BnCache::default(); units.len()],
+            pooled: Vec::new(),
+            grads: std::array::from_fn(|_| vec![0.0; largest]),
+        }
+    }
+}
+
+/// What a detector's forward pass keeps for its backward pass, by unit: the input, the output
+/// (for the ReLU6's gradient) and the batch-norm statistics.
+pub struct Cache {
+    inputs: Vec<Vec<f32>>,
+    outputs: Vec<Vec<f32>>,
+    bn: Vec<BnCache>,
 }
 
 impl Cache {
-    pub(crate) fn new(batch: usize) -> Cache {
-        Cache { batch, inputs: vec![], pre_act: vec![], bn: vec![], head_out: vec![], pooled: vec![] }
+    pub(crate) fn new(units: usize) -> Cache {
+        Cache { inputs: vec![Vec::new(); units], outputs: vec![Vec::new(); units], bn: vec![BnCache::default(); units] }
     }
 }
 
@@ -116,6 +148,8 @@ impl TrainNet {
             fc_b: 0,
             head_unit: 0,
             momentum: 0.1,
+            arena: None,
+            spare_grads: None,
         };
         let g = |(h, w): (u32, u32), (cin, cout): (u32, u32), k: usize, stride: u32, dilation: u32| ConvGeom {
             n: batch,
@@ -195,27 +229,47 @@ impl TrainNet {
         self.params.add(name, value)
     }
 
-    /// One unit forward in training (batch statistics, running ones updated, cached for the
-    /// backward pass when `cache` is given) or evaluation mode.
+    /// Unit `i` alone on `x` (a detector's units): in training mode with its input, output and
+    /// statistics kept in `cache` when given.
     pub(crate) fn unit_step(&mut self, i: usize, x: &[f32], train: bool, cache: Option<&mut Cache>) -> Vec<f32> {
-        let u = self.units[i].clone();
-        if !train {
-            // Evaluation reads the running statistics and updates nothing.
-            return self.unit_forward(&u, x, false, None, &mut Running::default());
+        let mut y = vec![0.0; self.units[i].geom.out_len()];
+        let mut bn = BnCache::default();
+        let mode = if train { Mode::Train } else { Mode::Eval };
+        self.unit_in_mode(i, x, &mut y, &mut bn, mode);
+        if let Some(cache) = cache {
+            cache.inputs[i] = x.to_vec();
+            if self.units[i].relu6 {
+                cache.outputs[i] = y.clone();
+            }
+            cache.bn[i] = bn;
         }
-        let mut running = std::mem::take(&mut self.running);
-        let y = self.unit_forward(&u, x, true, cache, &mut running);
-        self.running = running;
         y
     }
 
     /// Calibrates unit `i`'s batch norm on `x` (see [`TrainNet::calibrate_batch_norms`]) and
     /// returns its training-mode output.
     pub(crate) fn unit_calibrate_step(&mut self, i: usize, x: &[f32]) -> Vec<f32> {
-        let u = self.units[i].clone();
-        self.calibrate_unit(&u, x);
-        let mut scratch = self.running.clone();
-        self.unit_forward(&u, x, true, None, &mut scratch)
+        let mut y = vec![0.0; self.units[i].geom.out_len()];
+        self.unit_in_mode(i, x, &mut y, &mut BnCache::default(), Mode::Calibrate);
+        y
+    }
+
+    /// Unit `i` on `x` into `y` in `mode`: training updates the running statistics (moved out
+    /// while the unit borrows the network); calibration sets the batch norm first and leaves them
+    /// alone; evaluation reads them.
+    fn unit_in_mode(&mut self, i: usize, x: &[f32], y: &mut [f32], bn: &mut BnCache, mode: Mode) {
+        match mode {
+            Mode::Calibrate => {
+                self.calibrate_unit(i, x);
+                self.unit_forward(i, x, y, Some(bn), &mut self.running.clone());
+            }
+            Mode::Train => {
+                let mut running = std::mem::take(&mut self.running);
+                self.unit_forward(i, x, y, Some(bn), &mut running);
+                self.running = running;
+            }
+            Mode::Eval => self.unit_forward(i, x, y, None, &mut Running::default()),
+        }
     }
 
     /// He-normal weights (std sqrt(2 / fan_in)) for unit `i`, batch norm at scale 1, shift 0.
@@ -247,42 +301,45 @@ impl TrainNet {
         self.params.tensors[self.fc_b].fill(0.0);
     }
 
+    /// Unit `i` forward into `y`: the convolution, then the batch norm in place, with the batch's
+    /// statistics (kept in `bn`, folded into `running`) when `bn` is given, else the running
+    /// ones; then ReLU6.
     pub(crate) fn unit_forward(
         &self,
-        u: &Unit,
+        i: usize,
         x: &[f32],
-        train: bool,
-        cache: Option<&mut Cache>,
+        y: &mut [f32],
+        bn: Option<&mut BnCache>,
         running: &mut Running,
-    ) -> Vec<f32> {
-        let z = self.conv(u, x);
+    ) {
+        let u = &self.units[i];
         let p = &self.params.tensors;
         let c = u.geom.cout;
-        let mut y = vec![0.0; z.len()];
-        if train {
-            let bc = bn_train_forward(&mut y, &z, &p[u.gamma], &p[u.beta], c);
-            let m = self.momentum;
-            for ch in 0..c {
-                running.mean[u.bn][ch] = (1.0 - m) * running.mean[u.bn][ch] + m * bc.mean[ch];
-                running.var[u.bn][ch] = (1.0 - m) * running.var[u.bn][ch] + m * bc.var_unbiased[ch];
+        match u.kind {
+            ConvKind::Full => conv_forward(y, x, &p[u.w], &u.geom),
+            ConvKind::Depthwise => dw_forward(y, x, &p[u.w], &u.geom),
+            ConvKind::Pointwise => pointwise_forward(y, x, &p[u.w], u.geom.cin, u.geom.cout),
+        }
+        match bn {
+            Some(bc) => {
+                bn_train_forward_in_place(bc, y, &p[u.gamma], &p[u.beta], c);
+                let m = self.momentum;
+                for ch in 0..c {
+                    running.mean[u.bn][ch] = (1.0 - m) * running.mean[u.bn][ch] + m * bc.mean[ch];
+                    running.var[u.bn][ch] = (1.0 - m) * running.var[u.bn][ch] + m * bc.var_unbiased[ch];
+                }
             }
-            if let Some(cache) = cache {
-                cache.inputs.push(x.to_vec());
-                cache.bn.push(bc);
-                cache.pre_act.push(if u.relu6 { y.clone() } else { Vec::new() });
-            }
-        } else {
-            bn_eval_forward(&mut y, &z, &p[u.gamma], &p[u.beta], &self.running.mean[u.bn], &self.running.var[u.bn], c);
+            None => bn_eval_in_place(y, &p[u.gamma], &p[u.beta], &self.running.mean[u.bn], &self.running.var[u.bn], c),
         }
         if u.relu6 {
-            relu6_forward(&mut y);
+            relu6_forward(y);
         }
-        y
     }
 
-    /// Forward pass over `batch` NHWC images. In training mode batch norms use batch statistics
-    /// (and update the running ones) and the returned cache feeds [`TrainNet::backward`].
-    pub fn forward(&mut self, input: &[f32], batch: usize, train: bool) -> (Vec<f32>, Option<Cache>) {
+    /// Forward pass over `batch` NHWC images: the logits. In training mode batch norms use batch
+    /// statistics (and update the running ones) and everything [`TrainNet::backward`] needs
+    /// stays in the network's memory.
+    pub fn forward(&mut self, input: &[f32], batch: usize, train: bool) -> Vec<f32> {
         self.run(input, batch, if train { Mode::Train } else { Mode::Eval })
     }
 
@@ -294,157 +351,191 @@ impl TrainNet {
         self.run(input, batch, Mode::Calibrate);
     }
 
-    fn run(&mut self, input: &[f32], batch: usize, mode: Mode) -> (Vec<f32>, Option<Cache>) {
-        let train = mode != Mode::Eval;
-        let mut cache = (mode == Mode::Train).then(|| Cache::new(batch));
-        let step = |net: &mut TrainNet, i: usize, x: &[f32], cache: Option<&mut Cache>| -> Vec<f32> {
-            let u = net.units[i].clone();
-            if mode == Mode::Calibrate {
-                net.calibrate_unit(&u, x);
-                // Forward with the batch statistics, leaving the calibrated running ones alone.
-                let mut scratch = net.running.clone();
-                return net.unit_forward(&u, x, true, None, &mut scratch);
-            }
-            // Training updates the running statistics (moved out while the unit borrows `net`).
-            let mut running = std::mem::take(&mut net.running);
-            let y = if train {
-                net.unit_forward(&u, x, true, cache, &mut running)
-            } else {
-                net.running = running;
-                running = Running::default();
-                net.unit_forward(&u, x, false, None, &mut running)
-            };
-            if train {
-                net.running = running;
-            }
-            y
-        };
-        let mut x = step(self, 0, input, cache.as_mut());
-        for b in 0..self.blocks.len() {
-            let (first, count, residual) = self.blocks[b];
-            let block_in = x.clone();
-            for i in first..first + count {
-                x = step(self, i, &x, cache.as_mut());
-            }
-            if residual {
-                x.iter_mut().zip(&block_in).for_each(|(a, b)| *a += b);
+    /// The classifier's units in order, each reading the previous one's output in the arena; a
+    /// residual block's shortcut added into its last output.
+    fn run(&mut self, input: &[f32], batch: usize, mode: Mode) -> Vec<f32> {
+        let arena = self.arena.take().filter(|a| a.batch == batch);
+        let mut a = arena.unwrap_or_else(|| Box::new(Arena::new(batch, input.len(), &self.units)));
+        a.input.copy_from_slice(input);
+        let Arena { input, acts, bn, .. } = &mut *a;
+        let mut block = 0;
+        for i in 0..=self.head_unit {
+            let (before, rest) = acts.split_at_mut(i);
+            let x: &[f32] = if i == 0 { input } else { &before[i - 1] };
+            self.unit_in_mode(i, x, &mut rest[0], &mut bn[i], mode);
+            if let Some(&(first, count, residual)) = self.blocks.get(block)
+                && i == first + count - 1
+            {
+                if residual {
+                    rest[0].iter_mut().zip(&before[first - 1]).for_each(|(y, x)| *y += x);
+                }
+                block += 1;
             }
         }
-        let last = self.head_unit;
-        x = step(self, last, &x, cache.as_mut());
-        let c = self.units[last].geom.cout;
+        let c = self.units[self.head_unit].geom.cout;
         let mut pooled = vec![0.0; batch * c];
-        avgpool_forward(&mut pooled, &x, batch, c);
+        avgpool_forward(&mut pooled, &a.acts[self.head_unit], batch, c);
         let classes = self.arch.classes as usize;
         let mut logits = vec![0.0; batch * classes];
         matmul(&pooled, batch, c, &transpose(&self.params.tensors[self.fc_w], classes, c), classes, &mut logits);
         for row in logits.chunks_exact_mut(classes) {
             row.iter_mut().zip(&self.params.tensors[self.fc_b]).for_each(|(a, b)| *a += b);
         }
-        if let Some(cache) = cache.as_mut() {
-            cache.head_out = x;
-            cache.pooled = pooled;
-        }
-        (logits, cache)
+        a.pooled = pooled;
+        self.arena = Some(a);
+        logits
     }
 
-    /// The unit's convolution alone (before batch norm), on input `x`.
-    fn conv(&self, u: &Unit, x: &[f32]) -> Vec<f32> {
-        let p = &self.params.tensors;
+    /// Sets unit `i`'s batch norm so that, on input `x`, training mode reproduces `conv + beta`.
+    pub(crate) fn calibrate_unit(&mut self, i: usize, x: &[f32]) {
+        let u = &self.units[i];
+        let (gamma, beta, bn, c) = (u.gamma, u.beta, u.bn, u.geom.cout);
         let mut z = vec![0.0; u.geom.out_len()];
+        let p = &self.params.tensors;
         match u.kind {
             ConvKind::Full => conv_forward(&mut z, x, &p[u.w], &u.geom),
             ConvKind::Depthwise => dw_forward(&mut z, x, &p[u.w], &u.geom),
             ConvKind::Pointwise => pointwise_forward(&mut z, x, &p[u.w], u.geom.cin, u.geom.cout),
         }
-        z
-    }
-
-    /// Sets one unit's batch norm so that, on input `x`, training mode reproduces `conv + beta`.
-    pub(crate) fn calibrate_unit(&mut self, u: &Unit, x: &[f32]) {
-        let z = self.conv(u, x);
-        let c = u.geom.cout;
         let (ones, zeros) = (vec![1.0; c], vec![0.0; c]);
         let mut y = vec![0.0; z.len()];
         let stats = bn_train_forward(&mut y, &z, &ones, &zeros, c);
         for ch in 0..c {
             let std = 1.0 / stats.inv_std[ch];
-            self.params.tensors[u.gamma][ch] = std;
-            self.params.tensors[u.beta][ch] += stats.mean[ch];
-            self.running.mean[u.bn][ch] = stats.mean[ch];
+            self.params.tensors[gamma][ch] = std;
+            self.params.tensors[beta][ch] += stats.mean[ch];
+            self.running.mean[bn][ch] = stats.mean[ch];
             // The batch's own (biased) variance: evaluation then reproduces this batch exactly.
-            self.running.var[u.bn][ch] = std * std - BN_EPS;
+            self.running.var[bn][ch] = std * std - BN_EPS;
         }
     }
 
     /// Loss and gradients of one training batch (cross entropy with `smoothing`).
     pub fn loss_and_grads(&mut self, input: &[f32], labels: &[usize], smoothing: f32) -> (f32, Vec<f32>, Grads) {
         let batch = labels.len();
-        let (logits, cache) = self.forward(input, batch, true);
+        let logits = self.forward(input, batch, true);
         let classes = self.arch.classes as usize;
         let mut dlogits = vec![0.0; logits.len()];
         let loss = cross_entropy(&logits, labels, classes, smoothing, &mut dlogits);
-        let grads = self.backward(&dlogits, cache.expect("training cache"));
+        let grads = self.backward(&dlogits);
         (loss, logits, grads)
     }
 
-    /// Backward pass from dLoss/dlogits.
-    pub fn backward(&self, dlogits: &[f32], mut cache: Cache) -> Grads {
+    /// Gradients shaped as the parameters, all zero (the last step's memory where it was handed
+    /// back).
+    pub(crate) fn zero_grads(&mut self) -> Grads {
+        match self.spare_grads.take() {
+            Some(mut g) => {
+                g.tensors.iter_mut().for_each(|t| t.fill(0.0));
+                g
+            }
+            None => Params {
+                names: self.params.names.clone(),
+                tensors: self.params.tensors.iter().map(|t| vec![0.0; t.len()]).collect(),
+            },
+        }
+    }
+
+    /// Hands a step's gradients back once the optimizer has used them: the next step fills the
+    /// same memory.
+    pub fn recycle(&mut self, grads: Grads) {
+        if grads.tensors.len() == self.params.tensors.len() {
+            self.spare_grads = Some(grads);
+        }
+    }
+
+    /// Backward pass from dLoss/dlogits of the last training-mode [`TrainNet::forward`].
+    pub fn backward(&mut self, dlogits: &[f32]) -> Grads {
+        let mut g = self.zero_grads();
+        let mut a = self.arena.take().expect("backward follows a training-mode forward");
         let p = &self.params.tensors;
-        let mut g =
-            Params { names: self.params.names.clone(), tensors: p.iter().map(|t| vec![0.0; t.len()]).collect() };
-        let batch = cache.batch;
-        let classes = self.arch.classes as usize;
-        let head = &self.units[self.head_unit];
-        let c = head.geom.cout;
+        let (batch, classes) = (a.batch, self.arch.classes as usize);
+        let head = self.head_unit;
+        let c = self.units[head].geom.cout;
         // Classifier: logits = pooled W^T + b.
-        let mut dw = vec![0.0; classes * c];
-        matmul(&transpose(dlogits, batch, classes), classes, batch, &cache.pooled, c, &mut dw);
-        g.tensors[self.fc_w] = dw;
+        matmul(&transpose(dlogits, batch, classes), classes, batch, &a.pooled, c, &mut g.tensors[self.fc_w]);
         for row in dlogits.chunks_exact(classes) {
             g.tensors[self.fc_b].iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
         let mut dpooled = vec![0.0; batch * c];
         matmul(dlogits, batch, classes, p[self.fc_w].as_slice(), c, &mut dpooled);
-        let mut dx = vec![0.0; cache.head_out.len()];
-        avgpool_backward(&mut dx, &dpooled, batch, c);
-        // Units in reverse; blocks' shortcuts add their output gradient to their input's.
-        dx = self.unit_backward(self.head_unit, dx, &mut cache, &mut g);
-        for &(first, count, residual) in self.blocks.iter().rev() {
-            let dout = dx.clone();
-            for i in (first..first + count).rev() {
-                dx = self.unit_backward(i, dx, &mut cache, &mut g);
+        let Arena { input, acts, bn, grads: [dy, dz, dx, skip], .. } = &mut *a;
+        let len = acts[head].len();
+        avgpool_backward(&mut dy[..len], &dpooled, batch, c);
+        // Units in reverse, the gradient of each one's input becoming its predecessor's `dy`; a
+        // residual block's shortcut adds its output gradient to its input's.
+        let mut block = self.blocks.len();
+        let mut skipping = None;
+        for i in (0..=head).rev() {
+            if block > 0 && i == self.blocks[block - 1].0 + self.blocks[block - 1].1 - 1 {
+                let (first, _, residual) = self.blocks[block - 1];
+                skipping = residual.then(|| {
+                    skip[..acts[i].len()].copy_from_slice(&dy[..acts[i].len()]);
+                    first
+                });
             }
-            if residual {
-                dx.iter_mut().zip(&dout).for_each(|(a, b)| *a += b);
+            let x: &[f32] = if i == 0 { input } else { &acts[i - 1] };
+            let dx_i = (i > 0).then(|| &mut dx[..x.len()]);
+            self.unit_backward(
+                i,
+                (x, &acts[i]),
+                &mut dy[..acts[i].len()],
+                &mut dz[..acts[i].len()],
+                dx_i,
+                &bn[i],
+                &mut g,
+            );
+            std::mem::swap(dy, dx);
+            if skipping == Some(i) {
+                dy[..x.len()].iter_mut().zip(&skip[..x.len()]).for_each(|(a, b)| *a += b);
+                skipping = None;
+            }
+            if block > 0 && i == self.blocks[block - 1].0 {
+                block -= 1;
             }
         }
-        self.unit_backward(0, dx, &mut cache, &mut g);
+        self.arena = Some(a);
         g
     }
 
-    pub(crate) fn unit_backward(&self, i: usize, mut dy: Vec<f32>, cache: &mut Cache, g: &mut Grads) -> Vec<f32> {
+    /// Unit `i` backward: from `dy`, the gradient of its output `y` (its input `x`), the
+    /// gradients of its parameters into `g` (zero before) and, when `dx` is given, of its input;
+    /// `dz` is scratch of `dy`'s length.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn unit_backward(
+        &self,
+        i: usize,
+        (x, y): (&[f32], &[f32]),
+        dy: &mut [f32],
+        dz: &mut [f32],
+        dx: Option<&mut [f32]>,
+        bn: &BnCache,
+        g: &mut Grads,
+    ) {
         let u = &self.units[i];
         let p = &self.params.tensors;
-        let x = std::mem::take(&mut cache.inputs[i]);
         if u.relu6 {
-            relu6_backward(&mut dy, &cache.pre_act[i]);
+            relu6_backward_from_output(dy, y);
         }
+        let (mut dgamma, mut dbeta) = (std::mem::take(&mut g.tensors[u.gamma]), std::mem::take(&mut g.tensors[u.beta]));
+        bn_train_backward(dz, &mut dgamma, &mut dbeta, dy, bn, &p[u.gamma], u.geom.cout);
+        (g.tensors[u.gamma], g.tensors[u.beta]) = (dgamma, dbeta);
+        let dw = &mut g.tensors[u.w];
+        match (u.kind, dx) {
+            (ConvKind::Full, dx) => conv_backward(dx, dw, dz, x, &p[u.w], &u.geom),
+            (ConvKind::Depthwise, Some(dx)) => dw_backward(dx, dw, dz, x, &p[u.w], &u.geom),
+            (ConvKind::Pointwise, Some(dx)) => pointwise_backward(dx, dw, dz, x, &p[u.w], u.geom.cin, u.geom.cout),
+            (_, None) => unreachable!("only the stem's input needs no gradient"),
+        }
+    }
+
+    /// A detector's unit backward on its cache: the gradient of unit `i`'s input from `dy`.
+    pub(crate) fn cached_unit_backward(&self, i: usize, mut dy: Vec<f32>, cache: &Cache, g: &mut Grads) -> Vec<f32> {
+        let x = &cache.inputs[i];
         let mut dz = vec![0.0; dy.len()];
-        let (mut dgamma, mut dbeta) = (vec![0.0; u.geom.cout], vec![0.0; u.geom.cout]);
-        bn_train_backward(&mut dz, &mut dgamma, &mut dbeta, &dy, &cache.bn[i], &p[u.gamma], u.geom.cout);
-        g.tensors[u.gamma] = dgamma;
-        g.tensors[u.beta] = dbeta;
         let mut dx = vec![0.0; x.len()];
-        let mut dw = vec![0.0; p[u.w].len()];
-        match u.kind {
-            // The network's input needs no gradient.
-            ConvKind::Full if i == 0 => conv_backward(None, &mut dw, &dz, &x, &p[u.w], &u.geom),
-            ConvKind::Full => conv_backward(Some(&mut dx), &mut dw, &dz, &x, &p[u.w], &u.geom),
-            ConvKind::Depthwise => dw_backward(&mut dx, &mut dw, &dz, &x, &p[u.w], &u.geom),
-            ConvKind::Pointwise => pointwise_backward(&mut dx, &mut dw, &dz, &x, &p[u.w], u.geom.cin, u.geom.cout),
-        }
-        g.tensors[u.w] = dw;
+        let dx_i = (i > 0).then_some(&mut dx[..]);
+        self.unit_backward(i, (x, &cache.outputs[i]), &mut dy, &mut dz, dx_i, &cache.bn[i], g);
         dx
     }
 }

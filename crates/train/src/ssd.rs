@@ -8,7 +8,7 @@ use mnv2_model::{SsdWeights, Task, Tensor};
 
 use crate::TrainError;
 use crate::layers::{ConvGeom, pointwise_backward, pointwise_forward};
-use crate::model::{Cache, ConvKind, Grads, Params, TrainNet};
+use crate::model::{Cache, ConvKind, Grads, TrainNet};
 
 /// One predictor (box or class) on one map: depthwise unit, then 1x1 conv with bias.
 #[derive(Debug, Clone)]
@@ -208,7 +208,8 @@ impl TrainSsd {
     fn run(&mut self, input: &[f32], mode: Mode) -> (Vec<f32>, Vec<f32>, Option<SsdCache>) {
         let n = self.batch;
         let train = mode == Mode::Train;
-        let mut cache = train.then(|| SsdCache { units: Cache::new(n), pred_inputs: Vec::new() });
+        let units = self.net.units.len();
+        let mut cache = train.then(|| SsdCache { units: Cache::new(units), pred_inputs: Vec::new() });
         let net = &mut self.net;
         // One unit: training (cached), evaluation, or calibration.
         let step = |net: &mut TrainNet, i: usize, x: &[f32], cache: Option<&mut Cache>| match mode {
@@ -271,11 +272,11 @@ impl TrainSsd {
     }
 
     /// Gradients of every parameter from dLoss/dcodes and dLoss/dlogits.
-    pub fn backward(&self, dcodes: &[f32], dlogits: &[f32], cache: SsdCache) -> Grads {
+    pub fn backward(&mut self, dcodes: &[f32], dlogits: &[f32], cache: SsdCache) -> Grads {
+        let mut g = self.net.zero_grads();
         let net = &self.net;
         let p = &net.params.tensors;
-        let mut g = Params { names: net.params.names.clone(), tensors: p.iter().map(|t| vec![0.0; t.len()]).collect() };
-        let SsdCache { units: mut uc, pred_inputs } = cache;
+        let SsdCache { units: uc, pred_inputs } = cache;
         let n = self.batch;
         let anchors = self.ssd.anchors() as usize;
         let slots = self.ssd.backbone.classes as usize;
@@ -297,31 +298,31 @@ impl TrainSsd {
                 }
                 let mut dx = vec![0.0; x.len()];
                 pointwise_backward(&mut dx, &mut g.tensors[pr.w], &dz, x, &p[pr.w], pr.cin, pr.cout);
-                let dmap = net.unit_backward(pr.dw, dx, &mut uc, &mut g);
+                let dmap = net.cached_unit_backward(pr.dw, dx, &uc, &mut g);
                 dmaps[pr.map].iter_mut().zip(&dmap).for_each(|(a, b)| *a += b);
             }
         }
         for (e, &[r, d, x]) in self.extras.iter().enumerate().rev() {
             let dy = std::mem::take(&mut dmaps[2 + e]);
-            let dy = net.unit_backward(x, dy, &mut uc, &mut g);
-            let dy = net.unit_backward(d, dy, &mut uc, &mut g);
-            let dy = net.unit_backward(r, dy, &mut uc, &mut g);
+            let dy = net.cached_unit_backward(x, dy, &uc, &mut g);
+            let dy = net.cached_unit_backward(d, dy, &uc, &mut g);
+            let dy = net.cached_unit_backward(r, dy, &uc, &mut g);
             dmaps[1 + e].iter_mut().zip(&dy).for_each(|(a, b)| *a += b);
         }
-        let mut dx = net.unit_backward(self.head_unit, std::mem::take(&mut dmaps[1]), &mut uc, &mut g);
+        let mut dx = net.cached_unit_backward(self.head_unit, std::mem::take(&mut dmaps[1]), &uc, &mut g);
         for &(first, count, residual) in net.blocks.iter().rev() {
             let dout = if residual { dx.clone() } else { Vec::new() };
             for i in (first..first + count).rev() {
                 if i == self.tap_unit {
                     dx.iter_mut().zip(&dmaps[0]).for_each(|(a, b)| *a += b);
                 }
-                dx = net.unit_backward(i, dx, &mut uc, &mut g);
+                dx = net.cached_unit_backward(i, dx, &uc, &mut g);
             }
             if residual {
                 dx.iter_mut().zip(&dout).for_each(|(a, b)| *a += b);
             }
         }
-        net.unit_backward(0, dx, &mut uc, &mut g);
+        net.cached_unit_backward(0, dx, &uc, &mut g);
         g
     }
 

@@ -27,17 +27,26 @@ pub trait Batches: Sync {
 /// A network whose parameters the step loop updates.
 pub trait Trainable {
     fn params_mut(&mut self) -> &mut Params;
+    /// Takes back a step's gradients once the optimizer has used them (their memory serves the
+    /// next step).
+    fn recycle(&mut self, grads: Grads);
 }
 
 impl Trainable for TrainNet {
     fn params_mut(&mut self) -> &mut Params {
         &mut self.params
     }
+    fn recycle(&mut self, grads: Grads) {
+        TrainNet::recycle(self, grads)
+    }
 }
 
 impl Trainable for crate::ssd::TrainSsd {
     fn params_mut(&mut self) -> &mut Params {
         &mut self.net.params
+    }
+    fn recycle(&mut self, grads: Grads) {
+        self.net.recycle(grads)
     }
 }
 
@@ -125,6 +134,7 @@ impl NetSteps {
                     self.hyper.warmup,
                 );
                 self.update(net.params_mut(), &g, lr);
+                net.recycle(g);
                 sums.iter_mut().zip(&batch_sums).for_each(|(s, v)| *s += v);
                 seen += batch;
                 let status: Vec<String> =

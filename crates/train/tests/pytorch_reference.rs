@@ -89,7 +89,7 @@ fn one_step_matches_pytorch() {
         let v = rel_err(&net.running.var[u.bn], &t[&format!("after.{}.running_var", u.bn_name)].data);
         assert!(m < 1e-4 && v < 1e-4, "{}: running stats {m:.2e} {v:.2e}", u.bn_name);
     }
-    let (eval_logits, _) = net.forward(&input, 4, false);
+    let eval_logits = net.forward(&input, 4, false);
     let e = rel_err(&eval_logits, &t["eval_logits"].data);
     eprintln!("eval logits rel err {e:.2e}");
     assert!(e < 1e-4);
@@ -125,7 +125,7 @@ fn tflite_model_round_trips_through_training_form() {
     net.calibrate_batch_norms(&input, batch);
     let back = net.to_model(model.input.clone(), None, "back");
     // Training mode on the calibration batch reproduces the folded network (before the softmax).
-    let (train_logits, _) = net.forward(&input, batch, true);
+    let train_logits = net.forward(&input, batch, true);
     let mut probs = train_logits.clone();
     mnv2_engine::softmax_in_place(&mut probs, 1001);
     assert!(rel_err(&probs, &reference) < 1e-3, "train mode {:.2e}", rel_err(&probs, &reference));
