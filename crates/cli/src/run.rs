@@ -17,17 +17,7 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     let per_image = c.model().arch.input().len();
     let ext = a.input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let output = if c.precision() == mnv2::Precision::Int8 {
-        // Integer execution: the model's raw output tensor, uint8 (or int8) as TFLite gives it.
-        let bytes = load_input_bytes(&a.input, &ext, per_image)?;
-        let raw = c.run_int8(&bytes.chunks_exact(per_image).collect::<Vec<_>>())?;
-        let classes = c.model().arch.classes as usize;
-        let shape = [raw.len() / classes, classes];
-        let npy = if c.raw_output_is_int8() {
-            npy::i8_bytes(&shape, &raw.iter().map(|&b| (b as i16 - 128) as i8).collect::<Vec<_>>())
-        } else {
-            npy::u8_bytes(&shape, &raw)
-        };
-        crate::files::write(&a.output, &npy)?;
+        crate::files::write(&a.output, &int8_output(&mut c, &a.input, &ext, per_image)?)?;
         return Ok(ExitCode::SUCCESS);
     } else if ext == "npy" {
         let bytes = read_input(&a.input)?;
@@ -68,6 +58,20 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
     let bytes = npy::f32_bytes(&[output.len() / classes, classes], &output);
     crate::files::write(&a.output, &bytes)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Integer execution: the model's raw output tensor as a `.npy`, uint8 (or int8) as TFLite
+/// gives it.
+fn int8_output(c: &mut Classifier, input: &std::path::Path, ext: &str, per_image: usize) -> anyhow::Result<Vec<u8>> {
+    let bytes = load_input_bytes(input, ext, per_image)?;
+    let raw = c.run_int8(&bytes.chunks_exact(per_image).collect::<Vec<_>>())?;
+    let classes = c.model().arch.classes as usize;
+    let shape = [raw.len() / classes, classes];
+    Ok(if c.raw_output_is_int8() {
+        npy::i8_bytes(&shape, &raw.iter().map(|&b| (b as i16 - 128) as i8).collect::<Vec<_>>())
+    } else {
+        npy::u8_bytes(&shape, &raw)
+    })
 }
 
 /// The input as the model's uint8 bytes (int8 inputs stored +128): a `.npy` of uint8 or int8, or

@@ -221,16 +221,7 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     let bad = |m: String| ImportError::Malformed(format!("{name}: {m}"));
     let (header, data) = header(bytes)?;
     let meta = read_metadata(bytes)?;
-    let arch_json: Value = serde_json::from_str(
-        meta.get("mnv2.arch").ok_or_else(|| bad("no mnv2.arch metadata (not an mnv2 model)".into()))?,
-    )
-    .map_err(|e| bad(e.to_string()))?;
-    let num = |k: &str| arch_json[k].as_f64().ok_or_else(|| bad(format!("mnv2.arch has no {k}")));
-    let (os, divisor) = (num("output_stride")? as u32, num("divisor")? as u32);
-    let arch = Arch::new(num("width")? as f32, num("resolution")? as u32, num("classes")? as u32)
-        .and_then(|a| a.with_output_stride(os))
-        .and_then(|a| a.with_divisor(divisor))
-        .map_err(|e| bad(e.to_string()))?;
+    let arch = arch_of(&meta).map_err(bad)?;
     let tensor = |key: &str| -> Result<Tensor, ImportError> {
         let t = header.get(key).ok_or_else(|| bad(format!("missing tensor {key}")))?;
         if t["dtype"] != "F32" {
@@ -251,10 +242,42 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     };
     let detect = meta.get("mnv2.task").map(String::as_str) == Some("detect");
     let ssd = mnv2_arch::SsdLite { backbone: arch };
-    let arch_layers = if detect { ssd.backbone_layers() } else { arch.layers() };
-    let mut layers = Vec::new();
-    for (i, l) in arch_layers.iter().enumerate() {
-        layers.push(match l {
+    let layers = layer_weights(if detect { ssd.backbone_layers() } else { arch.layers() }, &conv)?;
+    let task = if detect { Task::Detect(Box::new(ssd_weights(&ssd, &conv)?)) } else { Task::Classify };
+    let input: Value =
+        meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| bad(e.to_string()))?;
+    let (mean, std) = (input["mean"].as_f64().unwrap_or(127.5) as f32, input["std"].as_f64().unwrap_or(127.5) as f32);
+    let output = if meta.get("mnv2.output").map(String::as_str) == Some("softmax") {
+        OutputKind::Softmax { quant: None, requantized: None }
+    } else {
+        OutputKind::Logits
+    };
+    let labels = meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok());
+    let input = InputSpec { mean, std, quant: None, requantized: None, signed: false };
+    let model = Model { arch, layers, task, input, output, labels, name: name.into() };
+    model.validate()?;
+    Ok(model)
+}
+
+/// The architecture written in the `mnv2.arch` metadata.
+fn arch_of(meta: &Metadata) -> Result<Arch, String> {
+    let text = meta.get("mnv2.arch").ok_or("no mnv2.arch metadata (not an mnv2 model)")?;
+    let arch_json: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let num = |k: &str| arch_json[k].as_f64().ok_or_else(|| format!("mnv2.arch has no {k}"));
+    let (os, divisor) = (num("output_stride")? as u32, num("divisor")? as u32);
+    Arch::new(num("width")? as f32, num("resolution")? as u32, num("classes")? as u32)
+        .and_then(|a| a.with_output_stride(os))
+        .and_then(|a| a.with_divisor(divisor))
+        .map_err(|e| e.to_string())
+}
+
+/// The weights of each layer of `layers`, from tensors named `layers.{i}[.part]`.
+fn layer_weights(
+    layers: Vec<Layer>,
+    conv: &dyn Fn(String) -> Result<ConvWeights, ImportError>,
+) -> Result<Vec<LayerWeights>, ImportError> {
+    let one = |(i, l): (usize, &Layer)| -> Result<LayerWeights, ImportError> {
+        Ok(match l {
             Layer::Stem(_) => LayerWeights::Stem(conv(format!("layers.{i}"))?),
             Layer::Head(_) => LayerWeights::Head(conv(format!("layers.{i}"))?),
             Layer::Classifier(_) => LayerWeights::Classifier(conv(format!("layers.{i}"))?),
@@ -265,53 +288,36 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
                 project: conv(format!("layers.{i}.project"))?,
                 add_output: None,
             })),
-        });
-    }
-    let input: Value =
-        meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| bad(e.to_string()))?;
-    let mean = input["mean"].as_f64().unwrap_or(127.5) as f32;
-    let std = input["std"].as_f64().unwrap_or(127.5) as f32;
-    let output = if meta.get("mnv2.output").map(String::as_str) == Some("softmax") {
-        OutputKind::Softmax { quant: None, requantized: None }
-    } else {
-        OutputKind::Logits
+        })
     };
-    let labels = meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok());
-    let task = if detect {
-        let extras = (0..mnv2_arch::EXTRA_DEPTHS.len())
-            .map(|i| {
-                Ok(SsdExtraWeights {
-                    reduce: conv(format!("ssd.extras.{i}.reduce"))?,
-                    depthwise: conv(format!("ssd.extras.{i}.depthwise"))?,
-                    expand: conv(format!("ssd.extras.{i}.expand"))?,
-                })
+    layers.iter().enumerate().map(one).collect()
+}
+
+/// SSDLite's extra layers and box and class predictors, from tensors named `ssd.*`.
+fn ssd_weights(
+    ssd: &mnv2_arch::SsdLite,
+    conv: &dyn Fn(String) -> Result<ConvWeights, ImportError>,
+) -> Result<SsdWeights, ImportError> {
+    let extras = (0..mnv2_arch::EXTRA_DEPTHS.len())
+        .map(|i| {
+            Ok(SsdExtraWeights {
+                reduce: conv(format!("ssd.extras.{i}.reduce"))?,
+                depthwise: conv(format!("ssd.extras.{i}.depthwise"))?,
+                expand: conv(format!("ssd.extras.{i}.expand"))?,
             })
-            .collect::<Result<_, ImportError>>()?;
-        let predictors = (0..ssd.feature_maps().len())
-            .map(|i| {
-                Ok(SsdPredictorWeights {
-                    box_depthwise: conv(format!("ssd.predictors.{i}.box_depthwise"))?,
-                    box_conv: conv(format!("ssd.predictors.{i}.box_conv"))?,
-                    class_depthwise: conv(format!("ssd.predictors.{i}.class_depthwise"))?,
-                    class_conv: conv(format!("ssd.predictors.{i}.class_conv"))?,
-                })
+        })
+        .collect::<Result<_, ImportError>>()?;
+    let predictors = (0..ssd.feature_maps().len())
+        .map(|i| {
+            Ok(SsdPredictorWeights {
+                box_depthwise: conv(format!("ssd.predictors.{i}.box_depthwise"))?,
+                box_conv: conv(format!("ssd.predictors.{i}.box_conv"))?,
+                class_depthwise: conv(format!("ssd.predictors.{i}.class_depthwise"))?,
+                class_conv: conv(format!("ssd.predictors.{i}.class_conv"))?,
             })
-            .collect::<Result<_, ImportError>>()?;
-        Task::Detect(Box::new(SsdWeights { extras, predictors }))
-    } else {
-        Task::Classify
-    };
-    let model = Model {
-        arch,
-        layers,
-        task,
-        input: InputSpec { mean, std, quant: None, requantized: None, signed: false },
-        output,
-        labels,
-        name: name.into(),
-    };
-    model.validate()?;
-    Ok(model)
+        })
+        .collect::<Result<_, ImportError>>()?;
+    Ok(SsdWeights { extras, predictors })
 }
 
 #[cfg(test)]

@@ -51,6 +51,90 @@ pub struct SsdCache {
     pred_inputs: Vec<(Vec<f32>, Vec<f32>)>,
 }
 
+/// The geometry of a detector head conv on `batch` images (TensorFlow's padding).
+fn head_geom(batch: usize, (h, w): (u32, u32), (cin, cout): (u32, u32), k: usize, stride: usize) -> ConvGeom {
+    ConvGeom {
+        n: batch,
+        h: h as usize,
+        w: w as usize,
+        cin: cin as usize,
+        cout: cout as usize,
+        k,
+        stride,
+        pad: k / 2,
+        dilation: 1,
+        tf_same: true,
+    }
+}
+
+/// SSDLite's extra layers (1x1 reduce, 3x3 stride-2 depthwise, 1x1 expand) appended to `net`,
+/// He-normal: each one's three unit indices.
+fn add_extras(net: &mut TrainNet, ssd: &SsdLite, mut normal: &mut dyn FnMut() -> f32) -> Vec<[usize; 3]> {
+    let batch = net.units[0].geom.n;
+    let mut extras = Vec::new();
+    for (i, l) in ssd.head_layers().iter().enumerate() {
+        if let SsdLayer::Extra { input, depth } = *l {
+            let (half, out, name) = (depth / 2, l.output(), format!("ssd.extras.{i}"));
+            let g = |hw, cio, k, stride| head_geom(batch, hw, cio, k, stride);
+            let r = net.push_unit(
+                ConvKind::Pointwise,
+                g((input.h, input.w), (input.c, half), 1, 1),
+                true,
+                &format!("{name}.reduce"),
+            );
+            let d = net.push_unit(
+                ConvKind::Depthwise,
+                g((input.h, input.w), (half, half), 3, 2),
+                true,
+                &format!("{name}.depthwise"),
+            );
+            let e = net.push_unit(
+                ConvKind::Pointwise,
+                g((out.h, out.w), (half, depth), 1, 1),
+                true,
+                &format!("{name}.expand"),
+            );
+            for u in [r, d, e] {
+                net.init_unit(u, &mut normal);
+            }
+            extras.push([r, d, e]);
+        }
+    }
+    extras
+}
+
+/// The box and class predictors of each feature map (a 3x3 depthwise unit, then a 1x1 conv
+/// with bias: N(0, 0.03) weights, class biases -4.6 for the object classes).
+fn add_predictors(
+    net: &mut TrainNet,
+    ssd: &SsdLite,
+    mut normal: &mut dyn FnMut() -> f32,
+) -> Vec<(Predictor, Predictor)> {
+    let (batch, maps, classes) = (net.units[0].geom.n, ssd.feature_maps(), ssd.backbone.classes as usize);
+    let mut make = |net: &mut TrainNet, i: usize, what: &str, cout: u32| {
+        let m = maps[i];
+        let name = format!("ssd.predictors.{i}.{what}");
+        let geom = head_geom(batch, (m.h, m.w), (m.c, m.c), 3, 1);
+        let dw = net.push_unit(ConvKind::Depthwise, geom, true, &format!("{name}_depthwise"));
+        net.init_unit(dw, &mut normal);
+        let w = net.push_param(format!("{name}_conv.weight"), (0..cout * m.c).map(|_| 0.03 * normal()).collect());
+        let bias: Vec<f32> =
+            (0..cout as usize).map(|j| if what == "class" && j % classes != 0 { -4.6 } else { 0.0 }).collect();
+        let b = net.push_param(format!("{name}_conv.bias"), bias);
+        Predictor { dw, w, b, map: i, pixels: (m.h * m.w) as usize, cin: m.c as usize, cout: cout as usize }
+    };
+    let layers = ssd.head_layers();
+    let boxes = layers.iter().filter(|l| matches!(l, SsdLayer::Predictor { boxes: true, .. }));
+    let mut predictors = Vec::new();
+    for (i, l) in boxes.enumerate() {
+        let SsdLayer::Predictor { outputs, .. } = *l else { unreachable!("filtered to predictors") };
+        let bx = make(net, i, "box", outputs);
+        let cl = make(net, i, "class", outputs / 4 * classes as u32);
+        predictors.push((bx, cl));
+    }
+    predictors
+}
+
 impl TrainSsd {
     /// The detector on top of `net` (a classification network whose units are the backbone,
     /// already initialised and, for imported weights, calibrated), with `ssd.backbone`'s
@@ -74,72 +158,8 @@ impl TrainSsd {
             let (u1, u2) = (rng.uniform().max(1e-7), rng.uniform());
             (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
         };
-        let geom = |h: u32, w: u32, cin: u32, cout: u32, k: usize, stride: usize| ConvGeom {
-            n: batch,
-            h: h as usize,
-            w: w as usize,
-            cin: cin as usize,
-            cout: cout as usize,
-            k,
-            stride,
-            pad: k / 2,
-            dilation: 1,
-            tf_same: true,
-        };
-        let mut extras = Vec::new();
-        let layers = ssd.head_layers();
-        for (i, l) in layers.iter().enumerate() {
-            if let SsdLayer::Extra { input, depth } = *l {
-                let half = depth / 2;
-                let name = format!("ssd.extras.{i}");
-                let r = net.push_unit(
-                    ConvKind::Pointwise,
-                    geom(input.h, input.w, input.c, half, 1, 1),
-                    true,
-                    &format!("{name}.reduce"),
-                );
-                let d = net.push_unit(
-                    ConvKind::Depthwise,
-                    geom(input.h, input.w, half, half, 3, 2),
-                    true,
-                    &format!("{name}.depthwise"),
-                );
-                let out = l.output();
-                let e = net.push_unit(
-                    ConvKind::Pointwise,
-                    geom(out.h, out.w, half, depth, 1, 1),
-                    true,
-                    &format!("{name}.expand"),
-                );
-                for u in [r, d, e] {
-                    net.init_unit(u, &mut normal);
-                }
-                extras.push([r, d, e]);
-            }
-        }
-        let maps = ssd.feature_maps();
-        let classes = bb.classes as usize;
-        let mut predictors = Vec::new();
-        let make = |net: &mut TrainNet, i: usize, what: &str, cout: u32, normal: &mut dyn FnMut() -> f32| {
-            let m = maps[i];
-            let name = format!("ssd.predictors.{i}.{what}");
-            let dw =
-                net.push_unit(ConvKind::Depthwise, geom(m.h, m.w, m.c, m.c, 3, 1), true, &format!("{name}_depthwise"));
-            let mut n2 = || normal();
-            net.init_unit(dw, &mut n2);
-            let w = net.push_param(format!("{name}_conv.weight"), (0..cout * m.c).map(|_| 0.03 * normal()).collect());
-            let bias: Vec<f32> =
-                (0..cout as usize).map(|j| if what == "class" && j % classes != 0 { -4.6 } else { 0.0 }).collect();
-            let b = net.push_param(format!("{name}_conv.bias"), bias);
-            Predictor { dw, w, b, map: i, pixels: (m.h * m.w) as usize, cin: m.c as usize, cout: cout as usize }
-        };
-        for (i, l) in layers.iter().filter(|l| matches!(l, SsdLayer::Predictor { boxes: true, .. })).enumerate() {
-            let SsdLayer::Predictor { outputs, .. } = *l else { unreachable!() };
-            let anchors = outputs / 4;
-            let bx = make(&mut net, i, "box", outputs, &mut normal);
-            let cl = make(&mut net, i, "class", anchors * classes as u32, &mut normal);
-            predictors.push((bx, cl));
-        }
+        let extras = add_extras(&mut net, &ssd, &mut normal);
+        let predictors = add_predictors(&mut net, &ssd, &mut normal);
         Ok(TrainSsd { net, ssd, tap_unit, head_unit, extras, predictors, batch })
     }
 
