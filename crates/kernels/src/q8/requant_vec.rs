@@ -363,9 +363,71 @@ pub(crate) mod avx512 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::{OutputStage, RequantVec};
     use std::arch::x86_64::*;
+
+    /// The requantization of eight channels and the output stage, in registers.
+    #[derive(Clone, Copy)]
+    pub struct Requant8 {
+        m: __m256i,
+        l: __m256i,
+        r: __m256i,
+        half_up: bool,
+        zp: __m256i,
+        lo: __m256i,
+        hi: __m256i,
+    }
+
+    impl Requant8 {
+        /// Channels `first..first + 8` of `rq` with `stage`.
+        ///
+        /// # Safety
+        /// The CPU must have AVX2.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub unsafe fn load(rq: &RequantVec, first: usize, stage: OutputStage) -> Requant8 {
+            assert!(first + 8 <= rq.multiplier.len(), "requantization of channels past the end");
+            // SAFETY: AVX2 (the contract); the loads read channels first..first + 8 (asserted).
+            unsafe {
+                Requant8 {
+                    m: _mm256_loadu_si256(rq.multiplier.as_ptr().add(first) as *const __m256i),
+                    l: _mm256_loadu_si256(rq.left.as_ptr().add(first) as *const __m256i),
+                    r: _mm256_loadu_si256(rq.right.as_ptr().add(first) as *const __m256i),
+                    half_up: rq.half_up,
+                    zp: _mm256_set1_epi32(stage.zero_point),
+                    lo: _mm256_set1_epi32(stage.min),
+                    hi: _mm256_set1_epi32(stage.max),
+                }
+            }
+        }
+
+        /// Eight sums requantized and clamped to the stage: i32 lanes in `min..=max`.
+        ///
+        /// # Safety
+        /// The CPU must have AVX2.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub unsafe fn apply(&self, x: __m256i) -> __m256i {
+            let high = srdhm(_mm256_sllv_epi32(x, self.l), self.m);
+            let y = if self.half_up { shift_half_up(high, self.r) } else { shift_away(high, self.r) };
+            _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, self.zp), self.lo), self.hi)
+        }
+    }
+
+    /// Sixteen lanes in 0..=255 (two vectors) as sixteen bytes, in order.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub unsafe fn narrow16(y0: __m256i, y1: __m256i) -> __m128i {
+        // packs works within 128-bit halves: [y0 0..3, y1 0..3 | y0 4..7, y1 4..7]; reorder the
+        // four 64-bit quarters to [y0 0..3, y0 4..7 | y1 0..3, y1 4..7], then bytes per half.
+        let w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(y0, y1), 0b11_01_10_00);
+        let b8 = _mm256_packus_epi16(w16, w16);
+        _mm256_castsi256_si128(_mm256_permute4x64_epi64(b8, 0b00_00_10_00))
+    }
 
     /// Whole groups of 8; returns how many values were written.
     ///

@@ -247,6 +247,16 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
         for p in p..n.div_ceil(NR) {
             let cols = NR.min(n - p * NR);
             let mut acc = [[0i32; NR]; MR];
+            #[cfg(target_arch = "x86_64")]
+            if widen && cols == NR {
+                let o = r0 * n + p * NR;
+                assert!((r0 + rows - 1) * n + (p + 1) * NR <= out.len(), "tile outside the output");
+                // SAFETY: widen only when the CPU has AVX2 (isa.has above); `words` holds `pairs`
+                // words for each of `rows` rows, the panel pairs*2*NR values, bias and
+                // requantization columns p*NR..(p+1)*NR, and the tile's rows lie inside `out`.
+                unsafe { avx2::tile_requant(&words, rows, pairs, b, p, out[o..].as_mut_ptr(), n) };
+                continue;
+            }
             match isa {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: widen only when the CPU has AVX2 (isa.has above); `words` holds `pairs`
@@ -319,8 +329,44 @@ fn tile_portable(a: &[u8], rows: usize, k: usize, b: &QPackedB, p: usize, acc: &
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{MAX_PAIRS, MR, NR};
+    use super::super::requant_vec::avx2::{Requant8, narrow16};
+    use super::{MAX_PAIRS, MR, NR, QPackedB};
     use std::arch::x86_64::*;
+
+    /// One full panel (16 columns) x `rows` rows: the `vpmaddwd` sums of [`tile_words`] started
+    /// at the folded bias, requantized in registers and stored as sixteen bytes per row (one
+    /// load of the panel's constants for all rows; integer sums in any order are the same sums).
+    ///
+    /// # Safety
+    /// AVX2; `words[i]` holds `pairs` words for `i < rows`; panel `p` is whole in `b`; `out` is
+    /// valid for `rows` rows of 16 bytes at stride `ld`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn tile_requant(
+        words: &[[i32; MAX_PAIRS]; MR],
+        rows: usize,
+        pairs: usize,
+        b: &QPackedB,
+        p: usize,
+        out: *mut u8,
+        ld: usize,
+    ) {
+        let mut acc = [[0i32; NR]; MR];
+        // SAFETY: the caller upholds this function's `# Safety` contract; the bias is padded to
+        // whole panels and the requantization covers the panel's 16 columns.
+        unsafe {
+            tile_words(words, rows, pairs, b.panel(p), &mut acc);
+            let bias0 = _mm256_loadu_si256(b.bias.as_ptr().add(p * NR) as *const __m256i);
+            let bias1 = _mm256_loadu_si256(b.bias.as_ptr().add(p * NR + 8) as *const __m256i);
+            let (q0, q1) =
+                (Requant8::load(&b.requant, p * NR, b.stage), Requant8::load(&b.requant, p * NR + 8, b.stage));
+            for (i, row) in acc.iter().enumerate().take(rows) {
+                let x0 = _mm256_add_epi32(_mm256_loadu_si256(row.as_ptr() as *const __m256i), bias0);
+                let x1 = _mm256_add_epi32(_mm256_loadu_si256(row.as_ptr().add(8) as *const __m256i), bias1);
+                let (y0, y1) = (q0.apply(x0), q1.apply(x1));
+                _mm_storeu_si128(out.add(i * ld) as *mut __m128i, narrow16(y0, y1));
+            }
+        }
+    }
 
     /// `vpmaddwd` tile over activations widened into one 32-bit word per k pair: each step
     /// multiplies a broadcast pair by a pair of weight rows for 8 columns and adds both products
