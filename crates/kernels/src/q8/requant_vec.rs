@@ -402,6 +402,24 @@ pub(crate) mod avx2 {
             }
         }
 
+        /// One requantization `r` for all eight lanes, with `stage`.
+        ///
+        /// # Safety
+        /// The CPU must have AVX2.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub unsafe fn uniform(r: super::super::Requant, stage: OutputStage) -> Requant8 {
+            Requant8 {
+                m: _mm256_set1_epi32(r.multiplier),
+                l: _mm256_set1_epi32(r.shift.max(0)),
+                r: _mm256_set1_epi32((-r.shift).max(0)),
+                half_up: r.rounding == super::super::Rounding::HalfUp,
+                zp: _mm256_set1_epi32(stage.zero_point),
+                lo: _mm256_set1_epi32(stage.min),
+                hi: _mm256_set1_epi32(stage.max),
+            }
+        }
+
         /// Eight sums requantized and clamped to the stage: i32 lanes in `min..=max`.
         ///
         /// # Safety
@@ -413,6 +431,20 @@ pub(crate) mod avx2 {
             let y = if self.half_up { shift_half_up(high, self.r) } else { shift_away(high, self.r) };
             _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, self.zp), self.lo), self.hi)
         }
+    }
+
+    /// Eight lanes in 0..=255 stored as eight bytes at `dst`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `dst` writable for 8 bytes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub unsafe fn narrow8(y: __m256i, dst: *mut u8) {
+        let w16 = _mm256_packs_epi32(y, y); // [0..3 0..3 | 4..7 4..7] as i16
+        let b8 = _mm256_packus_epi16(w16, w16); // bytes 0..3 repeated, then 4..7 repeated
+        let both = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+        // SAFETY: the caller guarantees 8 writable bytes at `dst`.
+        unsafe { _mm_storel_epi64(dst as *mut __m128i, _mm256_castsi256_si128(both)) };
     }
 
     /// Sixteen lanes in 0..=255 (two vectors) as sixteen bytes, in order.
