@@ -248,13 +248,13 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
             let cols = NR.min(n - p * NR);
             let mut acc = [[0i32; NR]; MR];
             #[cfg(target_arch = "x86_64")]
-            if widen && cols == NR {
+            if widen && (cols == NR || cols == NR / 2) {
                 let o = r0 * n + p * NR;
-                assert!((r0 + rows - 1) * n + (p + 1) * NR <= out.len(), "tile outside the output");
+                assert!((r0 + rows - 1) * n + p * NR + cols <= out.len(), "tile outside the output");
                 // SAFETY: widen only when the CPU has AVX2 (isa.has above); `words` holds `pairs`
                 // words for each of `rows` rows, the panel pairs*2*NR values, bias and
                 // requantization columns p*NR..(p+1)*NR, and the tile's rows lie inside `out`.
-                unsafe { avx2::tile_requant(&words, rows, pairs, b, p, out[o..].as_mut_ptr(), n) };
+                unsafe { avx2::tile_requant(&words, rows, pairs, b, (p, cols), out[o..].as_mut_ptr(), n) };
                 continue;
             }
             match isa {
@@ -329,24 +329,25 @@ fn tile_portable(a: &[u8], rows: usize, k: usize, b: &QPackedB, p: usize, acc: &
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::super::requant_vec::avx2::{Requant8, narrow16};
+    use super::super::requant_vec::avx2::{Requant8, narrow8, narrow16};
     use super::{MAX_PAIRS, MR, NR, QPackedB};
     use std::arch::x86_64::*;
 
-    /// One full panel (16 columns) x `rows` rows: the `vpmaddwd` sums of [`tile_words`] started
-    /// at the folded bias, requantized in registers and stored as sixteen bytes per row (one
-    /// load of the panel's constants for all rows; integer sums in any order are the same sums).
+    /// Panel `p`'s first `cols` columns (16, or 8 of a last panel) x `rows` rows: the
+    /// `vpmaddwd` sums of [`tile_words`] plus the folded bias, requantized in registers and
+    /// stored as `cols` bytes per row (one load of the panel's constants for all rows; integer
+    /// sums in any order are the same sums).
     ///
     /// # Safety
-    /// AVX2; `words[i]` holds `pairs` words for `i < rows`; panel `p` is whole in `b`; `out` is
-    /// valid for `rows` rows of 16 bytes at stride `ld`.
+    /// AVX2; `words[i]` holds `pairs` words for `i < rows`; columns `p * 16..p * 16 + cols`
+    /// exist in `b`; `out` is valid for `rows` rows of `cols` bytes at stride `ld`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn tile_requant(
         words: &[[i32; MAX_PAIRS]; MR],
         rows: usize,
         pairs: usize,
         b: &QPackedB,
-        p: usize,
+        (p, cols): (usize, usize),
         out: *mut u8,
         ld: usize,
     ) {
@@ -357,13 +358,19 @@ mod avx2 {
             tile_words(words, rows, pairs, b.panel(p), &mut acc);
             let bias0 = _mm256_loadu_si256(b.bias.as_ptr().add(p * NR) as *const __m256i);
             let bias1 = _mm256_loadu_si256(b.bias.as_ptr().add(p * NR + 8) as *const __m256i);
-            let (q0, q1) =
-                (Requant8::load(&b.requant, p * NR, b.stage), Requant8::load(&b.requant, p * NR + 8, b.stage));
+            let q0 = Requant8::load(&b.requant, p * NR, b.stage);
+            if cols == NR / 2 {
+                for (i, row) in acc.iter().enumerate().take(rows) {
+                    let x0 = _mm256_add_epi32(_mm256_loadu_si256(row.as_ptr() as *const __m256i), bias0);
+                    narrow8(q0.apply(x0), out.add(i * ld));
+                }
+                return;
+            }
+            let q1 = Requant8::load(&b.requant, p * NR + 8, b.stage);
             for (i, row) in acc.iter().enumerate().take(rows) {
                 let x0 = _mm256_add_epi32(_mm256_loadu_si256(row.as_ptr() as *const __m256i), bias0);
                 let x1 = _mm256_add_epi32(_mm256_loadu_si256(row.as_ptr().add(8) as *const __m256i), bias1);
-                let (y0, y1) = (q0.apply(x0), q1.apply(x1));
-                _mm_storeu_si128(out.add(i * ld) as *mut __m128i, narrow16(y0, y1));
+                _mm_storeu_si128(out.add(i * ld) as *mut __m128i, narrow16(q0.apply(x0), q1.apply(x1)));
             }
         }
     }
