@@ -95,6 +95,11 @@ pub fn conv2d(
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: pick() returns only levels the CPU has: AVX2 and FMA at least.
+        Isa::Avx2 | Isa::Avx512 if shape.out_c.is_multiple_of(8) && shape.kernel <= 16 => unsafe {
+            avx2::rows_avx2_blocks(shape, input, w, clamp, rows, out)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: pick() returns only levels the CPU has: AVX2 and FMA at least.
         Isa::Avx2 | Isa::Avx512 => unsafe { avx2::rows_avx2(shape, input, w, clamp, rows, out) },
         _ => rows_portable(shape, input, w, clamp, rows, out),
     }
