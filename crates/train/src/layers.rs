@@ -264,36 +264,17 @@ pub struct BnCache {
 
 pub const BN_EPS: f32 = 1e-5;
 
+/// `y` = batch norm of `x` with the batch's own statistics (the cache keeps what the backward
+/// pass needs): [`bn_train_forward_in_place`] on a copy.
 pub fn bn_train_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], c: usize) -> BnCache {
-    let m = x.len() / c;
-    let mut mean = vec![0f64; c];
-    for px in x.chunks_exact(c) {
-        for (s, &v) in mean.iter_mut().zip(px) {
-            *s += v as f64;
-        }
-    }
-    mean.iter_mut().for_each(|s| *s /= m as f64);
-    let mut var = vec![0f64; c];
-    for px in x.chunks_exact(c) {
-        for ((s, &v), mu) in var.iter_mut().zip(px).zip(&mean) {
-            *s += (v as f64 - mu) * (v as f64 - mu);
-        }
-    }
-    let inv_std: Vec<f32> = var.iter().map(|v| (1.0 / (v / m as f64 + BN_EPS as f64).sqrt()) as f32).collect();
-    let var_unbiased = var.iter().map(|v| (v / (m.max(2) - 1) as f64) as f32).collect();
-    let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
-    let mut x_hat = vec![0.0; x.len()];
-    for ((xh, yo), px) in x_hat.chunks_exact_mut(c).zip(y.chunks_exact_mut(c)).zip(x.chunks_exact(c)) {
-        for ch in 0..c {
-            xh[ch] = (px[ch] - mean[ch]) * inv_std[ch];
-            yo[ch] = gamma[ch] * xh[ch] + beta[ch];
-        }
-    }
-    BnCache { x_hat, inv_std, mean, var_unbiased }
+    y.copy_from_slice(x);
+    let mut cache = BnCache::default();
+    bn_train_forward_in_place(&mut cache, y, gamma, beta, c);
+    cache
 }
 
-/// [`bn_train_forward`] in place: `z` (the convolution's output) becomes `y`, the statistics
-/// and normalised values go to `cache` (its buffers reused). The same arithmetic.
+/// Batch norm in training mode in place: `z` (the convolution's output) becomes `y`, the
+/// statistics and normalised values go to `cache` (its buffers reused).
 pub fn bn_train_forward_in_place(cache: &mut BnCache, z: &mut [f32], gamma: &[f32], beta: &[f32], c: usize) {
     let m = z.len() / c;
     let mut mean = vec![0f64; c];

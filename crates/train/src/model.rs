@@ -315,11 +315,7 @@ impl TrainNet {
         let u = &self.units[i];
         let p = &self.params.tensors;
         let c = u.geom.cout;
-        match u.kind {
-            ConvKind::Full => conv_forward(y, x, &p[u.w], &u.geom),
-            ConvKind::Depthwise => dw_forward(y, x, &p[u.w], &u.geom),
-            ConvKind::Pointwise => pointwise_forward(y, x, &p[u.w], u.geom.cin, u.geom.cout),
-        }
+        self.conv(i, x, y);
         match bn {
             Some(bc) => {
                 bn_train_forward_in_place(bc, y, &p[u.gamma], &p[u.beta], c);
@@ -386,20 +382,24 @@ impl TrainNet {
         logits
     }
 
+    /// Unit `i`'s convolution alone of `x` into `y` (before its batch norm).
+    fn conv(&self, i: usize, x: &[f32], y: &mut [f32]) {
+        let (u, p) = (&self.units[i], &self.params.tensors);
+        match u.kind {
+            ConvKind::Full => conv_forward(y, x, &p[u.w], &u.geom),
+            ConvKind::Depthwise => dw_forward(y, x, &p[u.w], &u.geom),
+            ConvKind::Pointwise => pointwise_forward(y, x, &p[u.w], u.geom.cin, u.geom.cout),
+        }
+    }
+
     /// Sets unit `i`'s batch norm so that, on input `x`, training mode reproduces `conv + beta`.
     pub(crate) fn calibrate_unit(&mut self, i: usize, x: &[f32]) {
         let u = &self.units[i];
         let (gamma, beta, bn, c) = (u.gamma, u.beta, u.bn, u.geom.cout);
         let mut z = vec![0.0; u.geom.out_len()];
-        let p = &self.params.tensors;
-        match u.kind {
-            ConvKind::Full => conv_forward(&mut z, x, &p[u.w], &u.geom),
-            ConvKind::Depthwise => dw_forward(&mut z, x, &p[u.w], &u.geom),
-            ConvKind::Pointwise => pointwise_forward(&mut z, x, &p[u.w], u.geom.cin, u.geom.cout),
-        }
-        let (ones, zeros) = (vec![1.0; c], vec![0.0; c]);
-        let mut y = vec![0.0; z.len()];
-        let stats = bn_train_forward(&mut y, &z, &ones, &zeros, c);
+        self.conv(i, x, &mut z);
+        let mut stats = BnCache::default();
+        bn_train_forward_in_place(&mut stats, &mut z, &vec![1.0; c], &vec![0.0; c], c);
         for ch in 0..c {
             let std = 1.0 / stats.inv_std[ch];
             self.params.tensors[gamma][ch] = std;

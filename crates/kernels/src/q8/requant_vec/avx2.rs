@@ -104,24 +104,11 @@ pub unsafe fn narrow16(y0: __m256i, y1: __m256i) -> __m128i {
 #[target_feature(enable = "avx2")]
 pub unsafe fn requantize(acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) -> usize {
     let n = acc.len() / 8 * 8;
-    // SAFETY: the caller upholds this function's `# Safety` contract.
+    // SAFETY: the caller upholds this function's `# Safety` contract; i + 8 <= n.
     unsafe {
-        let zp = _mm256_set1_epi32(stage.zero_point);
-        let lo = _mm256_set1_epi32(stage.min);
-        let hi = _mm256_set1_epi32(stage.max);
         for i in (0..n).step_by(8) {
             let x = _mm256_loadu_si256(acc.as_ptr().add(i) as *const __m256i);
-            let m = _mm256_loadu_si256(rq.multiplier.as_ptr().add(first + i) as *const __m256i);
-            let l = _mm256_loadu_si256(rq.left.as_ptr().add(first + i) as *const __m256i);
-            let r = _mm256_loadu_si256(rq.right.as_ptr().add(first + i) as *const __m256i);
-            let high = srdhm(_mm256_sllv_epi32(x, l), m);
-            let y = if rq.half_up { shift_half_up(high, r) } else { shift_away(high, r) };
-            let y = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), lo), hi);
-            // Narrow the eight 0..=255 lanes to bytes (exact: they are already in range).
-            let w16 = _mm256_packs_epi32(y, y); // [0..3 0..3 | 4..7 4..7] as i16
-            let b8 = _mm256_packus_epi16(w16, w16); // bytes 0..3 repeated, then 4..7 repeated
-            let both = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
-            _mm_storel_epi64(out.as_mut_ptr().add(i) as *mut __m128i, _mm256_castsi256_si128(both));
+            narrow8(Requant8::load(rq, first + i, stage).apply(x), out.as_mut_ptr().add(i));
         }
     }
     n
