@@ -2,6 +2,7 @@
 //! type: bands of output rows, each reading a ring window of expanded input rows, so a block
 //! needs its input, its output and this scratch — never the whole expanded tensor.
 
+use crate::fused::{BlockKernels, FusedBlock};
 use crate::threads::Threads;
 use mnv2_kernels::aligned::{AlignedVec, Zeroable};
 use mnv2_kernels::dwconv::DwShape;
@@ -173,49 +174,20 @@ pub(crate) trait Banded {
 /// [`run_whole`]) rather than in bands (measured: 7x7 maps gain, 14x14 lose).
 pub(crate) const WHOLE_BLOCK_ROWS: usize = 7;
 
-/// A fused block as the plans run it (fp32 or int8): its output rows and its two ways to run.
-pub(crate) trait FusedRun: Banded + Sync {
-    type Elem: Zeroable + Send + Sync;
-    /// Tail elements [`FusedRun::run_whole`] needs beyond [`FusedRun::whole_len`] (alignment).
-    const WHOLE_SLACK: usize;
-    /// Output rows and elements per output row.
-    fn output_rows(&self) -> (usize, usize);
-    /// Tail elements the whole-tensor run needs with `workers` workers.
-    fn whole_len(&self, workers: usize) -> usize;
-    /// The block over one image, the expansion first (see [`run_whole`]).
-    fn run_whole(
-        &self,
-        th: &Threads,
-        isa: mnv2_kernels::Isa,
-        x: &[Self::Elem],
-        out: &mut [Self::Elem],
-        tail: &mut [Self::Elem],
-    );
-    /// Output `rows` of the block band by band in `scratch`.
-    fn run_rows(
-        &self,
-        isa: mnv2_kernels::Isa,
-        x: &[Self::Elem],
-        rows: Range<usize>,
-        out: &mut [Self::Elem],
-        scratch: &mut [Self::Elem],
-    );
-}
-
 /// Runs `block` on one image from `x` into the front of `next` on `th`'s workers: a small map on
 /// several workers whole, others in bands with scratch from `next`'s unused tail or the
 /// session's per-worker `scratch`. Returns the output's length.
-pub(crate) fn run_block<B: FusedRun>(
+pub(crate) fn run_block<K: BlockKernels>(
     th: &Threads,
     isa: mnv2_kernels::Isa,
-    block: &B,
-    x: &[B::Elem],
-    next: &mut [B::Elem],
-    scratch: &[Mutex<AlignedVec<B::Elem>>],
+    block: &FusedBlock<K>,
+    x: &[K::Elem],
+    next: &mut [K::Elem],
+    scratch: &[Mutex<AlignedVec<K::Elem>>],
 ) -> usize {
     let (oh, out_row) = block.output_rows();
     let (y, tail) = next.split_at_mut(oh * out_row);
-    if th.count() > 1 && oh <= WHOLE_BLOCK_ROWS && block.whole_len(th.count()) + B::WHOLE_SLACK <= tail.len() {
+    if th.count() > 1 && oh <= WHOLE_BLOCK_ROWS && block.whole_len(th.count()) <= tail.len() {
         block.run_whole(th, isa, x, y, tail);
     } else {
         run_rows(th, y, (oh, out_row), tail, (block.scratch_len(), scratch), |rows, chunk, buf| {

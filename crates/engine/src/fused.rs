@@ -1,32 +1,79 @@
-//! Memory-efficient execution of an inverted residual (paper section 5.1): output rows are
-//! produced band by band, and only a sliding window of expanded input rows and one band of
-//! depthwise output exist at a time, so a block needs |input| + |output| + a few rows.
+//! Memory-efficient execution of an inverted residual (paper section 5.1), fp32 or int8: output
+//! rows are produced band by band, and only a sliding window of expanded input rows and one band
+//! of depthwise output exist at a time, so a block needs |input| + |output| + a few rows. Each
+//! output value is computed as in the layer-by-layer order, so the result does not depend on how
+//! rows are split.
 
 use crate::bands::{self, BandWork, Banded, Bands, SCRATCH_BUDGET};
-use mnv2_arch::Bottleneck;
-use mnv2_kernels::dwconv::{DwLayer, dwconv3x3_ring, dwconv3x3_window};
-use mnv2_kernels::gemm::{PackedB, gemm};
-use mnv2_kernels::{Clamp, Isa};
-
 use crate::threads::Threads;
+use mnv2_kernels::Isa;
+use mnv2_kernels::aligned::Zeroable;
+use mnv2_kernels::dwconv::DwShape;
+use std::ops::Range;
 
-/// Output pixels a band aims at: enough rows for the GEMMs' register tiles to fill and each
-/// weight panel to serve many rows once it is in cache (measured best of 48, 96, 160, 256).
-const BAND_PIXELS: usize = 96;
+/// The kernels a fused block runs with in one arithmetic (see `f32plan/block.rs`,
+/// `q8plan/block.rs`).
+pub(crate) trait BlockKernels {
+    type Elem: Zeroable + Copy + Send + Sync;
+    /// Packed 1x1 convolution weights.
+    type Pointwise: Send + Sync;
+    /// A prepared 3x3 depthwise layer.
+    type Depthwise: Send + Sync;
+    /// What the residual add needs besides the block input (fp32: nothing; int8: its requantization).
+    type Residual: Send + Sync;
+    /// Output pixels a band aims at: enough rows for the GEMMs' register tiles to fill and each
+    /// weight panel to serve many rows once it is in cache.
+    const BAND_PIXELS: usize;
+    /// Tail elements [`FusedBlock::run_whole`] needs beyond [`Bands::whole_len`] (alignment).
+    const WHOLE_SLACK: usize;
+    /// Input and output channels of a 1x1 convolution.
+    fn k_n(w: &Self::Pointwise) -> (usize, usize);
+    fn dw_shape(dw: &Self::Depthwise) -> DwShape;
+    /// `out = x * w` with ReLU6, whole pixels.
+    fn expand(isa: Isa, x: &[Self::Elem], w: &Self::Pointwise, out: &mut [Self::Elem]);
+    /// Depthwise output `rows` from a ring of expanded rows.
+    fn dw_ring(isa: Isa, dw: &Self::Depthwise, ring: &[Self::Elem], rows: Range<usize>, out: &mut [Self::Elem]);
+    /// Depthwise output `rows` from whole input rows starting at row 0.
+    fn dw_whole(isa: Isa, dw: &Self::Depthwise, x: &[Self::Elem], rows: Range<usize>, out: &mut [Self::Elem]);
+    /// The linear projection of `d` into `out`, plus `residual` (its parameters and the block input rows).
+    fn project(
+        isa: Isa,
+        d: &[Self::Elem],
+        w: &Self::Pointwise,
+        residual: Option<(&Self::Residual, &[Self::Elem])>,
+        out: &mut [Self::Elem],
+    );
+}
 
 /// One bottleneck prepared for banded execution.
-pub(crate) struct FusedBlock {
-    pub expand: Option<PackedB>,
-    pub dw: DwLayer,
-    pub project: PackedB,
-    pub residual: bool,
+pub(crate) struct FusedBlock<K: BlockKernels> {
+    pub expand: Option<K::Pointwise>,
+    pub dw: K::Depthwise,
+    pub project: K::Pointwise,
+    pub residual: Option<K::Residual>,
     bands: Bands,
 }
 
-impl FusedBlock {
-    pub fn new(b: &Bottleneck, expand: Option<PackedB>, dw: DwLayer, project: PackedB) -> FusedBlock {
-        let bands = Bands::fit(dw.shape, expand.is_some(), BAND_PIXELS, SCRATCH_BUDGET);
-        FusedBlock { expand, dw, project, residual: b.residual, bands }
+impl<K: BlockKernels> FusedBlock<K> {
+    pub fn new(
+        expand: Option<K::Pointwise>,
+        dw: K::Depthwise,
+        project: K::Pointwise,
+        residual: Option<K::Residual>,
+    ) -> FusedBlock<K> {
+        let bands = Bands::fit(K::dw_shape(&dw), expand.is_some(), K::BAND_PIXELS, SCRATCH_BUDGET);
+        FusedBlock { expand, dw, project, residual, bands }
+    }
+
+    /// Output rows and elements per output row.
+    pub fn output_rows(&self) -> (usize, usize) {
+        let (_, oh, _, ow) = K::dw_shape(&self.dw).geometry();
+        (oh, ow * K::k_n(&self.project).1)
+    }
+
+    /// Tail elements [`FusedBlock::run_whole`] needs with `workers` workers.
+    pub fn whole_len(&self, workers: usize) -> usize {
+        self.bands.whole_len::<K::Elem>(workers) + K::WHOLE_SLACK
     }
 
     /// The depthwise conv of output rows `band` (by `dw`, into `dband`), then the projection and
@@ -34,73 +81,57 @@ impl FusedBlock {
     fn project_band(
         &self,
         isa: Isa,
-        x: &[f32],
-        (band, row0): (std::ops::Range<usize>, usize),
-        out: &mut [f32],
-        dband: &mut [f32],
-        dw: impl FnOnce(std::ops::Range<usize>, &mut [f32]),
+        x: &[K::Elem],
+        (band, row0): (Range<usize>, usize),
+        out: &mut [K::Elem],
+        dband: &mut [K::Elem],
+        dw: impl FnOnce(Range<usize>, &mut [K::Elem]),
     ) {
-        let (_, _, _, ow) = self.dw.shape.geometry();
-        let out_row = ow * self.project.n();
-        let d = &mut dband[..band.len() * ow * self.dw.shape.channels];
+        let shape = K::dw_shape(&self.dw);
+        let (_, _, _, ow) = shape.geometry();
+        let out_row = ow * K::k_n(&self.project).1;
+        let d = &mut dband[..band.len() * ow * shape.channels];
         dw(band.clone(), d);
         let o = &mut out[(band.start - row0) * out_row..(band.end - row0) * out_row];
-        let res = self.residual.then(|| &x[band.start * out_row..band.end * out_row]);
-        gemm(isa, d, &self.project, res, Clamp::NONE, o);
+        let res = self.residual.as_ref().map(|r| (r, &x[band.start * out_row..band.end * out_row]));
+        K::project(isa, d, &self.project, res, o);
     }
-}
 
-impl bands::FusedRun for FusedBlock {
-    type Elem = f32;
-    const WHOLE_SLACK: usize = 16;
-    fn output_rows(&self) -> (usize, usize) {
-        let (_, oh, _, ow) = self.dw.shape.geometry();
-        (oh, ow * self.project.n())
-    }
-    /// Floats of `tail` that [`FusedBlock::run_whole`] needs with `workers` workers.
-    fn whole_len(&self, workers: usize) -> usize {
-        self.bands.whole_len::<f32>(workers)
-    }
     /// The whole block on `th`'s workers, whole tensors at a time (see [`bands::run_whole`]).
-    /// Same bits as [`FusedBlock::run_rows`].
-    fn run_whole(&self, th: &Threads, isa: Isa, x: &[f32], out: &mut [f32], tail: &mut [f32]) {
-        let (_, _, _, ow) = self.dw.shape.geometry();
-        let expand = |pixels: &[f32], dst: &mut [f32]| {
-            let e = self.expand.as_ref().expect("only expanding blocks expand");
-            gemm(isa, pixels, e, None, Clamp::RELU6, dst)
+    /// Same results as [`FusedBlock::run_rows`].
+    pub fn run_whole(&self, th: &Threads, isa: Isa, x: &[K::Elem], out: &mut [K::Elem], tail: &mut [K::Elem]) {
+        let (_, out_row) = self.output_rows();
+        let expand = |pixels: &[K::Elem], dst: &mut [K::Elem]| {
+            K::expand(isa, pixels, self.expand.as_ref().expect("only expanding blocks expand"), dst)
         };
-        let expand: Option<bands::WholeExpand<'_, f32>> = self.expand.as_ref().map(|e| (e.k(), e.n(), &expand as _));
-        bands::run_whole(
-            th,
-            &self.bands,
-            (x, out, tail),
-            ow * self.project.n(),
-            expand,
-            |band, row0, src, o, dband| {
-                let dw = |b, d: &mut [f32]| dwconv3x3_window(isa, &self.dw, src, 0, b, d);
-                self.project_band(isa, x, (band, row0), o, dband, dw);
-            },
-        );
+        let expand: Option<bands::WholeExpand<'_, K::Elem>> = self.expand.as_ref().map(|e| {
+            let (k, n) = K::k_n(e);
+            (k, n, &expand as _)
+        });
+        bands::run_whole(th, &self.bands, (x, out, tail), out_row, expand, |band, row0, src, o, dband| {
+            let dw = |b, d: &mut [K::Elem]| K::dw_whole(isa, &self.dw, src, b, d);
+            self.project_band(isa, x, (band, row0), o, dband, dw);
+        });
     }
+
     /// Output rows `rows` of one image; `x` is the image's whole block input, `out` exactly those
-    /// output rows. Each output value is computed as in the layer-by-layer order, so the bits do
-    /// not depend on how rows are split.
-    fn run_rows(&self, isa: Isa, x: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], scratch: &mut [f32]) {
-        let s = &self.dw.shape;
+    /// output rows, `scratch` the ring window and the depthwise band.
+    pub fn run_rows(&self, isa: Isa, x: &[K::Elem], rows: Range<usize>, out: &mut [K::Elem], scratch: &mut [K::Elem]) {
+        let s = K::dw_shape(&self.dw);
         let in_row = s.in_w * s.channels; // one expanded input row
-        let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * e.k());
+        let x_row = self.expand.as_ref().map_or(in_row, |e| s.in_w * K::k_n(e).0);
         let (window, dband) = self.bands.split(scratch);
         let row0 = rows.start;
         self.bands.walk(rows, |work| match work {
             BandWork::Expand { rows: r, slot } => {
                 let e = self.expand.as_ref().expect("only expanding blocks expand");
                 let dst = &mut window[slot * in_row..(slot + r.len()) * in_row];
-                gemm(isa, &x[r.start * x_row..r.end * x_row], e, None, Clamp::RELU6, dst);
+                K::expand(isa, &x[r.start * x_row..r.end * x_row], e, dst);
             }
             BandWork::Band(band) => {
-                let dw = |b, d: &mut [f32]| match self.expand {
-                    Some(_) => dwconv3x3_ring(isa, &self.dw, window, b, d),
-                    None => dwconv3x3_window(isa, &self.dw, x, 0, b, d),
+                let dw = |b, d: &mut [K::Elem]| match self.expand {
+                    Some(_) => K::dw_ring(isa, &self.dw, window, b, d),
+                    None => K::dw_whole(isa, &self.dw, x, b, d),
                 };
                 self.project_band(isa, x, (band, row0), out, dband, dw);
             }
@@ -108,9 +139,9 @@ impl bands::FusedRun for FusedBlock {
     }
 }
 
-impl Banded for FusedBlock {
+impl<K: BlockKernels> Banded for FusedBlock<K> {
     fn fit(&mut self, budget: usize) {
-        self.bands = Bands::fit(self.dw.shape, self.expand.is_some(), BAND_PIXELS, budget);
+        self.bands = Bands::fit(K::dw_shape(&self.dw), self.expand.is_some(), K::BAND_PIXELS, budget);
     }
     fn scratch_len(&self) -> usize {
         self.bands.scratch_len()

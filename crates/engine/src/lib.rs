@@ -10,7 +10,6 @@ mod lower;
 pub(crate) use mnv2_model as model;
 mod plan;
 pub mod profile;
-mod q8fused;
 mod q8plan;
 mod softmax;
 mod ssdhead;
@@ -55,15 +54,17 @@ fn class_maps<T: Score>(th: &Threads, up: &UpsampleArgmax, scores: &[T], maps: &
 
 /// Runs a segmentation plan on a batch and writes each image's class map: `run` fills the score
 /// maps (kept in the session between runs, taken out by `scores` while it runs), which are then
-/// upsampled and argmaxed (see [`class_maps`]).
+/// upsampled and argmaxed (see [`class_maps`]). `up` is the head's upsampling, none when the
+/// plan is not a segmentation model.
 fn segment<S, T: Score>(
     th: &Threads,
-    up: &UpsampleArgmax,
+    up: Option<&UpsampleArgmax>,
     session: &mut S,
     scores: fn(&mut S) -> &mut Vec<T>,
     run: impl FnOnce(&mut S, &mut [T]) -> Result<(), EngineError>,
     classes: &mut [u8],
 ) -> Result<(), EngineError> {
+    let up = up.ok_or(EngineError::NotSegmentation)?;
     let mut taken = std::mem::take(scores(session));
     let result = run(session, &mut taken);
     if result.is_ok() {

@@ -40,6 +40,43 @@ pub trait Session {
     fn arena_bytes(&self) -> usize;
 }
 
+/// Implements [`Plan`] for `$engine` and [`Session`] for `$session` by the inherent methods of
+/// the same names (`session`, `run`, `run_segment`, `arena_bytes`) and the `classes`, `isa` and
+/// `batch` fields.
+macro_rules! plan_by_inherent_methods {
+    ($engine:ident, $session:ident, $elem:ty) => {
+        impl crate::Plan for $engine {
+            type Elem = $elem;
+            type Session = $session;
+            fn session(&self, batch: usize) -> Result<$session, EngineError> {
+                $engine::session(self, batch)
+            }
+            fn run(&self, session: &mut $session, input: &[$elem], output: &mut [$elem]) -> Result<(), EngineError> {
+                $engine::run(self, session, input, output)
+            }
+            fn run_segment(&self, s: &mut $session, input: &[$elem], classes: &mut [u8]) -> Result<(), EngineError> {
+                $engine::run_segment(self, s, input, classes)
+            }
+            fn output_len(&self) -> usize {
+                self.classes
+            }
+            fn isa(&self) -> Isa {
+                self.isa
+            }
+        }
+
+        impl crate::Session for $session {
+            fn batch(&self) -> usize {
+                self.batch
+            }
+            fn arena_bytes(&self) -> usize {
+                $session::arena_bytes(self)
+            }
+        }
+    };
+}
+pub(crate) use plan_by_inherent_methods;
+
 /// A plan with the session of the last batch size run (made again when the size changes).
 pub struct Runner<P: Plan> {
     pub plan: P,

@@ -68,6 +68,25 @@ fn measure(isa: Isa, kind: PeakKind, millis: u64) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Independent dependency chains each measurement keeps in flight (enough to cover the
+/// latency of every unit measured).
+#[cfg(target_arch = "x86_64")]
+const CHAINS: usize = 10;
+
+/// `iters` rounds of `step` on each of [`CHAINS`] accumulators starting at `start`, summed by
+/// `add` at the end. Inlined into each ISA's entry, whose instructions `step` and `add` use.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn chains<V: Copy>(iters: usize, start: V, step: impl Fn(V) -> V, add: impl Fn(V, V) -> V) -> V {
+    let mut acc = [start; CHAINS];
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = step(*a);
+        }
+    }
+    acc[1..].iter().fold(acc[0], |s, &a| add(s, a))
+}
+
 fn run_int8(isa: Isa, iters: usize) -> (u64, f32) {
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -104,17 +123,8 @@ unsafe fn vnni(iters: usize) -> (u64, f32) {
     use std::arch::x86_64::*;
     let a = _mm512_set1_epi8(std::hint::black_box(3));
     let b = _mm512_set1_epi8(std::hint::black_box(-2));
-    let mut acc = [_mm512_setzero_si512(); 10];
-    for _ in 0..iters {
-        for s in acc.iter_mut() {
-            *s = _mm512_dpbusd_epi32(*s, a, b);
-        }
-    }
-    let mut s = _mm512_setzero_si512();
-    for x in acc {
-        s = _mm512_add_epi32(s, x);
-    }
-    ((iters * 10 * 64) as u64, _mm512_reduce_add_epi32(s) as f32)
+    let s = chains(iters, _mm512_setzero_si512(), |s| _mm512_dpbusd_epi32(s, a, b), |x, y| _mm512_add_epi32(x, y));
+    ((iters * CHAINS * 64) as u64, _mm512_reduce_add_epi32(s) as f32)
 }
 
 /// Independent chains of `vpmaddwd` on zmm (32 i16 x i16 products per instruction) and adds,
@@ -127,17 +137,9 @@ unsafe fn vnni(iters: usize) -> (u64, f32) {
 unsafe fn madd512(iters: usize) -> (u64, f32) {
     use std::arch::x86_64::*;
     let a = _mm512_set1_epi16(std::hint::black_box(3));
-    let mut acc = [_mm512_setzero_si512(); 10];
-    for _ in 0..iters {
-        for s in acc.iter_mut() {
-            *s = _mm512_add_epi32(*s, _mm512_madd_epi16(a, a));
-        }
-    }
-    let mut s = _mm512_setzero_si512();
-    for x in acc {
-        s = _mm512_add_epi32(s, x);
-    }
-    ((iters * 10 * 32) as u64, _mm512_reduce_add_epi32(s) as f32)
+    let step = |s| _mm512_add_epi32(s, _mm512_madd_epi16(a, a));
+    let s = chains(iters, _mm512_setzero_si512(), step, |x, y| _mm512_add_epi32(x, y));
+    ((iters * CHAINS * 32) as u64, _mm512_reduce_add_epi32(s) as f32)
 }
 
 /// [`madd512`] on ymm registers (16 products per instruction).
@@ -149,20 +151,12 @@ unsafe fn madd512(iters: usize) -> (u64, f32) {
 unsafe fn madd256(iters: usize) -> (u64, f32) {
     use std::arch::x86_64::*;
     let a = _mm256_set1_epi16(std::hint::black_box(3));
-    let mut acc = [_mm256_setzero_si256(); 10];
-    for _ in 0..iters {
-        for s in acc.iter_mut() {
-            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(a, a));
-        }
-    }
-    let mut s = _mm256_setzero_si256();
-    for x in acc {
-        s = _mm256_add_epi32(s, x);
-    }
+    let step = |s| _mm256_add_epi32(s, _mm256_madd_epi16(a, a));
+    let s = chains(iters, _mm256_setzero_si256(), step, |x, y| _mm256_add_epi32(x, y));
     let mut out = [0i32; 8];
     // SAFETY: `out` holds 8 i32, the 32 bytes stored.
     unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), s) };
-    ((iters * 10 * 16) as u64, out.iter().map(|&v| v as f32).sum())
+    ((iters * CHAINS * 16) as u64, out.iter().map(|&v| v as f32).sum())
 }
 
 fn run(isa: Isa, iters: usize) -> (u64, f32) {
@@ -196,22 +190,12 @@ fn scalar(iters: usize) -> (u64, f32) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(iters: usize) -> (u64, f32) {
     use std::arch::x86_64::*;
-    let m = _mm256_set1_ps(std::hint::black_box(0.999_999));
-    let c = _mm256_set1_ps(1e-7);
-    let mut acc = [_mm256_set1_ps(1.0); 10];
-    for _ in 0..iters {
-        for a in acc.iter_mut() {
-            *a = _mm256_fmadd_ps(*a, m, c);
-        }
-    }
+    let (m, c) = (_mm256_set1_ps(std::hint::black_box(0.999_999)), _mm256_set1_ps(1e-7));
+    let s = chains(iters, _mm256_set1_ps(1.0), |a| _mm256_fmadd_ps(a, m, c), |x, y| _mm256_add_ps(x, y));
     let mut out = [0f32; 8];
-    let mut s = _mm256_setzero_ps();
-    for a in acc {
-        s = _mm256_add_ps(s, a);
-    }
     // SAFETY: `out` holds the 8 floats stored.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
-    ((iters * 10 * 8) as u64, out.iter().sum())
+    ((iters * CHAINS * 8) as u64, out.iter().sum())
 }
 
 /// Independent chains of 512-bit FMAs (10 accumulators).
@@ -222,19 +206,9 @@ unsafe fn avx2(iters: usize) -> (u64, f32) {
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512(iters: usize) -> (u64, f32) {
     use std::arch::x86_64::*;
-    let m = _mm512_set1_ps(std::hint::black_box(0.999_999));
-    let c = _mm512_set1_ps(1e-7);
-    let mut acc = [_mm512_set1_ps(1.0); 10];
-    for _ in 0..iters {
-        for a in acc.iter_mut() {
-            *a = _mm512_fmadd_ps(*a, m, c);
-        }
-    }
-    let mut s = _mm512_setzero_ps();
-    for a in acc {
-        s = _mm512_add_ps(s, a);
-    }
-    ((iters * 10 * 16) as u64, _mm512_reduce_add_ps(s))
+    let (m, c) = (_mm512_set1_ps(std::hint::black_box(0.999_999)), _mm512_set1_ps(1e-7));
+    let s = chains(iters, _mm512_set1_ps(1.0), |a| _mm512_fmadd_ps(a, m, c), |x, y| _mm512_add_ps(x, y));
+    ((iters * CHAINS * 16) as u64, _mm512_reduce_add_ps(s))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The trainable network: MobileNetV2 from an `Arch` as a list of conv + batch-norm units, with
 //! parameters, running statistics, a cached forward and the backward pass.
 
-use mnv2_arch::{Arch, Layer};
+use mnv2_arch::{Arch, Bottleneck, Layer};
 
 use crate::layers::*;
 use crate::loss::cross_entropy;
@@ -137,6 +137,25 @@ impl TrainNet {
 
     /// As [`TrainNet::new`]; `tf_same` selects TensorFlow's "same" padding (for TFLite weights).
     /// Units and parameters are named as torchvision names them (`features.3.conv.1.0`).
+    /// The units of bottleneck `b` (expansion, depthwise, projection), named as torchvision
+    /// names them; `g` makes a unit's geometry (see [`TrainNet::with_padding`]).
+    fn add_block(&mut self, b: &Bottleneck, g: &impl Fn((u32, u32), (u32, u32), usize, u32, u32) -> ConvGeom) {
+        let first = self.units.len();
+        let f = format!("features.{}.conv", b.index);
+        let (dw_in, dw_out) = b.depthwise_shapes();
+        let mut j = 0;
+        if b.has_expand() {
+            let geom = g((b.input.h, b.input.w), (b.input.c, b.hidden), 1, 1, 1);
+            self.add_unit(ConvKind::Pointwise, geom, true, format!("{f}.0.0"), format!("{f}.0.1"));
+            j = 1;
+        }
+        let geom = g((dw_in.h, dw_in.w), (b.hidden, b.hidden), 3, b.stride, b.dilation);
+        self.add_unit(ConvKind::Depthwise, geom, true, format!("{f}.{j}.0"), format!("{f}.{j}.1"));
+        let geom = g((dw_out.h, dw_out.w), (b.hidden, b.out), 1, 1, 1);
+        self.add_unit(ConvKind::Pointwise, geom, false, format!("{f}.{}", j + 1), format!("{f}.{}", j + 2));
+        self.blocks.push((first, self.units.len() - first, b.residual));
+    }
+
     pub fn with_padding(arch: Arch, batch: usize, tf_same: bool) -> TrainNet {
         let mut net = TrainNet {
             arch,
@@ -169,22 +188,7 @@ impl TrainNet {
                     let geom = g((c.input.h, c.input.w), (3, c.output.c), 3, c.stride, 1);
                     net.add_unit(ConvKind::Full, geom, true, "features.0.0".into(), "features.0.1".into());
                 }
-                Layer::Bottleneck(b) => {
-                    let first = net.units.len();
-                    let f = format!("features.{}.conv", b.index);
-                    let (dw_in, dw_out) = b.depthwise_shapes();
-                    let mut j = 0;
-                    if b.has_expand() {
-                        let geom = g((b.input.h, b.input.w), (b.input.c, b.hidden), 1, 1, 1);
-                        net.add_unit(ConvKind::Pointwise, geom, true, format!("{f}.0.0"), format!("{f}.0.1"));
-                        j = 1;
-                    }
-                    let geom = g((dw_in.h, dw_in.w), (b.hidden, b.hidden), 3, b.stride, b.dilation);
-                    net.add_unit(ConvKind::Depthwise, geom, true, format!("{f}.{j}.0"), format!("{f}.{j}.1"));
-                    let geom = g((dw_out.h, dw_out.w), (b.hidden, b.out), 1, 1, 1);
-                    net.add_unit(ConvKind::Pointwise, geom, false, format!("{f}.{}", j + 1), format!("{f}.{}", j + 2));
-                    net.blocks.push((first, net.units.len() - first, b.residual));
-                }
+                Layer::Bottleneck(b) => net.add_block(&b, &g),
                 Layer::Head(c) => {
                     let geom = g((c.input.h, c.input.w), (c.input.c, c.output.c), 1, 1, 1);
                     net.add_unit(ConvKind::Pointwise, geom, true, "features.18.0".into(), "features.18.1".into());

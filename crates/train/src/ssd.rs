@@ -135,6 +135,23 @@ fn add_predictors(
     predictors
 }
 
+/// A predictor's 1x1 conv and bias on its depthwise output `d` (batch x pixels x cin), each
+/// image's values written at `at` of its `per` values in `out`.
+fn predict_into(net: &TrainNet, p: &Predictor, d: &[f32], (out, at, per): (&mut [f32], usize, usize)) {
+    let n = d.len() / (p.pixels * p.cin).max(1);
+    let mut z = vec![0.0; n * p.pixels * p.cout];
+    pointwise_forward(&mut z, d, &net.params.tensors[p.w], p.cin, p.cout);
+    let bias = &net.params.tensors[p.b];
+    let len = p.pixels * p.cout;
+    for img in 0..n {
+        let dst = &mut out[img * per + at..img * per + at + len];
+        for (px, row) in dst.chunks_exact_mut(p.cout).enumerate() {
+            let src = &z[(img * p.pixels + px) * p.cout..][..p.cout];
+            row.iter_mut().zip(src.iter().zip(bias)).for_each(|(o, (v, b))| *o = v + b);
+        }
+    }
+}
+
 impl TrainSsd {
     /// The detector on top of `net` (a classification network whose units are the backbone,
     /// already initialised and, for imported weights, calibrated), with `ssd.backbone`'s
@@ -269,18 +286,8 @@ impl TrainSsd {
                 [(&bp, &mut codes, &mut box_at, anchors * 4), (&cp, &mut logits, &mut cls_at, anchors * slots)]
             {
                 let d = step(net, p.dw, &maps[p.map], cache.as_mut().map(|c| &mut c.units));
-                let mut z = vec![0.0; n * p.pixels * p.cout];
-                pointwise_forward(&mut z, &d, &net.params.tensors[p.w], p.cin, p.cout);
-                let bias = &net.params.tensors[p.b];
-                let len = p.pixels * p.cout;
-                for img in 0..n {
-                    let dst = &mut out[img * per + *at..img * per + *at + len];
-                    for (px, row) in dst.chunks_exact_mut(p.cout).enumerate() {
-                        let src = &z[(img * p.pixels + px) * p.cout..][..p.cout];
-                        row.iter_mut().zip(src.iter().zip(bias)).for_each(|(o, (v, b))| *o = v + b);
-                    }
-                }
-                *at += len;
+                predict_into(net, p, &d, (out, *at, per));
+                *at += p.pixels * p.cout;
                 ins.push(d);
             }
             if let Some(c) = cache.as_mut() {

@@ -109,29 +109,45 @@ pub fn ssd_loss(
                 }
             }
             ClassLoss::Mined { negatives_per_positive, min_negatives } => {
-                let anchor_loss = |a: usize| -> f32 {
-                    let c = class_of(a);
-                    (0..slots).map(|k| bce(logits[row(a) + k], (k == c) as u8 as f32)).sum()
-                };
-                let pos = tg.iter().filter(|t| t.is_some()).count();
-                let mut negatives: Vec<(f32, usize)> =
-                    (0..anchors).filter(|&a| tg[a].is_none()).map(|a| (anchor_loss(a), a)).collect();
-                negatives.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-                negatives.truncate((negatives_per_positive * pos).max(min_negatives));
-                let chosen = (0..anchors).filter(|&a| tg[a].is_some()).chain(negatives.iter().map(|n| n.1));
-                for a in chosen.collect::<Vec<_>>() {
-                    let c = class_of(a);
-                    for k in 0..slots {
-                        let x = logits[row(a) + k];
-                        let t = (k == c) as u8 as f32;
-                        out.classification += bce(x, t) * norm;
-                        dlogits[row(a) + k] = (sigmoid(x) - t) * norm;
-                    }
-                }
+                let per_image = (&logits[row(0)..row(anchors)], &mut dlogits[row(0)..row(anchors)]);
+                mined(&mut out.classification, per_image, tg, slots, norm, (negatives_per_positive, min_negatives));
             }
         }
     }
     out
+}
+
+/// Hard-negative-mined sigmoid cross-entropy of one image (`logits` and `dlogits` its anchors'
+/// rows): every matched anchor and the worst negatives, `per_positive` per match (at least
+/// `min`); writes the gradients scaled by `norm` and adds the loss to `loss` term by term.
+fn mined(
+    loss: &mut f32,
+    (logits, dlogits): (&[f32], &mut [f32]),
+    tg: &[AnchorTarget],
+    slots: usize,
+    norm: f32,
+    (per_positive, min): (usize, usize),
+) {
+    let class_of = |a: usize| tg[a].map_or(0, |(c, _)| c);
+    let anchor_loss = |a: usize| -> f32 {
+        let c = class_of(a);
+        (0..slots).map(|k| bce(logits[a * slots + k], (k == c) as u8 as f32)).sum()
+    };
+    let pos = tg.iter().filter(|t| t.is_some()).count();
+    let mut negatives: Vec<(f32, usize)> =
+        (0..tg.len()).filter(|&a| tg[a].is_none()).map(|a| (anchor_loss(a), a)).collect();
+    negatives.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    negatives.truncate((per_positive * pos).max(min));
+    let chosen = (0..tg.len()).filter(|&a| tg[a].is_some()).chain(negatives.iter().map(|n| n.1));
+    for a in chosen.collect::<Vec<_>>() {
+        let c = class_of(a);
+        for k in 0..slots {
+            let x = logits[a * slots + k];
+            let t = (k == c) as u8 as f32;
+            *loss += bce(x, t) * norm;
+            dlogits[a * slots + k] = (sigmoid(x) - t) * norm;
+        }
+    }
 }
 
 #[cfg(test)]

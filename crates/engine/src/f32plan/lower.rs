@@ -118,7 +118,7 @@ impl Lowering {
         self.buffers.store_block(b.output().len());
         let (w, bias) = dequant_conv(&bw.depthwise)?;
         let dw = DwLayer { shape: dw_shape(b), w, bias, clamp: Clamp::RELU6 };
-        Ok(Step::Block(Box::new(FusedBlock::new(b, expand, dw, pack_pointwise(&bw.project)?))))
+        Ok(Step::Block(Box::new(FusedBlock::new(expand, dw, pack_pointwise(&bw.project)?, b.residual.then_some(())))))
     }
 
     /// A head conv whose output is only pooled is pooled block by block as it is computed.
@@ -150,6 +150,5 @@ fn deeplab_head(
         projection: pack_pointwise(&h.projection)?,
         upsample: UpsampleArgmax::new((f.h as usize, f.w as usize, logits.n()), (r, r), sampling),
         logits,
-        output: (r, r),
     })
 }

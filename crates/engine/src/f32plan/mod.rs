@@ -14,8 +14,10 @@ use crate::fused::FusedBlock;
 use crate::model::{ConvWeights, LayerWeights, Model, OutputKind, Task};
 use crate::ssdhead::SsdHead;
 use crate::{EngineError, Threads, softmax_in_place};
+use block::F32Block;
 use std::sync::Mutex;
 
+mod block;
 mod lower;
 
 enum Step {
@@ -23,7 +25,7 @@ enum Step {
         shape: ConvShape,
         w: PackedConv,
     },
-    Block(Box<FusedBlock>),
+    Block(Box<FusedBlock<F32Block>>),
     Head {
         w: PackedB,
     },
@@ -77,7 +79,6 @@ struct DeepLabHead {
     aspp0: PackedB,
     projection: PackedB,
     logits: PackedB,
-    output: (usize, usize),
     upsample: UpsampleArgmax,
 }
 
@@ -202,24 +203,24 @@ impl F32Engine {
         self.classes
     }
 
-    fn deeplab(&self) -> Option<&DeepLabHead> {
+    /// The segmentation head's upsampling, if the model has one.
+    fn upsample(&self) -> Option<&UpsampleArgmax> {
         self.steps.iter().find_map(|s| match s {
-            Step::DeepLab(h) => Some(h.as_ref()),
+            Step::DeepLab(h) => Some(&h.upsample),
             _ => None,
         })
     }
 
     /// For segmentation models: the (height, width) of the class map [`F32Engine::run_segment`] writes.
     pub fn class_map_size(&self) -> Option<(usize, usize)> {
-        self.deeplab().map(|h| h.output)
+        self.upsample().map(UpsampleArgmax::output)
     }
 
     /// Runs a segmentation model and writes each image's class map (argmax of the upsampled
     /// scores), batch x height x width bytes.
     pub fn run_segment(&self, session: &mut F32Session, input: &[f32], classes: &mut [u8]) -> Result<(), EngineError> {
-        let head = self.deeplab().ok_or(EngineError::NotSegmentation)?;
         let run = |s: &mut F32Session, scores: &mut [f32]| self.run(s, input, scores);
-        crate::segment(&self.threads, &head.upsample, session, |s| &mut s.scores, run, classes)
+        crate::segment(&self.threads, self.upsample(), session, |s| &mut s.scores, run, classes)
     }
 
     /// How many images' activation buffers a session for `batch` images holds: one per worker,
@@ -240,7 +241,7 @@ impl F32Engine {
             _ => None,
         });
         let lanes = self.lanes(batch);
-        let deeplab = self.deeplab().is_some();
+        let deeplab = self.upsample().is_some();
         // Checked before anything is allocated: the session's buffers and the caller's input and
         // output, in floats.
         crate::check_session_memory(
@@ -259,7 +260,7 @@ impl F32Engine {
             scratch: (0..self.threads.count()).map(|_| Mutex::new(AlignedVec::zeroed(self.scratch))).collect(),
             pooled: vec![0.0; batch * pooled.unwrap_or(0)],
             head: AlignedVec::zeroed(batch * self.head_scratch),
-            scores: vec![0.0; if self.deeplab().is_some() { batch * self.classes } else { 0 }],
+            scores: vec![0.0; if self.upsample().is_some() { batch * self.classes } else { 0 }],
             tap: AlignedVec::zeroed(batch * self.tap_len),
             last_in_first: false,
         })
@@ -517,31 +518,4 @@ impl F32Engine {
     }
 }
 
-impl crate::Plan for F32Engine {
-    type Elem = f32;
-    type Session = F32Session;
-    fn session(&self, batch: usize) -> Result<F32Session, EngineError> {
-        F32Engine::session(self, batch)
-    }
-    fn run(&self, session: &mut F32Session, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
-        F32Engine::run(self, session, input, output)
-    }
-    fn run_segment(&self, session: &mut F32Session, input: &[f32], classes: &mut [u8]) -> Result<(), EngineError> {
-        F32Engine::run_segment(self, session, input, classes)
-    }
-    fn output_len(&self) -> usize {
-        self.classes
-    }
-    fn isa(&self) -> Isa {
-        self.isa
-    }
-}
-
-impl crate::Session for F32Session {
-    fn batch(&self) -> usize {
-        self.batch
-    }
-    fn arena_bytes(&self) -> usize {
-        F32Session::arena_bytes(self)
-    }
-}
+crate::plan::plan_by_inherent_methods!(F32Engine, F32Session, f32);

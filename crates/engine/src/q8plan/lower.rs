@@ -137,7 +137,7 @@ impl Lowering {
         } else {
             None
         };
-        Ok(QStep::Block(Box::new(QFusedBlock::new(expand, dw, project, add))))
+        Ok(QStep::Block(Box::new(FusedBlock::new(expand, dw, project, add))))
     }
 
     /// The global pool: TFLite's AVERAGE_POOL_2D (same quantization in and out) or MEAN.
@@ -193,7 +193,6 @@ impl Lowering {
             aspp0,
             projection,
             logits,
-            output: (r, r),
             upsample: UpsampleArgmax::new((fh, fw, classes), (r, r), sampling),
         })
     }

@@ -17,13 +17,15 @@ use mnv2_kernels::q8::{OutputStage, Requant, Rounding};
 use mnv2_kernels::upsample::{Sampling, UpsampleArgmax};
 
 use crate::bands::{self, plan_scratch};
+use crate::fused::FusedBlock;
 use crate::model::{
     BlockWeights, ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Task, Tensor, TensorData,
 };
-use crate::q8fused::QFusedBlock;
 use crate::{EngineError, Threads};
+use block::Q8Block;
 use std::sync::Mutex;
 
+mod block;
 mod lower;
 mod quant;
 
@@ -33,7 +35,7 @@ enum QStep {
         table: Box<[u8; 256]>,
     },
     Stem(QConvLayer),
-    Block(Box<QFusedBlock>),
+    Block(Box<FusedBlock<Q8Block>>),
     Head(QPackedB),
     AvgPool {
         channels: usize,
@@ -81,7 +83,6 @@ struct QDeepLabHead {
     aspp0: QPackedB,
     projection: QPackedB,
     logits: QPackedB,
-    output: (usize, usize),
     upsample: UpsampleArgmax,
 }
 
@@ -183,6 +184,11 @@ impl Q8Engine {
         self.classes
     }
 
+    /// The segmentation head's upsampling, if the model has one.
+    fn upsample(&self) -> Option<&UpsampleArgmax> {
+        self.deeplab().map(|h| &h.upsample)
+    }
+
     fn deeplab(&self) -> Option<&QDeepLabHead> {
         self.steps.iter().find_map(|s| match s {
             QStep::DeepLab(h) => Some(h.as_ref()),
@@ -192,15 +198,14 @@ impl Q8Engine {
 
     /// For segmentation models: the (height, width) of the class map [`Q8Engine::run_segment`] writes.
     pub fn class_map_size(&self) -> Option<(usize, usize)> {
-        self.deeplab().map(|h| h.output)
+        self.upsample().map(UpsampleArgmax::output)
     }
 
     /// Runs a segmentation model and writes each image's class map (argmax of the upsampled
     /// scores, as TFLite's RESIZE_BILINEAR and ARG_MAX compute it), batch x height x width bytes.
     pub fn run_segment(&self, session: &mut Q8Session, input: &[u8], classes: &mut [u8]) -> Result<(), EngineError> {
-        let head = self.deeplab().ok_or(EngineError::NotSegmentation)?;
         let run = |s: &mut Q8Session, scores: &mut [u8]| self.run(s, input, scores);
-        crate::segment(&self.threads, &head.upsample, session, |s| &mut s.scores, run, classes)
+        crate::segment(&self.threads, self.upsample(), session, |s| &mut s.scores, run, classes)
     }
 
     /// The DeepLab head on one image's feature map; `scores` gets pixels x classes.
@@ -349,8 +354,8 @@ impl Q8Engine {
         let Buffers { act: [a, b], scratch, pooled, logits, head } = bufs;
         // `next` receives each layer's output, then the two swap; the requantized input goes to `cur`.
         let (mut cur, mut next) = (b, a);
-        let (mut e0, mut e1) =
-            if layerwise { (vec![0u8; self.wide], vec![0u8; self.wide]) } else { (Vec::new(), Vec::new()) };
+        // Whole expanded tensors, for running blocks layer by layer.
+        let (mut e0, mut e1) = (vec![0u8; self.wide * layerwise as usize], vec![0u8; self.wide * layerwise as usize]);
         let mut cur_len = input.len();
         let mut quantized_input = false;
         let mut softmaxed = false;
@@ -364,49 +369,24 @@ impl Q8Engine {
                     quantized_input = true;
                     trace(TraceOp::Quantize, &cur[..cur_len]);
                 }
-                QStep::Stem(layer) => {
-                    let src: &[u8] = if quantized_input { &cur[..cur_len] } else { input };
-                    let len = layer.shape.out_len();
-                    self.stem(th, layer, src, &mut next[..len]);
+                QStep::Stem(_) | QStep::Head(_) => {
+                    let from_input = matches!(step, QStep::Stem(_)) && !quantized_input;
+                    let src: &[u8] = if from_input { input } else { &cur[..cur_len] };
+                    cur_len = self.conv_step(th, step, src, next);
                     std::mem::swap(&mut cur, &mut next);
-                    cur_len = len;
                     trace(TraceOp::Conv, &cur[..cur_len]);
-                }
-                QStep::Block(block) if !layerwise => {
-                    cur_len = bands::run_block(th, self.isa, block.as_ref(), &cur[..cur_len], next, scratch);
-                    std::mem::swap(&mut cur, &mut next);
                 }
                 QStep::Block(block) => {
-                    cur_len = self.block_by_layers(th, block, &cur[..cur_len], next, [&mut e0, &mut e1], &mut trace);
+                    let x = &cur[..cur_len];
+                    cur_len = match layerwise {
+                        true => self.block_by_layers(th, block, x, next, [&mut e0, &mut e1], &mut trace),
+                        false => bands::run_block(th, self.isa, block.as_ref(), x, next, scratch),
+                    };
                     std::mem::swap(&mut cur, &mut next);
                 }
-                QStep::Head(w) => {
-                    let len = cur_len / w.k() * w.n();
-                    self.pointwise(th, &cur[..cur_len], w, &mut next[..len]);
-                    std::mem::swap(&mut cur, &mut next);
-                    cur_len = len;
-                    trace(TraceOp::Conv, &cur[..cur_len]);
-                }
-                QStep::AvgPool { channels, signed } => {
-                    qavgpool_global(&cur[..cur_len], *channels, *signed, pooled);
-                    trace(TraceOp::Pool, pooled);
-                }
-                QStep::Mean(mean) => {
-                    qmean_global_vec(self.isa, &cur[..cur_len], mean, pooled);
-                    trace(TraceOp::Pool, pooled);
-                }
-                QStep::Classifier(w) => {
-                    self.classifier(th, w, pooled, logits);
-                    trace(TraceOp::Classifier, logits);
-                }
-                QStep::Softmax(s) => {
-                    s.run(logits, self.classes, output);
-                    softmaxed = true;
-                    trace(TraceOp::Softmax, output);
-                }
-                QStep::DeepLab(h) => {
-                    self.deeplab_head(th, h, &cur[..cur_len], head, output);
-                    softmaxed = true; // the scores are written
+                head_step => {
+                    let bufs = (&mut *pooled, &mut *logits, &mut *head);
+                    softmaxed |= self.head_step(th, head_step, &cur[..cur_len], bufs, output, &mut trace);
                 }
             }
         }
@@ -416,18 +396,73 @@ impl Q8Engine {
         Ok(())
     }
 
+    /// The stem or the head conv from `src` into the front of `dst`; returns the output's length.
+    fn conv_step(&self, th: &Threads, step: &QStep, src: &[u8], dst: &mut [u8]) -> usize {
+        match step {
+            QStep::Stem(layer) => {
+                let len = layer.shape.out_len();
+                self.stem(th, layer, src, &mut dst[..len]);
+                len
+            }
+            QStep::Head(w) => {
+                let len = src.len() / w.k() * w.n();
+                self.pointwise(th, src, w, &mut dst[..len]);
+                len
+            }
+            _ => unreachable!("only convolutions"),
+        }
+    }
+
+    /// A step after the last feature map (pooling, classifier, softmax, segmentation head) on
+    /// `features`; true when it wrote the output.
+    fn head_step(
+        &self,
+        th: &Threads,
+        step: &QStep,
+        features: &[u8],
+        (pooled, logits, head): (&mut [u8], &mut [u8], &mut [u8]),
+        output: &mut [u8],
+        trace: &mut impl FnMut(TraceOp, &[u8]),
+    ) -> bool {
+        match step {
+            QStep::AvgPool { channels, signed } => {
+                qavgpool_global(features, *channels, *signed, pooled);
+                trace(TraceOp::Pool, pooled);
+            }
+            QStep::Mean(mean) => {
+                qmean_global_vec(self.isa, features, mean, pooled);
+                trace(TraceOp::Pool, pooled);
+            }
+            QStep::Classifier(w) => {
+                self.classifier(th, w, pooled, logits);
+                trace(TraceOp::Classifier, logits);
+            }
+            QStep::Softmax(s) => {
+                s.run(logits, self.classes, output);
+                trace(TraceOp::Softmax, output);
+                return true;
+            }
+            QStep::DeepLab(h) => {
+                self.deeplab_head(th, h, features, head, output);
+                return true; // the scores are written
+            }
+            _ => unreachable!("feature-map steps are run by execute"),
+        }
+        false
+    }
+
     /// A block operator by operator (expansion, depthwise, projection, add), each output whole in
     /// `expanded` or `next` and traced, as TFLite runs it; returns the output's length.
     fn block_by_layers(
         &self,
         th: &Threads,
-        block: &QFusedBlock,
+        block: &FusedBlock<Q8Block>,
         x: &[u8],
         next: &mut [u8],
         [e0, e1]: [&mut [u8]; 2],
         trace: &mut impl FnMut(TraceOp, &[u8]),
     ) -> usize {
-        let QFusedBlock { expand, dw, project, add, .. } = block;
+        let FusedBlock { expand, dw, project, residual: add, .. } = block;
         let dw_in: &[u8] = match expand {
             Some(e) => {
                 let len = x.len() / e.k() * e.n();
@@ -489,31 +524,4 @@ impl Q8Engine {
     }
 }
 
-impl crate::Plan for Q8Engine {
-    type Elem = u8;
-    type Session = Q8Session;
-    fn session(&self, batch: usize) -> Result<Q8Session, EngineError> {
-        Q8Engine::session(self, batch)
-    }
-    fn run(&self, session: &mut Q8Session, input: &[u8], output: &mut [u8]) -> Result<(), EngineError> {
-        Q8Engine::run(self, session, input, output)
-    }
-    fn run_segment(&self, session: &mut Q8Session, input: &[u8], classes: &mut [u8]) -> Result<(), EngineError> {
-        Q8Engine::run_segment(self, session, input, classes)
-    }
-    fn output_len(&self) -> usize {
-        self.classes
-    }
-    fn isa(&self) -> Isa {
-        self.isa
-    }
-}
-
-impl crate::Session for Q8Session {
-    fn batch(&self) -> usize {
-        self.batch
-    }
-    fn arena_bytes(&self) -> usize {
-        Q8Session::arena_bytes(self)
-    }
-}
+crate::plan::plan_by_inherent_methods!(Q8Engine, Q8Session, u8);

@@ -218,9 +218,31 @@ impl<'a> Walker<'a> {
         }
         let concat_out = concat.outputs[0];
         let (projection, proj_out) = self.head_conv(concat_out, true, a, "projection")?;
-        let (logits, mut cur) = self.head_conv(proj_out, false, arch.classes, "logits")?;
+        let (logits, cur) = self.head_conv(proj_out, false, arch.classes, "logits")?;
+        let (align_corners, half_pixel_centers) = self.upsample_argmax(arch, (f.h, f.w), cur)?;
+        Ok(DeepLabWeights {
+            pooled,
+            image_pool,
+            image_pool_resized,
+            aspp0,
+            projection,
+            logits,
+            align_corners,
+            half_pixel_centers,
+        })
+    }
+
+    /// The head's last operators after the logits `cur`: resizes from the feature map's size
+    /// (`features`) to the input's, then ARG_MAX over the classes, which must end the graph.
+    /// Returns the resize's (align_corners, half_pixel_centers).
+    fn upsample_argmax(
+        &mut self,
+        arch: &Arch,
+        features: (u32, u32),
+        mut cur: i32,
+    ) -> Result<(bool, bool), ImportError> {
         let (mut align_corners, mut half_pixel_centers) = (false, false);
-        let mut size = (f.h, f.w);
+        let mut size = features;
         while let Ok(r) = self.take_from(op::RESIZE_BILINEAR, cur, "upsampling") {
             let (h, w) = self.size_of(r)?;
             if (h, w) == size {
@@ -250,16 +272,7 @@ impl<'a> Walker<'a> {
             return Err(not_mnv2(&format!("{left} operators of the head are not part of Mobile DeepLabv3")));
         }
         self.next = self.g.operators.len();
-        Ok(DeepLabWeights {
-            pooled,
-            image_pool,
-            image_pool_resized,
-            aspp0,
-            projection,
-            logits,
-            align_corners,
-            half_pixel_centers,
-        })
+        Ok((align_corners, half_pixel_centers))
     }
 
     /// The (height, width) a RESIZE_BILINEAR resizes to (its constant size input).

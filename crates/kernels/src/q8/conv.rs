@@ -58,7 +58,7 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
     // The input zero point is a byte (u8 activations), so it can stand in for a skipped tap.
     let pad = layer.input_zero_point as u8;
     let taps = layer.taps;
-    let (seg, real) = (k * ic, k * k * ic);
+    let seg = k * ic;
     let first = rows.start * ow;
     // 16 bytes of slack: interior pixels copy each kernel row's taps as one 16-byte move whose
     // tail spills into the next pixel's row (rewritten next) or the slack.
@@ -96,40 +96,11 @@ pub fn qconv2d(isa: Isa, layer: &QConvLayer, input: &[u8], rows: std::ops::Range
                     // (k - 1) seg + 16 <= taps + 16 (seg <= 16, k seg <= taps).
                     unsafe {
                         let src = input.as_ptr().add((iy0 as usize * s.in_w + ix0 as usize) * ic);
-                        let dst = cols.as_mut_ptr().add(j * taps);
-                        match (k, seg, taps) {
-                            // The RGB stem's 3x3 taps: constant sizes, no loops.
-                            (3, 9, 28) => gather::<3, 9, 28>(src, s.in_w * ic, dst, pad),
-                            _ => {
-                                for ky in 0..k {
-                                    let bytes = std::ptr::read_unaligned(src.add(ky * s.in_w * ic).cast::<[u8; 16]>());
-                                    std::ptr::write_unaligned(dst.add(ky * seg).cast::<[u8; 16]>(), bytes);
-                                }
-                                // The last move wrote past the real taps: restore the padding.
-                                for b in real..taps {
-                                    *dst.add(b) = pad;
-                                }
-                            }
-                        }
+                        gather_inside(s, taps, src, cols.as_mut_ptr().add(j * taps), pad);
                     }
                     continue;
                 }
-                let row = &mut cols[j * taps..(j + 1) * taps];
-                row.fill(pad);
-                for ky in 0..k {
-                    let iy = iy0 + ky as isize;
-                    if iy < 0 || iy >= s.in_h as isize {
-                        continue;
-                    }
-                    for kx in 0..k {
-                        let ix = ix0 + kx as isize;
-                        if ix >= 0 && ix < s.in_w as isize {
-                            let px = (iy as usize * s.in_w + ix as usize) * ic;
-                            let at = (ky * k + kx) * ic;
-                            row[at..at + ic].copy_from_slice(&input[px..px + ic]);
-                        }
-                    }
-                }
+                gather_checked(s, input, (iy0, ix0), &mut cols[j * taps..(j + 1) * taps], pad);
             }
             j += run;
             (oy, ox) = (oy + 1, 0);
@@ -164,6 +135,56 @@ unsafe fn gather<const K: usize, const SEG: usize, const TAPS: usize>(
 }
 
 /// Textbook loop over the unpacked OHWI weights.
+/// The taps of a pixel whose kernel lies inside the image, from `src` (its first tap) into
+/// `dst` (`taps` bytes, padded with `pad`): each kernel row as one 16-byte move.
+///
+/// # Safety
+/// Every kernel row's 16 bytes from `src` are readable (rows `in_w * in_c` apart); `dst` has
+/// `taps + 16` writable bytes; a kernel row holds at most 16 bytes.
+#[inline(always)]
+unsafe fn gather_inside(s: &ConvShape, taps: usize, src: *const u8, dst: *mut u8, pad: u8) {
+    let (k, row) = (s.kernel, s.in_w * s.in_c);
+    let (seg, real) = (k * s.in_c, k * k * s.in_c);
+    // SAFETY: as the contract states.
+    unsafe {
+        match (k, seg, taps) {
+            // The RGB stem's 3x3 taps: constant sizes, no loops.
+            (3, 9, 28) => gather::<3, 9, 28>(src, row, dst, pad),
+            _ => {
+                for ky in 0..k {
+                    let bytes = std::ptr::read_unaligned(src.add(ky * row).cast::<[u8; 16]>());
+                    std::ptr::write_unaligned(dst.add(ky * seg).cast::<[u8; 16]>(), bytes);
+                }
+                // The last move wrote past the real taps: restore the padding.
+                for b in real..taps {
+                    *dst.add(b) = pad;
+                }
+            }
+        }
+    }
+}
+
+/// The taps of the pixel whose kernel starts at input (`iy0`, `ix0`) into `row`, taps outside
+/// the image left as `pad`.
+fn gather_checked(s: &ConvShape, input: &[u8], (iy0, ix0): (isize, isize), row: &mut [u8], pad: u8) {
+    let (k, ic) = (s.kernel, s.in_c);
+    row.fill(pad);
+    for ky in 0..k {
+        let iy = iy0 + ky as isize;
+        if iy < 0 || iy >= s.in_h as isize {
+            continue;
+        }
+        for kx in 0..k {
+            let ix = ix0 + kx as isize;
+            if ix >= 0 && ix < s.in_w as isize {
+                let px = (iy as usize * s.in_w + ix as usize) * ic;
+                let at = (ky * k + kx) * ic;
+                row[at..at + ic].copy_from_slice(&input[px..px + ic]);
+            }
+        }
+    }
+}
+
 pub fn qconv2d_reference(layer: &QConvLayer, ohwi: &[i16], input: &[u8]) -> Vec<u8> {
     let s = &layer.shape;
     let (pt, oh, pl, ow) = s.geometry();

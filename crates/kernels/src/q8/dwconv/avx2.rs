@@ -95,27 +95,43 @@ pub(super) unsafe fn rows_avx2(
             }
         }
         let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
-        // The row's sums to bytes, eight channels at a time with their constants loaded once.
-        for ch in (0..whole).step_by(8) {
-            // SAFETY: AVX2; channels ch..ch + 8 lie below c, so every load of `acc` and store
-            // into the output row (both ow * c long) is inside.
-            unsafe {
-                let q = Requant8::load(&layer.requant, ch, layer.stage);
-                for ox in 0..ow {
-                    let a = _mm256_loadu_si256(acc.as_ptr().add(ox * c + ch) as *const __m256i);
-                    narrow8(q.apply(a), out_row.as_mut_ptr().add(ox * c + ch));
-                }
-            }
-        }
+        // SAFETY: AVX2 (this function's contract); `acc` and `out_row` hold ow * c.
+        unsafe { narrow_row(layer, &acc, whole, out_row) };
         if whole < c {
             for ox in 0..ow {
+                let sums = &mut acc[ox * c..(ox + 1) * c];
                 for (r, ix, t) in taps(ox) {
                     for ch in whole..c {
-                        acc[ox * c + ch] += (r[ix * c + ch] as i32 - zx) * layer.w[t * c + ch] as i32;
+                        sums[ch] += (r[ix * c + ch] as i32 - zx) * layer.w[t * c + ch] as i32;
                     }
                 }
                 let o = &mut out_row[ox * c + whole..(ox + 1) * c];
-                requantize(Isa::Avx2, &acc[ox * c + whole..(ox + 1) * c], &layer.requant, whole, layer.stage, o);
+                requantize(Isa::Avx2, &sums[whole..], &layer.requant, whole, layer.stage, o);
+            }
+        }
+    }
+}
+
+/// A row's sums (`ow * c`) to bytes in `out_row`, channels `0..whole` eight at a time with their
+/// constants loaded once.
+///
+/// # Safety
+/// The CPU must have AVX2; `acc` and `out_row` hold the same whole number of pixels of `c`
+/// channels, `whole <= c` a multiple of 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn narrow_row(layer: &QDwLayer, acc: &[i32], whole: usize, out_row: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let c = layer.shape.channels;
+    assert!(acc.len() == out_row.len() && whole <= c && acc.len().is_multiple_of(c));
+    for ch in (0..whole).step_by(8) {
+        // SAFETY: AVX2; channels ch..ch + 8 lie below c, so every load of `acc` and store into
+        // the output row (same length, whole pixels) is inside.
+        unsafe {
+            let q = Requant8::load(&layer.requant, ch, layer.stage);
+            for ox in 0..acc.len() / c {
+                let a = _mm256_loadu_si256(acc.as_ptr().add(ox * c + ch) as *const __m256i);
+                narrow8(q.apply(a), out_row.as_mut_ptr().add(ox * c + ch));
             }
         }
     }

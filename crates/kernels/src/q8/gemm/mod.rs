@@ -188,6 +188,44 @@ pub fn qgemm_columns(a: &[u8], b: &QPackedB, first: usize, out: &mut [u8]) {
     unreachable!("by_columns is false here");
 }
 
+/// Adds panel `p`'s bias to the sums of a tile of rows from `r0` and requantizes them into
+/// their place in `out`.
+fn finish_tile(isa: Isa, acc: &mut [[i32; NR]], b: &QPackedB, (r0, p): (usize, usize), out: &mut [u8]) {
+    let (n, cols) = (b.n, NR.min(b.n - p * NR));
+    for (i, row) in acc.iter_mut().enumerate() {
+        for (v, &bv) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
+            *v = v.wrapping_add(bv);
+        }
+        let o = (r0 + i) * n + p * NR;
+        requantize(isa, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
+    }
+}
+
+/// Row tile `r0..r0 + rows` (widened into `words`) of the whole pairs of panels, two panels per
+/// tile in zmm registers, requantized in registers; returns the first panel left.
+#[cfg(target_arch = "x86_64")]
+fn panel_pairs_avx512(
+    words: &[[i32; MAX_PAIRS]; MR],
+    (r0, rows): (usize, usize),
+    pairs: usize,
+    b: &QPackedB,
+    out: &mut [u8],
+) -> usize {
+    assert!(Isa::Avx512.available() && pairs <= MAX_PAIRS && rows <= MR);
+    let n = b.n;
+    let mut p = 0;
+    while (p + 2) * NR <= n {
+        let o = r0 * n + p * NR;
+        assert!((r0 + rows - 1) * n + (p + 2) * NR <= out.len(), "tile outside the output");
+        // SAFETY: AVX-512F/BW (asserted); `words` holds `pairs` words for `rows` rows, each panel
+        // pairs*2*NR values, bias and requantization cover columns p*NR..(p+2)*NR, and the
+        // tile's rows lie inside `out` (asserted).
+        unsafe { avx512::tile2(words, rows, pairs, [b.panel(p), b.panel(p + 1)], b, p * NR, out[o..].as_mut_ptr(), n) };
+        p += 2;
+    }
+    p
+}
+
 /// The levels the int8 GEMM has its own code for: 16-bit pair tiles (AVX2), two-panel zmm
 /// tiles (AVX-512), the `vpdpbusd` layout (VNNI, chosen when the weights are packed).
 pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
@@ -222,29 +260,10 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
         let mut p = 0;
         #[cfg(target_arch = "x86_64")]
         if widen && isa.has(Isa::Avx512) {
-            // Two full panels per tile in zmm registers, requantized in registers.
-            while (p + 2) * NR <= n {
-                let o = r0 * n + p * NR;
-                assert!((r0 + rows - 1) * n + (p + 2) * NR <= out.len(), "tile outside the output");
-                // SAFETY: AVX-512F/BW detected; `words` holds `pairs` words for `rows` rows, each
-                // panel pairs*2*NR values, bias and requantization cover columns p*NR..(p+2)*NR,
-                // and the tile's rows lie inside `out` (asserted).
-                unsafe {
-                    avx512::tile2(
-                        &words,
-                        rows,
-                        pairs,
-                        [b.panel(p), b.panel(p + 1)],
-                        b,
-                        p * NR,
-                        out[o..].as_mut_ptr(),
-                        n,
-                    )
-                };
-                p += 2;
-            }
+            p = panel_pairs_avx512(&words, (r0, rows), pairs, b, out);
         }
         for p in p..n.div_ceil(NR) {
+            #[cfg(target_arch = "x86_64")]
             let cols = NR.min(n - p * NR);
             let mut acc = [[0i32; NR]; MR];
             #[cfg(target_arch = "x86_64")]
@@ -264,13 +283,7 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
                 _ if widen => unsafe { avx2::tile_words(&words, rows, pairs, b.panel(p), &mut acc) },
                 _ => tile_portable(a_rows, rows, k, b, p, &mut acc),
             }
-            for (i, row) in acc.iter_mut().enumerate().take(rows) {
-                for (v, &bv) in row.iter_mut().zip(&b.bias[p * NR..(p + 1) * NR]) {
-                    *v = v.wrapping_add(bv);
-                }
-                let o = (r0 + i) * n + p * NR;
-                requantize(isa, &row[..cols], &b.requant, p * NR, b.stage, &mut out[o..o + cols]);
-            }
+            finish_tile(isa, &mut acc[..rows], b, (r0, p), out);
         }
     }
 }
