@@ -41,10 +41,31 @@ pub trait Session {
 }
 
 /// Implements [`Plan`] for `$engine` and [`Session`] for `$session` by the inherent methods of
-/// the same names (`session`, `run`, `run_segment`, `arena_bytes`) and the `classes`, `isa` and
-/// `batch` fields.
+/// the same names (`session`, `run`, `arena_bytes`) and the `classes`, `isa` and `batch` fields;
+/// and the segmentation entry points of both engines, by the engine's `upsample()`, `threads`
+/// and the session's `scores`.
 macro_rules! plan_by_inherent_methods {
     ($engine:ident, $session:ident, $elem:ty) => {
+        impl $engine {
+            /// For segmentation models: the (height, width) of the class map `run_segment` writes.
+            pub fn class_map_size(&self) -> Option<(usize, usize)> {
+                self.upsample().map(UpsampleArgmax::output)
+            }
+
+            /// Runs a segmentation model and writes each image's class map (argmax of the
+            /// upsampled scores; in int8 as TFLite's RESIZE_BILINEAR and ARG_MAX compute it),
+            /// batch x height x width bytes.
+            pub fn run_segment(
+                &self,
+                s: &mut $session,
+                input: &[$elem],
+                classes: &mut [u8],
+            ) -> Result<(), EngineError> {
+                let run = |s: &mut $session, scores: &mut [$elem]| self.run(s, input, scores);
+                crate::segment(&self.threads, self.upsample(), s, |s| &mut s.scores, run, classes)
+            }
+        }
+
         impl crate::Plan for $engine {
             type Elem = $elem;
             type Session = $session;

@@ -211,18 +211,6 @@ impl F32Engine {
         })
     }
 
-    /// For segmentation models: the (height, width) of the class map [`F32Engine::run_segment`] writes.
-    pub fn class_map_size(&self) -> Option<(usize, usize)> {
-        self.upsample().map(UpsampleArgmax::output)
-    }
-
-    /// Runs a segmentation model and writes each image's class map (argmax of the upsampled
-    /// scores), batch x height x width bytes.
-    pub fn run_segment(&self, session: &mut F32Session, input: &[f32], classes: &mut [u8]) -> Result<(), EngineError> {
-        let run = |s: &mut F32Session, scores: &mut [f32]| self.run(s, input, scores);
-        crate::segment(&self.threads, self.upsample(), session, |s| &mut s.scores, run, classes)
-    }
-
     /// How many images' activation buffers a session for `batch` images holds: one per worker,
     /// as the workers take whole images (the buffers stay in the worker's cache from one image
     /// to the next), except for detectors, whose sessions keep every image's feature maps.

@@ -196,18 +196,6 @@ impl Q8Engine {
         })
     }
 
-    /// For segmentation models: the (height, width) of the class map [`Q8Engine::run_segment`] writes.
-    pub fn class_map_size(&self) -> Option<(usize, usize)> {
-        self.upsample().map(UpsampleArgmax::output)
-    }
-
-    /// Runs a segmentation model and writes each image's class map (argmax of the upsampled
-    /// scores, as TFLite's RESIZE_BILINEAR and ARG_MAX compute it), batch x height x width bytes.
-    pub fn run_segment(&self, session: &mut Q8Session, input: &[u8], classes: &mut [u8]) -> Result<(), EngineError> {
-        let run = |s: &mut Q8Session, scores: &mut [u8]| self.run(s, input, scores);
-        crate::segment(&self.threads, self.upsample(), session, |s| &mut s.scores, run, classes)
-    }
-
     /// The DeepLab head on one image's feature map; `scores` gets pixels x classes.
     fn deeplab_head(&self, th: &Threads, h: &QDeepLabHead, features: &[u8], scratch: &mut [u8], scores: &mut [u8]) {
         let (_, _, c) = h.features;
