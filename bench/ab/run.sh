@@ -4,6 +4,7 @@
 # (B / A: below 1 means B is faster). For checking that a change does not slow the engine down.
 #
 #   bench/ab/run.sh OLD_BINARY NEW_BINARY [ROUNDS] [ITERS]
+#   MNV2_AB_ARGS="--model M --image I" bench/ab/run.sh ...   (another model; extra bench options)
 #
 # Build the old one from another checkout, e.g.
 #   git worktree add /tmp/old <rev> && (cd /tmp/old && CARGO_TARGET_DIR=/tmp/old-target cargo build --release -p mnv2-cli)
@@ -21,7 +22,7 @@ for cfg in "${configs[@]}"; do
     for which in a b; do
       bin=${!which}
       # shellcheck disable=SC2086
-      json=$("$bin" bench $cfg --iters "$iters" --json)
+      json=$("$bin" bench $cfg ${MNV2_AB_ARGS:-} --iters "$iters" --json)
       min=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["latency_ms"]["min"])' "$json")
       med=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["latency_ms"]["median"])' "$json")
       if [ $which = a ]; then amins+=("$min"); ameds+=("$med"); else bmins+=("$min"); bmeds+=("$med"); fi

@@ -2,7 +2,7 @@
 //! the architecture (not written out), for each instruction set this CPU has. Reports min and
 //! median time and G multiply-adds/s. A plain harness: no benchmarking crate to compile.
 //! An argument keeps the kernels whose name contains it; `QG=MxKxN` (`FG=MxKxN`) times one int8
-//! (fp32) GEMM shape, `DW=HxWxCxS` one fp32 depthwise shape.
+//! (fp32) GEMM shape, `DW=HxWxCxS` one depthwise shape (fp32 and int8).
 
 use mnv2_arch::{Arch, Layer};
 use mnv2_kernels::aligned::{AlignedVec, Zeroable};
@@ -181,7 +181,8 @@ fn bench_one_shape() -> bool {
     } else if let Some((v, d)) = shape_from_env("DW", "HxWxCxS") {
         let shape = DwShape { in_h: d[0], in_w: d[1], channels: d[2], stride: d[3], dilation: 1 };
         for isa in Isa::all_available() {
-            report(&format!("dwconv {v}"), isa, 9 * shape.out_len() as u64, time_dwconv(isa, shape));
+            report(&format!("f32 dwconv {v}"), isa, 9 * shape.out_len() as u64, time_dwconv(isa, shape));
+            report(&format!("int8 dwconv {v}"), isa, 9 * shape.out_len() as u64, time_qdwconv(isa, shape));
         }
     } else if let Some((v, d)) = shape_from_env("QG", "MxKxN") {
         for isa in Isa::all_available() {

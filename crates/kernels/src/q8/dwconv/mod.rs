@@ -32,9 +32,9 @@ pub struct QDwLayer {
     pub stage: OutputStage,
     /// For VNNI: per block of 16 channel slots ([`vnni_slot`]) and per kernel column kx, the
     /// column's three taps minus `quads_offset` as `[w(0,kx) w(1,kx) w(2,kx) 0]` per channel (64
-    /// bytes a column), the byte order of the input's vertical quads (see `rows_vnni`); empty
-    /// unless the weights span at most 256 values, channels are a multiple of 16 and the CPU has
-    /// VNNI and VBMI. uint8 weights (minus their zero point) are shifted into i8 by the offset,
+    /// bytes a column), the byte order of the input's vertical quads (see `rows_vnni`); a last
+    /// block of fewer than 16 channels has zero weights in its unused slots. Empty unless the
+    /// weights span at most 256 values and the CPU has VNNI and VBMI. uint8 weights (minus their zero point) are shifted into i8 by the offset,
     /// and `offset * (sum of the nine inputs)` is added back.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the x86-64 kernel only
     quads: Vec<i8>,
@@ -62,13 +62,14 @@ impl QDwLayer {
         let c = shape.channels;
         assert!(w.len() == 9 * c && bias.len() == c && requant.len() == c, "depthwise weights per channel");
         let (lo, hi) = w.iter().fold((0i32, 0i32), |(lo, hi), &v| (lo.min(v as i32), hi.max(v as i32)));
-        let shift = i8_shift(lo, hi).filter(|_| c.is_multiple_of(16) && isa.has(Isa::Avx512Vnni));
+        let shift = i8_shift(lo, hi).filter(|_| isa.has(Isa::Avx512Vnni));
+        let blocks = c.div_ceil(16);
         let offset = shift.unwrap_or(0);
         let (mut quads, mut bias_all, mut slot_requant) = (Vec::new(), Vec::new(), Vec::new());
         if shift.is_some() {
-            quads = vec![0i8; c / 16 * 3 * 64];
-            bias_all = vec![0i32; c];
-            slot_requant = vec![requant.get(0); c];
+            quads = vec![0i8; blocks * 3 * 64];
+            bias_all = vec![0i32; blocks * 16];
+            slot_requant = vec![requant.get(0); blocks * 16];
             for ch in 0..c {
                 let (block, slot) = vnni_slot(ch, c);
                 for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
@@ -86,7 +87,7 @@ impl QDwLayer {
             let rq = RequantVec::new(&slot_requant);
             // SAFETY: quads are packed only where the CPU has AVX-512 (VNNI and VBMI); the
             // requantization covers whole blocks of 16.
-            (0..c / 16).map(|b| unsafe { super::requant_vec::avx512::Params16::load(&rq, b * 16, stage) }).collect()
+            (0..blocks).map(|b| unsafe { super::requant_vec::avx512::Params16::load(&rq, b * 16, stage) }).collect()
         };
         let _ = slot_requant; // read by the x86-64 constants only
         QDwLayer {

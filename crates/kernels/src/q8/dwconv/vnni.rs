@@ -27,9 +27,9 @@ const QUAD_COLUMNS: usize = 64;
 /// [`vnni_slot`]) and store 64 bytes per output; the other blocks of 16 gather with `vpermb`.
 ///
 /// # Safety
-/// AVX-512F/BW/VNNI/VBMI (`layer.quads` non-empty); the window and output checked by the caller.
+/// AVX-512F/BW/VL/VNNI/VBMI (`layer.quads` non-empty); the window and output checked by the caller.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
 pub(super) unsafe fn rows_vnni(
     layer: &QDwLayer,
     input: &[u8],
@@ -43,7 +43,7 @@ pub(super) unsafe fn rows_vnni(
         for g in 0..c / 64 {
             group64(layer, input, row0, rows.clone(), out, g);
         }
-        for block in c / 64 * 4..c / 16 {
+        for block in c / 64 * 4..c.div_ceil(16) {
             block16(layer, input, row0, rows.clone(), out, block);
         }
     }
@@ -98,7 +98,7 @@ fn passes(s: &DwShape, width: usize) -> impl Iterator<Item = Pass> {
 /// # Safety
 /// As [`rows_vnni`]; `64 (g + 1) <= channels`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
 unsafe fn group64(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8], g: usize) {
     use crate::q8::requant_vec::avx512::{narrow64, scale_zp16};
     use std::arch::x86_64::*;
@@ -182,12 +182,13 @@ unsafe fn group64(layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::R
     }
 }
 
-/// Block `block` of 16 channels (in channel order): quads gathered with `vpermb`.
+/// Block `block` of 16 channels (in channel order): quads gathered with `vpermb`. A last block
+/// of fewer channels loads and stores through a lane mask (its unused weights are zero).
 ///
 /// # Safety
-/// As [`rows_vnni`]; `16 (block + 1) <= channels`.
+/// As [`rows_vnni`]; `16 block < channels`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
 unsafe fn block16(
     layer: &QDwLayer,
     input: &[u8],
@@ -202,9 +203,12 @@ unsafe fn block16(
     let (c, st, d) = (s.channels, s.stride, s.dilation);
     let ow = s.geometry().3;
     let ch = 16 * block;
+    // The lanes of this block that are channels: all 16 but in a last, partial block.
+    let m: __mmask16 = if c - ch >= 16 { 0xFFFF } else { (1u16 << (c - ch)) - 1 };
     let pad = [layer.input_zero_point as u8; 16];
     let mut quad = [const { std::mem::MaybeUninit::<__m512i>::uninit() }; QUAD_COLUMNS];
-    // SAFETY (whole body): as in `group64`, for channels ch..ch + 16.
+    // SAFETY (whole body): as in `group64`, for channels ch..min(ch + 16, c): every load and
+    // store of the input and output goes through the mask `m`.
     unsafe {
         let order = _mm512_loadu_si512(INTERLEAVE4.as_ptr() as *const _);
         let g = layer.quads.as_ptr().add(block * 3 * 64);
@@ -229,9 +233,9 @@ unsafe fn block16(
                 let at = |r: (*const u8, usize)| r.0.add((pass.ix0 + pass.lo as isize) as usize * r.1);
                 let (mut a0, mut a1, mut a2) = (at(r0), at(r1), at(r2));
                 for j in pass.lo..pass.hi {
-                    let v = _mm512_castsi128_si512(_mm_loadu_si128(a0 as *const __m128i));
-                    let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(a1 as *const __m128i));
-                    let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(a2 as *const __m128i));
+                    let v = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, a0 as *const i8));
+                    let v = _mm512_inserti32x4::<1>(v, _mm_maskz_loadu_epi8(m, a1 as *const i8));
+                    let v = _mm512_inserti32x4::<2>(v, _mm_maskz_loadu_epi8(m, a2 as *const i8));
                     q.add(j).write(_mm512_permutexvar_epi8(order, v));
                     (a0, a1, a2) = (a0.add(r0.1), a1.add(r1.1), a2.add(r2.1));
                 }
@@ -248,7 +252,7 @@ unsafe fn block16(
                         let sum = _mm512_dpbusd_epi32(sum, q2, ones);
                         acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sum, offset));
                     }
-                    _mm_storeu_si128(o as *mut __m128i, requant16(acc, p));
+                    _mm_mask_storeu_epi8(o as *mut i8, m, requant16(acc, p));
                     (qi, o) = (qi.add(st), o.add(c));
                 }
             }

@@ -30,15 +30,47 @@ pub fn qgemm(a: &[u8], m: usize, b: &QPackedB, out: &mut [u8]) {
         let a_rows = &a[c0 * b.k..(c0 + rows) * b.k];
         // What the shifted weights leave out: offset * (sum of the row's activations).
         if v.offset != 0 {
-            for (s, row) in row_add.iter_mut().zip(a_rows.chunks_exact(b.k)) {
-                *s = v.offset.wrapping_mul(row.iter().map(|&x| x as i32).sum::<i32>());
-            }
+            // SAFETY: the VNNI layout is packed only for a CPU with AVX-512 BW and VL.
+            unsafe { row_sums(a_rows, b.k, v.offset, &mut row_add[..rows]) };
         }
         let adds = &row_add[..if v.offset != 0 { rows } else { 0 }];
         // SAFETY: VNNI present (the layout is only packed then); `a_rows` holds `rows` rows of
         // k bytes and `adds` one value per row when the weights are shifted; rows c0..c0+rows of
         // `out` (asserted) hold every column.
         unsafe { column_range(a_rows, (rows, adds), b, v, 0..n, out[c0 * n..].as_mut_ptr()) };
+    }
+}
+
+/// `offset` times the sum of each row of `a` (rows of `k` bytes) into `out`, one per row: the
+/// row's bytes 64 at a time (a masked last load) summed by `vpsadbw`.
+///
+/// # Safety
+/// AVX-512F/BW/VL; `a` holds `out.len()` rows of `k` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn row_sums(a: &[u8], k: usize, offset: i32, out: &mut [i32]) {
+    assert!(a.len() >= out.len() * k);
+    if k <= 16 {
+        // Narrow rows (the early layers of small models): one 16-byte masked load per row.
+        let m: __mmask16 = if k == 16 { !0 } else { (1u16 << k) - 1 };
+        let zero = _mm_setzero_si128();
+        for (r, s) in out.iter_mut().enumerate() {
+            // SAFETY: the k bytes the mask covers are row r, inside `a`.
+            let x = unsafe { _mm_maskz_loadu_epi8(m, a.as_ptr().add(r * k) as *const i8) };
+            let sad = _mm_sad_epu8(x, zero);
+            *s = offset.wrapping_mul((_mm_cvtsi128_si64(sad) + _mm_extract_epi64::<1>(sad)) as i32);
+        }
+        return;
+    }
+    let zero = _mm512_setzero_si512();
+    for (r, s) in out.iter_mut().enumerate() {
+        let mut acc = _mm512_setzero_si512();
+        for c0 in (0..k).step_by(64) {
+            let m: __mmask64 = if k - c0 >= 64 { !0 } else { (1u64 << (k - c0)) - 1 };
+            // SAFETY: bytes r k + c0.. of the ones the mask covers lie in row r, inside `a`.
+            let x = unsafe { _mm512_maskz_loadu_epi8(m, a.as_ptr().add(r * k + c0) as *const i8) };
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(x, zero));
+        }
+        *s = offset.wrapping_mul(_mm512_reduce_add_epi64(acc) as i32);
     }
 }
 
