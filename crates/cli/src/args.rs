@@ -92,6 +92,49 @@ pub enum Command {
         allow_negative_numbers = true
     )]
     EvalSeg(EvalSegArgs),
+    /// Serve models over HTTP: classify, segment and detect endpoints, dynamic batching, metrics, a web page.
+    #[command(
+        after_help = "Examples:\n  mnv2 serve\n  mnv2 serve --model cls=../shared/models/mobilenet_v2_1.0_224_quant.tflite --addr 0.0.0.0:8080\n  curl --data-binary @../shared/images/cat.bmp -H 'Content-Type: image/bmp' http://127.0.0.1:8080/v1/models/cls/classify",
+        allow_negative_numbers = true
+    )]
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A model to serve as NAME=PATH (or PATH, named after the file); repeat for several. Default: the classifier, segmenter and detector in ../shared/models as cls, seg and det.
+    #[arg(long = "model")]
+    pub models: Vec<mnv2_serve::ModelSpec>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Engine worker threads per model (0: one per core).
+    #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
+    pub threads: usize,
+    /// Arithmetic: auto (int8 for quantized models), f32 or int8.
+    #[arg(long, default_value = "auto")]
+    pub precision: mnv2::Precision,
+    /// Most requests one engine batch gathers.
+    #[arg(long, default_value_t = 8, value_parser = crate::values::at_least_one)]
+    pub max_batch: usize,
+    /// Milliseconds the first request of a batch waits for others.
+    #[arg(long, default_value_t = 2)]
+    pub max_wait_ms: u64,
+    /// Requests waiting per model; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 64, value_parser = crate::values::at_least_one)]
+    pub queue: usize,
+    /// Largest request body in bytes (K/M/G suffixes); larger ones are answered 413 unread.
+    #[arg(long, default_value = "16M", value_parser = crate::values::bytes)]
+    pub max_body: u64,
+    /// Seconds a client has to send its request headers.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a client has to send its request body (408 after).
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 512, value_parser = crate::values::at_least_one)]
+    pub max_connections: usize,
 }
 
 #[derive(Args)]

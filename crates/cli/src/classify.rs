@@ -93,8 +93,7 @@ fn flush(
 
 fn print_result(path: &Path, preds: &[Prediction], as_json: bool) {
     if as_json {
-        let top: Vec<_> = preds.iter().map(|p| json!({"index": p.index, "label": p.label, "score": p.score})).collect();
-        println!("{}", json!({"path": path.display().to_string(), "top": top}));
+        println!("{}", json!({"path": path.display().to_string(), "top": mnv2::report::top(preds)}));
     } else {
         println!("{}", path.display());
         for p in preds {

@@ -27,15 +27,8 @@ fn one(det: &mut Detector, path: &std::path::Path, a: &DetectArgs) -> anyhow::Re
     let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
     let out_path = a.out.join(format!("{stem}.boxes.png"));
     mnv2::image::save_png(&det.draw(&image, &boxes, a.score_threshold), &out_path)?;
-    let round = |v: f32| (v * 10.0).round() / 10.0;
     Ok(if a.json {
-        let detections: Vec<_> = boxes
-            .iter()
-            .map(|b| {
-                json!({"box": b.bbox.map(round), "label": b.label, "class": b.class,
-                       "score": (b.score * 1e4).round() / 1e4})
-            })
-            .collect();
+        let detections = mnv2::report::detections(&boxes);
         json!({"path": path.display().to_string(), "boxes_png": out_path.display().to_string(),
                "detections": detections})
         .to_string()

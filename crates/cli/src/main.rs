@@ -13,6 +13,7 @@ mod info;
 mod progress;
 mod run;
 mod segment;
+mod serve;
 mod train;
 mod values;
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         args::Command::Train(a) => train::classifier(a),
         args::Command::TrainDet(a) => train::detector(a),
         args::Command::Eval(a) => eval::main(a),
+        args::Command::Serve(a) => serve::main(a),
     };
     match result {
         Ok(code) => code,

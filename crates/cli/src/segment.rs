@@ -29,10 +29,7 @@ fn one(seg: &mut Segmenter, path: &std::path::Path, a: &SegmentArgs) -> anyhow::
     mnv2::image::save_png(&seg.overlay(&image, &map), &overlay_path)?;
     let fractions = map.fractions();
     Ok(if a.json {
-        let classes: Vec<_> = fractions
-            .iter()
-            .map(|&(c, f)| json!({"class": c, "label": seg.labels().get(c as usize), "fraction": f}))
-            .collect();
+        let classes = mnv2::report::classes(seg.labels(), &map);
         json!({"path": path.display().to_string(), "mask": mask_path.display().to_string(),
                "overlay": overlay_path.display().to_string(), "classes": classes})
         .to_string()

@@ -23,7 +23,7 @@ pub use mnv2_limits::{LimitError, Limits};
 pub use paths::image_paths;
 pub use resize::resize_bilinear;
 pub use resize_tf1::resize_bilinear_tf1;
-pub use save::{load_gray, save_gray_png, save_png};
+pub use save::{encode_png, load_gray, save_gray_png, save_png};
 
 mod save;
 

@@ -12,6 +12,16 @@ pub fn save_png(img: &Rgb8, path: impl AsRef<Path>) -> Result<(), ImageError> {
         .map_err(|e| ImageError::Write { path: path.display().to_string(), reason: e.to_string() })
 }
 
+/// An RGB image as PNG bytes (for answers over a network).
+pub fn encode_png(img: &Rgb8) -> Result<Vec<u8>, ImageError> {
+    let buf =
+        image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone()).ok_or(ImageError::Empty)?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    buf.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| ImageError::Write { path: "PNG in memory".into(), reason: e.to_string() })?;
+    Ok(out.into_inner())
+}
+
 /// Writes 8-bit single-channel values (a class map) as a grayscale PNG.
 pub fn save_gray_png(width: usize, height: usize, values: &[u8], path: impl AsRef<Path>) -> Result<(), ImageError> {
     let path = path.as_ref();

@@ -1,0 +1,192 @@
+//! One worker thread per model: it takes the first waiting request, gathers more for at most
+//! `max_wait` up to `max_batch` (dynamic batching, as Triton's batcher does), runs them on the
+//! engine's own threads, and answers each through its one-shot channel. The async runtime only
+//! decodes nothing and waits: inference never runs on it.
+
+use crate::ServeConfig;
+use crate::api::ApiError;
+use crate::metrics::Metrics;
+use crate::models::{Engine, TaskKind};
+use mnv2::image::Rgb8;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+/// What a request asks besides its image.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Params {
+    /// Classification: how many classes to list.
+    pub top: usize,
+    /// Detection: lowest score listed.
+    pub score_threshold: f32,
+    /// A PNG (overlay or boxes) instead of JSON.
+    pub png: bool,
+}
+
+/// An answer: JSON, or PNG bytes.
+pub(crate) enum Answer {
+    Json(Value),
+    Png(Vec<u8>),
+}
+
+pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<Answer, ApiError>>;
+
+struct Job {
+    image: Rgb8,
+    params: Params,
+    reply: Reply,
+}
+
+/// A model as the HTTP side sees it: where to send work, and what it is.
+pub(crate) struct ModelHandle {
+    pub name: String,
+    pub task: TaskKind,
+    pub input_size: usize,
+    pub precision: &'static str,
+    queue: SyncSender<Job>,
+    /// Requests sent and not yet taken into a batch.
+    waiting: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+impl ModelHandle {
+    /// Queues a request; `Err` gives the reply back when the queue is full.
+    pub fn submit(&self, image: Rgb8, params: Params, reply: Reply) -> Result<(), Reply> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(reply);
+        }
+        match self.queue.try_send(Job { image, params, reply }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                Err(job.reply)
+            }
+        }
+    }
+
+    /// Requests waiting for a batch.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts `engine`'s worker thread.
+pub(crate) fn spawn(name: String, engine: Engine, config: &ServeConfig, metrics: Arc<Metrics>) -> ModelHandle {
+    let capacity = config.queue;
+    let (queue, jobs) = std::sync::mpsc::sync_channel(capacity.max(1));
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let handle = ModelHandle {
+        name: name.clone(),
+        task: engine.task(),
+        input_size: engine.input_size(),
+        precision: engine.precision(),
+        queue,
+        waiting: waiting.clone(),
+        capacity,
+    };
+    let (max_batch, max_wait) = (config.max_batch, config.max_wait);
+    std::thread::Builder::new()
+        .name(format!("mnv2-serve-{name}"))
+        .spawn(move || worker(engine, jobs, (max_batch, max_wait), &waiting, &metrics))
+        .expect("spawning a model worker thread");
+    handle
+}
+
+/// Batches until every sender is gone (the server has shut down).
+fn worker(
+    mut engine: Engine,
+    jobs: Receiver<Job>,
+    (max_batch, max_wait): (usize, Duration),
+    waiting: &AtomicUsize,
+    metrics: &Metrics,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + max_wait;
+        while batch.len() < max_batch {
+            match jobs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(job) => batch.push(job),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        waiting.fetch_sub(batch.len(), Ordering::SeqCst);
+        metrics.batch(batch.len());
+        run_batch(&mut engine, batch);
+    }
+}
+
+fn run_batch(engine: &mut Engine, batch: Vec<Job>) {
+    match engine {
+        Engine::Classify(c) => classify(c, batch),
+        Engine::Segment(s) => {
+            for job in batch {
+                let answer = segment(s, &job.image, job.params);
+                let _ = job.reply.send(answer);
+            }
+        }
+        Engine::Detect(d) => {
+            for job in batch {
+                let answer = detect(d, &job.image, job.params);
+                let _ = job.reply.send(answer);
+            }
+        }
+    }
+}
+
+/// The batch through the classifier in one engine run; images that cannot be prepared are
+/// answered alone.
+fn classify(c: &mut mnv2::Classifier, batch: Vec<Job>) {
+    let mut ready = Vec::new();
+    for job in batch {
+        match c.preprocess(&job.image) {
+            Ok(input) => ready.push((job, input)),
+            Err(e) => {
+                let _ = job.reply.send(Err(ApiError::bad_image(e.to_string())));
+            }
+        }
+    }
+    let top = ready.iter().map(|(j, _)| j.params.top).max().unwrap_or(1);
+    let inputs: Vec<&[u8]> = ready.iter().map(|(_, input)| input.data.as_slice()).collect();
+    match c.classify_prepared(&inputs, top) {
+        Ok(preds) => {
+            for ((job, _), p) in ready.into_iter().zip(preds) {
+                let k = job.params.top.min(p.len());
+                let _ = job.reply.send(Ok(Answer::Json(json!({"top": mnv2::report::top(&p[..k])}))));
+            }
+        }
+        Err(e) => {
+            for (job, _) in ready {
+                let _ = job.reply.send(Err(ApiError::internal(e.to_string())));
+            }
+        }
+    }
+}
+
+fn segment(s: &mut mnv2::Segmenter, image: &Rgb8, params: Params) -> Result<Answer, ApiError> {
+    let map = s.segment(image).map_err(|e| ApiError::internal(e.to_string()))?;
+    if params.png {
+        return png(&s.overlay(image, &map));
+    }
+    Ok(Answer::Json(json!({"width": map.width, "height": map.height,
+                           "classes": mnv2::report::classes(s.labels(), &map)})))
+}
+
+fn detect(d: &mut mnv2::Detector, image: &Rgb8, params: Params) -> Result<Answer, ApiError> {
+    let boxes: Vec<_> = d
+        .detect(image)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .into_iter()
+        .filter(|b| b.score >= params.score_threshold)
+        .collect();
+    if params.png {
+        return png(&d.draw(image, &boxes, params.score_threshold));
+    }
+    Ok(Answer::Json(json!({"detections": mnv2::report::detections(&boxes)})))
+}
+
+fn png(image: &Rgb8) -> Result<Answer, ApiError> {
+    mnv2::image::encode_png(image).map(Answer::Png).map_err(|e| ApiError::internal(e.to_string()))
+}

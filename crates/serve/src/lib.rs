@@ -1,0 +1,100 @@
+//! `mnv2 serve`: MobileNetV2 over HTTP. Each loaded model gets one endpoint for its task
+//! (`POST /v1/models/{name}/classify|segment|detect`, an image in the body or as multipart form
+//! data, JSON or PNG back), its own worker thread that gathers concurrent requests into engine
+//! batches (dynamic batching, bounded size and wait), and a bounded queue (503 with
+//! `Retry-After` when full). Around them: body, pixel, connection and header-time limits,
+//! `/healthz`, `/readyz`, Prometheus `/metrics`, an access log, `/openapi.json`, a web page at
+//! `/`, and graceful shutdown (in-flight requests finish, new ones are refused).
+
+mod api;
+mod batcher;
+mod config;
+mod error;
+mod listener;
+mod metrics;
+mod models;
+
+pub use config::ServeConfig;
+pub use error::ServeError;
+pub use models::{ModelSpec, TaskKind};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A running server: its address, and the way to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to the drain time), and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.done.await;
+    }
+}
+
+/// Loads the models and starts serving on `config.addr` inside the current tokio runtime.
+pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, ServeError> {
+    config.check()?;
+    let config = Arc::new(config);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let mut handles = Vec::new();
+    for spec in specs {
+        let engine = tokio::task::block_in_place(|| models::Engine::load(spec, &config))?;
+        handles.push(batcher::spawn(spec.name.clone(), engine, &config, metrics.clone()));
+    }
+    let state = api::State::new(handles, config.clone(), metrics);
+    let app = api::router(state.clone());
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| ServeError::Bind(config.addr.to_string(), e.to_string()))?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Bind(config.addr.to_string(), e.to_string()))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+            state.begin_shutdown();
+        };
+        listener::serve(listener, app, &config, shutdown).await;
+    });
+    Ok(Running { addr, stop: Some(stop), done })
+}
+
+/// Serves until SIGTERM or Ctrl-C, then shuts down gracefully: the whole `mnv2 serve`.
+pub fn run(config: ServeConfig, specs: &[ModelSpec]) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    runtime.block_on(async {
+        let running = start(config, specs).await?;
+        eprintln!("mnv2 serve: listening on http://{}", running.addr);
+        wait_for_signal().await;
+        eprintln!("mnv2 serve: shutting down (finishing requests in flight)");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

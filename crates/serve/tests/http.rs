@@ -1,0 +1,239 @@
+//! End-to-end: the server on a loopback port, real models and images from ../shared, requests
+//! written byte by byte over TCP (no client library between the test and the wire).
+
+use mnv2_serve::{ModelSpec, ServeConfig};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn spec(name: &str, file: &str) -> ModelSpec {
+    ModelSpec { name: name.into(), path: mnv2_testdata::shared_file(format!("models/{file}")) }
+}
+
+fn local() -> ServeConfig {
+    ServeConfig { addr: "127.0.0.1:0".parse().unwrap(), threads: 2, ..ServeConfig::default() }
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends `head` (request line and headers, without the blank line) and `body`, reads the answer.
+async fn send(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> Answer {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{head}\r\nHost: test\r\nConnection: close\r\n\r\n").into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut raw))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> Answer {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
+    let mut body = raw[end + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
+        body = unchunk(&body);
+    }
+    Answer { status, headers, body }
+}
+
+fn unchunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..line_end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[line_end + 2..line_end + 2 + size]);
+        b = &b[line_end + 2 + size + 2..];
+    }
+}
+
+async fn post(addr: std::net::SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Answer {
+    send(addr, &format!("POST {path} HTTP/1.1\r\nContent-Type: {content_type}\r\nContent-Length: {}", body.len()), body)
+        .await
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> Answer {
+    send(addr, &format!("GET {path} HTTP/1.1"), b"").await
+}
+
+fn image(name: &str) -> Vec<u8> {
+    std::fs::read(mnv2_testdata::shared_file(format!("images/{name}"))).expect("test image")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_and_error_status() {
+    let models = [
+        spec("cls", "mobilenet_v2_1.0_224_quant.tflite"),
+        spec("seg", "deeplabv3_mnv2_dm05_pascal_quant.tflite"),
+        spec("det", "ssdlite_mobilenet_v2_pedestrian_frozen.pb"),
+    ];
+    let server = mnv2_serve::start(local(), &models).await.expect("server starts");
+    let addr = server.addr;
+
+    let list = get(addr, "/v1/models").await.json();
+    let tasks: Vec<&str> = list["models"].as_array().unwrap().iter().map(|m| m["task"].as_str().unwrap()).collect();
+    assert_eq!(tasks, ["classify", "segment", "detect"]);
+
+    // Classification, raw body and multipart: the reference label of cat.bmp.
+    let cat = image("cat.bmp");
+    let a = post(addr, "/v1/models/cls/classify?top=3", "image/bmp", &cat).await;
+    assert_eq!(a.status, 200);
+    let top = a.json()["top"].as_array().unwrap().clone();
+    assert_eq!((top.len(), top[0]["label"].as_str()), (3, Some("Egyptian cat")));
+    let mut form = b"--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"cat.bmp\"\r\nContent-Type: image/bmp\r\n\r\n".to_vec();
+    form.extend_from_slice(&cat);
+    form.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let a = post(addr, "/v1/models/cls/classify", "multipart/form-data; boundary=XyZ", &form).await;
+    assert_eq!(a.json()["top"][0]["label"], "Egyptian cat");
+
+    // Segmentation: the dog covers a good part of its picture; the overlay as PNG.
+    let dog = image("dog_segmentation.bmp");
+    let v = post(addr, "/v1/models/seg/segment", "image/bmp", &dog).await.json();
+    let dog_share =
+        v["classes"].as_array().unwrap().iter().find(|c| c["label"] == "dog").map(|c| c["fraction"].as_f64());
+    assert!(dog_share.flatten().is_some_and(|f| f > 0.1), "{v}");
+    let png = post(addr, "/v1/models/seg/segment?format=png", "image/bmp", &dog).await;
+    assert_eq!((png.status, png.header("content-type")), (200, Some("image/png")));
+    assert!(png.body.starts_with(b"\x89PNG"));
+
+    // Detection: pedestrians in kite_and_cold.jpg; boxes drawn as PNG.
+    let kite = image("kite_and_cold.jpg");
+    let v = post(addr, "/v1/models/det/detect?score_threshold=0.3", "image/jpeg", &kite).await.json();
+    let people = v["detections"].as_array().unwrap();
+    assert!(
+        !people.is_empty() && people.iter().all(|d| d["label"] == "pedestrian" && d["score"].as_f64() >= Some(0.3))
+    );
+    let png = post(addr, "/v1/models/det/detect?format=png", "image/jpeg", &kite).await;
+    assert!(png.status == 200 && png.body.starts_with(b"\x89PNG"));
+
+    // Every error status, as JSON.
+    for (path, kind, body, status) in [
+        ("/v1/models/cls/classify", "image/png", &b"not an image"[..], 400),
+        ("/v1/models/nope/classify", "image/bmp", &cat[..], 404),
+        ("/v1/models/cls/segment", "image/bmp", &cat[..], 404),
+        ("/v1/models/cls/classify", "text/plain", &cat[..], 415),
+        ("/v1/models/cls/classify?top=0", "image/bmp", &cat[..], 422),
+        ("/v1/models/det/detect?score_threshold=2", "image/bmp", &cat[..], 422),
+        ("/v1/models/cls/classify?color=red", "image/bmp", &cat[..], 422),
+    ] {
+        let a = post(addr, path, kind, body).await;
+        assert_eq!(a.status, status, "{path} {kind}: {}", String::from_utf8_lossy(&a.body));
+        assert!(a.json()["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    // 413 from the declared length alone: the body is never sent, the answer comes anyway.
+    let a = send(
+        addr,
+        "POST /v1/models/cls/classify HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: 104857600",
+        b"",
+    )
+    .await;
+    assert_eq!(a.status, 413);
+
+    // Operations.
+    assert_eq!(get(addr, "/healthz").await.status, 200);
+    assert_eq!(get(addr, "/readyz").await.status, 200);
+    let spec = get(addr, "/openapi.json").await.json();
+    assert!(spec["paths"]["/v1/models/{name}/{task}"]["post"].is_object());
+    let page = String::from_utf8(get(addr, "/").await.body).unwrap();
+    assert!(page.contains("<title>mnv2</title>") && page.contains("/v1/models"));
+    let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
+    for line in [
+        "mnv2_requests_total{route=\"/v1/models/{name}/{task}\",status=\"413\"} 1",
+        "mnv2_requests_total{route=\"/v1/models/{name}/{task}\",status=\"415\"} 1",
+        "mnv2_queue_depth{model=\"cls\"} 0",
+        "mnv2_batch_size_count",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_503_with_retry_after() {
+    let config = ServeConfig { queue: 0, ..local() };
+    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let a = post(server.addr, "/v1/models/cls/classify", "image/bmp", &image("cat.bmp")).await;
+    assert_eq!((a.status, a.header("retry-after")), (503, Some("1")));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
+    // A batch waits 1.5 s for company, so the request is in flight when the shutdown starts.
+    let config = ServeConfig { max_wait: Duration::from_millis(1500), ..local() };
+    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let addr = server.addr;
+    let cat = image("cat.bmp");
+    let in_flight = tokio::spawn(async move { post(addr, "/v1/models/cls/classify", "image/bmp", &cat).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopping = tokio::spawn(server.shutdown());
+    let a = in_flight.await.unwrap();
+    assert_eq!((a.status, a.json()["top"][0]["label"].as_str()), (200, Some("Egyptian cat")));
+    stopping.await.unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off() {
+    let config = ServeConfig { header_timeout: Duration::from_secs(1), ..local() };
+    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"POST /v1/models/cls/classify HTTP/1.1\r\nHost: slow\r\n").await.unwrap();
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw)).await;
+    assert!(read.is_ok(), "the connection is closed after the header timeout");
+    // Others are still served.
+    assert_eq!(get(server.addr, "/healthz").await.status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_engine_batches() {
+    let config = ServeConfig { max_wait: Duration::from_millis(300), max_batch: 8, ..local() };
+    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let addr = server.addr;
+    let cat = std::sync::Arc::new(image("cat.bmp"));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let cat = cat.clone();
+            tokio::spawn(async move { post(addr, "/v1/models/cls/classify", "image/bmp", &cat).await })
+        })
+        .collect();
+    for c in clients {
+        let a = c.await.unwrap();
+        assert_eq!(a.json()["top"][0]["label"], "Egyptian cat");
+    }
+    let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    // Eight requests in fewer than eight batches: some batch held several.
+    let (batches, requests) = (value("mnv2_batch_size_count"), value("mnv2_batch_size_sum"));
+    assert_eq!(requests, 8.0);
+    assert!(batches < 8.0, "{batches} batches for 8 concurrent requests");
+    server.shutdown().await;
+}
