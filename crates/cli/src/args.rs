@@ -132,8 +132,8 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request body (408 after).
     #[arg(long, default_value_t = 30)]
     pub body_timeout: u64,
-    /// Connections served at once; more wait to be accepted.
-    #[arg(long, default_value_t = 512, value_parser = crate::values::at_least_one)]
+    /// Connections held at once; more wait to be accepted.
+    #[arg(long, default_value_t = 2048, value_parser = crate::values::at_least_one)]
     pub max_connections: usize,
 }
 

@@ -23,18 +23,6 @@ fn det_model() -> String {
     shared_file("models/ssdlite_mobilenet_v2_pedestrian_frozen.pb").display().to_string()
 }
 
-/// CRC-32 (IEEE), bit by bit, as PNG chunks use it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
-}
-
 fn encode(img: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, format).unwrap();
@@ -48,7 +36,7 @@ fn png_declaring(w: u32, h: u32) -> Vec<u8> {
     // IHDR's width and height follow the signature (8), the chunk length (4) and type (4).
     png[16..20].copy_from_slice(&w.to_be_bytes());
     png[20..24].copy_from_slice(&h.to_be_bytes());
-    let crc = crc32(&png[12..29]);
+    let crc = mnv2_testdata::crc32(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     png
 }

@@ -23,7 +23,8 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// Time a client has to send a request's body (408 after).
     pub body_timeout: Duration,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections held at once (an idle one costs a parked task and its buffers, a few KiB);
+    /// more wait in the listen backlog.
     pub max_connections: usize,
     /// Time in-flight requests get to finish on shutdown.
     pub drain: Duration,
@@ -43,7 +44,7 @@ impl Default for ServeConfig {
             max_body: 16 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
-            max_connections: 512,
+            max_connections: 2048,
             drain: Duration::from_secs(30),
             limits: mnv2::Limits::global(),
         }

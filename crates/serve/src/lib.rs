@@ -50,9 +50,7 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
     }
     let state = api::State::new(handles, config.clone(), metrics);
     let app = api::router(state.clone());
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .map_err(|e| ServeError::Bind(config.addr.to_string(), e.to_string()))?;
+    let listener = listen(config.addr).map_err(|e| ServeError::Bind(config.addr.to_string(), e.to_string()))?;
     let addr = listener.local_addr().map_err(|e| ServeError::Bind(config.addr.to_string(), e.to_string()))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
@@ -63,6 +61,15 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
         listener::serve(listener, app, &config, shutdown).await;
     });
     Ok(Running { addr, stop: Some(stop), done })
+}
+
+/// A listening socket with a deep accept backlog (4,096), where connections beyond
+/// `max_connections` wait to be accepted.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully: the whole `mnv2 serve`.
