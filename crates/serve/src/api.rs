@@ -163,11 +163,11 @@ async fn infer(
     }
 }
 
-/// The query parameters: `top` (1-100, default 5), `score_threshold` (0-1, default 0.5), `format`
+/// The query parameters: `top` (1-100, default 5), `score_threshold` (0-1, default 0.3, as `mnv2 detect`), `format`
 /// (`json` or `png`); anything else is refused (422).
 fn params(query: &HashMap<String, String>) -> Result<Params, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
-    let mut p = Params { top: 5, score_threshold: 0.5, png: false };
+    let mut p = Params { top: 5, score_threshold: 0.3, png: false };
     for (key, value) in query {
         match key.as_str() {
             "top" => match value.parse::<usize>() {
