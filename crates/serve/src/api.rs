@@ -145,6 +145,7 @@ async fn infer(
         return Err(ApiError::new(StatusCode::NOT_FOUND, msg));
     }
     let params = params(&query)?;
+    let _arriving = model.arriving();
     let bytes = read_image_bytes(req, &shared.config).await?;
     let limits = shared.config.limits;
     let image = tokio::task::spawn_blocking(move || mnv2::image::decode_rgb_within(&bytes, "the image", &limits))

@@ -1,7 +1,8 @@
-//! One worker thread per model: it takes the first waiting request, gathers more for at most
-//! `max_wait` up to `max_batch` (dynamic batching, as Triton's batcher does), runs them on the
-//! engine's own threads, and answers each through its one-shot channel. The async runtime only
-//! decodes nothing and waits: inference never runs on it.
+//! One worker thread per model: it takes the first waiting request, gathers more up to
+//! `max_batch` (dynamic batching, as Triton's batcher does), runs them on the engine's own
+//! threads, and answers each through its one-shot channel; inference never runs on the async
+//! runtime. It waits for company (at most `max_wait`) only while other requests for the model are
+//! being received or decoded, so a lone client pays no batching delay.
 
 use crate::ServeConfig;
 use crate::api::ApiError;
@@ -48,6 +49,8 @@ pub(crate) struct ModelHandle {
     queue: SyncSender<Job>,
     /// Requests sent and not yet taken into a batch.
     waiting: Arc<AtomicUsize>,
+    /// Requests being received or decoded for this model (see [`ModelHandle::arriving`]).
+    arriving: Arc<AtomicUsize>,
     capacity: usize,
 }
 
@@ -71,6 +74,22 @@ impl ModelHandle {
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
     }
+
+    /// Counts a request as on its way to this model until the guard is dropped (after it is
+    /// submitted or has failed): the worker waits for company only while some are.
+    pub fn arriving(&self) -> Arriving {
+        self.arriving.fetch_add(1, Ordering::SeqCst);
+        Arriving(self.arriving.clone())
+    }
+}
+
+/// A request on its way to a model's queue (see [`ModelHandle::arriving`]).
+pub(crate) struct Arriving(Arc<AtomicUsize>);
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Starts `engine`'s worker thread.
@@ -78,6 +97,7 @@ pub(crate) fn spawn(name: String, engine: Engine, config: &ServeConfig, metrics:
     let capacity = config.queue;
     let (queue, jobs) = std::sync::mpsc::sync_channel(capacity.max(1));
     let waiting = Arc::new(AtomicUsize::new(0));
+    let arriving = Arc::new(AtomicUsize::new(0));
     let handle = ModelHandle {
         name: name.clone(),
         task: engine.task(),
@@ -85,12 +105,13 @@ pub(crate) fn spawn(name: String, engine: Engine, config: &ServeConfig, metrics:
         precision: engine.precision(),
         queue,
         waiting: waiting.clone(),
+        arriving: arriving.clone(),
         capacity,
     };
     let (max_batch, max_wait) = (config.max_batch, config.max_wait);
     std::thread::Builder::new()
         .name(format!("mnv2-serve-{name}"))
-        .spawn(move || worker(engine, jobs, (max_batch, max_wait), &waiting, &metrics))
+        .spawn(move || worker(engine, jobs, (max_batch, max_wait), (&waiting, &arriving), &metrics))
         .expect("spawning a model worker thread");
     handle
 }
@@ -100,16 +121,26 @@ fn worker(
     mut engine: Engine,
     jobs: Receiver<Job>,
     (max_batch, max_wait): (usize, Duration),
-    waiting: &AtomicUsize,
+    (waiting, arriving): (&AtomicUsize, &AtomicUsize),
     metrics: &Metrics,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + max_wait;
         while batch.len() < max_batch {
-            match jobs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if let Ok(job) = jobs.try_recv() {
+                batch.push(job);
+                continue;
+            }
+            let now = Instant::now();
+            if arriving.load(Ordering::SeqCst) == 0 || now >= deadline {
+                break;
+            }
+            // Company is on its way: wait for it in short steps (it may fail instead).
+            match jobs.recv_timeout((deadline - now).min(Duration::from_micros(200))) {
                 Ok(job) => batch.push(job),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
         waiting.fetch_sub(batch.len(), Ordering::SeqCst);

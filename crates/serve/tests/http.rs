@@ -107,18 +107,27 @@ async fn a_full_queue_is_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
-    // A batch waits 1.5 s for company, so the request is in flight when the shutdown starts.
-    let config = ServeConfig { max_wait: Duration::from_millis(1500), ..local() };
-    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let server = mnv2_serve::start(local(), &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
     let addr = server.addr;
+    // A request whose body is half sent when the shutdown begins.
     let cat = image("cat.bmp");
-    let in_flight = tokio::spawn(async move { post(addr, "/v1/models/cls/classify", "image/bmp", &cat).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/models/cls/classify HTTP/1.1\r\nHost: t\r\nContent-Type: image/bmp\r\nContent-Length: {}\r\n\r\n",
+        cat.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&cat[..cat.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let stopping = tokio::spawn(server.shutdown());
-    let a = in_flight.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(TcpStream::connect(addr).await.is_err(), "no new connections once the shutdown has begun");
+    s.write_all(&cat[cat.len() / 2..]).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw)).await.expect("answered").unwrap();
+    let a = parse(&raw);
     assert_eq!((a.status, a.json()["top"][0]["label"].as_str()), (200, Some("Egyptian cat")));
-    stopping.await.unwrap();
-    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed after shutdown");
+    tokio::time::timeout(Duration::from_secs(10), stopping).await.expect("shutdown ends").unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
