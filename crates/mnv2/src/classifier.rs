@@ -114,6 +114,11 @@ impl Classifier {
         self.model.arch.resolution as usize
     }
 
+    /// The fraction of each side the central crop keeps.
+    pub fn crop(&self) -> f32 {
+        self.crop
+    }
+
     /// Crops and resizes an image to the network's input (bytes, HWC RGB).
     pub fn preprocess(&self, image: &Rgb8) -> Result<Rgb8, Error> {
         Ok(mnv2_image::prepare(image, self.input_size(), self.crop)?)

@@ -46,6 +46,8 @@ pub(crate) struct ModelHandle {
     pub task: TaskKind,
     pub input_size: usize,
     pub precision: &'static str,
+    /// Classifiers: (input size, crop) to prepare images with before they are submitted.
+    pub classifier_input: Option<(usize, f32)>,
     queue: SyncSender<Job>,
     /// Requests sent and not yet taken into a batch.
     waiting: Arc<AtomicUsize>,
@@ -103,6 +105,7 @@ pub(crate) fn spawn(name: String, engine: Engine, config: &ServeConfig, metrics:
         task: engine.task(),
         input_size: engine.input_size(),
         precision: engine.precision(),
+        classifier_input: engine.classifier_input(),
         queue,
         waiting: waiting.clone(),
         arriving: arriving.clone(),
@@ -167,29 +170,20 @@ fn run_batch(engine: &mut Engine, batch: Vec<Job>) {
     }
 }
 
-/// The batch through the classifier in one engine run; images that cannot be prepared are
-/// answered alone.
+/// The batch through the classifier in one engine run (the images arrive cropped and resized to
+/// the input, see [`ModelHandle::classifier_input`]).
 fn classify(c: &mut mnv2::Classifier, batch: Vec<Job>) {
-    let mut ready = Vec::new();
-    for job in batch {
-        match c.preprocess(&job.image) {
-            Ok(input) => ready.push((job, input)),
-            Err(e) => {
-                let _ = job.reply.send(Err(ApiError::bad_image(e.to_string())));
-            }
-        }
-    }
-    let top = ready.iter().map(|(j, _)| j.params.top).max().unwrap_or(1);
-    let inputs: Vec<&[u8]> = ready.iter().map(|(_, input)| input.data.as_slice()).collect();
+    let top = batch.iter().map(|j| j.params.top).max().unwrap_or(1);
+    let inputs: Vec<&[u8]> = batch.iter().map(|j| j.image.data.as_slice()).collect();
     match c.classify_prepared(&inputs, top) {
         Ok(preds) => {
-            for ((job, _), p) in ready.into_iter().zip(preds) {
+            for (job, p) in batch.into_iter().zip(preds) {
                 let k = job.params.top.min(p.len());
                 let _ = job.reply.send(Ok(Answer::Json(json!({"top": mnv2::report::top(&p[..k])}))));
             }
         }
         Err(e) => {
-            for (job, _) in ready {
+            for job in batch {
                 let _ = job.reply.send(Err(ApiError::internal(e.to_string())));
             }
         }

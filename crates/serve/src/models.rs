@@ -86,6 +86,15 @@ impl Engine {
         }
     }
 
+    /// For classifiers: the input size and central-crop fraction, so that requests can be
+    /// cropped and resized where they are decoded (in parallel) rather than on the batch thread.
+    pub fn classifier_input(&self) -> Option<(usize, f32)> {
+        match self {
+            Engine::Classify(c) => Some((c.input_size(), c.crop())),
+            _ => None,
+        }
+    }
+
     pub fn precision(&self) -> &'static str {
         match self {
             Engine::Classify(c) => precision_name(c.precision()),
