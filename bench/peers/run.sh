@@ -3,13 +3,8 @@
 #   bench/peers/run.sh [--rounds N] [--task classify|segment|detect] [--only NAME]
 # Installs the peers from PyPI into a virtual environment (not part of CI: benchmarks are not tests).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-target=${CARGO_TARGET_DIR:-target}
-venv=${MNV2_PEERS_VENV:-$target/peers-venv}
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet ai-edge-litert onnxruntime numpy pillow
-fi
+source "$(dirname "$0")/../venv.sh"
+need_python "ai_edge_litert, onnxruntime, numpy, PIL" ai-edge-litert onnxruntime numpy pillow
 # The detector's peer is TensorFlow running the frozen graph (a large package: only when asked).
 if [[ " $* " == *" detect "* ]] && ! "$venv/bin/python" -c "import tensorflow" 2>/dev/null; then
   "$venv/bin/pip" install --quiet tensorflow-cpu

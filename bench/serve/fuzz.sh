@@ -5,11 +5,8 @@
 # that fit "a binary string" are rarely a decodable image, and a 400 is the right answer).
 #   bench/serve/fuzz.sh [--max-examples N]
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-target=${CARGO_TARGET_DIR:-target}
-venv=${MNV2_PEERS_VENV:-$target/peers-venv}
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c "import schemathesis" 2>/dev/null || "$venv/bin/pip" install --quiet schemathesis
+source "$(dirname "$0")/../venv.sh"
+need_python schemathesis schemathesis
 cargo build --release -p mnv2-cli
 "$target/release/mnv2" serve --addr 127.0.0.1:18900 2>/dev/null &
 pid=$!

@@ -3,14 +3,8 @@
 #   bench/serve/run.sh [--seconds 60] [--clients 1,8,32] [--only int8]
 # Installs oha (crates.io) and the Python peers into target/ (not part of CI: benchmarks are not tests).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-target=${CARGO_TARGET_DIR:-target}
-venv=${MNV2_PEERS_VENV:-$target/peers-venv}
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -c "import fastapi, uvicorn, onnxruntime, ai_edge_litert, PIL" 2>/dev/null \
-  || "$venv/bin/pip" install --quiet fastapi uvicorn onnxruntime ai-edge-litert numpy pillow
+source "$(dirname "$0")/../venv.sh"
+need_python "fastapi, uvicorn, onnxruntime, ai_edge_litert, PIL" fastapi uvicorn onnxruntime ai-edge-litert numpy pillow
 oha=${OHA:-$(command -v oha || echo "$target/oha/bin/oha")}
 if [ ! -x "$oha" ]; then
   cargo install oha --locked --root "$target/oha"
