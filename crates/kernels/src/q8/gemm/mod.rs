@@ -203,21 +203,24 @@ fn finish_tile(isa: Isa, acc: &mut [[i32; NR]], b: &QPackedB, (r0, p): (usize, u
 
 /// Row tile `r0..r0 + rows` (widened into `words`) of the whole pairs of panels, two panels per
 /// tile in zmm registers, requantized in registers; returns the first panel left.
+///
+/// # Safety
+/// The CPU must have AVX-512F and BW (the caller's `isa.has(Isa::Avx512)`).
 #[cfg(target_arch = "x86_64")]
-fn panel_pairs_avx512(
+unsafe fn panel_pairs_avx512(
     words: &[[i32; MAX_PAIRS]; MR],
     (r0, rows): (usize, usize),
     pairs: usize,
     b: &QPackedB,
     out: &mut [u8],
 ) -> usize {
-    assert!(Isa::Avx512.available() && pairs <= MAX_PAIRS && rows <= MR);
+    assert!(pairs <= MAX_PAIRS && rows <= MR);
     let n = b.n;
     let mut p = 0;
     while (p + 2) * NR <= n {
         let o = r0 * n + p * NR;
         assert!((r0 + rows - 1) * n + (p + 2) * NR <= out.len(), "tile outside the output");
-        // SAFETY: AVX-512F/BW (asserted); `words` holds `pairs` words for `rows` rows, each panel
+        // SAFETY: AVX-512F/BW (this function's contract); `words` holds `pairs` words for `rows` rows, each panel
         // pairs*2*NR values, bias and requantization cover columns p*NR..(p+2)*NR, and the
         // tile's rows lie inside `out` (asserted).
         unsafe { avx512::tile2(words, rows, pairs, [b.panel(p), b.panel(p + 1)], b, p * NR, out[o..].as_mut_ptr(), n) };
@@ -260,7 +263,8 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
         let mut p = 0;
         #[cfg(target_arch = "x86_64")]
         if widen && isa.has(Isa::Avx512) {
-            p = panel_pairs_avx512(&words, (r0, rows), pairs, b, out);
+            // SAFETY: `has` is true only for a level the CPU has: AVX-512F/BW.
+            p = unsafe { panel_pairs_avx512(&words, (r0, rows), pairs, b, out) };
         }
         for p in p..n.div_ceil(NR) {
             #[cfg(target_arch = "x86_64")]
