@@ -19,7 +19,7 @@ pub fn main(a: ServeArgs) -> anyhow::Result<ExitCode> {
         header_timeout: Duration::from_secs(a.header_timeout.max(1)),
         body_timeout: Duration::from_secs(a.body_timeout.max(1)),
         max_connections: a.max_connections,
-        limits: mnv2::Limits::global(),
+        // The limits: ServeConfig::default() reads the process-wide ones main has set.
         ..ServeConfig::default()
     };
     mnv2_serve::run(config, &models)?;

@@ -61,6 +61,10 @@ impl ApiError {
     pub fn internal(message: String) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
+    /// 503 with `Retry-After`: the model's queue is full.
+    fn busy(message: String) -> ApiError {
+        ApiError { retry_after: true, ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message) }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -168,9 +172,7 @@ async fn infer(
     .map_err(|e| ApiError::bad_image(e.to_string()))?;
     let (reply, answer) = tokio::sync::oneshot::channel();
     if model.submit(image, params, reply).is_err() {
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("model {name:?} is busy: try again"));
-        e.retry_after = true;
-        return Err(e);
+        return Err(ApiError::busy(format!("model {name:?} is busy: try again")));
     }
     match answer.await.map_err(|_| ApiError::internal("the model worker stopped".into()))?? {
         Answer::Json(v) => Ok(Json(v).into_response()),

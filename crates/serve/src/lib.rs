@@ -24,16 +24,14 @@ use std::sync::Arc;
 /// A running server: its address, and the way to stop it.
 pub struct Running {
     pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
     done: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
     /// Stops accepting, lets in-flight requests finish (up to the drain time), and returns.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
         let _ = self.done.await;
     }
 }
@@ -41,6 +39,12 @@ impl Running {
 /// Loads the models and starts serving on `config.addr` inside the current tokio runtime.
 pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, ServeError> {
     config.check()?;
+    // Before any model is loaded: a second model of the same name could never be reached.
+    for (i, spec) in specs.iter().enumerate() {
+        if specs[..i].iter().any(|s| s.name == spec.name) {
+            return Err(ServeError::DuplicateName(spec.name.clone()));
+        }
+    }
     let config = Arc::new(config);
     let metrics = Arc::new(metrics::Metrics::default());
     let mut handles = Vec::new();
@@ -50,8 +54,9 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
     }
     let state = api::State::new(handles, config.clone(), metrics);
     let app = api::router(state.clone());
-    let listener = listen(config.addr).map_err(|e| ServeError::Bind(config.addr.to_string(), e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| ServeError::Bind(config.addr.to_string(), e.to_string()))?;
+    let bind_error = |e: std::io::Error| ServeError::Bind(config.addr.to_string(), e.to_string());
+    let listener = listen(config.addr).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         let shutdown = async move {
@@ -60,7 +65,7 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
         };
         listener::serve(listener, app, &config, shutdown).await;
     });
-    Ok(Running { addr, stop: Some(stop), done })
+    Ok(Running { addr, stop, done })
 }
 
 /// A listening socket with a deep accept backlog (4,096), where connections beyond

@@ -171,3 +171,12 @@ async fn concurrent_requests_share_engine_batches() {
     assert!(batches < 8.0, "{batches} batches for 8 concurrent requests");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_models_of_one_name_are_refused() {
+    let twice = [spec("cls", "mobilenet_v2_1.0_224_quant.tflite"), spec("cls", "tf2_mobilenet_v2_1.0_224_ptq.tflite")];
+    match mnv2_serve::start(local(), &twice).await {
+        Err(e) => assert_eq!(e.to_string(), "two models are named \"cls\""),
+        Ok(_) => panic!("a second model named cls was accepted"),
+    }
+}
