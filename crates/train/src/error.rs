@@ -23,6 +23,9 @@ pub enum TrainError {
     /// The held-out evaluation failed (the message of the library that ran it).
     #[error("evaluation: {0}")]
     Evaluation(String),
+    /// The caller's [`Progress`](crate::Progress) asked to stop.
+    #[error("training stopped by the caller (the last finished epoch is saved; resume to continue)")]
+    Cancelled,
     #[error(transparent)]
     Import(#[from] mnv2_import::ImportError),
     #[error(transparent)]

@@ -141,6 +141,9 @@ impl NetSteps {
                     train.iter().zip(&sums).map(|(m, s)| format!("{} {}", m.label, m.show(s / seen as f64))).collect();
                 let rate = seen as f64 / t0.elapsed().as_secs_f64();
                 progress.advance(1, &format!("{} {rate:.1} img/s", status.join(" ")));
+                if progress.cancelled() {
+                    return Err(TrainError::Cancelled);
+                }
             }
             Ok(())
         })?;

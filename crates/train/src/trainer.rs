@@ -21,6 +21,11 @@ pub trait Progress {
     fn finish(&mut self) {}
     /// A line for the user: an image skipped, options changed, an epoch's results.
     fn note(&mut self, _line: &str) {}
+    /// Whether the caller wants training to stop (asked after every step; the run then ends
+    /// with [`TrainError::Cancelled`], the last finished epoch saved).
+    fn cancelled(&mut self) -> bool {
+        false
+    }
 }
 
 /// A [`Progress`] that reports nothing.
@@ -148,6 +153,9 @@ impl Trainer<'_> {
         }
         let last = o.stop_after.map_or(o.epochs, |s| s.min(o.epochs));
         for epoch in first..last {
+            if self.progress.cancelled() {
+                return Err(TrainError::Cancelled);
+            }
             self.epoch(task, &files, epoch, &mut rng)?;
         }
         let history = files.history()?;
