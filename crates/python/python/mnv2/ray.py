@@ -73,14 +73,18 @@ def assigned_cpus() -> int:
     return 0
 
 
-def read_files(paths: Any, **kwargs: Any) -> Any:
-    """``ray.data.read_binary_files(paths, include_paths=True)`` whose read tasks reserve no CPU:
-    they only move bytes, and the classifier actors hold the CPUs (with them reserving one CPU
-    each, reads that wait for a free CPU would wait forever once every CPU runs an actor)."""
+def read_files(paths: Any, *, readers: int = 2, **kwargs: Any) -> Any:
+    """``ray.data.read_binary_files(paths, include_paths=True)`` tuned for classification: the
+    read tasks reserve no CPU (they only move bytes; the classifier actors hold the CPUs, and
+    reads waiting for a free CPU would wait forever once every CPU runs an actor), and at most
+    ``readers`` run at once (each is a Python worker process; unbounded, dozens of them start and
+    starve the actors of CPU on a small machine)."""
     import ray.data
 
     remote_args = {"num_cpus": 0, **kwargs.pop("ray_remote_args", {})}
-    return ray.data.read_binary_files(paths, include_paths=True, ray_remote_args=remote_args, **kwargs)
+    return ray.data.read_binary_files(
+        paths, include_paths=True, ray_remote_args=remote_args, concurrency=readers, **kwargs
+    )
 
 
 def classify(dataset: Any, model: Optional[str] = None, *, top: int = 5, precision: str = "auto",
