@@ -35,6 +35,17 @@ pub enum ArchError {
     Divisor(u32),
 }
 
+/// Where a strided convolution pads: TensorFlow's "same" (the TFLite and TensorFlow models: the
+/// odd pixel of an even input at the bottom/right) or symmetric, `kernel / 2` on every side
+/// (PyTorch and torchvision). Both give the same output sizes; the taps differ by one pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    #[default]
+    TensorFlowSame,
+    Symmetric,
+}
+
 /// One member of the MobileNetV2 family.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Arch {
@@ -49,12 +60,14 @@ pub struct Arch {
     /// Layer widths are rounded to multiples of this (8 in the classification release; DeepLab's
     /// feature extractor uses 1 for depth multipliers other than 1), never below 8.
     pub divisor: u32,
+    /// How the convolutions pad (the weights were trained with one of the two).
+    pub padding: Padding,
 }
 
 impl Arch {
     /// A classification network at output stride 32.
     pub fn new(width: f32, resolution: u32, classes: u32) -> Result<Arch, ArchError> {
-        let arch = Arch { width, resolution, classes, output_stride: 32, divisor: 8 };
+        let arch = Arch { width, resolution, classes, output_stride: 32, divisor: 8, padding: Padding::TensorFlowSame };
         arch.validate()?;
         Ok(arch)
     }
@@ -64,6 +77,12 @@ impl Arch {
         self.output_stride = output_stride;
         self.validate()?;
         Ok(self)
+    }
+
+    /// The same network padding as `padding` says.
+    pub fn with_padding(mut self, padding: Padding) -> Arch {
+        self.padding = padding;
+        self
     }
 
     /// The same network with layer widths rounded to multiples of `divisor` (1 or 8).

@@ -252,16 +252,20 @@ pub(crate) fn run_rows<T: Zeroable + Send + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mnv2_kernels::Padding;
 
-    fn shape(in_h: usize, stride: usize, dilation: usize) -> DwShape {
-        DwShape { in_h, in_w: 9, channels: 4, stride, dilation }
+    fn shape(in_h: usize, stride: usize, dilation: usize, padding: Padding) -> DwShape {
+        DwShape { in_h, in_w: 9, channels: 4, stride, dilation, padding }
     }
 
     /// Every band finds the input rows it reads in their ring slots, and the bands tile the rows.
     #[test]
     fn walk_keeps_each_bands_input_rows_in_the_ring() {
-        for (in_h, stride, dilation) in [(1, 1, 1), (7, 1, 1), (14, 2, 1), (15, 2, 1), (33, 1, 2), (56, 2, 1)] {
-            let s = shape(in_h, stride, dilation);
+        let cases = [(1, 1, 1), (7, 1, 1), (14, 2, 1), (15, 2, 1), (33, 1, 2), (56, 2, 1)];
+        for ((in_h, stride, dilation), padding) in
+            cases.into_iter().flat_map(|c| [(c, Padding::Same), (c, Padding::Symmetric)])
+        {
+            let s = shape(in_h, stride, dilation, padding);
             let (_, oh, _, _) = s.geometry();
             for pixels in [1, 20, 96, 1000] {
                 let b = Bands::fit(s, true, pixels, usize::MAX);
@@ -306,7 +310,7 @@ mod tests {
     fn spare_room_grows_bands_and_spares_dedicated_scratch() {
         // 14x14x576, as MobileNetV2's blocks 11-12: a 4-row window and 2-row band (48k
         // elements) is over the fixed budget, which alone allows a single row per band.
-        let s = DwShape { in_h: 14, in_w: 14, channels: 576, stride: 1, dilation: 1 };
+        let s = DwShape { in_h: 14, in_w: 14, channels: 576, stride: 1, dilation: 1, padding: Padding::Same };
         let mut tight = Block(Bands::fit(s, true, 1000, SCRATCH_BUDGET));
         assert_eq!(tight.0.band, 1);
         let dedicated = plan_scratch::<f32, _>([&mut tight].into_iter(), &[(0, 0)], [1000, 0], 2);

@@ -3,6 +3,7 @@
 
 use crate::EngineError;
 use mnv2_arch::{Bottleneck, Conv};
+use mnv2_kernels::Padding;
 use mnv2_kernels::conv::ConvShape;
 use mnv2_kernels::dwconv::DwShape;
 
@@ -37,8 +38,16 @@ impl BufferPlan {
     }
 }
 
+/// The kernels' padding for the architecture's.
+pub(crate) fn kernel_padding(p: mnv2_arch::Padding) -> Padding {
+    match p {
+        mnv2_arch::Padding::TensorFlowSame => Padding::Same,
+        mnv2_arch::Padding::Symmetric => Padding::Symmetric,
+    }
+}
+
 /// The stem's kernel shape.
-pub(crate) fn conv_shape(c: &Conv) -> ConvShape {
+pub(crate) fn conv_shape(c: &Conv, padding: Padding) -> ConvShape {
     ConvShape {
         in_h: c.input.h as usize,
         in_w: c.input.w as usize,
@@ -46,11 +55,12 @@ pub(crate) fn conv_shape(c: &Conv) -> ConvShape {
         out_c: c.output.c as usize,
         kernel: c.kernel as usize,
         stride: c.stride as usize,
+        padding,
     }
 }
 
 /// A bottleneck's depthwise kernel shape.
-pub(crate) fn dw_shape(b: &Bottleneck) -> DwShape {
+pub(crate) fn dw_shape(b: &Bottleneck, padding: Padding) -> DwShape {
     let (dw_in, _) = b.depthwise_shapes();
     DwShape {
         in_h: dw_in.h as usize,
@@ -58,6 +68,7 @@ pub(crate) fn dw_shape(b: &Bottleneck) -> DwShape {
         channels: dw_in.c as usize,
         stride: b.stride as usize,
         dilation: b.dilation as usize,
+        padding,
     }
 }
 

@@ -4,9 +4,9 @@
 //! Detection API's order (map, row, column, anchor).
 
 use mnv2_arch::{SsdLayer, SsdLite};
-use mnv2_kernels::Clamp;
 use mnv2_kernels::dwconv::{DwLayer, DwShape};
 use mnv2_kernels::gemm::PackedB;
+use mnv2_kernels::{Clamp, Padding};
 
 use crate::EngineError;
 use crate::model::{ConvWeights, SsdWeights};
@@ -36,7 +36,8 @@ pub(crate) struct SsdHead {
 
 fn depthwise(w: &ConvWeights, map: (usize, usize, usize), stride: usize) -> Result<DwLayer, EngineError> {
     let (h, wd, c) = map;
-    let shape = DwShape { in_h: h, in_w: wd, channels: c, stride, dilation: 1 };
+    // SSDLite's heads come from TensorFlow: "same" padding.
+    let shape = DwShape { in_h: h, in_w: wd, channels: c, stride, dilation: 1, padding: Padding::Same };
     Ok(DwLayer { shape, w: w.weights.dequantize()?, bias: w.bias.dequantize()?, clamp: Clamp::RELU6 })
 }
 

@@ -11,6 +11,7 @@ mod flatbuf;
 pub mod safetensors;
 mod tfgraph;
 mod tflite;
+pub mod torch;
 mod zip;
 
 pub use error::ImportError;
@@ -36,14 +37,25 @@ pub fn load_bytes(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
     if bytes.len() >= 8 && &bytes[4..8] == b"TFL3" {
         return load_tflite(bytes, name);
     }
+    if torch::pth::is_pth(bytes) {
+        let tensors = torch::pth::read_state_dict(bytes)?;
+        return torch::to_model(torch::pth::torchvision_net(tensors)?, 224, name);
+    }
     if safetensors::is_safetensors(bytes) {
-        return safetensors::load_safetensors(bytes, name);
+        if safetensors::read_metadata(bytes)?.contains_key("mnv2.arch") {
+            return safetensors::load_safetensors(bytes, name);
+        }
+        // Without mnv2's metadata: a state_dict saved by safetensors.torch.save_file.
+        let (tensors, _) = safetensors::read(bytes)?;
+        let named = tensors.into_iter().map(|(k, t)| (k, torch::pth::Named { shape: t.shape, data: t.data }));
+        let net = torch::pth::torchvision_net(named.filter(|(k, _)| !k.ends_with("num_batches_tracked")).collect())?;
+        return torch::to_model(net, 224, name);
     }
     // A GraphDef has no magic number; its first field is a node (tag 1, length-delimited: 0x0a).
     if name.ends_with(".pb") || bytes.first() == Some(&0x0a) {
         return tfgraph::load_tf_graph(bytes, name);
     }
     Err(ImportError::UnknownFormat(format!(
-        "{name} is neither a TFLite flatbuffer, an mnv2 safetensors file nor a TensorFlow frozen graph"
+        "{name} is neither a TFLite flatbuffer, an mnv2 or PyTorch safetensors file, a PyTorch checkpoint (.pth) nor a TensorFlow frozen graph"
     )))
 }

@@ -62,7 +62,11 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
     let a = &model.arch;
     let mut meta = Metadata::new();
     meta.insert("format".to_string(), "mnv2 1".to_string());
-    let arch = json!({"width": a.width, "resolution": a.resolution, "classes": a.classes, "output_stride": a.output_stride, "divisor": a.divisor});
+    let mut arch = json!({"width": a.width, "resolution": a.resolution, "classes": a.classes, "output_stride": a.output_stride, "divisor": a.divisor});
+    // Written only when not TensorFlow's (files of TensorFlow-padded models stay as they were).
+    if a.padding == mnv2_arch::Padding::Symmetric {
+        arch["padding"] = json!("symmetric");
+    }
     meta.insert("mnv2.arch".into(), arch.to_string());
     meta.insert("mnv2.input".into(), json!({"mean": model.input.mean, "std": model.input.std}).to_string());
     let output = if matches!(model.output, OutputKind::Softmax { .. }) { "softmax" } else { "logits" };
@@ -265,9 +269,15 @@ fn arch_of(meta: &Metadata) -> Result<Arch, String> {
     let arch_json: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let num = |k: &str| arch_json[k].as_f64().ok_or_else(|| format!("mnv2.arch has no {k}"));
     let (os, divisor) = (num("output_stride")? as u32, num("divisor")? as u32);
+    let padding = match arch_json.get("padding").and_then(Value::as_str) {
+        None | Some("tensor_flow_same") => mnv2_arch::Padding::TensorFlowSame,
+        Some("symmetric") => mnv2_arch::Padding::Symmetric,
+        Some(other) => return Err(format!("mnv2.arch has an unknown padding {other:?}")),
+    };
     Arch::new(num("width")? as f32, num("resolution")? as u32, num("classes")? as u32)
         .and_then(|a| a.with_output_stride(os))
         .and_then(|a| a.with_divisor(divisor))
+        .map(|a| a.with_padding(padding))
         .map_err(|e| e.to_string())
 }
 

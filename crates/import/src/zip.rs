@@ -1,4 +1,5 @@
-//! Reads the label file that TFLite metadata appends to a model as an uncompressed ZIP archive.
+//! Uncompressed ZIP archives: the label file TFLite metadata appends to a model, and PyTorch's
+//! checkpoints (`torch.save` stores its members uncompressed).
 
 /// The first stored `.txt` member of a ZIP archive appended to `file` with exactly `classes`
 /// non-empty lines, or `None`. Never fails: labels are optional.
@@ -27,6 +28,11 @@ fn u32_at(b: &[u8], p: usize) -> Option<usize> {
     Some(u32::from_le_bytes(b.get(p..p.checked_add(4)?)?.try_into().ok()?) as usize)
 }
 
+/// (name, bytes) of every stored (uncompressed) member of the archive at the end of `file`.
+pub fn stored(file: &[u8]) -> Option<Vec<(String, &[u8])>> {
+    members(file)
+}
+
 /// (name, bytes) of every stored (uncompressed) member, located through the central directory.
 fn members(file: &[u8]) -> Option<Vec<(String, &[u8])>> {
     const EOCD: u32 = 0x0605_4b50;
@@ -35,8 +41,14 @@ fn members(file: &[u8]) -> Option<Vec<(String, &[u8])>> {
     let count = u16_at(file, eocd + 10)?;
     let cd_size = u32_at(file, eocd + 12)?;
     let cd_offset = u32_at(file, eocd + 16)?;
+    // A ZIP64 end record and its locator (PyTorch writes them) sit between the central
+    // directory and the end record.
+    let cd_end = match eocd.checked_sub(20).and_then(|l| u32_at(file, l)) {
+        Some(0x0706_4b50) => eocd.checked_sub(20 + 56).filter(|&r| u32_at(file, r) == Some(0x0606_4b50))?,
+        _ => eocd,
+    };
     // The archive may be appended to other data: offsets are relative to the archive's start.
-    let base = eocd.checked_sub(cd_size)?.checked_sub(cd_offset)?;
+    let base = cd_end.checked_sub(cd_size)?.checked_sub(cd_offset)?;
     let mut p = base + cd_offset;
     let mut out = Vec::new();
     for _ in 0..count {

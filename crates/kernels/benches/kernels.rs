@@ -5,6 +5,7 @@
 //! (fp32) GEMM shape, `DW=HxWxCxS` one depthwise shape (fp32 and int8).
 
 use mnv2_arch::{Arch, Layer};
+use mnv2_kernels::Padding;
 use mnv2_kernels::aligned::{AlignedVec, Zeroable};
 use mnv2_kernels::conv::{ConvShape, PackedConv, conv2d};
 use mnv2_kernels::dwconv::{DwLayer, DwShape, dwconv3x3};
@@ -112,7 +113,7 @@ fn time_qdwconv(isa: Isa, shape: DwShape) -> (f64, f64) {
 
 /// The stem (3x3 stride 2 on 224x224x3) in fp32 and int8.
 fn bench_stem(isa: Isa, out_c: usize, macs: u64, wanted: &dyn Fn(&str) -> bool) {
-    let shape = ConvShape { in_h: 224, in_w: 224, in_c: 3, out_c, kernel: 3, stride: 2 };
+    let shape = ConvShape { in_h: 224, in_w: 224, in_c: 3, out_c, kernel: 3, stride: 2, padding: Padding::Same };
     let name = format!("int8 stem conv3x3 s2 224x224x3->{out_c}");
     if wanted(&name) {
         let q = QConvLayer::new(
@@ -159,8 +160,14 @@ fn bench_block(isa: Isa, b: &mnv2_arch::Bottleneck, wanted: &dyn Fn(&str) -> boo
         }
     }
     let c = dw_in.c as usize;
-    let shape =
-        DwShape { in_h: dw_in.h as usize, in_w: dw_in.w as usize, channels: c, stride: b.stride as usize, dilation: 1 };
+    let shape = DwShape {
+        in_h: dw_in.h as usize,
+        in_w: dw_in.w as usize,
+        channels: c,
+        stride: b.stride as usize,
+        dilation: 1,
+        padding: Padding::Same,
+    };
     let macs = 9 * dw_out.len() as u64;
     let name = format!("f32 dwconv3x3 s{} {}x{}x{}", b.stride, dw_in.h, dw_in.w, c);
     if wanted(&name) {
@@ -179,7 +186,8 @@ fn bench_one_shape() -> bool {
             report(&format!("gemm {v}"), isa, (d[0] * d[1] * d[2]) as u64, time_gemm(isa, d[0], d[1], d[2]));
         }
     } else if let Some((v, d)) = shape_from_env("DW", "HxWxCxS") {
-        let shape = DwShape { in_h: d[0], in_w: d[1], channels: d[2], stride: d[3], dilation: 1 };
+        let shape =
+            DwShape { in_h: d[0], in_w: d[1], channels: d[2], stride: d[3], dilation: 1, padding: Padding::Same };
         for isa in Isa::all_available() {
             report(&format!("f32 dwconv {v}"), isa, 9 * shape.out_len() as u64, time_dwconv(isa, shape));
             report(&format!("int8 dwconv {v}"), isa, 9 * shape.out_len() as u64, time_qdwconv(isa, shape));

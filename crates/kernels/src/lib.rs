@@ -53,6 +53,27 @@ impl Clamp {
     }
 }
 
+/// Where convolutions pad (see `mnv2_arch::Padding`): TensorFlow's "same", or `kernel / 2` on
+/// every side (PyTorch). The output sizes are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    #[default]
+    Same,
+    Symmetric,
+}
+
+impl Padding {
+    /// (pad_before, output_size) of a convolution over `input` pixels.
+    pub fn geometry(self, input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize) {
+        let (same_before, out) = same_padding(input, kernel, stride, dilation);
+        match self {
+            Padding::Same => (same_before, out),
+            // (in + 2p - span) / stride + 1 equals ceil(in / stride) for p = span / 2.
+            Padding::Symmetric => ((kernel - 1) * dilation / 2, out),
+        }
+    }
+}
+
 /// "Same" padding as TensorFlow computes it: the total padding, with the extra pixel (when the
 /// total is odd) at the bottom/right. Returns (pad_before, output_size).
 pub fn same_padding(input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize) {

@@ -157,6 +157,9 @@ impl TrainNet {
     }
 
     pub fn with_padding(arch: Arch, batch: usize, tf_same: bool) -> TrainNet {
+        // The architecture says how its convolutions pad, and so does the model made from it.
+        let padding = if tf_same { mnv2_arch::Padding::TensorFlowSame } else { mnv2_arch::Padding::Symmetric };
+        let arch = arch.with_padding(padding);
         let mut net = TrainNet {
             arch,
             units: Vec::new(),

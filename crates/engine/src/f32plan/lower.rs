@@ -3,8 +3,9 @@
 //! with the global pool.
 
 use super::*;
-use crate::lower::{BufferPlan, conv_shape, dw_shape, mismatch};
+use crate::lower::{BufferPlan, conv_shape, dw_shape, kernel_padding, mismatch};
 use mnv2_arch::Bottleneck;
+use mnv2_kernels::Padding;
 
 /// A conv's weights and bias in float32.
 fn dequant_conv(w: &ConvWeights) -> Result<(Vec<f32>, Vec<f32>), EngineError> {
@@ -28,6 +29,7 @@ struct Lowering {
     /// The bottleneck whose expansion SSDLite taps, and the tapped map's size.
     tap_block: Option<u32>,
     tap_len: usize,
+    padding: Padding,
 }
 
 impl F32Engine {
@@ -41,7 +43,8 @@ impl F32Engine {
             _ => model.arch.layers(),
         };
         let tap_block = ssd.map(|s| s.tap_block().index);
-        let mut l = Lowering { steps: Vec::new(), buffers: BufferPlan::new([0, 0]), tap_block, tap_len: 0 };
+        let padding = kernel_padding(model.arch.padding);
+        let mut l = Lowering { steps: Vec::new(), buffers: BufferPlan::new([0, 0]), tap_block, tap_len: 0, padding };
         for (layer, weights) in layers.iter().zip(&model.layers) {
             l.layer(layer, weights)?;
         }
@@ -87,7 +90,7 @@ impl Lowering {
         let step = match (layer, weights) {
             (Layer::Stem(c), LayerWeights::Stem(w)) => {
                 let (weights, bias) = dequant_conv(w)?;
-                let shape = conv_shape(c);
+                let shape = conv_shape(c, self.padding);
                 self.buffers.store(c.output.len());
                 Step::Stem { shape, w: PackedConv::from_ohwi(shape.out_c, shape.kernel, shape.in_c, &weights, &bias) }
             }
@@ -117,7 +120,7 @@ impl Lowering {
         }
         self.buffers.store_block(b.output().len());
         let (w, bias) = dequant_conv(&bw.depthwise)?;
-        let dw = DwLayer { shape: dw_shape(b), w, bias, clamp: Clamp::RELU6 };
+        let dw = DwLayer { shape: dw_shape(b, self.padding), w, bias, clamp: Clamp::RELU6 };
         Ok(Step::Block(Box::new(FusedBlock::new(expand, dw, pack_pointwise(&bw.project)?, b.residual.then_some(())))))
     }
 

@@ -3,8 +3,9 @@
 
 use super::quant::{Act, ActQ, act_q, conv_parts, pack_pointwise};
 use super::*;
-use crate::lower::{BufferPlan, conv_shape, dw_shape, mismatch};
+use crate::lower::{BufferPlan, conv_shape, dw_shape, kernel_padding, mismatch};
 use mnv2_arch::{Bottleneck, Conv, Shape};
+use mnv2_kernels::Padding;
 
 /// The state of a lowering: the level, the activations' type, the quantization of the tensor
 /// the next layer reads, and the buffers planned so far.
@@ -16,6 +17,7 @@ struct Lowering {
     /// The largest expanded tensor (the traced run's buffers) and the pooled channels.
     wide: usize,
     pooled: usize,
+    padding: Padding,
 }
 
 impl Q8Engine {
@@ -29,7 +31,8 @@ impl Q8Engine {
         let signed = model.activations_signed();
         let cur = act_q(&model.input.quant, model.input.signed, "input")?;
         let buffers = BufferPlan::new([0, model.arch.input().len()]);
-        let mut l = Lowering { isa, signed, cur, buffers, wide: 0, pooled: 0 };
+        let padding = kernel_padding(model.arch.padding);
+        let mut l = Lowering { isa, signed, cur, buffers, wide: 0, pooled: 0, padding };
         let mut steps: Vec<QStep> = l.input(model)?.into_iter().collect();
         let layers = match model.task {
             Task::Classify => model.arch.layers(),
@@ -105,7 +108,15 @@ impl Lowering {
     fn stem(&mut self, c: &Conv, w: &ConvWeights, what: &str) -> Result<QStep, EngineError> {
         let p = conv_parts(w, c.output.c as usize, self.cur, true, self.signed, what)?;
         self.buffers.store(c.output.len());
-        let layer = QConvLayer::new(self.isa, conv_shape(c), &p.w, p.bias, self.cur.zero_point, p.requant, p.stage);
+        let layer = QConvLayer::new(
+            self.isa,
+            conv_shape(c, self.padding),
+            &p.w,
+            p.bias,
+            self.cur.zero_point,
+            p.requant,
+            p.stage,
+        );
         self.cur = p.output;
         Ok(QStep::Stem(layer))
     }
@@ -126,7 +137,7 @@ impl Lowering {
         };
         let p = conv_parts(&bw.depthwise, b.hidden as usize, self.cur, true, signed, &format!("{what} depthwise"))?;
         let requant = RequantVec::new(&p.requant);
-        let dw = QDwLayer::new(isa, dw_shape(b), p.w, p.bias, self.cur.zero_point, requant, p.stage);
+        let dw = QDwLayer::new(isa, dw_shape(b, self.padding), p.w, p.bias, self.cur.zero_point, requant, p.stage);
         let (project, y) = pack_pointwise(isa, &bw.project, p.output, false, signed, &format!("{what} project"))?;
         self.cur = y;
         let add = if b.residual {

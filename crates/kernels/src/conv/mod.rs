@@ -26,13 +26,14 @@ pub struct ConvShape {
     pub out_c: usize,
     pub kernel: usize,
     pub stride: usize,
+    pub padding: crate::Padding,
 }
 
 impl ConvShape {
-    /// (pad_top, out_h, pad_left, out_w) with TensorFlow's "same" rule.
+    /// (pad_top, out_h, pad_left, out_w) as `padding` says.
     pub fn geometry(&self) -> (usize, usize, usize, usize) {
-        let (pt, oh) = crate::same_padding(self.in_h, self.kernel, self.stride, 1);
-        let (pl, ow) = crate::same_padding(self.in_w, self.kernel, self.stride, 1);
+        let (pt, oh) = self.padding.geometry(self.in_h, self.kernel, self.stride, 1);
+        let (pl, ow) = self.padding.geometry(self.in_w, self.kernel, self.stride, 1);
         (pt, oh, pl, ow)
     }
     pub fn out_len(&self) -> usize {

@@ -1,5 +1,6 @@
 use super::*;
-use crate::testutil::{Rng, assert_close};
+use crate::Padding;
+use crate::testutil::{Rng, assert_close, padding_for};
 
 #[test]
 fn matches_reference_on_many_shapes() {
@@ -10,7 +11,7 @@ fn matches_reference_on_many_shapes() {
                 for (kernel, stride) in [(3, 2), (3, 1), (1, 1), (5, 2)] {
                     seed += 1;
                     let mut rng = Rng::new(seed);
-                    let shape = ConvShape { in_h: h, in_w: w, in_c, out_c, kernel, stride };
+                    let shape = ConvShape { in_h: h, in_w: w, in_c, out_c, kernel, stride, padding: padding_for(seed) };
                     let input = rng.vec(h * w * in_c);
                     let ohwi = rng.vec(out_c * kernel * kernel * in_c);
                     let bias = rng.vec(out_c);
@@ -29,7 +30,7 @@ fn matches_reference_on_many_shapes() {
 
 #[test]
 fn stem_at_224_pads_bottom_right_only() {
-    let shape = ConvShape { in_h: 224, in_w: 224, in_c: 3, out_c: 32, kernel: 3, stride: 2 };
+    let shape = ConvShape { in_h: 224, in_w: 224, in_c: 3, out_c: 32, kernel: 3, stride: 2, padding: Padding::Same };
     assert_eq!(shape.geometry(), (0, 112, 0, 112));
     let odd = ConvShape { in_h: 225, ..shape };
     assert_eq!(odd.geometry().0, 1);

@@ -23,13 +23,14 @@ pub struct DwShape {
     pub channels: usize,
     pub stride: usize,
     pub dilation: usize,
+    pub padding: crate::Padding,
 }
 
 impl DwShape {
-    /// (pad_top, out_h, pad_left, out_w) with TensorFlow's "same" rule.
+    /// (pad_top, out_h, pad_left, out_w) as `padding` says.
     pub fn geometry(&self) -> (usize, usize, usize, usize) {
-        let (pt, oh) = crate::same_padding(self.in_h, 3, self.stride, self.dilation);
-        let (pl, ow) = crate::same_padding(self.in_w, 3, self.stride, self.dilation);
+        let (pt, oh) = self.padding.geometry(self.in_h, 3, self.stride, self.dilation);
+        let (pl, ow) = self.padding.geometry(self.in_w, 3, self.stride, self.dilation);
         (pt, oh, pl, ow)
     }
     pub fn out_len(&self) -> usize {

@@ -1,5 +1,6 @@
 use super::*;
-use crate::testutil::{Rng, assert_close};
+use crate::Padding;
+use crate::testutil::{Rng, assert_close, padding_for};
 
 #[test]
 fn matches_reference_on_many_shapes() {
@@ -10,7 +11,7 @@ fn matches_reference_on_many_shapes() {
                 for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
                     seed += 1;
                     let mut rng = Rng::new(seed);
-                    let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
+                    let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation, padding: padding_for(seed) };
                     let input = rng.vec(h * w * channels);
                     let clamp = Clamp::relu6(seed % 2 == 0);
                     let layer = DwLayer { shape, w: rng.vec(9 * channels), bias: rng.vec(channels), clamp };
@@ -28,7 +29,7 @@ fn matches_reference_on_many_shapes() {
 #[test]
 fn tensorflow_same_padding_is_asymmetric() {
     // 4x4 input, stride 2: output 2x2, total padding 1, all of it at the bottom/right.
-    let shape = DwShape { in_h: 4, in_w: 4, channels: 1, stride: 2, dilation: 1 };
+    let shape = DwShape { in_h: 4, in_w: 4, channels: 1, stride: 2, dilation: 1, padding: Padding::Same };
     assert_eq!(shape.geometry(), (0, 2, 0, 2));
     let input: Vec<f32> = (0..16).map(|v| v as f32).collect();
     let mut w = vec![0.0; 9];
@@ -40,9 +41,27 @@ fn tensorflow_same_padding_is_asymmetric() {
 }
 
 #[test]
+fn symmetric_padding_pads_one_pixel_on_every_side() {
+    // 4x4 input, stride 2, PyTorch's padding 1: output 2x2, output (oy, ox) centred on input
+    // (2*oy, 2*ox), so the top-left tap picks input (2*oy - 1, 2*ox - 1): padding for oy or ox 0.
+    let shape = DwShape { in_h: 4, in_w: 4, channels: 1, stride: 2, dilation: 1, padding: Padding::Symmetric };
+    assert_eq!(shape.geometry(), (1, 2, 1, 2));
+    let input: Vec<f32> = (0..16).map(|v| v as f32).collect();
+    let mut w = vec![0.0; 9];
+    w[0] = 1.0;
+    w[4] = 100.0; // the centre tap picks input (2*oy, 2*ox)
+    let layer = DwLayer { shape, w, bias: vec![0.0], clamp: Clamp::NONE };
+    for isa in Isa::all_available() {
+        let mut out = vec![0.0; 4];
+        dwconv3x3(isa, &layer, &input, 0..2, &mut out);
+        assert_eq!(out, vec![0.0, 200.0, 800.0, 1000.0 + 5.0], "{isa:?}");
+    }
+}
+
+#[test]
 fn row_ranges_compose() {
     let mut rng = Rng::new(3);
-    let shape = DwShape { in_h: 11, in_w: 6, channels: 12, stride: 2, dilation: 1 };
+    let shape = DwShape { in_h: 11, in_w: 6, channels: 12, stride: 2, dilation: 1, padding: Padding::Same };
     let input = rng.vec(11 * 6 * 12);
     let layer = DwLayer { shape, w: rng.vec(9 * 12), bias: rng.vec(12), clamp: Clamp::RELU6 };
     let (_, oh, _, ow) = shape.geometry();
@@ -61,7 +80,7 @@ fn row_ranges_compose() {
 fn windows_of_rows_give_the_same_bits() {
     let mut rng = Rng::new(9);
     for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
-        let shape = DwShape { in_h: 13, in_w: 5, channels: 10, stride, dilation };
+        let shape = DwShape { in_h: 13, in_w: 5, channels: 10, stride, dilation, padding: Padding::Same };
         let input = rng.vec(13 * 5 * 10);
         let layer = DwLayer { shape, w: rng.vec(90), bias: rng.vec(10), clamp: Clamp::RELU6 };
         let (pt, oh, _, ow) = shape.geometry();
@@ -87,7 +106,7 @@ fn rings_of_rows_give_the_same_bits() {
     let mut rng = Rng::new(10);
     for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
         for channels in [10, 32] {
-            let shape = DwShape { in_h: 13, in_w: 5, channels, stride, dilation };
+            let shape = DwShape { in_h: 13, in_w: 5, channels, stride, dilation, padding: Padding::Same };
             let row_len = 5 * channels;
             let input = rng.vec(13 * row_len);
             let layer = DwLayer { shape, w: rng.vec(9 * channels), bias: rng.vec(channels), clamp: Clamp::RELU6 };
@@ -124,7 +143,7 @@ fn avx512_is_bit_identical_to_avx2() {
             for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (1, 4), (2, 2)] {
                 seed += 1;
                 let mut rng = Rng::new(seed);
-                let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
+                let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation, padding: padding_for(seed) };
                 let input = rng.vec(h * w * channels);
                 let layer = DwLayer { shape, w: rng.vec(9 * channels), bias: rng.vec(channels), clamp: Clamp::RELU6 };
                 let (_, oh, _, _) = shape.geometry();

@@ -217,7 +217,7 @@ pub fn qconv2d_reference(layer: &QConvLayer, ohwi: &[i16], input: &[u8]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{Rng, quant_weights, rounding};
+    use crate::testutil::{Rng, padding_for, quant_weights, rounding};
 
     #[test]
     fn matches_reference_exactly() {
@@ -228,7 +228,8 @@ mod tests {
                     for (kernel, stride) in [(3, 2), (3, 1), (1, 1)] {
                         seed += 1;
                         let mut rng = Rng::new(seed);
-                        let shape = ConvShape { in_h: h, in_w: w, in_c, out_c, kernel, stride };
+                        let shape =
+                            ConvShape { in_h: h, in_w: w, in_c, out_c, kernel, stride, padding: padding_for(seed) };
                         // int8, uint8 and wider weights in turn (VNNI takes the first two).
                         let ohwi = quant_weights(&mut rng, out_c * kernel * kernel * in_c, seed);
                         let layer = QConvLayer::new(

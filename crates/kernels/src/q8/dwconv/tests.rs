@@ -1,8 +1,9 @@
 //! Every variant against the reference, on many shapes, windows and rings.
 
 use super::*;
+use crate::Padding;
 use crate::q8::Requant;
-use crate::testutil::{Rng, quant_weights, rounding};
+use crate::testutil::{Rng, padding_for, quant_weights, rounding};
 
 #[test]
 fn matches_reference_exactly() {
@@ -13,7 +14,7 @@ fn matches_reference_exactly() {
                 for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                     seed += 1;
                     let mut rng = Rng::new(seed);
-                    let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation };
+                    let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation, padding: padding_for(seed) };
                     // int8, uint8 and wider weights in turn (VNNI takes the first two).
                     let layer = QDwLayer::new(
                         isa,
@@ -50,7 +51,7 @@ fn rings_of_rows_give_the_same_bytes() {
             for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
                 seed += 1;
                 let mut rng = Rng::new(seed);
-                let shape = DwShape { in_h: 11, in_w: 9, channels, stride, dilation };
+                let shape = DwShape { in_h: 11, in_w: 9, channels, stride, dilation, padding: Padding::Same };
                 let row_len = 9 * channels;
                 let layer = QDwLayer::new(
                     isa,
