@@ -198,7 +198,7 @@ pub struct RunArgs {
     /// Model file.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Input tensor: .npy (float32 real values, or uint8 bytes) or .png (its raw RGB bytes).
+    /// Input tensor: .npy (float32 real values NHWC, or NCHW [n, 3, S, S] as PyTorch lays them out; or uint8 bytes) or .png (its raw RGB bytes).
     #[arg(long)]
     pub input: PathBuf,
     /// Where to write the output tensor (.npy).

@@ -33,7 +33,12 @@ pub fn main(a: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let batch = n / per_image;
+        let s = c.input_size();
         match arr.data {
+            // PyTorch's NCHW ([n, 3, s, s]) is recognised by its shape and made NHWC.
+            NpyData::F32(v) if arr.shape.len() == 4 && arr.shape[1..] == [3, s, s] && s != 3 => {
+                c.run_real(&npy::nchw_to_nhwc(&v, batch, 3, s, s), batch)?
+            }
             NpyData::F32(v) => c.run_real(&v, batch)?,
             NpyData::U8(v) => c.run_bytes(&v.chunks_exact(per_image).collect::<Vec<_>>())?,
             NpyData::I8(v) => {

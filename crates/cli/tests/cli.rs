@@ -159,3 +159,36 @@ fn run_int8_reproduces_tflite_bytes_and_f32_is_close() {
     assert!(text(&out.stderr).contains("quantized"), "{}", text(&out.stderr));
     std::fs::remove_file(&out_path).ok();
 }
+
+/// PyTorch's files and layout through `mnv2 run`: the torchvision `.pth` and ONNX fixtures on a
+/// reference NCHW input written as a `.npy`, logits within 1e-4 of PyTorch's.
+#[test]
+fn run_takes_pytorch_models_and_nchw_inputs() {
+    let raw = std::fs::read(shared_file("reference/torchvision/input4.f32")).unwrap();
+    let nchw: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let dir = std::env::temp_dir().join(format!("mnv2-nchw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("in.npy");
+    std::fs::write(&input, mnv2::npy::f32_bytes(&[1, 3, 224, 224], &nchw)).unwrap();
+    let raw = std::fs::read(shared_file("reference/torchvision/input4.pytorch.f32")).unwrap();
+    let pytorch: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    for model in ["torchvision_mobilenet_v2_random.pth", "torchvision_mobilenet_v2_random.onnx"] {
+        let model = shared_file(format!("models/{model}"));
+        let output = dir.join("out.npy");
+        let out = mnv2(&[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let npy = mnv2::npy::parse(&std::fs::read(&output).unwrap()).unwrap();
+        let mnv2::npy::NpyData::F32(logits) = npy.data else { panic!("float output") };
+        let worst = logits.iter().zip(&pytorch).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{}: {worst}", model.display());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

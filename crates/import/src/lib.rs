@@ -8,6 +8,7 @@
 
 mod error;
 mod flatbuf;
+pub mod onnx;
 pub mod safetensors;
 mod tfgraph;
 mod tflite;
@@ -51,11 +52,14 @@ pub fn load_bytes(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
         let net = torch::pth::torchvision_net(named.filter(|(k, _)| !k.ends_with("num_batches_tracked")).collect())?;
         return torch::to_model(net, 224, name);
     }
+    if onnx::looks_like_onnx(bytes, name) {
+        return onnx::load_onnx(bytes, name);
+    }
     // A GraphDef has no magic number; its first field is a node (tag 1, length-delimited: 0x0a).
     if name.ends_with(".pb") || bytes.first() == Some(&0x0a) {
         return tfgraph::load_tf_graph(bytes, name);
     }
     Err(ImportError::UnknownFormat(format!(
-        "{name} is neither a TFLite flatbuffer, an mnv2 or PyTorch safetensors file, a PyTorch checkpoint (.pth) nor a TensorFlow frozen graph"
+        "{name} is neither a TFLite flatbuffer, an mnv2 or PyTorch safetensors file, a PyTorch checkpoint (.pth), an ONNX file nor a TensorFlow frozen graph"
     )))
 }

@@ -7,19 +7,6 @@ mod common;
 use common::*;
 use mnv2::{Classifier, Options, Precision};
 
-/// The reference input `input{n}.f32` (1x3x224x224 NCHW) as NHWC.
-fn nhwc_input(n: usize) -> Vec<f32> {
-    let bytes = std::fs::read(shared_file(format!("reference/torchvision/input{n}.f32"))).unwrap();
-    let nchw: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    let (c, hw) = (3, 224 * 224);
-    (0..hw * c).map(|i| nchw[(i % c) * hw + i / c]).collect()
-}
-
-fn reference(n: usize, who: &str) -> Vec<f32> {
-    let bytes = std::fs::read(shared_file(format!("reference/torchvision/input{n}.{who}.f32"))).unwrap();
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
-}
-
 fn worst(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -33,8 +20,9 @@ fn torchvision_state_dict_gives_pytorchs_logits() {
     assert_eq!((arch.width, arch.resolution, arch.classes), (1.0, 224, 1000));
     assert_eq!(arch.padding, mnv2::arch::Padding::Symmetric);
     for n in 0..5 {
-        let out = c.run_real(&nhwc_input(n), 1).unwrap();
-        let (pt, ort) = (worst(&out, &reference(n, "pytorch")), worst(&out, &reference(n, "onnxruntime")));
+        let out = c.run_real(&nhwc_of("", n, 224), 1).unwrap();
+        let (pt, ort) =
+            (worst(&out, &reference_of("", n, "pytorch")), worst(&out, &reference_of("", n, "onnxruntime")));
         eprintln!("input{n}: |mnv2 - PyTorch| {pt:.2e}, |mnv2 - ONNX Runtime| {ort:.2e}");
         assert!(pt < 1e-4 && ort < 1e-4, "input{n}: {pt} {ort}");
     }
@@ -82,4 +70,62 @@ fn bad_checkpoints_are_refused_with_a_reason() {
     let evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.";
     let e = mnv2::import::torch::pickle::state_dict(evil).unwrap_err();
     assert!(e.contains("refused global os.system"), "{e}");
+}
+
+/// The reference input `{prefix}input{n}.f32` (1x3xSxS NCHW) as NHWC.
+fn nhwc_of(prefix: &str, n: usize, s: usize) -> Vec<f32> {
+    let bytes = std::fs::read(shared_file(format!("reference/torchvision/{prefix}input{n}.f32"))).unwrap();
+    let nchw: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    mnv2::npy::nchw_to_nhwc(&nchw, 1, 3, s, s)
+}
+
+#[test]
+fn torchvision_onnx_from_both_exporters_gives_pytorchs_logits() {
+    let cases = [
+        ("torchvision_mobilenet_v2_random.onnx", "", 5, 1.0, 224),
+        ("torchvision_mobilenet_v2_0.5_random_dynamo.onnx", "dynamo_", 2, 0.5, 160),
+    ];
+    for (file, prefix, inputs, width, resolution) in cases {
+        let options = Options { precision: Precision::F32, threads: 2, ..Options::default() };
+        let mut c = Classifier::load(shared_file(format!("models/{file}")), options).unwrap();
+        let arch = c.model().arch;
+        assert_eq!((arch.width, arch.resolution, arch.classes), (width, resolution, 1000), "{file}");
+        for n in 0..inputs {
+            let out = c.run_real(&nhwc_of(prefix, n, resolution as usize), 1).unwrap();
+            let pt = worst(&out, &reference_of(prefix, n, "pytorch"));
+            let ort = worst(&out, &reference_of(prefix, n, "onnxruntime"));
+            eprintln!("{file} input{n}: |mnv2 - PyTorch| {pt:.2e}, |mnv2 - ONNX Runtime| {ort:.2e}");
+            assert!(pt < 1e-4 && ort < 1e-4, "{file} input{n}: {pt} {ort}");
+        }
+    }
+}
+
+fn reference_of(prefix: &str, n: usize, who: &str) -> Vec<f32> {
+    let bytes = std::fs::read(shared_file(format!("reference/torchvision/{prefix}input{n}.{who}.f32"))).unwrap();
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn bad_onnx_files_are_refused_naming_the_node() {
+    let good = std::fs::read(shared_file("models/torchvision_mobilenet_v2_random.onnx")).unwrap();
+    for len in [0, 5, 1000, good.len() / 2, good.len() - 1] {
+        let e = mnv2::import::load_bytes(&good[..len], "cut.onnx").unwrap_err().to_string();
+        assert!(!e.is_empty(), "{len}");
+    }
+    // One Clip becomes a Relu (same length): refused, naming the node.
+    let mut relu = good.clone();
+    let at = relu.windows(6).position(|w| w == b"\x22\x04Clip").expect("an op_type Clip");
+    relu[at..at + 6].copy_from_slice(b"\x22\x04Relu");
+    let e = mnv2::import::load_bytes(&relu, "relu.onnx").unwrap_err().to_string();
+    assert!(e.contains("(Relu)") && e.contains("node"), "{e}");
+    // Clip(0, 6) made Clip(0, 0): the Constant's value changed.
+    let six = 6.0f32.to_le_bytes();
+    let mut clip = good.clone();
+    let at = clip.windows(4).position(|w| w == six).expect("a 6.0 constant");
+    clip[at..at + 4].copy_from_slice(&0.0f32.to_le_bytes());
+    let e = mnv2::import::load_bytes(&clip, "clip.onnx").unwrap_err().to_string();
+    assert!(e.contains("Clip(0, 0)") || e.contains("MobileNetV2"), "{e}");
+    // Keras's MobileNetV2 in ONNX is NHWC with TensorFlow's ops: refused with a reason.
+    let keras = mnv2::import::load(shared_file("models/keras_mobilenet_v2_1.0_224_random_f32.onnx")).unwrap_err();
+    assert!(keras.to_string().contains("keras_mobilenet_v2_1.0_224_random_f32.onnx"), "{keras}");
 }

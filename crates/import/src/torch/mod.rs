@@ -21,6 +21,10 @@ pub struct TorchConv {
     pub weight: Vec<f32>,
     pub bias: Option<Vec<f32>>,
     pub bn: Option<BatchNorm>,
+    /// Stride and whether a ReLU6 follows, where the source states them (ONNX graphs; a
+    /// `state_dict` has only names).
+    pub stride: Option<usize>,
+    pub relu6: Option<bool>,
 }
 
 /// Batch-norm parameters and running statistics.
@@ -33,10 +37,15 @@ pub struct BatchNorm {
     pub eps: f32,
 }
 
-/// A whole network: the convolutions in order and the classifier ([classes, features], bias).
+/// The classifier: weights [classes, features] row-major, that shape, and the bias.
+pub type Fc = (Vec<f32>, [usize; 2], Vec<f32>);
+
+/// A whole network: the convolutions in order and the classifier.
 pub struct TorchNet {
     pub convs: Vec<TorchConv>,
-    pub fc: (Vec<f32>, [usize; 2], Vec<f32>),
+    pub fc: Fc,
+    /// The convs whose output a residual Add sums, where the source states it.
+    pub residual_after: Option<Vec<usize>>,
 }
 
 /// The widths tried first (the published ones); then every width in steps of 0.01.
@@ -52,8 +61,9 @@ pub fn to_model(net: TorchNet, resolution: u32, name: &str) -> Result<Model, Imp
     let arch = widths
         .filter_map(|w| Arch::new(w, resolution, classes as u32).ok())
         .map(|a| a.with_padding(Padding::Symmetric))
-        .find(|a| expected_shapes(a) == net.convs.iter().map(|c| c.shape).collect::<Vec<_>>())
+        .find(|a| expected(a).iter().map(|e| e.0).eq(net.convs.iter().map(|c| c.shape)))
         .ok_or_else(|| mismatch_message(&net, resolution, classes))?;
+    check_structure(&net, &arch)?;
     let head = arch.layers().iter().find_map(|l| if let Layer::Head(c) = l { Some(c.output.c as usize) } else { None });
     if net.fc.1[1] != head.unwrap_or(0) {
         return Err(ImportError::NotMobileNetV2(format!(
@@ -101,27 +111,49 @@ pub fn to_model(net: TorchNet, resolution: u32, name: &str) -> Result<Model, Imp
     Ok(model)
 }
 
-/// The OIHW shapes of the architecture's convolutions in order.
-fn expected_shapes(a: &Arch) -> Vec<[usize; 4]> {
+/// The architecture's convolutions in order: OIHW shape, stride, ReLU6 after, residual after.
+fn expected(a: &Arch) -> Vec<([usize; 4], usize, bool, bool)> {
     let mut out = Vec::new();
     for layer in a.layers() {
         match layer {
             Layer::Stem(c) | Layer::Head(c) => {
                 let k = c.kernel as usize;
-                out.push([c.output.c as usize, c.input.c as usize, k, k]);
+                out.push(([c.output.c as usize, c.input.c as usize, k, k], c.stride as usize, true, false));
             }
             Layer::Bottleneck(b) => {
                 let (cin, hidden, cout) = (b.input.c as usize, b.hidden as usize, b.out as usize);
                 if b.has_expand() {
-                    out.push([hidden, cin, 1, 1]);
+                    out.push(([hidden, cin, 1, 1], 1, true, false));
                 }
-                out.push([hidden, 1, 3, 3]);
-                out.push([cout, hidden, 1, 1]);
+                out.push(([hidden, 1, 3, 3], b.stride as usize, true, false));
+                out.push(([cout, hidden, 1, 1], 1, false, b.residual));
             }
             _ => {}
         }
     }
     out
+}
+
+/// Strides, ReLU6 placement and residual sums as the architecture has them, where stated.
+fn check_structure(net: &TorchNet, arch: &Arch) -> Result<(), ImportError> {
+    let bad = |m: String| ImportError::NotMobileNetV2(m);
+    let slots = expected(arch);
+    for (c, (_, stride, relu6, _)) in net.convs.iter().zip(&slots) {
+        if c.stride.is_some_and(|s| s != *stride) {
+            return Err(bad(format!("{}: stride {:?}, MobileNetV2 has {stride} there", c.name, c.stride)));
+        }
+        if c.relu6.is_some_and(|r| r != *relu6) {
+            let what = if *relu6 { "needs a Clip(0, 6) after it" } else { "is linear (no Clip after it)" };
+            return Err(bad(format!("{}: this conv {what}", c.name)));
+        }
+    }
+    if let Some(adds) = &net.residual_after {
+        let want: Vec<usize> = slots.iter().enumerate().filter(|(_, s)| s.3).map(|(i, _)| i).collect();
+        if *adds != want {
+            return Err(bad(format!("residual sums after convs {adds:?}; MobileNetV2 has them after {want:?}")));
+        }
+    }
+    Ok(())
 }
 
 fn mismatch_message(net: &TorchNet, resolution: u32, classes: usize) -> ImportError {

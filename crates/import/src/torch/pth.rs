@@ -120,6 +120,8 @@ pub fn torchvision_net(mut t: HashMap<String, Named>) -> Result<TorchNet, Import
             weight: w.data,
             bias: None,
             bn: Some(bn),
+            stride: None,
+            relu6: None,
         });
     }
     let w = take("classifier.1.weight".into())?;
@@ -136,5 +138,5 @@ pub fn torchvision_net(mut t: HashMap<String, Named>) -> Result<TorchNet, Import
     if let Some(extra) = t.keys().min() {
         return Err(ImportError::NotMobileNetV2(format!("an unexpected tensor {extra}")));
     }
-    Ok(TorchNet { convs, fc: (w.data, [classes, features], b.data) })
+    Ok(TorchNet { convs, fc: (w.data, [classes, features], b.data), residual_after: None })
 }
