@@ -105,6 +105,19 @@ pub fn i8_bytes(shape: &[usize], values: &[i8]) -> Vec<u8> {
     out
 }
 
+/// A batch of NCHW float inputs (PyTorch's layout: `[n, 3, s, s]`) as NHWC, the engine's.
+pub fn nchw_to_nhwc(v: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            for p in 0..h * w {
+                out[(b * h * w + p) * c + ch] = v[(b * c + ch) * h * w + p];
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,17 +152,4 @@ mod tests {
             assert!(parse(&b[..n]).is_err(), "accepted {n} bytes");
         }
     }
-}
-
-/// A batch of NCHW float inputs (PyTorch's layout: `[n, 3, s, s]`) as NHWC, the engine's.
-pub fn nchw_to_nhwc(v: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
-    for b in 0..n {
-        for ch in 0..c {
-            for p in 0..h * w {
-                out[(b * h * w + p) * c + ch] = v[(b * c + ch) * h * w + p];
-            }
-        }
-    }
-    out
 }
