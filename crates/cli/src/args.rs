@@ -185,6 +185,11 @@ pub struct ClassifyArgs {
     /// Fraction of each side kept by the central crop.
     #[arg(long, default_value_t = 0.875, value_parser = crate::values::crop)]
     pub crop: f32,
+    /// Image to input: auto (the model's: crop-resize for TensorFlow models, resize-crop for
+    /// PyTorch ones), crop-resize (central crop, then resize: TF-slim) or resize-crop (shorter
+    /// side to size / crop, then the central crop: torchvision)
+    #[arg(long, default_value = "auto", value_parser = crate::values::preprocess)]
+    pub preprocess: Option<mnv2::engine::Preprocess>,
     /// Arithmetic: auto (int8 for quantized models), f32 or int8.
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,

@@ -14,7 +14,13 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => mnv2::default_model_path()?,
     };
-    let options = Options { threads: a.threads, precision: a.precision, crop: a.crop, labels: a.labels.clone() };
+    let options = Options {
+        threads: a.threads,
+        precision: a.precision,
+        crop: a.crop,
+        labels: a.labels.clone(),
+        preprocess: a.preprocess,
+    };
     let mut classifier =
         Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;
     // A batch too large for the memory limit is refused now, before any image is read.

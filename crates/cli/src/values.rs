@@ -68,6 +68,17 @@ pub fn crop(s: &str) -> Result<f32, String> {
     if v > 0.0 && v <= 1.0 { Ok(v) } else { Err("must be above 0 and at most 1".into()) }
 }
 
+/// `auto` (None: the model's own), `crop-resize` or `resize-crop`.
+pub fn preprocess(s: &str) -> Result<Option<mnv2::engine::Preprocess>, String> {
+    use mnv2::engine::Preprocess;
+    match s {
+        "auto" => Ok(None),
+        "crop-resize" => Ok(Some(Preprocess::CropThenResize)),
+        "resize-crop" => Ok(Some(Preprocess::ResizeThenCrop)),
+        _ => Err("auto, crop-resize or resize-crop".into()),
+    }
+}
+
 /// A size in bytes, with an optional K, M, G or T suffix (powers of 1024): `512M`, `8G`.
 pub fn bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();

@@ -18,8 +18,8 @@ mod threads;
 pub use error::EngineError;
 pub use f32plan::{F32Engine, F32Session};
 pub use mnv2_model::{
-    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, ModelError, OutputKind, PoolKind, Quant,
-    SsdExtraWeights, SsdPredictorWeights, SsdWeights, Task, Tensor, TensorData,
+    BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, ModelError, OutputKind, PoolKind,
+    Preprocess, Quant, SsdExtraWeights, SsdPredictorWeights, SsdWeights, Task, Tensor, TensorData,
 };
 pub use plan::{Plan, Runner, Session};
 pub use q8plan::{Q8Engine, Q8Session, TraceOp};

@@ -35,6 +35,35 @@ pub fn central_crop(img: &Rgb8, fraction: f32) -> Result<Rgb8, ImageError> {
     Ok(Rgb8::new(w, h, data))
 }
 
+/// torchvision's evaluation preprocessing: the shorter side resized to `size / fraction`
+/// (`Resize(256)` for 224: the longer side scaled and truncated, as torchvision computes it;
+/// PIL's bilinear), then the central `size` x `size` crop (`CenterCrop(224)`: offsets rounded
+/// half to even, as Python's `round`).
+pub fn resize_then_crop(img: &Rgb8, size: usize, fraction: f32) -> Result<Rgb8, ImageError> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(ImageError::CropFraction(fraction));
+    }
+    if img.width == 0 || img.height == 0 {
+        return Err(ImageError::Empty);
+    }
+    let short = ((size as f64 / fraction as f64).round() as usize).max(size);
+    let scaled = |long: usize, short_side: usize| (short as f64 * long as f64 / short_side as f64) as usize;
+    let (w, h) = if img.width <= img.height {
+        (short, scaled(img.height, img.width).max(size))
+    } else {
+        (scaled(img.width, img.height).max(size), short)
+    };
+    let resized = if (w, h) == (img.width, img.height) { img.clone() } else { crate::resize_bilinear(img, w, h) };
+    let (l, t) =
+        (((w - size) as f64 / 2.0).round_ties_even() as usize, ((h - size) as f64 / 2.0).round_ties_even() as usize);
+    let mut data = Vec::with_capacity(size * size * 3);
+    for y in t..t + size {
+        let row = (y * w + l) * 3;
+        data.extend_from_slice(&resized.data[row..row + size * 3]);
+    }
+    Ok(Rgb8::new(size, size, data))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

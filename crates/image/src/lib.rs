@@ -17,7 +17,7 @@ pub mod plot;
 mod resize;
 mod resize_tf1;
 
-pub use crop::{central_crop, central_crop_box};
+pub use crop::{central_crop, central_crop_box, resize_then_crop};
 pub use decode::{check_image, decode_rgb, decode_rgb_within, load_rgb, load_rgb_within};
 pub use mnv2_limits::{LimitError, Limits};
 pub use paths::image_paths;

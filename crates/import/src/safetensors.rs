@@ -5,7 +5,7 @@
 
 use mnv2_arch::{Arch, Layer};
 use mnv2_model::{
-    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, SsdExtraWeights,
+    BlockWeights, ConvWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Preprocess, SsdExtraWeights,
     SsdPredictorWeights, SsdWeights, Task, Tensor,
 };
 use serde_json::{Value, json};
@@ -68,7 +68,7 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
         arch["padding"] = json!("symmetric");
     }
     meta.insert("mnv2.arch".into(), arch.to_string());
-    meta.insert("mnv2.input".into(), json!({"mean": model.input.mean, "std": model.input.std}).to_string());
+    meta.insert("mnv2.input".into(), input_json(&model.input).to_string());
     let output = if matches!(model.output, OutputKind::Softmax { .. }) { "softmax" } else { "logits" };
     meta.insert("mnv2.output".into(), output.into());
     if matches!(model.task, Task::Detect(_)) {
@@ -250,17 +250,48 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     let task = if detect { Task::Detect(Box::new(ssd_weights(&ssd, &conv)?)) } else { Task::Classify };
     let input: Value =
         meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| bad(e.to_string()))?;
-    let (mean, std) = (input["mean"].as_f64().unwrap_or(127.5) as f32, input["std"].as_f64().unwrap_or(127.5) as f32);
+    let (mean, std) = (per_channel(&input["mean"]).map_err(bad)?, per_channel(&input["std"]).map_err(bad)?);
+    let preprocess = match input.get("preprocess").and_then(Value::as_str) {
+        None | Some("crop_then_resize") => Preprocess::CropThenResize,
+        Some("resize_then_crop") => Preprocess::ResizeThenCrop,
+        Some(other) => return Err(bad(format!("mnv2.input has an unknown preprocess {other:?}"))),
+    };
     let output = if meta.get("mnv2.output").map(String::as_str) == Some("softmax") {
         OutputKind::Softmax { quant: None, requantized: None }
     } else {
         OutputKind::Logits
     };
     let labels = meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok());
-    let input = InputSpec { mean, std, quant: None, requantized: None, signed: false };
+    let input = InputSpec { mean, std, preprocess, ..InputSpec::uniform(0.0, 1.0) };
     let model = Model { arch, layers, task, input, output, labels, name: name.into() };
     model.validate()?;
     Ok(model)
+}
+
+/// `mnv2.input`: one mean and std for TensorFlow-style models (as files have always had it),
+/// three of each and the preprocessing for others.
+fn input_json(i: &InputSpec) -> Value {
+    let same = |v: &[f32; 3]| v.iter().all(|&x| x == v[0]);
+    if same(&i.mean) && same(&i.std) && i.preprocess == Preprocess::CropThenResize {
+        return json!({"mean": i.mean[0], "std": i.std[0]});
+    }
+    let preprocess = match i.preprocess {
+        Preprocess::CropThenResize => "crop_then_resize",
+        Preprocess::ResizeThenCrop => "resize_then_crop",
+    };
+    json!({"mean": i.mean, "std": i.std, "preprocess": preprocess})
+}
+
+/// A mean or std: one number for every channel, or three (absent: 127.5).
+fn per_channel(v: &Value) -> Result<[f32; 3], String> {
+    match v {
+        Value::Null => Ok([127.5; 3]),
+        Value::Number(n) => Ok([n.as_f64().unwrap_or(127.5) as f32; 3]),
+        Value::Array(a) if a.len() == 3 && a.iter().all(Value::is_number) => {
+            Ok([0, 1, 2].map(|c| a[c].as_f64().unwrap_or(0.0) as f32))
+        }
+        other => Err(format!("mnv2.input: mean or std {other}")),
+    }
 }
 
 /// The architecture written in the `mnv2.arch` metadata.

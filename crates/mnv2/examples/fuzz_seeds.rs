@@ -25,7 +25,7 @@ fn seeds() -> Result<(), Box<dyn std::error::Error>> {
     let arch = mnv2::arch::Arch::new(0.35, 96, 10)?;
     let mut net = mnv2::train::TrainNet::with_padding(arch, 1, true);
     net.init_random(1);
-    let input = mnv2::engine::InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false };
+    let input = mnv2::engine::InputSpec::uniform(127.5, 127.5);
     let model = net.to_model(input, None, "fuzz seed");
     let st = dir("safetensors")?;
     mnv2::import::safetensors::save_model(&model, &st.join("small.safetensors"), &Default::default())?;

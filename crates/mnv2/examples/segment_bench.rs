@@ -21,7 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("int8 {path}: min {:.1} ms, median {:.1} ms ({threads} threads)", times[0], times[2]);
     let f = F32Engine::new(&m, threads)?;
     let mut s = f.session(1)?;
-    let real: Vec<f32> = input.iter().map(|&b| (b as f32 - m.input.mean) / m.input.std).collect();
+    let mut real = Vec::new();
+    m.input.extend_real(&mut real, &input);
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();

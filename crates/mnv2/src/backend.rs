@@ -47,13 +47,13 @@ impl Backend {
 }
 
 /// Prepared inputs (RGB bytes, each `len` long) as one contiguous batch, each length checked.
-pub(crate) fn concat_inputs(inputs: &[&[u8]], len: usize, each: impl Fn(u8) -> f32) -> Result<Vec<f32>, Error> {
+pub(crate) fn concat_inputs(inputs: &[&[u8]], len: usize, spec: &mnv2_engine::InputSpec) -> Result<Vec<f32>, Error> {
     let mut out = Vec::with_capacity(inputs.len() * len);
     for (i, b) in inputs.iter().enumerate() {
         if b.len() != len {
             return Err(Error::Input(format!("input {i} has {} bytes, expected {len}", b.len())));
         }
-        out.extend(b.iter().map(|&v| each(v)));
+        spec.extend_real(&mut out, b);
     }
     Ok(out)
 }

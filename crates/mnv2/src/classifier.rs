@@ -1,6 +1,6 @@
 //! Image classification end to end: image -> crop/resize -> network -> top-k labelled scores.
 
-use mnv2_engine::{Model, OutputKind, Quant, softmax_in_place};
+use mnv2_engine::{Model, OutputKind, Preprocess, Quant, softmax_in_place};
 use mnv2_heads::{Labels, Prediction};
 use mnv2_image::Rgb8;
 use std::path::Path;
@@ -53,11 +53,13 @@ pub struct Options {
     pub crop: f32,
     /// Labels file overriding those in the model.
     pub labels: Option<std::path::PathBuf>,
+    /// Crop-then-resize or resize-then-crop, overriding the model's (None: the model's).
+    pub preprocess: Option<Preprocess>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { threads: 0, precision: Precision::Auto, crop: 0.875, labels: None }
+        Options { threads: 0, precision: Precision::Auto, crop: 0.875, labels: None, preprocess: None }
     }
 }
 
@@ -67,6 +69,7 @@ pub struct Classifier {
     backend: Backend,
     labels: Labels,
     crop: f32,
+    preprocess: Preprocess,
 }
 
 impl Classifier {
@@ -96,7 +99,8 @@ impl Classifier {
             (None, None) => Labels::numbered(classes),
         };
         let backend = Backend::new(&model, &options)?;
-        Ok(Classifier { model, backend, labels, crop: options.crop })
+        let preprocess = options.preprocess.unwrap_or(model.input.preprocess);
+        Ok(Classifier { model, backend, labels, crop: options.crop, preprocess })
     }
 
     pub fn model(&self) -> &Model {
@@ -119,9 +123,13 @@ impl Classifier {
         self.crop
     }
 
-    /// Crops and resizes an image to the network's input (bytes, HWC RGB).
+    /// Crops and resizes an image to the network's input (bytes, HWC RGB), in the order the
+    /// model was trained with (TF-slim: crop then resize; torchvision: resize then crop).
     pub fn preprocess(&self, image: &Rgb8) -> Result<Rgb8, Error> {
-        Ok(mnv2_image::prepare(image, self.input_size(), self.crop)?)
+        Ok(match self.preprocess {
+            Preprocess::CropThenResize => mnv2_image::prepare(image, self.input_size(), self.crop)?,
+            Preprocess::ResizeThenCrop => mnv2_image::resize_then_crop(image, self.input_size(), self.crop)?,
+        })
     }
 
     /// Classifies a batch of images: the top `k` predictions of each.
@@ -210,8 +218,7 @@ impl Classifier {
         if !inputs.is_empty() {
             self.reserve(inputs.len())?;
         }
-        let (mean, std) = (self.model.input.mean, self.model.input.std);
-        let real = concat_inputs(inputs, self.model.arch.input().len(), |b| (b as f32 - mean) / std)?;
+        let real = concat_inputs(inputs, self.model.arch.input().len(), &self.model.input)?;
         self.run_real(&real, inputs.len())
     }
 

@@ -89,8 +89,8 @@ impl Detector {
         let r = self.input_size();
         let (mean, std) = (self.model.input.mean, self.model.input.std);
         let mut x = mnv2_image::resize_bilinear_tf1(image, r, r);
-        for v in &mut x {
-            *v = (*v - mean) / std;
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = (*v - mean[i % 3]) / std[i % 3];
         }
         x
     }

@@ -87,8 +87,8 @@ impl Segmenter {
         match &mut self.backend {
             Backend::Int8(runner) => runner.run_segment(input, 1, &mut map)?,
             Backend::F32(runner) => {
-                let (mean, std) = (self.model.input.mean, self.model.input.std);
-                let real: Vec<f32> = input.iter().map(|&b| (b as f32 - mean) / std).collect();
+                let mut real = Vec::with_capacity(input.len());
+                self.model.input.extend_real(&mut real, input);
                 runner.run_segment(&real, 1, &mut map)?;
             }
         }

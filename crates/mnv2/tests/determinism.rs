@@ -12,7 +12,7 @@ fn fp32_bits_do_not_depend_on_threads_or_batch() {
     let mut input = Vec::new();
     for n in names {
         let img = mnv2::image::load_rgb(common::shared_file(format!("reference/imagenet100/inputs/{n}.png"))).unwrap();
-        input.extend(img.data.iter().map(|&b| (b as f32 - model.input.mean) / model.input.std));
+        model.input.extend_real(&mut input, &img.data);
     }
     let per_image = 224 * 224 * 3;
     for isa in Isa::all_available() {

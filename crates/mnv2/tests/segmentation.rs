@@ -48,7 +48,8 @@ fn fp32_argmax_maps_match_tflite() {
         let e = F32Engine::new(&m, 2).unwrap();
         let mut s = e.session(1).unwrap();
         for name in IMAGES {
-            let input: Vec<f32> = canvas(name).iter().map(|&b| (b as f32 - m.input.mean) / m.input.std).collect();
+            let mut input = Vec::new();
+            m.input.extend_real(&mut input, &canvas(name));
             let mut map = vec![0u8; 513 * 513];
             e.run_segment(&mut s, &input, &mut map).unwrap();
             let a = agreement(&map, name, model_name);

@@ -129,3 +129,31 @@ fn bad_onnx_files_are_refused_naming_the_node() {
     let keras = mnv2::import::load(shared_file("models/keras_mobilenet_v2_1.0_224_random_f32.onnx")).unwrap_err();
     assert!(keras.to_string().contains("keras_mobilenet_v2_1.0_224_random_f32.onnx"), "{keras}");
 }
+
+/// An imported torchvision model classifies images with torchvision's preprocessing: resize
+/// 256, centre crop 224, ImageNet mean and std per channel; `cat.bmp` so prepared is the
+/// reference `input4` (made with PIL and torchvision's numbers), and its logits are PyTorch's.
+#[test]
+fn torchvision_preprocessing_reproduces_the_reference_input() {
+    let options = Options { precision: Precision::F32, threads: 2, ..Options::default() };
+    let mut c = Classifier::load(shared_file("models/torchvision_mobilenet_v2_random.pth"), options).unwrap();
+    assert_eq!(c.model().input.preprocess, mnv2::engine::Preprocess::ResizeThenCrop);
+    let cat = mnv2::image::load_rgb(shared_file("images/cat.bmp")).unwrap();
+    let prepared = c.preprocess(&cat).unwrap();
+    let mut real = Vec::new();
+    c.model().input.extend_real(&mut real, &prepared.data);
+    let reference = nhwc_of("", 4, 224);
+    let (diff, exact) =
+        (worst(&real, &reference), real.iter().zip(&reference).filter(|(a, b)| (*a - *b).abs() < 1e-5).count());
+    eprintln!("prepared cat.bmp vs torchvision's: worst {diff:.2e}, {exact} of {} within 1e-5", real.len());
+    assert!(diff < 1e-5, "{diff}");
+    let logits = c.run_bytes(&[&prepared.data]).unwrap();
+    assert!(worst(&logits, &reference_of("", 4, "pytorch")) < 1e-4);
+    // Saved and loaded again, the model keeps its normalisation and preprocessing.
+    let path = std::env::temp_dir().join(format!("mnv2-tv-{}.safetensors", std::process::id()));
+    mnv2::import::safetensors::save_model(c.model(), &path, &Default::default()).unwrap();
+    let again = mnv2::import::load(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(again.input, c.model().input);
+    assert_eq!(again.arch.padding, mnv2::arch::Padding::Symmetric);
+}

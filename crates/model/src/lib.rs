@@ -126,18 +126,64 @@ pub enum LayerWeights {
     Classifier(ConvWeights),
 }
 
+/// How an image becomes the network's square input (the fraction kept is the classifier's
+/// `crop` option, 0.875 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preprocess {
+    /// Central crop keeping the fraction of each side, then resize to the input size (TF-slim's
+    /// evaluation, the TFLite models).
+    #[default]
+    CropThenResize,
+    /// Resize the shorter side to input size / fraction (224 / 0.875 = 256), then the central
+    /// input-size crop (torchvision's `Resize(256)` + `CenterCrop(224)`).
+    ResizeThenCrop,
+}
+
 /// How the model's input relates to image bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSpec {
-    /// Real input = (pixel byte - mean) / std (both 127.5 for [-1, 1]; 128 and 128 for TF1 uint8).
-    pub mean: f32,
-    pub std: f32,
+    /// Real input = (pixel byte - mean[c]) / std[c] for channel c of R, G, B (all 127.5 for
+    /// [-1, 1]; 128 for TF1 uint8; ImageNet's per-channel statistics x 255 for torchvision).
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
     /// Quantization of the input tensor, when it is an integer tensor.
     pub quant: Option<Quant>,
     /// Quantization after an input QUANTIZE op (uint8 in, int8 inside), when the graph has one.
     pub requantized: Option<Quant>,
     /// Whether the stored input tensor is signed int8 (else uint8 when quantized).
     pub signed: bool,
+    pub preprocess: Preprocess,
+}
+
+impl InputSpec {
+    /// A float input of `(byte - mean) / std` in every channel, images cropped then resized.
+    pub const fn uniform(mean: f32, std: f32) -> InputSpec {
+        InputSpec {
+            mean: [mean; 3],
+            std: [std; 3],
+            quant: None,
+            requantized: None,
+            signed: false,
+            preprocess: Preprocess::CropThenResize,
+        }
+    }
+
+    /// torchvision's ImageNet input: `(byte / 255 - mean) / std` per channel, resized then cropped.
+    pub const fn torchvision() -> InputSpec {
+        InputSpec {
+            mean: [0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0],
+            std: [0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0],
+            quant: None,
+            requantized: None,
+            signed: false,
+            preprocess: Preprocess::ResizeThenCrop,
+        }
+    }
+
+    /// Appends the real values of RGB pixel bytes (HWC, channels interleaved) to `out`.
+    pub fn extend_real(&self, out: &mut Vec<f32>, bytes: &[u8]) {
+        out.extend(bytes.chunks_exact(3).flat_map(|px| [0, 1, 2].map(|c| (px[c] as f32 - self.mean[c]) / self.std[c])));
+    }
 }
 
 /// What the final output tensor holds.

@@ -28,7 +28,7 @@ pub struct Classifier {
 #[pymethods]
 impl Classifier {
     #[new]
-    #[pyo3(signature = (path=None, *, threads=0, precision="auto", crop=0.875, labels=None))]
+    #[pyo3(signature = (path=None, *, threads=0, precision="auto", crop=0.875, labels=None, preprocess="auto"))]
     fn new(
         py: Python<'_>,
         path: Option<PathBuf>,
@@ -36,9 +36,10 @@ impl Classifier {
         precision: &str,
         crop: f32,
         labels: Option<PathBuf>,
+        preprocess: &str,
     ) -> PyResult<Self> {
         let path = model_path(path, mnv2::default_model_path)?;
-        let options = options(threads, precision, crop, labels)?;
+        let options = options(threads, precision, crop, labels, preprocess)?;
         let c = py.detach(|| mnv2::Classifier::load(&path, options)).py_err()?;
         Ok(Classifier {
             labels: (0..c.labels().len()).map(|i| c.labels().get(i).to_string()).collect(),

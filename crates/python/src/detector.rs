@@ -25,7 +25,7 @@ impl Detector {
     #[pyo3(signature = (path=None, *, threads=0, labels=None))]
     fn new(py: Python<'_>, path: Option<PathBuf>, threads: usize, labels: Option<PathBuf>) -> PyResult<Self> {
         let path = model_path(path, mnv2::default_detection_model_path)?;
-        let options = options(threads, "f32", 0.875, labels)?;
+        let options = options(threads, "f32", 0.875, labels, "auto")?;
         let d = py.detach(|| mnv2::Detector::load(&path, options)).py_err()?;
         Ok(Detector {
             labels: (0..d.labels().len()).map(|i| d.labels().get(i).to_string()).collect(),

@@ -17,12 +17,25 @@ pub fn model_path(path: Option<PathBuf>, default: fn() -> Result<PathBuf, mnv2::
 }
 
 /// The library's options from the keyword arguments.
-pub fn options(threads: usize, precision: &str, crop: f32, labels: Option<PathBuf>) -> PyResult<Options> {
+pub fn options(
+    threads: usize,
+    precision: &str,
+    crop: f32,
+    labels: Option<PathBuf>,
+    preprocess: &str,
+) -> PyResult<Options> {
     let precision: Precision = precision.parse().map_err(PyValueError::new_err)?;
     if !(crop > 0.0 && crop <= 1.0) {
         return Err(PyValueError::new_err(format!("crop must be in (0, 1], got {crop}")));
     }
-    Ok(Options { threads, precision, crop, labels })
+    use mnv2::engine::Preprocess;
+    let preprocess = match preprocess {
+        "auto" => None,
+        "crop-resize" => Some(Preprocess::CropThenResize),
+        "resize-crop" => Some(Preprocess::ResizeThenCrop),
+        other => return Err(PyValueError::new_err(format!("preprocess {other:?}: auto, crop-resize or resize-crop"))),
+    };
+    Ok(Options { threads, precision, crop, labels, preprocess })
 }
 
 /// The arithmetic's name as Python shows it.

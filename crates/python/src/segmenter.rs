@@ -32,7 +32,7 @@ impl Segmenter {
         labels: Option<PathBuf>,
     ) -> PyResult<Self> {
         let path = model_path(path, mnv2::default_segmentation_model_path)?;
-        let options = options(threads, precision, 0.875, labels)?;
+        let options = options(threads, precision, 0.875, labels, "auto")?;
         let s = py.detach(|| mnv2::Segmenter::load(&path, options)).py_err()?;
         Ok(Segmenter {
             labels: (0..s.labels().len()).map(|i| s.labels().get(i).to_string()).collect(),

@@ -29,7 +29,7 @@ fn eval_forward_matches_the_inference_engine() {
     }
     let x = input(2, 11);
     let (codes, logits, _) = ssd.forward(&x, false);
-    let spec = InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false };
+    let spec = InputSpec::uniform(127.5, 127.5);
     let model = ssd.to_model(spec, None, "test");
     let engine = F32Engine::new(&model, 1).unwrap();
     let mut session = engine.session(2).unwrap();

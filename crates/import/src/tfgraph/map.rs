@@ -108,7 +108,7 @@ fn map_ssd(g: &Graph, ssd: &SsdLite, name: &str) -> Result<Model, ImportError> {
         layers,
         task: Task::Detect(Box::new(SsdWeights { extras, predictors })),
         // The graph computes (2 / 255) x - 1.
-        input: InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false },
+        input: InputSpec::uniform(127.5, 127.5),
         output: OutputKind::Logits,
         labels: None,
         name: name.to_string(),

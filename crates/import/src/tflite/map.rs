@@ -500,7 +500,7 @@ impl<'a> Walker<'a> {
 
 fn input_spec(input: &TensorInfo, requantized: Option<Quant>) -> Result<InputSpec, ImportError> {
     match input.dtype {
-        dtype::FLOAT32 => Ok(InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false }),
+        dtype::FLOAT32 => Ok(InputSpec::uniform(127.5, 127.5)),
         dtype::UINT8 | dtype::INT8 => {
             let q =
                 input.quant.clone().ok_or_else(|| ImportError::Malformed("quantized input without scale".into()))?;
@@ -511,7 +511,7 @@ fn input_spec(input: &TensorInfo, requantized: Option<Quant>) -> Result<InputSpe
             // real = scale * (q - zp), and the bytes fed in are the pixel values themselves.
             let signed = input.dtype == dtype::INT8;
             let mean = if signed { zp as f32 + 128.0 } else { zp as f32 };
-            Ok(InputSpec { mean, std: 1.0 / scale, quant: Some(q), requantized, signed })
+            Ok(InputSpec { quant: Some(q), requantized, signed, ..InputSpec::uniform(mean, 1.0 / scale) })
         }
         other => Err(ImportError::Unsupported(format!("input tensor type {other}"))),
     }

@@ -95,9 +95,8 @@ pub fn to_model(net: TorchNet, resolution: u32, name: &str) -> Result<Model, Imp
             }
         });
     }
-    // torchvision's normalisation is per channel (ImageNet mean and std); the model's input
-    // spec is one mean and std: their averages, for images. Prepared float inputs are exact.
-    let input = InputSpec { mean: 114.5, std: 57.6, quant: None, requantized: None, signed: false };
+    // torchvision's preprocessing: resize 256, crop 224, ImageNet mean and std per channel.
+    let input = InputSpec::torchvision();
     let model = Model {
         arch,
         layers,

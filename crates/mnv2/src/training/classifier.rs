@@ -113,7 +113,7 @@ impl FullTask {
                 let mut net = TrainNet::with_padding(arch, batch, true);
                 net.init_random(s.run.seed);
                 // Inputs scaled to [-1, 1], as the paper trains.
-                (net, InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false })
+                (net, InputSpec::uniform(127.5, 127.5))
             }
         };
         crate::Limits::global().check_memory(batch, crate::train::step_bytes(&net.arch, batch))?;
@@ -243,7 +243,7 @@ impl FolderBatches {
                 }
                 None => mnv2_image::prepare(&img, size, 0.875)?,
             };
-            x.extend(img.data.iter().map(|&v| (v as f32 - self.input.mean) / self.input.std));
+            self.input.extend_real(&mut x, &img.data);
         }
         Ok(x)
     }

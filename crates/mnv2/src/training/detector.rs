@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// Inputs scaled to [-1, 1], as the Object Detection API's MobileNet feature extractors expect.
-const INPUT: InputSpec = InputSpec { mean: 127.5, std: 127.5, quant: None, requantized: None, signed: false };
+const INPUT: InputSpec = InputSpec::uniform(127.5, 127.5);
 
 /// What `mnv2 train-det` is told.
 #[derive(Debug, Clone)]
@@ -258,7 +258,7 @@ impl Task for DetectorTask {
 
 /// The detector's input: TF1 bilinear resize to `size` x `size`, scaled to [-1, 1].
 fn normalise(img: &Rgb8, size: usize) -> Vec<f32> {
-    mnv2_image::resize_bilinear_tf1(img, size, size).into_iter().map(|v| (v - INPUT.mean) / INPUT.std).collect()
+    mnv2_image::resize_bilinear_tf1(img, size, size).into_iter().map(|v| (v - INPUT.mean[0]) / INPUT.std[0]).collect()
 }
 
 /// A training image decoded, with its boxes.

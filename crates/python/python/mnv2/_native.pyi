@@ -38,7 +38,9 @@ class Classifier:
     ImageNet model, found through MNV2_MODEL, MNV2_MODEL_DIR or ../shared/models).
     ``threads``: worker threads (0: one per core). ``precision``: "auto" (int8 for quantized
     models), "f32" or "int8". ``crop``: the fraction of each side the centre crop keeps.
-    ``labels``: a labels file overriding the model's.
+    ``labels``: a labels file overriding the model's. ``preprocess``: "auto" (the model's:
+    crop then resize for TensorFlow models, resize then crop for PyTorch ones), "crop-resize"
+    or "resize-crop".
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class Classifier:
         precision: str = "auto",
         crop: float = 0.875,
         labels: Optional[_Path] = None,
+        preprocess: str = "auto",
     ) -> None: ...
     @overload
     def classify(self, images: Sequence[Image], top: int = 5) -> list[list[Prediction]]: ...
