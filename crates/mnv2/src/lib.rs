@@ -30,6 +30,7 @@ pub mod evaluate;
 pub mod fuzzing;
 mod locate;
 pub mod npy;
+pub mod quantize;
 pub mod report;
 mod segmenter;
 pub mod training;

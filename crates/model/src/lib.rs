@@ -3,6 +3,7 @@
 //! data: the importers fill it and the exporters read it without the kernels; the engine
 //! compiles it.
 
+pub mod quantize;
 use mnv2_arch::{Arch, Layer};
 
 /// Why weights do not fit the architecture they are given for.
@@ -10,6 +11,8 @@ use mnv2_arch::{Arch, Layer};
 pub enum ModelError {
     #[error("model weights do not fit the architecture: {0}")]
     Weights(String),
+    #[error("cannot quantize: {0}")]
+    Quantize(String),
 }
 
 /// Affine quantization: `real = scale[c] * (q - zero_point[c])`, per tensor (one entry) or per

@@ -8,8 +8,8 @@ use crate::layers::BN_EPS;
 use crate::model::{ConvKind, TrainNet};
 
 impl TrainNet {
-    /// A trainable copy of a classification model (quantized weights dequantized), with
-    /// TensorFlow's padding as the model was trained with. Batch norms start as the identity plus
+    /// A trainable copy of a classification model (quantized weights dequantized), padding as
+    /// the model was trained with (TensorFlow's "same" or PyTorch's symmetric). Batch norms start as the identity plus
     /// the folded bias; call [`TrainNet::calibrate_batch_norms`] on a first batch before training.
     /// With `classes` different from the model's, the classifier starts at zero.
     pub fn from_model(model: &Model, batch: usize, classes: usize) -> Result<TrainNet, TrainError> {
@@ -18,7 +18,8 @@ impl TrainNet {
         }
         let mut arch = model.arch;
         arch.classes = classes as u32;
-        let mut net = TrainNet::with_padding(arch, batch, true);
+        let tf_same = model.arch.padding == mnv2_arch::Padding::TensorFlowSame;
+        let mut net = TrainNet::with_padding(arch, batch, tf_same);
         let mut convs: Vec<&ConvWeights> = Vec::new();
         let mut classifier = None;
         for l in &model.layers {

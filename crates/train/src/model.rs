@@ -346,6 +346,12 @@ impl TrainNet {
         self.run(input, batch, if train { Mode::Train } else { Mode::Eval })
     }
 
+    /// After a forward pass, each unit's output (a residual block's last unit after its
+    /// shortcut was added) and the pooled features, batch-major NHWC; None before any.
+    pub fn activations(&self) -> Option<(&[Vec<f32>], &[f32])> {
+        self.arena.as_ref().map(|a| (a.acts.as_slice(), a.pooled.as_slice()))
+    }
+
     /// Data-dependent initialisation for weights that had batch norm folded in (TFLite models):
     /// every batch norm gets the scale and shift that make its training-mode output on this batch
     /// equal to the folded network's (`gamma = std`, `beta = bias + mean`), and the same running

@@ -1,0 +1,115 @@
+//! Post-training quantization of a float classifier (a `mnv2 train` output, an imported PyTorch
+//! model, or a quantized model's weights dequantized): the float network runs over calibration
+//! images to find each activation's range, then `mnv2_model::quantize` makes the int8 model
+//! (TFLite's int8 specification) that the int8 engine runs.
+
+use crate::train::TrainNet;
+use crate::{Error, Progress};
+use mnv2_engine::{Model, OutputKind, Preprocess};
+use mnv2_model::quantize::{Ranges, quantize};
+use std::path::PathBuf;
+
+/// Images per calibration batch.
+const BATCH: usize = 8;
+
+/// At most `count` image files under `folder`, evenly spread over its sorted listing (so a
+/// folder of class sub-folders gives every class its share).
+pub fn calibration_images(folder: &std::path::Path, count: usize) -> Result<Vec<PathBuf>, Error> {
+    let all: Vec<PathBuf> =
+        mnv2_image::image_paths(&[folder.to_path_buf()]).into_iter().filter_map(Result::ok).collect();
+    if all.is_empty() {
+        return Err(Error::Input(format!("no images in {}", folder.display())));
+    }
+    let n = count.clamp(1, all.len());
+    Ok((0..n).map(|i| all[i * all.len() / n].clone()).collect())
+}
+
+/// `model` quantized to int8 with ranges calibrated on `images` (prepared as the model
+/// prepares images, keeping `crop` of each side).
+pub fn quantize_model(
+    model: &Model,
+    images: &[PathBuf],
+    crop: f32,
+    progress: &mut dyn Progress,
+) -> Result<Model, Error> {
+    let classes = model.arch.classes as usize;
+    // The float network with batch norms apart (quantized weights dequantized), folded back.
+    let float = {
+        let net = TrainNet::from_model(model, 1, classes)?;
+        let mut m = net.to_model(model.input.clone(), model.labels.clone(), &model.name);
+        if let OutputKind::Softmax { .. } = model.output {
+            m.output = OutputKind::Softmax { quant: None, requantized: None };
+        }
+        m.input.quant = None;
+        m.input.requantized = None;
+        m.input.signed = false;
+        m
+    };
+    let ranges = calibrate(&float, images, crop, progress)?;
+    Ok(quantize(&float, &ranges)?)
+}
+
+/// Every quantized tensor's (min, max) over the images.
+pub fn calibrate(model: &Model, images: &[PathBuf], crop: f32, progress: &mut dyn Progress) -> Result<Ranges, Error> {
+    let size = model.arch.resolution as usize;
+    let mut net = TrainNet::from_model(model, BATCH, model.arch.classes as usize)?;
+    let mut ranges: Option<Ranges> = None;
+    progress.start(images.len(), "calibrate");
+    for chunk in images.chunks(BATCH) {
+        let mut x = Vec::with_capacity(chunk.len() * size * size * 3);
+        for path in chunk {
+            let img = mnv2_image::load_rgb(path)?;
+            let prepared = match model.input.preprocess {
+                Preprocess::CropThenResize => mnv2_image::prepare(&img, size, crop)?,
+                Preprocess::ResizeThenCrop => mnv2_image::resize_then_crop(&img, size, crop)?,
+            };
+            model.input.extend_real(&mut x, &prepared.data);
+        }
+        let logits = net.forward(&x, chunk.len(), false);
+        let seen = observe(&net, &logits);
+        ranges = Some(match ranges {
+            None => seen,
+            Some(r) => widen(r, seen),
+        });
+        progress.advance(chunk.len(), "");
+    }
+    progress.finish();
+    ranges.ok_or_else(|| Error::Input("no calibration images".into()))
+}
+
+fn span(v: &[f32]) -> (f32, f32) {
+    v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+fn union(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
+    (a.0.min(b.0), a.1.max(b.1))
+}
+
+/// The ranges of one forward pass: each unit's output; a residual block's projection before
+/// its shortcut (its output minus the block's input) and the sum.
+fn observe(net: &TrainNet, logits: &[f32]) -> Ranges {
+    let (acts, pooled) = net.activations().expect("after a forward pass");
+    let mut convs: Vec<(f32, f32)> = acts[..=net.head_unit].iter().map(|a| span(a)).collect();
+    let mut adds = Vec::new();
+    for &(first, count, residual) in &net.blocks {
+        let last = first + count - 1;
+        if residual {
+            let sum = &acts[last];
+            let before: Vec<f32> = sum.iter().zip(&acts[first - 1]).map(|(s, x)| s - x).collect();
+            convs[last] = span(&before);
+            adds.push(Some(span(sum)));
+        } else {
+            adds.push(None);
+        }
+    }
+    Ranges { convs, adds, pooled: span(pooled), logits: span(logits) }
+}
+
+fn widen(a: Ranges, b: Ranges) -> Ranges {
+    Ranges {
+        convs: a.convs.into_iter().zip(b.convs).map(|(x, y)| union(x, y)).collect(),
+        adds: a.adds.into_iter().zip(b.adds).map(|(x, y)| x.zip(y).map(|(x, y)| union(x, y))).collect(),
+        pooled: union(a.pooled, b.pooled),
+        logits: union(a.logits, b.logits),
+    }
+}
