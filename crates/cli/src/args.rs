@@ -41,6 +41,11 @@ pub enum Command {
         allow_negative_numbers = true
     )]
     Run(RunArgs),
+    /// Quantize a float classifier to int8 (TFLite's int8 scheme) with images for calibration.
+    #[command(
+        after_help = "Examples:\n  mnv2 quantize --model flowers.safetensors --images flowers/train -o flowers-int8.safetensors\n  mnv2 quantize --model ../shared/models/torchvision_mobilenet_v2_random.pth --images photos/ --count 500 -o tv-int8.safetensors"
+    )]
+    Quantize(QuantizeArgs),
     /// Measure latency, throughput and activation memory of a model on this machine.
     #[command(
         after_help = "Examples:\n  mnv2 bench\n  mnv2 bench --precision f32 --threads 2 --batch 32 --json\n  mnv2 bench --model ../shared/models/ssdlite_mobilenet_v2_pedestrian_frozen.pb",
@@ -189,7 +194,7 @@ pub struct ClassifyArgs {
     /// PyTorch ones), crop-resize (central crop, then resize: TF-slim) or resize-crop (shorter
     /// side to size / crop, then the central crop: torchvision)
     #[arg(long, default_value = "auto", value_parser = crate::values::preprocess)]
-    pub preprocess: Option<mnv2::engine::Preprocess>,
+    pub preprocess: crate::values::PreprocessChoice,
     /// Arithmetic: auto (int8 for quantized models), f32 or int8.
     #[arg(long, default_value = "auto")]
     pub precision: mnv2::Precision,
@@ -215,6 +220,25 @@ pub struct RunArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
+}
+
+#[derive(Args)]
+pub struct QuantizeArgs {
+    /// The float (or quantized, then dequantized and quantized again) classifier.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Calibration images: a folder (walked recursively; class sub-folders welcome).
+    #[arg(long)]
+    pub images: PathBuf,
+    /// How many of them, spread evenly over the folder's sorted listing.
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Fraction of each side kept by the central crop, as the model is evaluated.
+    #[arg(long, default_value_t = 0.875, value_parser = crate::values::crop)]
+    pub crop: f32,
+    /// The int8 model (mnv2 safetensors; the int8 engine runs it).
+    #[arg(short, long)]
+    pub output: PathBuf,
 }
 
 #[derive(Args)]

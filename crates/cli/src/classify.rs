@@ -19,7 +19,7 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
         precision: a.precision,
         crop: a.crop,
         labels: a.labels.clone(),
-        preprocess: a.preprocess,
+        preprocess: a.preprocess.0,
     };
     let mut classifier =
         Classifier::load(&model_path, options).with_context(|| format!("loading {}", model_path.display()))?;

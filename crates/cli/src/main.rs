@@ -11,6 +11,7 @@ mod eval_seg;
 mod files;
 mod info;
 mod progress;
+mod quantize;
 mod run;
 mod segment;
 mod serve;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         args::Command::Info(a) => info::main(a),
         args::Command::Classify(a) => classify::main(a),
         args::Command::Run(a) => run::main(a),
+        args::Command::Quantize(a) => quantize::main(a),
         args::Command::Bench(a) => bench::main(a),
         args::Command::Segment(a) => segment::main(a),
         args::Command::EvalSeg(a) => eval_seg::main(a),

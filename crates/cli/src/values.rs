@@ -68,13 +68,17 @@ pub fn crop(s: &str) -> Result<f32, String> {
     if v > 0.0 && v <= 1.0 { Ok(v) } else { Err("must be above 0 and at most 1".into()) }
 }
 
-/// `auto` (None: the model's own), `crop-resize` or `resize-crop`.
-pub fn preprocess(s: &str) -> Result<Option<mnv2::engine::Preprocess>, String> {
+/// A `--preprocess` choice: None for `auto` (the model's own).
+#[derive(Debug, Clone, Copy)]
+pub struct PreprocessChoice(pub Option<mnv2::engine::Preprocess>);
+
+/// `auto`, `crop-resize` or `resize-crop`.
+pub fn preprocess(s: &str) -> Result<PreprocessChoice, String> {
     use mnv2::engine::Preprocess;
     match s {
-        "auto" => Ok(None),
-        "crop-resize" => Ok(Some(Preprocess::CropThenResize)),
-        "resize-crop" => Ok(Some(Preprocess::ResizeThenCrop)),
+        "auto" => Ok(PreprocessChoice(None)),
+        "crop-resize" => Ok(PreprocessChoice(Some(Preprocess::CropThenResize))),
+        "resize-crop" => Ok(PreprocessChoice(Some(Preprocess::ResizeThenCrop))),
         _ => Err("auto, crop-resize or resize-crop".into()),
     }
 }

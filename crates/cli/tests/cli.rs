@@ -192,3 +192,45 @@ fn run_takes_pytorch_models_and_nchw_inputs() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `mnv2 quantize` writes an int8 model the other commands run in integer arithmetic; the
+/// `--preprocess` choice parses.
+#[test]
+fn quantize_writes_an_int8_model_that_classifies() {
+    let dir = std::env::temp_dir().join(format!("mnv2-quantize-{}", std::process::id()));
+    let out = dir.join("q.safetensors");
+    let flowers = shared_file("datasets/flowers/train");
+    let q = mnv2(&[
+        "quantize",
+        "--model",
+        &quant_model(),
+        "--images",
+        flowers.to_str().unwrap(),
+        "--count",
+        "16",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let cat = shared_file("images/cat.bmp");
+    for preprocess in ["auto", "crop-resize", "resize-crop"] {
+        let c = mnv2(&[
+            "classify",
+            "--model",
+            out.to_str().unwrap(),
+            "--preprocess",
+            preprocess,
+            "--json",
+            "--top",
+            "1",
+            cat.to_str().unwrap(),
+        ]);
+        assert!(c.status.success(), "{}", text(&c.stderr));
+        assert!(text(&c.stdout).contains("Egyptian cat"), "{preprocess}: {}", text(&c.stdout));
+    }
+    let bad = mnv2(&["classify", "--model", out.to_str().unwrap(), "--preprocess", "squash", cat.to_str().unwrap()]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("resize-crop"));
+    let model = mnv2::import::load(&out).unwrap();
+    assert!(model.is_quantized());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -8,6 +8,7 @@
 
 mod error;
 mod flatbuf;
+mod int8_meta;
 pub mod onnx;
 pub mod safetensors;
 mod tfgraph;

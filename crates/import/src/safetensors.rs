@@ -14,12 +14,14 @@ use std::path::Path;
 
 use crate::ImportError;
 
+/// Every weight tensor by slot name: as stored for an int8 classifier, else dequantized.
 fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
     let mut out = Vec::new();
+    let keep = keeps_integers(model);
     let mut conv = |name: String, w: &ConvWeights| -> Result<(), ImportError> {
         for (suffix, t) in [("weight", &w.weights), ("bias", &w.bias)] {
-            let values = t.dequantize()?;
-            out.push((format!("{name}.{suffix}"), Tensor::f32(t.shape.clone(), values)));
+            let t = if keep { t.clone() } else { Tensor::f32(t.shape.clone(), t.dequantize()?) };
+            out.push((format!("{name}.{suffix}"), t));
         }
         Ok(())
     };
@@ -54,7 +56,14 @@ fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
     Ok(out)
 }
 
-/// Serialises a classification or detection model (quantized weights are stored dequantized).
+/// Whether a model is saved with its integer weights (quantized classifiers) rather than
+/// dequantized (detectors keep float files: the int8 engine does not run their heads).
+fn keeps_integers(model: &Model) -> bool {
+    model.is_quantized() && matches!(model.task, Task::Classify)
+}
+
+/// Serialises a classification or detection model (an int8 classifier with its integers and
+/// their quantization in `mnv2.int8`; a detector's quantized weights dequantized).
 pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> Result<Vec<u8>, ImportError> {
     if matches!(model.task, Task::Segment(_)) {
         return Err(ImportError::Unsupported("segmentation models cannot be saved".into()));
@@ -77,16 +86,18 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
     if let Some(labels) = &model.labels {
         meta.insert("mnv2.labels".into(), serde_json::to_string(labels).expect("strings serialise"));
     }
+    if keeps_integers(model) {
+        meta.insert("mnv2.int8".into(), crate::int8_meta::to_json(model).to_string());
+    }
     meta.extend(extra.clone());
-    let tensors = slots(model)?;
-    let views: Vec<(String, Vec<usize>, &[f32])> = tensors
-        .iter()
-        .map(|(name, t)| match &t.data {
-            mnv2_model::TensorData::F32(v) => (name.clone(), t.shape.clone(), v.as_slice()),
-            _ => unreachable!("slots() dequantizes every tensor"),
+    let tensors: Vec<(String, &'static str, Vec<usize>, Vec<u8>)> = slots(model)?
+        .into_iter()
+        .map(|(name, t)| {
+            let (dtype, bytes) = crate::int8_meta::raw(&t);
+            (name, dtype, t.shape, bytes)
         })
         .collect();
-    Ok(encode(&views, &meta))
+    Ok(encode_raw(&tensors, &meta))
 }
 
 /// A float32 tensor read from a safetensors file.
@@ -104,12 +115,23 @@ pub type Metadata = BTreeMap<String, String>;
 /// A safetensors file of float32 tensors (name, shape, values) and metadata strings: the 8-byte
 /// header length, the JSON header (keys sorted, padded with spaces to a multiple of 8), the data.
 pub fn encode(tensors: &[(String, Vec<usize>, &[f32])], metadata: &Metadata) -> Vec<u8> {
+    let raw: Vec<(String, &'static str, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            (name.clone(), "F32", shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        })
+        .collect();
+    encode_raw(&raw, metadata)
+}
+
+/// [`encode`] of tensors of any dtype given as (name, dtype, shape, little-endian bytes).
+fn encode_raw(tensors: &[(String, &'static str, Vec<usize>, Vec<u8>)], metadata: &Metadata) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), json!(metadata));
     let mut offset = 0usize;
-    for (name, shape, values) in tensors {
-        let n = 4 * values.len();
-        header.insert(name.clone(), json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}));
+    for (name, dtype, shape, bytes) in tensors {
+        let n = bytes.len();
+        header.insert(name.clone(), json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + n]}));
         offset += n;
     }
     let mut head = serde_json::to_vec(&Value::Object(header)).expect("JSON serialises");
@@ -119,8 +141,8 @@ pub fn encode(tensors: &[(String, Vec<usize>, &[f32])], metadata: &Metadata) -> 
     let mut out = Vec::with_capacity(8 + head.len() + offset);
     out.extend_from_slice(&(head.len() as u64).to_le_bytes());
     out.extend_from_slice(&head);
-    for (_, _, values) in tensors {
-        values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    for (_, _, _, bytes) in tensors {
+        out.extend_from_slice(bytes);
     }
     out
 }
@@ -226,8 +248,20 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     let (header, data) = header(bytes)?;
     let meta = read_metadata(bytes)?;
     let arch = arch_of(&meta).map_err(bad)?;
+    let int8: Option<Value> = meta
+        .get("mnv2.int8")
+        .map(|s| serde_json::from_str(s))
+        .transpose()
+        .map_err(|e| bad(format!("mnv2.int8: {e}")))?;
     let tensor = |key: &str| -> Result<Tensor, ImportError> {
         let t = header.get(key).ok_or_else(|| bad(format!("missing tensor {key}")))?;
+        if let (Some(meta), Some(dtype)) = (&int8, t["dtype"].as_str().filter(|d| *d != "F32")) {
+            let size = if dtype == "I32" { 4 } else { 1 };
+            let (shape, raw) = tensor_bytes(key, t, data, size).map_err(bad)?;
+            let values = crate::int8_meta::data(dtype, raw).ok_or_else(|| bad(format!("{key}: dtype {dtype}")))?;
+            let quant = crate::int8_meta::tensor_quant(meta, key).map_err(bad)?;
+            return Ok(Tensor { shape, data: values, quant: Some(quant) });
+        }
         if t["dtype"] != "F32" {
             return Err(bad(format!("{key}: dtype {} (F32 expected)", t["dtype"])));
         }
@@ -263,7 +297,10 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     };
     let labels = meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok());
     let input = InputSpec { mean, std, preprocess, ..InputSpec::uniform(0.0, 1.0) };
-    let model = Model { arch, layers, task, input, output, labels, name: name.into() };
+    let mut model = Model { arch, layers, task, input, output, labels, name: name.into() };
+    if let Some(meta) = &int8 {
+        crate::int8_meta::apply(meta, &mut model).map_err(|e| bad(format!("mnv2.int8: {e}")))?;
+    }
     model.validate()?;
     Ok(model)
 }

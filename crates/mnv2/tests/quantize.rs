@@ -14,6 +14,13 @@ fn requantized_imagenet_model_keeps_its_accuracy() {
     assert_eq!(images.len(), 200);
     let quantized = mnv2::quantize::quantize_model(&original, &images, 0.875, &mut mnv2::Silent).unwrap();
     assert!(quantized.is_quantized() && quantized.activations_signed());
+    // Saved as mnv2 safetensors and loaded again: the same model, integers and all.
+    let path = std::env::temp_dir().join(format!("mnv2-int8-{}.safetensors", std::process::id()));
+    mnv2::import::safetensors::save_model(&quantized, &path, &Default::default()).unwrap();
+    let again = mnv2::import::load(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(again.layers, quantized.layers);
+    assert_eq!((&again.input, &again.output), (&quantized.input, &quantized.output));
     let options = Options { precision: Precision::Int8, threads: 2, ..Options::default() };
     let mut c = Classifier::new(quantized, options).unwrap();
     let labels = true_labels();
