@@ -83,10 +83,15 @@ def test_gil_is_released_during_inference():
         return time.perf_counter() - t
 
     work(classifiers[1])  # warm both
-    one = min(alone() for _ in range(3))
-    two = min(together() for _ in range(3))
+    # Alternating, best of five each: other processes on a 2-core machine only add time. With
+    # the GIL held the two threads' runs would be serial (2x); released they overlap (~1x).
+    ones, twos = [], []
+    for _ in range(5):
+        ones.append(alone())
+        twos.append(together())
+    one, two = min(ones), min(twos)
     print(f"one thread {one:.3f} s, two threads {two:.3f} s for {runs} runs each: {two / one:.2f}x")
-    assert two < 1.5 * one, f"two threads took {two / one:.2f}x the time of one: is the GIL held?"
+    assert two < 1.7 * one, f"two threads took {two / one:.2f}x the time of one: is the GIL held?"
 
 
 def test_one_classifier_shared_by_threads():
