@@ -46,6 +46,9 @@ pub enum Command {
         after_help = "Examples:\n  mnv2 quantize --model flowers.safetensors --images flowers/train -o flowers-int8.safetensors\n  mnv2 quantize --model ../shared/models/torchvision_mobilenet_v2_random.pth --images photos/ --count 500 -o tv-int8.safetensors"
     )]
     Quantize(QuantizeArgs),
+    /// Write a classifier for another runtime: .onnx (float32, opset 17, NCHW, dynamic batch).
+    #[command(after_help = "Examples:\n  mnv2 export --model flowers.safetensors -o flowers.onnx")]
+    Export(ExportArgs),
     /// Measure latency, throughput and activation memory of a model on this machine.
     #[command(
         after_help = "Examples:\n  mnv2 bench\n  mnv2 bench --precision f32 --threads 2 --batch 32 --json\n  mnv2 bench --model ../shared/models/ssdlite_mobilenet_v2_pedestrian_frozen.pb",
@@ -220,6 +223,16 @@ pub struct RunArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The classifier (any file mnv2 loads; quantized weights are written dequantized).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The file to write; its extension picks the format (.onnx).
+    #[arg(short, long)]
+    pub output: PathBuf,
 }
 
 #[derive(Args)]

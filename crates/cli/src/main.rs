@@ -8,6 +8,7 @@ mod detect;
 mod eval;
 mod eval_det;
 mod eval_seg;
+mod export;
 mod files;
 mod info;
 mod progress;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         args::Command::Classify(a) => classify::main(a),
         args::Command::Run(a) => run::main(a),
         args::Command::Quantize(a) => quantize::main(a),
+        args::Command::Export(a) => export::main(a),
         args::Command::Bench(a) => bench::main(a),
         args::Command::Segment(a) => segment::main(a),
         args::Command::EvalSeg(a) => eval_seg::main(a),

@@ -157,3 +157,18 @@ fn torchvision_preprocessing_reproduces_the_reference_input() {
     assert_eq!(again.input, c.model().input);
     assert_eq!(again.arch.padding, mnv2::arch::Padding::Symmetric);
 }
+
+/// A torchvision model written to ONNX by mnv2 is read back by mnv2's ONNX importer as the
+/// same network (the exporter writes the graph the importer checks).
+#[test]
+fn onnx_export_reads_back() {
+    let model = mnv2::import::load(shared_file("models/torchvision_mobilenet_v2_random.pth")).unwrap();
+    let bytes = mnv2::import::onnx::to_onnx(&model).unwrap();
+    let back = mnv2::import::load_bytes(&bytes, "export.onnx").unwrap();
+    assert_eq!(back.arch, model.arch);
+    let options = || Options { precision: Precision::F32, threads: 2, ..Options::default() };
+    let x = nhwc_of("", 0, 224);
+    let a = Classifier::new(model, options()).unwrap().run_real(&x, 1).unwrap();
+    let b = Classifier::new(back, options()).unwrap().run_real(&x, 1).unwrap();
+    assert!(worst(&a, &b) < 1e-5, "{}", worst(&a, &b));
+}

@@ -7,7 +7,10 @@
 //! convolutions then go onto the architecture through `crate::torch` (shapes, strides and ReLU6
 //! placement checked there). Anything else is refused with the node's name.
 
+mod export;
 mod proto;
+
+pub use export::to_onnx;
 
 use crate::ImportError;
 use crate::torch::{BatchNorm, Fc, TorchConv, TorchNet};
