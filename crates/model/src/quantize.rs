@@ -45,57 +45,31 @@ pub fn quantize(model: &Model, ranges: &Ranges) -> Result<Model, ModelError> {
     // Pixel bytes in: real = (byte - mean) / std = scale * (byte - zp).
     let in_u8 = Quant::per_tensor(1.0 / std[0], mean[0].round().clamp(0.0, 255.0) as i64);
     let in_i8 = Quant::per_tensor(in_u8.scale[0], in_u8.zero_point[0] - 128);
-    let mut convs = ranges.convs.iter();
-    let mut next_range = || convs.next().copied().ok_or_else(|| bad("fewer conv ranges than convolutions".into()));
-    let mut current = in_i8.clone();
-    let conv = |w: &ConvWeights, depthwise: bool, out: Quant, input: &Quant| quantize_conv(w, depthwise, input, out);
-    let mut layers = Vec::new();
+    let mut chain = Chain { ranges: ranges.convs.iter(), current: in_i8.clone() };
     let mut adds = ranges.adds.iter();
+    let mut layers = Vec::new();
     for l in &model.layers {
         layers.push(match l {
-            LayerWeights::Stem(w) => {
-                let q = activation_quant(next_range()?);
-                let c = conv(w, false, q.clone(), &current)?;
-                current = q;
-                LayerWeights::Stem(c)
-            }
+            LayerWeights::Stem(w) => LayerWeights::Stem(chain.conv(w, false)?),
             LayerWeights::Bottleneck(b) => {
-                let expand = match &b.expand {
-                    Some(e) => {
-                        let q = activation_quant(next_range()?);
-                        let c = conv(e, false, q.clone(), &current)?;
-                        current = q;
-                        Some(c)
-                    }
-                    None => None,
-                };
-                let dq = activation_quant(next_range()?);
-                let depthwise = conv(&b.depthwise, true, dq.clone(), &current)?;
-                let pq = activation_quant(next_range()?);
-                let project = conv(&b.project, false, pq.clone(), &dq)?;
-                current = pq;
-                let add_output = match adds.next().ok_or_else(|| bad("fewer add ranges than blocks".into()))? {
-                    Some(r) => {
-                        current = activation_quant(*r);
-                        Some(current.clone())
-                    }
-                    None => None,
-                };
+                let expand = b.expand.as_ref().map(|e| chain.conv(e, false)).transpose()?;
+                let depthwise = chain.conv(&b.depthwise, true)?;
+                let project = chain.conv(&b.project, false)?;
+                let add = adds.next().ok_or_else(|| bad("fewer add ranges than blocks".into()))?;
+                let add_output = add.map(|r| {
+                    chain.current = activation_quant(r);
+                    chain.current.clone()
+                });
                 LayerWeights::Bottleneck(Box::new(BlockWeights { expand, depthwise, project, add_output }))
             }
-            LayerWeights::Head(w) => {
-                let q = activation_quant(next_range()?);
-                let c = conv(w, false, q.clone(), &current)?;
-                current = q;
-                LayerWeights::Head(c)
-            }
+            LayerWeights::Head(w) => LayerWeights::Head(chain.conv(w, false)?),
             LayerWeights::Pool { kind, .. } => {
-                current = activation_quant(ranges.pooled);
-                LayerWeights::Pool { kind: *kind, output: Some(current.clone()) }
+                chain.current = activation_quant(ranges.pooled);
+                LayerWeights::Pool { kind: *kind, output: Some(chain.current.clone()) }
             }
             LayerWeights::Classifier(w) => {
-                let q = activation_quant(ranges.logits);
-                LayerWeights::Classifier(conv(w, false, q, &current)?)
+                let out = activation_quant(ranges.logits);
+                LayerWeights::Classifier(quantize_conv(w, false, &chain.current, out)?)
             }
         });
     }
@@ -110,6 +84,24 @@ pub fn quantize(model: &Model, ranges: &Ranges) -> Result<Model, ModelError> {
     let q = Model { layers, input, output, ..model.clone() };
     q.validate()?;
     Ok(q)
+}
+
+/// The walk through the network: the next conv's calibrated range and its input's quantization.
+struct Chain<'a> {
+    ranges: std::slice::Iter<'a, (f32, f32)>,
+    current: Quant,
+}
+
+impl Chain<'_> {
+    /// The next conv quantized; its output becomes the current activation.
+    fn conv(&mut self, w: &ConvWeights, depthwise: bool) -> Result<ConvWeights, ModelError> {
+        let range =
+            self.ranges.next().ok_or_else(|| ModelError::Quantize("fewer conv ranges than convolutions".into()))?;
+        let out = activation_quant(*range);
+        let c = quantize_conv(w, depthwise, &self.current, out.clone())?;
+        self.current = out;
+        Ok(c)
+    }
 }
 
 /// One conv: int8 weights per output channel, int32 bias, the output's quantization.

@@ -69,22 +69,27 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, ImportError> {
         input: vec![value_info("input", &[None, Some(3), Some(r), Some(r)])],
         output: vec![value_info(&output, &[None, Some(model.arch.classes as i64)])],
     };
-    let mut metadata_props = vec![
-        StringPair { key: "mnv2.mean".into(), value: format!("{:?}", model.input.mean) },
-        StringPair { key: "mnv2.std".into(), value: format!("{:?}", model.input.std) },
-        StringPair { key: "mnv2.input".into(), value: "NCHW float32: (pixel byte - mean[c]) / std[c]".into() },
-    ];
-    if let Some(labels) = &model.labels {
-        metadata_props.push(StringPair { key: "mnv2.labels".into(), value: labels.join("\n") });
-    }
     let m = ModelProto {
         ir_version: 8,
         producer_name: "mnv2".into(),
         graph: Some(graph),
         opset_import: vec![OperatorSetId { domain: String::new(), version: 17 }],
-        metadata_props,
+        metadata_props: metadata(model),
     };
     Ok(m.encode_to_vec())
+}
+
+/// Labels and the input's normalisation, as metadata properties.
+fn metadata(model: &Model) -> Vec<StringPair> {
+    let mut props = vec![
+        StringPair { key: "mnv2.mean".into(), value: format!("{:?}", model.input.mean) },
+        StringPair { key: "mnv2.std".into(), value: format!("{:?}", model.input.std) },
+        StringPair { key: "mnv2.input".into(), value: "NCHW float32: (pixel byte - mean[c]) / std[c]".into() },
+    ];
+    if let Some(labels) = &model.labels {
+        props.push(StringPair { key: "mnv2.labels".into(), value: labels.join("\n") });
+    }
+    props
 }
 
 /// (top, left, bottom, right) padding as ONNX orders it: [top, left, bottom, right].

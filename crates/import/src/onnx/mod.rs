@@ -137,11 +137,7 @@ impl<'a> Walk<'a> {
                 "BatchNormalization" if reads_current => self.batch_norm(n).map_err(at)?,
                 "Clip" if reads_current => self.clip(n).map_err(at)?,
                 "Add" if fc.is_none() && n.input.len() == 2 && n.input.contains(&self.current) => {
-                    let other = n.input.iter().find(|i| **i != self.current).cloned().unwrap_or_default();
-                    if self.convs.is_empty() || !self.conv_inputs.contains(&other) {
-                        return Err(at("an Add that is not a block's residual".into()));
-                    }
-                    self.adds.push((self.convs.len() - 1, other));
+                    self.residual(n).map_err(at)?
                 }
                 "Add" if fc.is_some() && reads_current => {
                     let b = self.value(n.input.get(1)).map_err(at)?;
@@ -181,6 +177,16 @@ impl<'a> Walk<'a> {
         self.check_residuals()?;
         let residual_after = Some(self.adds.iter().map(|(i, _)| *i).collect());
         Ok(TorchNet { convs: self.convs, fc, residual_after })
+    }
+
+    /// A shortcut: the Add of the current activation and a block's input.
+    fn residual(&mut self, n: &NodeProto) -> Result<(), String> {
+        let other = n.input.iter().find(|i| **i != self.current).cloned().unwrap_or_default();
+        if self.convs.is_empty() || !self.conv_inputs.contains(&other) {
+            return Err("an Add that is not a block's residual".into());
+        }
+        self.adds.push((self.convs.len() - 1, other));
+        Ok(())
     }
 
     fn value(&self, name: Option<&String>) -> Result<&Value, String> {

@@ -98,132 +98,164 @@ impl Machine<'_> {
         loop {
             let at = self.pos;
             let op = self.take(1)?[0];
-            let err = |what: String| format!("pickle offset {at}: {what}");
-            match op {
-                0x80 => {
-                    let proto = self.take(1)?[0];
-                    if proto > 5 {
-                        return Err(err(format!("protocol {proto}")));
-                    }
-                }
-                b'.' => return self.pop().map_err(err),
-                b'}' => self.push(Value::Dict(Vec::new()))?,
-                b')' => self.push(Value::Tuple(Vec::new()))?,
-                b'(' => self.push(Value::Mark)?,
-                b'N' => self.push(Value::None)?,
-                0x88 => self.push(Value::Bool(true))?,
-                0x89 => self.push(Value::Bool(false))?,
-                b'K' => {
-                    let v = self.take(1)?[0] as i64;
-                    self.push(Value::Int(v))?
-                }
-                b'M' => {
-                    let v = u16::from_le_bytes(self.array()?) as i64;
-                    self.push(Value::Int(v))?
-                }
-                b'J' => {
-                    let v = i32::from_le_bytes(self.array()?) as i64;
-                    self.push(Value::Int(v))?
-                }
-                0x8a => {
-                    let n = self.take(1)?[0] as usize;
-                    if n > 8 {
-                        return Err(err(format!("a {n}-byte integer")));
-                    }
-                    let bytes = self.take(n)?;
-                    let mut v = [if bytes.last().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 }; 8];
-                    v[..n].copy_from_slice(bytes);
-                    self.push(Value::Int(i64::from_le_bytes(v)))?
-                }
-                b'X' => {
-                    let n = u32::from_le_bytes(self.array()?) as usize;
-                    let s = std::str::from_utf8(self.take(n)?)
-                        .map_err(|_| err("a string that is not UTF-8".into()))?
-                        .to_string();
-                    self.push(Value::Str(s))?
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    let g = match (module.as_str(), name.as_str()) {
-                        ("collections", "OrderedDict") => Global::OrderedDict,
-                        ("torch._utils", "_rebuild_tensor_v2") => Global::RebuildTensor,
-                        ("torch", "FloatStorage") => Global::FloatStorage,
-                        ("torch", "LongStorage") => Global::LongStorage,
-                        _ => {
-                            return Err(err(format!(
-                                "refused global {module}.{name} (a state_dict uses only tensors)"
-                            )));
-                        }
-                    };
-                    self.push(Value::Global(g))?
-                }
-                b'q' => {
-                    let k = self.take(1)?[0] as u32;
-                    self.put(k)?
-                }
-                b'r' => {
-                    let k = u32::from_le_bytes(self.array()?);
-                    self.put(k)?
-                }
-                b'h' => {
-                    let k = self.take(1)?[0] as u32;
-                    self.get(k).map_err(err)?
-                }
-                b'j' => {
-                    let k = u32::from_le_bytes(self.array()?);
-                    self.get(k).map_err(err)?
-                }
-                b't' => {
-                    let items = self.pop_mark().map_err(err)?;
-                    self.push(Value::Tuple(items))?
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return Err(err("tuple of an empty stack".into()));
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.push(Value::Tuple(items))?
-                }
-                b'Q' => {
-                    let pid = self.pop().map_err(err)?;
-                    let storage = persistent_storage(pid).map_err(err)?;
-                    self.push(Value::Storage(storage))?
-                }
-                b'R' => {
-                    let args = self.pop().map_err(err)?;
-                    let f = self.pop().map_err(err)?;
-                    let v = reduce(f, args).map_err(err)?;
-                    self.push(v)?
-                }
-                b's' => {
-                    let v = self.pop().map_err(err)?;
-                    let k = self.pop().map_err(err)?;
-                    self.dict_top().map_err(err)?.push((k, v));
-                }
-                b'u' => {
-                    let items = self.pop_mark().map_err(err)?;
-                    if items.len() % 2 != 0 {
-                        return Err(err("SETITEMS with an odd count".into()));
-                    }
-                    let mut it = items.into_iter();
-                    let mut pairs = Vec::new();
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        pairs.push((k, v));
-                    }
-                    self.dict_top().map_err(err)?.extend(pairs);
-                }
-                // BUILD on the OrderedDict sets its `_metadata` (module versions): dropped.
-                b'b' => {
-                    self.pop().map_err(err)?;
-                    if !matches!(self.stack.last(), Some(Value::Dict(_))) {
-                        return Err(err("BUILD of something other than the state_dict".into()));
-                    }
-                }
-                other => return Err(err(format!("refused opcode 0x{other:02x} (not one a state_dict uses)"))),
+            if op == b'.' {
+                return self.pop().map_err(|e| format!("pickle offset {at}: {e}"));
+            }
+            if !(self.literal(op)? || self.memo_op(op)? || self.structure(op)?) {
+                return Err(format!("pickle offset {at}: refused opcode 0x{op:02x} (not one a state_dict uses)"));
             }
         }
+    }
+
+    /// Opcodes that push a value: constants, numbers, strings, the four globals.
+    /// Returns whether `op` was one of them.
+    fn literal(&mut self, op: u8) -> Result<bool, String> {
+        let at = self.pos - 1;
+        let err = |what: String| format!("pickle offset {at}: {what}");
+        match op {
+            0x80 => {
+                let proto = self.take(1)?[0];
+                if proto > 5 {
+                    return Err(err(format!("protocol {proto}")));
+                }
+            }
+            b'}' => self.push(Value::Dict(Vec::new()))?,
+            b')' => self.push(Value::Tuple(Vec::new()))?,
+            b'(' => self.push(Value::Mark)?,
+            b'N' => self.push(Value::None)?,
+            0x88 => self.push(Value::Bool(true))?,
+            0x89 => self.push(Value::Bool(false))?,
+            b'K' => {
+                let v = self.take(1)?[0] as i64;
+                self.push(Value::Int(v))?
+            }
+            b'M' => {
+                let v = u16::from_le_bytes(self.array()?) as i64;
+                self.push(Value::Int(v))?
+            }
+            b'J' => {
+                let v = i32::from_le_bytes(self.array()?) as i64;
+                self.push(Value::Int(v))?
+            }
+            0x8a => {
+                let n = self.take(1)?[0] as usize;
+                if n > 8 {
+                    return Err(err(format!("a {n}-byte integer")));
+                }
+                let bytes = self.take(n)?;
+                let mut v = [if bytes.last().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 }; 8];
+                v[..n].copy_from_slice(bytes);
+                self.push(Value::Int(i64::from_le_bytes(v)))?
+            }
+            b'X' => {
+                let n = u32::from_le_bytes(self.array()?) as usize;
+                let s = std::str::from_utf8(self.take(n)?)
+                    .map_err(|_| err("a string that is not UTF-8".into()))?
+                    .to_string();
+                self.push(Value::Str(s))?
+            }
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                let g = match (module.as_str(), name.as_str()) {
+                    ("collections", "OrderedDict") => Global::OrderedDict,
+                    ("torch._utils", "_rebuild_tensor_v2") => Global::RebuildTensor,
+                    ("torch", "FloatStorage") => Global::FloatStorage,
+                    ("torch", "LongStorage") => Global::LongStorage,
+                    _ => {
+                        return Err(err(format!("refused global {module}.{name} (a state_dict uses only tensors)")));
+                    }
+                };
+                self.push(Value::Global(g))?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo: store and fetch the top of the stack.
+    /// Returns whether `op` was one of them.
+    fn memo_op(&mut self, op: u8) -> Result<bool, String> {
+        let at = self.pos - 1;
+        let err = |what: String| format!("pickle offset {at}: {what}");
+        match op {
+            b'q' => {
+                let k = self.take(1)?[0] as u32;
+                self.put(k)?
+            }
+            b'r' => {
+                let k = u32::from_le_bytes(self.array()?);
+                self.put(k)?
+            }
+            b'h' => {
+                let k = self.take(1)?[0] as u32;
+                self.get(k).map_err(err)?
+            }
+            b'j' => {
+                let k = u32::from_le_bytes(self.array()?);
+                self.get(k).map_err(err)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Opcodes that build tuples, dictionaries, storages and tensors from the stack.
+    /// Returns whether `op` was one of them.
+    fn structure(&mut self, op: u8) -> Result<bool, String> {
+        let at = self.pos - 1;
+        let err = |what: String| format!("pickle offset {at}: {what}");
+        match op {
+            b't' => {
+                let items = self.pop_mark().map_err(err)?;
+                self.push(Value::Tuple(items))?
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    return Err(err("tuple of an empty stack".into()));
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.push(Value::Tuple(items))?
+            }
+            b'Q' => {
+                let pid = self.pop().map_err(err)?;
+                let storage = persistent_storage(pid).map_err(err)?;
+                self.push(Value::Storage(storage))?
+            }
+            b'R' => {
+                let args = self.pop().map_err(err)?;
+                let f = self.pop().map_err(err)?;
+                let v = reduce(f, args).map_err(err)?;
+                self.push(v)?
+            }
+            b's' => {
+                let v = self.pop().map_err(err)?;
+                let k = self.pop().map_err(err)?;
+                self.dict_top().map_err(err)?.push((k, v));
+            }
+            b'u' => {
+                let items = self.pop_mark().map_err(err)?;
+                if items.len() % 2 != 0 {
+                    return Err(err("SETITEMS with an odd count".into()));
+                }
+                let mut it = items.into_iter();
+                let mut pairs = Vec::new();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((k, v));
+                }
+                self.dict_top().map_err(err)?.extend(pairs);
+            }
+            // BUILD on the OrderedDict sets its `_metadata` (module versions): dropped.
+            b'b' => {
+                self.pop().map_err(err)?;
+                if !matches!(self.stack.last(), Some(Value::Dict(_))) {
+                    return Err(err("BUILD of something other than the state_dict".into()));
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
