@@ -58,8 +58,16 @@ fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
 
 /// Whether a model is saved with its integer weights (quantized classifiers) rather than
 /// dequantized (detectors keep float files: the int8 engine does not run their heads).
+/// A model mixing integer and float layers (a linear probe's float classifier on a quantized
+/// backbone) is saved all float, as it is trained.
 fn keeps_integers(model: &Model) -> bool {
-    model.is_quantized() && matches!(model.task, Task::Classify)
+    let integer = |w: &ConvWeights| w.weights.quant.is_some() && w.output.is_some();
+    let all = model.layers.iter().all(|l| match l {
+        LayerWeights::Stem(w) | LayerWeights::Head(w) | LayerWeights::Classifier(w) => integer(w),
+        LayerWeights::Bottleneck(b) => b.expand.iter().chain([&b.depthwise, &b.project]).all(integer),
+        LayerWeights::Pool { output, .. } => output.is_some(),
+    });
+    all && matches!(model.task, Task::Classify)
 }
 
 /// Serialises a classification or detection model (an int8 classifier with its integers and
