@@ -38,6 +38,11 @@ pub enum LabelError {
 pub struct Labels(Vec<String>);
 
 impl Labels {
+    /// The names in index order.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
     /// Fits a list of names to a model with `classes` outputs: equal counts map one to one; a
     /// list with one more entry whose first is "background" drops it (a 1000-class model with a
     /// 1001-line file); one fewer gets "background" prepended (a 1001-class model with a 1000-line file).

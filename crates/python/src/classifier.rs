@@ -9,7 +9,7 @@ use numpy::ndarray::{Array2, Array4};
 use numpy::{IntoPyArray, PyArray2, PyArray4};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyList;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -42,7 +42,7 @@ impl Classifier {
         let options = options(threads, precision, crop, labels, preprocess)?;
         let c = py.detach(|| mnv2::Classifier::load(&path, options)).py_err()?;
         Ok(Classifier {
-            labels: (0..c.labels().len()).map(|i| c.labels().get(i).to_string()).collect(),
+            labels: c.labels().names().to_vec(),
             input_size: c.input_size(),
             classes: c.model().arch.classes as usize,
             precision: precision_name(c.precision()),
@@ -65,20 +65,8 @@ impl Classifier {
                 lock(&self.inner).classify(&decoded, top)
             })
             .py_err()?;
-        let lists = results
-            .iter()
-            .map(|preds| {
-                let list = PyList::empty(py);
-                for p in preds {
-                    let d = PyDict::new(py);
-                    d.set_item("index", p.index)?;
-                    d.set_item("label", &p.label)?;
-                    d.set_item("score", p.score)?;
-                    list.append(d)?;
-                }
-                Ok(list.into_any())
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        // The objects `mnv2 classify --json` prints and `mnv2 serve` answers.
+        let lists = results.iter().map(|p| crate::values::to_py(py, &mnv2::report::top(p))).collect::<PyResult<_>>()?;
         one_or_list(py, lists, given.single)
     }
 

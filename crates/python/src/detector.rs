@@ -4,8 +4,7 @@ use crate::classifier::one_or_list;
 use crate::errors::OrPyErr;
 use crate::images;
 use crate::options::{lock, model_path, options};
-use numpy::ndarray::Array3;
-use numpy::{IntoPyArray, PyArray3};
+use numpy::PyArray3;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -27,10 +26,7 @@ impl Detector {
         let path = model_path(path, mnv2::default_detection_model_path)?;
         let options = options(threads, "f32", 0.875, labels, "auto")?;
         let d = py.detach(|| mnv2::Detector::load(&path, options)).py_err()?;
-        Ok(Detector {
-            labels: (0..d.labels().len()).map(|i| d.labels().get(i).to_string()).collect(),
-            inner: Mutex::new(d),
-        })
+        Ok(Detector { labels: d.labels().names().to_vec(), inner: Mutex::new(d) })
     }
 
     /// Objects found with a score of at least `score_threshold`, best first:
@@ -91,7 +87,7 @@ impl Detector {
                 Ok(d.draw(&img, &boxes, score_threshold))
             })
             .py_err()?;
-        Ok(Array3::from_shape_vec((out.height, out.width, 3), out.data).expect("RGB").into_pyarray(py))
+        Ok(images::to_numpy(py, out))
     }
 
     /// Class names, slot order (slot 0 is the background).

@@ -109,6 +109,12 @@ fn pil_image(obj: &Bound<'_, PyAny>) -> PyResult<Rgb8> {
     Ok(Rgb8::new(w, h, data))
 }
 
+/// An RGB image as a uint8 (H, W, 3) array, its pixels handed over without a copy.
+pub fn to_numpy(py: Python<'_>, img: Rgb8) -> Bound<'_, numpy::PyArray3<u8>> {
+    use numpy::IntoPyArray;
+    numpy::ndarray::Array3::from_shape_vec((img.height, img.width, 3), img.data).expect("RGB").into_pyarray(py)
+}
+
 /// Decodes the sources (run without the GIL).
 pub fn decode(sources: Vec<Source>) -> Result<Vec<Rgb8>, mnv2::Error> {
     sources

@@ -5,7 +5,7 @@ use crate::classifier::one_or_list;
 use crate::errors::OrPyErr;
 use crate::images;
 use crate::options::{lock, model_path, options, precision_name};
-use numpy::ndarray::{Array2, Array3};
+use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray3, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -35,7 +35,7 @@ impl Segmenter {
         let options = options(threads, precision, 0.875, labels, "auto")?;
         let s = py.detach(|| mnv2::Segmenter::load(&path, options)).py_err()?;
         Ok(Segmenter {
-            labels: (0..s.labels().len()).map(|i| s.labels().get(i).to_string()).collect(),
+            labels: s.labels().names().to_vec(),
             precision: precision_name(s.precision()),
             inner: Mutex::new(s),
         })
@@ -99,7 +99,7 @@ impl Segmenter {
                 Ok(s.overlay(&img, &map))
             })
             .py_err()?;
-        Ok(Array3::from_shape_vec((out.height, out.width, 3), out.data).expect("RGB").into_pyarray(py))
+        Ok(images::to_numpy(py, out))
     }
 
     /// Class names, index order (PASCAL VOC for the released models).
