@@ -74,13 +74,7 @@ pub struct PreprocessChoice(pub Option<mnv2::engine::Preprocess>);
 
 /// `auto`, `crop-resize` or `resize-crop`.
 pub fn preprocess(s: &str) -> Result<PreprocessChoice, String> {
-    use mnv2::engine::Preprocess;
-    match s {
-        "auto" => Ok(PreprocessChoice(None)),
-        "crop-resize" => Ok(PreprocessChoice(Some(Preprocess::CropThenResize))),
-        "resize-crop" => Ok(PreprocessChoice(Some(Preprocess::ResizeThenCrop))),
-        _ => Err("auto, crop-resize or resize-crop".into()),
-    }
+    mnv2::parse_preprocess(s).map(PreprocessChoice)
 }
 
 /// A size in bytes, with an optional K, M, G or T suffix (powers of 1024): `512M`, `8G`.

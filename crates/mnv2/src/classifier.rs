@@ -43,6 +43,26 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// A `--preprocess` / `preprocess=` choice: `auto` (None: the model's own), `crop-resize` or
+/// `resize-crop`.
+pub fn parse_preprocess(s: &str) -> Result<Option<Preprocess>, String> {
+    match s {
+        "auto" => Ok(None),
+        "crop-resize" => Ok(Some(Preprocess::CropThenResize)),
+        "resize-crop" => Ok(Some(Preprocess::ResizeThenCrop)),
+        _ => Err(format!("preprocess {s:?}: auto, crop-resize or resize-crop")),
+    }
+}
+
+/// An image as a `size` x `size` network input, keeping `crop` of each side, in the order
+/// `preprocess` says (TF-slim: crop then resize; torchvision: resize then crop).
+pub fn prepare_image(image: &Rgb8, size: usize, crop: f32, preprocess: Preprocess) -> Result<Rgb8, Error> {
+    Ok(match preprocess {
+        Preprocess::CropThenResize => mnv2_image::prepare(image, size, crop)?,
+        Preprocess::ResizeThenCrop => mnv2_image::resize_then_crop(image, size, crop)?,
+    })
+}
+
 /// How to run a classifier.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -126,10 +146,7 @@ impl Classifier {
     /// Crops and resizes an image to the network's input (bytes, HWC RGB), in the order the
     /// model was trained with (TF-slim: crop then resize; torchvision: resize then crop).
     pub fn preprocess(&self, image: &Rgb8) -> Result<Rgb8, Error> {
-        Ok(match self.preprocess {
-            Preprocess::CropThenResize => mnv2_image::prepare(image, self.input_size(), self.crop)?,
-            Preprocess::ResizeThenCrop => mnv2_image::resize_then_crop(image, self.input_size(), self.crop)?,
-        })
+        prepare_image(image, self.input_size(), self.crop, self.preprocess)
     }
 
     /// Classifies a batch of images: the top `k` predictions of each.

@@ -5,7 +5,7 @@
 
 use crate::train::TrainNet;
 use crate::{Error, Progress};
-use mnv2_engine::{Model, OutputKind, Preprocess};
+use mnv2_engine::{Model, OutputKind};
 use mnv2_model::quantize::{Ranges, quantize};
 use std::path::PathBuf;
 
@@ -59,10 +59,7 @@ pub fn calibrate(model: &Model, images: &[PathBuf], crop: f32, progress: &mut dy
         let mut x = Vec::with_capacity(chunk.len() * size * size * 3);
         for path in chunk {
             let img = mnv2_image::load_rgb(path)?;
-            let prepared = match model.input.preprocess {
-                Preprocess::CropThenResize => mnv2_image::prepare(&img, size, crop)?,
-                Preprocess::ResizeThenCrop => mnv2_image::resize_then_crop(&img, size, crop)?,
-            };
+            let prepared = crate::prepare_image(&img, size, crop, model.input.preprocess)?;
             model.input.extend_real(&mut x, &prepared.data);
         }
         let logits = net.forward(&x, chunk.len(), false);

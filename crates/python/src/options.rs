@@ -28,13 +28,7 @@ pub fn options(
     if !(crop > 0.0 && crop <= 1.0) {
         return Err(PyValueError::new_err(format!("crop must be in (0, 1], got {crop}")));
     }
-    use mnv2::engine::Preprocess;
-    let preprocess = match preprocess {
-        "auto" => None,
-        "crop-resize" => Some(Preprocess::CropThenResize),
-        "resize-crop" => Some(Preprocess::ResizeThenCrop),
-        other => return Err(PyValueError::new_err(format!("preprocess {other:?}: auto, crop-resize or resize-crop"))),
-    };
+    let preprocess = mnv2::parse_preprocess(preprocess).map_err(PyValueError::new_err)?;
     Ok(Options { threads, precision, crop, labels, preprocess })
 }
 
