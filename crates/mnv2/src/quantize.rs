@@ -5,7 +5,7 @@
 
 use crate::train::TrainNet;
 use crate::{Error, Progress};
-use mnv2_engine::{Model, OutputKind};
+use mnv2_engine::{InputSpec, Model, OutputKind};
 use mnv2_model::quantize::{Ranges, quantize};
 use std::path::PathBuf;
 
@@ -32,38 +32,43 @@ pub fn quantize_model(
     crop: f32,
     progress: &mut dyn Progress,
 ) -> Result<Model, Error> {
-    let classes = model.arch.classes as usize;
-    // The float network with batch norms apart (quantized weights dequantized), folded back.
-    let float = {
-        let net = TrainNet::from_model(model, 1, classes)?;
-        let mut m = net.to_model(model.input.clone(), model.labels.clone(), &model.name);
-        if let OutputKind::Softmax { .. } = model.output {
-            m.output = OutputKind::Softmax { quant: None, requantized: None };
-        }
-        m.input.quant = None;
-        m.input.requantized = None;
-        m.input.signed = false;
-        m
-    };
-    let ranges = calibrate(&float, images, crop, progress)?;
+    // One float network with batch norms apart (quantized weights dequantized): calibrated,
+    // then folded back into the float model that is quantized.
+    let mut net = TrainNet::from_model(model, BATCH, model.arch.classes as usize)?;
+    let ranges = calibrate_net(&mut net, &model.input, images, crop, progress)?;
+    let mut float = net.to_model(model.input.clone(), model.labels.clone(), &model.name);
+    if let OutputKind::Softmax { .. } = model.output {
+        float.output = OutputKind::Softmax { quant: None, requantized: None };
+    }
     Ok(quantize(&float, &ranges)?)
 }
 
 /// Every quantized tensor's (min, max) over the images.
 pub fn calibrate(model: &Model, images: &[PathBuf], crop: f32, progress: &mut dyn Progress) -> Result<Ranges, Error> {
-    let size = model.arch.resolution as usize;
     let mut net = TrainNet::from_model(model, BATCH, model.arch.classes as usize)?;
+    calibrate_net(&mut net, &model.input, images, crop, progress)
+}
+
+/// [`calibrate`] with the float network made (its inputs normalised and prepared as `input` says).
+fn calibrate_net(
+    net: &mut TrainNet,
+    input: &InputSpec,
+    images: &[PathBuf],
+    crop: f32,
+    progress: &mut dyn Progress,
+) -> Result<Ranges, Error> {
+    let size = net.arch.resolution as usize;
     let mut ranges: Option<Ranges> = None;
     progress.start(images.len(), "calibrate");
     for chunk in images.chunks(BATCH) {
         let mut x = Vec::with_capacity(chunk.len() * size * size * 3);
         for path in chunk {
             let img = mnv2_image::load_rgb(path)?;
-            let prepared = crate::prepare_image(&img, size, crop, model.input.preprocess)?;
-            model.input.extend_real(&mut x, &prepared.data);
+            let prepared = crate::prepare_image(&img, size, crop, input.preprocess)?;
+            input.extend_real(&mut x, &prepared.data);
         }
         let logits = net.forward(&x, chunk.len(), false);
-        let seen = observe(&net, &logits);
+        let seen = observe(net, &logits);
         ranges = Some(match ranges {
             None => seen,
             Some(r) => widen(r, seen),
