@@ -33,13 +33,15 @@ pub fn load_onnx(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
         return Err(ImportError::Unsupported(format!("{name}: ONNX opset {}", op.version)));
     }
     let graph = model.graph.ok_or_else(|| ImportError::Malformed(format!("{name}: no graph")))?;
-    let resolution = input_resolution(&graph).map_err(|m| ImportError::NotMobileNetV2(format!("{name}: {m}")))?;
-    let net = Walk::new(&graph).run().map_err(|m| ImportError::NotMobileNetV2(format!("{name}: {m}")))?;
+    let not = |m: String| ImportError::NotMobileNetV2(format!("{name}: {m}"));
+    let (input, resolution) = image_input(&graph).map_err(not)?;
+    let net = Walk::new(&graph, input).map_err(not)?.run().map_err(not)?;
     crate::torch::to_model(net, resolution, name)
 }
 
-/// The input's height (= width) from its declared NCHW shape.
-fn input_resolution(g: &GraphProto) -> Result<u32, String> {
+/// The graph's one input that is not an initializer (the image), and its height (= width) from
+/// its declared NCHW shape.
+fn image_input(g: &GraphProto) -> Result<(String, u32), String> {
     let inits: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
     let inputs: Vec<_> = g.input.iter().filter(|i| !inits.contains(&i.name.as_str())).collect();
     let [input] = inputs[..] else { return Err(format!("{} graph inputs; a classifier has one image", inputs.len())) };
@@ -51,7 +53,7 @@ fn input_resolution(g: &GraphProto) -> Result<u32, String> {
         .map(|s| s.dim.iter().map(|d| d.dim_value).collect())
         .unwrap_or_default();
     match dims[..] {
-        [_, Some(3), Some(h), Some(w)] if h == w && (32..=4096).contains(&h) => Ok(h as u32),
+        [_, Some(3), Some(h), Some(w)] if h == w && (32..=4096).contains(&h) => Ok((input.name.clone(), h as u32)),
         _ => Err(format!("input {} has shape {dims:?}; expected [batch, 3, S, S]", input.name)),
     }
 }
@@ -108,12 +110,12 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(g: &'a GraphProto) -> Walk<'a> {
-        let inits: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
-        let current =
-            g.input.iter().find(|i| !inits.contains(&i.name.as_str())).map(|i| i.name.clone()).unwrap_or_default();
-        let values = g.initializer.iter().filter_map(|t| Some((t.name.clone(), tensor_value(t).ok()?))).collect();
-        Walk { nodes: &g.node, values, current, conv_inputs: Vec::new(), convs: Vec::new(), adds: Vec::new() }
+    /// A walk from the image input `current`, with every initializer read (a bad one is an error
+    /// naming it, not a missing value later).
+    fn new(g: &'a GraphProto, current: String) -> Result<Walk<'a>, String> {
+        let values =
+            g.initializer.iter().map(|t| Ok((t.name.clone(), tensor_value(t)?))).collect::<Result<_, String>>()?;
+        Ok(Walk { nodes: &g.node, values, current, conv_inputs: Vec::new(), convs: Vec::new(), adds: Vec::new() })
     }
 
     fn run(mut self) -> Result<TorchNet, String> {
