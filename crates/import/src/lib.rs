@@ -48,9 +48,9 @@ pub fn load_bytes(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
             return safetensors::load_safetensors(bytes, name);
         }
         // Without mnv2's metadata: a state_dict saved by safetensors.torch.save_file.
-        let (tensors, _) = safetensors::read(bytes)?;
-        let named = tensors.into_iter().map(|(k, t)| (k, torch::pth::Named { shape: t.shape, data: t.data }));
-        let net = torch::pth::torchvision_net(named.filter(|(k, _)| !k.ends_with("num_batches_tracked")).collect())?;
+        let (mut tensors, _) = safetensors::read(bytes)?;
+        tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
+        let net = torch::pth::torchvision_net(tensors)?;
         return torch::to_model(net, 224, name);
     }
     if onnx::looks_like_onnx(bytes, name) {

@@ -4,7 +4,7 @@
 /// The first stored `.txt` member of a ZIP archive appended to `file` with exactly `classes`
 /// non-empty lines, or `None`. Never fails: labels are optional.
 pub fn labels_for(file: &[u8], classes: usize) -> Option<Vec<String>> {
-    members(file)?.into_iter().find_map(|(name, data)| {
+    stored(file)?.into_iter().find_map(|(name, data)| {
         if !name.ends_with(".txt") {
             return None;
         }
@@ -18,7 +18,7 @@ pub fn labels_for(file: &[u8], classes: usize) -> Option<Vec<String>> {
 
 /// Whether an archive appended to `file` has a readable central directory and members.
 pub fn readable(file: &[u8]) -> bool {
-    members(file).is_some()
+    stored(file).is_some()
 }
 
 fn u16_at(b: &[u8], p: usize) -> Option<usize> {
@@ -28,13 +28,9 @@ fn u32_at(b: &[u8], p: usize) -> Option<usize> {
     Some(u32::from_le_bytes(b.get(p..p.checked_add(4)?)?.try_into().ok()?) as usize)
 }
 
-/// (name, bytes) of every stored (uncompressed) member of the archive at the end of `file`.
+/// (name, bytes) of every stored (uncompressed) member of the archive at the end of `file`,
+/// located through the central directory.
 pub fn stored(file: &[u8]) -> Option<Vec<(String, &[u8])>> {
-    members(file)
-}
-
-/// (name, bytes) of every stored (uncompressed) member, located through the central directory.
-fn members(file: &[u8]) -> Option<Vec<(String, &[u8])>> {
     const EOCD: u32 = 0x0605_4b50;
     let search_from = file.len().saturating_sub(22 + 65_535);
     let eocd = (search_from..file.len().saturating_sub(21)).rev().find(|&p| u32_at(file, p) == Some(EOCD as usize))?;

@@ -4,13 +4,8 @@
 use super::pickle::{self, Dtype, TensorRef};
 use super::{BatchNorm, TorchConv, TorchNet};
 use crate::ImportError;
+use crate::safetensors::{F32Tensor, Tensors};
 use std::collections::HashMap;
-
-/// A named float tensor (row-major, PyTorch's layout).
-pub struct Named {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
 
 /// Whether `bytes` look like a PyTorch zip checkpoint.
 pub fn is_pth(bytes: &[u8]) -> bool {
@@ -20,7 +15,7 @@ pub fn is_pth(bytes: &[u8]) -> bool {
 
 /// The float tensors of a `state_dict` zip, by name (integer tensors such as
 /// `num_batches_tracked` are skipped).
-pub fn read_state_dict(bytes: &[u8]) -> Result<HashMap<String, Named>, ImportError> {
+pub fn read_state_dict(bytes: &[u8]) -> Result<Tensors, ImportError> {
     let bad = |why: String| ImportError::Malformed(format!("PyTorch checkpoint: {why}"));
     let members = crate::zip::stored(bytes).ok_or_else(|| bad("not a readable uncompressed zip".into()))?;
     let (pkl_name, pkl) = members
@@ -34,7 +29,7 @@ pub fn read_state_dict(bytes: &[u8]) -> Result<HashMap<String, Named>, ImportErr
         return Err(bad("a big-endian checkpoint".into()));
     }
     let storages: HashMap<&str, &[u8]> = members.iter().map(|(n, d)| (n.as_str(), *d)).collect();
-    let mut out = HashMap::new();
+    let mut out = Tensors::new();
     for (name, t) in pickle::state_dict(pkl).map_err(bad)? {
         if t.storage.dtype != Dtype::F32 {
             continue;
@@ -42,7 +37,7 @@ pub fn read_state_dict(bytes: &[u8]) -> Result<HashMap<String, Named>, ImportErr
         let key = format!("{prefix}data/{}", t.storage.key);
         let raw = storages.get(key.as_str()).ok_or_else(|| bad(format!("{name}: no storage {key}")))?;
         let data = gather(raw, &t).map_err(|why| bad(format!("{name}: {why}")))?;
-        out.insert(name, Named { shape: t.shape, data });
+        out.insert(name, F32Tensor { shape: t.shape, data });
     }
     Ok(out)
 }
@@ -77,7 +72,7 @@ fn gather(raw: &[u8], t: &TensorRef) -> Result<Vec<f32>, String> {
 }
 
 /// torchvision's parameter names in network order: (conv, batch norm) prefixes.
-fn torchvision_units(tensors: &HashMap<String, Named>) -> Vec<(String, String)> {
+fn torchvision_units(tensors: &Tensors) -> Vec<(String, String)> {
     let mut units = vec![("features.0.0".to_string(), "features.0.1".to_string())];
     let mut i = 1;
     while tensors.contains_key(&format!("features.{i}.conv.0.0.weight")) {
@@ -97,7 +92,7 @@ fn torchvision_units(tensors: &HashMap<String, Named>) -> Vec<(String, String)> 
 }
 
 /// torchvision's MobileNetV2 from its `state_dict` tensors.
-pub fn torchvision_net(mut t: HashMap<String, Named>) -> Result<TorchNet, ImportError> {
+pub fn torchvision_net(mut t: Tensors) -> Result<TorchNet, ImportError> {
     let missing = |n: &str| ImportError::NotMobileNetV2(format!("no tensor {n} (not torchvision's MobileNetV2 names)"));
     let units = torchvision_units(&t);
     let mut take = |n: String| t.remove(&n).ok_or_else(|| missing(&n));
