@@ -57,8 +57,8 @@ pub fn extract(obj: &Bound<'_, PyAny>, size: usize) -> PyResult<Batch> {
     Err(PyTypeError::new_err(format!("inputs must be uint8 (pixel bytes) or float32 (normalised), got dtype {dtype}")))
 }
 
-/// The array's elements in row-major order.
-fn copy_out<T: numpy::Element + Copy>(array: &Bound<'_, PyArrayDyn<T>>) -> Vec<T> {
+/// The array's elements in row-major order (copied, so the array stays the caller's).
+pub fn copy_out<T: numpy::Element + Copy>(array: &Bound<'_, PyArrayDyn<T>>) -> Vec<T> {
     let view = array.readonly();
     match view.as_slice() {
         Ok(contiguous) => contiguous.to_vec(),

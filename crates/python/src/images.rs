@@ -4,7 +4,7 @@
 
 use mnv2::Limits;
 use mnv2::image::Rgb8;
-use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -87,11 +87,7 @@ fn pixels(array: &Bound<'_, PyUntypedArray>, out: &mut Vec<Source>) -> PyResult<
         return Err(PyValueError::new_err(format!("empty image: shape {shape:?}")));
     }
     Limits::global().check_pixels(w as u32, h as u32).map_err(|e| crate::errors::to_py(e.into()))?;
-    let view = array.readonly();
-    let all: Vec<u8> = match view.as_slice() {
-        Ok(contiguous) => contiguous.to_vec(),
-        Err(_) => view.as_array().iter().copied().collect(),
-    };
+    let all = crate::batch::copy_out(array);
     let len = h * w * 3;
     out.extend((0..n).map(|i| Source::Pixels(Rgb8::new(w, h, all[i * len..(i + 1) * len].to_vec()))));
     Ok(())
