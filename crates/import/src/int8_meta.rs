@@ -29,8 +29,9 @@ fn opt(v: &Value) -> Result<Option<Quant>, String> {
     if v.is_null() { Ok(None) } else { quant_of(v).map(Some) }
 }
 
-/// The slot names and convolutions of a model's layers, as the tensors are named.
-fn convs(model: &Model) -> Vec<(String, &mnv2_model::ConvWeights)> {
+/// The slot names and convolutions of a model's layers, as the tensors are named
+/// (`layers.3.expand`).
+pub fn layer_convs(model: &Model) -> Vec<(String, &mnv2_model::ConvWeights)> {
     let mut out = Vec::new();
     for (i, l) in model.layers.iter().enumerate() {
         match l {
@@ -54,7 +55,7 @@ fn convs(model: &Model) -> Vec<(String, &mnv2_model::ConvWeights)> {
 pub fn to_json(model: &Model) -> Value {
     let mut tensors = Map::new();
     let mut outputs = Map::new();
-    for (name, w) in convs(model) {
+    for (name, w) in layer_convs(model) {
         for (suffix, t) in [("weight", &w.weights), ("bias", &w.bias)] {
             if let Some(q) = &t.quant {
                 tensors.insert(format!("{name}.{suffix}"), quant_json(q));

@@ -25,20 +25,8 @@ fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
         }
         Ok(())
     };
-    for (i, l) in model.layers.iter().enumerate() {
-        match l {
-            LayerWeights::Stem(w) | LayerWeights::Head(w) | LayerWeights::Classifier(w) => {
-                conv(format!("layers.{i}"), w)?
-            }
-            LayerWeights::Bottleneck(b) => {
-                if let Some(e) = &b.expand {
-                    conv(format!("layers.{i}.expand"), e)?;
-                }
-                conv(format!("layers.{i}.depthwise"), &b.depthwise)?;
-                conv(format!("layers.{i}.project"), &b.project)?;
-            }
-            LayerWeights::Pool { .. } => {}
-        }
+    for (name, w) in crate::int8_meta::layer_convs(model) {
+        conv(name, w)?;
     }
     if let Task::Detect(h) = &model.task {
         for (i, e) in h.extras.iter().enumerate() {
@@ -61,13 +49,11 @@ fn slots(model: &Model) -> Result<Vec<(String, Tensor)>, ImportError> {
 /// A model mixing integer and float layers (a linear probe's float classifier on a quantized
 /// backbone) is saved all float, as it is trained.
 fn keeps_integers(model: &Model) -> bool {
-    let integer = |w: &ConvWeights| w.weights.quant.is_some() && w.output.is_some();
-    let all = model.layers.iter().all(|l| match l {
-        LayerWeights::Stem(w) | LayerWeights::Head(w) | LayerWeights::Classifier(w) => integer(w),
-        LayerWeights::Bottleneck(b) => b.expand.iter().chain([&b.depthwise, &b.project]).all(integer),
-        LayerWeights::Pool { output, .. } => output.is_some(),
-    });
-    all && matches!(model.task, Task::Classify)
+    let convs = crate::int8_meta::layer_convs(model);
+    let pooled = model.layers.iter().all(|l| !matches!(l, LayerWeights::Pool { output: None, .. }));
+    convs.iter().all(|(_, w)| w.weights.quant.is_some() && w.output.is_some())
+        && pooled
+        && matches!(model.task, Task::Classify)
 }
 
 /// Serialises a classification or detection model (an int8 classifier with its integers and
