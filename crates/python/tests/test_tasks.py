@@ -36,13 +36,13 @@ def test_segmentation_equals_tflite_reference():
         s.overlay(str(IMAGES / "pets.jpg"), classes)
 
 
-def test_detection_equals_cli():
+def test_detection_equals_cli(tmp_path):
     """Boxes, labels and scores as `mnv2 detect --json` prints them (to its 0.1 px and 1e-4)."""
     pictures = sorted((SHARED / "datasets" / "PennFudanPed" / "Images").iterdir())[:3]
     d = mnv2.Detector(SSDLITE, threads=2)
     assert d.labels[1] == "pedestrian"
     ours = d.detect([str(p) for p in pictures], score_threshold=0.3)
-    cli = cli_json_lines("detect", "--json", "--model", str(SSDLITE), *map(str, pictures))
+    cli = cli_json_lines("detect", "--json", "--out", str(tmp_path), "--model", str(SSDLITE), *map(str, pictures))
     assert len(ours) == len(cli) == 3
     for found, theirs in zip(ours, cli):
         theirs = theirs["detections"]
