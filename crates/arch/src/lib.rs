@@ -46,6 +46,22 @@ pub enum Padding {
     Symmetric,
 }
 
+impl Padding {
+    /// Zeros added (before, after) along one axis of `input` pixels for a `kernel`-wide
+    /// window moving by `stride`: TensorFlow's "same" puts the odd one after; symmetric
+    /// padding is half the kernel on each side.
+    pub fn before_after(self, input: u32, kernel: u32, stride: u32) -> (u32, u32) {
+        match self {
+            Padding::Symmetric => (kernel / 2, kernel / 2),
+            Padding::TensorFlowSame => {
+                let out = input.div_ceil(stride);
+                let total = ((out - 1) * stride + kernel).saturating_sub(input);
+                (total / 2, total - total / 2)
+            }
+        }
+    }
+}
+
 /// One member of the MobileNetV2 family.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Arch {

@@ -106,3 +106,14 @@ fn bad_arguments_are_errors() {
     assert_eq!(Arch::new(1.0, 224, 0), Err(ArchError::Classes));
     assert!(Arch::new(1.0, 224, 10).unwrap().with_output_stride(4).is_err());
 }
+
+#[test]
+fn padding_geometry_by_hand() {
+    // 224 by a 3-wide window every 2: 112 outputs span 223 + 3 - 224 = 1 extra pixel, after.
+    assert_eq!(Padding::TensorFlowSame.before_after(224, 3, 2), (0, 1));
+    assert_eq!(Padding::Symmetric.before_after(224, 3, 2), (1, 1));
+    // Odd sizes: 7 -> 4 outputs need 2 extra pixels, one on each side, as symmetric padding has.
+    assert_eq!(Padding::TensorFlowSame.before_after(7, 3, 2), (1, 1));
+    assert_eq!(Padding::TensorFlowSame.before_after(56, 3, 1), (1, 1));
+    assert_eq!(Padding::TensorFlowSame.before_after(7, 1, 1), (0, 0));
+}

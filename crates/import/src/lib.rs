@@ -8,6 +8,7 @@
 
 mod error;
 mod flatbuf;
+mod flatbuf_build;
 mod int8_meta;
 pub mod onnx;
 pub mod safetensors;
@@ -18,7 +19,7 @@ mod zip;
 
 pub use error::ImportError;
 pub use tfgraph::load_tf_graph;
-pub use tflite::load_tflite;
+pub use tflite::{load_tflite, to_tflite};
 
 use mnv2_model::Model;
 use std::path::Path;

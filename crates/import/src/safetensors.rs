@@ -71,14 +71,11 @@ pub fn model_to_safetensors(model: &Model, extra: &BTreeMap<String, String>) -> 
         arch["padding"] = json!("symmetric");
     }
     meta.insert("mnv2.arch".into(), arch.to_string());
-    meta.insert("mnv2.input".into(), input_json(&model.input).to_string());
+    meta.extend(descriptive_metadata(model));
     let output = if matches!(model.output, OutputKind::Softmax { .. }) { "softmax" } else { "logits" };
     meta.insert("mnv2.output".into(), output.into());
     if matches!(model.task, Task::Detect(_)) {
         meta.insert("mnv2.task".into(), "detect".into());
-    }
-    if let Some(labels) = &model.labels {
-        meta.insert("mnv2.labels".into(), serde_json::to_string(labels).expect("strings serialise"));
     }
     if keeps_integers(model) {
         meta.insert("mnv2.int8".into(), crate::int8_meta::to_json(model).to_string());
@@ -276,20 +273,13 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     let ssd = mnv2_arch::SsdLite { backbone: arch };
     let layers = layer_weights(if detect { ssd.backbone_layers() } else { arch.layers() }, &conv)?;
     let task = if detect { Task::Detect(Box::new(ssd_weights(&ssd, &conv)?)) } else { Task::Classify };
-    let input: Value =
-        meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| bad(e.to_string()))?;
-    let (mean, std) = (per_channel(&input["mean"]).map_err(bad)?, per_channel(&input["std"]).map_err(bad)?);
-    let preprocess = match input.get("preprocess").and_then(Value::as_str) {
-        None | Some("crop_then_resize") => Preprocess::CropThenResize,
-        Some("resize_then_crop") => Preprocess::ResizeThenCrop,
-        Some(other) => return Err(bad(format!("mnv2.input has an unknown preprocess {other:?}"))),
-    };
+    let (mean, std, preprocess) = input_of(&meta).map_err(bad)?;
     let output = if meta.get("mnv2.output").map(String::as_str) == Some("softmax") {
         OutputKind::Softmax { quant: None, requantized: None }
     } else {
         OutputKind::Logits
     };
-    let labels = meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok());
+    let labels = labels_of(&meta);
     let input = InputSpec { mean, std, preprocess, ..InputSpec::uniform(0.0, 1.0) };
     let mut model = Model { arch, layers, task, input, output, labels, name: name.into() };
     if let Some(meta) = &int8 {
@@ -297,6 +287,35 @@ pub fn load_safetensors(bytes: &[u8], name: &str) -> Result<Model, ImportError> 
     }
     model.validate()?;
     Ok(model)
+}
+
+/// The metadata that describes a model to its users, whatever the file format: `mnv2.input`
+/// (normalisation and preprocessing) and `mnv2.labels` (a JSON list) when it has labels.
+pub(crate) fn descriptive_metadata(model: &Model) -> Metadata {
+    let mut meta = Metadata::new();
+    meta.insert("mnv2.input".into(), input_json(&model.input).to_string());
+    if let Some(labels) = &model.labels {
+        meta.insert("mnv2.labels".into(), serde_json::to_string(labels).expect("strings serialise"));
+    }
+    meta
+}
+
+/// `mnv2.input` read back: mean, std and preprocessing (127.5, 127.5, crop then resize when absent).
+pub(crate) fn input_of(meta: &Metadata) -> Result<([f32; 3], [f32; 3], Preprocess), String> {
+    let input: Value =
+        meta.get("mnv2.input").map_or(Ok(Value::Null), |s| serde_json::from_str(s)).map_err(|e| e.to_string())?;
+    let (mean, std) = (per_channel(&input["mean"])?, per_channel(&input["std"])?);
+    let preprocess = match input.get("preprocess").and_then(Value::as_str) {
+        None | Some("crop_then_resize") => Preprocess::CropThenResize,
+        Some("resize_then_crop") => Preprocess::ResizeThenCrop,
+        Some(other) => return Err(format!("mnv2.input has an unknown preprocess {other:?}")),
+    };
+    Ok((mean, std, preprocess))
+}
+
+/// `mnv2.labels` read back (None when absent or not a list of strings).
+pub(crate) fn labels_of(meta: &Metadata) -> Option<Vec<String>> {
+    meta.get("mnv2.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
 }
 
 /// `mnv2.input`: one mean and std for TensorFlow-style models (as files have always had it),

@@ -9,8 +9,15 @@ use mnv2_engine::{InputSpec, Model, OutputKind};
 use mnv2_model::quantize::{Ranges, quantize};
 use std::path::PathBuf;
 
-/// Images per calibration batch.
+/// Images per calibration batch (fewer when there are fewer images).
 const BATCH: usize = 8;
+
+/// The batch the calibration network is built for: the network's shapes are fixed, so a last,
+/// shorter chunk of images is filled up with repeats of its first image (which leave every
+/// minimum and maximum as they are).
+fn batch_for(images: &[PathBuf]) -> usize {
+    images.len().clamp(1, BATCH)
+}
 
 /// At most `count` image files under `folder`, evenly spread over its sorted listing (so a
 /// folder of class sub-folders gives every class its share).
@@ -34,7 +41,7 @@ pub fn quantize_model(
 ) -> Result<Model, Error> {
     // One float network with batch norms apart (quantized weights dequantized): calibrated,
     // then folded back into the float model that is quantized.
-    let mut net = TrainNet::from_model(model, BATCH, model.arch.classes as usize)?;
+    let mut net = TrainNet::from_model(model, batch_for(images), model.arch.classes as usize)?;
     let ranges = calibrate_net(&mut net, &model.input, images, crop, progress)?;
     let mut float = net.to_model(model.input.clone(), model.labels.clone(), &model.name);
     if let OutputKind::Softmax { .. } = model.output {
@@ -45,7 +52,7 @@ pub fn quantize_model(
 
 /// Every quantized tensor's (min, max) over the images.
 pub fn calibrate(model: &Model, images: &[PathBuf], crop: f32, progress: &mut dyn Progress) -> Result<Ranges, Error> {
-    let mut net = TrainNet::from_model(model, BATCH, model.arch.classes as usize)?;
+    let mut net = TrainNet::from_model(model, batch_for(images), model.arch.classes as usize)?;
     calibrate_net(&mut net, &model.input, images, crop, progress)
 }
 
@@ -60,14 +67,19 @@ fn calibrate_net(
     let size = net.arch.resolution as usize;
     let mut ranges: Option<Ranges> = None;
     progress.start(images.len(), "calibrate");
-    for chunk in images.chunks(BATCH) {
-        let mut x = Vec::with_capacity(chunk.len() * size * size * 3);
+    let batch = batch_for(images);
+    let per_image = size * size * 3;
+    for chunk in images.chunks(batch) {
+        let mut x = Vec::with_capacity(batch * per_image);
         for path in chunk {
             let img = mnv2_image::load_rgb(path)?;
             let prepared = crate::prepare_image(&img, size, crop, input.preprocess)?;
             input.extend_real(&mut x, &prepared.data);
         }
-        let logits = net.forward(&x, chunk.len(), false);
+        while x.len() < batch * per_image {
+            x.extend_from_within(..per_image);
+        }
+        let logits = net.forward(&x, batch, false);
         let seen = observe(net, &logits);
         ranges = Some(match ranges {
             None => seen,

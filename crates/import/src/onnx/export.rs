@@ -92,18 +92,11 @@ fn metadata(model: &Model) -> Vec<StringPair> {
     props
 }
 
-/// (top, left, bottom, right) padding as ONNX orders it: [top, left, bottom, right].
+/// Pads as ONNX orders them: [top, left, bottom, right].
 fn pads(padding: Padding, input: u32, kernel: u32, stride: u32) -> [i64; 4] {
-    let (input, kernel, stride) = (input as i64, kernel as i64, stride as i64);
-    match padding {
-        Padding::Symmetric => [kernel / 2; 4],
-        Padding::TensorFlowSame => {
-            let out = (input + stride - 1) / stride;
-            let total = ((out - 1) * stride + kernel - input).max(0);
-            let (before, after) = (total / 2, total - total / 2);
-            [before, before, after, after]
-        }
-    }
+    let (before, after) = padding.before_after(input, kernel, stride);
+    let (before, after) = (before as i64, after as i64);
+    [before, before, after, after]
 }
 
 #[derive(Clone, Copy, PartialEq)]

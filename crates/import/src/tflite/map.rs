@@ -1,6 +1,6 @@
 //! Walks a TFLite graph in execution order against the layer list of a candidate architecture.
 
-use mnv2_arch::{Arch, Bottleneck, Conv, DeepLab, Layer, Shape};
+use mnv2_arch::{Arch, Bottleneck, Conv, DeepLab, Layer, Padding, Shape};
 use mnv2_model::{
     BlockWeights, ConvWeights, DeepLabWeights, InputSpec, LayerWeights, Model, OutputKind, PoolKind, Quant, Task,
     Tensor, TensorData,
@@ -39,6 +39,9 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
         return Err(not_mnv2(&format!("output shape {:?}", output.shape)));
     }
     let strides: &[u32] = if segment { &[16, 8] } else { &[32] };
+    // Explicit PADs before VALID convolutions: PyTorch's symmetric padding, as mnv2 exports it.
+    let padding =
+        if g.operators.iter().any(|o| o.code == op::PAD) { Padding::Symmetric } else { Padding::TensorFlowSame };
     // Try each width; when none fits, report the error of the one that got furthest.
     let mut best: Option<(usize, ImportError)> = None;
     let divisors: &[u32] = if segment { &[8, 1] } else { &[8] };
@@ -48,8 +51,9 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
             let arch = Arch::new(width, h as u32, classes as u32)
                 .and_then(|a| a.with_output_stride(output_stride))
                 .and_then(|a| a.with_divisor(divisor))
+                .map(|a| a.with_padding(padding))
                 .map_err(|e| not_mnv2(&e.to_string()))?;
-            let mut walker = Walker::new(g, file);
+            let mut walker = Walker { arch_padding: padding, ..Walker::new(g, file) };
             match walker.walk(&arch, segment) {
                 Ok((layers, input_spec, output_kind, task)) => {
                     let model = Model {
@@ -84,11 +88,12 @@ struct Walker<'a> {
     cur: i32,
     /// Operators at or after `next` already taken out of order (branching heads).
     taken: Vec<usize>,
+    arch_padding: Padding,
 }
 
 impl<'a> Walker<'a> {
     fn new(g: &'a Graph, file: &'a [u8]) -> Walker<'a> {
-        Walker { g, file, next: 0, cur: g.inputs[0], taken: Vec::new() }
+        Walker { g, file, next: 0, cur: g.inputs[0], taken: Vec::new(), arch_padding: Padding::TensorFlowSame }
     }
 
     fn peek(&self) -> Option<&'a Operator> {
@@ -301,14 +306,39 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
+    /// The padding option a convolution over `input` pixels must have: "same" where TensorFlow's
+    /// padding is the architecture's, else "valid" after an explicit PAD of the architecture's
+    /// (symmetric) amounts, which is taken here.
+    fn padding(
+        &mut self,
+        padding: Padding,
+        input: u32,
+        kernel: u32,
+        stride: u32,
+        what: &str,
+    ) -> Result<i8, ImportError> {
+        let (before, after) = padding.before_after(input, kernel, stride);
+        if (before, after) == Padding::TensorFlowSame.before_after(input, kernel, stride) {
+            return Ok(PAD_SAME);
+        }
+        let o = self.take(op::PAD, &format!("{what} padding"))?;
+        let amounts = self.tensor(self.g.tensor(o.inputs.get(1).copied().unwrap_or(-1))?, "mean axes")?;
+        let (b, a) = (before as i32, after as i32);
+        if !matches!(amounts.data, TensorData::I32(ref v) if v.as_slice() == [0, 0, b, a, b, a, 0, 0]) {
+            return Err(not_mnv2(&format!("{what}: PAD is not {b} before and {a} after along height and width")));
+        }
+        Ok(PAD_VALID)
+    }
+
     fn conv(&mut self, c: &Conv, what: &str) -> Result<ConvWeights, ImportError> {
+        let mode = self.padding(self.arch_padding, c.input.h, c.kernel, c.stride, what)?;
         let o = self.take(op::CONV_2D, what)?;
         if c.output.h > 1 || c.kernel > 1 {
             self.expect_shape(c.output, what)?;
         }
         let opt = o.options;
         let act = if c.relu6 { ACT_RELU6 } else { ACT_NONE };
-        let padding_ok = opt.padding == PAD_SAME || (c.kernel == 1 && opt.padding == PAD_VALID);
+        let padding_ok = opt.padding == mode || (c.kernel == 1 && opt.padding == PAD_VALID);
         if opt.stride_h as u32 != c.stride
             || opt.stride_w as u32 != c.stride
             || opt.activation != act
@@ -328,7 +358,9 @@ impl<'a> Walker<'a> {
         let name = format!("bottleneck {}", b.index);
         let x = self.cur;
         let expand = b.expand().map(|c| self.conv(&c, &format!("{name} expand conv"))).transpose()?;
-        let o = self.take(op::DEPTHWISE_CONV_2D, &format!("{name} depthwise conv"))?;
+        let what = format!("{name} depthwise conv");
+        let mode = self.padding(self.arch_padding, b.depthwise_shapes().0.h, 3, b.stride, &what)?;
+        let o = self.take(op::DEPTHWISE_CONV_2D, &what)?;
         let opt = o.options;
         let (s, d) = (b.stride as i32, b.dilation as i32);
         if opt.stride_h != s
@@ -336,7 +368,7 @@ impl<'a> Walker<'a> {
             || opt.dilation_h != d
             || opt.dilation_w != d
             || opt.activation != ACT_RELU6
-            || opt.padding != PAD_SAME
+            || opt.padding != mode
             || opt.depth_multiplier > 1
         {
             return Err(not_mnv2(&format!("{name} depthwise: options {opt:?} differ from stride {s}, dilation {d}")));

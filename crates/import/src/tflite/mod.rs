@@ -1,8 +1,11 @@
 //! TFLite import: reads the flatbuffer and maps a MobileNetV2 graph onto the architecture
 //! description, checking every operator, option, connection and weight shape on the way.
 
+mod export;
 mod map;
 mod schema;
+
+pub use export::to_tflite;
 
 pub(crate) use map::WIDTHS;
 
@@ -24,5 +27,19 @@ pub fn load_tflite(bytes: &[u8], name: &str) -> Result<Model, ImportError> {
         )));
     }
     model.labels = crate::zip::labels_for(bytes, model.arch.classes as usize);
+    // What mnv2's exporter writes: labels, and the normalisation a float input cannot carry.
+    if let Some(labels) =
+        crate::safetensors::labels_of(&graph.metadata).filter(|l| l.len() == model.arch.classes as usize)
+    {
+        model.labels = Some(labels);
+    }
+    if graph.metadata.contains_key("mnv2.input") {
+        let (mean, std, preprocess) = crate::safetensors::input_of(&graph.metadata)
+            .map_err(|e| ImportError::Malformed(format!("{name}: {e}")))?;
+        model.input.preprocess = preprocess;
+        if model.input.quant.is_none() {
+            (model.input.mean, model.input.std) = (mean, std);
+        }
+    }
     Ok(model)
 }

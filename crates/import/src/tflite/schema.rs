@@ -18,6 +18,7 @@ pub mod op {
     pub const RESIZE_BILINEAR: i32 = 23;
     pub const SOFTMAX: i32 = 25;
     pub const MEAN: i32 = 40;
+    pub const PAD: i32 = 34;
     pub const SQUEEZE: i32 = 43;
     pub const ARG_MAX: i32 = 56;
     pub const QUANTIZE: i32 = 114;
@@ -36,11 +37,24 @@ pub mod op {
             RESHAPE => "RESHAPE".into(),
             SOFTMAX => "SOFTMAX".into(),
             MEAN => "MEAN".into(),
+            PAD => "PAD".into(),
             SQUEEZE => "SQUEEZE".into(),
             QUANTIZE => "QUANTIZE".into(),
             other => format!("builtin operator {other}"),
         }
     }
+}
+
+/// The `BuiltinOptions` union's type tags of the options tables written by the exporter.
+pub mod options_type {
+    pub const CONV_2D: u8 = 1;
+    pub const DEPTHWISE_CONV_2D: u8 = 2;
+    pub const POOL_2D: u8 = 5;
+    pub const FULLY_CONNECTED: u8 = 8;
+    pub const SOFTMAX: u8 = 9;
+    pub const ADD: u8 = 11;
+    pub const RESHAPE: u8 = 17;
+    pub const REDUCER: u8 = 27;
 }
 
 /// TFLite tensor element types.
@@ -111,6 +125,8 @@ pub struct Graph {
     pub outputs: Vec<i32>,
     pub operators: Vec<Operator>,
     pub buffers: Vec<BufferRef>,
+    /// The model's `mnv2.*` metadata entries (as mnv2's exporter writes them), as text.
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl Graph {
@@ -147,7 +163,16 @@ impl Graph {
                 Ok(Operator { code, inputs: o.i32s(1)?, outputs: o.i32s(2)?, options })
             })
             .collect::<Result<Vec<_>, ImportError>>()?;
-        Ok(Graph { tensors, inputs: sg.i32s(1)?, outputs: sg.i32s(2)?, operators, buffers })
+        let mut metadata = std::collections::BTreeMap::new();
+        for m in model.tables(6)? {
+            let Some(name) = m.string(0)?.filter(|n| n.starts_with("mnv2.")) else { continue };
+            let index = m.u32(1, 0)? as usize;
+            let b = buffers
+                .get(index)
+                .ok_or_else(|| ImportError::Malformed(format!("metadata {name}: buffer {index} out of range")))?;
+            metadata.insert(name, String::from_utf8_lossy(&buf[b.start..b.start + b.len]).into_owned());
+        }
+        Ok(Graph { tensors, inputs: sg.i32s(1)?, outputs: sg.i32s(2)?, operators, buffers, metadata })
     }
 
     pub fn tensor(&self, id: i32) -> Result<&TensorInfo, ImportError> {
