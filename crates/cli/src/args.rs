@@ -46,8 +46,11 @@ pub enum Command {
         after_help = "Examples:\n  mnv2 quantize --model flowers.safetensors --images flowers/train -o flowers-int8.safetensors\n  mnv2 quantize --model ../shared/models/torchvision_mobilenet_v2_random.pth --images photos/ --count 500 -o tv-int8.safetensors"
     )]
     Quantize(QuantizeArgs),
-    /// Write a classifier for another runtime: .onnx (float32, opset 17, NCHW, dynamic batch).
-    #[command(after_help = "Examples:\n  mnv2 export --model flowers.safetensors -o flowers.onnx")]
+    /// Write a classifier for another runtime: .onnx (float32, opset 17, NCHW, dynamic batch) or
+    /// .tflite (float32, or integer as a quantized model is).
+    #[command(
+        after_help = "Examples:\n  mnv2 export --model flowers.safetensors -o flowers.onnx\n  mnv2 export --model flowers-int8.safetensors -o flowers-int8.tflite"
+    )]
     Export(ExportArgs),
     /// Measure latency, throughput and activation memory of a model on this machine.
     #[command(
@@ -227,10 +230,11 @@ pub struct RunArgs {
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// The classifier (any file mnv2 loads; quantized weights are written dequantized).
+    /// The classifier (any file mnv2 loads). ONNX files are float32 (quantized weights written
+    /// dequantized); TFLite files keep a quantized model's integers and quantization.
     #[arg(long)]
     pub model: PathBuf,
-    /// The file to write; its extension picks the format (.onnx).
+    /// The file to write; its extension picks the format (.onnx or .tflite).
     #[arg(short, long)]
     pub output: PathBuf,
 }

@@ -232,5 +232,13 @@ fn quantize_writes_an_int8_model_that_classifies() {
     assert!(!bad.status.success() && text(&bad.stderr).contains("resize-crop"));
     let model = mnv2::import::load(&out).unwrap();
     assert!(model.is_quantized());
+    // Exported to TFLite, it classifies the same (the file is read back by the TFLite importer).
+    let tflite = dir.join("q.tflite");
+    let e = mnv2(&["export", "--model", out.to_str().unwrap(), "-o", tflite.to_str().unwrap()]);
+    assert!(e.status.success() && text(&e.stderr).contains("integer arithmetic"), "{}", text(&e.stderr));
+    let c = mnv2(&["classify", "--model", tflite.to_str().unwrap(), "--json", "--top", "1", cat.to_str().unwrap()]);
+    assert!(text(&c.stdout).contains("Egyptian cat"), "{}", text(&c.stdout));
+    let bad = mnv2(&["export", "--model", out.to_str().unwrap(), "-o", dir.join("q.pb").to_str().unwrap()]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains(".onnx or .tflite"), "{}", text(&bad.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
