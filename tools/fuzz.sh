@@ -26,6 +26,9 @@ for m in mobilenet_v2_1.0_224_quant tf2_mobilenet_v2_1.0_224_ptq deeplabv3_mnv2_
     deeplabv3_mnv2_pascal_quant; do
     cp "$shared/models/$m.tflite" "$seeds/tflite/"
 done
+# An mnv2 export: metadata entries, and the operators as mnv2 writes them.
+cargo run --release -q -p mnv2-cli -- export --model "$shared/models/mobilenet_v2_1.0_224_quant.tflite" \
+    -o "$seeds/tflite/mnv2_export.tflite" 2>/dev/null
 cp "$root"/crates/heads/tests/fixtures/*.json "$seeds/coco/"
 ls "$shared"/datasets/PennFudanPed/Annotation/*.txt | head -5 | xargs -I{} cp {} "$seeds/coco/"
 cp "$shared"/models/torchvision_mobilenet_v2_0.5_random_dynamo.onnx "$seeds/onnx/"

@@ -6,6 +6,7 @@ alternating; beside the CLI's `mnv2 classify --threads 1` on the same files.
 """
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,8 @@ def main():
     copies = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 2
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": "127.0.0.1:6391"}
+    token = secrets.token_hex(32)  # Ray 2.60 no longer makes one by itself
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_ADDRESS": "127.0.0.1:6391"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "images"

@@ -2,6 +2,7 @@
 result equals `mnv2 classify --json`'s."""
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -29,7 +30,8 @@ def free_port() -> int:
 def cluster():
     """A head node and a second node on loopback, one CPU each; its address."""
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    # Token authentication with a token of our own (Ray 2.60 no longer makes one by itself).
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     port = free_port()
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
     subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True)
