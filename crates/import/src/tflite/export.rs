@@ -11,109 +11,26 @@
 use super::schema::{ACT_NONE, ACT_RELU6, PAD_SAME, PAD_VALID, dtype, op, options_type};
 use crate::ImportError;
 use crate::flatbuf_build::TableBuilder;
-use mnv2_arch::{Layer, Padding};
-use mnv2_model::{ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Task, Tensor, TensorData};
+use mnv2_arch::{Bottleneck, Layer, Padding};
+use mnv2_model::{
+    BlockWeights, ConvWeights, LayerWeights, Model, OutputKind, PoolKind, Quant, Task, Tensor, TensorData,
+};
 
 /// The `.tflite` file of a classifier, float or quantized as the model is.
 pub fn to_tflite(model: &Model) -> Result<Vec<u8>, ImportError> {
     if !matches!(model.task, Task::Classify) {
         return Err(ImportError::Unsupported("only classifiers can be exported to TFLite".into()));
     }
-    let arch = &model.arch;
-    let mut g = Graph::new(Arithmetic::of(model)?);
-    let input_dtype = match (&model.input.quant, model.input.signed) {
-        (None, _) => dtype::FLOAT32,
-        (Some(_), false) => dtype::UINT8,
-        (Some(_), true) => dtype::INT8,
-    };
-    let r = arch.resolution as i32;
-    let input = g.tensor("input", &[1, r, r, 3], input_dtype, model.input.quant.as_ref(), None);
-    let mut x = input;
-    if let Some(q) = &model.input.requantized {
-        x = g.activation("input_requantized", &[1, r, r, 3], Some(q))?;
-        g.op(op::QUANTIZE, &[input], x, None);
-    }
     // A 2-D classifier (from a Dense layer) is a FULLY_CONNECTED after a pool that drops the
     // spatial axes; a 4-D one a 1x1 CONV_2D after a pool that keeps them, then a RESHAPE.
     let fully_connected =
         matches!(model.layers.last(), Some(LayerWeights::Classifier(w)) if w.weights.shape.len() == 2);
-    for (n, (layer, weights)) in arch.layers().iter().zip(&model.layers).enumerate() {
-        x = match (layer, weights) {
-            (Layer::Stem(c), LayerWeights::Stem(w)) | (Layer::Head(c), LayerWeights::Head(w)) => {
-                let conv = Conv { kind: Kind::Full, stride: c.stride, relu6: true, input: c.input.h };
-                let out = [c.output.h, c.output.w, c.output.c];
-                g.conv(&format!("layers.{n}"), x, w, conv, out, arch.padding)?
-            }
-            (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => {
-                if b.dilation != 1 {
-                    return Err(ImportError::Unsupported("dilated convolutions (output stride below 32)".into()));
-                }
-                let block_in = x;
-                let name = format!("layers.{n}");
-                let (dw_in, dw_out) = b.depthwise_shapes();
-                if let (Some(e), Some(c)) = (&bw.expand, b.expand()) {
-                    let conv = Conv { kind: Kind::Full, stride: 1, relu6: true, input: c.input.h };
-                    x = g.conv(&format!("{name}.expand"), x, e, conv, [dw_in.h, dw_in.w, dw_in.c], arch.padding)?;
-                }
-                let conv = Conv { kind: Kind::Depthwise, stride: b.stride, relu6: true, input: dw_in.h };
-                let out = [dw_out.h, dw_out.w, dw_out.c];
-                x = g.conv(&format!("{name}.depthwise"), x, &bw.depthwise, conv, out, arch.padding)?;
-                let conv = Conv { kind: Kind::Full, stride: 1, relu6: false, input: dw_out.h };
-                let o = b.output();
-                x = g.conv(&format!("{name}.project"), x, &bw.project, conv, [o.h, o.w, o.c], arch.padding)?;
-                if b.residual {
-                    let sum = g.activation(
-                        &format!("{name}.add"),
-                        &[1, o.h as i32, o.w as i32, o.c as i32],
-                        bw.add_output.as_ref(),
-                    )?;
-                    let options = TableBuilder::new().i8(0, ACT_NONE);
-                    g.op(op::ADD, &[block_in, x], sum, Some((options_type::ADD, options)));
-                    sum
-                } else {
-                    x
-                }
-            }
-            (Layer::Pool { input, .. }, LayerWeights::Pool { kind, output }) => {
-                let shape: &[i32] = if fully_connected { &[1, input.c as i32] } else { &[1, 1, 1, input.c as i32] };
-                let pooled = g.activation("pool", shape, output.as_ref())?;
-                g.pool(*kind, x, pooled, input.h, input.w, !fully_connected);
-                pooled
-            }
-            (Layer::Classifier(c), LayerWeights::Classifier(w)) if fully_connected => {
-                let weights = g.weights("classifier.weight", &[c.output.c as i32, c.input.c as i32], &w.weights)?;
-                let bias = g.weights("classifier.bias", &[c.output.c as i32], &w.bias)?;
-                let logits = g.activation("logits", &[1, c.output.c as i32], w.output.as_ref())?;
-                let options = TableBuilder::new().i8(0, ACT_NONE);
-                g.op(op::FULLY_CONNECTED, &[x, weights, bias], logits, Some((options_type::FULLY_CONNECTED, options)));
-                logits
-            }
-            (Layer::Classifier(c), LayerWeights::Classifier(w)) => {
-                let conv = Conv { kind: Kind::Full, stride: 1, relu6: false, input: 1 };
-                let y = g.conv("classifier", x, w, conv, [1, 1, c.output.c], arch.padding)?;
-                let k = c.output.c as i32;
-                let logits = g.activation("logits", &[1, k], w.output.as_ref())?;
-                let shape = g.constant("logits_shape", &[2], dtype::INT32, None, i32_bytes(&[1, k]));
-                let options = TableBuilder::new().i32s(0, &[1, k]);
-                g.op(op::RESHAPE, &[y, shape], logits, Some((options_type::RESHAPE, options)));
-                logits
-            }
-            _ => return Err(ImportError::Malformed("layer and weights differ in kind".into())),
-        };
+    let mut g = Graph::new(Arithmetic::of(model)?, model.arch.padding, fully_connected);
+    let (input, mut x) = g.input(model)?;
+    for (n, (layer, weights)) in model.arch.layers().iter().zip(&model.layers).enumerate() {
+        x = g.layer(n, layer, weights, x)?;
     }
-    let k = arch.classes as i32;
-    if let OutputKind::Softmax { quant, requantized } = &model.output {
-        let probabilities = g.activation("probabilities", &[1, k], quant.as_ref())?;
-        g.op(op::SOFTMAX, &[x], probabilities, Some((options_type::SOFTMAX, TableBuilder::new().f32(0, 1.0))));
-        x = probabilities;
-        if let Some(q) = requantized {
-            // The final QUANTIZE flips signedness (int8 softmax to uint8, as TFLite writes it).
-            let flipped = if g.arithmetic.dtype == dtype::INT8 { dtype::UINT8 } else { dtype::INT8 };
-            let out = g.tensor("output", &[1, k], flipped, Some(q), None);
-            g.op(op::QUANTIZE, &[x], out, None);
-            x = out;
-        }
-    }
+    x = g.output(&model.output, x, model.arch.classes as i32)?;
     Ok(g.finish(input, x, model))
 }
 
@@ -156,6 +73,8 @@ struct Conv {
 
 struct Graph {
     arithmetic: Arithmetic,
+    padding: Padding,
+    fully_connected: bool,
     tensors: Vec<TableBuilder>,
     /// Each tensor's quantization, as written.
     quants: Vec<Option<Quant>>,
@@ -166,15 +85,113 @@ struct Graph {
 }
 
 impl Graph {
-    fn new(arithmetic: Arithmetic) -> Graph {
+    fn new(arithmetic: Arithmetic, padding: Padding, fully_connected: bool) -> Graph {
         Graph {
             arithmetic,
+            padding,
+            fully_connected,
             tensors: Vec::new(),
             quants: Vec::new(),
             buffers: vec![TableBuilder::new()],
             codes: Vec::new(),
             operators: Vec::new(),
         }
+    }
+
+    /// The input tensor (float or quantized) and, after a requantizing QUANTIZE where the model
+    /// has one, the tensor the stem reads.
+    fn input(&mut self, model: &Model) -> Result<(i32, i32), ImportError> {
+        let dtype = match (&model.input.quant, model.input.signed) {
+            (None, _) => dtype::FLOAT32,
+            (Some(_), false) => dtype::UINT8,
+            (Some(_), true) => dtype::INT8,
+        };
+        let r = model.arch.resolution as i32;
+        let input = self.tensor("input", &[1, r, r, 3], dtype, model.input.quant.as_ref(), None);
+        let Some(q) = &model.input.requantized else { return Ok((input, input)) };
+        let x = self.activation("input_requantized", &[1, r, r, 3], Some(q))?;
+        self.op(op::QUANTIZE, &[input], x, None);
+        Ok((input, x))
+    }
+
+    /// Layer `n` reading `x`; returns its output.
+    fn layer(&mut self, n: usize, layer: &Layer, weights: &LayerWeights, x: i32) -> Result<i32, ImportError> {
+        match (layer, weights) {
+            (Layer::Stem(c), LayerWeights::Stem(w)) | (Layer::Head(c), LayerWeights::Head(w)) => {
+                let conv = Conv { kind: Kind::Full, stride: c.stride, relu6: true, input: c.input.h };
+                self.conv(&format!("layers.{n}"), x, w, conv, [c.output.h, c.output.w, c.output.c])
+            }
+            (Layer::Bottleneck(b), LayerWeights::Bottleneck(bw)) => self.block(&format!("layers.{n}"), b, bw, x),
+            (Layer::Pool { input, .. }, LayerWeights::Pool { kind, output }) => {
+                let c = input.c as i32;
+                let shape: &[i32] = if self.fully_connected { &[1, c] } else { &[1, 1, 1, c] };
+                let pooled = self.activation("pool", shape, output.as_ref())?;
+                self.pool(*kind, x, pooled, input.h, input.w);
+                Ok(pooled)
+            }
+            (Layer::Classifier(c), LayerWeights::Classifier(w)) => self.classifier(c, w, x),
+            _ => Err(ImportError::Malformed("layer and weights differ in kind".into())),
+        }
+    }
+
+    /// An inverted residual block: expansion, depthwise, projection, and the shortcut's ADD.
+    fn block(&mut self, name: &str, b: &Bottleneck, bw: &BlockWeights, block_in: i32) -> Result<i32, ImportError> {
+        if b.dilation != 1 {
+            return Err(ImportError::Unsupported("dilated convolutions (output stride below 32)".into()));
+        }
+        let (dw_in, dw_out) = b.depthwise_shapes();
+        let mut x = block_in;
+        if let Some(e) = &bw.expand {
+            let conv = Conv { kind: Kind::Full, stride: 1, relu6: true, input: b.input.h };
+            x = self.conv(&format!("{name}.expand"), x, e, conv, [dw_in.h, dw_in.w, dw_in.c])?;
+        }
+        let conv = Conv { kind: Kind::Depthwise, stride: b.stride, relu6: true, input: dw_in.h };
+        x = self.conv(&format!("{name}.depthwise"), x, &bw.depthwise, conv, [dw_out.h, dw_out.w, dw_out.c])?;
+        let conv = Conv { kind: Kind::Full, stride: 1, relu6: false, input: dw_out.h };
+        let o = b.output();
+        x = self.conv(&format!("{name}.project"), x, &bw.project, conv, [o.h, o.w, o.c])?;
+        if !b.residual {
+            return Ok(x);
+        }
+        let shape = [1, o.h as i32, o.w as i32, o.c as i32];
+        let sum = self.activation(&format!("{name}.add"), &shape, bw.add_output.as_ref())?;
+        let options = TableBuilder::new().i8(0, ACT_NONE);
+        self.op(op::ADD, &[block_in, x], sum, Some((options_type::ADD, options)));
+        Ok(sum)
+    }
+
+    /// The classifier: FULLY_CONNECTED, or a 1x1 CONV_2D and a RESHAPE to [1, classes].
+    fn classifier(&mut self, c: &mnv2_arch::Conv, w: &ConvWeights, x: i32) -> Result<i32, ImportError> {
+        let (k, channels) = (c.output.c as i32, c.input.c as i32);
+        if self.fully_connected {
+            let weights = self.weights("classifier.weight", &[k, channels], &w.weights)?;
+            let bias = self.weights("classifier.bias", &[k], &w.bias)?;
+            let logits = self.activation("logits", &[1, k], w.output.as_ref())?;
+            let options = (options_type::FULLY_CONNECTED, TableBuilder::new().i8(0, ACT_NONE));
+            self.op(op::FULLY_CONNECTED, &[x, weights, bias], logits, Some(options));
+            return Ok(logits);
+        }
+        let conv = Conv { kind: Kind::Full, stride: 1, relu6: false, input: 1 };
+        let y = self.conv("classifier", x, w, conv, [1, 1, c.output.c])?;
+        let logits = self.activation("logits", &[1, k], w.output.as_ref())?;
+        let shape = self.constant("logits_shape", &[2], dtype::INT32, None, i32_bytes(&[1, k]));
+        let options = (options_type::RESHAPE, TableBuilder::new().i32s(0, &[1, k]));
+        self.op(op::RESHAPE, &[y, shape], logits, Some(options));
+        Ok(logits)
+    }
+
+    /// The softmax, and the QUANTIZE after it, where the model ends in them.
+    fn output(&mut self, output: &OutputKind, x: i32, k: i32) -> Result<i32, ImportError> {
+        let OutputKind::Softmax { quant, requantized } = output else { return Ok(x) };
+        let probabilities = self.activation("probabilities", &[1, k], quant.as_ref())?;
+        let options = (options_type::SOFTMAX, TableBuilder::new().f32(0, 1.0));
+        self.op(op::SOFTMAX, &[x], probabilities, Some(options));
+        let Some(q) = requantized else { return Ok(probabilities) };
+        // The final QUANTIZE flips signedness (int8 softmax to uint8, as TFLite writes it).
+        let flipped = if self.arithmetic.dtype == dtype::INT8 { dtype::UINT8 } else { dtype::INT8 };
+        let out = self.tensor("output", &[1, k], flipped, Some(q), None);
+        self.op(op::QUANTIZE, &[probabilities], out, None);
+        Ok(out)
     }
 
     /// A tensor (with its data when constant); returns its index.
@@ -239,17 +256,8 @@ impl Graph {
         }
     }
 
-    /// A convolution with its weights, bias and fused activation; symmetric padding that
-    /// "same" does not reproduce becomes an explicit PAD.
-    fn conv(
-        &mut self,
-        name: &str,
-        mut x: i32,
-        w: &ConvWeights,
-        c: Conv,
-        out: [u32; 3],
-        padding: Padding,
-    ) -> Result<i32, ImportError> {
+    /// A convolution with its weights, bias and fused activation.
+    fn conv(&mut self, name: &str, x: i32, w: &ConvWeights, c: Conv, out: [u32; 3]) -> Result<i32, ImportError> {
         let s = &w.weights.shape;
         let kernel = match s.len() {
             4 => s[1] as u32,
@@ -261,54 +269,55 @@ impl Graph {
             if s.len() == 2 { vec![s[0] as i32, 1, 1, s[1] as i32] } else { s.iter().map(|&d| d as i32).collect() };
         let weights = self.weights(&format!("{name}.weight"), &shape, &w.weights)?;
         let bias = self.weights(&format!("{name}.bias"), &[w.bias.len() as i32], &w.bias)?;
-        let wanted = padding.before_after(c.input, kernel, c.stride);
-        let mut pad_mode = PAD_SAME;
-        if wanted != Padding::TensorFlowSame.before_after(c.input, kernel, c.stride) {
-            let (before, after) = (wanted.0 as i32, wanted.1 as i32);
-            let paddings = i32_bytes(&[0, 0, before, after, before, after, 0, 0]);
-            let p = self.constant(&format!("{name}.paddings"), &[4, 2], dtype::INT32, None, paddings);
-            let padded_size = (c.input as i32) + before + after;
-            // Input channels are the last axis of both weight layouts; PAD keeps its input's quantization.
-            let channels = shape[3];
-            let input_quant = self.quants[x as usize].clone();
-            let size = [1, padded_size, padded_size, channels];
-            let padded = self.activation(&format!("{name}.padded"), &size, input_quant.as_ref())?;
-            self.op(op::PAD, &[x, p], padded, None);
-            x = padded;
-            pad_mode = PAD_VALID;
-        }
+        // Input channels are the last axis of both weight layouts.
+        let (x, pad_mode) = self.pad(name, x, c.input, kernel, c.stride, shape[3])?;
         let y = self.activation(name, &[1, out[0] as i32, out[1] as i32, out[2] as i32], w.output.as_ref())?;
         let act = if c.relu6 { ACT_RELU6 } else { ACT_NONE };
         let stride = c.stride as i32;
         let (code, options) = match c.kind {
-            Kind::Full => (
-                op::CONV_2D,
-                (
-                    options_type::CONV_2D,
-                    TableBuilder::new().i8(0, pad_mode).i32(1, stride).i32(2, stride).i8(3, act).i32(4, 1).i32(5, 1),
-                ),
-            ),
-            Kind::Depthwise => (
-                op::DEPTHWISE_CONV_2D,
-                (
-                    options_type::DEPTHWISE_CONV_2D,
-                    TableBuilder::new()
-                        .i8(0, pad_mode)
-                        .i32(1, stride)
-                        .i32(2, stride)
-                        .i32(3, 1)
-                        .i8(4, act)
-                        .i32(5, 1)
-                        .i32(6, 1),
-                ),
-            ),
+            Kind::Full => {
+                let t = TableBuilder::new().i8(0, pad_mode).i32(1, stride).i32(2, stride).i8(3, act);
+                (op::CONV_2D, (options_type::CONV_2D, t.i32(4, 1).i32(5, 1)))
+            }
+            Kind::Depthwise => {
+                let t = TableBuilder::new().i8(0, pad_mode).i32(1, stride).i32(2, stride).i32(3, 1).i8(4, act);
+                (op::DEPTHWISE_CONV_2D, (options_type::DEPTHWISE_CONV_2D, t.i32(5, 1).i32(6, 1)))
+            }
         };
         self.op(code, &[x, weights, bias], y, Some(options));
         Ok(y)
     }
 
-    /// The global pool over `h` x `w` (MEAN keeping the [1, 1, 1, C] shape or not).
-    fn pool(&mut self, kind: PoolKind, x: i32, out: i32, h: u32, w: u32, keep_dims: bool) {
+    /// The tensor a convolution over `x` reads and its padding option: `x` itself and "same"
+    /// where TensorFlow's padding is the model's, else `x` after a PAD of the model's amounts
+    /// (keeping its quantization) and "valid".
+    fn pad(
+        &mut self,
+        name: &str,
+        x: i32,
+        input: u32,
+        kernel: u32,
+        stride: u32,
+        channels: i32,
+    ) -> Result<(i32, i8), ImportError> {
+        let (before, after) = self.padding.before_after(input, kernel, stride);
+        if (before, after) == Padding::TensorFlowSame.before_after(input, kernel, stride) {
+            return Ok((x, PAD_SAME));
+        }
+        let (before, after) = (before as i32, after as i32);
+        let paddings = i32_bytes(&[0, 0, before, after, before, after, 0, 0]);
+        let p = self.constant(&format!("{name}.paddings"), &[4, 2], dtype::INT32, None, paddings);
+        let size = input as i32 + before + after;
+        let quant = self.quants[x as usize].clone();
+        let padded = self.activation(&format!("{name}.padded"), &[1, size, size, channels], quant.as_ref())?;
+        self.op(op::PAD, &[x, p], padded, None);
+        Ok((padded, PAD_VALID))
+    }
+
+    /// The global pool over `h` x `w` (MEAN keeping the [1, 1, 1, C] shape unless a
+    /// FULLY_CONNECTED follows).
+    fn pool(&mut self, kind: PoolKind, x: i32, out: i32, h: u32, w: u32) {
+        let keep_dims = !self.fully_connected;
         match kind {
             PoolKind::Average => {
                 let options = TableBuilder::new()
