@@ -19,12 +19,14 @@ ap.add_argument("--image", default="../shared/images/pets.jpg")
 ap.add_argument("--seconds", type=int, default=60)
 ap.add_argument("--clients", default="1,8,32")
 ap.add_argument("--only", default="", help="run the configurations whose name contains this")
+ap.add_argument("--mnv2-args", default="", help="more arguments for mnv2 serve, e.g. '--threads 1 --max-batch 16'")
 a = ap.parse_args()
+extra = a.mnv2_args.split()
 m = a.models
 CONFIGS = [
-    ("int8", "mnv2", [a.mnv2, "serve", "--model", f"cls={m}/mobilenet_v2_1.0_224_quant.tflite", "--addr", "127.0.0.1:{port}"]),
+    ("int8", "mnv2", [a.mnv2, "serve", "--model", f"cls={m}/mobilenet_v2_1.0_224_quant.tflite", "--addr", "127.0.0.1:{port}", *extra]),
     ("int8", "FastAPI + LiteRT", [sys.executable, "bench/serve/peer.py", "--model", f"{m}/mobilenet_v2_1.0_224_quant.tflite", "--port", "{port}"]),
-    ("fp32", "mnv2", [a.mnv2, "serve", "--model", f"cls={m}/keras_mobilenet_v2_1.0_224_random_f32.tflite", "--addr", "127.0.0.1:{port}"]),
+    ("fp32", "mnv2", [a.mnv2, "serve", "--model", f"cls={m}/keras_mobilenet_v2_1.0_224_random_f32.tflite", "--addr", "127.0.0.1:{port}", *extra]),
     ("fp32", "FastAPI + ONNX Runtime", [sys.executable, "bench/serve/peer.py", "--model", f"{m}/keras_mobilenet_v2_1.0_224_random_f32.onnx", "--port", "{port}"]),
 ]
 
