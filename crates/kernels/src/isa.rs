@@ -1,12 +1,15 @@
-//! Instruction-set levels: each a superset of the one before it, detected once and overridable
-//! with `MNV2_ISA=<level>` (any level at or below the CPU's). Kernels are chosen by the level a
-//! call is given, never by a flag read elsewhere, so one process can run (and test, and bench)
-//! every level its CPU has.
+//! Instruction-set levels, detected once and overridable with `MNV2_ISA=<level>` (any level at
+//! or below the CPU's). Each architecture has its own chain of levels, each a superset of the one
+//! before it (x86-64: AVX2, AVX-512, AVX-512 VNNI; aarch64: NEON), all above the portable code:
+//! levels of different chains are not ordered. Kernels are chosen by the level a call is given,
+//! never by a flag read elsewhere, so one process can run (and test, and bench) every level its
+//! CPU has.
 
+use std::cmp::Ordering;
 use std::sync::OnceLock;
 
-/// An instruction-set level, in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// An instruction-set level; ordered within its architecture's chain (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
     /// Portable Rust, any CPU.
     Scalar,
@@ -17,6 +20,38 @@ pub enum Isa {
     /// AVX-512 with VNNI (`vpdpbusd`: four u8 x i8 products per 32-bit lane) and VBMI (`vpermb`:
     /// any byte to any position) (Ice Lake, Sapphire Rapids, Zen 4).
     Avx512Vnni,
+    /// aarch64 Advanced SIMD (NEON, part of every ARMv8-A core): 32 128-bit registers with FMA.
+    Neon,
+}
+
+/// The architectures whose levels form a chain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    /// The portable code: below every chain.
+    Any,
+    X86,
+    Arm,
+}
+
+impl Isa {
+    /// The chain of this level and its rank in it (the portable code ranks 0 in all).
+    fn rank(self) -> (Chain, u8) {
+        match self {
+            Isa::Scalar => (Chain::Any, 0),
+            Isa::Avx2 => (Chain::X86, 1),
+            Isa::Avx512 => (Chain::X86, 2),
+            Isa::Avx512Vnni => (Chain::X86, 3),
+            Isa::Neon => (Chain::Arm, 1),
+        }
+    }
+}
+
+impl PartialOrd for Isa {
+    /// `a < b` when `b` has every instruction of `a`: within a chain, or `a` the portable code.
+    fn partial_cmp(&self, other: &Isa) -> Option<Ordering> {
+        let ((ca, ra), (cb, rb)) = (self.rank(), other.rank());
+        (ca == cb || ca == Chain::Any || cb == Chain::Any).then(|| ra.cmp(&rb))
+    }
 }
 
 /// `is_x86_feature_detected!` of every feature named, on x86-64; false elsewhere.
@@ -32,10 +67,10 @@ macro_rules! cpu_has {
 
 impl Isa {
     /// Every level, lowest first.
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
+    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon];
 
     /// The level kernels run at: the best this CPU has, or `MNV2_ISA` (`scalar`, `avx2`,
-    /// `avx512`, `avx512-vnni`) where the CPU has that level.
+    /// `avx512`, `avx512-vnni`, `neon`) where the CPU has that level.
     pub fn detect() -> Isa {
         static CHOICE: OnceLock<Isa> = OnceLock::new();
         *CHOICE.get_or_init(|| {
@@ -65,6 +100,7 @@ impl Isa {
             Isa::Avx2 => cpu_has!("avx2", "fma"),
             Isa::Avx512 => Isa::Avx2.cpu_has() && cpu_has!("avx512f", "avx512bw", "avx512vl"),
             Isa::Avx512Vnni => Isa::Avx512.cpu_has() && cpu_has!("avx512vnni", "avx512vbmi"),
+            Isa::Neon => cfg!(target_arch = "aarch64"),
         }
     }
 
@@ -78,9 +114,17 @@ impl Isa {
         Isa::ALL.into_iter().filter(|i| i.available()).collect()
     }
 
-    /// This level if the CPU has it, else the best it has below: what kernels actually run.
+    /// This level if the CPU has it, else the best it has below (the portable code for a level
+    /// of another architecture): what kernels actually run.
     pub fn or_scalar(self) -> Isa {
-        self.min(Isa::best())
+        let best = Isa::best();
+        if self <= best {
+            self
+        } else if best <= self {
+            best
+        } else {
+            Isa::Scalar
+        }
     }
 
     /// Whether a call at this level may use kernels of `level` (it is `level` or above, and the
@@ -96,6 +140,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512-vnni",
+            Isa::Neon => "neon",
         }
     }
 }
@@ -104,7 +149,8 @@ impl Isa {
 /// the family has its own code for, lowest first, starting with [`Isa::Scalar`]) at or below it.
 pub fn pick(variants: &[Isa], isa: Isa) -> Isa {
     let isa = isa.or_scalar();
-    variants.iter().copied().filter(|&v| v <= isa).max().unwrap_or(Isa::Scalar)
+    // Those at or below `isa` are all of its chain (or portable), so they are ordered.
+    variants.iter().copied().filter(|&v| v <= isa).fold(Isa::Scalar, |best, v| if v > best { v } else { best })
 }
 
 #[cfg(test)]
@@ -114,6 +160,12 @@ mod tests {
     #[test]
     fn levels_are_ordered_named_and_picked_from_below() {
         assert!(Isa::Scalar < Isa::Avx2 && Isa::Avx2 < Isa::Avx512 && Isa::Avx512 < Isa::Avx512Vnni);
+        // NEON is above the portable code and beside, not above or below, the x86 levels.
+        assert!(Isa::Scalar < Isa::Neon);
+        for x86 in [Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni] {
+            assert_eq!(x86.partial_cmp(&Isa::Neon), None, "{x86:?}");
+            assert_eq!(pick(&[Isa::Scalar, Isa::Neon], x86), Isa::Scalar);
+        }
         for isa in Isa::ALL {
             assert_eq!(Isa::parse(isa.name()), Some(isa));
         }

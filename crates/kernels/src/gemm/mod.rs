@@ -9,6 +9,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod reference;
 mod scalar;
 #[cfg(test)]
@@ -20,7 +22,7 @@ use crate::aligned::AlignedVec;
 use crate::{Clamp, Isa};
 
 /// The levels the fp32 GEMM has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
 
 /// Columns per packed panel (two AVX2 registers).
 pub const NR: usize = 16;
@@ -259,6 +261,12 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
             // SAFETY: gemm() turned an unavailable Isa into Scalar, so the CPU has avx2 and fma;
             // a_rows holds rows*k, panel k*NR and bias NR floats.
             unsafe { avx2::tile(a_rows, t.rows, k, panel, bias, &mut acc) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: gemm() turned an unavailable Isa into Scalar, so this is an aarch64 CPU
+            // (NEON is part of every one); a_rows holds rows*k, panel k*NR and bias NR floats.
+            unsafe { neon::tile(a_rows, t.rows, k, panel, bias, &mut acc) }
         }
         _ => scalar::tile(a_rows, t.rows, k, panel, bias, &mut acc),
     }
