@@ -4,6 +4,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -13,7 +15,7 @@ pub use reference::dwconv3x3_reference;
 use crate::{Clamp, Isa};
 
 /// The levels the fp32 depthwise 3x3 has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
 
 /// Geometry of one depthwise conv over one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +169,9 @@ pub(crate) fn window_impl(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: pick() returns only levels the CPU has: AVX2 and FMA at least.
         Isa::Avx2 | Isa::Avx512 => unsafe { avx2::rows_avx2(layer, window, row0, rows, out, 0) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: pick() returns only levels the CPU has: this is an aarch64 CPU, with NEON.
+        Isa::Neon => unsafe { neon::rows_neon(layer, window, row0, rows, out) },
         _ => rows_portable(layer, window, row0, rows, out),
     }
 }
