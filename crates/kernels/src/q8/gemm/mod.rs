@@ -102,7 +102,7 @@ impl QPackedB {
     pub fn n(&self) -> usize {
         self.n
     }
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the SIMD tiles' view
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))] // the SIMD tiles' view
     fn panel(&self, p: usize) -> &[i16] {
         &self.data[p * self.pairs * 2 * NR..(p + 1) * self.pairs * 2 * NR]
     }
@@ -230,8 +230,9 @@ unsafe fn panel_pairs_avx512(
 }
 
 /// The levels the int8 GEMM has its own code for: 16-bit pair tiles (AVX2), two-panel zmm
-/// tiles (AVX-512), the `vpdpbusd` layout (VNNI, chosen when the weights are packed).
-pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
+/// tiles (AVX-512), the `vpdpbusd` layout (VNNI, chosen when the weights are packed), 16-bit
+/// pair tiles by widening multiply-adds (NEON).
+pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon];
 
 /// `out` (m x n) from `a` (m x k), all row-major u8.
 pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
@@ -285,6 +286,10 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
                 // SAFETY: widen only when the CPU has AVX2 (isa.has above); `words` holds `pairs`
                 // words for each of `rows` rows and the panel pairs*2*NR values.
                 _ if widen => unsafe { avx2::tile_words(&words, rows, pairs, b.panel(p), &mut acc) },
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: or_scalar() kept Neon only on an aarch64 CPU (which has NEON); a_rows
+                // holds rows*k bytes and the panel pairs*2*NR values (the pair layout: no VNNI here).
+                Isa::Neon => unsafe { neon::tile(a_rows, rows, k, b.panel(p), &mut acc) },
                 _ => tile_portable(a_rows, rows, k, b, p, &mut acc),
             }
             finish_tile(isa, &mut acc[..rows], b, (r0, p), out);
@@ -352,6 +357,9 @@ mod avx512;
 
 #[cfg(target_arch = "x86_64")]
 mod vnni;
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 /// The textbook loop: `(a - za) * w` summed per output, bias, requantize, clamp.
 pub fn qgemm_reference(
