@@ -74,14 +74,20 @@ pub fn single_rounding(r: &Requant) -> Option<(i64, i64)> {
 }
 
 /// The levels vector requantization has its own code for.
-pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
 
 /// `out[i] = stage(requant[first + i](acc[i]))` for a run of consecutive channels.
 pub fn requantize(isa: Isa, acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) {
     let n = acc.len();
     assert!(out.len() == n && first + n <= rq.len(), "requantize lengths");
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // advanced by the x86-64 paths only
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
+    // advanced by the SIMD paths only
     let mut done = 0;
+    #[cfg(target_arch = "aarch64")]
+    if isa.has(Isa::Neon) {
+        // SAFETY: `has` is true only on an aarch64 CPU (with NEON); lengths checked above.
+        done = unsafe { neon::requantize(acc, rq, first, stage, out) };
+    }
     #[cfg(target_arch = "x86_64")]
     if isa.has(Isa::Avx2) {
         if isa.has(Isa::Avx512) {
@@ -103,6 +109,9 @@ pub(crate) mod avx512;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 #[cfg(test)]
 mod tests;
