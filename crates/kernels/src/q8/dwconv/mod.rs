@@ -9,6 +9,8 @@ use crate::Isa;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -18,7 +20,7 @@ mod vnni;
 pub use reference::qdwconv3x3_reference;
 
 /// The levels the int8 depthwise 3x3 has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
+pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon];
 use crate::dwconv::DwShape;
 
 /// A quantized depthwise layer: weights `[ky][kx][c]` with their zero point removed.
@@ -157,6 +159,9 @@ fn window_impl(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: pick() returns only levels the CPU has: AVX2.
         Isa::Avx2 => unsafe { avx2::rows_avx2(layer, window, row0, rows, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: pick() returns only levels the CPU has: this is an aarch64 CPU, with NEON.
+        Isa::Neon => unsafe { neon::rows_neon(layer, window, row0, rows, out) },
         _ => rows_portable(Isa::Scalar, layer, window, row0, rows, out),
     }
 }

@@ -1,0 +1,79 @@
+//! The int8 depthwise 3x3 with NEON.
+
+use super::*;
+
+/// NEON, eight channels a block: the nine weight vectors (i16, zero point removed) stay in
+/// registers; each tap's eight bytes are widened to 16 bits, the input zero point taken off
+/// (`x - zx` fits in i16), and `vmlal_s16` / `vmlal_high_s16` add the products into the pixel's
+/// 32-bit sums, which the vector requantization then turns into bytes pixel by pixel. Channels
+/// past the last whole block of eight take the portable loop. Integer arithmetic is exact: the
+/// same bytes as the portable body.
+///
+/// # Safety
+/// The CPU must have NEON (every aarch64 CPU does); `input` (from row `row0`) and `out` checked
+/// by the caller (`DwShape::check_rows`) to hold the rows read and written.
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn rows_neon(
+    layer: &QDwLayer,
+    input: &[u8],
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [u8],
+) {
+    use std::arch::aarch64::*;
+    let s = &layer.shape;
+    let c = s.channels;
+    let (_, _, pl, ow) = s.geometry();
+    let (st, d, zx) = (s.stride, s.dilation, layer.input_zero_point);
+    let whole = c / 8 * 8;
+    let zv = vdupq_n_s16(zx as i16);
+    let mut acc = vec![0i32; ow * c];
+    for (ro, oy) in rows.enumerate() {
+        let (valid_rows, n_valid) = s.tap_rows(oy, input, row0);
+        let valid = &valid_rows[..n_valid];
+        for px in acc.chunks_exact_mut(c) {
+            px.copy_from_slice(&layer.bias);
+        }
+        // The taps of output column `ox` inside the image: (row, input column, weight index).
+        let taps = |ox: usize| {
+            valid.iter().flat_map(move |&(r, ky)| {
+                (0..3).filter_map(move |kx| {
+                    let ix = (ox * st + kx * d) as isize - pl as isize;
+                    (ix >= 0 && (ix as usize) < s.in_w).then_some((r, ix as usize, ky * 3 + kx))
+                })
+            })
+        };
+        for ch in (0..whole).step_by(8) {
+            // SAFETY: weights hold 9 * c i16 and channels ch..ch + 8 lie below c; every input
+            // row holds in_w * c bytes and `taps` yields columns inside it; `acc` holds ow * c
+            // sums.
+            unsafe {
+                let wv: [int16x8_t; 9] = std::array::from_fn(|t| vld1q_s16(layer.w.as_ptr().add(t * c + ch)));
+                let centred = |r: &[u8], ix: usize| {
+                    vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vld1_u8(r.as_ptr().add(ix * c + ch)))), zv)
+                };
+                for ox in 0..ow {
+                    let dst = acc.as_mut_ptr().add(ox * c + ch);
+                    let (mut lo, mut hi) = (vld1q_s32(dst), vld1q_s32(dst.add(4)));
+                    for (r, ix, t) in taps(ox) {
+                        let x = centred(r, ix);
+                        lo = vmlal_s16(lo, vget_low_s16(x), vget_low_s16(wv[t]));
+                        hi = vmlal_high_s16(hi, x, wv[t]);
+                    }
+                    vst1q_s32(dst, lo);
+                    vst1q_s32(dst.add(4), hi);
+                }
+            }
+        }
+        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
+        for ox in 0..ow {
+            let sums = &mut acc[ox * c..(ox + 1) * c];
+            for (r, ix, t) in taps(ox) {
+                for ch in whole..c {
+                    sums[ch] += (r[ix * c + ch] as i32 - zx) * layer.w[t * c + ch] as i32;
+                }
+            }
+            requantize(Isa::Neon, sums, &layer.requant, 0, layer.stage, &mut out_row[ox * c..(ox + 1) * c]);
+        }
+    }
+}
