@@ -4,8 +4,10 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod blocked;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -15,7 +17,7 @@ pub use reference::conv_reference;
 use crate::{Clamp, Isa};
 
 /// The levels the fp32 stem convolution has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
 
 /// Geometry of one full conv over one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,11 @@ pub fn conv2d(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: pick() returns only levels the CPU has: AVX2 and FMA at least.
         Isa::Avx2 | Isa::Avx512 => unsafe { avx2::rows_avx2(shape, input, w, clamp, rows, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: pick() returns only levels the CPU has: this is an aarch64 CPU, with NEON.
+        Isa::Neon if shape.out_c.is_multiple_of(4) && shape.kernel <= 16 => unsafe {
+            neon::rows_neon_blocks(shape, input, w, clamp, rows, out)
+        },
         _ => rows_portable(shape, input, w, clamp, rows, out),
     }
 }
