@@ -1,6 +1,7 @@
 //! Instruction-set levels, detected once and overridable with `MNV2_ISA=<level>` (any level at
 //! or below the CPU's). Each architecture has its own chain of levels, each a superset of the one
-//! before it (x86-64: AVX2, AVX-512, AVX-512 VNNI; aarch64: NEON), all above the portable code:
+//! before it (x86-64: AVX2, AVX-512, AVX-512 VNNI; aarch64: NEON; wasm32: SIMD128), all above
+//! the portable code:
 //! levels of different chains are not ordered. Kernels are chosen by the level a call is given,
 //! never by a flag read elsewhere, so one process can run (and test, and bench) every level its
 //! CPU has.
@@ -22,6 +23,9 @@ pub enum Isa {
     Avx512Vnni,
     /// aarch64 Advanced SIMD (NEON, part of every ARMv8-A core): 32 128-bit registers with FMA.
     Neon,
+    /// WebAssembly's 128-bit SIMD (every current browser and Node.js): i32x4 dot products of
+    /// i16 pairs, no fused multiply-add.
+    Simd128,
 }
 
 /// The architectures whose levels form a chain.
@@ -31,6 +35,7 @@ enum Chain {
     Any,
     X86,
     Arm,
+    Wasm,
 }
 
 impl Isa {
@@ -42,6 +47,7 @@ impl Isa {
             Isa::Avx512 => (Chain::X86, 2),
             Isa::Avx512Vnni => (Chain::X86, 3),
             Isa::Neon => (Chain::Arm, 1),
+            Isa::Simd128 => (Chain::Wasm, 1),
         }
     }
 }
@@ -67,10 +73,10 @@ macro_rules! cpu_has {
 
 impl Isa {
     /// Every level, lowest first.
-    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon];
+    pub const ALL: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::Simd128];
 
     /// The level kernels run at: the best this CPU has, or `MNV2_ISA` (`scalar`, `avx2`,
-    /// `avx512`, `avx512-vnni`, `neon`) where the CPU has that level.
+    /// `avx512`, `avx512-vnni`, `neon`, `simd128`) where the CPU has that level.
     pub fn detect() -> Isa {
         static CHOICE: OnceLock<Isa> = OnceLock::new();
         *CHOICE.get_or_init(|| {
@@ -101,6 +107,9 @@ impl Isa {
             Isa::Avx512 => Isa::Avx2.cpu_has() && cpu_has!("avx512f", "avx512bw", "avx512vl"),
             Isa::Avx512Vnni => Isa::Avx512.cpu_has() && cpu_has!("avx512vnni", "avx512vbmi"),
             Isa::Neon => cfg!(target_arch = "aarch64"),
+            // WebAssembly cannot ask at run time: the module is built for engines with SIMD128
+            // (every current browser and Node.js), and one without it refuses to load it.
+            Isa::Simd128 => cfg!(target_arch = "wasm32"),
         }
     }
 
@@ -141,6 +150,7 @@ impl Isa {
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512-vnni",
             Isa::Neon => "neon",
+            Isa::Simd128 => "simd128",
         }
     }
 }
@@ -161,10 +171,12 @@ mod tests {
     fn levels_are_ordered_named_and_picked_from_below() {
         assert!(Isa::Scalar < Isa::Avx2 && Isa::Avx2 < Isa::Avx512 && Isa::Avx512 < Isa::Avx512Vnni);
         // NEON is above the portable code and beside, not above or below, the x86 levels.
-        assert!(Isa::Scalar < Isa::Neon);
+        assert!(Isa::Scalar < Isa::Neon && Isa::Scalar < Isa::Simd128);
+        assert_eq!(Isa::Neon.partial_cmp(&Isa::Simd128), None);
         for x86 in [Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni] {
             assert_eq!(x86.partial_cmp(&Isa::Neon), None, "{x86:?}");
-            assert_eq!(pick(&[Isa::Scalar, Isa::Neon], x86), Isa::Scalar);
+            assert_eq!(x86.partial_cmp(&Isa::Simd128), None, "{x86:?}");
+            assert_eq!(pick(&[Isa::Scalar, Isa::Neon, Isa::Simd128], x86), Isa::Scalar);
         }
         for isa in Isa::ALL {
             assert_eq!(Isa::parse(isa.name()), Some(isa));

@@ -15,6 +15,8 @@ mod reference;
 mod scalar;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use reference::gemm_reference;
 
@@ -22,7 +24,7 @@ use crate::aligned::AlignedVec;
 use crate::{Clamp, Isa};
 
 /// The levels the fp32 GEMM has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
+pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Simd128];
 
 /// Columns per packed panel (two AVX2 registers).
 pub const NR: usize = 16;
@@ -267,6 +269,12 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
             // SAFETY: gemm() turned an unavailable Isa into Scalar, so this is an aarch64 CPU
             // (NEON is part of every one); a_rows holds rows*k, panel k*NR and bias NR floats.
             unsafe { neon::tile(a_rows, t.rows, k, panel, bias, &mut acc) }
+        }
+        #[cfg(target_arch = "wasm32")]
+        Isa::Simd128 => {
+            // SAFETY: gemm() turned an unavailable Isa into Scalar, so this is a wasm32 build,
+            // made for engines with SIMD128; a_rows holds rows*k, panel k*NR and bias NR floats.
+            unsafe { wasm::tile(a_rows, t.rows, k, panel, bias, &mut acc) }
         }
         _ => scalar::tile(a_rows, t.rows, k, panel, bias, &mut acc),
     }

@@ -113,3 +113,20 @@ fn column_split_is_bit_identical() {
         }
     }
 }
+
+/// SIMD128 has no fused multiply-add: a multiply and an add in the portable tile's order give
+/// the portable tile's bits.
+#[test]
+#[cfg(target_arch = "wasm32")]
+fn simd128_is_bit_identical_to_portable() {
+    let mut rng = Rng::new(9);
+    for (m, k, n) in [(49, 96, 24), (7, 17, 33), (196, 576, 96)] {
+        let a = rng.vec(m * k);
+        let (w, bias) = (rng.vec(k * n), rng.vec(n));
+        let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
+        let (mut simd, mut portable) = (vec![0.0; m * n], vec![0.0; m * n]);
+        gemm(Isa::Simd128, &a, &packed, None, Clamp::relu6(true), &mut simd);
+        gemm(Isa::Scalar, &a, &packed, None, Clamp::relu6(true), &mut portable);
+        assert!(simd.iter().zip(&portable).all(|(x, y)| x.to_bits() == y.to_bits()), "m={m} k={k} n={n}");
+    }
+}

@@ -1,0 +1,77 @@
+//! WebAssembly SIMD128 register tile: 6 rows x 8 columns (12 accumulators, two weight vectors
+//! and a broadcast: 15 registers, which V8 keeps in x86-64's 16 xmm registers without
+//! spilling), each panel in two halves. SIMD128 has no fused multiply-add: a multiply then an
+//! add, in the order of the portable tile, so the results are the portable tile's bits.
+
+use super::{MR, NR};
+use std::arch::wasm32::*;
+
+/// acc[i][j] = bias[j] + sum_kk a[i][kk] * panel[kk][j] for i < rows.
+///
+/// # Safety
+/// SIMD128 must be available (the module is built for it); `a` holds `rows * k`, `panel`
+/// `k * NR` and `bias` `NR` floats.
+#[target_feature(enable = "simd128")]
+pub unsafe fn tile(a: &[f32], rows: usize, k: usize, panel: &[f32], bias: &[f32], acc: &mut [[f32; NR]; MR]) {
+    debug_assert!(a.len() >= rows * k && panel.len() >= k * NR && bias.len() >= NR);
+    for half in [0, NR / 2] {
+        // SAFETY: lengths as documented; a const row count keeps the accumulators in registers.
+        unsafe {
+            let (a, b, bias) = (a.as_ptr(), panel.as_ptr().add(half), bias.as_ptr().add(half));
+            match rows {
+                6 => tile_rows::<6>(a, k, b, bias, acc, half),
+                5 => tile_rows::<5>(a, k, b, bias, acc, half),
+                4 => tile_rows::<4>(a, k, b, bias, acc, half),
+                3 => tile_rows::<3>(a, k, b, bias, acc, half),
+                2 => tile_rows::<2>(a, k, b, bias, acc, half),
+                1 => tile_rows::<1>(a, k, b, bias, acc, half),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Two vectors of four floats from `p`.
+///
+/// # Safety
+/// `p` readable for eight floats.
+#[target_feature(enable = "simd128")]
+#[inline]
+unsafe fn load8(p: *const f32) -> [v128; 2] {
+    // SAFETY: the caller's contract; v128_load takes unaligned addresses.
+    unsafe { [v128_load(p as *const v128), v128_load(p.add(4) as *const v128)] }
+}
+
+/// `R` rows of `a` against eight columns of a packed panel (from `b`, stride NR) into
+/// `acc[..][half..half + 8]`.
+///
+/// # Safety
+/// `a` valid for `R` rows of `k` floats, `b` for `k` rows of the panel from column `half`,
+/// `bias` for 8.
+#[target_feature(enable = "simd128")]
+#[inline]
+unsafe fn tile_rows<const R: usize>(
+    a: *const f32,
+    k: usize,
+    b: *const f32,
+    bias: *const f32,
+    acc: &mut [[f32; NR]; MR],
+    half: usize,
+) {
+    // SAFETY: the caller upholds this function's `# Safety` contract; `acc` rows hold 16 floats.
+    unsafe {
+        let mut c = [load8(bias); R];
+        for kk in 0..k {
+            let w = load8(b.add(kk * NR));
+            for (r, row) in c.iter_mut().enumerate() {
+                let av = f32x4_splat(*a.add(r * k + kk));
+                row[0] = f32x4_add(row[0], f32x4_mul(av, w[0]));
+                row[1] = f32x4_add(row[1], f32x4_mul(av, w[1]));
+            }
+        }
+        for (row, out) in c.iter().zip(acc.iter_mut()) {
+            v128_store(out.as_mut_ptr().add(half) as *mut v128, row[0]);
+            v128_store(out.as_mut_ptr().add(half + 4) as *mut v128, row[1]);
+        }
+    }
+}
