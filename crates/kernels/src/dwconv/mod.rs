@@ -9,13 +9,15 @@ mod neon;
 mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use reference::dwconv3x3_reference;
 
 use crate::{Clamp, Isa};
 
 /// The levels the fp32 depthwise 3x3 has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
+pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Simd128];
 
 /// Geometry of one depthwise conv over one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +174,9 @@ pub(crate) fn window_impl(
         #[cfg(target_arch = "aarch64")]
         // SAFETY: pick() returns only levels the CPU has: this is an aarch64 CPU, with NEON.
         Isa::Neon => unsafe { neon::rows_neon(layer, window, row0, rows, out) },
+        #[cfg(target_arch = "wasm32")]
+        // SAFETY: pick() returns only levels the CPU has: a wasm32 build, made for SIMD128.
+        Isa::Simd128 => unsafe { wasm::rows_simd128(layer, window, row0, rows, out) },
         _ => rows_portable(layer, window, row0, rows, out),
     }
 }

@@ -155,3 +155,26 @@ fn avx512_is_bit_identical_to_avx2() {
         }
     }
 }
+
+/// SIMD128 multiplies then adds, tap by tap in the portable body's order: the same bits.
+#[test]
+#[cfg(target_arch = "wasm32")]
+fn simd128_is_bit_identical_to_portable() {
+    let mut seed = 200;
+    for (h, w) in [(1, 1), (7, 9), (14, 13), (3, 45)] {
+        for channels in [4, 9, 24, 35, 144] {
+            for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+                seed += 1;
+                let mut rng = Rng::new(seed);
+                let shape = DwShape { in_h: h, in_w: w, channels, stride, dilation, padding: padding_for(seed) };
+                let input = rng.vec(h * w * channels);
+                let layer = DwLayer { shape, w: rng.vec(9 * channels), bias: rng.vec(channels), clamp: Clamp::RELU6 };
+                let (_, oh, _, _) = shape.geometry();
+                let (mut simd, mut portable) = (vec![0.0; shape.out_len()], vec![0.0; shape.out_len()]);
+                dwconv3x3(Isa::Simd128, &layer, &input, 0..oh, &mut simd);
+                dwconv3x3(Isa::Scalar, &layer, &input, 0..oh, &mut portable);
+                assert!(simd.iter().zip(&portable).all(|(x, y)| x.to_bits() == y.to_bits()), "{shape:?}");
+            }
+        }
+    }
+}

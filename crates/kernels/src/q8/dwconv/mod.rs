@@ -16,11 +16,13 @@ mod reference;
 mod tests;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use reference::qdwconv3x3_reference;
 
 /// The levels the int8 depthwise 3x3 has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon];
+pub const VARIANTS: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::Simd128];
 use crate::dwconv::DwShape;
 
 /// A quantized depthwise layer: weights `[ky][kx][c]` with their zero point removed.
@@ -162,6 +164,9 @@ fn window_impl(
         #[cfg(target_arch = "aarch64")]
         // SAFETY: pick() returns only levels the CPU has: this is an aarch64 CPU, with NEON.
         Isa::Neon => unsafe { neon::rows_neon(layer, window, row0, rows, out) },
+        #[cfg(target_arch = "wasm32")]
+        // SAFETY: pick() returns only levels the CPU has: a wasm32 build, made for SIMD128.
+        Isa::Simd128 => unsafe { wasm::rows_simd128(layer, window, row0, rows, out) },
         _ => rows_portable(Isa::Scalar, layer, window, row0, rows, out),
     }
 }

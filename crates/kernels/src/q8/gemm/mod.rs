@@ -102,7 +102,7 @@ impl QPackedB {
     pub fn n(&self) -> usize {
         self.n
     }
-    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))] // the SIMD tiles' view
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32")), allow(dead_code))] // the SIMD tiles' view
     fn panel(&self, p: usize) -> &[i16] {
         &self.data[p * self.pairs * 2 * NR..(p + 1) * self.pairs * 2 * NR]
     }
@@ -231,8 +231,8 @@ unsafe fn panel_pairs_avx512(
 
 /// The levels the int8 GEMM has its own code for: 16-bit pair tiles (AVX2), two-panel zmm
 /// tiles (AVX-512), the `vpdpbusd` layout (VNNI, chosen when the weights are packed), 16-bit
-/// pair tiles by widening multiply-adds (NEON).
-pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon];
+/// pair tiles by widening multiply-adds (NEON), and by `i32x4.dot_i16x8_s` (SIMD128).
+pub const VARIANTS: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::Simd128];
 
 /// `out` (m x n) from `a` (m x k), all row-major u8.
 pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
@@ -250,7 +250,7 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
     // Row tiles outside, panels inside: each tile's activations are widened once into 16-bit
     // pairs (one 32-bit word per two k), which the SIMD tile broadcasts straight from memory.
     let pairs = k.div_ceil(2);
-    let widen = isa.has(Isa::Avx2) && pairs <= MAX_PAIRS;
+    let widen = (isa.has(Isa::Avx2) || isa.has(Isa::Simd128)) && pairs <= MAX_PAIRS;
     let mut words = [[0i32; MAX_PAIRS]; MR];
     for r0 in (0..m).step_by(MR) {
         let rows = MR.min(m - r0);
@@ -290,6 +290,10 @@ pub fn qgemm(isa: Isa, a: &[u8], b: &QPackedB, out: &mut [u8]) {
                 // SAFETY: or_scalar() kept Neon only on an aarch64 CPU (which has NEON); a_rows
                 // holds rows*k bytes and the panel pairs*2*NR values (the pair layout: no VNNI here).
                 Isa::Neon => unsafe { neon::tile(a_rows, rows, k, b.panel(p), &mut acc) },
+                #[cfg(target_arch = "wasm32")]
+                // SAFETY: widen only when has(Simd128), a wasm32 build made for SIMD128; `words`
+                // holds `pairs` words for each of `rows` rows and the panel pairs*2*NR values.
+                _ if widen => unsafe { wasm::tile_words(&words, rows, pairs, b.panel(p), &mut acc) },
                 _ => tile_portable(a_rows, rows, k, b, p, &mut acc),
             }
             finish_tile(isa, &mut acc[..rows], b, (r0, p), out);
@@ -360,6 +364,9 @@ mod vnni;
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 /// The textbook loop: `(a - za) * w` summed per output, bias, requantize, clamp.
 pub fn qgemm_reference(

@@ -1,0 +1,80 @@
+//! The fp32 depthwise 3x3 with WebAssembly SIMD128: four channels a block, the nine weight
+//! vectors and the accumulator in 11 registers (V8 on x86-64 has 16). A multiply then an add
+//! per tap, in the portable body's order: the portable body's bits.
+
+use super::DwLayer;
+use std::arch::wasm32::*;
+
+/// # Safety
+/// SIMD128 must be available (the module is built for it); the window (from row `row0`) and
+/// `out` checked by the caller (`DwShape::check_rows`).
+#[target_feature(enable = "simd128")]
+pub(super) unsafe fn rows_simd128(
+    layer: &DwLayer,
+    input: &[f32],
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let DwLayer { shape, w, bias, clamp } = layer;
+    let c = shape.channels;
+    let c4 = c / 4 * 4;
+    let (_, _, pl, ow) = shape.geometry();
+    let (s, d) = (shape.stride, shape.dilation);
+    let (vlo, vhi) = (f32x4_splat(clamp.lo), f32x4_splat(clamp.hi));
+    let std::ops::Range { start: ox_lo, end: ox_hi } = shape.interior_columns();
+    // SAFETY (load): callers pass slices holding at least four floats.
+    let load = |v: &[f32]| unsafe { v128_load(v[..4].as_ptr() as *const v128) };
+    for (ro, oy) in rows.enumerate() {
+        let (valid_rows, n_valid) = shape.tap_rows(oy, input, row0);
+        let valid = &valid_rows[..n_valid];
+        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
+        for ch in (0..c4).step_by(4) {
+            let wv: [v128; 9] = std::array::from_fn(|t| load(&w[t * c + ch..]));
+            let b = load(&bias[ch..]);
+            let mut put = |ox: usize, acc: v128| {
+                let clamped = f32x4_min(f32x4_max(acc, vlo), vhi);
+                // SAFETY: ox < ow and ch + 4 <= c: four floats of out_row.
+                unsafe { v128_store(out_row[ox * c + ch..ox * c + ch + 4].as_mut_ptr() as *mut v128, clamped) };
+            };
+            for ox in (0..ox_lo).chain(ox_hi..ow) {
+                let mut acc = b;
+                for &(r, ky) in valid {
+                    for kx in 0..3 {
+                        let ix = (ox * s + kx * d) as isize - pl as isize;
+                        if ix >= 0 && (ix as usize) < shape.in_w {
+                            let x = load(&r[ix as usize * c + ch..]);
+                            acc = f32x4_add(acc, f32x4_mul(x, wv[ky * 3 + kx]));
+                        }
+                    }
+                }
+                put(ox, acc);
+            }
+            for ox in ox_lo..ox_hi {
+                let base = (ox * s - pl) * c + ch;
+                let mut acc = b;
+                for &(r, ky) in valid {
+                    for kx in 0..3 {
+                        let x = load(&r[base + kx * d * c..]);
+                        acc = f32x4_add(acc, f32x4_mul(x, wv[ky * 3 + kx]));
+                    }
+                }
+                put(ox, acc);
+            }
+        }
+        for ox in 0..ow {
+            for ch in c4..c {
+                let mut acc = bias[ch];
+                for &(r, ky) in valid {
+                    for kx in 0..3 {
+                        let ix = (ox * s + kx * d) as isize - pl as isize;
+                        if ix >= 0 && (ix as usize) < shape.in_w {
+                            acc += r[ix as usize * c + ch] * w[(ky * 3 + kx) * c + ch];
+                        }
+                    }
+                }
+                out_row[ox * c + ch] = clamp.apply(acc);
+            }
+        }
+    }
+}
