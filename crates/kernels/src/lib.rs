@@ -47,9 +47,12 @@ impl Clamp {
     pub fn relu6(on: bool) -> Clamp {
         if on { Clamp::RELU6 } else { Clamp::NONE }
     }
+    /// `v` clamped to `[lo, hi]` by comparisons, as the SIMD kernels' max/min instructions do
+    /// it (NaN becomes `lo`): `f32::max` would be a libm call on WebAssembly.
     #[inline(always)]
     pub fn apply(&self, v: f32) -> f32 {
-        v.max(self.lo).min(self.hi)
+        let v = if v > self.lo { v } else { self.lo };
+        if v < self.hi { v } else { self.hi }
     }
 }
 
