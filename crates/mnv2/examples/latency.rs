@@ -2,7 +2,7 @@
 //! run: the way to time the engine where `mnv2 bench` cannot go (WebAssembly under Node.js's
 //! WASI, an ARM board), e.g. with `tools/wasm.sh`'s target:
 //!   cargo build --release --target wasm32-wasip1 -p mnv2 --example latency
-//!   node tools/wasi-run.mjs target/wasm32-wasip1/release/examples/latency.wasm MODEL [RUNS]
+//!   node tools/wasi-run.mjs target/wasm32-wasip1/release/examples/latency.wasm MODEL [RUNS [LEVEL]]
 
 use mnv2::engine::{F32Engine, Q8Engine};
 use mnv2::kernels::Isa;
@@ -24,14 +24,15 @@ fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).ok_or("usage: latency MODEL [RUNS]")?;
+    let path = args.get(1).ok_or("usage: latency MODEL [RUNS [LEVEL]]")?;
     let runs: usize = args.get(2).map_or(Ok(30), |r| r.parse())?.max(1);
+    let only = args.get(3).map(|name| Isa::parse(name).ok_or(format!("unknown level {name}"))).transpose()?;
     let model = mnv2::import::load(path)?;
     let size = model.arch.resolution as usize;
     // A fixed pseudo-random image, as bytes and as real values in [-1, 1].
     let bytes: Vec<u8> = (0..size * size * 3).map(|i| (i * 7919 % 251) as u8).collect();
     let real: Vec<f32> = bytes.iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
-    for isa in Isa::all_available() {
+    for isa in Isa::all_available().into_iter().filter(|&i| only.is_none_or(|o| o == i)) {
         if model.is_quantized() {
             let e = Q8Engine::with_isa(&model, 1, isa)?;
             let (mut session, mut out) = (e.session(1)?, vec![0u8; e.output_len()]);

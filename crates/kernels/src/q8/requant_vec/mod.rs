@@ -74,19 +74,24 @@ pub fn single_rounding(r: &Requant) -> Option<(i64, i64)> {
 }
 
 /// The levels vector requantization has its own code for.
-pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
+pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Simd128];
 
 /// `out[i] = stage(requant[first + i](acc[i]))` for a run of consecutive channels.
 pub fn requantize(isa: Isa, acc: &[i32], rq: &RequantVec, first: usize, stage: OutputStage, out: &mut [u8]) {
     let n = acc.len();
     assert!(out.len() == n && first + n <= rq.len(), "requantize lengths");
-    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
-    // advanced by the SIMD paths only
+    // Advanced by the SIMD paths only.
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32")), allow(unused_mut))]
     let mut done = 0;
     #[cfg(target_arch = "aarch64")]
     if isa.has(Isa::Neon) {
         // SAFETY: `has` is true only on an aarch64 CPU (with NEON); lengths checked above.
         done = unsafe { neon::requantize(acc, rq, first, stage, out) };
+    }
+    #[cfg(target_arch = "wasm32")]
+    if isa.has(Isa::Simd128) {
+        // SAFETY: `has` is true only in a wasm32 build, made for SIMD128; lengths checked above.
+        done = unsafe { wasm::requantize(acc, rq, first, stage, out) };
     }
     #[cfg(target_arch = "x86_64")]
     if isa.has(Isa::Avx2) {
@@ -112,6 +117,9 @@ pub(crate) mod avx2;
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 #[cfg(test)]
 mod tests;
