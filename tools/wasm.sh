@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# The tests on WebAssembly: built for wasm32-wasip1 and run by Node.js's WASI (tools/wasi-run.mjs).
+# The tests on WebAssembly: built for wasm32-wasip1 and run by Wasmtime (tools/wasi-run.py, the
+# wasmtime package from PyPI in target/wasm-venv).
 # Runs the kernel tests (every kernel against its reference, the SIMD128 ones included) and the
 # model tests that need neither threads nor subprocesses (WASI has none): fp32 logits within
 # 1e-4 of TFLite's and every int8 layer of both ImageNet models equal to TFLite's bytes.
 #   tools/wasm.sh [TEST BINARY ARGS...]
-# Needs Node.js (18+) and the rustup target, which it adds when missing; run by .ci/run.
+# Adds the rustup target and the venv when missing; run by .ci/run. (Timing under V8 instead:
+# examples/latency.rs with tools/wasi-run.mjs.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target list --installed | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1
-export CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/tools/wasi-run.mjs"
+venv=${CARGO_TARGET_DIR:-$PWD/target}/wasm-venv
+if ! "$venv/bin/python" -c "import wasmtime" 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet wasmtime
+fi
+export CARGO_TARGET_WASM32_WASIP1_RUNNER="$venv/bin/python $PWD/tools/wasi-run.py"
 target=(--release --target wasm32-wasip1)
 cargo test "${target[@]}" -p mnv2-kernels -- "$@"
 cargo test "${target[@]}" -p mnv2-import --test models -- "$@"

@@ -19,6 +19,10 @@ pub struct RequantVec {
     fold: Vec<i64>,
     total_shift: Vec<i64>,
     single: bool,
+    /// SIMD128 shifts all lanes alike: the per-channel shifts as multipliers (see `wasm.rs`),
+    /// when every right shift is at most 30.
+    #[cfg(target_arch = "wasm32")]
+    by_multiplies: Option<wasm::ShiftsAsMultiplies>,
 }
 
 impl RequantVec {
@@ -38,6 +42,8 @@ impl RequantVec {
             fold: all().map(|r| single_rounding(r).map_or(0, |(c, _)| c)).collect(),
             total_shift: all().map(|r| single_rounding(r).map_or(0, |(_, s)| s)).collect(),
             single: channels.iter().all(|r| single_rounding(r).is_some()),
+            #[cfg(target_arch = "wasm32")]
+            by_multiplies: wasm::ShiftsAsMultiplies::new(all()),
         }
     }
     /// Whether every channel's two roundings fold into one: see [`single_rounding`].
@@ -119,7 +125,7 @@ pub(crate) mod avx2;
 mod neon;
 
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub(crate) mod wasm;
 
 #[cfg(test)]
 mod tests;
