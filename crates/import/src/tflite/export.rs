@@ -1,6 +1,7 @@
 //! TFLite out: a classifier as the operators TFLite's converter writes for MobileNetV2, which the
 //! importer in this module reads back. Float models: CONV_2D / DEPTHWISE_CONV_2D with fused
-//! ReLU6, ADD, the global pool, a 1x1 CONV_2D classifier, RESHAPE and SOFTMAX. Quantized models
+//! ReLU6, ADD, the global pool (MEAN or AVERAGE_POOL_2D), the classifier (FULLY_CONNECTED, or a
+//! 1x1 CONV_2D and a RESHAPE) and SOFTMAX. Quantized models
 //! keep their integers and quantization exactly (uint8 QAT models as uint8, int8 ones as int8
 //! with per-channel weights, the input QUANTIZE and the output QUANTIZE where they have them),
 //! so TFLite's integer kernels compute what the int8 engine computes. Symmetric (PyTorch)
