@@ -74,19 +74,6 @@ pub(super) unsafe fn rows_avx2(
                 }
             }
         }
-        for ox in 0..ow {
-            for ch in c8..c {
-                let mut acc = bias[ch];
-                for &(r, ky) in valid {
-                    for kx in 0..3 {
-                        let ix = (ox * s + kx * d) as isize - pl as isize;
-                        if ix >= 0 && (ix as usize) < shape.in_w {
-                            acc += r[ix as usize * c + ch] * w[(ky * 3 + kx) * c + ch];
-                        }
-                    }
-                }
-                out_row[ox * c + ch] = clamp.apply(acc);
-            }
-        }
+        super::tail_channels(layer, valid, c8, out_row);
     }
 }

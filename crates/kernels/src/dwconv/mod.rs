@@ -61,6 +61,23 @@ impl DwShape {
         (rows, n)
     }
 
+    /// The taps of output column `ox` that lie inside the image, from the rows [`DwShape::tap_rows`]
+    /// gave: (input row, input column, weight index `ky * 3 + kx`), in `ky`, then `kx` order.
+    pub fn taps<'a, 'b, T>(
+        &self,
+        valid: &'b [(&'a [T], usize)],
+        ox: usize,
+    ) -> impl Iterator<Item = (&'a [T], usize, usize)> + use<'a, 'b, T> {
+        let (_, _, pl, _) = self.geometry();
+        let (s, d, in_w) = (self.stride, self.dilation, self.in_w);
+        valid.iter().flat_map(move |&(r, ky)| {
+            (0..3).filter_map(move |kx| {
+                let ix = (ox * s + kx * d) as isize - pl as isize;
+                (ix >= 0 && (ix as usize) < in_w).then_some((r, ix as usize, ky * 3 + kx))
+            })
+        })
+    }
+
     /// Output columns whose three taps all lie inside the image (the rest need edge checks).
     pub fn interior_columns(&self) -> std::ops::Range<usize> {
         let (_, _, pl, ow) = self.geometry();
@@ -178,6 +195,23 @@ pub(crate) fn window_impl(
         // SAFETY: pick() returns only levels the CPU has: a wasm32 build, made for SIMD128.
         Isa::Simd128 => unsafe { wasm::rows_simd128(layer, window, row0, rows, out) },
         _ => rows_portable(layer, window, row0, rows, out),
+    }
+}
+
+/// Channels `from..` of every output column of one row the portable way (the SIMD bodies'
+/// channels past their last whole vector), from the rows [`DwShape::tap_rows`] gave.
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32")), allow(dead_code))]
+fn tail_channels(layer: &DwLayer, valid: &[(&[f32], usize)], from: usize, out_row: &mut [f32]) {
+    let DwLayer { shape, w, bias, clamp } = layer;
+    let (c, ow) = (shape.channels, shape.geometry().3);
+    for ox in 0..ow {
+        for ch in from..c {
+            let mut acc = bias[ch];
+            for (r, ix, t) in shape.taps(valid, ox) {
+                acc += r[ix * c + ch] * w[t * c + ch];
+            }
+            out_row[ox * c + ch] = clamp.apply(acc);
+        }
     }
 }
 

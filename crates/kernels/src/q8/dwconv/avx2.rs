@@ -37,14 +37,7 @@ pub(super) unsafe fn rows_avx2(
             px.copy_from_slice(&layer.bias);
         }
         // The taps of output column `ox` inside the image: (row, input column, weight index).
-        let taps = |ox: usize| {
-            valid.iter().flat_map(move |&(r, ky)| {
-                (0..3).filter_map(move |kx| {
-                    let ix = (ox * st + kx * d) as isize - pl as isize;
-                    (ix >= 0 && (ix as usize) < s.in_w).then_some((r, ix as usize, ky * 3 + kx))
-                })
-            })
-        };
+        let taps = |ox: usize| s.taps(valid, ox);
         let interior = s.interior_columns();
         for ch in (0..whole).step_by(8) {
             // SAFETY: AVX2 (this function's contract); weights hold 9 * c i16 and channels
@@ -100,11 +93,7 @@ pub(super) unsafe fn rows_avx2(
         if whole < c {
             for ox in 0..ow {
                 let sums = &mut acc[ox * c..(ox + 1) * c];
-                for (r, ix, t) in taps(ox) {
-                    for ch in whole..c {
-                        sums[ch] += (r[ix * c + ch] as i32 - zx) * layer.w[t * c + ch] as i32;
-                    }
-                }
+                tail_sums(layer, valid, ox, whole, sums);
                 let o = &mut out_row[ox * c + whole..(ox + 1) * c];
                 requantize(Isa::Avx2, &sums[whole..], &layer.requant, whole, layer.stage, o);
             }

@@ -171,6 +171,18 @@ fn window_impl(
     }
 }
 
+/// Channels `from..` of output column `ox`'s sums the portable way (the SIMD bodies' channels
+/// past their last whole vector), from the rows [`DwShape::tap_rows`] gave.
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32")), allow(dead_code))]
+fn tail_sums(layer: &QDwLayer, valid: &[(&[u8], usize)], ox: usize, from: usize, sums: &mut [i32]) {
+    let (c, zx) = (layer.shape.channels, layer.input_zero_point);
+    for (r, ix, t) in layer.shape.taps(valid, ox) {
+        for ch in from..c {
+            sums[ch] += (r[ix * c + ch] as i32 - zx) * layer.w[t * c + ch] as i32;
+        }
+    }
+}
+
 #[inline(always)]
 fn rows_portable(isa: Isa, layer: &QDwLayer, input: &[u8], row0: usize, rows: std::ops::Range<usize>, out: &mut [u8]) {
     let s = &layer.shape;

@@ -23,8 +23,8 @@ pub(super) unsafe fn rows_neon(
     use std::arch::aarch64::*;
     let s = &layer.shape;
     let c = s.channels;
-    let (_, _, pl, ow) = s.geometry();
-    let (st, d, zx) = (s.stride, s.dilation, layer.input_zero_point);
+    let ow = s.geometry().3;
+    let zx = layer.input_zero_point;
     let whole = c / 8 * 8;
     let zv = vdupq_n_s16(zx as i16);
     let mut acc = vec![0i32; ow * c];
@@ -35,14 +35,7 @@ pub(super) unsafe fn rows_neon(
             px.copy_from_slice(&layer.bias);
         }
         // The taps of output column `ox` inside the image: (row, input column, weight index).
-        let taps = |ox: usize| {
-            valid.iter().flat_map(move |&(r, ky)| {
-                (0..3).filter_map(move |kx| {
-                    let ix = (ox * st + kx * d) as isize - pl as isize;
-                    (ix >= 0 && (ix as usize) < s.in_w).then_some((r, ix as usize, ky * 3 + kx))
-                })
-            })
-        };
+        let taps = |ox: usize| s.taps(valid, ox);
         for ch in (0..whole).step_by(8) {
             // SAFETY: weights hold 9 * c i16 and channels ch..ch + 8 lie below c; every input
             // row holds in_w * c bytes and `taps` yields columns inside it; `acc` holds ow * c
@@ -68,11 +61,7 @@ pub(super) unsafe fn rows_neon(
         let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
         for ox in 0..ow {
             let sums = &mut acc[ox * c..(ox + 1) * c];
-            for (r, ix, t) in taps(ox) {
-                for ch in whole..c {
-                    sums[ch] += (r[ix * c + ch] as i32 - zx) * layer.w[t * c + ch] as i32;
-                }
-            }
+            tail_sums(layer, valid, ox, whole, sums);
             requantize(Isa::Neon, sums, &layer.requant, 0, layer.stage, &mut out_row[ox * c..(ox + 1) * c]);
         }
     }
