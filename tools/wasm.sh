@@ -16,6 +16,9 @@ if ! "$venv/bin/python" -c "import wasmtime" 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet wasmtime
 fi
+# WASI does not follow symbolic links to absolute paths: hand the tests ../shared's real path.
+MNV2_SHARED=$(realpath "${MNV2_SHARED:-$PWD/../shared}")
+export MNV2_SHARED
 export CARGO_TARGET_WASM32_WASIP1_RUNNER="$venv/bin/python $PWD/tools/wasi-run.py"
 target=(--release --target wasm32-wasip1)
 cargo test "${target[@]}" -p mnv2-kernels -- "$@"
