@@ -23,8 +23,9 @@ pub(super) unsafe fn rows_neon(
     use std::arch::aarch64::*;
     let s = &layer.shape;
     let c = s.channels;
-    let ow = s.geometry().3;
-    let zx = layer.input_zero_point;
+    let (_, _, pl, ow) = s.geometry();
+    let (st, d, zx) = (s.stride, s.dilation, layer.input_zero_point);
+    let interior = s.interior_columns();
     let whole = c / 8 * 8;
     let zv = vdupq_n_s16(zx as i16);
     let mut acc = vec![0i32; ow * c];
@@ -45,16 +46,27 @@ pub(super) unsafe fn rows_neon(
                 let centred = |r: &[u8], ix: usize| {
                     vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vld1_u8(r.as_ptr().add(ix * c + ch)))), zv)
                 };
+                let tap = |(lo, hi): (int32x4_t, int32x4_t), x: int16x8_t, w: int16x8_t| {
+                    (vmlal_s16(lo, vget_low_s16(x), vget_low_s16(w)), vmlal_high_s16(hi, x, w))
+                };
                 for ox in 0..ow {
                     let dst = acc.as_mut_ptr().add(ox * c + ch);
-                    let (mut lo, mut hi) = (vld1q_s32(dst), vld1q_s32(dst.add(4)));
-                    for (r, ix, t) in taps(ox) {
-                        let x = centred(r, ix);
-                        lo = vmlal_s16(lo, vget_low_s16(x), vget_low_s16(wv[t]));
-                        hi = vmlal_high_s16(hi, x, wv[t]);
+                    let mut sums = (vld1q_s32(dst), vld1q_s32(dst.add(4)));
+                    if interior.contains(&ox) {
+                        // All three columns of every valid row lie inside the image.
+                        let ix = ox * st - pl;
+                        for &(r, ky) in valid {
+                            for kx in 0..3 {
+                                sums = tap(sums, centred(r, ix + kx * d), wv[ky * 3 + kx]);
+                            }
+                        }
+                    } else {
+                        for (r, ix, t) in taps(ox) {
+                            sums = tap(sums, centred(r, ix), wv[t]);
+                        }
                     }
-                    vst1q_s32(dst, lo);
-                    vst1q_s32(dst.add(4), hi);
+                    vst1q_s32(dst, sums.0);
+                    vst1q_s32(dst.add(4), sums.1);
                 }
             }
         }

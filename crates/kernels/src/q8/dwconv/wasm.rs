@@ -23,8 +23,9 @@ pub(super) unsafe fn rows_simd128(
 ) {
     let s = &layer.shape;
     let c = s.channels;
-    let ow = s.geometry().3;
-    let zx = layer.input_zero_point;
+    let (_, _, pl, ow) = s.geometry();
+    let (st, d, zx) = (s.stride, s.dilation, layer.input_zero_point);
+    let interior = s.interior_columns();
     let whole = c / 8 * 8;
     let zv = i16x8_splat(zx as i16);
     let mut acc = vec![0i32; ow * c];
@@ -45,10 +46,23 @@ pub(super) unsafe fn rows_simd128(
                 for ox in 0..ow {
                     let dst = acc.as_mut_ptr().add(ox * c + ch);
                     let (mut lo, mut hi) = (v128_load(dst as *const v128), v128_load(dst.add(4) as *const v128));
-                    for (r, ix, t) in taps(ox) {
+                    let mut tap = |r: &[u8], ix: usize, w: v128| {
                         let x = i16x8_sub(u16x8_load_extend_u8x8(r.as_ptr().add(ix * c + ch)), zv);
-                        lo = i32x4_add(lo, i32x4_extmul_low_i16x8(x, wv[t]));
-                        hi = i32x4_add(hi, i32x4_extmul_high_i16x8(x, wv[t]));
+                        lo = i32x4_add(lo, i32x4_extmul_low_i16x8(x, w));
+                        hi = i32x4_add(hi, i32x4_extmul_high_i16x8(x, w));
+                    };
+                    if interior.contains(&ox) {
+                        // All three columns of every valid row lie inside the image.
+                        let ix = ox * st - pl;
+                        for &(r, ky) in valid {
+                            for kx in 0..3 {
+                                tap(r, ix + kx * d, wv[ky * 3 + kx]);
+                            }
+                        }
+                    } else {
+                        for (r, ix, t) in taps(ox) {
+                            tap(r, ix, wv[t]);
+                        }
                     }
                     v128_store(dst as *mut v128, lo);
                     v128_store(dst.add(4) as *mut v128, hi);
