@@ -53,7 +53,7 @@ pub fn map_graph(g: &Graph, file: &[u8], name: &str) -> Result<Model, ImportErro
                 .and_then(|a| a.with_divisor(divisor))
                 .map(|a| a.with_padding(padding))
                 .map_err(|e| not_mnv2(&e.to_string()))?;
-            let mut walker = Walker { arch_padding: padding, ..Walker::new(g, file) };
+            let mut walker = Walker::new(g, file, padding);
             match walker.walk(&arch, segment) {
                 Ok((layers, input_spec, output_kind, task)) => {
                     let model = Model {
@@ -88,12 +88,13 @@ struct Walker<'a> {
     cur: i32,
     /// Operators at or after `next` already taken out of order (branching heads).
     taken: Vec<usize>,
+    /// The candidate architecture's padding (symmetric when the graph has PADs).
     arch_padding: Padding,
 }
 
 impl<'a> Walker<'a> {
-    fn new(g: &'a Graph, file: &'a [u8]) -> Walker<'a> {
-        Walker { g, file, next: 0, cur: g.inputs[0], taken: Vec::new(), arch_padding: Padding::TensorFlowSame }
+    fn new(g: &'a Graph, file: &'a [u8], arch_padding: Padding) -> Walker<'a> {
+        Walker { g, file, next: 0, cur: g.inputs[0], taken: Vec::new(), arch_padding }
     }
 
     fn peek(&self) -> Option<&'a Operator> {
@@ -265,7 +266,7 @@ impl<'a> Walker<'a> {
         }
         let argmax = self.take_from(op::ARG_MAX, cur, "argmax")?;
         let axis = argmax.inputs.get(1).copied().unwrap_or(-1);
-        let axis = self.tensor(self.g.tensor(axis)?, "mean axes")?;
+        let axis = self.tensor(self.g.tensor(axis)?, "ARG_MAX axis")?;
         if !matches!(axis.data, TensorData::I32(ref v) if v.as_slice() == [3] || v.as_slice() == [-1]) {
             return Err(not_mnv2("ARG_MAX is not over the classes"));
         }
@@ -283,7 +284,7 @@ impl<'a> Walker<'a> {
     /// The (height, width) a RESIZE_BILINEAR resizes to (its constant size input).
     fn size_of(&self, o: &Operator) -> Result<(u32, u32), ImportError> {
         let t = self.g.tensor(o.inputs.get(1).copied().unwrap_or(-1))?;
-        match self.tensor(t, "mean axes")?.data {
+        match self.tensor(t, "resize size")?.data {
             TensorData::I32(v) if v.len() == 2 && v[0] > 0 && v[1] > 0 => Ok((v[0] as u32, v[1] as u32)),
             _ => Err(not_mnv2("resize without a constant size")),
         }
@@ -309,20 +310,13 @@ impl<'a> Walker<'a> {
     /// The padding option a convolution over `input` pixels must have: "same" where TensorFlow's
     /// padding is the architecture's, else "valid" after an explicit PAD of the architecture's
     /// (symmetric) amounts, which is taken here.
-    fn padding(
-        &mut self,
-        padding: Padding,
-        input: u32,
-        kernel: u32,
-        stride: u32,
-        what: &str,
-    ) -> Result<i8, ImportError> {
-        let (before, after) = padding.before_after(input, kernel, stride);
+    fn padding_mode(&mut self, input: u32, kernel: u32, stride: u32, what: &str) -> Result<i8, ImportError> {
+        let (before, after) = self.arch_padding.before_after(input, kernel, stride);
         if (before, after) == Padding::TensorFlowSame.before_after(input, kernel, stride) {
             return Ok(PAD_SAME);
         }
         let o = self.take(op::PAD, &format!("{what} padding"))?;
-        let amounts = self.tensor(self.g.tensor(o.inputs.get(1).copied().unwrap_or(-1))?, "mean axes")?;
+        let amounts = self.tensor(self.g.tensor(o.inputs.get(1).copied().unwrap_or(-1))?, "PAD amounts")?;
         let (b, a) = (before as i32, after as i32);
         if !matches!(amounts.data, TensorData::I32(ref v) if v.as_slice() == [0, 0, b, a, b, a, 0, 0]) {
             return Err(not_mnv2(&format!("{what}: PAD is not {b} before and {a} after along height and width")));
@@ -331,7 +325,7 @@ impl<'a> Walker<'a> {
     }
 
     fn conv(&mut self, c: &Conv, what: &str) -> Result<ConvWeights, ImportError> {
-        let mode = self.padding(self.arch_padding, c.input.h, c.kernel, c.stride, what)?;
+        let mode = self.padding_mode(c.input.h, c.kernel, c.stride, what)?;
         let o = self.take(op::CONV_2D, what)?;
         if c.output.h > 1 || c.kernel > 1 {
             self.expect_shape(c.output, what)?;
@@ -359,7 +353,7 @@ impl<'a> Walker<'a> {
         let x = self.cur;
         let expand = b.expand().map(|c| self.conv(&c, &format!("{name} expand conv"))).transpose()?;
         let what = format!("{name} depthwise conv");
-        let mode = self.padding(self.arch_padding, b.depthwise_shapes().0.h, 3, b.stride, &what)?;
+        let mode = self.padding_mode(b.depthwise_shapes().0.h, 3, b.stride, &what)?;
         let o = self.take(op::DEPTHWISE_CONV_2D, &what)?;
         let opt = o.options;
         let (s, d) = (b.stride as i32, b.dilation as i32);
@@ -472,16 +466,26 @@ impl<'a> Walker<'a> {
     /// Weights (input 1) and bias (input 2) of a conv-like operator, and its output quantization.
     fn weights(&self, o: &Operator, what: &str, bias_required: bool) -> Result<ConvWeights, ImportError> {
         let w = o.inputs.get(1).copied().unwrap_or(-1);
-        let weights = self.tensor(self.g.tensor(w)?, &format!("{what} weights"))?;
+        let weights = self.parameter(w, &format!("{what} weights"))?;
         let out_ch = weights.shape[0];
         let out_ch = if weights.shape.len() == 4 && weights.shape[0] == 1 { weights.shape[3] } else { out_ch };
         let bias = match o.inputs.get(2).copied() {
-            Some(b) if b >= 0 => self.tensor(self.g.tensor(b)?, &format!("{what} bias"))?,
+            Some(b) if b >= 0 => self.parameter(b, &format!("{what} bias"))?,
             _ if !bias_required => Tensor::f32(vec![out_ch], vec![0.0; out_ch]),
             _ => return Err(not_mnv2(&format!("{what} has no bias"))),
         };
         let output = self.g.tensor(o.outputs[0])?.quant.clone();
         Ok(ConvWeights { weights, bias, output })
+    }
+
+    /// A weight or bias tensor: float, or integers with their quantization (without it they
+    /// mean nothing).
+    fn parameter(&self, id: i32, what: &str) -> Result<Tensor, ImportError> {
+        let t = self.tensor(self.g.tensor(id)?, what)?;
+        if !matches!(t.data, TensorData::F32(_)) && t.quant.is_none() {
+            return Err(ImportError::Malformed(format!("{what}: integer weights without quantization")));
+        }
+        Ok(t)
     }
 
     /// A constant tensor's values, with its size checked against its shape.
@@ -523,9 +527,6 @@ impl<'a> Walker<'a> {
             dtype::UINT8 => TensorData::U8(bytes.to_vec()),
             _ => TensorData::I8(bytes.iter().map(|&b| b as i8).collect()),
         };
-        if !matches!(data, TensorData::F32(_)) && t.quant.is_none() && what != "mean axes" {
-            return Err(ImportError::Malformed(format!("{what}: integer weights without quantization")));
-        }
         Ok(Tensor { shape, data, quant: t.quant.clone() })
     }
 }
