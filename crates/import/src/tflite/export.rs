@@ -26,7 +26,7 @@ pub fn to_tflite(model: &Model) -> Result<Vec<u8>, ImportError> {
     // spatial axes; a 4-D one a 1x1 CONV_2D after a pool that keeps them, then a RESHAPE.
     let fully_connected =
         matches!(model.layers.last(), Some(LayerWeights::Classifier(w)) if w.weights.shape.len() == 2);
-    let mut g = Graph::new(Arithmetic::of(model)?, model.arch.padding, fully_connected);
+    let mut g = Graph::new(activation_dtype(model)?, model.arch.padding, fully_connected);
     let (input, mut x) = g.input(model)?;
     for (n, (layer, weights)) in model.arch.layers().iter().zip(&model.layers).enumerate() {
         x = g.layer(n, layer, weights, x)?;
@@ -35,25 +35,16 @@ pub fn to_tflite(model: &Model) -> Result<Vec<u8>, ImportError> {
     Ok(g.finish(input, x, model))
 }
 
-/// How activations are stored: float32, or the model's integer type.
-struct Arithmetic {
-    dtype: i8,
-}
-
-impl Arithmetic {
-    fn of(model: &Model) -> Result<Arithmetic, ImportError> {
-        let Some(LayerWeights::Stem(stem)) = model.layers.first() else {
-            return Err(ImportError::Malformed("the model does not start with its stem".into()));
-        };
-        let dtype = match (&stem.weights.data, &model.input.quant) {
-            (TensorData::F32(_), None) => dtype::FLOAT32,
-            (TensorData::U8(_), Some(_)) => dtype::UINT8,
-            (TensorData::I8(_), Some(_)) => dtype::INT8,
-            _ => {
-                return Err(ImportError::Unsupported("a model partly quantized (float input, integer weights)".into()));
-            }
-        };
-        Ok(Arithmetic { dtype })
+/// How the model's activations are stored: float32, or its integer type.
+fn activation_dtype(model: &Model) -> Result<i8, ImportError> {
+    let Some(LayerWeights::Stem(stem)) = model.layers.first() else {
+        return Err(ImportError::Malformed("the model does not start with its stem".into()));
+    };
+    match (&stem.weights.data, &model.input.quant) {
+        (TensorData::F32(_), None) => Ok(dtype::FLOAT32),
+        (TensorData::U8(_), Some(_)) => Ok(dtype::UINT8),
+        (TensorData::I8(_), Some(_)) => Ok(dtype::INT8),
+        _ => Err(ImportError::Unsupported("a model partly quantized (float input, integer weights)".into())),
     }
 }
 
@@ -73,7 +64,8 @@ struct Conv {
 }
 
 struct Graph {
-    arithmetic: Arithmetic,
+    /// The activations' element type.
+    dtype: i8,
     padding: Padding,
     fully_connected: bool,
     tensors: Vec<TableBuilder>,
@@ -86,9 +78,9 @@ struct Graph {
 }
 
 impl Graph {
-    fn new(arithmetic: Arithmetic, padding: Padding, fully_connected: bool) -> Graph {
+    fn new(dtype: i8, padding: Padding, fully_connected: bool) -> Graph {
         Graph {
-            arithmetic,
+            dtype,
             padding,
             fully_connected,
             tensors: Vec::new(),
@@ -189,7 +181,7 @@ impl Graph {
         self.op(op::SOFTMAX, &[x], probabilities, Some(options));
         let Some(q) = requantized else { return Ok(probabilities) };
         // The final QUANTIZE flips signedness (int8 softmax to uint8, as TFLite writes it).
-        let flipped = if self.arithmetic.dtype == dtype::INT8 { dtype::UINT8 } else { dtype::INT8 };
+        let flipped = if self.dtype == dtype::INT8 { dtype::UINT8 } else { dtype::INT8 };
         let out = self.tensor("output", &[1, k], flipped, Some(q), None);
         self.op(op::QUANTIZE, &[probabilities], out, None);
         Ok(out)
@@ -220,7 +212,7 @@ impl Graph {
 
     /// An activation tensor of the model's arithmetic; quantized models must say how.
     fn activation(&mut self, name: &str, shape: &[i32], quant: Option<&Quant>) -> Result<i32, ImportError> {
-        let dtype = self.arithmetic.dtype;
+        let dtype = self.dtype;
         if dtype != dtype::FLOAT32 && quant.is_none() {
             return Err(ImportError::Malformed(format!(
                 "{name}: a quantized model without this output's quantization"
@@ -247,7 +239,7 @@ impl Graph {
 
     /// The operator versions TFLite's converter writes for these tensor types.
     fn version(&self, code: i32) -> i32 {
-        if self.arithmetic.dtype != dtype::INT8 {
+        if self.dtype != dtype::INT8 {
             return 1;
         }
         match code {
