@@ -37,10 +37,15 @@ impl Detector {
     pub fn load(path: impl AsRef<Path>, options: Options) -> Result<Detector, Error> {
         let path = path.as_ref();
         let model = mnv2_import::load(path)?;
-        // The release graph carries no names; its one class is known.
-        let known = (path.file_name().is_some_and(|n| n == DEFAULT_DETECTION_MODEL) && model.arch.classes == 2)
-            .then(|| vec!["pedestrian".to_string()]);
+        let known = release_names(&path.file_name().unwrap_or_default().to_string_lossy(), &model);
         Detector::from_model(model, &options, known)
+    }
+
+    /// A detector from the bytes of a model file named `name` (as [`Detector::load`] reads them).
+    pub fn from_bytes(bytes: &[u8], name: &str, options: &Options) -> Result<Detector, Error> {
+        let model = mnv2_import::load_bytes(bytes, name)?;
+        let known = release_names(name, &model);
+        Detector::from_model(model, options, known)
     }
 
     /// A detector from a model in memory; `names` are object class names (without background)
@@ -133,6 +138,11 @@ impl Detector {
     pub fn draw(&self, image: &Rgb8, boxes: &[ObjectBox], min_score: f32) -> Rgb8 {
         draw_boxes(image, boxes, min_score)
     }
+}
+
+/// The class names of the released pedestrian detector, whose graph carries none.
+fn release_names(file_name: &str, model: &Model) -> Option<Vec<String>> {
+    (file_name == DEFAULT_DETECTION_MODEL && model.arch.classes == 2).then(|| vec!["pedestrian".to_string()])
 }
 
 /// `image` with each box of score >= `min_score` outlined in its class colour and labelled
