@@ -6,7 +6,7 @@
 #                               from ../shared/models; bench.html needs tools/web.sh bench's packages
 #   tools/web.sh test           the demo page in headless Chromium against the native CLI
 #                               (tests/browser/wasm.test.mjs; needs /usr/bin/chromium and npm)
-#   tools/web.sh bench [ROUNDS] the benchmark page against onnxruntime-web and TF.js (bench/web)
+#   tools/web.sh bench [ROUNDS [RUNS]]  the benchmark page against onnxruntime-web and TF.js (bench/web)
 # Adds the rustup target and wasm-bindgen-cli (the version Cargo.lock names) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ build) build ;;
 serve)
     build
     exec node tools/static-server.mjs "${2:-8000}" /=web "/models/=$shared/models" "/images/=$shared/images" \
-        "/node_modules/=bench/web/node_modules"
+        "/node_modules/=bench/web/node_modules" "/bench-models/=$target_dir/web-bench"
     ;;
 test)
     build
@@ -51,7 +51,14 @@ bench)
     build
     (cd bench/web && [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund --loglevel=error)
     (cd tests/browser && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error)
-    MNV2_SHARED_DIR=$shared node bench/web/run.mjs "${2:-5}"
+    # ORT's int8 model: its own static quantization of the torchvision file (needs onnxruntime).
+    int8=$target_dir/web-bench/torchvision_mobilenet_v2_random_int8.onnx
+    if ! [ -f "$int8" ]; then
+        venv=$target_dir/web-bench/venv
+        [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet onnxruntime onnx pillow numpy; }
+        "$venv/bin/python" bench/web/quantize_onnx.py "$shared" "$int8"
+    fi
+    CARGO_TARGET_DIR=$target_dir MNV2_SHARED_DIR=$shared node bench/web/run.mjs "${@:2}"
     ;;
 *) echo "usage: tools/web.sh build | serve [PORT] | test | bench [ROUNDS]" >&2; exit 2 ;;
 esac
