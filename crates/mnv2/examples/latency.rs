@@ -3,6 +3,7 @@
 //! WASI, an ARM board), e.g. with `tools/wasm.sh`'s target:
 //!   cargo build --release --target wasm32-wasip1 -p mnv2 --example latency
 //!   node tools/wasi-run.mjs target/wasm32-wasip1/release/examples/latency.wasm MODEL [RUNS [LEVEL]]
+//! With MNV2_PROFILE=1, the time of each step of the fp32 run's last call is printed too.
 
 use mnv2::engine::{F32Engine, Q8Engine};
 use mnv2::kernels::Isa;
@@ -43,6 +44,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut session, mut out) = (e.session(1)?, vec![0f32; e.output_len()]);
         let (min, median) = time(runs, || e.run(&mut session, &real, &mut out).expect("fp32 run"));
         println!("fp32 {:<8} min {min:.2} ms, median {median:.2} ms", isa.name());
+        if std::env::var_os("MNV2_PROFILE").is_some() {
+            mnv2::engine::profile::start();
+            e.run(&mut session, &real, &mut out)?;
+            for s in mnv2::engine::profile::finish() {
+                println!("  {:7.3} ms  {}", s.seconds * 1e3, s.step);
+            }
+        }
     }
     Ok(())
 }

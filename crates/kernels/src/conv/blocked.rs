@@ -21,7 +21,7 @@ pub(super) unsafe trait Lanes: Copy {
     /// # Safety
     /// The CPU has the level.
     unsafe fn splat(x: f32) -> Self;
-    /// `a * b + c`, fused.
+    /// `a * b + c` (fused where the level has it).
     ///
     /// # Safety
     /// The CPU has the level.

@@ -4,20 +4,22 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32"))]
 mod blocked;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use reference::conv_reference;
 
 use crate::{Clamp, Isa};
 
 /// The levels the fp32 stem convolution has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
+pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Simd128];
 
 /// Geometry of one full conv over one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +112,11 @@ pub fn conv2d(
         // SAFETY: pick() returns only levels the CPU has: this is an aarch64 CPU, with NEON.
         Isa::Neon if shape.out_c.is_multiple_of(4) && shape.kernel <= 16 => unsafe {
             neon::rows_neon_blocks(shape, input, w, clamp, rows, out)
+        },
+        #[cfg(target_arch = "wasm32")]
+        // SAFETY: pick() returns only levels the CPU has: a wasm32 build, made for SIMD128.
+        Isa::Simd128 if shape.out_c.is_multiple_of(4) && shape.kernel <= 16 => unsafe {
+            wasm::rows_simd128_blocks(shape, input, w, clamp, rows, out)
         },
         _ => rows_portable(shape, input, w, clamp, rows, out),
     }

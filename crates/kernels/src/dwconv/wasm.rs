@@ -29,6 +29,11 @@ pub(super) unsafe fn rows_simd128(
         let (valid_rows, n_valid) = shape.tap_rows(oy, input, row0);
         let valid = &valid_rows[..n_valid];
         let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
+        if ox_lo < ox_hi {
+            // The last interior column's last tap ends inside every row read.
+            let end = ((ox_hi - 1) * s - pl + 2 * d + 1) * c;
+            assert!(valid.iter().all(|(r, _)| r.len() >= end), "depthwise row shorter than its interior");
+        }
         for ch in (0..c4).step_by(4) {
             let wv: [v128; 9] = std::array::from_fn(|t| load(&w[t * c + ch..]));
             let b = load(&bias[ch..]);
@@ -52,18 +57,55 @@ pub(super) unsafe fn rows_simd128(
                 }
                 put(ox, acc);
             }
-            for ox in ox_lo..ox_hi {
-                let base = (ox * s - pl) * c + ch;
-                let mut acc = b;
+            // Interior columns four at a time: four independent sums hide the add latency
+            // (one sum's nine adds in a row would wait on each other).
+            let mut ox = ox_lo;
+            while ox < ox_hi {
+                let n = (ox_hi - ox).min(4);
+                let mut acc = [b; 4];
                 for &(r, ky) in valid {
-                    for kx in 0..3 {
-                        let x = load(&r[base + kx * d * c..]);
-                        acc = f32x4_add(acc, f32x4_mul(x, wv[ky * 3 + kx]));
-                    }
+                    // SAFETY: interior columns read only inside the row (checked below).
+                    unsafe {
+                        interior_row(r, &wv[ky * 3..ky * 3 + 3], (ox * s - pl) * c + ch, s * c, d * c, n, &mut acc)
+                    };
                 }
-                put(ox, acc);
+                for (p, &a) in acc.iter().enumerate().take(n) {
+                    put(ox + p, a);
+                }
+                ox += n;
             }
         }
         super::tail_channels(layer, valid, c4, out_row);
+    }
+}
+
+/// Adds one input row's three taps to the sums of `n` (1 to 4) output columns: column `p`'s
+/// taps start at `r[base + p * step]` and lie `gap` apart. Each sum gets its taps in the
+/// portable body's order.
+///
+/// # Safety
+/// SIMD128 must be available; `r` holds four floats from `base + p * step + kx * gap` for every
+/// `p < n` and `kx < 3`.
+#[target_feature(enable = "simd128")]
+#[inline]
+unsafe fn interior_row(r: &[f32], w: &[v128], base: usize, step: usize, gap: usize, n: usize, acc: &mut [v128; 4]) {
+    let (w0, w1, w2) = (w[0], w[1], w[2]);
+    let r = r.as_ptr();
+    // SAFETY: the caller's contract; v128_load takes unaligned addresses.
+    let tap = |p: usize, kx: usize| unsafe { v128_load(r.add(base + p * step + kx * gap) as *const v128) };
+    if n == 4 {
+        for kx in 0..3 {
+            let wk = [w0, w1, w2][kx];
+            acc[0] = f32x4_add(acc[0], f32x4_mul(tap(0, kx), wk));
+            acc[1] = f32x4_add(acc[1], f32x4_mul(tap(1, kx), wk));
+            acc[2] = f32x4_add(acc[2], f32x4_mul(tap(2, kx), wk));
+            acc[3] = f32x4_add(acc[3], f32x4_mul(tap(3, kx), wk));
+        }
+    } else {
+        for (p, a) in acc.iter_mut().enumerate().take(n) {
+            *a = f32x4_add(*a, f32x4_mul(tap(p, 0), w0));
+            *a = f32x4_add(*a, f32x4_mul(tap(p, 1), w1));
+            *a = f32x4_add(*a, f32x4_mul(tap(p, 2), w2));
+        }
     }
 }

@@ -169,7 +169,7 @@ pub(crate) fn gemm_tiles(
 
 /// Where a full tile `cols` wide starts in the output (and its residual), after checking that all
 /// its rows lie inside both.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "wasm32"))]
 fn tile_span(ctx: &Ctx, out_len: usize, t: Tile, cols: usize) -> (usize, Option<*const f32>) {
     let o = ctx.offset(t.row0, t.panel);
     let end = ctx.offset(t.row0 + t.rows - 1, t.panel) + cols;
@@ -253,6 +253,16 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         // SAFETY: AVX2+FMA (gemm() checked the Isa); the tile's rows lie inside `out` and
         // `residual` (tile_span asserts it); a_rows/panel/bias have the documented lengths.
         unsafe { avx2::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, ld, lo, hi) };
+        return;
+    }
+    #[cfg(target_arch = "wasm32")]
+    if t.cols == NR && ctx.isa == Isa::Simd128 {
+        let (o, residual) = tile_span(ctx, out.len(), t, NR);
+        let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
+        // SAFETY: a wasm32 build, made for engines with SIMD128 (gemm() checked the Isa); the
+        // tile's rows lie inside `out` and `residual` (tile_span asserts it); a_rows/panel/bias
+        // have the documented lengths.
+        unsafe { wasm::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, ld, lo, hi) };
         return;
     }
     // Accumulate the full NR-wide tile into registers (or this array), then store the valid part.

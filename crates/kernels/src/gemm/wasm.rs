@@ -64,7 +64,7 @@ unsafe fn tile_rows<const R: usize>(
         for kk in 0..k {
             let w = load8(b.add(kk * NR));
             for (r, row) in c.iter_mut().enumerate() {
-                let av = f32x4_splat(*a.add(r * k + kk));
+                let av = v128_load32_splat(a.add(r * k + kk) as *const u32);
                 row[0] = f32x4_add(row[0], f32x4_mul(av, w[0]));
                 row[1] = f32x4_add(row[1], f32x4_mul(av, w[1]));
             }
@@ -72,6 +72,94 @@ unsafe fn tile_rows<const R: usize>(
         for (row, out) in c.iter().zip(acc.iter_mut()) {
             v128_store(out.as_mut_ptr().add(half) as *mut v128, row[0]);
             v128_store(out.as_mut_ptr().add(half + 4) as *mut v128, row[1]);
+        }
+    }
+}
+
+/// A full 16-column tile with the epilogue fused: `out[i][0..16] = clamp(acc + residual)`, stored
+/// straight from registers (each half of the panel in turn). `out` and `residual` point at the
+/// tile's first element, rows `ld` apart. The same bits as [`tile`] followed by the scalar
+/// epilogue: the add of the residual, then `Clamp::apply`'s comparisons.
+///
+/// # Safety
+/// SIMD128 must be available (the module is built for it); `a` holds `rows * k` floats, `panel`
+/// `k * NR`, `bias` `NR`; `out` (and `residual` when given) are valid for `rows` rows of 16 floats
+/// at stride `ld`.
+#[target_feature(enable = "simd128")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn tile_full(
+    a: &[f32],
+    rows: usize,
+    k: usize,
+    panel: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    residual: Option<*const f32>,
+    ld: usize,
+    lo: f32,
+    hi: f32,
+) {
+    debug_assert!(a.len() >= rows * k && panel.len() >= k * NR && bias.len() >= NR);
+    for half in [0, NR / 2] {
+        // SAFETY: the caller's contract; the half stays inside the 16 columns of each row.
+        unsafe {
+            let (a, b, bias) = (a.as_ptr(), panel.as_ptr().add(half), bias.as_ptr().add(half));
+            let (out, residual) = (out.add(half), residual.map(|r| r.add(half)));
+            match rows {
+                6 => full_rows::<6>(a, k, b, bias, out, residual, ld, lo, hi),
+                5 => full_rows::<5>(a, k, b, bias, out, residual, ld, lo, hi),
+                4 => full_rows::<4>(a, k, b, bias, out, residual, ld, lo, hi),
+                3 => full_rows::<3>(a, k, b, bias, out, residual, ld, lo, hi),
+                2 => full_rows::<2>(a, k, b, bias, out, residual, ld, lo, hi),
+                1 => full_rows::<1>(a, k, b, bias, out, residual, ld, lo, hi),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `R` rows of `a` against eight columns of a packed panel, clamped (the residual added first)
+/// into `out`.
+///
+/// # Safety
+/// `a` valid for `R` rows of `k` floats, `b` for `k` rows of the panel (stride NR), `bias` for 8,
+/// `out` (and `residual`) for `R` rows of 8 floats at stride `ld`.
+#[target_feature(enable = "simd128")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn full_rows<const R: usize>(
+    a: *const f32,
+    k: usize,
+    b: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    residual: Option<*const f32>,
+    ld: usize,
+    lo: f32,
+    hi: f32,
+) {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let mut c = [load8(bias); R];
+        for kk in 0..k {
+            let w = load8(b.add(kk * NR));
+            for (r, row) in c.iter_mut().enumerate() {
+                let av = v128_load32_splat(a.add(r * k + kk) as *const u32);
+                row[0] = f32x4_add(row[0], f32x4_mul(av, w[0]));
+                row[1] = f32x4_add(row[1], f32x4_mul(av, w[1]));
+            }
+        }
+        let (lo, hi) = (f32x4_splat(lo), f32x4_splat(hi));
+        for (r, row) in c.iter().enumerate() {
+            let mut v = *row;
+            if let Some(res) = residual {
+                let add = load8(res.add(r * ld));
+                v = [f32x4_add(v[0], add[0]), f32x4_add(v[1], add[1])];
+            }
+            // Clamp::apply: `v > lo ? v : lo`, then `v < hi ? v : hi` (NaN becomes lo).
+            let clamp = |x| f32x4_pmin(hi, f32x4_pmax(lo, x));
+            v128_store(out.add(r * ld) as *mut v128, clamp(v[0]));
+            v128_store(out.add(r * ld + 4) as *mut v128, clamp(v[1]));
         }
     }
 }
