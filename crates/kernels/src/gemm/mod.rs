@@ -284,7 +284,7 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         Isa::Simd128 => {
             // SAFETY: gemm() turned an unavailable Isa into Scalar, so this is a wasm32 build,
             // made for engines with SIMD128; a_rows holds rows*k, panel k*NR and bias NR floats.
-            unsafe { wasm::tile(a_rows, t.rows, k, panel, bias, &mut acc) }
+            unsafe { wasm::tile(a_rows, t.rows, k, panel, bias, t.cols, &mut acc) }
         }
         _ => scalar::tile(a_rows, t.rows, k, panel, bias, &mut acc),
     }

@@ -1,31 +1,45 @@
-//! WebAssembly SIMD128 register tile: 6 rows x 8 columns (12 accumulators, two weight vectors
-//! and a broadcast: 15 registers, which V8 keeps in x86-64's 16 xmm registers without
-//! spilling), each panel in two halves. SIMD128 has no fused multiply-add: a multiply then an
-//! add, in the order of the portable tile, so the results are the portable tile's bits.
+//! WebAssembly SIMD128 register tiles: 8 columns (half a panel) by up to 4 rows, the six rows
+//! of a full tile as 4 + 2. Eight accumulators, two weight vectors, the broadcasts and a
+//! product fit V8's 15 allocatable xmm registers; six rows (12 accumulators) did not, and V8
+//! kept four of them on the stack. SIMD128 has no fused multiply-add: a multiply then an add, in
+//! the order of the portable tile, so the results are the portable tile's bits.
 
 use super::{MR, NR};
 use std::arch::wasm32::*;
 
-/// acc[i][j] = bias[j] + sum_kk a[i][kk] * panel[kk][j] for i < rows.
+/// acc[i][j] = bias[j] + sum_kk a[i][kk] * panel[kk][j] for i < rows and j < 8 (`cols` <= 8: a
+/// part-filled panel) or j < 16.
 ///
 /// # Safety
 /// SIMD128 must be available (the module is built for it); `a` holds `rows * k`, `panel`
 /// `k * NR` and `bias` `NR` floats.
 #[target_feature(enable = "simd128")]
-pub unsafe fn tile(a: &[f32], rows: usize, k: usize, panel: &[f32], bias: &[f32], acc: &mut [[f32; NR]; MR]) {
+pub unsafe fn tile(
+    a: &[f32],
+    rows: usize,
+    k: usize,
+    panel: &[f32],
+    bias: &[f32],
+    cols: usize,
+    acc: &mut [[f32; NR]; MR],
+) {
     debug_assert!(a.len() >= rows * k && panel.len() >= k * NR && bias.len() >= NR);
-    for half in [0, NR / 2] {
+    let halves: &[usize] = if cols <= NR / 2 { &[0] } else { &[0, NR / 2] };
+    for &half in halves {
         // SAFETY: lengths as documented; a const row count keeps the accumulators in registers.
         unsafe {
             let (a, b, bias) = (a.as_ptr(), panel.as_ptr().add(half), bias.as_ptr().add(half));
-            match rows {
-                6 => tile_rows::<6>(a, k, b, bias, acc, half),
-                5 => tile_rows::<5>(a, k, b, bias, acc, half),
-                4 => tile_rows::<4>(a, k, b, bias, acc, half),
-                3 => tile_rows::<3>(a, k, b, bias, acc, half),
-                2 => tile_rows::<2>(a, k, b, bias, acc, half),
-                1 => tile_rows::<1>(a, k, b, bias, acc, half),
-                _ => {}
+            // Rows in passes of at most four (see the module's comment).
+            let mut r0 = 0;
+            while r0 < rows {
+                let (a, acc) = (a.add(r0 * k), &mut acc[r0..]);
+                match rows - r0 {
+                    1 => tile_rows::<1>(a, k, b, bias, acc, half),
+                    2 => tile_rows::<2>(a, k, b, bias, acc, half),
+                    3 => tile_rows::<3>(a, k, b, bias, acc, half),
+                    _ => tile_rows::<4>(a, k, b, bias, acc, half),
+                }
+                r0 += 4;
             }
         }
     }
@@ -55,7 +69,7 @@ unsafe fn tile_rows<const R: usize>(
     k: usize,
     b: *const f32,
     bias: *const f32,
-    acc: &mut [[f32; NR]; MR],
+    acc: &mut [[f32; NR]],
     half: usize,
 ) {
     // SAFETY: the caller upholds this function's `# Safety` contract; `acc` rows hold 16 floats.
@@ -105,14 +119,17 @@ pub unsafe fn tile_full(
         unsafe {
             let (a, b, bias) = (a.as_ptr(), panel.as_ptr().add(half), bias.as_ptr().add(half));
             let (out, residual) = (out.add(half), residual.map(|r| r.add(half)));
-            match rows {
-                6 => full_rows::<6>(a, k, b, bias, out, residual, ld, lo, hi),
-                5 => full_rows::<5>(a, k, b, bias, out, residual, ld, lo, hi),
-                4 => full_rows::<4>(a, k, b, bias, out, residual, ld, lo, hi),
-                3 => full_rows::<3>(a, k, b, bias, out, residual, ld, lo, hi),
-                2 => full_rows::<2>(a, k, b, bias, out, residual, ld, lo, hi),
-                1 => full_rows::<1>(a, k, b, bias, out, residual, ld, lo, hi),
-                _ => {}
+            // Rows in passes of at most four (see the module's comment).
+            let mut r0 = 0;
+            while r0 < rows {
+                let (a, out, residual) = (a.add(r0 * k), out.add(r0 * ld), residual.map(|r| r.add(r0 * ld)));
+                match rows - r0 {
+                    1 => full_rows::<1>(a, k, b, bias, out, residual, ld, lo, hi),
+                    2 => full_rows::<2>(a, k, b, bias, out, residual, ld, lo, hi),
+                    3 => full_rows::<3>(a, k, b, bias, out, residual, ld, lo, hi),
+                    _ => full_rows::<4>(a, k, b, bias, out, residual, ld, lo, hi),
+                }
+                r0 += 4;
             }
         }
     }
