@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests on WebAssembly: built for wasm32-wasip1 and run by Wasmtime (tools/wasi-run.py, the
 # wasmtime package from PyPI in target/wasm-venv).
-# Runs the kernel tests (every kernel against its reference, the SIMD128 ones included) and the
+# Runs the kernel tests (every kernel against its reference, the SIMD128 ones included, and again
+# in a relaxed-SIMD build) and the
 # model tests that need neither threads nor subprocesses (WASI has none): fp32 logits within
 # 1e-4 of TFLite's and every int8 layer of both ImageNet models equal to TFLite's bytes.
 #   tools/wasm.sh [TEST BINARY ARGS...]
@@ -22,5 +23,8 @@ export MNV2_SHARED
 export CARGO_TARGET_WASM32_WASIP1_RUNNER="$venv/bin/python $PWD/tools/wasi-run.py"
 target=(--release --target wasm32-wasip1)
 cargo test "${target[@]}" -p mnv2-kernels -- "$@"
+# The relaxed-SIMD build's kernels (a level of their own: fused multiply-add in the fp32 GEMM).
+RUSTFLAGS="-C target-feature=+relaxed-simd" CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/wasm-relaxed \
+    cargo test "${target[@]}" -p mnv2-kernels -- "$@"
 cargo test "${target[@]}" -p mnv2-import --test models -- "$@"
 cargo test "${target[@]}" -p mnv2 --test int8_layers -- "$@"

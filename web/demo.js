@@ -1,7 +1,7 @@
-// The demo page: mnv2's WebAssembly build (pkg/, made by tools/web.sh) classifies, segments and
-// detects an image in this page. Models are fetched from models/ (../shared/models when served by
+// The demo page: mnv2's WebAssembly build (loaded by mnv2.js from pkg/ or pkg-relaxed/, made by
+// tools/web.sh) classifies, segments and detects an image in this page. Models are fetched from models/ (../shared/models when served by
 // tools/web.sh) or read from a file the user picks.
-import init, { Classifier, Segmenter, Detector, kernelLevel } from './pkg/mnv2_wasm.js';
+import { Classifier, Segmenter, Detector, kernelLevel } from './mnv2.js';
 
 const $ = (id) => document.getElementById(id);
 const MODELS = {
@@ -142,7 +142,6 @@ async function camera() {
   }
 }
 
-await init();
 listModels();
 $('task').onchange = () => { listModels(); run(); };
 $('model').onchange = run;

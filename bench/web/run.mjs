@@ -25,9 +25,9 @@ try {
   await page.screenshot({ path: join(target, 'browser-shots', 'wasm-bench.png'), fullPage: true });
   const v = result.versions;
   console.log(`${v.browser}; ${v.mnv2}; ${v.ort}; ${v.tfjs}; ${rounds} rounds x ${runs} runs, alternating\n`);
-  console.log('| precision | engine | min ms | median ms | median / fastest peer |\n|---|---|---|---|---|');
+  console.log("| precision | engine | min ms | median ms | min / fastest peer min | median / fastest peer median |\n|---|---|---|---|---|---|");
   for (const r of result.rows) {
-    console.log(`| ${r.group} | ${r.engine} | ${r.min.toFixed(1)} | ${r.median.toFixed(1)} | ${r.vsFastestPeer.toFixed(2)} |`);
+    console.log(`| ${r.group} | ${r.engine} | ${r.min.toFixed(1)} | ${r.median.toFixed(1)} | ${r.minVsFastestPeer.toFixed(2)} | ${r.vsFastestPeer.toFixed(2)} |`);
   }
 } finally {
   await browser.close();

@@ -63,6 +63,16 @@ try {
   });
   await page.locator('#boxes td', { hasText: 'pedestrian' }).first().waitFor();
   await page.screenshot({ path: join(shots, 'wasm-detect.png') });
+  const level = await page.evaluate(async () => (await import('./mnv2.js')).kernelLevel());
+
+  // The SIMD128 build as well (the page loaded the relaxed-SIMD one where Chromium has it).
+  await page.goto(`${server.url}?build=simd128`);
+  await page.waitForFunction(() => document.body.dataset.ready === '1');
+  const other = await page.evaluate(async () => (await import('./mnv2.js')).kernelLevel());
+  check(other === 'simd128', `?build=simd128 loaded ${other}`);
+  const again = await run('classify', 'mobilenet_v2_1.0_224_quant.tflite', 'cat.bmp');
+  check(JSON.stringify(again) === JSON.stringify(cli), `simd128 build: top-5 ${JSON.stringify(again)}`);
+  console.log(`builds tested: ${level} (the default here) and ${other}`);
   console.log(`wasm browser test passed; screenshots in ${shots}`);
 } finally {
   await browser.close();

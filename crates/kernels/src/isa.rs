@@ -26,6 +26,11 @@ pub enum Isa {
     /// WebAssembly's 128-bit SIMD (every current browser and Node.js): i32x4 dot products of
     /// i16 pairs, no fused multiply-add.
     Simd128,
+    /// WebAssembly's relaxed SIMD on top of SIMD128 (Chrome 114+, Firefox 120+; not Safari):
+    /// `f32x4.relaxed_madd`, a fused multiply-add where the CPU has one. Only in a module built
+    /// with `-C target-feature=+relaxed-simd` (`tools/web.sh` makes both builds; the page loads
+    /// the one the browser validates).
+    RelaxedSimd,
 }
 
 /// The architectures whose levels form a chain.
@@ -48,6 +53,7 @@ impl Isa {
             Isa::Avx512Vnni => (Chain::X86, 3),
             Isa::Neon => (Chain::Arm, 1),
             Isa::Simd128 => (Chain::Wasm, 1),
+            Isa::RelaxedSimd => (Chain::Wasm, 2),
         }
     }
 }
@@ -73,10 +79,11 @@ macro_rules! cpu_has {
 
 impl Isa {
     /// Every level, lowest first.
-    pub const ALL: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::Simd128];
+    pub const ALL: [Isa; 7] =
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::Simd128, Isa::RelaxedSimd];
 
     /// The level kernels run at: the best this CPU has, or `MNV2_ISA` (`scalar`, `avx2`,
-    /// `avx512`, `avx512-vnni`, `neon`, `simd128`) where the CPU has that level.
+    /// `avx512`, `avx512-vnni`, `neon`, `simd128`, `relaxed-simd`) where the CPU has that level.
     pub fn detect() -> Isa {
         static CHOICE: OnceLock<Isa> = OnceLock::new();
         *CHOICE.get_or_init(|| {
@@ -110,6 +117,7 @@ impl Isa {
             // WebAssembly cannot ask at run time: the module is built for engines with SIMD128
             // (every current browser and Node.js), and one without it refuses to load it.
             Isa::Simd128 => cfg!(target_arch = "wasm32"),
+            Isa::RelaxedSimd => cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")),
         }
     }
 
@@ -151,6 +159,7 @@ impl Isa {
             Isa::Avx512Vnni => "avx512-vnni",
             Isa::Neon => "neon",
             Isa::Simd128 => "simd128",
+            Isa::RelaxedSimd => "relaxed-simd",
         }
     }
 }

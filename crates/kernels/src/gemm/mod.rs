@@ -24,7 +24,7 @@ use crate::aligned::AlignedVec;
 use crate::{Clamp, Isa};
 
 /// The levels the fp32 GEMM has its own code for (tests and benches run each).
-pub const VARIANTS: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Simd128];
+pub const VARIANTS: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Simd128, Isa::RelaxedSimd];
 
 /// Columns per packed panel (two AVX2 registers).
 pub const NR: usize = 16;
@@ -256,13 +256,19 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         return;
     }
     #[cfg(target_arch = "wasm32")]
-    if t.cols == NR && ctx.isa == Isa::Simd128 {
+    if t.cols == NR && matches!(ctx.isa, Isa::Simd128 | Isa::RelaxedSimd) {
         let (o, residual) = tile_span(ctx, out.len(), t, NR);
         let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
-        // SAFETY: a wasm32 build, made for engines with SIMD128 (gemm() checked the Isa); the
-        // tile's rows lie inside `out` and `residual` (tile_span asserts it); a_rows/panel/bias
-        // have the documented lengths.
-        unsafe { wasm::tile_full(a_rows, t.rows, k, panel, bias, out[o..].as_mut_ptr(), residual, ld, lo, hi) };
+        let dst = out[o..].as_mut_ptr();
+        // SAFETY: a wasm32 build, made for engines with SIMD128 (and relaxed SIMD when gemm()
+        // let RelaxedSimd through); the tile's rows lie inside `out` and `residual` (tile_span
+        // asserts it); a_rows/panel/bias have the documented lengths.
+        unsafe {
+            match ctx.isa {
+                Isa::RelaxedSimd => wasm::tile_full::<true>(a_rows, t.rows, k, panel, bias, dst, residual, ld, lo, hi),
+                _ => wasm::tile_full::<false>(a_rows, t.rows, k, panel, bias, dst, residual, ld, lo, hi),
+            }
+        };
         return;
     }
     // Accumulate the full NR-wide tile into registers (or this array), then store the valid part.
@@ -284,7 +290,12 @@ fn run_tile(ctx: &Ctx, out: &mut [f32], t: Tile, wide: bool) {
         Isa::Simd128 => {
             // SAFETY: gemm() turned an unavailable Isa into Scalar, so this is a wasm32 build,
             // made for engines with SIMD128; a_rows holds rows*k, panel k*NR and bias NR floats.
-            unsafe { wasm::tile(a_rows, t.rows, k, panel, bias, t.cols, &mut acc) }
+            unsafe { wasm::tile::<false>(a_rows, t.rows, k, panel, bias, t.cols, &mut acc) }
+        }
+        #[cfg(target_arch = "wasm32")]
+        Isa::RelaxedSimd => {
+            // SAFETY: as for Simd128, in a build made for relaxed SIMD (gemm() let it through).
+            unsafe { wasm::tile::<true>(a_rows, t.rows, k, panel, bias, t.cols, &mut acc) }
         }
         _ => scalar::tile(a_rows, t.rows, k, panel, bias, &mut acc),
     }

@@ -14,7 +14,7 @@ use std::arch::wasm32::*;
 /// SIMD128 must be available (the module is built for it); `a` holds `rows * k`, `panel`
 /// `k * NR` and `bias` `NR` floats.
 #[target_feature(enable = "simd128")]
-pub unsafe fn tile(
+pub unsafe fn tile<const FUSED: bool>(
     a: &[f32],
     rows: usize,
     k: usize,
@@ -34,15 +34,28 @@ pub unsafe fn tile(
             while r0 < rows {
                 let (a, acc) = (a.add(r0 * k), &mut acc[r0..]);
                 match rows - r0 {
-                    1 => tile_rows::<1>(a, k, b, bias, acc, half),
-                    2 => tile_rows::<2>(a, k, b, bias, acc, half),
-                    3 => tile_rows::<3>(a, k, b, bias, acc, half),
-                    _ => tile_rows::<4>(a, k, b, bias, acc, half),
+                    1 => tile_rows::<1, FUSED>(a, k, b, bias, acc, half),
+                    2 => tile_rows::<2, FUSED>(a, k, b, bias, acc, half),
+                    3 => tile_rows::<3, FUSED>(a, k, b, bias, acc, half),
+                    4 => tile_rows::<4, FUSED>(a, k, b, bias, acc, half),
+                    _ => tile_rows::<5, FUSED>(a, k, b, bias, acc, half),
                 }
-                r0 += 4;
+                r0 += 5;
             }
         }
     }
+}
+
+/// `c + a * b`: a multiply then an add (the portable tile's bits), or with `FUSED` relaxed
+/// SIMD's `f32x4.relaxed_madd` (fused where the CPU has FMA; only in a relaxed-SIMD build).
+#[target_feature(enable = "simd128")]
+#[inline]
+pub(crate) fn madd<const FUSED: bool>(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    if FUSED {
+        return f32x4_relaxed_madd(a, b, c);
+    }
+    f32x4_add(c, f32x4_mul(a, b))
 }
 
 /// Two vectors of four floats from `p`.
@@ -64,7 +77,7 @@ unsafe fn load8(p: *const f32) -> [v128; 2] {
 /// `bias` for 8.
 #[target_feature(enable = "simd128")]
 #[inline]
-unsafe fn tile_rows<const R: usize>(
+unsafe fn tile_rows<const R: usize, const FUSED: bool>(
     a: *const f32,
     k: usize,
     b: *const f32,
@@ -79,8 +92,8 @@ unsafe fn tile_rows<const R: usize>(
             let w = load8(b.add(kk * NR));
             for (r, row) in c.iter_mut().enumerate() {
                 let av = v128_load32_splat(a.add(r * k + kk) as *const u32);
-                row[0] = f32x4_add(row[0], f32x4_mul(av, w[0]));
-                row[1] = f32x4_add(row[1], f32x4_mul(av, w[1]));
+                row[0] = madd::<FUSED>(av, w[0], row[0]);
+                row[1] = madd::<FUSED>(av, w[1], row[1]);
             }
         }
         for (row, out) in c.iter().zip(acc.iter_mut()) {
@@ -101,7 +114,7 @@ unsafe fn tile_rows<const R: usize>(
 /// at stride `ld`.
 #[target_feature(enable = "simd128")]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn tile_full(
+pub unsafe fn tile_full<const FUSED: bool>(
     a: &[f32],
     rows: usize,
     k: usize,
@@ -124,12 +137,13 @@ pub unsafe fn tile_full(
             while r0 < rows {
                 let (a, out, residual) = (a.add(r0 * k), out.add(r0 * ld), residual.map(|r| r.add(r0 * ld)));
                 match rows - r0 {
-                    1 => full_rows::<1>(a, k, b, bias, out, residual, ld, lo, hi),
-                    2 => full_rows::<2>(a, k, b, bias, out, residual, ld, lo, hi),
-                    3 => full_rows::<3>(a, k, b, bias, out, residual, ld, lo, hi),
-                    _ => full_rows::<4>(a, k, b, bias, out, residual, ld, lo, hi),
+                    1 => full_rows::<1, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
+                    2 => full_rows::<2, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
+                    3 => full_rows::<3, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
+                    4 => full_rows::<4, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
+                    _ => full_rows::<5, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
                 }
-                r0 += 4;
+                r0 += 5;
             }
         }
     }
@@ -144,7 +158,7 @@ pub unsafe fn tile_full(
 #[target_feature(enable = "simd128")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn full_rows<const R: usize>(
+unsafe fn full_rows<const R: usize, const FUSED: bool>(
     a: *const f32,
     k: usize,
     b: *const f32,
@@ -162,8 +176,8 @@ unsafe fn full_rows<const R: usize>(
             let w = load8(b.add(kk * NR));
             for (r, row) in c.iter_mut().enumerate() {
                 let av = v128_load32_splat(a.add(r * k + kk) as *const u32);
-                row[0] = f32x4_add(row[0], f32x4_mul(av, w[0]));
-                row[1] = f32x4_add(row[1], f32x4_mul(av, w[1]));
+                row[0] = madd::<FUSED>(av, w[0], row[0]);
+                row[1] = madd::<FUSED>(av, w[1], row[1]);
             }
         }
         let (lo, hi) = (f32x4_splat(lo), f32x4_splat(hi));
