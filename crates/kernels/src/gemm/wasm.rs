@@ -37,10 +37,9 @@ pub unsafe fn tile<const FUSED: bool>(
                     1 => tile_rows::<1, FUSED>(a, k, b, bias, acc, half),
                     2 => tile_rows::<2, FUSED>(a, k, b, bias, acc, half),
                     3 => tile_rows::<3, FUSED>(a, k, b, bias, acc, half),
-                    4 => tile_rows::<4, FUSED>(a, k, b, bias, acc, half),
-                    _ => tile_rows::<5, FUSED>(a, k, b, bias, acc, half),
+                    _ => tile_rows::<4, FUSED>(a, k, b, bias, acc, half),
                 }
-                r0 += 5;
+                r0 += 4;
             }
         }
     }
@@ -140,10 +139,9 @@ pub unsafe fn tile_full<const FUSED: bool>(
                     1 => full_rows::<1, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
                     2 => full_rows::<2, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
                     3 => full_rows::<3, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
-                    4 => full_rows::<4, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
-                    _ => full_rows::<5, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
+                    _ => full_rows::<4, FUSED>(a, k, b, bias, out, residual, ld, lo, hi),
                 }
-                r0 += 5;
+                r0 += 4;
             }
         }
     }
