@@ -38,9 +38,10 @@ pub(super) unsafe fn rows_simd128(
             let wv: [v128; 9] = std::array::from_fn(|t| load(&w[t * c + ch..]));
             let b = load(&bias[ch..]);
             let mut put = |ox: usize, acc: v128| {
-                // pmax/pmin are single x86 instructions (max/min need NaN fix-ups) and send NaN
-                // to lo, as Clamp::apply does.
-                let clamped = f32x4_pmin(vhi, f32x4_pmax(vlo, acc));
+                // pmax/pmin are single x86 instructions (max/min need NaN fix-ups): pmin(hi),
+                // then pmax(lo), sends NaN to lo as Clamp::apply does (and in this order LLVM
+                // keeps pmax, where pmax(lo, sum) became lt + bitselect).
+                let clamped = f32x4_pmax(vlo, f32x4_pmin(vhi, acc));
                 // SAFETY: ox < ow and ch + 4 <= c: four floats of out_row.
                 unsafe { v128_store(out_row[ox * c + ch..ox * c + ch + 4].as_mut_ptr() as *mut v128, clamped) };
             };
