@@ -1,6 +1,7 @@
 //! Compute kernels for MobileNetV2, NHWC: float32 (`gemm`, `dwconv`, `conv`, `pool`), 8-bit
 //! integer with TFLite's exact requantization (`q8`), segmentation's resize + argmax
-//! (`upsample`), and the machine's measured multiply-add peak (`peak`).
+//! (`upsample`), the pointwise conv's weight gradient for training (`wgrad`), and the machine's
+//! measured multiply-add peak (`peak`).
 //!
 //! Each kernel family keeps a textbook reference beside the fast code, and tests that compare the
 //! two on many shapes. Instruction sets are explicit levels ([`Isa`]: scalar, avx2, avx512,
@@ -18,12 +19,13 @@ pub mod peak;
 pub mod pool;
 pub mod q8;
 pub mod upsample;
+pub mod wgrad;
 
 pub use isa::Isa;
 
 /// Every kernel family and the levels it has its own code for (the others run the highest of
 /// these below them).
-pub const FAMILIES: [(&str, &[Isa]); 8] = [
+pub const FAMILIES: [(&str, &[Isa]); 9] = [
     ("f32 gemm", &gemm::VARIANTS),
     ("f32 depthwise 3x3", &dwconv::VARIANTS),
     ("f32 stem conv", &conv::VARIANTS),
@@ -32,6 +34,7 @@ pub const FAMILIES: [(&str, &[Isa]); 8] = [
     ("int8 add", &q8::add::VARIANTS),
     ("int8 table lookup", &q8::table::VARIANTS),
     ("int8 requantization", &q8::requant_vec::VARIANTS),
+    ("f32 pointwise weight gradient", &wgrad::VARIANTS),
 ];
 
 /// Lower and upper clamp applied after a kernel's sum (ReLU6 is `Clamp::RELU6`).

@@ -87,14 +87,43 @@ pub fn pointwise_forward(y: &mut [f32], x: &[f32], w: &[f32], cin: usize, cout: 
     matmul_packed(x, p, &PackedB::new(cin, cout, |kk, j| w[j * cin + kk], &vec![0.0; cout]), y);
 }
 
-/// dx = dy W, dW = dy^T x.
+/// dx = dy W, dW += dy^T x.
 pub fn pointwise_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], cin: usize, cout: usize) {
     let p = x.len() / cin;
     matmul(dy, p, cout, w, cin, dx);
-    let mut g = vec![0.0; cout * cin];
-    matmul(&transpose(dy, p, cout), cout, p, x, cin, &mut g);
-    for (a, b) in dw.iter_mut().zip(&g) {
-        *a += b;
+    weight_grad(dw, dy, x, cout, cin);
+}
+
+/// `dw` (`cout` x `cin`) += `dy^T x` over the pixels of `dy` and `x`, read in place (no
+/// transposed or packed copies). The pixels are split into one contiguous range per rayon
+/// thread, each summed into its own zeroed buffer, and the buffers added to `dw` in order: the
+/// same bits for the same thread count.
+pub fn weight_grad(dw: &mut [f32], dy: &[f32], x: &[f32], cout: usize, cin: usize) {
+    use rayon::prelude::*;
+    let p = x.len() / cin;
+    let parts = rayon::current_num_threads().min(p / 64).max(1);
+    if parts == 1 {
+        return mnv2_kernels::wgrad::weight_grad(Isa::detect(), dy, x, cout, cin, dw);
+    }
+    let per = p.div_ceil(parts);
+    let sums: Vec<Vec<f32>> = (0..parts)
+        .into_par_iter()
+        .map(|t| {
+            let (p0, p1) = (t * per, ((t + 1) * per).min(p));
+            let mut part = vec![0.0; cout * cin];
+            mnv2_kernels::wgrad::weight_grad(
+                Isa::detect(),
+                &dy[p0 * cout..p1 * cout],
+                &x[p0 * cin..p1 * cin],
+                cout,
+                cin,
+                &mut part,
+            );
+            part
+        })
+        .collect();
+    for part in &sums {
+        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
     }
 }
 

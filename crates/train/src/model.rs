@@ -466,7 +466,7 @@ impl TrainNet {
         let head = self.head_unit;
         let c = self.units[head].geom.cout;
         // Classifier: logits = pooled W^T + b.
-        matmul(&transpose(dlogits, batch, classes), classes, batch, &a.pooled, c, &mut g.tensors[self.fc_w]);
+        weight_grad(&mut g.tensors[self.fc_w], dlogits, &a.pooled, classes, c);
         for row in dlogits.chunks_exact(classes) {
             g.tensors[self.fc_b].iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
