@@ -303,22 +303,24 @@ pub fn bn_train_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], c
 }
 
 /// Batch norm in training mode in place: `z` (the convolution's output) becomes `y`, the
-/// statistics and normalised values go to `cache` (its buffers reused).
+/// statistics and normalised values go to `cache` (its buffers reused). The statistics are
+/// summed (in f64) over one contiguous range of pixels per rayon thread and the ranges added in
+/// order, the normalisation runs by pixel chunks in parallel: the same bits for the same thread
+/// count.
 pub fn bn_train_forward_in_place(cache: &mut BnCache, z: &mut [f32], gamma: &[f32], beta: &[f32], c: usize) {
+    use rayon::prelude::*;
     let m = z.len() / c;
-    let mut mean = vec![0f64; c];
-    for px in z.chunks_exact(c) {
-        for (s, &v) in mean.iter_mut().zip(px) {
+    let mut mean = per_channel_sum(z, c, |s, px| {
+        for (s, &v) in s.iter_mut().zip(px) {
             *s += v as f64;
         }
-    }
+    });
     mean.iter_mut().for_each(|s| *s /= m as f64);
-    let mut var = vec![0f64; c];
-    for px in z.chunks_exact(c) {
-        for ((s, &v), mu) in var.iter_mut().zip(px).zip(&mean) {
+    let var = per_channel_sum(z, c, |s, px| {
+        for ((s, &v), mu) in s.iter_mut().zip(px).zip(&mean) {
             *s += (v as f64 - mu) * (v as f64 - mu);
         }
-    }
+    });
     let BnCache { x_hat, inv_std, mean: mean32, var_unbiased } = cache;
     inv_std.clear();
     inv_std.extend(var.iter().map(|v| (1.0 / (v / m as f64 + BN_EPS as f64).sqrt()) as f32));
@@ -327,15 +329,62 @@ pub fn bn_train_forward_in_place(cache: &mut BnCache, z: &mut [f32], gamma: &[f3
     mean32.clear();
     mean32.extend(mean.iter().map(|&v| v as f32));
     x_hat.resize(z.len(), 0.0);
-    for (xh, px) in x_hat.chunks_exact_mut(c).zip(z.chunks_exact_mut(c)) {
-        for ch in 0..c {
-            xh[ch] = (px[ch] - mean32[ch]) * inv_std[ch];
-            px[ch] = gamma[ch] * xh[ch] + beta[ch];
+    let (mean32, inv_std) = (&*mean32, &*inv_std);
+    let rows = pixel_chunk(c);
+    x_hat.par_chunks_mut(rows * c).zip(z.par_chunks_mut(rows * c)).for_each(|(xh, zc)| {
+        for (xh, px) in xh.chunks_exact_mut(c).zip(zc.chunks_exact_mut(c)) {
+            for ch in 0..c {
+                xh[ch] = (px[ch] - mean32[ch]) * inv_std[ch];
+                px[ch] = gamma[ch] * xh[ch] + beta[ch];
+            }
         }
+    });
+}
+
+/// Per-channel f64 sums of `add(sums, pixel)` over the pixels of `x` (`c` floats each): one
+/// contiguous range of pixels per rayon thread, the ranges' sums added in order.
+fn per_channel_sum(x: &[f32], c: usize, add: impl Fn(&mut [f64], &[f32]) + Sync) -> Vec<f64> {
+    per_channel_sum2(x, x, c, c, |s, px, _| add(s, px))
+}
+
+/// [`per_channel_sum`] over two tensors of the same shape read side by side, into `len` sums.
+fn per_channel_sum2(
+    a: &[f32],
+    b: &[f32],
+    c: usize,
+    len: usize,
+    add: impl Fn(&mut [f64], &[f32], &[f32]) + Sync,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    let m = a.len() / c;
+    let parts = rayon::current_num_threads().min(m / 64).max(1);
+    let per = m.div_ceil(parts);
+    let sums: Vec<Vec<f64>> = (0..parts)
+        .into_par_iter()
+        .map(|t| {
+            let (p0, p1) = ((t * per).min(m), ((t + 1) * per).min(m));
+            let mut s = vec![0f64; len];
+            for (pa, pb) in a[p0 * c..p1 * c].chunks_exact(c).zip(b[p0 * c..p1 * c].chunks_exact(c)) {
+                add(&mut s, pa, pb);
+            }
+            s
+        })
+        .collect();
+    let mut total = vec![0f64; len];
+    for s in &sums {
+        total.iter_mut().zip(s).for_each(|(t, v)| *t += v);
     }
+    total
+}
+
+/// Pixels per parallel chunk of an elementwise pass (about 64 K floats).
+fn pixel_chunk(c: usize) -> usize {
+    (65536 / c).max(1)
 }
 
 /// dx = gamma * inv_std / m * (m dy - sum dy - x_hat sum(dy x_hat)); accumulates dgamma, dbeta.
+/// The sums as in [`bn_train_forward_in_place`] (per thread range, in order), `dx` by pixel
+/// chunks in parallel: the same bits for the same thread count.
 pub fn bn_train_backward(
     dx: &mut [f32],
     dgamma: &mut [f32],
@@ -345,24 +394,32 @@ pub fn bn_train_backward(
     gamma: &[f32],
     c: usize,
 ) {
+    use rayon::prelude::*;
     let m = dy.len() / c;
-    let (mut sdy, mut sdyx) = (vec![0f64; c], vec![0f64; c]);
-    for (g, xh) in dy.chunks_exact(c).zip(cache.x_hat.chunks_exact(c)) {
-        for ch in 0..c {
-            sdy[ch] += g[ch] as f64;
-            sdyx[ch] += (g[ch] * xh[ch]) as f64;
+    // Both sums in one pass: sum dy in the first c, sum dy * x_hat in the second.
+    let sums = per_channel_sum2(dy, &cache.x_hat, c, 2 * c, |s, g, xh| {
+        let (sdy, sdyx) = s.split_at_mut(c);
+        for (((a, b), &v), &h) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(g).zip(xh) {
+            *a += v as f64;
+            *b += (v * h) as f64;
         }
-    }
+    });
+    let (sdy, sdyx) = sums.split_at(c);
     for ch in 0..c {
         dgamma[ch] += sdyx[ch] as f32;
         dbeta[ch] += sdy[ch] as f32;
     }
-    for ((d, g), xh) in dx.chunks_exact_mut(c).zip(dy.chunks_exact(c)).zip(cache.x_hat.chunks_exact(c)) {
-        for ch in 0..c {
-            let k = gamma[ch] * cache.inv_std[ch] / m as f32;
-            d[ch] = k * (m as f32 * g[ch] - sdy[ch] as f32 - xh[ch] * sdyx[ch] as f32);
-        }
-    }
+    let rows = pixel_chunk(c);
+    dx.par_chunks_mut(rows * c).zip(dy.par_chunks(rows * c)).zip(cache.x_hat.par_chunks(rows * c)).for_each(
+        |((dxc, dyc), xhc)| {
+            for ((d, g), xh) in dxc.chunks_exact_mut(c).zip(dyc.chunks_exact(c)).zip(xhc.chunks_exact(c)) {
+                for ch in 0..c {
+                    let k = gamma[ch] * cache.inv_std[ch] / m as f32;
+                    d[ch] = k * (m as f32 * g[ch] - sdy[ch] as f32 - xh[ch] * sdyx[ch] as f32);
+                }
+            }
+        },
+    );
 }
 
 /// [`bn_eval_forward`] in place.
