@@ -409,13 +409,16 @@ pub fn bn_train_backward(
         dgamma[ch] += sdyx[ch] as f32;
         dbeta[ch] += sdy[ch] as f32;
     }
+    // The per-channel factors once (the same operations on the same values as inline).
+    let k: Vec<f32> = (0..c).map(|ch| gamma[ch] * cache.inv_std[ch] / m as f32).collect();
+    let (sdy, sdyx): (Vec<f32>, Vec<f32>) = (0..c).map(|ch| (sdy[ch] as f32, sdyx[ch] as f32)).unzip();
+    let (k, sdy, sdyx, mf) = (&k, &sdy, &sdyx, m as f32);
     let rows = pixel_chunk(c);
     dx.par_chunks_mut(rows * c).zip(dy.par_chunks(rows * c)).zip(cache.x_hat.par_chunks(rows * c)).for_each(
         |((dxc, dyc), xhc)| {
             for ((d, g), xh) in dxc.chunks_exact_mut(c).zip(dyc.chunks_exact(c)).zip(xhc.chunks_exact(c)) {
                 for ch in 0..c {
-                    let k = gamma[ch] * cache.inv_std[ch] / m as f32;
-                    d[ch] = k * (m as f32 * g[ch] - sdy[ch] as f32 - xh[ch] * sdyx[ch] as f32);
+                    d[ch] = k[ch] * (mf * g[ch] - sdy[ch] - xh[ch] * sdyx[ch]);
                 }
             }
         },
