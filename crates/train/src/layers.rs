@@ -270,9 +270,12 @@ fn dw_backward_one(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f
                         let Some(ix) = g.src(ox, kx, g.w) else { continue };
                         let base = ((n * g.h + iy) * g.w + ix) * c;
                         let wk = (ky * g.k + kx) * c;
-                        for ch in 0..c {
-                            dw[wk + ch] += go[ch] * x[base + ch];
-                            dx[base + ch] += go[ch] * w[wk + ch];
+                        // Slices zipped rather than indexed, so it vectorises.
+                        let (dwk, wkv) = (&mut dw[wk..wk + c], &w[wk..wk + c]);
+                        let (xb, dxb) = (&x[base..base + c], &mut dx[base..base + c]);
+                        for ((((a, d), &gv), &xv), &wv) in dwk.iter_mut().zip(dxb.iter_mut()).zip(go).zip(xb).zip(wkv) {
+                            *a += gv * xv;
+                            *d += gv * wv;
                         }
                     }
                 }
@@ -333,9 +336,11 @@ pub fn bn_train_forward_in_place(cache: &mut BnCache, z: &mut [f32], gamma: &[f3
     let rows = pixel_chunk(c);
     x_hat.par_chunks_mut(rows * c).zip(z.par_chunks_mut(rows * c)).for_each(|(xh, zc)| {
         for (xh, px) in xh.chunks_exact_mut(c).zip(zc.chunks_exact_mut(c)) {
-            for ch in 0..c {
-                xh[ch] = (px[ch] - mean32[ch]) * inv_std[ch];
-                px[ch] = gamma[ch] * xh[ch] + beta[ch];
+            // Zipped rather than indexed, so it vectorises (no bounds checks).
+            let factors = mean32.iter().zip(inv_std).zip(gamma.iter().zip(beta));
+            for ((h, v), ((&mu, &is), (&ga, &be))) in xh.iter_mut().zip(px.iter_mut()).zip(factors) {
+                *h = (*v - mu) * is;
+                *v = ga * *h + be;
             }
         }
     });
@@ -417,8 +422,10 @@ pub fn bn_train_backward(
     dx.par_chunks_mut(rows * c).zip(dy.par_chunks(rows * c)).zip(cache.x_hat.par_chunks(rows * c)).for_each(
         |((dxc, dyc), xhc)| {
             for ((d, g), xh) in dxc.chunks_exact_mut(c).zip(dyc.chunks_exact(c)).zip(xhc.chunks_exact(c)) {
-                for ch in 0..c {
-                    d[ch] = k[ch] * (mf * g[ch] - sdy[ch] - xh[ch] * sdyx[ch]);
+                // Zipped rather than indexed, so it vectorises (no bounds checks).
+                let factors = k.iter().zip(sdy).zip(sdyx);
+                for (((dv, &gv), &h), ((&kk, &a), &b)) in d.iter_mut().zip(g).zip(xh).zip(factors) {
+                    *dv = kk * (mf * gv - a - h * b);
                 }
             }
         },
