@@ -40,7 +40,7 @@ pub fn weight_grad(isa: Isa, dy: &[f32], x: &[f32], cout: usize, cin: usize, dw:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: pick() returns only levels the CPU has: AVX2 and FMA.
         Isa::Avx2 => unsafe { weight_grad_avx2(dy, x, cout, cin, dw) },
-        _ => body(dy, x, cout, cin, dw),
+        _ => body::<false>(dy, x, cout, cin, dw),
     }
 }
 
@@ -51,7 +51,7 @@ pub fn weight_grad(isa: Isa, dy: &[f32], x: &[f32], cout: usize, cin: usize, dw:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 unsafe fn weight_grad_avx512(dy: &[f32], x: &[f32], cout: usize, cin: usize, dw: &mut [f32]) {
-    body(dy, x, cout, cin, dw)
+    body::<true>(dy, x, cout, cin, dw)
 }
 
 /// [`body`] compiled for AVX2.
@@ -61,38 +61,87 @@ unsafe fn weight_grad_avx512(dy: &[f32], x: &[f32], cout: usize, cin: usize, dw:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn weight_grad_avx2(dy: &[f32], x: &[f32], cout: usize, cin: usize, dw: &mut [f32]) {
-    body(dy, x, cout, cin, dw)
+    body::<false>(dy, x, cout, cin, dw)
 }
 
-/// Chunks of pixels, in order; in each, every tile of `dw`.
+/// Chunks of pixels, in order; in each, every tile of `dw`. `WIDE` (only inside the AVX-512
+/// entry) takes rows eight at a time with [`tile8_avx512`].
 #[inline(always)]
-fn body(dy: &[f32], x: &[f32], cout: usize, cin: usize, dw: &mut [f32]) {
+fn body<const WIDE: bool>(dy: &[f32], x: &[f32], cout: usize, cin: usize, dw: &mut [f32]) {
     let pixels = dy.len() / cout;
     let chunk = (CHUNK_FLOATS / (cout + cin)).max(1);
     // Whole 16-column tiles, then one of 8 where 8 to 15 columns are left.
     let i16 = cin / TI * TI;
     let i_full = if cin - i16 >= TI / 2 { i16 + TI / 2 } else { i16 };
+    let o_full = cout / TO * TO;
     for p0 in (0..pixels).step_by(chunk) {
         let p1 = (p0 + chunk).min(pixels);
         let (dy, x) = (&dy[p0 * cout..p1 * cout], &x[p0 * cin..p1 * cin]);
-        for o0 in (0..cout / TO * TO).step_by(TO) {
+        let mut o0 = 0;
+        while o0 < o_full {
+            #[cfg(target_arch = "x86_64")]
+            if WIDE && o0 + 2 * TO <= o_full {
+                for i0 in (0..i16).step_by(TI) {
+                    // SAFETY: WIDE only in the AVX-512 entry; rows o0..o0+8 and columns
+                    // i0..i0+16 lie inside dy, x and dw (checked by the loops' bounds).
+                    unsafe { tile8_avx512(dy, x, cout, cin, o0, i0, dw) };
+                }
+                if i_full > i16 {
+                    tile::<{ TI / 2 }>(dy, x, cout, cin, o0, i16, dw);
+                    tile::<{ TI / 2 }>(dy, x, cout, cin, o0 + TO, i16, dw);
+                }
+                o0 += 2 * TO;
+                continue;
+            }
             for i0 in (0..i16).step_by(TI) {
                 tile::<TI>(dy, x, cout, cin, o0, i0, dw);
             }
             if i_full > i16 {
                 tile::<{ TI / 2 }>(dy, x, cout, cin, o0, i16, dw);
             }
+            o0 += TO;
         }
         // The edges (output rows past the last whole tile, input columns past the last whole
         // tile) pixel by pixel, each row's columns contiguous.
         for (d, xr) in dy.chunks_exact(cout).zip(x.chunks_exact(cin)) {
             for (o, &g) in d.iter().enumerate() {
-                let from = if o < cout / TO * TO { i_full } else { 0 };
+                let from = if o < o_full { i_full } else { 0 };
                 let row = &mut dw[o * cin + from..(o + 1) * cin];
                 for (s, &v) in row.iter_mut().zip(&xr[from..]) {
                     *s += g * v;
                 }
             }
+        }
+    }
+}
+
+/// Eight rows by 16 columns in AVX-512 registers (eight independent sums per pixel, where four
+/// would wait on the add's latency): a multiply then an add, the reference's bits.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `dy` and `x` hold whole pixels of `cout` and `cin` floats, with
+/// `o0 + 8 <= cout`, `i0 + 16 <= cin` and `dw` holding `cout * cin`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile8_avx512(dy: &[f32], x: &[f32], cout: usize, cin: usize, o0: usize, i0: usize, dw: &mut [f32]) {
+    use std::arch::x86_64::*;
+    debug_assert!(o0 + 8 <= cout && i0 + TI <= cin && dw.len() == cout * cin);
+    let pixels = dy.len() / cout;
+    // SAFETY: the caller's contract bounds every address below.
+    unsafe {
+        let w = dw.as_mut_ptr().add(o0 * cin + i0);
+        let mut acc: [__m512; 8] = std::array::from_fn(|r| _mm512_loadu_ps(w.add(r * cin)));
+        let (mut d, mut xp) = (dy.as_ptr().add(o0), x.as_ptr().add(i0));
+        for _ in 0..pixels {
+            let xv = _mm512_loadu_ps(xp);
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_add_ps(*a, _mm512_mul_ps(_mm512_set1_ps(*d.add(r)), xv));
+            }
+            d = d.add(cout);
+            xp = xp.add(cin);
+        }
+        for (r, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(w.add(r * cin), *a);
         }
     }
 }

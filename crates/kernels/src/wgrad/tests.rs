@@ -6,9 +6,17 @@ use crate::testutil::Rng;
 #[test]
 fn every_level_equals_the_reference() {
     let mut rng = Rng::new(21);
-    for (pixels, cout, cin) in
-        [(1, 1, 1), (7, 4, 16), (50, 5, 17), (30, 8, 24), (9, 7, 30), (3000, 24, 144), (700, 96, 16), (49, 320, 1280)]
-    {
+    for (pixels, cout, cin) in [
+        (1, 1, 1),
+        (7, 4, 16),
+        (50, 5, 17),
+        (30, 8, 24),
+        (9, 7, 30),
+        (40, 12, 40),
+        (3000, 24, 144),
+        (700, 96, 16),
+        (49, 320, 1280),
+    ] {
         let (dy, x, start) = (rng.vec(pixels * cout), rng.vec(pixels * cin), rng.vec(cout * cin));
         let mut want = start.clone();
         weight_grad_reference(&dy, &x, cout, cin, &mut want);
