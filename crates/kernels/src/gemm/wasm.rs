@@ -68,6 +68,34 @@ unsafe fn load8(p: *const f32) -> [v128; 2] {
     unsafe { [v128_load(p as *const v128), v128_load(p.add(4) as *const v128)] }
 }
 
+/// The sums of `R` rows of `a` against eight columns of a packed panel (from `b`, stride NR),
+/// from the bias, in registers: two vectors a row.
+///
+/// # Safety
+/// `a` valid for `R` rows of `k` floats, `b` for `k` rows of the panel, `bias` for 8.
+#[target_feature(enable = "simd128")]
+#[inline]
+unsafe fn sums<const R: usize, const FUSED: bool>(
+    a: *const f32,
+    k: usize,
+    b: *const f32,
+    bias: *const f32,
+) -> [[v128; 2]; R] {
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let mut c = [load8(bias); R];
+        for kk in 0..k {
+            let w = load8(b.add(kk * NR));
+            for (r, row) in c.iter_mut().enumerate() {
+                let av = v128_load32_splat(a.add(r * k + kk) as *const u32);
+                row[0] = madd::<FUSED>(av, w[0], row[0]);
+                row[1] = madd::<FUSED>(av, w[1], row[1]);
+            }
+        }
+        c
+    }
+}
+
 /// `R` rows of `a` against eight columns of a packed panel (from `b`, stride NR) into
 /// `acc[..][half..half + 8]`.
 ///
@@ -86,15 +114,7 @@ unsafe fn tile_rows<const R: usize, const FUSED: bool>(
 ) {
     // SAFETY: the caller upholds this function's `# Safety` contract; `acc` rows hold 16 floats.
     unsafe {
-        let mut c = [load8(bias); R];
-        for kk in 0..k {
-            let w = load8(b.add(kk * NR));
-            for (r, row) in c.iter_mut().enumerate() {
-                let av = v128_load32_splat(a.add(r * k + kk) as *const u32);
-                row[0] = madd::<FUSED>(av, w[0], row[0]);
-                row[1] = madd::<FUSED>(av, w[1], row[1]);
-            }
-        }
+        let c = sums::<R, FUSED>(a, k, b, bias);
         for (row, out) in c.iter().zip(acc.iter_mut()) {
             v128_store(out.as_mut_ptr().add(half) as *mut v128, row[0]);
             v128_store(out.as_mut_ptr().add(half + 4) as *mut v128, row[1]);
@@ -169,15 +189,7 @@ unsafe fn full_rows<const R: usize, const FUSED: bool>(
 ) {
     // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {
-        let mut c = [load8(bias); R];
-        for kk in 0..k {
-            let w = load8(b.add(kk * NR));
-            for (r, row) in c.iter_mut().enumerate() {
-                let av = v128_load32_splat(a.add(r * k + kk) as *const u32);
-                row[0] = madd::<FUSED>(av, w[0], row[0]);
-                row[1] = madd::<FUSED>(av, w[1], row[1]);
-            }
-        }
+        let c = sums::<R, FUSED>(a, k, b, bias);
         let (lo, hi) = (f32x4_splat(lo), f32x4_splat(hi));
         for (r, row) in c.iter().enumerate() {
             let mut v = *row;
