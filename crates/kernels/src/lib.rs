@@ -18,6 +18,8 @@ pub mod isa;
 pub mod peak;
 pub mod pool;
 pub mod q8;
+#[cfg(target_arch = "wasm32")]
+mod simd128;
 pub mod upsample;
 pub mod wgrad;
 

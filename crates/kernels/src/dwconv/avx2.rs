@@ -41,14 +41,8 @@ pub(super) unsafe fn rows_avx2(
                 let b = _mm256_loadu_ps(bias.as_ptr().add(ch));
                 let edge = |ox: usize, out_row: &mut [f32]| {
                     let mut acc = b;
-                    for &(r, ky) in valid {
-                        for kx in 0..3 {
-                            let ix = (ox * s + kx * d) as isize - pl as isize;
-                            if ix >= 0 && (ix as usize) < shape.in_w {
-                                let x = _mm256_loadu_ps(r.as_ptr().add(ix as usize * c + ch));
-                                acc = _mm256_fmadd_ps(x, wv[ky * 3 + kx], acc);
-                            }
-                        }
+                    for (r, ix, t) in shape.taps(valid, ox) {
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r.as_ptr().add(ix * c + ch)), wv[t], acc);
                     }
                     _mm256_storeu_ps(
                         out_row.as_mut_ptr().add(ox * c + ch),

@@ -50,13 +50,8 @@ pub(super) unsafe fn rows_neon(
             let b = load(bias[ch..].as_ptr());
             for ox in (0..ox_lo).chain(ox_hi..ow) {
                 let mut acc = b;
-                for &(r, ky) in valid {
-                    for kx in 0..3 {
-                        let ix = (ox * s + kx * d) as isize - pl as isize;
-                        if ix >= 0 && (ix as usize) < shape.in_w {
-                            acc = fma(acc, load(r[ix as usize * c + ch..].as_ptr()), wv[ky * 3 + kx]);
-                        }
-                    }
+                for (r, ix, t) in shape.taps(valid, ox) {
+                    acc = fma(acc, load(r[ix * c + ch..].as_ptr()), wv[t]);
                 }
                 store(out_row[ox * c + ch..].as_mut_ptr(), acc);
             }

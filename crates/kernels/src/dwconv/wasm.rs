@@ -3,6 +3,7 @@
 //! per tap, in the portable body's order: the portable body's bits.
 
 use super::DwLayer;
+use crate::simd128;
 use std::arch::wasm32::*;
 
 /// # Safety
@@ -38,23 +39,14 @@ pub(super) unsafe fn rows_simd128(
             let wv: [v128; 9] = std::array::from_fn(|t| load(&w[t * c + ch..]));
             let b = load(&bias[ch..]);
             let mut put = |ox: usize, acc: v128| {
-                // pmax/pmin are single x86 instructions (max/min need NaN fix-ups): pmin(hi),
-                // then pmax(lo), sends NaN to lo as Clamp::apply does (and in this order LLVM
-                // keeps pmax, where pmax(lo, sum) became lt + bitselect).
-                let clamped = f32x4_pmax(vlo, f32x4_pmin(vhi, acc));
+                let clamped = simd128::clamp(acc, vlo, vhi);
                 // SAFETY: ox < ow and ch + 4 <= c: four floats of out_row.
                 unsafe { v128_store(out_row[ox * c + ch..ox * c + ch + 4].as_mut_ptr() as *mut v128, clamped) };
             };
             for ox in (0..ox_lo).chain(ox_hi..ow) {
                 let mut acc = b;
-                for &(r, ky) in valid {
-                    for kx in 0..3 {
-                        let ix = (ox * s + kx * d) as isize - pl as isize;
-                        if ix >= 0 && (ix as usize) < shape.in_w {
-                            let x = load(&r[ix as usize * c + ch..]);
-                            acc = f32x4_add(acc, f32x4_mul(x, wv[ky * 3 + kx]));
-                        }
-                    }
+                for (r, ix, t) in shape.taps(valid, ox) {
+                    acc = f32x4_add(acc, f32x4_mul(load(&r[ix * c + ch..]), wv[t]));
                 }
                 put(ox, acc);
             }

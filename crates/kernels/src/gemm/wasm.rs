@@ -5,6 +5,7 @@
 //! the order of the portable tile, so the results are the portable tile's bits.
 
 use super::{MR, NR};
+use crate::simd128;
 use std::arch::wasm32::*;
 
 /// acc[i][j] = bias[j] + sum_kk a[i][kk] * panel[kk][j] for i < rows and j < 8 (`cols` <= 8: a
@@ -49,7 +50,7 @@ pub unsafe fn tile<const FUSED: bool>(
 /// SIMD's `f32x4.relaxed_madd` (fused where the CPU has FMA; only in a relaxed-SIMD build).
 #[target_feature(enable = "simd128")]
 #[inline]
-pub(crate) fn madd<const FUSED: bool>(a: v128, b: v128, c: v128) -> v128 {
+fn madd<const FUSED: bool>(a: v128, b: v128, c: v128) -> v128 {
     #[cfg(target_feature = "relaxed-simd")]
     if FUSED {
         return f32x4_relaxed_madd(a, b, c);
@@ -197,12 +198,8 @@ unsafe fn full_rows<const R: usize, const FUSED: bool>(
                 let add = load8(res.add(r * ld));
                 v = [f32x4_add(v[0], add[0]), f32x4_add(v[1], add[1])];
             }
-            // Clamp::apply's bits (NaN becomes lo) with the bounds the other way round: pmin then
-            // pmax. LLVM turns pmax(lo, sum) into lt + bitselect (four x86 instructions in V8
-            // where pmax is one), but keeps pmax of a pmin.
-            let clamp = |x| f32x4_pmax(lo, f32x4_pmin(hi, x));
-            v128_store(out.add(r * ld) as *mut v128, clamp(v[0]));
-            v128_store(out.add(r * ld + 4) as *mut v128, clamp(v[1]));
+            v128_store(out.add(r * ld) as *mut v128, simd128::clamp(v[0], lo, hi));
+            v128_store(out.add(r * ld + 4) as *mut v128, simd128::clamp(v[1], lo, hi));
         }
     }
 }

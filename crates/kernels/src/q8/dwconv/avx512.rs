@@ -52,15 +52,10 @@ pub(super) unsafe fn rows_avx512(
                 // Edge columns: taps outside the image skipped, the zero point taken off each.
                 let edge = |ox: usize| {
                     let mut acc = b;
-                    for &(r, ky) in valid {
-                        for kx in 0..3 {
-                            let ix = (ox * st + kx * d) as isize - pl as isize;
-                            if ix >= 0 && (ix as usize) < s.in_w {
-                                let bytes = _mm_maskz_loadu_epi8(m, r.as_ptr().add(ix as usize * c + ch) as *const i8);
-                                let x = _mm512_sub_epi32(_mm512_cvtepu8_epi32(bytes), zx);
-                                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, wv[ky * 3 + kx]));
-                            }
-                        }
+                    for (r, ix, t) in s.taps(valid, ox) {
+                        let bytes = _mm_maskz_loadu_epi8(m, r.as_ptr().add(ix * c + ch) as *const i8);
+                        let x = _mm512_sub_epi32(_mm512_cvtepu8_epi32(bytes), zx);
+                        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, wv[t]));
                     }
                     _mm_mask_storeu_epi8(dst.add(ox * c + ch) as *mut i8, m, requant16(acc, &p));
                 };
