@@ -3,6 +3,7 @@
 
 use mnv2_kernels::gemm::{PackedB, gemm};
 use mnv2_kernels::{Clamp, Isa};
+use std::ops::Range;
 
 /// Geometry of a (depthwise or full) convolution: symmetric padding `pad` (PyTorch), or with
 /// `tf_same` TensorFlow's "same" padding (output ceil(in / stride), the odd pixel at the bottom/
@@ -99,32 +100,45 @@ pub fn pointwise_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32],
 /// thread, each summed into its own zeroed buffer, and the buffers added to `dw` in order: the
 /// same bits for the same thread count.
 pub fn weight_grad(dw: &mut [f32], dy: &[f32], x: &[f32], cout: usize, cin: usize) {
-    use rayon::prelude::*;
     let p = x.len() / cin;
-    let parts = rayon::current_num_threads().min(p / 64).max(1);
+    let grad = |px: Range<usize>, dw: &mut [f32]| {
+        let (dy, x) = (&dy[px.start * cout..px.end * cout], &x[px.start * cin..px.end * cin]);
+        mnv2_kernels::wgrad::weight_grad(Isa::detect(), dy, x, cout, cin, dw);
+    };
+    let parts = thread_parts(p);
     if parts == 1 {
-        return mnv2_kernels::wgrad::weight_grad(Isa::detect(), dy, x, cout, cin, dw);
+        return grad(0..p, dw);
     }
-    let per = p.div_ceil(parts);
-    let sums: Vec<Vec<f32>> = (0..parts)
+    for part in range_partials(parts, p, cout * cin, grad) {
+        dw.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+    }
+}
+
+/// Contiguous pixel ranges a sum over `pixels` is split into: one per rayon thread, each of at
+/// least 64 pixels.
+fn thread_parts(pixels: usize) -> usize {
+    rayon::current_num_threads().min(pixels / 64).max(1)
+}
+
+/// `part` run in parallel on `parts` contiguous ranges of `pixels`, each into its own `len`
+/// zeroed values; the results in range order (so sums added in that order give the same bits
+/// for the same thread count).
+fn range_partials<T: Copy + Default + Send>(
+    parts: usize,
+    pixels: usize,
+    len: usize,
+    part: impl Fn(Range<usize>, &mut [T]) + Sync,
+) -> Vec<Vec<T>> {
+    use rayon::prelude::*;
+    let per = pixels.div_ceil(parts);
+    (0..parts)
         .into_par_iter()
         .map(|t| {
-            let (p0, p1) = (t * per, ((t + 1) * per).min(p));
-            let mut part = vec![0.0; cout * cin];
-            mnv2_kernels::wgrad::weight_grad(
-                Isa::detect(),
-                &dy[p0 * cout..p1 * cout],
-                &x[p0 * cin..p1 * cin],
-                cout,
-                cin,
-                &mut part,
-            );
-            part
+            let mut values = vec![T::default(); len];
+            part((t * per).min(pixels)..((t + 1) * per).min(pixels), &mut values);
+            values
         })
-        .collect();
-    for part in &sums {
-        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-    }
+        .collect()
 }
 
 /// OHWI weights as HWIO (output channels contiguous), for the loops below.
@@ -360,21 +374,13 @@ fn per_channel_sum2(
     len: usize,
     add: impl Fn(&mut [f64], &[f32], &[f32]) + Sync,
 ) -> Vec<f64> {
-    use rayon::prelude::*;
     let m = a.len() / c;
-    let parts = rayon::current_num_threads().min(m / 64).max(1);
-    let per = m.div_ceil(parts);
-    let sums: Vec<Vec<f64>> = (0..parts)
-        .into_par_iter()
-        .map(|t| {
-            let (p0, p1) = ((t * per).min(m), ((t + 1) * per).min(m));
-            let mut s = vec![0f64; len];
-            for (pa, pb) in a[p0 * c..p1 * c].chunks_exact(c).zip(b[p0 * c..p1 * c].chunks_exact(c)) {
-                add(&mut s, pa, pb);
-            }
-            s
-        })
-        .collect();
+    let sums = range_partials(thread_parts(m), m, len, |px, s| {
+        let (a, b) = (&a[px.start * c..px.end * c], &b[px.start * c..px.end * c]);
+        for (pa, pb) in a.chunks_exact(c).zip(b.chunks_exact(c)) {
+            add(s, pa, pb);
+        }
+    });
     let mut total = vec![0f64; len];
     for s in &sums {
         total.iter_mut().zip(s).for_each(|(t, v)| *t += v);
