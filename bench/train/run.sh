@@ -14,9 +14,9 @@ cargo build --release -p mnv2-train --example step_time
 steps=3
 # Fastest step after the first (which allocates) of a run's `... SECONDS` lines; then peak RSS.
 fastest() { awk '/s per step/ {n++; if (n > 1 && (best == "" || $3 < best)) best = $3} /^step / {n++; if (n > 1 && (best == "" || $2 < best)) best = $2} END {print best}'; }
-run() { # NAME THREADS COMMAND...: prints "SECONDS RSS_KB"
+run() { # THREADS COMMAND...: prints "SECONDS RSS_KB"
   local out rss
-  out=$(RAYON_NUM_THREADS=$2 /usr/bin/time -f "rss %M" "${@:3}" 2>&1)
+  out=$(RAYON_NUM_THREADS=$1 /usr/bin/time -f "rss %M" "${@:2}" 2>&1)
   rss=$(echo "$out" | awk '/^rss / {print $2}')
   echo "$(echo "$out" | fastest) $rss"
 }
@@ -24,9 +24,9 @@ printf '%s\n' "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; torc
 for cfg in "16 2" "32 2" "16 1" "32 1"; do
   read -r batch threads <<<"$cfg"
   for r in $(seq "$rounds"); do
-    m=$(run mnv2 "$threads" "$target/release/examples/step_time" "$batch" "$steps")
-    c=$(run torch "$threads" "$venv/bin/python" bench/train/torch_step.py "$batch" "$threads" "$steps" channels_last)
-    n=$(run torch "$threads" "$venv/bin/python" bench/train/torch_step.py "$batch" "$threads" "$steps" nchw)
+    m=$(run "$threads" "$target/release/examples/step_time" "$batch" "$steps")
+    c=$(run "$threads" "$venv/bin/python" bench/train/torch_step.py "$batch" "$threads" "$steps" channels_last)
+    n=$(run "$threads" "$venv/bin/python" bench/train/torch_step.py "$batch" "$threads" "$steps" nchw)
     echo "batch $batch threads $threads round $r | mnv2 $m | torch channels_last $c | torch nchw $n"
   done
 done | tee /dev/stderr | python3 -c '
