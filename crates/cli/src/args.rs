@@ -463,6 +463,11 @@ pub struct TrainArgs {
     /// Label smoothing of the cross-entropy targets.
     #[arg(long, default_value_t = 0.1, value_parser = crate::values::fraction)]
     pub label_smoothing: f32,
+    /// Data-parallel across the ranks of an MPI job (`mpirun -np N mnv2 train --mpi ...`): each
+    /// rank takes an equal shard of every batch, gradients are summed across ranks, rank 0 writes
+    /// the files. Needs mnv2 built with `--features mpi`.
+    #[arg(long, conflicts_with = "freeze_backbone")]
+    pub mpi: bool,
     #[command(flatten)]
     pub run: TrainRunArgs,
 }
@@ -509,7 +514,7 @@ pub struct TrainRunArgs {
     /// seed and thread count).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Worker threads (0: one per core).
+    /// Worker threads of the training step and of evaluation (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// The trained model (safetensors); it and the training state are written after every epoch.
@@ -546,6 +551,7 @@ impl TrainRunArgs {
             resume: self.resume,
             allow_changes: self.allow_changes,
             stop_after: self.stop_after,
+            processes: Default::default(),
         }
     }
 }

@@ -11,6 +11,8 @@ mod eval_seg;
 mod export;
 mod files;
 mod info;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod progress;
 mod quantize;
 mod run;

@@ -7,7 +7,9 @@ use mnv2::training::{ClassifierSettings, DetectorSettings};
 use std::process::ExitCode;
 
 pub fn classifier(a: TrainArgs) -> anyhow::Result<ExitCode> {
-    let settings = ClassifierSettings {
+    mnv2::train::use_threads(a.run.threads);
+    let mpi = a.mpi;
+    let mut settings = ClassifierSettings {
         data: a.data,
         val: a.val,
         init: a.init,
@@ -17,10 +19,29 @@ pub fn classifier(a: TrainArgs) -> anyhow::Result<ExitCode> {
         label_smoothing: a.label_smoothing,
         run: a.run.settings(a.epochs, a.batch),
     };
-    finish(mnv2::training::train_classifier(&settings, &mut crate::progress::Bar::default())?)
+    if !mpi {
+        return finish(mnv2::training::train_classifier(&settings, &mut crate::progress::Bar::default())?);
+    }
+    #[cfg(feature = "mpi")]
+    return crate::mpi::run(|processes| {
+        settings.run.processes = processes;
+        // Rank 0 reports; the others train silently.
+        let summary = if settings.run.processes.lead() {
+            mnv2::training::train_classifier(&settings, &mut crate::progress::Bar::default())?
+        } else {
+            mnv2::training::train_classifier(&settings, &mut mnv2::train::Silent)?
+        };
+        finish(summary)
+    });
+    #[cfg(not(feature = "mpi"))]
+    {
+        settings.run.processes = Default::default();
+        anyhow::bail!("this mnv2 was built without MPI: build it with `cargo build --release --features mpi`")
+    }
 }
 
 pub fn detector(a: TrainDetArgs) -> anyhow::Result<ExitCode> {
+    mnv2::train::use_threads(a.run.threads);
     let settings = DetectorSettings {
         data: a.data,
         images: a.images,

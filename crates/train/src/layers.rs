@@ -1,6 +1,7 @@
 //! Layer functions in the llm.c form: `*_forward(out, inputs...)` and
 //! `*_backward(dinput, dweights..., dout, saved inputs...)`. Shapes: activations `[n][h][w][c]`.
 
+use crate::replicas::Replicas;
 use mnv2_kernels::gemm::{PackedB, gemm};
 use mnv2_kernels::{Clamp, Isa};
 use std::ops::Range;
@@ -114,10 +115,32 @@ pub fn weight_grad(dw: &mut [f32], dy: &[f32], x: &[f32], cout: usize, cin: usiz
     }
 }
 
-/// Contiguous pixel ranges a sum over `pixels` is split into: one per rayon thread, each of at
-/// least 64 pixels.
-fn thread_parts(pixels: usize) -> usize {
-    rayon::current_num_threads().min(pixels / 64).max(1)
+/// Contiguous ranges a sum over `items` (pixels, or images) is split into: one per rayon thread.
+/// For a batch whose images split evenly, the ranges are whole images, the same ones that
+/// processes of one thread each sum apart (see [`crate::replicas`]).
+fn thread_parts(items: usize) -> usize {
+    rayon::current_num_threads().min(items).max(1)
+}
+
+/// `sums[j] += sum_r rows[r][j]` over the rows of `rows` (`len` values each), in one range of
+/// rows per thread, the ranges added in order.
+pub fn sum_rows(sums: &mut [f32], rows: &[f32]) {
+    let (len, n) = (sums.len(), rows.len() / sums.len().max(1));
+    let add = |r: Range<usize>, s: &mut [f32]| {
+        for row in rows[r.start * len..r.end * len].chunks_exact(len) {
+            s.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+        }
+    };
+    for part in range_partials(thread_parts(n), n, len, add) {
+        sums.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+    }
+}
+
+/// `dst` += each of `parts` in order.
+fn add_parts(dst: &mut [f32], parts: &[Vec<f32>]) {
+    for p in parts {
+        dst.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
 }
 
 /// `part` run in parallel on `parts` contiguous ranges of `pixels`, each into its own `len`
@@ -153,20 +176,22 @@ fn ohwi_to_hwio(w: &[f32], g: &ConvGeom) -> Vec<f32> {
     t
 }
 
-/// Full conv, weights OHWI.
+/// Full conv, weights OHWI; images in parallel.
 pub fn conv_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
     let hwio = ohwi_to_hwio(w, g);
-    for n in 0..g.n {
+    let (xl, yl) = (g.h * g.w * g.cin, oh * ow * g.cout);
+    y.par_chunks_mut(yl).zip(x.par_chunks(xl)).for_each(|(y, x)| {
         for oy in 0..oh {
             for ox in 0..ow {
-                let o = &mut y[((n * oh + oy) * ow + ox) * g.cout..][..g.cout];
+                let o = &mut y[(oy * ow + ox) * g.cout..][..g.cout];
                 o.fill(0.0);
                 for ky in 0..g.k {
                     let Some(iy) = g.src(oy, ky, g.h) else { continue };
                     for kx in 0..g.k {
                         let Some(ix) = g.src(ox, kx, g.w) else { continue };
-                        let xi = &x[((n * g.h + iy) * g.w + ix) * g.cin..][..g.cin];
+                        let xi = &x[(iy * g.w + ix) * g.cin..][..g.cin];
                         for (i, &xv) in xi.iter().enumerate() {
                             let wr = &hwio[((ky * g.k + kx) * g.cin + i) * g.cout..][..g.cout];
                             o.iter_mut().zip(wr).for_each(|(a, b)| *a += xv * b);
@@ -175,15 +200,68 @@ pub fn conv_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
                 }
             }
         }
+    });
+}
+
+/// Gradients of a full conv; `dx` may be skipped (the first layer's input needs none). The
+/// weight gradient is summed over one range of images per thread, the ranges added in order.
+pub fn conv_backward(dx: Option<&mut [f32]>, dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+    let hwio = ohwi_to_hwio(w, g);
+    let parts = image_parts(dx, g, w.len(), |dx, images, dw_hwio| {
+        let one = ConvGeom { n: images.len(), ..*g };
+        let (oh, ow) = g.out_hw();
+        let (xl, yl) = (g.h * g.w * g.cin, oh * ow * g.cout);
+        let (x, dy) = (&x[images.start * xl..images.end * xl], &dy[images.start * yl..images.end * yl]);
+        conv_backward_images(dx, dw_hwio, dy, x, &hwio, &one);
+    });
+    let mut dw_hwio = vec![0.0; w.len()];
+    add_parts(&mut dw_hwio, &parts);
+    let taps = g.k * g.k * g.cin;
+    for o in 0..g.cout {
+        for r in 0..taps {
+            dw[o * taps + r] += dw_hwio[r * g.cout + o];
+        }
     }
 }
 
-/// Gradients of a full conv; `dx` may be skipped (the first layer's input needs none).
-pub fn conv_backward(dx: Option<&mut [f32]>, dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
+/// `part` run in parallel over one contiguous range of the batch's images per thread, each with
+/// its images' part of `dx` (if given) and its own zeroed weight-gradient buffer of `wlen`
+/// floats; the buffers in range order.
+fn image_parts(
+    dx: Option<&mut [f32]>,
+    g: &ConvGeom,
+    wlen: usize,
+    part: impl Fn(Option<&mut [f32]>, Range<usize>, &mut [f32]) + Sync,
+) -> Vec<Vec<f32>> {
+    use rayon::prelude::*;
+    let per = g.n.div_ceil(thread_parts(g.n)).max(1);
+    let ranges: Vec<Range<usize>> = (0..g.n).step_by(per).map(|s| s..(s + per).min(g.n)).collect();
+    let run = |(dx, images): (Option<&mut [f32]>, Range<usize>)| {
+        let mut dw = vec![0.0; wlen];
+        part(dx, images, &mut dw);
+        dw
+    };
+    match dx {
+        Some(dx) => {
+            let xl = g.h * g.w * g.cin;
+            let chunks: Vec<(Option<&mut [f32]>, Range<usize>)> =
+                dx.chunks_mut(per * xl).map(Some).zip(ranges).collect();
+            chunks.into_par_iter().map(run).collect()
+        }
+        None => ranges.into_par_iter().map(|r| run((None, r))).collect(),
+    }
+}
+
+/// [`conv_backward`] over the images of `g` (all of `dy` and `x`) into `dw_hwio` (HWIO).
+fn conv_backward_images(
+    mut dx: Option<&mut [f32]>,
+    dw_hwio: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    hwio: &[f32],
+    g: &ConvGeom,
+) {
     let (oh, ow) = g.out_hw();
-    let hwio = ohwi_to_hwio(w, g);
-    let mut dw_hwio = vec![0.0; w.len()];
-    let mut dx = dx;
     if let Some(d) = dx.as_deref_mut() {
         d.fill(0.0);
     }
@@ -207,12 +285,6 @@ pub fn conv_backward(dx: Option<&mut [f32]>, dw: &mut [f32], dy: &[f32], x: &[f3
                     }
                 }
             }
-        }
-    }
-    let taps = g.k * g.k * g.cin;
-    for o in 0..g.cout {
-        for r in 0..taps {
-            dw[o * taps + r] += dw_hwio[r * g.cout + o];
         }
     }
 }
@@ -250,24 +322,17 @@ fn dw_forward_one(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     }
 }
 
-/// Gradients of a depthwise conv; images in parallel, their weight gradients summed in order.
+/// Gradients of a depthwise conv: one range of images per thread, the ranges' weight gradients
+/// added in order.
 pub fn dw_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
-    use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
-    let one = ConvGeom { n: 1, ..*g };
     let (xl, yl) = (g.h * g.w * g.cin, oh * ow * g.cin);
-    let partial: Vec<Vec<f32>> = dx
-        .par_chunks_mut(xl)
-        .enumerate()
-        .map(|(n, dxi)| {
-            let mut dwi = vec![0.0; dw.len()];
-            dw_backward_one(dxi, &mut dwi, &dy[n * yl..(n + 1) * yl], &x[n * xl..(n + 1) * xl], w, &one);
-            dwi
-        })
-        .collect();
-    for p in partial {
-        dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
-    }
+    let parts = image_parts(Some(dx), g, dw.len(), |dx, images, dwp| {
+        let one = ConvGeom { n: images.len(), ..*g };
+        let (x, dy) = (&x[images.start * xl..images.end * xl], &dy[images.start * yl..images.end * yl]);
+        dw_backward_one(dx.expect("dx is given"), dwp, dy, x, w, &one);
+    });
+    add_parts(dw, &parts);
 }
 
 fn dw_backward_one(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
@@ -315,7 +380,7 @@ pub const BN_EPS: f32 = 1e-5;
 pub fn bn_train_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], c: usize) -> BnCache {
     y.copy_from_slice(x);
     let mut cache = BnCache::default();
-    bn_train_forward_in_place(&mut cache, y, gamma, beta, c);
+    bn_train_forward_in_place(&mut cache, y, gamma, beta, c, &crate::replicas::Alone);
     cache
 }
 
@@ -323,21 +388,31 @@ pub fn bn_train_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], c
 /// statistics and normalised values go to `cache` (its buffers reused). The statistics are
 /// summed (in f64) over one contiguous range of pixels per rayon thread and the ranges added in
 /// order, the normalisation runs by pixel chunks in parallel: the same bits for the same thread
-/// count.
-pub fn bn_train_forward_in_place(cache: &mut BnCache, z: &mut [f32], gamma: &[f32], beta: &[f32], c: usize) {
+/// count. With several `replicas` (each holding a shard of the batch in `z`), the statistics are
+/// the whole batch's (synchronised batch norm).
+pub fn bn_train_forward_in_place(
+    cache: &mut BnCache,
+    z: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    c: usize,
+    replicas: &dyn Replicas,
+) {
     use rayon::prelude::*;
-    let m = z.len() / c;
+    let m = z.len() / c * replicas.count();
     let mut mean = per_channel_sum(z, c, |s, px| {
         for (s, &v) in s.iter_mut().zip(px) {
             *s += v as f64;
         }
     });
+    replicas.sum_f64(&mut mean);
     mean.iter_mut().for_each(|s| *s /= m as f64);
-    let var = per_channel_sum(z, c, |s, px| {
+    let mut var = per_channel_sum(z, c, |s, px| {
         for ((s, &v), mu) in s.iter_mut().zip(px).zip(&mean) {
             *s += (v as f64 - mu) * (v as f64 - mu);
         }
     });
+    replicas.sum_f64(&mut var);
     let BnCache { x_hat, inv_std, mean: mean32, var_unbiased } = cache;
     inv_std.clear();
     inv_std.extend(var.iter().map(|v| (1.0 / (v / m as f64 + BN_EPS as f64).sqrt()) as f32));
@@ -395,7 +470,9 @@ fn pixel_chunk(c: usize) -> usize {
 
 /// dx = gamma * inv_std / m * (m dy - sum dy - x_hat sum(dy x_hat)); accumulates dgamma, dbeta.
 /// The sums as in [`bn_train_forward_in_place`] (per thread range, in order), `dx` by pixel
-/// chunks in parallel: the same bits for the same thread count.
+/// chunks in parallel: the same bits for the same thread count. With several `replicas`, the
+/// sums are the whole batch's.
+#[allow(clippy::too_many_arguments)]
 pub fn bn_train_backward(
     dx: &mut [f32],
     dgamma: &mut [f32],
@@ -404,17 +481,19 @@ pub fn bn_train_backward(
     cache: &BnCache,
     gamma: &[f32],
     c: usize,
+    replicas: &dyn Replicas,
 ) {
     use rayon::prelude::*;
-    let m = dy.len() / c;
+    let m = dy.len() / c * replicas.count();
     // Both sums in one pass: sum dy in the first c, sum dy * x_hat in the second.
-    let sums = per_channel_sum2(dy, &cache.x_hat, c, 2 * c, |s, g, xh| {
+    let mut sums = per_channel_sum2(dy, &cache.x_hat, c, 2 * c, |s, g, xh| {
         let (sdy, sdyx) = s.split_at_mut(c);
         for (((a, b), &v), &h) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(g).zip(xh) {
             *a += v as f64;
             *b += (v * h) as f64;
         }
     });
+    replicas.sum_f64(&mut sums);
     let (sdy, sdyx) = sums.split_at(c);
     for ch in 0..c {
         dgamma[ch] += sdyx[ch] as f32;

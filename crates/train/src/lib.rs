@@ -19,6 +19,7 @@ pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod probe;
+pub mod replicas;
 pub mod run_files;
 pub mod ssd;
 pub mod ssd_augment;
@@ -28,8 +29,17 @@ pub mod trainer;
 
 pub use error::TrainError;
 pub use model::{Grads, Params, TrainNet};
+pub use replicas::{Alone, Processes, Replicas};
 pub use steps::{Batches, Hyper, NetSteps, Rule, Trainable};
 pub use trainer::{EpochTrained, Figures, Metric, Progress, RunOptions, Saved, Silent, Task, Trainer};
+
+/// Sets the number of threads training steps run on (0: one per core), once per process, before
+/// any training (later calls are ignored: the pool is already made). Results are bit-identical
+/// for a seed and thread count.
+pub fn use_threads(threads: usize) {
+    // An error means the pool was made already (by an earlier call or use); it then stays.
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+}
 
 /// An upper estimate of the bytes one training step holds for a batch of `batch` images of
 /// `arch`: every layer's output (and the expanded and depthwise tensors of each block) kept for

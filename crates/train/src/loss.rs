@@ -3,6 +3,20 @@
 /// Returns the mean loss and writes dLoss/dlogits. Target distribution: `1 - smoothing` on the
 /// label plus `smoothing / classes` everywhere (PyTorch's `label_smoothing`).
 pub fn cross_entropy(logits: &[f32], labels: &[usize], classes: usize, smoothing: f32, dlogits: &mut [f32]) -> f32 {
+    cross_entropy_part(logits, labels, classes, smoothing, labels.len(), dlogits)
+}
+
+/// [`cross_entropy`] of examples that are part of a batch of `whole` (split across processes):
+/// the gradient is that of the whole batch's mean loss; the loss returned is the mean over these
+/// examples.
+pub fn cross_entropy_part(
+    logits: &[f32],
+    labels: &[usize],
+    classes: usize,
+    smoothing: f32,
+    whole: usize,
+    dlogits: &mut [f32],
+) -> f32 {
     let n = labels.len();
     assert!(logits.len() == n * classes && dlogits.len() == logits.len());
     let mut total = 0f64;
@@ -15,7 +29,7 @@ pub fn cross_entropy(logits: &[f32], labels: &[usize], classes: usize, smoothing
             let q = smoothing as f64 / classes as f64 + if k == y { 1.0 - smoothing as f64 } else { 0.0 };
             let log_p = v as f64 - log_sum;
             total -= q * log_p;
-            dlogits[i * classes + k] = ((log_p.exp() - q) / n as f64) as f32;
+            dlogits[i * classes + k] = ((log_p.exp() - q) / whole as f64) as f32;
         }
     }
     (total / n as f64) as f32

@@ -4,7 +4,9 @@
 use mnv2_arch::{Arch, Bottleneck, Layer};
 
 use crate::layers::*;
-use crate::loss::cross_entropy;
+use crate::loss::cross_entropy_part;
+use crate::replicas::{Alone, Replicas};
+use std::sync::Arc;
 
 /// The kind of convolution in a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,9 @@ pub struct TrainNet {
     /// Unit index of the 1x1 conv to 1280 channels (more units may follow it, e.g. a detector's).
     pub head_unit: usize,
     pub momentum: f32,
+    /// The processes that share each batch (this one alone unless set by
+    /// [`TrainNet::set_replicas`]).
+    replicas: Arc<dyn Replicas>,
     /// The classifier's memory for one batch size, kept between steps.
     arena: Option<Box<Arena>>,
     /// The last step's gradients, handed back once the optimizer used them ([`TrainNet::recycle`]).
@@ -170,6 +175,7 @@ impl TrainNet {
             fc_b: 0,
             head_unit: 0,
             momentum: 0.1,
+            replicas: Arc::new(Alone),
             arena: None,
             spare_grads: None,
         };
@@ -206,6 +212,18 @@ impl TrainNet {
         }
         net.head_unit = net.units.len() - 1;
         net
+    }
+
+    /// Trains data-parallel across `replicas`: this network holds one shard of each batch (its
+    /// batch size is the shard's), batch norms use the whole batch's statistics, and the weight
+    /// gradients are the whole batch's.
+    pub fn set_replicas(&mut self, replicas: Arc<dyn Replicas>) {
+        self.replicas = replicas;
+    }
+
+    /// The processes that share each batch.
+    pub fn replicas(&self) -> &dyn Replicas {
+        &*self.replicas
     }
 
     /// Appends a conv + batch norm unit named `conv_name` and `bn_name` (weights zero, batch norm
@@ -325,7 +343,7 @@ impl TrainNet {
         self.conv(i, x, y);
         match bn {
             Some(bc) => {
-                bn_train_forward_in_place(bc, y, &p[u.gamma], &p[u.beta], c);
+                bn_train_forward_in_place(bc, y, &p[u.gamma], &p[u.beta], c, &*self.replicas);
                 let m = self.momentum;
                 for ch in 0..c {
                     running.mean[u.bn][ch] = (1.0 - m) * running.mean[u.bn][ch] + m * bc.mean[ch];
@@ -412,7 +430,7 @@ impl TrainNet {
         let mut z = vec![0.0; u.geom.out_len()];
         self.conv(i, x, &mut z);
         let mut stats = BnCache::default();
-        bn_train_forward_in_place(&mut stats, &mut z, &vec![1.0; c], &vec![0.0; c], c);
+        bn_train_forward_in_place(&mut stats, &mut z, &vec![1.0; c], &vec![0.0; c], c, &*self.replicas);
         for ch in 0..c {
             let std = 1.0 / stats.inv_std[ch];
             self.params.tensors[gamma][ch] = std;
@@ -423,13 +441,16 @@ impl TrainNet {
         }
     }
 
-    /// Loss and gradients of one training batch (cross entropy with `smoothing`).
+    /// Loss and gradients of one training batch (cross entropy with `smoothing`): the mean loss
+    /// of these images, the logits and the gradients of the whole batch's mean loss (this shard's
+    /// and every other replica's).
     pub fn loss_and_grads(&mut self, input: &[f32], labels: &[usize], smoothing: f32) -> (f32, Vec<f32>, Grads) {
         let batch = labels.len();
         let logits = self.forward(input, batch, true);
         let classes = self.arch.classes as usize;
         let mut dlogits = vec![0.0; logits.len()];
-        let loss = cross_entropy(&logits, labels, classes, smoothing, &mut dlogits);
+        let whole = batch * self.replicas.count();
+        let loss = cross_entropy_part(&logits, labels, classes, smoothing, whole, &mut dlogits);
         let grads = self.backward(&dlogits);
         (loss, logits, grads)
     }
@@ -467,9 +488,9 @@ impl TrainNet {
         let c = self.units[head].geom.cout;
         // Classifier: logits = pooled W^T + b.
         weight_grad(&mut g.tensors[self.fc_w], dlogits, &a.pooled, classes, c);
-        for row in dlogits.chunks_exact(classes) {
-            g.tensors[self.fc_b].iter_mut().zip(row).for_each(|(a, b)| *a += b);
-        }
+        sum_rows(&mut g.tensors[self.fc_b], dlogits);
+        self.replicas.sum_f32(&mut g.tensors[self.fc_w]);
+        self.replicas.sum_f32(&mut g.tensors[self.fc_b]);
         let mut dpooled = vec![0.0; batch * c];
         matmul(dlogits, batch, classes, p[self.fc_w].as_slice(), c, &mut dpooled);
         let Arena { input, acts, bn, grads: [dy, dz, dx, skip], .. } = &mut *a;
@@ -531,7 +552,9 @@ impl TrainNet {
             relu6_backward_from_output(dy, y);
         }
         let (mut dgamma, mut dbeta) = (std::mem::take(&mut g.tensors[u.gamma]), std::mem::take(&mut g.tensors[u.beta]));
-        bn_train_backward(dz, &mut dgamma, &mut dbeta, dy, bn, &p[u.gamma], u.geom.cout);
+        // The batch-norm sums are the whole batch's already; the weight gradient is added across
+        // replicas below.
+        bn_train_backward(dz, &mut dgamma, &mut dbeta, dy, bn, &p[u.gamma], u.geom.cout, &*self.replicas);
         (g.tensors[u.gamma], g.tensors[u.beta]) = (dgamma, dbeta);
         let dw = &mut g.tensors[u.w];
         match (u.kind, dx) {
@@ -540,6 +563,7 @@ impl TrainNet {
             (ConvKind::Pointwise, Some(dx)) => pointwise_backward(dx, dw, dz, x, &p[u.w], u.geom.cin, u.geom.cout),
             (_, None) => unreachable!("only the stem's input needs no gradient"),
         }
+        self.replicas.sum_f32(&mut g.tensors[u.w]);
     }
 
     /// A detector's unit backward on its cache: the gradient of unit `i`'s input from `dy`.

@@ -1,11 +1,12 @@
 //! The step loop of a network trained end to end (a classifier or a detector): batches made on a
-//! worker thread two ahead of the compute, the gradients of the task's loss, one optimizer update
+//! worker thread two ahead of the compute (each process of a data-parallel run making its shard), the gradients of the task's loss, one optimizer update
 //! per parameter on the learning-rate schedule (weight decay where it applies, frozen parameters
 //! left alone) and the moving average of the weights. The state it keeps between steps (the
 //! optimizer's moments, the average) is saved and loaded with the network by [`NetSteps::save`].
 
 use crate::data::Rng;
 use crate::optim::{Optimizer, Schedule, State, ema_update, learning_rate, step};
+use crate::replicas::{Replicas, shard};
 use crate::trainer::{EpochTrained, Metric, Progress, Saved};
 use crate::{Grads, Params, TrainError, TrainNet};
 use std::path::Path;
@@ -17,16 +18,22 @@ pub trait Batches: Sync {
     type Batch: Send;
     /// Training examples; an epoch is `len / batch` full batches of a shuffled order.
     fn examples(&self) -> usize;
-    /// Whether every batch draws from its own generator seeded from the run's (batches can be
-    /// made apart from each other) or all of them from the run's generator, in order.
+    /// Whether every example draws from its own generator seeded from the run's (batches, and
+    /// the shards of a batch, can be made apart from each other) or all of them from the run's
+    /// generator, in order (such a task trains in one process only).
     const SEEDED: bool;
-    /// The batch of examples `items`.
-    fn make(&self, items: &[usize], rng: &mut Rng) -> Result<Self::Batch, TrainError>;
+    /// The batch of examples `items`; `rngs` holds each example's generator (SEEDED), else the
+    /// run's one generator.
+    fn make(&self, items: &[usize], rngs: &mut [Rng]) -> Result<Self::Batch, TrainError>;
 }
 
 /// A network whose parameters the step loop updates.
 pub trait Trainable {
     fn params_mut(&mut self) -> &mut Params;
+    /// The processes that share each batch.
+    fn replicas(&self) -> &dyn Replicas {
+        &crate::replicas::Alone
+    }
     /// Takes back a step's gradients once the optimizer has used them (their memory serves the
     /// next step).
     fn recycle(&mut self, grads: Grads);
@@ -35,6 +42,9 @@ pub trait Trainable {
 impl Trainable for TrainNet {
     fn params_mut(&mut self) -> &mut Params {
         &mut self.params
+    }
+    fn replicas(&self) -> &dyn Replicas {
+        TrainNet::replicas(self)
     }
     fn recycle(&mut self, grads: Grads) {
         TrainNet::recycle(self, grads)
@@ -91,7 +101,9 @@ impl NetSteps {
 
     /// One epoch over `data`: shuffles with `rng`, then for each batch calls `grads` (the
     /// gradients and the batch's sums of each figure of `train`) and updates `params`. Returns
-    /// the images seen and each figure's mean.
+    /// the images seen and each figure's mean. Data-parallel, each process makes and passes
+    /// `grads` its shard of every batch (the gradients are the whole batch's) and the figures
+    /// are summed over processes.
     #[allow(clippy::too_many_arguments)]
     pub fn epoch<N: Trainable, B: Batches>(
         &mut self,
@@ -107,9 +119,17 @@ impl NetSteps {
         }
         let batch = self.hyper.batch;
         let batches = data.examples() / batch;
+        let (count, index) = (net.replicas().count(), net.replicas().index());
+        if count > 1 && (!B::SEEDED || !batch.is_multiple_of(count)) {
+            let why = format!("a batch of {batch} cannot be split evenly over {count} processes");
+            return Err(TrainError::Data(if B::SEEDED { why } else { "this task trains in one process".into() }));
+        }
+        let mine = shard(batch, count, index);
         let mut order: Vec<usize> = (0..data.examples()).collect();
         rng.shuffle(&mut order);
-        let seeds: Vec<u64> = if B::SEEDED { (0..batches).map(|_| rng.next_u64()).collect() } else { Vec::new() };
+        // One generator per example: a process makes its shard's examples as one process would.
+        let seeds: Vec<u64> =
+            if B::SEEDED { (0..batches * batch).map(|_| rng.next_u64()).collect() } else { Vec::new() };
         let (t0, mut seen, mut sums) = (Instant::now(), 0, vec![0f64; train.len()]);
         progress.start(batches, &format!("epoch {}/{epochs}", epoch + 1));
         std::thread::scope(|scope| -> Result<(), TrainError> {
@@ -117,8 +137,13 @@ impl NetSteps {
             let (order, seeds) = (&order, &seeds);
             scope.spawn(move || {
                 for b in 0..batches {
-                    let items = &order[b * batch..(b + 1) * batch];
-                    let made = if B::SEEDED { data.make(items, &mut Rng(seeds[b])) } else { data.make(items, rng) };
+                    let at = b * batch + mine.start..b * batch + mine.end;
+                    let made = if B::SEEDED {
+                        let mut rngs: Vec<Rng> = seeds[at.clone()].iter().map(|&s| Rng(s)).collect();
+                        data.make(&order[at], &mut rngs)
+                    } else {
+                        data.make(&order[at], std::slice::from_mut(rng))
+                    };
                     if tx.send(made).is_err() {
                         return;
                     }
@@ -126,7 +151,8 @@ impl NetSteps {
             });
             for b in 0..batches {
                 let made = rx.recv().map_err(|_| TrainError::Data("the data worker stopped".into()))??;
-                let (g, batch_sums) = grads(net, made);
+                let (g, mut batch_sums) = grads(net, made);
+                net.replicas().sum_f64(&mut batch_sums);
                 let lr = learning_rate(
                     self.hyper.lr,
                     self.hyper.schedule,

@@ -119,6 +119,9 @@ pub struct RunOptions {
     /// Resume even if the options differ from the state's.
     pub allow_changes: bool,
     pub seed: u64,
+    /// Whether this process writes the run's files, evaluates and reports (false on all but the
+    /// first process of a data-parallel run, which only train).
+    pub lead: bool,
 }
 
 /// Runs a [`Task`] for the epochs of a [`RunOptions`].
@@ -128,8 +131,8 @@ pub struct Trainer<'a> {
 }
 
 impl Trainer<'_> {
-    /// Trains from the start or from the saved state; returns the summary line, or None (having
-    /// said why) when a resumed run has nothing left to do.
+    /// Trains from the start or from the saved state; returns the summary line, or None when a
+    /// resumed run has nothing left to do (having said why) or this process is not the lead.
     pub fn run(&mut self, task: &mut dyn Task) -> Result<Option<String>, TrainError> {
         let started = Instant::now();
         let o = &self.options;
@@ -145,11 +148,15 @@ impl Trainer<'_> {
                 self.progress.note(&why);
                 return Ok(None);
             }
-            files.trim_metrics(saved.epoch)?;
+            if o.lead {
+                files.trim_metrics(saved.epoch)?;
+            }
             (rng, first) = (saved.rng, saved.epoch);
         } else {
             task.begin()?;
-            files.clear_metrics()?;
+            if o.lead {
+                files.clear_metrics()?;
+            }
         }
         let last = o.stop_after.map_or(o.epochs, |s| s.min(o.epochs));
         for epoch in first..last {
@@ -157,6 +164,9 @@ impl Trainer<'_> {
                 return Err(TrainError::Cancelled);
             }
             self.epoch(task, &files, epoch, &mut rng)?;
+        }
+        if !self.options.lead {
+            return Ok(None);
         }
         let history = files.history()?;
         let f = task.figures();
@@ -178,6 +188,9 @@ impl Trainer<'_> {
         let t0 = Instant::now();
         let trained = task.train_epoch(epoch, o.epochs, rng, self.progress)?;
         let secs = t0.elapsed().as_secs_f64();
+        if !o.lead {
+            return Ok(());
+        }
         let model = task.model();
         let held_out = task.evaluate(&model)?;
         let f = task.figures();

@@ -75,6 +75,7 @@ pub fn train_classifier(s: &ClassifierSettings, progress: &mut dyn Progress) -> 
     }
     let options = s.run.run_options(&s.task_config());
     let mut task: Box<dyn Task> = if s.freeze_backbone {
+        super::one_process(&s.run, "a linear probe (--freeze-backbone)")?;
         Box::new(super::probe::ProbeTask::new(s, &train, &val, progress)?)
     } else {
         Box::new(FullTask::new(s, train, val)?)
@@ -102,21 +103,29 @@ impl FullTask {
         if train.items.len() < batch {
             return Err(TrainError::Data(format!("fewer training images than one batch of {batch}")).into());
         }
+        let processes = s.run.processes.0.count();
+        if !batch.is_multiple_of(processes) {
+            let why = format!("a batch of {batch} cannot be split evenly over {processes} processes");
+            return Err(TrainError::Data(why).into());
+        }
+        // This process's network holds its shard of each batch.
+        let local = batch / processes;
         let classes = train.classes.len();
-        let (net, input) = match &s.init {
+        let (mut net, input) = match &s.init {
             Some(init) => {
                 let base = crate::import::load(init)?;
-                (TrainNet::from_model(&base, batch, classes)?, base.input.clone())
+                (TrainNet::from_model(&base, local, classes)?, base.input.clone())
             }
             None => {
                 let arch = crate::arch::Arch::new(s.width, s.resolution, classes as u32)?;
-                let mut net = TrainNet::with_padding(arch, batch, true);
+                let mut net = TrainNet::with_padding(arch, local, true);
                 net.init_random(s.run.seed);
                 // Inputs scaled to [-1, 1], as the paper trains.
                 (net, InputSpec::uniform(127.5, 127.5))
             }
         };
-        crate::Limits::global().check_memory(batch, crate::train::step_bytes(&net.arch, batch))?;
+        net.set_replicas(s.run.processes.0.clone());
+        crate::Limits::global().check_memory(local, crate::train::step_bytes(&net.arch, local))?;
         // Weight decay on convolution and classifier weights, not on batch-norm parameters.
         let mut rules = vec![Rule::Decay; net.params.tensors.len()];
         for i in net.units.iter().flat_map(|u| [u.gamma, u.beta]).chain([net.fc_b]) {
@@ -160,14 +169,16 @@ impl Task for FullTask {
     }
 
     /// Calibrates the batch norms of an imported model on the first batch (evaluation
-    /// preprocessing), so that training mode starts from the folded network.
+    /// preprocessing; each process its shard), so that training mode starts from the folded
+    /// network.
     fn begin(&mut self) -> Result<(), TrainError> {
         if !self.calibrate {
             return Ok(());
         }
-        let batch = self.steps.hyper.batch;
-        let first = self.data.load(&self.data.items[..batch], None)?;
-        self.net.calibrate_batch_norms(&first, batch);
+        let r = self.net.replicas();
+        let mine = crate::train::replicas::shard(self.steps.hyper.batch, r.count(), r.index());
+        let first = self.data.load(&self.data.items[mine.clone()], None)?;
+        self.net.calibrate_batch_norms(&first, mine.len());
         Ok(())
     }
 
@@ -225,15 +236,16 @@ struct FolderBatches {
 }
 
 impl FolderBatches {
-    /// The images `items` as NHWC floats: augmented with `augment`, or prepared as for
-    /// evaluation (central crop, resize) when None.
-    fn load(&self, items: &[(PathBuf, usize)], mut augment: Option<&mut Rng>) -> Result<Vec<f32>, TrainError> {
+    /// The images `items` as NHWC floats: augmented, each with its generator of `augment`, or
+    /// prepared as for evaluation (central crop, resize) when None.
+    fn load(&self, items: &[(PathBuf, usize)], mut augment: Option<&mut [Rng]>) -> Result<Vec<f32>, TrainError> {
         let size = self.size;
         let mut x = Vec::with_capacity(items.len() * size * size * 3);
-        for (path, _) in items {
+        for (k, (path, _)) in items.iter().enumerate() {
             let img = mnv2_image::load_rgb(path)?;
             let img = match augment.as_deref_mut() {
-                Some(r) => {
+                Some(rngs) => {
+                    let r = &mut rngs[k];
                     let mut c = random_resized_crop(&img, size, r, 0.08);
                     if r.uniform() < 0.5 {
                         hflip(&mut c);
@@ -255,8 +267,8 @@ impl Batches for FolderBatches {
     fn examples(&self) -> usize {
         self.items.len()
     }
-    fn make(&self, items: &[usize], rng: &mut Rng) -> Result<Self::Batch, TrainError> {
+    fn make(&self, items: &[usize], rngs: &mut [Rng]) -> Result<Self::Batch, TrainError> {
         let chosen: Vec<(PathBuf, usize)> = items.iter().map(|&i| self.items[i].clone()).collect();
-        Ok((self.load(&chosen, Some(rng))?, chosen.iter().map(|(_, label)| *label).collect()))
+        Ok((self.load(&chosen, Some(rngs))?, chosen.iter().map(|(_, label)| *label).collect()))
     }
 }

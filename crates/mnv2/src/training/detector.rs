@@ -64,6 +64,7 @@ impl DetectorSettings {
 /// Trains a detector as `s` says; returns the summary line (None when a resumed run had nothing
 /// left to do, said through `progress`).
 pub fn train_detector(s: &DetectorSettings, progress: &mut dyn Progress) -> Result<Option<String>, Error> {
+    super::one_process(&s.run, "a detector")?;
     s.run.create_output_folder()?;
     let mut task = DetectorTask::new(s, progress)?;
     let options = s.run.run_options(&s.task_config());
@@ -278,7 +279,8 @@ impl Batches for AugmentedBoxes {
     fn examples(&self) -> usize {
         self.train.len()
     }
-    fn make(&self, items: &[usize], rng: &mut Rng) -> Result<Self::Batch, TrainError> {
+    fn make(&self, items: &[usize], rngs: &mut [Rng]) -> Result<Self::Batch, TrainError> {
+        let rng = &mut rngs[0];
         let mut x = Vec::with_capacity(items.len() * self.size * self.size * 3);
         let mut targets = Vec::with_capacity(items.len());
         for &i in items {

@@ -56,6 +56,9 @@ pub struct RunSettings {
     pub allow_changes: bool,
     /// Stop after this many epochs of `epochs`.
     pub stop_after: Option<usize>,
+    /// The processes a data-parallel run is split across (MPI ranks; this one alone by default).
+    /// Each makes an equal shard of every batch; the first writes the run's files.
+    pub processes: crate::train::Processes,
 }
 
 impl RunSettings {
@@ -75,6 +78,7 @@ impl RunSettings {
             resume: false,
             allow_changes: false,
             stop_after: None,
+            processes: crate::train::Processes::default(),
         }
     }
 
@@ -113,6 +117,7 @@ impl RunSettings {
             resume: self.resume,
             allow_changes: self.allow_changes,
             seed: self.seed,
+            lead: self.processes.lead(),
         }
     }
 
@@ -125,6 +130,15 @@ impl RunSettings {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+/// Refuses `what` in a data-parallel run: only a classifier trained end to end splits its
+/// batches across processes.
+fn one_process(run: &RunSettings, what: &str) -> Result<(), Error> {
+    match run.processes.0.count() {
+        1 => Ok(()),
+        n => Err(crate::train::TrainError::Data(format!("{what} trains in one process, not across {n}")).into()),
     }
 }
 

@@ -93,7 +93,7 @@ fn pointwise_batchnorm_relu6_pool_gradients() {
     let mut y = vec![0.0; x.len()];
     let cache = bn_train_forward(&mut y, &x, &gamma, &beta, c);
     let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-    bn_train_backward(&mut dx, &mut dg, &mut db, &r, &cache, &gamma, c);
+    bn_train_backward(&mut dx, &mut dg, &mut db, &r, &cache, &gamma, c, &crate::replicas::Alone);
     check("bn dx", &x, &dx, |xx| {
         bn_train_forward(&mut y, xx, &gamma, &beta, c);
         dot(&y, &r)
