@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training speed side by side: mnv2 (crates/train/examples/step_time.rs) and PyTorch
-# (torch_step.py, channels_last and NCHW), MobileNetV2 1.0-224, 5 classes, forward + backward
-# (no optimizer, no data loading), at batch 16 and 32 on 1 and 2 threads; the engines alternate
+# (torch_step.py, channels_last and NCHW), MobileNetV2 1.0-224, 5 classes, forward, backward
+# and an AdamW update (no data loading), at batch 16 and 32 on 1 and 2 threads; the engines alternate
 # within each round. Reports images/s from the fastest steady step of each run (min and median
 # over rounds) and each process's peak RSS.
 #   bench/train/run.sh [ROUNDS]          (default 3; installs torch from PyPI into the peers' venv)

@@ -1,5 +1,5 @@
-"""PyTorch's side of bench/train/run.sh: times training steps (forward, loss, backward; no
-optimizer, as crates/train/examples/step_time.rs) of MobileNetV2 1.0-224 with 5 classes (the
+"""PyTorch's side of bench/train/run.sh: times training steps (forward, loss, backward and an
+AdamW update; no data loading, as crates/train/examples/step_time.rs) of MobileNetV2 1.0-224 with 5 classes (the
 torchvision layer structure, written out here so that only torch is needed).
 
     python torch_step.py BATCH THREADS STEPS [channels_last|nchw]
@@ -53,11 +53,13 @@ def main():
     x = torch.randn(batch, 3, 224, 224).to(memory_format=fmt)
     y = torch.arange(batch) % 5
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=4e-5)
     for _ in range(steps):
         start = time.perf_counter()
-        net.zero_grad(set_to_none=False)
+        optimizer.zero_grad(set_to_none=False)
         loss = loss_fn(net(x), y)
         loss.backward()
+        optimizer.step()
         print(f"step {time.perf_counter() - start:.4f}", flush=True)
 
 
