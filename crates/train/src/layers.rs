@@ -2,6 +2,7 @@
 //! `*_backward(dinput, dweights..., dout, saved inputs...)`. Shapes: activations `[n][h][w][c]`.
 
 use crate::replicas::Replicas;
+use crate::widest::widest;
 use mnv2_kernels::gemm::{PackedB, gemm};
 use mnv2_kernels::{Clamp, Isa};
 use std::ops::Range;
@@ -298,6 +299,7 @@ pub fn dw_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     y.par_chunks_mut(yl).enumerate().for_each(|(n, yi)| dw_forward_one(yi, &x[n * xl..(n + 1) * xl], w, &one));
 }
 
+widest! {
 fn dw_forward_one(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
     let c = g.cin;
@@ -321,6 +323,7 @@ fn dw_forward_one(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
         }
     }
 }
+}
 
 /// Gradients of a depthwise conv: one range of images per thread, the ranges' weight gradients
 /// added in order.
@@ -335,6 +338,7 @@ pub fn dw_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f
     add_parts(dw, &parts);
 }
 
+widest! {
 fn dw_backward_one(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
     let c = g.cin;
@@ -362,6 +366,7 @@ fn dw_backward_one(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f
         }
     }
 }
+}
 
 /// Batch norm in training mode over all pixels of the batch; saves (x_hat, inverse std).
 #[derive(Debug, Clone, Default)]
@@ -380,83 +385,92 @@ pub const BN_EPS: f32 = 1e-5;
 pub fn bn_train_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], c: usize) -> BnCache {
     y.copy_from_slice(x);
     let mut cache = BnCache::default();
-    bn_train_forward_in_place(&mut cache, y, gamma, beta, c, &crate::replicas::Alone);
+    bn_train_forward_in_place(&mut cache, y, gamma, beta, c, false, &crate::replicas::Alone);
     cache
 }
 
 /// Batch norm in training mode in place: `z` (the convolution's output) becomes `y`, the
-/// statistics and normalised values go to `cache` (its buffers reused). The statistics are
-/// summed (in f64) over one contiguous range of pixels per rayon thread and the ranges added in
-/// order, the normalisation runs by pixel chunks in parallel: the same bits for the same thread
-/// count. With several `replicas` (each holding a shard of the batch in `z`), the statistics are
-/// the whole batch's (synchronised batch norm).
+/// statistics and normalised values go to `cache` (its buffers reused). The sums and sums of
+/// squares are taken (in f64) in one pass over one contiguous range of pixels per rayon thread
+/// and the ranges added in order, the normalisation runs by pixel chunks in parallel: the same
+/// bits for the same thread count. With `relu6`, ReLU6 follows in the same pass. With several
+/// `replicas` (each holding a shard of the batch in `z`), the statistics are the whole batch's
+/// (synchronised batch norm).
+#[allow(clippy::too_many_arguments)]
 pub fn bn_train_forward_in_place(
     cache: &mut BnCache,
     z: &mut [f32],
     gamma: &[f32],
     beta: &[f32],
     c: usize,
+    relu6: bool,
     replicas: &dyn Replicas,
 ) {
     use rayon::prelude::*;
-    let m = z.len() / c * replicas.count();
-    let mut mean = per_channel_sum(z, c, |s, px| {
-        for (s, &v) in s.iter_mut().zip(px) {
-            *s += v as f64;
-        }
-    });
-    replicas.sum_f64(&mut mean);
-    mean.iter_mut().for_each(|s| *s /= m as f64);
-    let mut var = per_channel_sum(z, c, |s, px| {
-        for ((s, &v), mu) in s.iter_mut().zip(px).zip(&mean) {
-            *s += (v as f64 - mu) * (v as f64 - mu);
-        }
-    });
-    replicas.sum_f64(&mut var);
+    let m = (z.len() / c * replicas.count()) as f64;
+    // Sums in the first c, sums of squares in the second.
+    let mut sums = per_channel_sums(z, z, c, sum_and_squares);
+    replicas.sum_f64(&mut sums);
+    let (sum, squares) = sums.split_at(c);
+    let mean: Vec<f64> = sum.iter().map(|s| s / m).collect();
+    // The biased variance, E[z^2] - E[z]^2 (in f64, far from cancelling for f32 values).
+    let var: Vec<f64> = squares.iter().zip(&mean).map(|(q, mu)| (q / m - mu * mu).max(0.0)).collect();
     let BnCache { x_hat, inv_std, mean: mean32, var_unbiased } = cache;
     inv_std.clear();
-    inv_std.extend(var.iter().map(|v| (1.0 / (v / m as f64 + BN_EPS as f64).sqrt()) as f32));
+    inv_std.extend(var.iter().map(|v| (1.0 / (v + BN_EPS as f64).sqrt()) as f32));
     var_unbiased.clear();
-    var_unbiased.extend(var.iter().map(|v| (v / (m.max(2) - 1) as f64) as f32));
+    var_unbiased.extend(var.iter().map(|v| (v * m / (m.max(2.0) - 1.0)) as f32));
     mean32.clear();
     mean32.extend(mean.iter().map(|&v| v as f32));
     x_hat.resize(z.len(), 0.0);
     let (mean32, inv_std) = (&*mean32, &*inv_std);
     let rows = pixel_chunk(c);
     x_hat.par_chunks_mut(rows * c).zip(z.par_chunks_mut(rows * c)).for_each(|(xh, zc)| {
-        for (xh, px) in xh.chunks_exact_mut(c).zip(zc.chunks_exact_mut(c)) {
-            // Zipped rather than indexed, so it vectorises (no bounds checks).
-            let factors = mean32.iter().zip(inv_std).zip(gamma.iter().zip(beta));
-            for ((h, v), ((&mu, &is), (&ga, &be))) in xh.iter_mut().zip(px.iter_mut()).zip(factors) {
-                *h = (*v - mu) * is;
-                *v = ga * *h + be;
-            }
-        }
+        normalise(xh, zc, mean32, inv_std, gamma, beta, relu6);
     });
 }
 
-/// Per-channel f64 sums of `add(sums, pixel)` over the pixels of `x` (`c` floats each): one
-/// contiguous range of pixels per rayon thread, the ranges' sums added in order.
-fn per_channel_sum(x: &[f32], c: usize, add: impl Fn(&mut [f64], &[f32]) + Sync) -> Vec<f64> {
-    per_channel_sum2(x, x, c, c, |s, px, _| add(s, px))
+widest! {
+/// Per channel, `sums[..c]` += the values of `z`'s pixels and `sums[c..]` += their squares.
+fn sum_and_squares(sums: &mut [f64], z: &[f32], _unused: &[f32]) {
+    let c = sums.len() / 2;
+    let (s, q) = sums.split_at_mut(c);
+    for px in z.chunks_exact(c) {
+        // Zipped rather than indexed, so it vectorises (no bounds checks).
+        for ((s, q), &v) in s.iter_mut().zip(q.iter_mut()).zip(px) {
+            let v = v as f64;
+            *s += v;
+            *q += v * v;
+        }
+    }
+}
 }
 
-/// [`per_channel_sum`] over two tensors of the same shape read side by side, into `len` sums.
-fn per_channel_sum2(
-    a: &[f32],
-    b: &[f32],
-    c: usize,
-    len: usize,
-    add: impl Fn(&mut [f64], &[f32], &[f32]) + Sync,
-) -> Vec<f64> {
+widest! {
+/// `x_hat = (z - mean) * inv_std` and `z = gamma * x_hat + beta` (clamped to [0, 6] with
+/// `relu6`), pixel by pixel.
+fn normalise(x_hat: &mut [f32], z: &mut [f32], mean: &[f32], inv_std: &[f32], gamma: &[f32], beta: &[f32], relu6: bool) {
+    let c = mean.len();
+    let (lo, hi) = if relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
+    for (xh, px) in x_hat.chunks_exact_mut(c).zip(z.chunks_exact_mut(c)) {
+        let factors = mean.iter().zip(inv_std).zip(gamma.iter().zip(beta));
+        for ((h, v), ((&mu, &is), (&ga, &be))) in xh.iter_mut().zip(px.iter_mut()).zip(factors) {
+            *h = (*v - mu) * is;
+            *v = (ga * *h + be).clamp(lo, hi);
+        }
+    }
+}
+}
+
+/// Per-channel f64 sums of `a` and `b` (pixels of `c` floats, read side by side) by `add(sums,
+/// a_range, b_range)` into `2 c` sums: one contiguous range of pixels per rayon thread, the
+/// ranges' sums added in order.
+fn per_channel_sums(a: &[f32], b: &[f32], c: usize, add: impl Fn(&mut [f64], &[f32], &[f32]) + Sync) -> Vec<f64> {
     let m = a.len() / c;
-    let sums = range_partials(thread_parts(m), m, len, |px, s| {
-        let (a, b) = (&a[px.start * c..px.end * c], &b[px.start * c..px.end * c]);
-        for (pa, pb) in a.chunks_exact(c).zip(b.chunks_exact(c)) {
-            add(s, pa, pb);
-        }
+    let sums = range_partials(thread_parts(m), m, 2 * c, |px, s| {
+        add(s, &a[px.start * c..px.end * c], &b[px.start * c..px.end * c]);
     });
-    let mut total = vec![0f64; len];
+    let mut total = vec![0f64; 2 * c];
     for s in &sums {
         total.iter_mut().zip(s).for_each(|(t, v)| *t += v);
     }
@@ -470,8 +484,10 @@ fn pixel_chunk(c: usize) -> usize {
 
 /// dx = gamma * inv_std / m * (m dy - sum dy - x_hat sum(dy x_hat)); accumulates dgamma, dbeta.
 /// The sums as in [`bn_train_forward_in_place`] (per thread range, in order), `dx` by pixel
-/// chunks in parallel: the same bits for the same thread count. With several `replicas`, the
-/// sums are the whole batch's.
+/// chunks in parallel: the same bits for the same thread count. With `relu6` (the forward was
+/// ReLU6 after the batch norm of scale `gamma` and shift `beta`), `dy` is the gradient of the
+/// ReLU6's output: it passes where `gamma x_hat + beta`, recomputed as the forward computed it,
+/// lay strictly inside (0, 6). With several `replicas`, the sums are the whole batch's.
 #[allow(clippy::too_many_arguments)]
 pub fn bn_train_backward(
     dx: &mut [f32],
@@ -479,20 +495,16 @@ pub fn bn_train_backward(
     dbeta: &mut [f32],
     dy: &[f32],
     cache: &BnCache,
-    gamma: &[f32],
-    c: usize,
+    (gamma, beta): (&[f32], &[f32]),
+    relu6: bool,
     replicas: &dyn Replicas,
 ) {
     use rayon::prelude::*;
+    let c = gamma.len();
     let m = dy.len() / c * replicas.count();
+    let affine = relu6.then_some((gamma, beta));
     // Both sums in one pass: sum dy in the first c, sum dy * x_hat in the second.
-    let mut sums = per_channel_sum2(dy, &cache.x_hat, c, 2 * c, |s, g, xh| {
-        let (sdy, sdyx) = s.split_at_mut(c);
-        for (((a, b), &v), &h) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(g).zip(xh) {
-            *a += v as f64;
-            *b += (v * h) as f64;
-        }
-    });
+    let mut sums = per_channel_sums(dy, &cache.x_hat, c, |s, g, xh| gradient_sums(s, g, xh, affine));
     replicas.sum_f64(&mut sums);
     let (sdy, sdyx) = sums.split_at(c);
     for ch in 0..c {
@@ -504,17 +516,70 @@ pub fn bn_train_backward(
     let (sdy, sdyx): (Vec<f32>, Vec<f32>) = (0..c).map(|ch| (sdy[ch] as f32, sdyx[ch] as f32)).unzip();
     let (k, sdy, sdyx, mf) = (&k, &sdy, &sdyx, m as f32);
     let rows = pixel_chunk(c);
-    dx.par_chunks_mut(rows * c).zip(dy.par_chunks(rows * c)).zip(cache.x_hat.par_chunks(rows * c)).for_each(
-        |((dxc, dyc), xhc)| {
-            for ((d, g), xh) in dxc.chunks_exact_mut(c).zip(dyc.chunks_exact(c)).zip(xhc.chunks_exact(c)) {
-                // Zipped rather than indexed, so it vectorises (no bounds checks).
-                let factors = k.iter().zip(sdy).zip(sdyx);
-                for (((dv, &gv), &h), ((&kk, &a), &b)) in d.iter_mut().zip(g).zip(xh).zip(factors) {
-                    *dv = kk * (mf * gv - a - h * b);
+    dx.par_chunks_mut(rows * c)
+        .zip(dy.par_chunks(rows * c))
+        .zip(cache.x_hat.par_chunks(rows * c))
+        .for_each(|((dxc, dyc), xhc)| bn_input_gradient(dxc, dyc, xhc, k, sdy, sdyx, mf, affine));
+}
+
+widest! {
+/// Per channel, `sums[..c]` += `dy` and `sums[c..]` += `dy * x_hat` over the pixels (`dy`
+/// through ReLU6's gate when `relu6` gives the batch norm's scale and shift).
+fn gradient_sums(sums: &mut [f64], dy: &[f32], x_hat: &[f32], relu6: Option<(&[f32], &[f32])>) {
+    let c = sums.len() / 2;
+    let (sdy, sdyx) = sums.split_at_mut(c);
+    for (g, xh) in dy.chunks_exact(c).zip(x_hat.chunks_exact(c)) {
+        let gate = |(v, h): (&f32, &f32)| (*v, *h);
+        match relu6 {
+            Some((gamma, beta)) => {
+                let gated = g.iter().zip(xh).zip(gamma.iter().zip(beta)).map(|((&v, &h), (&ga, &be))| (relu6_gate(v, ga * h + be), h));
+                for ((a, b), (v, h)) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(gated) {
+                    *a += v as f64;
+                    *b += (v * h) as f64;
                 }
             }
-        },
-    );
+            None => {
+                for ((a, b), (v, h)) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(g.iter().zip(xh).map(gate)) {
+                    *a += v as f64;
+                    *b += (v * h) as f64;
+                }
+            }
+        }
+    }
+}
+}
+
+widest! {
+/// `dx = k (m dy - sum dy - x_hat sum(dy x_hat))` pixel by pixel, with per-channel `k` and sums
+/// (`dy` through ReLU6's gate when `relu6` gives the batch norm's scale and shift).
+fn bn_input_gradient(
+    dx: &mut [f32],
+    dy: &[f32],
+    x_hat: &[f32],
+    k: &[f32],
+    sdy: &[f32],
+    sdyx: &[f32],
+    m: f32,
+    relu6: Option<(&[f32], &[f32])>,
+) {
+    let c = k.len();
+    for ((d, g), xh) in dx.chunks_exact_mut(c).zip(dy.chunks_exact(c)).zip(x_hat.chunks_exact(c)) {
+        let factors = k.iter().zip(sdy).zip(sdyx);
+        match relu6 {
+            Some((gamma, beta)) => {
+                let affine = gamma.iter().zip(beta);
+                for ((((dv, &gv), &h), ((&kk, &a), &b)), (&ga, &be)) in d.iter_mut().zip(g).zip(xh).zip(factors).zip(affine) {
+                    *dv = kk * (m * relu6_gate(gv, ga * h + be) - a - h * b);
+                }
+            }
+            None => {
+                for (((dv, &gv), &h), ((&kk, &a), &b)) in d.iter_mut().zip(g).zip(xh).zip(factors) {
+                    *dv = kk * (m * gv - a - h * b);
+                }
+            }
+        }
+    }
+}
 }
 
 /// [`bn_eval_forward`] in place.
@@ -535,22 +600,26 @@ pub fn bn_eval_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], me
     }
 }
 
+widest! {
 pub fn relu6_forward(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0));
 }
-
-/// Gradient passes where the input was strictly inside (0, 6) (PyTorch's hardtanh rule).
-/// ReLU6's backward from its output `y` rather than its input: `y` lies strictly between 0 and
-/// 6 exactly where the input did, so the gradient passes at the same places.
-pub fn relu6_backward_from_output(d: &mut [f32], y: &[f32]) {
-    relu6_backward(d, y)
 }
 
+widest! {
+/// ReLU6's backward from its input `pre` (PyTorch's hardtanh rule, see [`relu6_gate`]).
 pub fn relu6_backward(d: &mut [f32], pre: &[f32]) {
-    // A select rather than a branch, so it vectorises.
     for (g, &x) in d.iter_mut().zip(pre) {
-        *g = if x > 0.0 && x < 6.0 { *g } else { 0.0 };
+        *g = relu6_gate(*g, x);
     }
+}
+}
+
+/// ReLU6's gradient `g` where its input was `pre`: passed strictly inside (0, 6) (PyTorch's
+/// hardtanh rule). A select rather than a branch, so loops over it vectorise.
+#[inline(always)]
+fn relu6_gate(g: f32, pre: f32) -> f32 {
+    if pre > 0.0 && pre < 6.0 { g } else { 0.0 }
 }
 
 /// Mean over the pixels of each image: `[n][p][c]` -> `[n][c]`.

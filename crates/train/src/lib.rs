@@ -26,6 +26,7 @@ pub mod ssd_augment;
 pub mod ssd_loss;
 pub mod steps;
 pub mod trainer;
+mod widest;
 
 pub use error::TrainError;
 pub use model::{Grads, Params, TrainNet};

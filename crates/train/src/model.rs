@@ -120,17 +120,16 @@ impl Arena {
     }
 }
 
-/// What a detector's forward pass keeps for its backward pass, by unit: the input, the output
-/// (for the ReLU6's gradient) and the batch-norm statistics.
+/// What a detector's forward pass keeps for its backward pass, by unit: the input and the
+/// batch-norm statistics (with the normalised values, from which ReLU6's gradient follows).
 pub struct Cache {
     inputs: Vec<Vec<f32>>,
-    outputs: Vec<Vec<f32>>,
     bn: Vec<BnCache>,
 }
 
 impl Cache {
     pub(crate) fn new(units: usize) -> Cache {
-        Cache { inputs: vec![Vec::new(); units], outputs: vec![Vec::new(); units], bn: vec![BnCache::default(); units] }
+        Cache { inputs: vec![Vec::new(); units], bn: vec![BnCache::default(); units] }
     }
 }
 
@@ -254,7 +253,7 @@ impl TrainNet {
         self.params.add(name, value)
     }
 
-    /// Unit `i` alone on `x` (a detector's units): in training mode with its input, output and
+    /// Unit `i` alone on `x` (a detector's units): in training mode with its input and
     /// statistics kept in `cache` when given.
     pub(crate) fn unit_step(&mut self, i: usize, x: &[f32], train: bool, cache: Option<&mut Cache>) -> Vec<f32> {
         let mut y = vec![0.0; self.units[i].geom.out_len()];
@@ -263,9 +262,6 @@ impl TrainNet {
         self.unit_in_mode(i, x, &mut y, &mut bn, mode);
         if let Some(cache) = cache {
             cache.inputs[i] = x.to_vec();
-            if self.units[i].relu6 {
-                cache.outputs[i] = y.clone();
-            }
             cache.bn[i] = bn;
         }
         y
@@ -341,9 +337,11 @@ impl TrainNet {
         let p = &self.params.tensors;
         let c = u.geom.cout;
         self.conv(i, x, y);
+        // In training mode the batch norm's pass applies the ReLU6 too.
+        let evaluating = bn.is_none();
         match bn {
             Some(bc) => {
-                bn_train_forward_in_place(bc, y, &p[u.gamma], &p[u.beta], c, &*self.replicas);
+                bn_train_forward_in_place(bc, y, &p[u.gamma], &p[u.beta], c, u.relu6, &*self.replicas);
                 let m = self.momentum;
                 for ch in 0..c {
                     running.mean[u.bn][ch] = (1.0 - m) * running.mean[u.bn][ch] + m * bc.mean[ch];
@@ -352,7 +350,7 @@ impl TrainNet {
             }
             None => bn_eval_in_place(y, &p[u.gamma], &p[u.beta], &self.running.mean[u.bn], &self.running.var[u.bn], c),
         }
-        if u.relu6 {
+        if u.relu6 && evaluating {
             relu6_forward(y);
         }
     }
@@ -430,7 +428,7 @@ impl TrainNet {
         let mut z = vec![0.0; u.geom.out_len()];
         self.conv(i, x, &mut z);
         let mut stats = BnCache::default();
-        bn_train_forward_in_place(&mut stats, &mut z, &vec![1.0; c], &vec![0.0; c], c, &*self.replicas);
+        bn_train_forward_in_place(&mut stats, &mut z, &vec![1.0; c], &vec![0.0; c], c, false, &*self.replicas);
         for ch in 0..c {
             let std = 1.0 / stats.inv_std[ch];
             self.params.tensors[gamma][ch] = std;
@@ -510,15 +508,8 @@ impl TrainNet {
             }
             let x: &[f32] = if i == 0 { input } else { &acts[i - 1] };
             let dx_i = (i > 0).then(|| &mut dx[..x.len()]);
-            self.unit_backward(
-                i,
-                (x, &acts[i]),
-                &mut dy[..acts[i].len()],
-                &mut dz[..acts[i].len()],
-                dx_i,
-                &bn[i],
-                &mut g,
-            );
+            let len = acts[i].len();
+            self.unit_backward(i, x, &mut dy[..len], &mut dz[..len], dx_i, &bn[i], &mut g);
             std::mem::swap(dy, dx);
             if skipping == Some(i) {
                 dy[..x.len()].iter_mut().zip(&skip[..x.len()]).for_each(|(a, b)| *a += b);
@@ -532,14 +523,14 @@ impl TrainNet {
         g
     }
 
-    /// Unit `i` backward: from `dy`, the gradient of its output `y` (its input `x`), the
-    /// gradients of its parameters into `g` (zero before) and, when `dx` is given, of its input;
-    /// `dz` is scratch of `dy`'s length.
+    /// Unit `i` backward: from `dy`, the gradient of its output (its input `x`), the gradients
+    /// of its parameters into `g` (zero before) and, when `dx` is given, of its input; `dz` is
+    /// scratch of `dy`'s length. The batch norm's pass applies ReLU6's gradient too.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn unit_backward(
         &self,
         i: usize,
-        (x, y): (&[f32], &[f32]),
+        x: &[f32],
         dy: &mut [f32],
         dz: &mut [f32],
         dx: Option<&mut [f32]>,
@@ -548,13 +539,11 @@ impl TrainNet {
     ) {
         let u = &self.units[i];
         let p = &self.params.tensors;
-        if u.relu6 {
-            relu6_backward_from_output(dy, y);
-        }
         let (mut dgamma, mut dbeta) = (std::mem::take(&mut g.tensors[u.gamma]), std::mem::take(&mut g.tensors[u.beta]));
         // The batch-norm sums are the whole batch's already; the weight gradient is added across
         // replicas below.
-        bn_train_backward(dz, &mut dgamma, &mut dbeta, dy, bn, &p[u.gamma], u.geom.cout, &*self.replicas);
+        let affine = (p[u.gamma].as_slice(), p[u.beta].as_slice());
+        bn_train_backward(dz, &mut dgamma, &mut dbeta, dy, bn, affine, u.relu6, &*self.replicas);
         (g.tensors[u.gamma], g.tensors[u.beta]) = (dgamma, dbeta);
         let dw = &mut g.tensors[u.w];
         match (u.kind, dx) {
@@ -572,7 +561,7 @@ impl TrainNet {
         let mut dz = vec![0.0; dy.len()];
         let mut dx = vec![0.0; x.len()];
         let dx_i = (i > 0).then_some(&mut dx[..]);
-        self.unit_backward(i, (x, &cache.outputs[i]), &mut dy, &mut dz, dx_i, &cache.bn[i], g);
+        self.unit_backward(i, x, &mut dy, &mut dz, dx_i, &cache.bn[i], g);
         dx
     }
 }

@@ -93,7 +93,7 @@ fn pointwise_batchnorm_relu6_pool_gradients() {
     let mut y = vec![0.0; x.len()];
     let cache = bn_train_forward(&mut y, &x, &gamma, &beta, c);
     let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-    bn_train_backward(&mut dx, &mut dg, &mut db, &r, &cache, &gamma, c, &crate::replicas::Alone);
+    bn_train_backward(&mut dx, &mut dg, &mut db, &r, &cache, (&gamma, &beta), false, &crate::replicas::Alone);
     check("bn dx", &x, &dx, |xx| {
         bn_train_forward(&mut y, xx, &gamma, &beta, c);
         dot(&y, &r)
@@ -125,4 +125,34 @@ fn pointwise_batchnorm_relu6_pool_gradients() {
         avgpool_forward(&mut y, xx, 2, 3);
         dot(&y, &r)
     });
+}
+
+/// Batch norm with ReLU6 in its passes, forward and backward, against the two one after the
+/// other: the same bits (values spread so that some land below 0, inside and above 6).
+#[test]
+fn batchnorm_with_relu6_equals_batchnorm_then_relu6() {
+    let mut rng = Rng(7);
+    for (pixels, c) in [(50, 3), (1000, 40), (64 * 9, 17)] {
+        let x: Vec<f32> = rng.vec(pixels * c).iter().map(|v| v * 5.0).collect();
+        let gamma: Vec<f32> = rng.vec(c).iter().map(|v| 4.0 * v).collect();
+        let beta: Vec<f32> = rng.vec(c).iter().map(|v| 3.0 + 3.0 * v).collect();
+        let r = rng.vec(pixels * c);
+        let alone = &crate::replicas::Alone;
+        let (mut fused, mut plain) = (x.clone(), x.clone());
+        let (mut fc, mut pc) = (BnCache::default(), BnCache::default());
+        bn_train_forward_in_place(&mut fc, &mut fused, &gamma, &beta, c, true, alone);
+        bn_train_forward_in_place(&mut pc, &mut plain, &gamma, &beta, c, false, alone);
+        let pre = plain.clone();
+        relu6_forward(&mut plain);
+        assert!(fused.iter().zip(&plain).all(|(a, b)| a.to_bits() == b.to_bits()), "forward, {pixels} x {c}");
+        assert!(fused.contains(&0.0) && fused.contains(&6.0), "the clamp was not exercised");
+        let (mut dx_f, mut dg_f, mut db_f) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        bn_train_backward(&mut dx_f, &mut dg_f, &mut db_f, &r, &fc, (&gamma, &beta), true, alone);
+        let mut gated = r.clone();
+        relu6_backward(&mut gated, &pre);
+        let (mut dx_p, mut dg_p, mut db_p) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        bn_train_backward(&mut dx_p, &mut dg_p, &mut db_p, &gated, &pc, (&gamma, &beta), false, alone);
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same(&dx_f, &dx_p) && same(&dg_f, &dg_p) && same(&db_f, &db_p), "backward, {pixels} x {c}");
+    }
 }
