@@ -51,38 +51,6 @@ impl ConvGeom {
         let v = (o * self.stride + t * self.dilation) as isize - self.pad_before(size) as isize;
         (v >= 0 && (v as usize) < size).then_some(v as usize)
     }
-    /// Output coordinate whose tap `t` reads input `i` (of an input of `size`, an output of
-    /// `out`), if there is one: the inverse of [`ConvGeom::src`].
-    #[inline]
-    fn dst(&self, i: usize, t: usize, size: usize, out: usize) -> Option<usize> {
-        let v = (i + self.pad_before(size)) as isize - (t * self.dilation) as isize;
-        (v >= 0 && v as usize % self.stride == 0 && (v as usize) / self.stride < out).then(|| v as usize / self.stride)
-    }
-}
-
-/// Channels per register block of the depthwise loops (one AVX-512 vector, two AVX2 ones).
-const LANES: usize = 16;
-
-/// `acc[j] += a[j] * b[j]` over a block of channels: a multiply then an add, as the plain loops.
-#[inline(always)]
-fn madd_block<const L: usize>(acc: &mut [f32; L], a: &[f32], b: &[f32]) {
-    let (a, b): (&[f32; L], &[f32; L]) = (a[..L].try_into().expect("a block"), b[..L].try_into().expect("a block"));
-    for j in 0..L {
-        acc[j] += a[j] * b[j];
-    }
-}
-
-/// [`madd_block`] over the channels `c0..c0 + len` of two pixels' rows `a` and `b` into `acc`:
-/// whole blocks of [`LANES`], or the tail one by one.
-#[inline(always)]
-fn madd_channels(acc: &mut [f32; LANES], a: &[f32], b: &[f32], len: usize) {
-    if len == LANES {
-        madd_block(acc, a, b);
-    } else {
-        for j in 0..len {
-            acc[j] += a[j] * b[j];
-        }
-    }
 }
 
 /// `out = a (m x k) * b (k x n)`, row-major; rows split across rayon's threads.
@@ -332,8 +300,6 @@ pub fn dw_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
 }
 
 widest! {
-/// Depthwise conv of the images of `g`: each output pixel's channels in register blocks, the
-/// taps summed into them in order from zero.
 fn dw_forward_one(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
     let c = g.cin;
@@ -341,18 +307,17 @@ fn dw_forward_one(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
         for oy in 0..oh {
             for ox in 0..ow {
                 let o = &mut y[((n * oh + oy) * ow + ox) * c..][..c];
-                for c0 in (0..c).step_by(LANES) {
-                    let len = LANES.min(c - c0);
-                    let mut acc = [0.0f32; LANES];
-                    for ky in 0..g.k {
-                        let Some(iy) = g.src(oy, ky, g.h) else { continue };
-                        for kx in 0..g.k {
-                            let Some(ix) = g.src(ox, kx, g.w) else { continue };
-                            let xi = &x[((n * g.h + iy) * g.w + ix) * c + c0..][..len];
-                            madd_channels(&mut acc, xi, &w[(ky * g.k + kx) * c + c0..][..len], len);
+                o.fill(0.0);
+                for ky in 0..g.k {
+                    let Some(iy) = g.src(oy, ky, g.h) else { continue };
+                    for kx in 0..g.k {
+                        let Some(ix) = g.src(ox, kx, g.w) else { continue };
+                        let xi = &x[((n * g.h + iy) * g.w + ix) * c..][..c];
+                        let wk = &w[(ky * g.k + kx) * c..][..c];
+                        for ((ov, a), b) in o.iter_mut().zip(xi).zip(wk) {
+                            *ov += a * b;
                         }
                     }
-                    o[c0..c0 + len].copy_from_slice(&acc[..len]);
                 }
             }
         }
@@ -374,52 +339,28 @@ pub fn dw_backward(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f
 }
 
 widest! {
-/// Gradients of a depthwise conv over the images of `g`, each sum in registers:
-/// - `dw`, tap by tap along each output row, a block of channels at a time: each weight's
-///   contributions in pixel order, as a loop over pixels then taps would add them;
-/// - `dx` gathered: each input pixel's contributions from the output pixels that read it, in
-///   the output pixels' order (taps from the last to the first), from zero.
 fn dw_backward_one(dx: &mut [f32], dw: &mut [f32], dy: &[f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
     let c = g.cin;
+    dx.fill(0.0);
     for n in 0..g.n {
-        let dy = &dy[n * oh * ow * c..][..oh * ow * c];
-        let x = &x[n * g.h * g.w * c..][..g.h * g.w * c];
         for oy in 0..oh {
-            for ky in 0..g.k {
-                let Some(iy) = g.src(oy, ky, g.h) else { continue };
-                for kx in 0..g.k {
-                    let tap = (ky * g.k + kx) * c;
-                    for c0 in (0..c).step_by(LANES) {
-                        let len = LANES.min(c - c0);
-                        let mut acc = [0.0f32; LANES];
-                        acc[..len].copy_from_slice(&dw[tap + c0..][..len]);
-                        for ox in 0..ow {
-                            let Some(ix) = g.src(ox, kx, g.w) else { continue };
-                            let go = &dy[(oy * ow + ox) * c + c0..][..len];
-                            madd_channels(&mut acc, go, &x[(iy * g.w + ix) * c + c0..][..len], len);
-                        }
-                        dw[tap + c0..][..len].copy_from_slice(&acc[..len]);
-                    }
-                }
-            }
-        }
-        let dx = &mut dx[n * g.h * g.w * c..][..g.h * g.w * c];
-        for iy in 0..g.h {
-            for ix in 0..g.w {
-                let d = &mut dx[(iy * g.w + ix) * c..][..c];
-                for c0 in (0..c).step_by(LANES) {
-                    let len = LANES.min(c - c0);
-                    let mut acc = [0.0f32; LANES];
-                    for ky in (0..g.k).rev() {
-                        let Some(oy) = g.dst(iy, ky, g.h, oh) else { continue };
-                        for kx in (0..g.k).rev() {
-                            let Some(ox) = g.dst(ix, kx, g.w, ow) else { continue };
-                            let go = &dy[(oy * ow + ox) * c + c0..][..len];
-                            madd_channels(&mut acc, go, &w[(ky * g.k + kx) * c + c0..][..len], len);
+            for ox in 0..ow {
+                let go = &dy[((n * oh + oy) * ow + ox) * c..][..c];
+                for ky in 0..g.k {
+                    let Some(iy) = g.src(oy, ky, g.h) else { continue };
+                    for kx in 0..g.k {
+                        let Some(ix) = g.src(ox, kx, g.w) else { continue };
+                        let base = ((n * g.h + iy) * g.w + ix) * c;
+                        let wk = (ky * g.k + kx) * c;
+                        // Slices zipped rather than indexed, so it vectorises.
+                        let (dwk, wkv) = (&mut dw[wk..wk + c], &w[wk..wk + c]);
+                        let (xb, dxb) = (&x[base..base + c], &mut dx[base..base + c]);
+                        for ((((a, d), &gv), &xv), &wv) in dwk.iter_mut().zip(dxb.iter_mut()).zip(go).zip(xb).zip(wkv) {
+                            *a += gv * xv;
+                            *d += gv * wv;
                         }
                     }
-                    d[c0..c0 + len].copy_from_slice(&acc[..len]);
                 }
             }
         }
