@@ -183,25 +183,43 @@ pub fn conv_forward(y: &mut [f32], x: &[f32], w: &[f32], g: &ConvGeom) {
     let (oh, ow) = g.out_hw();
     let hwio = ohwi_to_hwio(w, g);
     let (xl, yl) = (g.h * g.w * g.cin, oh * ow * g.cout);
-    y.par_chunks_mut(yl).zip(x.par_chunks(xl)).for_each(|(y, x)| {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let o = &mut y[(oy * ow + ox) * g.cout..][..g.cout];
-                o.fill(0.0);
+    y.par_chunks_mut(yl).zip(x.par_chunks(xl)).for_each(|(y, x)| conv_forward_image(y, x, &hwio, g));
+}
+
+widest! {
+/// [`conv_forward`] of one image, weights HWIO: each output pixel's channels in register blocks
+/// of 32 (two AVX-512 vectors, two sums in flight; the last block partial), the taps and input channels summed into them in order from zero.
+fn conv_forward_image(y: &mut [f32], x: &[f32], hwio: &[f32], g: &ConvGeom) {
+    let (oh, ow) = g.out_hw();
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let o = &mut y[(oy * ow + ox) * g.cout..][..g.cout];
+            for o0 in (0..g.cout).step_by(32) {
+                let len = 32.min(g.cout - o0);
+                let mut acc = [0.0f32; 32];
                 for ky in 0..g.k {
                     let Some(iy) = g.src(oy, ky, g.h) else { continue };
                     for kx in 0..g.k {
                         let Some(ix) = g.src(ox, kx, g.w) else { continue };
                         let xi = &x[(iy * g.w + ix) * g.cin..][..g.cin];
                         for (i, &xv) in xi.iter().enumerate() {
-                            let wr = &hwio[((ky * g.k + kx) * g.cin + i) * g.cout..][..g.cout];
-                            o.iter_mut().zip(wr).for_each(|(a, b)| *a += xv * b);
+                            let at = ((ky * g.k + kx) * g.cin + i) * g.cout + o0;
+                            if len == 32 {
+                                let wr: &[f32; 32] = hwio[at..at + 32].try_into().expect("a block");
+                                for j in 0..32 {
+                                    acc[j] += xv * wr[j];
+                                }
+                            } else {
+                                acc.iter_mut().zip(&hwio[at..at + len]).for_each(|(a, b)| *a += xv * b);
+                            }
                         }
                     }
                 }
+                o[o0..o0 + len].copy_from_slice(&acc[..len]);
             }
         }
-    });
+    }
+}
 }
 
 /// Gradients of a full conv; `dx` may be skipped (the first layer's input needs none). The
@@ -253,15 +271,20 @@ fn image_parts(
     }
 }
 
+widest! {
 /// [`conv_backward`] over the images of `g` (all of `dy` and `x`) into `dw_hwio` (HWIO).
 fn conv_backward_images(
-    mut dx: Option<&mut [f32]>,
+    dx: Option<&mut [f32]>,
     dw_hwio: &mut [f32],
     dy: &[f32],
     x: &[f32],
     hwio: &[f32],
     g: &ConvGeom,
 ) {
+    let Some(mut dx) = dx else {
+        return conv_weight_grad_images(dw_hwio, dy, x, g);
+    };
+    let mut dx = Some(&mut *dx);
     let (oh, ow) = g.out_hw();
     if let Some(d) = dx.as_deref_mut() {
         d.fill(0.0);
@@ -282,6 +305,51 @@ fn conv_backward_images(
                             if let Some(d) = dx.as_deref_mut() {
                                 d[base + i] += go.iter().zip(&hwio[r..r + g.cout]).map(|(a, b)| a * b).sum::<f32>();
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+}
+
+/// The weight gradient alone of [`conv_backward_images`] (the stem's: its input needs none): for
+/// each output row, each weight row (tap and input channel) in registers, 32 output channels at
+/// a time, summed over the row's pixels in order: each weight's contributions in pixel order, as
+/// the loop over pixels then taps adds them.
+#[inline(always)]
+fn conv_weight_grad_images(dw_hwio: &mut [f32], dy: &[f32], x: &[f32], g: &ConvGeom) {
+    let (oh, ow) = g.out_hw();
+    // For each tap column, the (output, input) column pairs inside.
+    let cols: Vec<Vec<(usize, usize)>> =
+        (0..g.k).map(|kx| (0..ow).filter_map(|ox| g.src(ox, kx, g.w).map(|ix| (ox, ix))).collect()).collect();
+    for n in 0..g.n {
+        for oy in 0..oh {
+            let dy_row = &dy[(n * oh + oy) * ow * g.cout..][..ow * g.cout];
+            for ky in 0..g.k {
+                let Some(iy) = g.src(oy, ky, g.h) else { continue };
+                let x_row = &x[(n * g.h + iy) * g.w * g.cin..][..g.w * g.cin];
+                for (kx, pairs) in cols.iter().enumerate() {
+                    for i in 0..g.cin {
+                        let r = ((ky * g.k + kx) * g.cin + i) * g.cout;
+                        for o0 in (0..g.cout).step_by(32) {
+                            let len = 32.min(g.cout - o0);
+                            let mut acc = [0.0f32; 32];
+                            acc[..len].copy_from_slice(&dw_hwio[r + o0..][..len]);
+                            for &(ox, ix) in pairs {
+                                let xv = x_row[ix * g.cin + i];
+                                let go = &dy_row[ox * g.cout + o0..][..len];
+                                if len == 32 {
+                                    let go: &[f32; 32] = go.try_into().expect("a block");
+                                    for j in 0..32 {
+                                        acc[j] += xv * go[j];
+                                    }
+                                } else {
+                                    acc.iter_mut().zip(go).for_each(|(a, b)| *a += xv * b);
+                                }
+                            }
+                            dw_hwio[r + o0..][..len].copy_from_slice(&acc[..len]);
                         }
                     }
                 }
