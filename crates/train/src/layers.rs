@@ -281,10 +281,10 @@ fn conv_backward_images(
     hwio: &[f32],
     g: &ConvGeom,
 ) {
-    let Some(mut dx) = dx else {
+    let Some(dx) = dx else {
         return conv_weight_grad_images(dw_hwio, dy, x, g);
     };
-    let mut dx = Some(&mut *dx);
+    let mut dx = Some(dx);
     let (oh, ow) = g.out_hw();
     if let Some(d) = dx.as_deref_mut() {
         d.fill(0.0);
