@@ -12,6 +12,7 @@ const MODELS = {
 const ENGINES = { classify: Classifier, segment: Segmenter, detect: Detector };
 const loaded = new Map(); // "task name" -> engine
 let image = null; // the ImageData run
+let imageName = ''; // its file's name (or what it came from)
 let ownModel = null; // { name, bytes } picked by the user
 
 const status = (text) => { $('status').textContent = text; };
@@ -55,12 +56,14 @@ async function show(source) {
   const ctx = canvas.getContext('2d');
   ctx.drawImage(bitmap, 0, 0);
   image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  imageName = source.name || 'picture';
   await run();
 }
 
 async function run() {
   if (!image) return;
   const task = $('task').value;
+  const name = imageName;
   $('error').textContent = '';
   $('result').innerHTML = '';
   try {
@@ -72,7 +75,9 @@ async function run() {
       : task === 'segment' ? segment(net) : detect(net);
     const ms = performance.now() - t0;
     status(`${task}: ${ms.toFixed(0)} ms (image to result, one thread, kernels: ${kernelLevel()})`);
-    window.mnv2Last = { task, model: $('model').value, ms, result };
+    // For tests: what was run on which picture (a run started by a change of task or model can
+    // still be working on the previous picture).
+    window.mnv2Last = { task, model: $('model').value, image: name, ms, result };
   } catch (e) {
     fail(e);
   }

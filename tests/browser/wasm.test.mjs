@@ -28,10 +28,15 @@ try {
     await page.selectOption('#task', task);
     await page.selectOption('#model', model);
     await page.setInputFiles('#file', join(shared, 'images', image));
-    await page.waitForFunction(() => window.mnv2Last || document.querySelector('#error').textContent);
-    const error = await page.textContent('#error');
-    check(!error, `${task} ${image}: the page says ${error}`);
-    const last = await page.evaluate(() => window.mnv2Last);
+    // Changing the task or model reruns the previous picture: wait for this picture's result,
+    // taken in the same call (a late run of the previous one may overwrite it afterwards).
+    const done = await page.waitForFunction(([task, image]) => {
+      const error = document.querySelector('#error').textContent;
+      const last = window.mnv2Last;
+      return error ? { error } : last && last.task === task && last.image === image ? last : null;
+    }, [task, image]);
+    const last = await done.jsonValue();
+    check(!last.error, `${task} ${image}: the page says ${last.error}`);
     console.log(`${task} ${image} with ${model}: ${last.ms.toFixed(0)} ms in the page`);
     return last.result;
   };
