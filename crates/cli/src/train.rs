@@ -9,7 +9,7 @@ use std::process::ExitCode;
 pub fn classifier(a: TrainArgs) -> anyhow::Result<ExitCode> {
     mnv2::train::use_threads(a.run.threads);
     let mpi = a.mpi;
-    let mut settings = ClassifierSettings {
+    let settings = ClassifierSettings {
         data: a.data,
         val: a.val,
         init: a.init,
@@ -24,20 +24,14 @@ pub fn classifier(a: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     #[cfg(feature = "mpi")]
     return crate::mpi::run(|processes| {
-        settings.run.processes = processes;
         // Rank 0 reports; the others train silently.
-        let summary = if settings.run.processes.lead() {
-            mnv2::training::train_classifier(&settings, &mut crate::progress::Bar::default())?
-        } else {
-            mnv2::training::train_classifier(&settings, &mut mnv2::train::Silent)?
-        };
-        finish(summary)
+        let (mut bar, mut silent) = (crate::progress::Bar::default(), mnv2::train::Silent);
+        let progress: &mut dyn mnv2::train::Progress = if processes.lead() { &mut bar } else { &mut silent };
+        let run = mnv2::training::RunSettings { processes, ..settings.run };
+        finish(mnv2::training::train_classifier(&ClassifierSettings { run, ..settings }, progress)?)
     });
     #[cfg(not(feature = "mpi"))]
-    {
-        settings.run.processes = Default::default();
-        anyhow::bail!("this mnv2 was built without MPI: build it with `cargo build --release --features mpi`")
-    }
+    anyhow::bail!("this mnv2 was built without MPI: build it with `cargo build --release --features mpi`")
 }
 
 pub fn detector(a: TrainDetArgs) -> anyhow::Result<ExitCode> {

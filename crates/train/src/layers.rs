@@ -111,9 +111,7 @@ pub fn weight_grad(dw: &mut [f32], dy: &[f32], x: &[f32], cout: usize, cin: usiz
     if parts == 1 {
         return grad(0..p, dw);
     }
-    for part in range_partials(parts, p, cout * cin, grad) {
-        dw.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-    }
+    add_parts(dw, &range_partials(parts, p, cout * cin, grad));
 }
 
 /// Contiguous ranges a sum over `items` (pixels, or images) is split into: one per rayon thread.
@@ -132,15 +130,13 @@ pub fn sum_rows(sums: &mut [f32], rows: &[f32]) {
             s.iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
     };
-    for part in range_partials(thread_parts(n), n, len, add) {
-        sums.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-    }
+    add_parts(sums, &range_partials(thread_parts(n), n, len, add));
 }
 
 /// `dst` += each of `parts` in order.
-fn add_parts(dst: &mut [f32], parts: &[Vec<f32>]) {
+fn add_parts<T: Copy + std::ops::AddAssign>(dst: &mut [T], parts: &[Vec<T>]) {
     for p in parts {
-        dst.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        dst.iter_mut().zip(p).for_each(|(a, &b)| *a += b);
     }
 }
 
@@ -284,11 +280,8 @@ fn conv_backward_images(
     let Some(dx) = dx else {
         return conv_weight_grad_images(dw_hwio, dy, x, g);
     };
-    let mut dx = Some(dx);
     let (oh, ow) = g.out_hw();
-    if let Some(d) = dx.as_deref_mut() {
-        d.fill(0.0);
-    }
+    dx.fill(0.0);
     for n in 0..g.n {
         for oy in 0..oh {
             for ox in 0..ow {
@@ -302,9 +295,7 @@ fn conv_backward_images(
                             let r = ((ky * g.k + kx) * g.cin + i) * g.cout;
                             let xv = x[base + i];
                             dw_hwio[r..r + g.cout].iter_mut().zip(go).for_each(|(a, b)| *a += xv * b);
-                            if let Some(d) = dx.as_deref_mut() {
-                                d[base + i] += go.iter().zip(&hwio[r..r + g.cout]).map(|(a, b)| a * b).sum::<f32>();
-                            }
+                            dx[base + i] += go.iter().zip(&hwio[r..r + g.cout]).map(|(a, b)| a * b).sum::<f32>();
                         }
                     }
                 }
@@ -539,9 +530,7 @@ fn per_channel_sums(a: &[f32], b: &[f32], c: usize, add: impl Fn(&mut [f64], &[f
         add(s, &a[px.start * c..px.end * c], &b[px.start * c..px.end * c]);
     });
     let mut total = vec![0f64; 2 * c];
-    for s in &sums {
-        total.iter_mut().zip(s).for_each(|(t, v)| *t += v);
-    }
+    add_parts(&mut total, &sums);
     total
 }
 
@@ -597,24 +586,25 @@ fn gradient_sums(sums: &mut [f64], dy: &[f32], x_hat: &[f32], relu6: Option<(&[f
     let c = sums.len() / 2;
     let (sdy, sdyx) = sums.split_at_mut(c);
     for (g, xh) in dy.chunks_exact(c).zip(x_hat.chunks_exact(c)) {
-        let gate = |(v, h): (&f32, &f32)| (*v, *h);
+        let plain = g.iter().copied().zip(xh.iter().copied());
         match relu6 {
             Some((gamma, beta)) => {
-                let gated = g.iter().zip(xh).zip(gamma.iter().zip(beta)).map(|((&v, &h), (&ga, &be))| (relu6_gate(v, ga * h + be), h));
-                for ((a, b), (v, h)) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(gated) {
-                    *a += v as f64;
-                    *b += (v * h) as f64;
-                }
+                let gated = plain.zip(gamma.iter().zip(beta)).map(|((v, h), (&ga, &be))| (relu6_gate(v, ga * h + be), h));
+                add_gradient_pairs(sdy, sdyx, gated)
             }
-            None => {
-                for ((a, b), (v, h)) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(g.iter().zip(xh).map(gate)) {
-                    *a += v as f64;
-                    *b += (v * h) as f64;
-                }
-            }
+            None => add_gradient_pairs(sdy, sdyx, plain),
         }
     }
 }
+}
+
+/// One pixel's `(dy, x_hat)` pairs, channel by channel, into [`gradient_sums`]'s two sums.
+#[inline(always)]
+fn add_gradient_pairs(sdy: &mut [f64], sdyx: &mut [f64], pairs: impl Iterator<Item = (f32, f32)>) {
+    for ((a, b), (v, h)) in sdy.iter_mut().zip(sdyx.iter_mut()).zip(pairs) {
+        *a += v as f64;
+        *b += (v * h) as f64;
+    }
 }
 
 widest! {

@@ -337,9 +337,8 @@ impl TrainNet {
         let p = &self.params.tensors;
         let c = u.geom.cout;
         self.conv(i, x, y);
-        // In training mode the batch norm's pass applies the ReLU6 too.
-        let evaluating = bn.is_none();
         match bn {
+            // In training mode the batch norm's pass applies the ReLU6 too.
             Some(bc) => {
                 bn_train_forward_in_place(bc, y, &p[u.gamma], &p[u.beta], c, u.relu6, &*self.replicas);
                 let m = self.momentum;
@@ -348,10 +347,12 @@ impl TrainNet {
                     running.var[u.bn][ch] = (1.0 - m) * running.var[u.bn][ch] + m * bc.var_unbiased[ch];
                 }
             }
-            None => bn_eval_in_place(y, &p[u.gamma], &p[u.beta], &self.running.mean[u.bn], &self.running.var[u.bn], c),
-        }
-        if u.relu6 && evaluating {
-            relu6_forward(y);
+            None => {
+                bn_eval_in_place(y, &p[u.gamma], &p[u.beta], &self.running.mean[u.bn], &self.running.var[u.bn], c);
+                if u.relu6 {
+                    relu6_forward(y);
+                }
+            }
         }
     }
 

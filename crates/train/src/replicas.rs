@@ -68,6 +68,16 @@ pub fn add_in_order<T: Copy + Default + std::ops::Add<Output = T>>(gathered: &[T
     }
 }
 
+/// The examples of a batch of `batch` each of `count` processes takes; an error where they cannot
+/// be equal.
+pub fn shard_size(batch: usize, count: usize) -> Result<usize, crate::TrainError> {
+    if batch.is_multiple_of(count.max(1)) {
+        Ok(batch / count.max(1))
+    } else {
+        Err(crate::TrainError::Data(format!("a batch of {batch} cannot be split evenly over {count} processes")))
+    }
+}
+
 /// The shard of `batch` examples that process `index` of `count` takes: the `index`-th of
 /// `count` equal contiguous ranges (`batch` must be a multiple of `count`).
 pub fn shard(batch: usize, count: usize, index: usize) -> std::ops::Range<usize> {

@@ -1,12 +1,13 @@
 //! The step loop of a network trained end to end (a classifier or a detector): batches made on a
-//! worker thread two ahead of the compute (each process of a data-parallel run making its shard), the gradients of the task's loss, one optimizer update
-//! per parameter on the learning-rate schedule (weight decay where it applies, frozen parameters
-//! left alone) and the moving average of the weights. The state it keeps between steps (the
+//! worker thread two ahead of the compute (each process of a data-parallel run making its
+//! shard), the gradients of the task's loss, one optimizer update per parameter on the
+//! learning-rate schedule (weight decay where it applies, frozen parameters left alone) and the
+//! moving average of the weights. The state it keeps between steps (the
 //! optimizer's moments, the average) is saved and loaded with the network by [`NetSteps::save`].
 
 use crate::data::Rng;
 use crate::optim::{Optimizer, Schedule, State, ema_update, learning_rate, step};
-use crate::replicas::{Replicas, shard};
+use crate::replicas::{Replicas, shard, shard_size};
 use crate::trainer::{EpochTrained, Metric, Progress, Saved};
 use crate::{Grads, Params, TrainError, TrainNet};
 use std::path::Path;
@@ -120,10 +121,10 @@ impl NetSteps {
         let batch = self.hyper.batch;
         let batches = data.examples() / batch;
         let (count, index) = (net.replicas().count(), net.replicas().index());
-        if count > 1 && (!B::SEEDED || !batch.is_multiple_of(count)) {
-            let why = format!("a batch of {batch} cannot be split evenly over {count} processes");
-            return Err(TrainError::Data(if B::SEEDED { why } else { "this task trains in one process".into() }));
+        if count > 1 && !B::SEEDED {
+            return Err(TrainError::Data("this task trains in one process".into()));
         }
+        shard_size(batch, count)?;
         let mine = shard(batch, count, index);
         let mut order: Vec<usize> = (0..data.examples()).collect();
         rng.shuffle(&mut order);

@@ -103,13 +103,8 @@ impl FullTask {
         if train.items.len() < batch {
             return Err(TrainError::Data(format!("fewer training images than one batch of {batch}")).into());
         }
-        let processes = s.run.processes.0.count();
-        if !batch.is_multiple_of(processes) {
-            let why = format!("a batch of {batch} cannot be split evenly over {processes} processes");
-            return Err(TrainError::Data(why).into());
-        }
         // This process's network holds its shard of each batch.
-        let local = batch / processes;
+        let local = crate::train::replicas::shard_size(batch, s.run.processes.0.count())?;
         let classes = train.classes.len();
         let (mut net, input) = match &s.init {
             Some(init) => {
