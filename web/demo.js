@@ -60,26 +60,31 @@ async function show(source) {
   await run();
 }
 
+let latest = 0; // the number of the last run started
+
+// Runs the chosen task and model on the picture. A run that a newer one started while it waited
+// (for a model to load, or to paint) stops there: only the newest run shows its result.
 async function run() {
   if (!image) return;
-  const task = $('task').value;
-  const name = imageName;
+  const ticket = ++latest;
+  const [task, model, name] = [$('task').value, $('model').value, imageName];
   $('error').textContent = '';
   $('result').innerHTML = '';
   try {
-    const net = await engine(task, $('model').value);
+    const net = await engine(task, model);
+    if (ticket !== latest) return;
     status('working…');
     await paint();
+    if (ticket !== latest) return;
     const t0 = performance.now();
     const result = task === 'classify' ? classify(net)
       : task === 'segment' ? segment(net) : detect(net);
     const ms = performance.now() - t0;
     status(`${task}: ${ms.toFixed(0)} ms (image to result, one thread, kernels: ${kernelLevel()})`);
-    // For tests: what was run on which picture (a run started by a change of task or model can
-    // still be working on the previous picture).
-    window.mnv2Last = { task, model: $('model').value, image: name, ms, result };
+    // For tests: what was run on which picture.
+    window.mnv2Last = { task, model, image: name, ms, result };
   } catch (e) {
-    fail(e);
+    if (ticket === latest) fail(e);
   }
 }
 

@@ -28,8 +28,7 @@ try {
     await page.selectOption('#task', task);
     await page.selectOption('#model', model);
     await page.setInputFiles('#file', join(shared, 'images', image));
-    // Changing the task or model reruns the previous picture: wait for this picture's result,
-    // taken in the same call (a late run of the previous one may overwrite it afterwards).
+    // Changing the task or model reruns the previous picture: wait for this picture's result.
     const done = await page.waitForFunction(([task, image]) => {
       const error = document.querySelector('#error').textContent;
       const last = window.mnv2Last;
