@@ -11,6 +11,7 @@ pub fn main(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServeConfig {
         addr: a.addr,
         threads: a.threads,
+        instances: a.instances,
         precision: a.precision,
         max_batch: a.max_batch,
         max_wait: Duration::from_millis(a.max_wait_ms),

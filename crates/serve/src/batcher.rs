@@ -1,8 +1,8 @@
-//! One worker thread per model: it takes the first waiting request, gathers more up to
-//! `max_batch` (dynamic batching, as Triton's batcher does), runs them on the engine's own
-//! threads, and answers each through its one-shot channel; inference never runs on the async
-//! runtime. It waits for company (at most `max_wait`) only while other requests for the model are
-//! being received or decoded, so a lone client pays no batching delay.
+//! One worker thread per engine instance of a model: a free worker takes the first waiting
+//! request, gathers more up to `max_batch` (dynamic batching, as Triton's batcher does), runs them
+//! on its engine's own threads, and answers each through its one-shot channel; inference never
+//! runs on the async runtime. It waits for company (at most `max_wait`) only while other requests
+//! for the model are being received or decoded, so a lone client pays no batching delay.
 
 use crate::ServeConfig;
 use crate::api::ApiError;
@@ -10,9 +10,9 @@ use crate::metrics::Metrics;
 use crate::models::{Engine, TaskKind};
 use mnv2::image::Rgb8;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a request asks besides its image.
@@ -94,8 +94,10 @@ impl Drop for Arriving {
     }
 }
 
-/// Starts `engine`'s worker thread.
-pub(crate) fn spawn(name: String, engine: Engine, config: &ServeConfig, metrics: Arc<Metrics>) -> ModelHandle {
+/// Starts a worker thread for each of a model's `engines` (one or more instances of it), all
+/// taking batches from one queue.
+pub(crate) fn spawn(name: String, engines: Vec<Engine>, config: &ServeConfig, metrics: Arc<Metrics>) -> ModelHandle {
+    let engine = &engines[0];
     let capacity = config.queue;
     let (queue, jobs) = std::sync::mpsc::sync_channel(capacity.max(1));
     let waiting = Arc::new(AtomicUsize::new(0));
@@ -112,44 +114,59 @@ pub(crate) fn spawn(name: String, engine: Engine, config: &ServeConfig, metrics:
         capacity,
     };
     let (max_batch, max_wait) = (config.max_batch, config.max_wait);
-    std::thread::Builder::new()
-        .name(format!("mnv2-serve-{name}"))
-        .spawn(move || worker(engine, jobs, (max_batch, max_wait), (&waiting, &arriving), &metrics))
-        .expect("spawning a model worker thread");
+    let jobs = Arc::new(Mutex::new(jobs));
+    for (i, engine) in engines.into_iter().enumerate() {
+        let (jobs, waiting, arriving, metrics) = (jobs.clone(), waiting.clone(), arriving.clone(), metrics.clone());
+        std::thread::Builder::new()
+            .name(format!("mnv2-serve-{name}-{i}"))
+            .spawn(move || worker(engine, &jobs, (max_batch, max_wait), (&waiting, &arriving), &metrics))
+            .expect("spawning a model worker thread");
+    }
     handle
 }
 
 /// Batches until every sender is gone (the server has shut down).
 fn worker(
     mut engine: Engine,
-    jobs: Receiver<Job>,
+    jobs: &Mutex<Receiver<Job>>,
     (max_batch, max_wait): (usize, Duration),
     (waiting, arriving): (&AtomicUsize, &AtomicUsize),
     metrics: &Metrics,
 ) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        let deadline = Instant::now() + max_wait;
-        while batch.len() < max_batch {
-            if let Ok(job) = jobs.try_recv() {
-                batch.push(job);
-                continue;
-            }
-            let now = Instant::now();
-            if arriving.load(Ordering::SeqCst) == 0 || now >= deadline {
-                break;
-            }
-            // Company is on its way: wait for it in short steps (it may fail instead).
-            match jobs.recv_timeout((deadline - now).min(Duration::from_micros(200))) {
-                Ok(job) => batch.push(job),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
+    loop {
+        // The queue is held while a batch is gathered (nothing in there panics), and let go
+        // before it runs: each batch is one worker's, and a free worker gathers the next.
+        let next = gather(&jobs.lock().unwrap_or_else(|e| e.into_inner()), max_batch, max_wait, arriving);
+        let Some(batch) = next else { return };
         waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         metrics.batch(batch.len());
         run_batch(&mut engine, batch);
     }
+}
+
+/// The next batch: the first request to come, and up to `max_batch` with those already waiting
+/// or (for at most `max_wait`) on their way. None once the server has shut down.
+fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, arriving: &AtomicUsize) -> Option<Vec<Job>> {
+    let first = jobs.recv().ok()?;
+    let mut batch = vec![first];
+    let deadline = Instant::now() + max_wait;
+    while batch.len() < max_batch {
+        if let Ok(job) = jobs.try_recv() {
+            batch.push(job);
+            continue;
+        }
+        let now = Instant::now();
+        if arriving.load(Ordering::SeqCst) == 0 || now >= deadline {
+            break;
+        }
+        // Company is on its way: wait for it in short steps (it may fail instead).
+        match jobs.recv_timeout((deadline - now).min(Duration::from_micros(200))) {
+            Ok(job) => batch.push(job),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Some(batch)
 }
 
 fn run_batch(engine: &mut Engine, batch: Vec<Job>) {

@@ -8,8 +8,11 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub addr: SocketAddr,
-    /// Engine worker threads per model (0: one per core).
+    /// Engine worker threads per model instance (0: one per core).
     pub threads: usize,
+    /// Engines per model, each running its own batches (Triton's instance count): under load,
+    /// `cores` instances of one thread each keep every core on a batch of its own.
+    pub instances: usize,
     pub precision: mnv2::Precision,
     /// Most requests one engine batch gathers.
     pub max_batch: usize,
@@ -37,6 +40,7 @@ impl Default for ServeConfig {
         ServeConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             threads: 0,
+            instances: 1,
             precision: mnv2::Precision::Auto,
             max_batch: 8,
             max_wait: Duration::from_millis(2),
@@ -56,6 +60,9 @@ impl ServeConfig {
         let bad = |what: &str| Err(ServeError::Config(what.to_string()));
         if self.max_batch == 0 || self.max_batch > 256 {
             return bad("max batch must be 1 to 256");
+        }
+        if self.instances == 0 || self.instances > 64 {
+            return bad("instances must be 1 to 64");
         }
         if self.max_connections == 0 {
             return bad("max connections must be at least 1");

@@ -49,8 +49,10 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
     let metrics = Arc::new(metrics::Metrics::default());
     let mut handles = Vec::new();
     for spec in specs {
-        let engine = tokio::task::block_in_place(|| models::Engine::load(spec, &config))?;
-        handles.push(batcher::spawn(spec.name.clone(), engine, &config, metrics.clone()));
+        let engines = tokio::task::block_in_place(|| {
+            (0..config.instances).map(|_| models::Engine::load(spec, &config)).collect::<Result<Vec<_>, _>>()
+        })?;
+        handles.push(batcher::spawn(spec.name.clone(), engines, &config, metrics.clone()));
     }
     let state = api::State::new(handles, config.clone(), metrics);
     let app = api::router(state.clone());

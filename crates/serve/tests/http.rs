@@ -172,6 +172,40 @@ async fn concurrent_requests_share_engine_batches() {
     server.shutdown().await;
 }
 
+/// Two engine instances of one thread each take batches from one queue: every request is
+/// answered, each as the CLI's int8 classifier answers it (73.4375% Egyptian cat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_one_queue() {
+    let config = ServeConfig { instances: 2, threads: 1, max_batch: 4, ..local() };
+    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let addr = server.addr;
+    let cat = std::sync::Arc::new(image("cat.bmp"));
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let cat = cat.clone();
+            tokio::spawn(async move { post(addr, "/v1/models/cls/classify", "image/bmp", &cat).await })
+        })
+        .collect();
+    for c in clients {
+        let top = c.await.unwrap().json()["top"][0].clone();
+        assert_eq!(top["label"], "Egyptian cat");
+        assert_eq!(top["score"].as_f64(), Some(0.734375), "{top}");
+    }
+    let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
+    let line = metrics.lines().find(|l| l.starts_with("mnv2_batch_size_sum")).unwrap();
+    assert_eq!(line.rsplit(' ').next(), Some("16"), "{line}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_out_of_range_are_refused() {
+    let config = ServeConfig { instances: 0, ..local() };
+    match mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await {
+        Err(e) => assert_eq!(e.to_string(), "bad setting: instances must be 1 to 64"),
+        Ok(_) => panic!("zero instances were accepted"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_models_of_one_name_are_refused() {
     let twice = [spec("cls", "mobilenet_v2_1.0_224_quant.tflite"), spec("cls", "tf2_mobilenet_v2_1.0_224_ptq.tflite")];
