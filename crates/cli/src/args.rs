@@ -467,6 +467,10 @@ pub struct TrainArgs {
     /// Label smoothing of the cross-entropy targets.
     #[arg(long, default_value_t = 0.1, value_parser = crate::values::fraction)]
     pub label_smoothing: f32,
+    /// Smallest random crop, as a fraction of the image's area (default: 0.08 from scratch, as
+    /// the paper; 0.35 when fine-tuning with --init).
+    #[arg(long, value_parser = crate::values::area_fraction)]
+    pub min_crop_area: Option<f32>,
     /// Data-parallel across the ranks of an MPI job (`mpirun -np N mnv2 train --mpi ...`): each
     /// rank takes an equal shard of every batch, gradients are summed across ranks, rank 0 writes
     /// the files. Needs mnv2 built with `--features mpi`.

@@ -17,6 +17,7 @@ pub fn classifier(a: TrainArgs) -> anyhow::Result<ExitCode> {
         width: a.width,
         resolution: a.resolution,
         label_smoothing: a.label_smoothing,
+        min_crop_area: a.min_crop_area,
         run: a.run.settings(a.epochs, a.batch),
     };
     if !mpi {

@@ -44,6 +44,12 @@ pub fn fraction(s: &str) -> Result<f32, String> {
     if (0.0..1.0).contains(&v) { Ok(v) } else { Err("must be at least 0 and below 1".into()) }
 }
 
+/// A part of an area: above 0 and at most 1.
+pub fn area_fraction(s: &str) -> Result<f32, String> {
+    let v = finite(s)?;
+    if v > 0.0 && v <= 1.0 { Ok(v) } else { Err("must be above 0 and at most 1".into()) }
+}
+
 /// A moving-average decay in (0, 1).
 pub fn decay(s: &str) -> Result<f32, String> {
     let v = finite(s)?;

@@ -71,7 +71,7 @@ impl mnv2::Progress for PyProgress {
 #[pyfunction]
 #[pyo3(signature = (
     data, val, output, *, init=None, freeze_backbone=false, width=1.0, resolution=224,
-    label_smoothing=0.1, epochs=15, batch=32, optimizer="adamw".to_string(), lr=1e-3,
+    label_smoothing=0.1, min_crop_area=None, epochs=15, batch=32, optimizer="adamw".to_string(), lr=1e-3,
     schedule="cosine".to_string(), weight_decay=4e-5, ema=None, seed=1, threads=0, resume=false,
     allow_changes=false, stop_after=None, progress=None
 ))]
@@ -86,6 +86,7 @@ pub fn train(
     width: f32,
     resolution: u32,
     label_smoothing: f32,
+    min_crop_area: Option<f32>,
     epochs: usize,
     batch: usize,
     optimizer: String,
@@ -115,7 +116,8 @@ pub fn train(
         stop_after,
         ..RunSettings::new(output)
     };
-    let settings = ClassifierSettings { data, val, init, freeze_backbone, width, resolution, label_smoothing, run };
+    let settings =
+        ClassifierSettings { data, val, init, freeze_backbone, width, resolution, label_smoothing, min_crop_area, run };
     let mut reporter = PyProgress { callback: progress, error: None };
     let result = py.detach(|| train_classifier(&settings, &mut reporter));
     if let Some(e) = reporter.error {

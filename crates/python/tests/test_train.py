@@ -66,3 +66,5 @@ def test_training_errors_are_exceptions(tmp_path):
         mnv2.train(tmp_path / "none", tmp_path / "none", tmp_path / "m.safetensors", epochs=1)
     with pytest.raises(mnv2.Error, match="optimizer|adam"):
         mnv2.train(FLOWERS / "train", FLOWERS / "val", tmp_path / "m.safetensors", optimizer="lion", epochs=1)
+    with pytest.raises(mnv2.Error, match="crop area"):
+        mnv2.train(FLOWERS / "train", FLOWERS / "val", tmp_path / "m.safetensors", min_crop_area=0.0, epochs=1)

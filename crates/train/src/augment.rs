@@ -7,24 +7,36 @@ use mnv2_image::{Rgb8, resize_bilinear};
 /// A random crop covering `min_area..=1` of the image with aspect ratio in 3/4..4/3, resized to
 /// `size` x `size`; falls back to the whole image after ten tries.
 pub fn random_resized_crop(img: &Rgb8, size: usize, rng: &mut Rng, min_area: f32) -> Rgb8 {
-    let (w, h) = (img.width as f32, img.height as f32);
-    for _ in 0..10 {
-        let area = w * h * (min_area + (1.0 - min_area) * rng.uniform());
-        let log_ratio = (0.75f32).ln() + ((4.0f32 / 3.0).ln() - (0.75f32).ln()) * rng.uniform();
-        let ratio = log_ratio.exp();
-        let cw = (area * ratio).sqrt().round() as usize;
-        let ch = (area / ratio).sqrt().round() as usize;
-        if cw >= 1 && ch >= 1 && cw <= img.width && ch <= img.height {
-            let x0 = (rng.next_u64() % (img.width - cw + 1) as u64) as usize;
-            let y0 = (rng.next_u64() % (img.height - ch + 1) as u64) as usize;
+    match crop_box(img.width, img.height, rng, min_area) {
+        Some((x0, y0, cw, ch)) => {
             let mut data = Vec::with_capacity(cw * ch * 3);
             for y in y0..y0 + ch {
                 data.extend_from_slice(&img.data[(y * img.width + x0) * 3..(y * img.width + x0 + cw) * 3]);
             }
-            return resize_bilinear(&Rgb8::new(cw, ch, data), size, size);
+            resize_bilinear(&Rgb8::new(cw, ch, data), size, size)
+        }
+        None => resize_bilinear(img, size, size),
+    }
+}
+
+/// The box (x, y, width, height) of a random crop of a `w` x `h` image: an area drawn uniformly in
+/// `min_area..1` of the image's, a log-uniform aspect ratio in 3/4..4/3; None when ten draws
+/// did not fit.
+fn crop_box(w: usize, h: usize, rng: &mut Rng, min_area: f32) -> Option<(usize, usize, usize, usize)> {
+    let whole = w as f32 * h as f32;
+    for _ in 0..10 {
+        let area = whole * (min_area + (1.0 - min_area) * rng.uniform());
+        let log_ratio = (0.75f32).ln() + ((4.0f32 / 3.0).ln() - (0.75f32).ln()) * rng.uniform();
+        let ratio = log_ratio.exp();
+        let cw = (area * ratio).sqrt().round() as usize;
+        let ch = (area / ratio).sqrt().round() as usize;
+        if cw >= 1 && ch >= 1 && cw <= w && ch <= h {
+            let x0 = (rng.next_u64() % (w - cw + 1) as u64) as usize;
+            let y0 = (rng.next_u64() % (h - ch + 1) as u64) as usize;
+            return Some((x0, y0, cw, ch));
         }
     }
-    resize_bilinear(img, size, size)
+    None
 }
 
 /// Mirror left-right.
@@ -73,5 +85,24 @@ mod tests {
         let mut g = Rgb8::new(2, 1, vec![100, 100, 100, 100, 100, 100]);
         color_jitter(&mut g, &mut rng, 0.0);
         assert_eq!(g.data, vec![100; 6]);
+    }
+
+    /// Crops stay inside the image and cover at least `min_area` of it (less the rounding of
+    /// their sides, at most half a pixel each), reaching down near that bound.
+    #[test]
+    fn crops_cover_at_least_the_smallest_area() {
+        let (w, h) = (300, 200);
+        for min_area in [0.08f32, 0.35, 0.6] {
+            let mut rng = Rng(11);
+            let mut smallest = f32::MAX;
+            for _ in 0..2000 {
+                let Some((x0, y0, cw, ch)) = crop_box(w, h, &mut rng, min_area) else { continue };
+                assert!(x0 + cw <= w && y0 + ch <= h, "({x0}, {y0}, {cw}, {ch}) outside {w}x{h}");
+                let least = ((cw as f32 + 0.5) * (ch as f32 + 0.5)) / (w * h) as f32;
+                assert!(least >= min_area, "{cw}x{ch} under {min_area} of {w}x{h}");
+                smallest = smallest.min((cw * ch) as f32 / (w * h) as f32);
+            }
+            assert!(smallest < min_area + 0.02, "smallest crop {smallest} for {min_area}");
+        }
     }
 }

@@ -130,6 +130,7 @@ def train(
     width: float = 1.0,
     resolution: int = 224,
     label_smoothing: float = 0.1,
+    min_crop_area: Optional[float] = None,
     epochs: int = 15,
     batch: int = 32,
     optimizer: str = "adamw",
