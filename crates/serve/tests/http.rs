@@ -149,24 +149,11 @@ async fn concurrent_requests_share_engine_batches() {
     let config = ServeConfig { max_wait: Duration::from_millis(300), max_batch: 8, ..local() };
     let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
     let addr = server.addr;
-    let cat = std::sync::Arc::new(image("cat.bmp"));
-    let clients: Vec<_> = (0..8)
-        .map(|_| {
-            let cat = cat.clone();
-            tokio::spawn(async move { post(addr, "/v1/models/cls/classify", "image/bmp", &cat).await })
-        })
-        .collect();
-    for c in clients {
-        let a = c.await.unwrap();
+    for a in classify_cat_at_once(addr, 8).await {
         assert_eq!(a.json()["top"][0]["label"], "Egyptian cat");
     }
-    let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
-    let value = |name: &str| -> f64 {
-        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
     // Eight requests in fewer than eight batches: some batch held several.
-    let (batches, requests) = (value("mnv2_batch_size_count"), value("mnv2_batch_size_sum"));
+    let (batches, requests) = (metric(addr, "mnv2_batch_size_count").await, metric(addr, "mnv2_batch_size_sum").await);
     assert_eq!(requests, 8.0);
     assert!(batches < 8.0, "{batches} batches for 8 concurrent requests");
     server.shutdown().await;
@@ -179,22 +166,36 @@ async fn instances_share_one_queue() {
     let config = ServeConfig { instances: 2, threads: 1, max_batch: 4, ..local() };
     let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
     let addr = server.addr;
+    for a in classify_cat_at_once(addr, 16).await {
+        let top = a.json()["top"][0].clone();
+        assert_eq!(top["label"], "Egyptian cat");
+        assert_eq!(top["score"].as_f64(), Some(0.734375), "{top}");
+    }
+    assert_eq!(metric(addr, "mnv2_batch_size_sum").await, 16.0);
+    server.shutdown().await;
+}
+
+/// `clients` concurrent requests to classify cat.bmp with model `cls`; their answers.
+async fn classify_cat_at_once(addr: std::net::SocketAddr, clients: usize) -> Vec<Answer> {
     let cat = std::sync::Arc::new(image("cat.bmp"));
-    let clients: Vec<_> = (0..16)
+    let sent: Vec<_> = (0..clients)
         .map(|_| {
             let cat = cat.clone();
             tokio::spawn(async move { post(addr, "/v1/models/cls/classify", "image/bmp", &cat).await })
         })
         .collect();
-    for c in clients {
-        let top = c.await.unwrap().json()["top"][0].clone();
-        assert_eq!(top["label"], "Egyptian cat");
-        assert_eq!(top["score"].as_f64(), Some(0.734375), "{top}");
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await.unwrap());
     }
+    answers
+}
+
+/// The value of the first `/metrics` line that starts with `name`.
+async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
     let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
-    let line = metrics.lines().find(|l| l.starts_with("mnv2_batch_size_sum")).unwrap();
-    assert_eq!(line.rsplit(' ').next(), Some("16"), "{line}");
-    server.shutdown().await;
+    let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
