@@ -1,7 +1,7 @@
 //! Routes, request parsing and error answers.
 
 use crate::ServeConfig;
-use crate::batcher::{Answer, ModelHandle, Params};
+use crate::batcher::{Answer, Input, ModelHandle, Params};
 use crate::metrics::Metrics;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, MatchedPath, Multipart, Path, Query, Request};
@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mnv2::image::Rgb8;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,6 +139,16 @@ async fn models(axum::extract::State(state): axum::extract::State<State>) -> imp
     Json(json!({"models": list}))
 }
 
+/// A request's image decoded within `limits` and, for a classifier, prepared (input size and
+/// crop); a bad one is a 400.
+pub(crate) fn decode(bytes: &[u8], limits: &mnv2::Limits, prepare: Option<(usize, f32)>) -> Result<Rgb8, ApiError> {
+    let image = mnv2::image::decode_rgb_within(bytes, "the image", limits).and_then(|image| match prepare {
+        Some((size, crop)) => mnv2::image::prepare(&image, size, crop),
+        None => Ok(image),
+    });
+    image.map_err(|e| ApiError::bad_image(e.to_string()))
+}
+
 /// `POST /v1/models/{name}/{task}`: decode, queue, wait for the batch, answer.
 async fn infer(
     axum::extract::State(state): axum::extract::State<State>,
@@ -158,20 +169,19 @@ async fn infer(
     let _arriving = model.arriving();
     let bytes = read_image_bytes(req, &shared.config).await?;
     let (limits, prepare) = (shared.config.limits, model.classifier_input);
-    // Decoded (and for classifiers cropped and resized) on the blocking pool, a few per core.
-    let _decoding = shared.decoding.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
-    let image = tokio::task::spawn_blocking(move || {
-        let image = mnv2::image::decode_rgb_within(&bytes, "the image", &limits)?;
-        match prepare {
-            Some((size, crop)) => mnv2::image::prepare(&image, size, crop),
-            None => Ok(image),
-        }
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::bad_image(e.to_string()))?;
+    let input = if shared.config.threads == 1 {
+        // One-thread engines decode their own batches: one job per core, no time slices shared
+        // between decoding and inference (with --instances <cores>, the most throughput).
+        Input::Encoded { bytes: bytes.to_vec(), limits, prepare }
+    } else {
+        // Decoded (and for classifiers cropped and resized) on the blocking pool, a few per core,
+        // while the engine's threads run batches.
+        let _decoding = shared.decoding.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        let decoded = tokio::task::spawn_blocking(move || decode(&bytes, &limits, prepare));
+        Input::Decoded(decoded.await.map_err(|e| ApiError::internal(e.to_string()))??)
+    };
     let (reply, answer) = tokio::sync::oneshot::channel();
-    if model.submit(image, params, reply).is_err() {
+    if model.submit(input, params, reply).is_err() {
         return Err(ApiError::busy(format!("model {name:?} is busy: try again")));
     }
     match answer.await.map_err(|_| ApiError::internal("the model worker stopped".into()))?? {

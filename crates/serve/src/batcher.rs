@@ -34,7 +34,23 @@ pub(crate) enum Answer {
 
 pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<Answer, ApiError>>;
 
+/// A request's image as it is queued.
+pub(crate) enum Input {
+    /// Decoded (and for classifiers prepared) on the blocking pool.
+    Decoded(Rgb8),
+    /// The request's bytes, for the worker to decode within `limits` and prepare (classifiers:
+    /// input size and crop) just before its batch runs.
+    Encoded { bytes: Vec<u8>, limits: mnv2::Limits, prepare: Option<(usize, f32)> },
+}
+
 struct Job {
+    input: Input,
+    params: Params,
+    reply: Reply,
+}
+
+/// A job whose image is decoded.
+struct Ready {
     image: Rgb8,
     params: Params,
     reply: Reply,
@@ -58,12 +74,12 @@ pub(crate) struct ModelHandle {
 
 impl ModelHandle {
     /// Queues a request; `Err` gives the reply back when the queue is full.
-    pub fn submit(&self, image: Rgb8, params: Params, reply: Reply) -> Result<(), Reply> {
+    pub fn submit(&self, input: Input, params: Params, reply: Reply) -> Result<(), Reply> {
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.capacity {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(reply);
         }
-        match self.queue.try_send(Job { image, params, reply }) {
+        match self.queue.try_send(Job { input, params, reply }) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -144,6 +160,21 @@ fn worker(
     }
 }
 
+/// The job with its image decoded, or None once its error is answered (400).
+fn decode(job: Job) -> Option<Ready> {
+    let Job { input, params, reply } = job;
+    match input {
+        Input::Decoded(image) => Some(Ready { image, params, reply }),
+        Input::Encoded { bytes, limits, prepare } => match crate::api::decode(&bytes, &limits, prepare) {
+            Ok(image) => Some(Ready { image, params, reply }),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                None
+            }
+        },
+    }
+}
+
 /// The next batch: the first request to come, and up to `max_batch` with those already waiting
 /// or (for at most `max_wait`) on their way. None once the server has shut down.
 fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, arriving: &AtomicUsize) -> Option<Vec<Job>> {
@@ -169,17 +200,24 @@ fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, arriving: 
     Some(batch)
 }
 
+/// Runs a batch; images still encoded are decoded first (a classifier's all together, small once
+/// prepared; a segmenter's or detector's one at a time, as each runs, since they stay full-size).
 fn run_batch(engine: &mut Engine, batch: Vec<Job>) {
     match engine {
-        Engine::Classify(c) => classify(c, batch),
+        Engine::Classify(c) => {
+            let ready: Vec<Ready> = batch.into_iter().filter_map(decode).collect();
+            if !ready.is_empty() {
+                classify(c, ready);
+            }
+        }
         Engine::Segment(s) => {
-            for job in batch {
+            for job in batch.into_iter().filter_map(decode) {
                 let answer = segment(s, &job.image, job.params);
                 let _ = job.reply.send(answer);
             }
         }
         Engine::Detect(d) => {
-            for job in batch {
+            for job in batch.into_iter().filter_map(decode) {
                 let answer = detect(d, &job.image, job.params);
                 let _ = job.reply.send(answer);
             }
@@ -189,7 +227,7 @@ fn run_batch(engine: &mut Engine, batch: Vec<Job>) {
 
 /// The batch through the classifier in one engine run (the images arrive cropped and resized to
 /// the input, see [`ModelHandle::classifier_input`]).
-fn classify(c: &mut mnv2::Classifier, batch: Vec<Job>) {
+fn classify(c: &mut mnv2::Classifier, batch: Vec<Ready>) {
     let top = batch.iter().map(|j| j.params.top).max().unwrap_or(1);
     let inputs: Vec<&[u8]> = batch.iter().map(|j| j.image.data.as_slice()).collect();
     match c.classify_prepared(&inputs, top) {

@@ -8,7 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub addr: SocketAddr,
-    /// Engine worker threads per model instance (0: one per core).
+    /// Engine worker threads per model instance (0: one per core). With 1, each instance's
+    /// worker also decodes its batch's images (else they are decoded on the blocking pool).
     pub threads: usize,
     /// Engines per model, each running its own batches (Triton's instance count): under load,
     /// `cores` instances of one thread each keep every core on a batch of its own.

@@ -159,8 +159,9 @@ async fn concurrent_requests_share_engine_batches() {
     server.shutdown().await;
 }
 
-/// Two engine instances of one thread each take batches from one queue: every request is
-/// answered, each as the CLI's int8 classifier answers it (73.4375% Egyptian cat).
+/// Two engine instances of one thread each take batches from one queue and decode their own
+/// images: every request is answered, each as the CLI's int8 classifier answers it (73.4375%
+/// Egyptian cat), and an image that does not decode is a 400 from the worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_share_one_queue() {
     let config = ServeConfig { instances: 2, threads: 1, max_batch: 4, ..local() };
@@ -172,6 +173,9 @@ async fn instances_share_one_queue() {
         assert_eq!(top["score"].as_f64(), Some(0.734375), "{top}");
     }
     assert_eq!(metric(addr, "mnv2_batch_size_sum").await, 16.0);
+    let bad = post(addr, "/v1/models/cls/classify", "image/jpeg", b"\xff\xd8\xff not a jpeg").await;
+    assert_eq!(bad.status, 400, "{:?}", bad.json());
+    assert_eq!(post(addr, "/v1/models/cls/classify", "image/bmp", &image("cat.bmp")).await.status, 200);
     server.shutdown().await;
 }
 
