@@ -168,14 +168,14 @@ async fn infer(
     let params = params(&query)?;
     let _arriving = model.arriving();
     let bytes = read_image_bytes(req, &shared.config).await?;
-    let (limits, prepare) = (shared.config.limits, model.classifier_input);
     let input = if shared.config.threads == 1 {
         // One-thread engines decode their own batches: one job per core, no time slices shared
         // between decoding and inference (with --instances <cores>, the most throughput).
-        Input::Encoded { bytes: bytes.to_vec(), limits, prepare }
+        Input::Encoded(bytes)
     } else {
         // Decoded (and for classifiers cropped and resized) on the blocking pool, a few per core,
         // while the engine's threads run batches.
+        let (limits, prepare) = (shared.config.limits, model.classifier_input);
         let _decoding = shared.decoding.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
         let decoded = tokio::task::spawn_blocking(move || decode(&bytes, &limits, prepare));
         Input::Decoded(decoded.await.map_err(|e| ApiError::internal(e.to_string()))??)

@@ -38,9 +38,9 @@ pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<Answer, ApiError>>;
 pub(crate) enum Input {
     /// Decoded (and for classifiers prepared) on the blocking pool.
     Decoded(Rgb8),
-    /// The request's bytes, for the worker to decode within `limits` and prepare (classifiers:
-    /// input size and crop) just before its batch runs.
-    Encoded { bytes: Vec<u8>, limits: mnv2::Limits, prepare: Option<(usize, f32)> },
+    /// The request's bytes, for the worker to decode (within the server's limits, and prepared
+    /// as its engine takes them) just before its batch runs.
+    Encoded(axum::body::Bytes),
 }
 
 struct Job {
@@ -129,13 +129,13 @@ pub(crate) fn spawn(name: String, engines: Vec<Engine>, config: &ServeConfig, me
         arriving: arriving.clone(),
         capacity,
     };
-    let (max_batch, max_wait) = (config.max_batch, config.max_wait);
+    let (max_batch, max_wait, limits) = (config.max_batch, config.max_wait, config.limits);
     let jobs = Arc::new(Mutex::new(jobs));
     for (i, engine) in engines.into_iter().enumerate() {
         let (jobs, waiting, arriving, metrics) = (jobs.clone(), waiting.clone(), arriving.clone(), metrics.clone());
         std::thread::Builder::new()
             .name(format!("mnv2-serve-{name}-{i}"))
-            .spawn(move || worker(engine, &jobs, (max_batch, max_wait), (&waiting, &arriving), &metrics))
+            .spawn(move || worker(engine, &jobs, (max_batch, max_wait, limits), (&waiting, &arriving), &metrics))
             .expect("spawning a model worker thread");
     }
     handle
@@ -145,7 +145,7 @@ pub(crate) fn spawn(name: String, engines: Vec<Engine>, config: &ServeConfig, me
 fn worker(
     mut engine: Engine,
     jobs: &Mutex<Receiver<Job>>,
-    (max_batch, max_wait): (usize, Duration),
+    (max_batch, max_wait, limits): (usize, Duration, mnv2::Limits),
     (waiting, arriving): (&AtomicUsize, &AtomicUsize),
     metrics: &Metrics,
 ) {
@@ -156,16 +156,17 @@ fn worker(
         let Some(batch) = next else { return };
         waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         metrics.batch(batch.len());
-        run_batch(&mut engine, batch);
+        run_batch(&mut engine, batch, &limits);
     }
 }
 
-/// The job with its image decoded, or None once its error is answered (400).
-fn decode(job: Job) -> Option<Ready> {
+/// The job with its image decoded within `limits` (and `prepare`d for a classifier), or None
+/// once its error is answered (400).
+fn decode(job: Job, limits: &mnv2::Limits, prepare: Option<(usize, f32)>) -> Option<Ready> {
     let Job { input, params, reply } = job;
     match input {
         Input::Decoded(image) => Some(Ready { image, params, reply }),
-        Input::Encoded { bytes, limits, prepare } => match crate::api::decode(&bytes, &limits, prepare) {
+        Input::Encoded(bytes) => match crate::api::decode(&bytes, limits, prepare) {
             Ok(image) => Some(Ready { image, params, reply }),
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -202,7 +203,9 @@ fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, arriving: 
 
 /// Runs a batch; images still encoded are decoded first (a classifier's all together, small once
 /// prepared; a segmenter's or detector's one at a time, as each runs, since they stay full-size).
-fn run_batch(engine: &mut Engine, batch: Vec<Job>) {
+fn run_batch(engine: &mut Engine, batch: Vec<Job>, limits: &mnv2::Limits) {
+    let prepare = engine.classifier_input();
+    let decode = |job| decode(job, limits, prepare);
     match engine {
         Engine::Classify(c) => {
             let ready: Vec<Ready> = batch.into_iter().filter_map(decode).collect();
