@@ -2,8 +2,8 @@
 //! worker thread two ahead of the compute (each process of a data-parallel run making its
 //! shard), the gradients of the task's loss, one optimizer update per parameter on the
 //! learning-rate schedule (weight decay where it applies, frozen parameters left alone) and the
-//! moving average of the weights. The state it keeps between steps (the
-//! optimizer's moments, the average) is saved and loaded with the network by [`NetSteps::save`].
+//! moving average of the weights. The state it keeps between steps (the optimizer's moments, the
+//! average) is saved and loaded with the network by [`NetSteps::save`].
 
 use crate::data::Rng;
 use crate::optim::{Optimizer, Schedule, State, ema_update, learning_rate, step};
