@@ -86,9 +86,10 @@ pub(crate) fn checked_decoder<'a>(
 /// fills a cut-off scan with grey and reports nothing, so this is the only sign of truncation.
 /// Entropy-coded data never holds FF followed by a marker code (FF bytes are stuffed as FF 00),
 /// so the last start-of-scan marker (FF DA) must come before the last end-of-image marker;
-/// markers inside an embedded EXIF thumbnail come before the main image's scans.
+/// markers inside an embedded EXIF thumbnail come before the main image's scans. (The search
+/// goes from the end over the FF bytes only: the scan's data is most of the file.)
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last = |code: u8| bytes.windows(2).rposition(|w| w == [0xFF, code]);
+    let last = |code: u8| memchr::memrchr_iter(0xFF, bytes).find(|&i| bytes.get(i + 1) == Some(&code));
     match (last(0xDA), last(0xD9)) {
         (Some(scan), Some(end)) => end > scan,
         _ => false,
