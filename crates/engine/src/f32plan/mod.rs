@@ -130,6 +130,13 @@ pub struct F32Engine {
     serial: Threads,
 }
 
+/// Whether [`F32Engine::run_inner`] runs the classifier, or leaves it to run over the whole batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Classify {
+    Now,
+    Later,
+}
+
 /// Reusable activation memory for one batch size.
 pub struct F32Session {
     batch: usize,
@@ -272,7 +279,8 @@ impl F32Engine {
         let F32Session { act: [a, b], scratch, pooled, head, tap, last_in_first, .. } = session;
         if batch == 1 {
             // The calling thread runs the steps and takes part in each one's parallel loop.
-            *last_in_first = self.run_inner(&self.threads, [a, b], scratch, pooled, head, tap, input, output);
+            *last_in_first =
+                self.run_inner(&self.threads, [a, b], scratch, pooled, head, tap, input, output, Classify::Now);
         } else {
             // Whole images per worker: no synchronisation inside an image, so batches scale with
             // the threads (each image's arithmetic is the same as alone, so results are too).
@@ -292,9 +300,15 @@ impl F32Engine {
                 let lane = if lanes.len() == batch { img } else { Threads::worker_index() };
                 let mut lane = lanes[lane % lanes.len()].lock().unwrap_or_else(|e| e.into_inner());
                 let (a, b) = &mut *lane;
-                self.run_inner(&self.serial, [a, b], scratch, p, h, t, x, o)
+                self.run_inner(&self.serial, [a, b], scratch, p, h, t, x, o, Classify::Later)
             });
             *last_in_first = flags.first().copied().unwrap_or(false);
+            // The classifier over the whole batch's pooled features at once: its weights (5 MB
+            // for 1280 x 1000) stream from memory once per batch, not once per image; each
+            // score is the same sum as alone.
+            if let Some(w) = self.classifier() {
+                self.pointwise(&self.threads, pooled, w, None, Clamp::NONE, output);
+            }
         }
         if self.softmax {
             softmax_in_place(output, self.classes);
@@ -315,6 +329,7 @@ impl F32Engine {
         tap: &mut [f32],
         input: &[f32],
         output: &mut [f32],
+        classify: Classify,
     ) -> bool {
         let mut last_in_first = false;
         let first = a.as_ptr();
@@ -343,7 +358,11 @@ impl F32Engine {
                 }
                 Step::Pool { channels } => global_avg_pool(&cur[..cur_len], *channels, &mut pooled[..*channels]),
                 Step::HeadPool { w } => self.head_pool(th, w, &cur[..cur_len], next, &mut pooled[..w.n()]),
-                Step::Classifier { w } => self.pointwise(th, pooled, w, None, Clamp::NONE, output),
+                Step::Classifier { w } => {
+                    if classify == Classify::Now {
+                        self.pointwise(th, pooled, w, None, Clamp::NONE, output)
+                    }
+                }
                 Step::DeepLab(h) => self.deeplab_head(th, h, &cur[..cur_len], head, output),
                 Step::Tap { w } => {
                     let len = cur_len / w.k() * w.n();
@@ -430,6 +449,13 @@ impl F32Engine {
         th.for_chunks(out, ow * layer.shape.channels, |r, row| {
             dwconv3x3(self.isa, layer, input, r..r + 1, row);
         });
+    }
+
+    fn classifier(&self) -> Option<&PackedB> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Classifier { w } => Some(w),
+            _ => None,
+        })
     }
 
     fn ssd(&self) -> Option<&SsdHead> {
