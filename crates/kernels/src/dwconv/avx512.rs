@@ -42,33 +42,40 @@ pub(super) unsafe fn rows_avx512(
     let (s, d, in_w) = (shape.stride, shape.dilation, shape.in_w);
     let clamp_v = (_mm512_set1_ps(clamp.lo), _mm512_set1_ps(clamp.hi));
     let (ox_lo, ox_hi) = (shape.interior_columns().start, shape.interior_columns().end);
-    for (ro, oy) in rows.clone().enumerate() {
-        // Per kernel row: its first element and column step; rows outside the image read zeros.
-        let taps: [(*const f32, usize); 3] = std::array::from_fn(|ky| {
-            let iy = (oy * s + ky * d) as isize - pt as isize;
-            if iy >= 0 && (iy as usize) < shape.in_h {
-                (input[shape.row_start(iy as usize, input.len(), row0)..].as_ptr(), c)
-            } else {
-                (ZEROS.as_ptr(), 0)
-            }
-        });
-        let out_row = &mut out[ro * ow * c..(ro + 1) * ow * c];
-        for ch in (0..c16).step_by(16) {
-            // SAFETY: ch + 16 <= c; weights hold 9 * c, bias c; input rows hold in_w * c floats
-            // and every column read is checked (edges) or inside by `interior_columns`; zero
-            // rows have step 0; out_row holds ow * c.
-            unsafe {
-                let mut blk = Block16 {
-                    w: [_mm512_setzero_ps(); 9],
-                    bias: _mm512_loadu_ps(bias.as_ptr().add(ch)),
-                    lo: clamp_v.0,
-                    hi: clamp_v.1,
-                };
-                for (t, wt) in blk.w.iter_mut().enumerate() {
-                    *wt = _mm512_loadu_ps(w.as_ptr().add(t * c + ch));
+    // Per output row and kernel row: the input row's first element and column step; rows
+    // outside the image read zeros.
+    let row_taps: Vec<[(*const f32, usize); 3]> = rows
+        .clone()
+        .map(|oy| {
+            std::array::from_fn(|ky| {
+                let iy = (oy * s + ky * d) as isize - pt as isize;
+                if iy >= 0 && (iy as usize) < shape.in_h {
+                    (input[shape.row_start(iy as usize, input.len(), row0)..].as_ptr(), c)
+                } else {
+                    (ZEROS.as_ptr(), 0)
                 }
+            })
+        })
+        .collect();
+    // Channel blocks outside, rows inside: a block's weights stay in registers and its three
+    // input rows in L1 while it runs down the rows.
+    for ch in (0..c16).step_by(16) {
+        // SAFETY: ch + 16 <= c; weights hold 9 * c, bias c; input rows hold in_w * c floats
+        // and every column read is checked (edges) or inside by `interior_columns`; zero
+        // rows have step 0; `out` holds rows.len() * ow * c.
+        unsafe {
+            let mut blk = Block16 {
+                w: [_mm512_setzero_ps(); 9],
+                bias: _mm512_loadu_ps(bias.as_ptr().add(ch)),
+                lo: clamp_v.0,
+                hi: clamp_v.1,
+            };
+            for (t, wt) in blk.w.iter_mut().enumerate() {
+                *wt = _mm512_loadu_ps(w.as_ptr().add(t * c + ch));
+            }
+            for (ro, taps) in row_taps.iter().enumerate() {
                 let rows3 = taps.map(|(p, step)| (if step == 0 { p } else { p.add(ch) }, step));
-                let dst = out_row.as_mut_ptr().add(ch);
+                let dst = out.as_mut_ptr().add(ro * ow * c + ch);
                 // Edge columns (taps outside read zeros), two chains at a time on each side.
                 let geometry = (s, d, pl, in_w);
                 for side in [0..ox_lo, ox_hi..ow] {
