@@ -40,6 +40,13 @@ def rss_kb(pid):
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process (all its threads) has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start(cmd, port):
     p = subprocess.Popen([c.replace("{port}", str(port)) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1/models/cls/classify"
@@ -77,8 +84,10 @@ def main():
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model_name = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
     print(f"CPU: {model_name}, {os.cpu_count()} cores; {a.seconds} s per run; image {a.image}")
-    print("| model | clients | server | requests/s | p50 ms | p99 ms | errors | RSS now / peak MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    # CPU ms per request: the server's CPU time over the run per answered request, a measure of
+    # its cost that the host's other load moves less than it moves throughput.
+    print("| model | clients | server | requests/s | p50 ms | p99 ms | errors | CPU ms / request | RSS now / peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for precision in ["int8", "fp32"]:
         for c in clients:
             for i, (prec, name, cmd) in enumerate(CONFIGS):
@@ -88,12 +97,14 @@ def main():
                 p, url = start(cmd, port)
                 try:
                     load(url, c, 3)  # warm up
+                    cpu0 = cpu_seconds(p.pid)
                     rps, p50, p99, errors, ok = load(url, c, a.seconds)
+                    cpu_ms = (cpu_seconds(p.pid) - cpu0) * 1e3 / max(ok, 1)
                     now, peak = rss_kb(p.pid)
                 finally:
                     p.terminate()
                     p.wait(timeout=30)
-                print(f"| {prec} | {c} | {name} | {rps:.1f} | {p50:.1f} | {p99:.1f} | {errors} | {now / 1024:.0f} / {peak / 1024:.0f} |", flush=True)
+                print(f"| {prec} | {c} | {name} | {rps:.1f} | {p50:.1f} | {p99:.1f} | {errors} | {cpu_ms:.1f} | {now / 1024:.0f} / {peak / 1024:.0f} |", flush=True)
 
 
 main()

@@ -21,7 +21,7 @@ pub use crop::{central_crop, central_crop_box, resize_then_crop};
 pub use decode::{check_image, decode_rgb, decode_rgb_within, load_rgb, load_rgb_within};
 pub use mnv2_limits::{LimitError, Limits};
 pub use paths::image_paths;
-pub use resize::{HORIZONTAL_VARIANTS, VERTICAL_VARIANTS, resize_bilinear, resize_bilinear_at};
+pub use resize::{resize_bilinear, resize_bilinear_at};
 pub use resize_tf1::resize_bilinear_tf1;
 pub use save::{encode_png, load_gray, save_gray_png, save_png};
 

@@ -1,7 +1,7 @@
 //! Compute kernels for MobileNetV2, NHWC: float32 (`gemm`, `dwconv`, `conv`, `pool`), 8-bit
 //! integer with TFLite's exact requantization (`q8`), segmentation's resize + argmax
-//! (`upsample`), the pointwise conv's weight gradient for training (`wgrad`), and the machine's
-//! measured multiply-add peak (`peak`).
+//! (`upsample`), PIL's bilinear resize of the input images (`resize`), the pointwise conv's
+//! weight gradient for training (`wgrad`), and the machine's measured multiply-add peak (`peak`).
 //!
 //! Each kernel family keeps a textbook reference beside the fast code, and tests that compare the
 //! two on many shapes. Instruction sets are explicit levels ([`Isa`]: scalar, avx2, avx512,
@@ -18,6 +18,7 @@ pub mod isa;
 pub mod peak;
 pub mod pool;
 pub mod q8;
+pub mod resize;
 #[cfg(target_arch = "wasm32")]
 mod simd128;
 pub mod upsample;
@@ -27,7 +28,7 @@ pub use isa::Isa;
 
 /// Every kernel family and the levels it has its own code for (the others run the highest of
 /// these below them).
-pub const FAMILIES: [(&str, &[Isa]); 9] = [
+pub const FAMILIES: [(&str, &[Isa]); 11] = [
     ("f32 gemm", &gemm::VARIANTS),
     ("f32 depthwise 3x3", &dwconv::VARIANTS),
     ("f32 stem conv", &conv::VARIANTS),
@@ -37,6 +38,8 @@ pub const FAMILIES: [(&str, &[Isa]); 9] = [
     ("int8 table lookup", &q8::table::VARIANTS),
     ("int8 requantization", &q8::requant_vec::VARIANTS),
     ("f32 pointwise weight gradient", &wgrad::VARIANTS),
+    ("u8 RGB resize, horizontal pass", &resize::HORIZONTAL_VARIANTS),
+    ("u8 RGB resize, vertical pass", &resize::VERTICAL_VARIANTS),
 ];
 
 /// Lower and upper clamp applied after a kernel's sum (ReLU6 is `Clamp::RELU6`).
