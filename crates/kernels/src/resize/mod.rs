@@ -6,6 +6,8 @@
 //! so the vector passes may add a window's products in any order and still give PIL's bytes.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod reference;
 #[cfg(test)]
@@ -18,9 +20,9 @@ use crate::isa::pick;
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-/// The levels the horizontal pass has its own code for: `vpermb` (VBMI, part of the
-/// `Avx512Vnni` level) gathers each tap's bytes for five output pixels at once.
-pub const HORIZONTAL_VARIANTS: [Isa; 2] = [Isa::Scalar, Isa::Avx512Vnni];
+/// The levels the horizontal pass has its own code for: `vpshufb` places each tap's bytes for
+/// two output pixels (AVX2), `vpermb` (VBMI, part of the `Avx512Vnni` level) for five.
+pub const HORIZONTAL_VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni];
 /// The levels the vertical pass has its own code for (the same loop, compiled for each).
 pub const VERTICAL_VARIANTS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
 
@@ -80,17 +82,44 @@ fn horizontal(isa: Isa, src: &[u8], width: usize, out_w: usize) -> Vec<u8> {
     let c = coefficients(width, out_w);
     let mut data = vec![0u8; src.len() / width * out_w];
     #[cfg(target_arch = "x86_64")]
-    if pick(&HORIZONTAL_VARIANTS, isa) == Isa::Avx512Vnni
-        && let Some(plan) = avx512::HorizontalPlan::new(&c, width)
     {
-        // SAFETY: pick() returned the level, so this CPU has AVX-512 F, BW, VL and VBMI.
-        unsafe { avx512::horizontal(&plan, src, &mut data) };
-        return data;
+        let level = pick(&HORIZONTAL_VARIANTS, isa);
+        if level == Isa::Avx512Vnni
+            && let Some(plan) = avx512::HorizontalPlan::new(&c, width)
+        {
+            // SAFETY: pick() returned the level, so this CPU has AVX-512 F, BW, VL and VBMI.
+            unsafe { avx512::horizontal(&plan, src, &mut data) };
+            return data;
+        }
+        // Also where a window is too wide for AVX-512's one load: AVX2 reads it in chunks.
+        if level >= Isa::Avx2 {
+            horizontal_avx2(&c, src, width, &mut data);
+            return data;
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = isa; // only x86-64 has a vector horizontal pass
     horizontal_rows(&c, src, width, &mut data);
     data
+}
+
+/// The AVX2 horizontal pass: the rows whose 16-byte loads stay inside `src` read it in place,
+/// the rest (the last row's final pixels can reach past its end) a copy padded with zeros.
+#[cfg(target_arch = "x86_64")]
+fn horizontal_avx2(c: &Coeffs, src: &[u8], width: usize, data: &mut [u8]) {
+    let plan = avx2::HorizontalPlan::new(c, width);
+    let (in_row, out_row) = (width * 3, c.start.len() * 3);
+    let rows = src.len() / in_row;
+    let direct = (0..rows).take_while(|&r| plan.fits(r * in_row, src.len())).count();
+    // SAFETY: the caller chose the level by pick(), so this CPU has AVX2; the loads of the
+    // `direct` rows stay inside `src` (checked above, and again inside).
+    unsafe { avx2::horizontal(&plan, src, &mut data[..direct * out_row]) };
+    for r in direct..rows {
+        let mut padded = src[r * in_row..(r + 1) * in_row].to_vec();
+        padded.resize(plan.reach().max(in_row), 0);
+        // SAFETY: as above; the padded row holds every load the plan makes.
+        unsafe { avx2::horizontal(&plan, &padded, &mut data[r * out_row..(r + 1) * out_row]) };
+    }
 }
 
 /// The portable horizontal pass: each output pixel's three channels summed over its window together.

@@ -1,8 +1,10 @@
 use super::*;
 
 /// Every level this CPU has gives the textbook bytes: upscaling, the classifiers' shrink by about
-/// 2, odd factors, one output pixel, and shrinks of 9x (the widest windows one vector load
-/// takes) and 12x (too wide: the vector pass falls back to the portable one).
+/// 2, odd factors and widths (a lone last pixel for AVX2's pairs), one output pixel, and shrinks
+/// of 9x (the widest windows one AVX-512 load takes) and 12x (too wide for it: the AVX2 pass
+/// takes over, reading each window in five chunks). Every case's last row reaches the end of
+/// the input, where AVX2 reads a padded copy.
 #[test]
 fn every_level_matches_the_reference_on_random_images() {
     let mut state = 1u64;
