@@ -61,8 +61,16 @@ impl<K: BlockKernels> FusedBlock<K> {
         project: K::Pointwise,
         residual: Option<K::Residual>,
     ) -> FusedBlock<K> {
-        let bands = Bands::fit(K::dw_shape(&dw), expand.is_some(), K::BAND_PIXELS, SCRATCH_BUDGET);
+        let bands = Bands::fit(K::dw_shape(&dw), expand.is_some(), Self::band_pixels(expand.is_some()), SCRATCH_BUDGET);
         FusedBlock { expand, dw, project, residual, bands }
+    }
+
+    /// Output pixels a band aims at. A block without an expansion reads its input in place, so
+    /// taller bands cost only depthwise output rows, and they let the depthwise conv keep each
+    /// channel block's weights over more rows (MobileNetV2's block 1, 112 wide: four rows a band
+    /// rather than one took it from about 270 to 240 us in fp32, 330 to 260 in int8).
+    fn band_pixels(expands: bool) -> usize {
+        if expands { K::BAND_PIXELS } else { 4 * K::BAND_PIXELS }
     }
 
     /// Output rows and elements per output row.
@@ -141,7 +149,8 @@ impl<K: BlockKernels> FusedBlock<K> {
 
 impl<K: BlockKernels> Banded for FusedBlock<K> {
     fn fit(&mut self, budget: usize) {
-        self.bands = Bands::fit(K::dw_shape(&self.dw), self.expand.is_some(), K::BAND_PIXELS, budget);
+        let expands = self.expand.is_some();
+        self.bands = Bands::fit(K::dw_shape(&self.dw), expands, Self::band_pixels(expands), budget);
     }
     fn scratch_len(&self) -> usize {
         self.bands.scratch_len()
