@@ -119,13 +119,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
-    /// Engine worker threads per model instance (0: one per core); with 1, each instance's worker
-    /// also decodes its batch's images.
+    /// Engine worker threads per model instance (0: the cores shared out among the instances);
+    /// with 1, each instance's worker also decodes its batch's images.
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
-    /// Engines per model, each running batches of its own (with --threads 1, one per core keeps
-    /// every core on one job under load; 1 gives the lowest latency for a lone client).
-    #[arg(long, default_value_t = 1, value_parser = crate::values::at_least_one)]
+    /// Engines per model, each running batches of its own on the same weights (0: one per core,
+    /// up to 16, the most throughput under load; 1 with --threads 0 gives a lone client every
+    /// core, the lowest latency on a machine with many).
+    #[arg(long, default_value_t = 0)]
     pub instances: usize,
     /// Arithmetic: auto (int8 for quantized models), f32 or int8.
     #[arg(long, default_value = "auto")]

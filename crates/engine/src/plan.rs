@@ -30,6 +30,10 @@ pub trait Plan {
     fn output_len(&self) -> usize;
     /// The instruction-set level the kernels run at.
     fn isa(&self) -> Isa;
+    /// Another plan on the same compiled network (weights shared) with workers of its own.
+    fn instance(&self) -> Result<Self, EngineError>
+    where
+        Self: Sized;
 }
 
 /// What every session tells.
@@ -84,6 +88,9 @@ macro_rules! plan_by_inherent_methods {
             fn isa(&self) -> Isa {
                 self.isa
             }
+            fn instance(&self) -> Result<$engine, EngineError> {
+                $engine::instance(self)
+            }
         }
 
         impl crate::Session for $session {
@@ -116,6 +123,11 @@ impl<P: Plan> Runner<P> {
             slot => *slot = Some(self.plan.session(batch)?),
         }
         Ok(self.session.as_mut().expect("made above"))
+    }
+
+    /// A runner on another instance of the plan ([`Plan::instance`]), with no session yet.
+    pub fn instance(&self) -> Result<Runner<P>, EngineError> {
+        Ok(Runner::new(self.plan.instance()?))
     }
 
     /// The session of the last run, if any.

@@ -19,6 +19,14 @@ impl Backend {
         })
     }
 
+    /// The same compiled network (weights shared) with workers and activation memory of its own.
+    pub(crate) fn instance(&self) -> Result<Backend, Error> {
+        Ok(match self {
+            Backend::F32(r) => Backend::F32(r.instance()?),
+            Backend::Int8(r) => Backend::Int8(r.instance()?),
+        })
+    }
+
     /// The arithmetic the network runs in (never `Auto`).
     pub(crate) fn precision(&self) -> Precision {
         match self {

@@ -4,6 +4,7 @@ use mnv2_engine::{Model, OutputKind, Preprocess, Quant, softmax_in_place};
 use mnv2_heads::{Labels, Prediction};
 use mnv2_image::Rgb8;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::Error;
 use crate::backend::{Backend, concat_inputs};
@@ -85,7 +86,8 @@ impl Default for Options {
 
 /// A loaded model ready to classify images.
 pub struct Classifier {
-    model: Model,
+    /// Shared with every [`Classifier::instance`].
+    model: Arc<Model>,
     backend: Backend,
     labels: Labels,
     crop: f32,
@@ -120,7 +122,19 @@ impl Classifier {
         };
         let backend = Backend::new(&model, &options)?;
         let preprocess = options.preprocess.unwrap_or(model.input.preprocess);
-        Ok(Classifier { model, backend, labels, crop: options.crop, preprocess })
+        Ok(Classifier { model: Arc::new(model), backend, labels, crop: options.crop, preprocess })
+    }
+
+    /// Another classifier on the same compiled network and model (weights shared, not copied),
+    /// with worker threads and activation memory of its own: one per batch run side by side.
+    pub fn instance(&self) -> Result<Classifier, Error> {
+        Ok(Classifier {
+            model: self.model.clone(),
+            backend: self.backend.instance()?,
+            labels: self.labels.clone(),
+            crop: self.crop,
+            preprocess: self.preprocess,
+        })
     }
 
     pub fn model(&self) -> &Model {

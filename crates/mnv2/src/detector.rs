@@ -7,6 +7,7 @@ use mnv2_heads::Labels;
 use mnv2_heads::detect::{AnchorSpec, BoxCorners, Detection, NmsConfig, decode, postprocess};
 use mnv2_image::Rgb8;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::{DEFAULT_DETECTION_MODEL, Error, Options};
 
@@ -23,7 +24,8 @@ pub struct ObjectBox {
 
 /// A loaded SSDLite detector.
 pub struct Detector {
-    model: Model,
+    /// Shared with every [`Detector::instance`].
+    model: Arc<Model>,
     runner: Runner<F32Engine>,
     anchors: Vec<BoxCorners>,
     labels: Labels,
@@ -63,7 +65,19 @@ impl Detector {
         let maps: Vec<(u32, u32)> = ssd.feature_maps().iter().map(|m| (m.h, m.w)).collect();
         let anchors = AnchorSpec::default().anchors(&maps);
         let runner = Runner::new(F32Engine::new(&model, options.threads)?);
-        Ok(Detector { model, runner, anchors, labels, nms: NmsConfig::default() })
+        Ok(Detector { model: Arc::new(model), runner, anchors, labels, nms: NmsConfig::default() })
+    }
+
+    /// Another detector on the same compiled network and model (weights shared, not copied),
+    /// with worker threads and activation memory of its own.
+    pub fn instance(&self) -> Result<Detector, Error> {
+        Ok(Detector {
+            model: self.model.clone(),
+            runner: self.runner.instance()?,
+            anchors: self.anchors.clone(),
+            labels: self.labels.clone(),
+            nms: self.nms,
+        })
     }
 
     /// Bytes of activation memory held (0 before the first run).

@@ -5,13 +5,15 @@ use mnv2_engine::Model;
 use mnv2_heads::{ClassMap, Labels, PASCAL_VOC, palette};
 use mnv2_image::Rgb8;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::{Error, Options, Precision};
 
 /// A loaded segmentation model (Mobile DeepLabv3).
 pub struct Segmenter {
-    model: Model,
+    /// Shared with every [`Segmenter::instance`].
+    model: Arc<Model>,
     backend: Backend,
     labels: Labels,
 }
@@ -37,7 +39,13 @@ impl Segmenter {
             (None, _) => Labels::numbered(classes),
         };
         let backend = Backend::new(&model, &options)?;
-        Ok(Segmenter { model, backend, labels })
+        Ok(Segmenter { model: Arc::new(model), backend, labels })
+    }
+
+    /// Another segmenter on the same compiled network and model (weights shared, not copied),
+    /// with worker threads and activation memory of its own.
+    pub fn instance(&self) -> Result<Segmenter, Error> {
+        Ok(Segmenter { model: self.model.clone(), backend: self.backend.instance()?, labels: self.labels.clone() })
     }
 
     pub fn model(&self) -> &Model {

@@ -39,6 +39,25 @@ fn fp32_bits_do_not_depend_on_threads_or_batch() {
 }
 
 #[test]
+fn fp32_instances_give_the_same_bits() {
+    let model = mnv2::import::load(common::model("tf2_mobilenet_v2_1.0_224_ptq")).unwrap();
+    let img = mnv2::image::load_rgb(common::shared_file("reference/imagenet100/inputs/n01440764_tench.png")).unwrap();
+    let mut input = Vec::new();
+    model.input.extend_real(&mut input, &img.data);
+    for threads in [1, 2] {
+        let engine = F32Engine::new(&model, threads).unwrap();
+        let other = engine.instance().unwrap();
+        assert_eq!(other.threads(), threads);
+        let run = |e: &F32Engine| {
+            let mut out = vec![0.0; 1001];
+            e.run(&mut e.session(1).unwrap(), &input, &mut out).unwrap();
+            out
+        };
+        assert!(run(&engine) == run(&other), "{threads} threads: an instance differs");
+    }
+}
+
+#[test]
 fn wrong_input_size_is_an_error() {
     let model = mnv2::import::load(common::model("mobilenet_v2_1.0_224_quant")).unwrap();
     let engine = F32Engine::new(&model, 1).unwrap();

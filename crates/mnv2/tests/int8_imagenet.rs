@@ -92,3 +92,32 @@ fn inat_bird_model_classifies_birds() {
         }
     }
 }
+
+/// Instances share the compiled network and run side by side, each giving TFLite's bytes.
+#[test]
+fn instances_run_side_by_side_with_tflites_bytes() {
+    let (names, data) = inputs();
+    let dir = shared_file("reference/imagenet100/inputs");
+    let name = MODELS[0];
+    let options = Options { precision: Precision::Int8, threads: 1, ..Options::default() };
+    let first = Classifier::load(model(name), options).unwrap();
+    let mut instances = [first.instance().unwrap(), first.instance().unwrap(), first];
+    std::thread::scope(|s| {
+        for (i, c) in instances.iter_mut().enumerate() {
+            let (names, data, dir) = (&names, &data, &dir);
+            s.spawn(move || {
+                // Each instance takes every third image, two at a time.
+                let mine: Vec<usize> = (i..20).step_by(3).collect();
+                for pair in mine.chunks(2) {
+                    let refs: Vec<&[u8]> = pair.iter().map(|&j| data[j].as_slice()).collect();
+                    let out = c.run_int8(&refs).unwrap();
+                    for (ours, &j) in out.chunks_exact(1001).zip(pair) {
+                        let reference = std::fs::read(dir.join(format!("{}.{name}.u8", names[j]))).unwrap();
+                        let worst = ours.iter().zip(&reference).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+                        assert!(worst <= 1, "instance {i}, {}: worst difference {worst}", names[j]);
+                    }
+                }
+            });
+        }
+    });
+}

@@ -131,14 +131,26 @@ pub(crate) fn spawn(name: String, engines: Vec<Engine>, config: &ServeConfig, me
     };
     let (max_batch, max_wait, limits) = (config.max_batch, config.max_wait, config.limits);
     let jobs = Arc::new(Mutex::new(jobs));
+    let free = Arc::new(AtomicUsize::new(0));
     for (i, engine) in engines.into_iter().enumerate() {
-        let (jobs, waiting, arriving, metrics) = (jobs.clone(), waiting.clone(), arriving.clone(), metrics.clone());
+        let counts = Counts { waiting: waiting.clone(), arriving: arriving.clone(), free: free.clone() };
+        let (jobs, metrics) = (jobs.clone(), metrics.clone());
         std::thread::Builder::new()
             .name(format!("mnv2-serve-{name}-{i}"))
-            .spawn(move || worker(engine, &jobs, (max_batch, max_wait, limits), (&waiting, &arriving), &metrics))
+            .spawn(move || worker(engine, &jobs, (max_batch, max_wait, limits), &counts, &metrics))
             .expect("spawning a model worker thread");
     }
     handle
+}
+
+/// What a model's workers count together.
+struct Counts {
+    /// Requests queued and not yet taken into a batch.
+    waiting: Arc<AtomicUsize>,
+    /// Requests being received or decoded (see [`ModelHandle::arriving`]).
+    arriving: Arc<AtomicUsize>,
+    /// Workers not running a batch: waiting for the queue or gathering from it.
+    free: Arc<AtomicUsize>,
 }
 
 /// Batches until every sender is gone (the server has shut down).
@@ -146,15 +158,17 @@ fn worker(
     mut engine: Engine,
     jobs: &Mutex<Receiver<Job>>,
     (max_batch, max_wait, limits): (usize, Duration, mnv2::Limits),
-    (waiting, arriving): (&AtomicUsize, &AtomicUsize),
+    counts: &Counts,
     metrics: &Metrics,
 ) {
     loop {
         // The queue is held while a batch is gathered (nothing in there panics), and let go
         // before it runs: each batch is one worker's, and a free worker gathers the next.
-        let next = gather(&jobs.lock().unwrap_or_else(|e| e.into_inner()), max_batch, max_wait, arriving);
+        counts.free.fetch_add(1, Ordering::SeqCst);
+        let next = gather(&jobs.lock().unwrap_or_else(|e| e.into_inner()), max_batch, max_wait, counts);
+        counts.free.fetch_sub(1, Ordering::SeqCst);
         let Some(batch) = next else { return };
-        waiting.fetch_sub(batch.len(), Ordering::SeqCst);
+        counts.waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         metrics.batch(batch.len());
         run_batch(&mut engine, batch, &limits);
     }
@@ -177,18 +191,27 @@ fn decode(job: Job, limits: &mnv2::Limits, prepare: Option<(usize, f32)>) -> Opt
 }
 
 /// The next batch: the first request to come, and up to `max_batch` with those already waiting
-/// or (for at most `max_wait`) on their way. None once the server has shut down.
-fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, arriving: &AtomicUsize) -> Option<Vec<Job>> {
+/// or (for at most `max_wait`) on their way. Where other workers of the model are free, it takes
+/// only its share of what waits and does not wait for more: they take the rest at once, so 8
+/// requests on two instances run as two batches of 4 side by side, not one of 8 while a core
+/// idles. None once the server has shut down.
+fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, counts: &Counts) -> Option<Vec<Job>> {
     let first = jobs.recv().ok()?;
     let mut batch = vec![first];
     let deadline = Instant::now() + max_wait;
     while batch.len() < max_batch {
+        // This worker and the others not running a batch share what waits (the batch so far
+        // included: it is still counted as waiting).
+        let workers = counts.free.load(Ordering::SeqCst).max(1);
+        if workers > 1 && batch.len() >= counts.waiting.load(Ordering::SeqCst).div_ceil(workers) {
+            break;
+        }
         if let Ok(job) = jobs.try_recv() {
             batch.push(job);
             continue;
         }
         let now = Instant::now();
-        if arriving.load(Ordering::SeqCst) == 0 || now >= deadline {
+        if workers > 1 || counts.arriving.load(Ordering::SeqCst) == 0 || now >= deadline {
             break;
         }
         // Company is on its way: wait for it in short steps (it may fail instead).
@@ -272,4 +295,46 @@ fn detect(d: &mut mnv2::Detector, image: &Rgb8, params: Params) -> Result<Answer
 
 fn png(image: &Rgb8) -> Result<Answer, ApiError> {
     mnv2::image::encode_png(image).map(Answer::Png).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answers a test's queued jobs would get.
+    type Answers = Vec<tokio::sync::oneshot::Receiver<Result<Answer, ApiError>>>;
+
+    /// `n` queued jobs (never answered) and the counts of a model with `free` free workers.
+    fn queued(n: usize, free: usize) -> (Receiver<Job>, Counts, Answers) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(n);
+        let mut replies = Vec::new();
+        for _ in 0..n {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let params = Params { top: 5, score_threshold: 0.5, png: false };
+            tx.send(Job { input: Input::Encoded(Default::default()), params, reply }).unwrap();
+            replies.push(answer);
+        }
+        let counts = Counts {
+            waiting: Arc::new(AtomicUsize::new(n)),
+            arriving: Arc::new(AtomicUsize::new(0)),
+            free: Arc::new(AtomicUsize::new(free)),
+        };
+        (rx, counts, replies)
+    }
+
+    #[test]
+    fn a_worker_takes_its_share_while_others_are_free() {
+        let wait = Duration::from_millis(50);
+        // 8 waiting, this worker and another free: 4 each.
+        let (rx, counts, _replies) = queued(8, 2);
+        assert_eq!(gather(&rx, 8, wait, &counts).unwrap().len(), 4);
+        // 7 waiting, three free: ceil(7 / 3) = 3.
+        let (rx, counts, _replies) = queued(7, 3);
+        assert_eq!(gather(&rx, 8, wait, &counts).unwrap().len(), 3);
+        // Alone (the others busy): everything up to the batch limit.
+        let (rx, counts, _replies) = queued(8, 1);
+        assert_eq!(gather(&rx, 8, wait, &counts).unwrap().len(), 8);
+        let (rx, counts, _replies) = queued(12, 1);
+        assert_eq!(gather(&rx, 8, wait, &counts).unwrap().len(), 8);
+    }
 }

@@ -8,11 +8,13 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub addr: SocketAddr,
-    /// Engine worker threads per model instance (0: one per core). With 1, each instance's
-    /// worker also decodes its batch's images (else they are decoded on the blocking pool).
+    /// Engine worker threads per model instance (0: the cores shared out among the instances,
+    /// see [`ServeConfig::resolve`]). With 1, each instance's worker also decodes its batch's
+    /// images (else they are decoded on the blocking pool).
     pub threads: usize,
-    /// Engines per model, each running its own batches (Triton's instance count): under load,
-    /// `cores` instances of one thread each keep every core on a batch of its own.
+    /// Engines per model, each running its own batches on the same weights (Triton's instance
+    /// count, TorchServe's workers); 0: one per core, up to [`AUTO_INSTANCES`], or as many as
+    /// the cores hold engines of `threads` threads.
     pub instances: usize,
     pub precision: mnv2::Precision,
     /// Most requests one engine batch gathers.
@@ -41,7 +43,7 @@ impl Default for ServeConfig {
         ServeConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             threads: 0,
-            instances: 1,
+            instances: 0,
             precision: mnv2::Precision::Auto,
             max_batch: 8,
             max_wait: Duration::from_millis(2),
@@ -56,14 +58,36 @@ impl Default for ServeConfig {
     }
 }
 
+/// Most instances a model may have.
+pub const MAX_INSTANCES: usize = 64;
+/// Most instances the automatic count gives a model; beyond as many cores, each gets more threads.
+pub const AUTO_INSTANCES: usize = 16;
+
 impl ServeConfig {
+    /// The instances and threads per instance for `cores` cores, where either is 0 (automatic):
+    /// under load one job per core gives the most throughput (each core runs its own batch, its
+    /// worker decoding the batch's images, instead of splitting every batch across the cores),
+    /// and two instances already answer a lone client about as fast as one engine on both cores.
+    pub fn resolve(&self, cores: usize) -> (usize, usize) {
+        let cores = cores.max(1);
+        match (self.instances, self.threads) {
+            (0, 0) => {
+                let instances = cores.min(AUTO_INSTANCES);
+                (instances, (cores / instances).max(1))
+            }
+            (0, t) => ((cores / t).clamp(1, AUTO_INSTANCES), t),
+            (n, 0) => (n, (cores / n).max(1)),
+            (n, t) => (n, t),
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<(), ServeError> {
         let bad = |what: &str| Err(ServeError::Config(what.to_string()));
         if self.max_batch == 0 || self.max_batch > 256 {
             return bad("max batch must be 1 to 256");
         }
-        if self.instances == 0 || self.instances > 64 {
-            return bad("instances must be 1 to 64");
+        if self.instances > MAX_INSTANCES {
+            return bad("instances must be 1 to 64 (0: automatic)");
         }
         if self.max_connections == 0 {
             return bad("max connections must be at least 1");
@@ -75,5 +99,27 @@ impl ServeConfig {
             return bad("max wait must be at most 10 s");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(instances: usize, threads: usize, cores: usize) -> (usize, usize) {
+        ServeConfig { instances, threads, ..ServeConfig::default() }.resolve(cores)
+    }
+
+    #[test]
+    fn automatic_instances_take_one_core_each_up_to_sixteen() {
+        assert_eq!(resolved(0, 0, 1), (1, 1));
+        assert_eq!(resolved(0, 0, 2), (2, 1));
+        assert_eq!(resolved(0, 0, 16), (16, 1));
+        assert_eq!(resolved(0, 0, 64), (16, 4)); // beyond 16 cores, more threads each
+        assert_eq!(resolved(0, 2, 8), (4, 2)); // the cores hold four engines of two threads
+        assert_eq!(resolved(0, 4, 2), (1, 4)); // more threads than cores: still one
+        assert_eq!(resolved(1, 0, 8), (1, 8)); // one engine: every core
+        assert_eq!(resolved(3, 0, 8), (3, 2));
+        assert_eq!(resolved(3, 5, 8), (3, 5)); // both given: as given
     }
 }

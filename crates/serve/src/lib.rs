@@ -45,12 +45,20 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
             return Err(ServeError::DuplicateName(spec.name.clone()));
         }
     }
-    let config = Arc::new(config);
+    let (instances, threads) = config.resolve(cores());
+    let config = Arc::new(ServeConfig { instances, threads, ..config });
     let metrics = Arc::new(metrics::Metrics::default());
     let mut handles = Vec::new();
     for spec in specs {
+        // One load and compile; the other instances share its weights.
         let engines = tokio::task::block_in_place(|| {
-            (0..config.instances).map(|_| models::Engine::load(spec, &config)).collect::<Result<Vec<_>, _>>()
+            let first = models::Engine::load(spec, &config)?;
+            let mut engines = Vec::with_capacity(instances);
+            for _ in 1..instances {
+                engines.push(first.instance(&spec.name)?);
+            }
+            engines.push(first);
+            Ok::<_, ServeError>(engines)
         })?;
         handles.push(batcher::spawn(spec.name.clone(), engines, &config, metrics.clone()));
     }
@@ -79,6 +87,11 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(4096)
 }
 
+/// The cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully: the whole `mnv2 serve`.
 pub fn run(config: ServeConfig, specs: &[ModelSpec]) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,8 +100,15 @@ pub fn run(config: ServeConfig, specs: &[ModelSpec]) -> Result<(), ServeError> {
         .build()
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
     runtime.block_on(async {
+        let (instances, threads) = config.resolve(cores());
         let running = start(config, specs).await?;
-        eprintln!("mnv2 serve: listening on http://{}", running.addr);
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        eprintln!(
+            "mnv2 serve: listening on http://{} ({instances} instance{} of {threads} thread{} per model)",
+            running.addr,
+            plural(instances),
+            plural(threads)
+        );
         wait_for_signal().await;
         eprintln!("mnv2 serve: shutting down (finishing requests in flight)");
         running.shutdown().await;

@@ -69,6 +69,16 @@ impl Engine {
         })
     }
 
+    /// Another engine on the same compiled model (weights shared) with threads of its own.
+    pub fn instance(&self, name: &str) -> Result<Engine, ServeError> {
+        let err = |source| ServeError::Model { name: name.to_string(), source };
+        Ok(match self {
+            Engine::Classify(c) => Engine::Classify(Box::new(c.instance().map_err(err)?)),
+            Engine::Segment(s) => Engine::Segment(Box::new(s.instance().map_err(err)?)),
+            Engine::Detect(d) => Engine::Detect(Box::new(d.instance().map_err(err)?)),
+        })
+    }
+
     pub fn task(&self) -> TaskKind {
         match self {
             Engine::Classify(_) => TaskKind::Classify,

@@ -204,10 +204,10 @@ async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_out_of_range_are_refused() {
-    let config = ServeConfig { instances: 0, ..local() };
+    let config = ServeConfig { instances: 65, ..local() };
     match mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await {
-        Err(e) => assert_eq!(e.to_string(), "bad setting: instances must be 1 to 64"),
-        Ok(_) => panic!("zero instances were accepted"),
+        Err(e) => assert_eq!(e.to_string(), "bad setting: instances must be 1 to 64 (0: automatic)"),
+        Ok(_) => panic!("65 instances were accepted"),
     }
 }
 

@@ -69,7 +69,7 @@ impl F32Engine {
             l.steps.push(Step::Ssd(Box::new(head)));
         }
         Ok(F32Engine {
-            steps: l.steps,
+            steps: std::sync::Arc::new(l.steps),
             input: model.arch.input(),
             classes: output_len,
             softmax: matches!(model.output, OutputKind::Softmax { .. }),

@@ -113,7 +113,8 @@ const RELU: Clamp = Clamp { lo: 0.0, hi: f32::INFINITY };
 
 /// A model compiled for float32 execution on this CPU.
 pub struct F32Engine {
-    steps: Vec<Step>,
+    /// The compiled steps with their packed weights, shared by every [`F32Engine::instance`].
+    steps: std::sync::Arc<Vec<Step>>,
     input: Shape,
     classes: usize,
     softmax: bool,
@@ -191,6 +192,17 @@ impl F32Engine {
     /// Compiles `model` (quantized weights are dequantized) for `threads` workers (0: all cores).
     pub fn new(model: &Model, threads: usize) -> Result<F32Engine, EngineError> {
         Self::with_isa(model, threads, Isa::detect())
+    }
+
+    /// Another engine on the same compiled network (the packed weights are shared, not
+    /// copied) with workers of its own, the same number: for running batches side by side.
+    pub fn instance(&self) -> Result<F32Engine, EngineError> {
+        Ok(F32Engine {
+            steps: self.steps.clone(),
+            threads: Threads::new(self.threads.count())?,
+            serial: Threads::inline(),
+            ..*self
+        })
     }
 
     /// The instruction set the kernels run with.

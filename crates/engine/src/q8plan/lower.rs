@@ -57,7 +57,7 @@ impl Q8Engine {
         });
         let scratch = plan_scratch::<u8, _>(blocks, &l.buffers.blocks, l.buffers.act, threads.count());
         Ok(Q8Engine {
-            steps,
+            steps: std::sync::Arc::new(steps),
             input_len: model.arch.input().len(),
             classes: output_len,
             act: l.buffers.act,

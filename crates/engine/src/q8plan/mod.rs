@@ -114,7 +114,8 @@ pub enum TraceOp {
 
 /// A quantized model compiled for integer execution.
 pub struct Q8Engine {
-    steps: Vec<QStep>,
+    /// The compiled steps with their packed weights, shared by every [`Q8Engine::instance`].
+    steps: std::sync::Arc<Vec<QStep>>,
     input_len: usize,
     classes: usize,
     /// Per image: the two activation buffers layer outputs alternate between, one worker's block
@@ -174,6 +175,17 @@ impl Q8Engine {
     /// Compiles a quantized model for `threads` workers (0: all cores).
     pub fn new(model: &Model, threads: usize) -> Result<Q8Engine, EngineError> {
         Self::with_isa(model, threads, Isa::detect())
+    }
+
+    /// Another engine on the same compiled network (the packed weights are shared, not
+    /// copied) with workers of its own, the same number: for running batches side by side.
+    pub fn instance(&self) -> Result<Q8Engine, EngineError> {
+        Ok(Q8Engine {
+            steps: self.steps.clone(),
+            threads: Threads::new(self.threads.count())?,
+            serial: Threads::inline(),
+            ..*self
+        })
     }
 
     pub fn isa(&self) -> Isa {
