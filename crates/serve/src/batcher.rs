@@ -1,8 +1,10 @@
 //! One worker thread per engine instance of a model: a free worker takes the first waiting
 //! request, gathers more up to `max_batch` (dynamic batching, as Triton's batcher does), runs them
 //! on its engine's own threads, and answers each through its one-shot channel; inference never
-//! runs on the async runtime. It waits for company (at most `max_wait`) only while other requests
-//! for the model are being received or decoded, so a lone client pays no batching delay.
+//! runs on the async runtime. While other workers are free it takes only its share of what
+//! waits, so instances run side by side. It waits for company (at most `max_wait`) only while
+//! other requests for the model are being received or decoded and no other worker is free, so a
+//! lone client pays no batching delay.
 
 use crate::ServeConfig;
 use crate::api::ApiError;
