@@ -52,7 +52,20 @@ pub(super) unsafe fn rows_avx2(
                 for ox in (0..ox_lo).chain(ox_hi..ow) {
                     edge(ox, out_row);
                 }
-                for ox in ox_lo..ox_hi {
+                // Interior outputs four at a time, each input column loaded once for all four.
+                let mut ox = ox_lo;
+                let group = Group { w: &wv, bias: b, lo: vlo, hi: vhi, c };
+                while ox + 4 <= ox_hi {
+                    let base = (ox * s - pl) * c + ch;
+                    let dst = out_row.as_mut_ptr().add(ox * c + ch);
+                    match (s, d) {
+                        (1, 1) => interior4::<1, 1>(valid, base, &group, dst),
+                        (2, 1) => interior4::<2, 1>(valid, base, &group, dst),
+                        _ => break,
+                    }
+                    ox += 4;
+                }
+                for ox in ox..ox_hi {
                     let base = (ox * s - pl) * c + ch;
                     let mut acc = b;
                     for &(r, ky) in valid {
@@ -69,5 +82,64 @@ pub(super) unsafe fn rows_avx2(
             }
         }
         super::tail_channels(layer, valid, c8, out_row);
+    }
+}
+
+/// What [`interior4`] needs of a channel block: its nine weight vectors, bias and clamp, and the
+/// pixel stride `c`.
+#[cfg(target_arch = "x86_64")]
+struct Group<'a> {
+    w: &'a [std::arch::x86_64::__m256; 9],
+    bias: std::arch::x86_64::__m256,
+    lo: std::arch::x86_64::__m256,
+    hi: std::arch::x86_64::__m256,
+    c: usize,
+}
+
+/// Four interior outputs of one channel block, for stride `S` and dilation `D`: `base` is the
+/// offset in each valid input row of the first column the first output reads, `dst` points at
+/// the first output. Each input column is loaded once and feeds every output that reads it
+/// (four independent chains instead of one); each output still takes its taps in the portable
+/// order (bias, then ky, then kx), so the bits do not change.
+///
+/// # Safety
+/// AVX2 and FMA; columns `0..3 S + 2 D + 1` from `base` lie inside every valid row, and the four
+/// outputs inside the caller's output row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn interior4<const S: usize, const D: usize>(valid: &[(&[f32], usize)], base: usize, g: &Group, dst: *mut f32) {
+    use std::arch::x86_64::*;
+    const N: usize = 4;
+    let c = g.c;
+    // SAFETY: as the contract states.
+    unsafe {
+        let mut acc = [g.bias; N];
+        for &(r, ky) in valid {
+            let p = r.as_ptr().add(base);
+            if S == 1 {
+                for j in 0..(N - 1) * S + 2 * D + 1 {
+                    let x = _mm256_loadu_ps(p.add(j * c));
+                    // Column j is tap kx of output o where j = o S + kx D; ascending j gives
+                    // each output its kx in order.
+                    for kx in 0..3 {
+                        if j >= kx * D && (j - kx * D).is_multiple_of(S) && (j - kx * D) / S < N {
+                            let o = (j - kx * D) / S;
+                            acc[o] = _mm256_fmadd_ps(x, g.w[ky * 3 + kx], acc[o]);
+                        }
+                    }
+                }
+            } else {
+                // Strided: tap by tap, each output's column loaded for it.
+                for kx in 0..3 {
+                    for (o, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(_mm256_loadu_ps(p.add((o * S + kx * D) * c)), g.w[ky * 3 + kx], *a);
+                    }
+                }
+            }
+        }
+        for (o, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(dst.add(o * c), _mm256_min_ps(_mm256_max_ps(*a, g.lo), g.hi));
+        }
     }
 }
