@@ -24,6 +24,9 @@ use std::sync::Arc;
 /// A running server: its address, and the way to stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Engines per model and threads per engine, as [`ServeConfig::resolve`] chose them.
+    pub instances: usize,
+    pub threads: usize,
     stop: tokio::sync::oneshot::Sender<()>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -75,7 +78,7 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
         };
         listener::serve(listener, app, &config, shutdown).await;
     });
-    Ok(Running { addr, stop, done })
+    Ok(Running { addr, instances, threads, stop, done })
 }
 
 /// A listening socket with a deep accept backlog (4,096), where connections beyond
@@ -100,14 +103,15 @@ pub fn run(config: ServeConfig, specs: &[ModelSpec]) -> Result<(), ServeError> {
         .build()
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
     runtime.block_on(async {
-        let (instances, threads) = config.resolve(cores());
         let running = start(config, specs).await?;
         let plural = |n: usize| if n == 1 { "" } else { "s" };
         eprintln!(
-            "mnv2 serve: listening on http://{} ({instances} instance{} of {threads} thread{} per model)",
+            "mnv2 serve: listening on http://{} ({} instance{} of {} thread{} per model)",
             running.addr,
-            plural(instances),
-            plural(threads)
+            running.instances,
+            plural(running.instances),
+            running.threads,
+            plural(running.threads)
         );
         wait_for_signal().await;
         eprintln!("mnv2 serve: shutting down (finishing requests in flight)");

@@ -100,17 +100,21 @@ impl HorizontalPlan {
 pub(super) unsafe fn horizontal(plan: &HorizontalPlan, src: &[u8], dst: &mut [u8]) {
     let rows = src.len() / plan.in_row;
     assert!(src.len() == rows * plan.in_row && dst.len() == rows * plan.out_row, "row sizes");
+    // Once for every row: each group's load and store lie inside a row, its taps inside the tables.
+    for g in &plan.groups {
+        assert!(g.load + g.span <= plan.in_row && g.out + g.lanes <= plan.out_row, "group outside the row");
+        assert!(g.first + g.taps <= plan.index.len().min(plan.weight.len()), "taps outside the tables");
+    }
     let round = _mm512_set1_epi32(1 << (PRECISION_BITS - 1));
     // The low byte of each 32-bit lane receives its input byte; the others stay zero.
     let low_bytes: __mmask64 = 0x1111_1111_1111_1111;
     for (src_row, dst_row) in src.chunks_exact(plan.in_row).zip(dst.chunks_exact_mut(plan.out_row)) {
         for g in &plan.groups {
-            assert!(g.load + g.span <= src_row.len() && g.out + g.lanes <= dst_row.len(), "group outside the row");
             let load_mask = if g.span >= LOAD { u64::MAX } else { (1u64 << g.span) - 1 };
             // SAFETY: the CPU has the features (this function's contract); the masked load reads
-            // only the span's bytes, inside the row (asserted above), and the masked store
-            // writes only the group's lanes, inside the output row; the tables hold `taps`
-            // entries from `first` (the plan was built so).
+            // only the span's bytes, inside the row, and the masked store writes only the
+            // group's lanes, inside the output row; the tables hold `taps` entries from `first`
+            // (all asserted above).
             unsafe {
                 let bytes = _mm512_maskz_loadu_epi8(load_mask, src_row.as_ptr().add(g.load).cast());
                 let mut acc = round;
