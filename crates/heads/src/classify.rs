@@ -15,9 +15,15 @@ pub struct Prediction {
 
 /// The `k` highest scores, best first; ties keep the lower index first.
 pub fn top_k(scores: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let better = |&a: &usize, &b: &usize| scores[b].total_cmp(&scores[a]).then(a.cmp(&b));
     let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    order.into_iter().take(k).map(|i| (i, scores[i])).collect()
+    // Only the first k need sorting: move them to the front, then order them.
+    if k < order.len() && k > 0 {
+        order.select_nth_unstable_by(k - 1, better);
+    }
+    order.truncate(k);
+    order.sort_by(better);
+    order.into_iter().map(|i| (i, scores[i])).collect()
 }
 
 #[derive(Debug, Error)]
@@ -106,6 +112,15 @@ mod tests {
     fn top_k_orders_and_breaks_ties_by_index() {
         assert_eq!(top_k(&[0.1, 0.5, 0.2, 0.5], 3), vec![(1, 0.5), (3, 0.5), (2, 0.2)]);
         assert_eq!(top_k(&[1.0], 5), vec![(0, 1.0)]);
+        assert_eq!(top_k(&[1.0, 2.0], 0), vec![]);
+        assert_eq!(top_k(&[1.0, 2.0], 2), vec![(1, 2.0), (0, 1.0)]);
+        // Against the whole list sorted, on scores with many ties around the cut.
+        let scores: Vec<f32> = (0..1000u32).map(|i| ((i * 7919) % 13) as f32).collect();
+        let mut all: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for k in [1, 5, 76, 77, 78, 999, 1000] {
+            assert_eq!(top_k(&scores, k), all[..k], "k = {k}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! with its missing part filled in.
 
 use crate::{ImageError, Rgb8};
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use mnv2_limits::Limits;
 use std::io::Cursor;
@@ -37,7 +38,22 @@ pub fn check_image(path: impl AsRef<Path>, limits: &Limits) -> Result<(usize, us
 }
 
 /// [`decode_rgb`] within the given limits.
+///
+/// Baseline JPEGs (the common case) go through this crate's own decoder, whose bytes are
+/// libjpeg-turbo's, as PIL decodes them; every other image, and every error, through the image
+/// crate's decoders.
 pub fn decode_rgb_within(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rgb8, ImageError> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+        && jpeg_is_complete(bytes)
+        && let Some(rgb) = crate::jpeg::decode(bytes, limits.max_pixels)
+    {
+        return Ok(rgb);
+    }
+    decode_any(bytes, name, limits)
+}
+
+/// Any supported image through the image crate's decoders.
+pub(crate) fn decode_any(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rgb8, ImageError> {
     let fail = |reason: String| ImageError::Decode { path: name.to_string(), reason };
     let err = |e: image::ImageError| fail(e.to_string());
     let mut decoder = checked_decoder(bytes, name, limits)?;
@@ -47,6 +63,22 @@ pub fn decode_rgb_within(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rg
     let rgb = img.into_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     Ok(Rgb8::new(w, h, rgb.into_raw()))
+}
+
+/// `img` turned upright as its EXIF orientation says.
+pub(crate) fn orient(img: Rgb8, orientation: Option<Orientation>) -> Rgb8 {
+    match orientation {
+        None | Some(Orientation::NoTransforms) => img,
+        Some(turn) => {
+            let raw =
+                image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data).expect("RGB buffer size");
+            let mut dynamic = DynamicImage::ImageRgb8(raw);
+            dynamic.apply_orientation(turn);
+            let rgb = dynamic.into_rgb8();
+            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+            Rgb8::new(w, h, rgb.into_raw())
+        }
+    }
 }
 
 /// A decoder for `bytes` whose header has been read and checked: a known format, not visibly

@@ -12,6 +12,7 @@ mod crop;
 mod decode;
 mod draw;
 pub mod font;
+mod jpeg;
 mod paths;
 pub mod plot;
 mod resize;

@@ -15,6 +15,7 @@ pub mod conv;
 pub mod dwconv;
 pub mod gemm;
 pub mod isa;
+pub mod jpeg;
 pub mod peak;
 pub mod pool;
 pub mod q8;
@@ -28,7 +29,7 @@ pub use isa::Isa;
 
 /// Every kernel family and the levels it has its own code for (the others run the highest of
 /// these below them).
-pub const FAMILIES: [(&str, &[Isa]); 11] = [
+pub const FAMILIES: [(&str, &[Isa]); 13] = [
     ("f32 gemm", &gemm::VARIANTS),
     ("f32 depthwise 3x3", &dwconv::VARIANTS),
     ("f32 stem conv", &conv::VARIANTS),
@@ -40,6 +41,8 @@ pub const FAMILIES: [(&str, &[Isa]); 11] = [
     ("f32 pointwise weight gradient", &wgrad::VARIANTS),
     ("u8 RGB resize, horizontal pass", &resize::HORIZONTAL_VARIANTS),
     ("u8 RGB resize, vertical pass", &resize::VERTICAL_VARIANTS),
+    ("JPEG inverse DCT (libjpeg's islow)", &jpeg::IDCT_VARIANTS),
+    ("JPEG YCbCr to RGB", &jpeg::YCC_VARIANTS),
 ];
 
 /// Lower and upper clamp applied after a kernel's sum (ReLU6 is `Clamp::RELU6`).

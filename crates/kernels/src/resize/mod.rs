@@ -73,8 +73,19 @@ pub fn resize_rgb8(isa: Isa, src: &[u8], (width, height): (usize, usize), (out_w
     assert!(width > 0 && height > 0 && out_w > 0 && out_h > 0, "resize of an empty image");
     assert_eq!(src.len(), width * height * 3, "RGB buffer size");
     // PIL skips a pass whose size does not change.
+    if vertical_first((width, height), (out_w, out_h)) {
+        let vert = vertical(isa, src, (width, height), out_h);
+        return if out_w != width { horizontal(isa, &vert, width, out_w) } else { vert };
+    }
     let horiz = if out_w != width { horizontal(isa, src, width, out_w) } else { src.to_vec() };
     if out_h == height { horiz } else { vertical(isa, &horiz, (out_w, height), out_h) }
+}
+
+/// Whether Pillow (13 and later) runs the vertical pass first: when the height shrinks, by more
+/// than twice as many pixels as the width does. The order changes the intermediate rounding,
+/// so the bytes (on the 100 ImageNet references, a fifth of the images: the tall ones).
+pub fn vertical_first((width, height): (usize, usize), (out_w, out_h): (usize, usize)) -> bool {
+    out_h < height && (height - out_h) as i64 > 2 * (width as i64 - out_w as i64)
 }
 
 /// PIL's horizontal pass over every row.

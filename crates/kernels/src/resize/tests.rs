@@ -24,12 +24,34 @@ fn every_level_matches_the_reference_on_random_images() {
         (1200, 5, 100, 2),
         (250, 3, 23, 1),
         (5, 9, 5, 4),
+        (325, 438, 224, 224),
+        (40, 300, 60, 100),
+        (7, 40, 7, 9),
     ] {
         let img: Vec<u8> = (0..w * h * 3).map(|_| next()).collect();
         let expected = resize_rgb8_reference(&img, (w, h), (ow, oh));
         for isa in Isa::all_available() {
             assert!(resize_rgb8(isa, &img, (w, h), (ow, oh)) == expected, "{w}x{h} -> {ow}x{oh} at {isa:?}");
         }
+    }
+}
+
+/// Pillow 13's order of the passes, found by resizing random images with it both ways (one
+/// pass at a time) and seeing which order its one-call resize matches: the vertical pass
+/// first when the height shrinks by more than twice as many pixels as the width.
+#[test]
+fn pass_order_is_pillows() {
+    for (size, out, vertical) in [
+        ((55, 60), (50, 50), false), // 10 rows against 2 x 5 columns: not more
+        ((55, 61), (50, 50), true),
+        ((325, 438), (224, 224), true), // a tall ImageNet crop
+        ((325, 400), (224, 224), false),
+        ((438, 325), (224, 224), false),
+        ((30, 60), (50, 50), true),  // the width grows, the height shrinks
+        ((40, 45), (50, 50), false), // both grow
+        ((224, 500), (224, 224), true),
+    ] {
+        assert_eq!(vertical_first(size, out), vertical, "{size:?} -> {out:?}");
     }
 }
 

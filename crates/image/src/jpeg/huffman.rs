@@ -1,0 +1,228 @@
+//! Huffman decoding of the scan: the tables, a bit reader over the unstuffed data, and one
+//! block's coefficients.
+//!
+//! The AC table answers most lookups whole: for a code and its extra bits within
+//! [`LOOKAHEAD`] bits, one entry gives the run, the coefficient's value and the bits used.
+//! Longer codes fall back to libjpeg's canonical search.
+
+use super::headers::ZIGZAG;
+
+/// Bits looked at per table lookup.
+const LOOKAHEAD: u32 = 10;
+
+/// A decoding table (DHT).
+pub(super) struct Huffman {
+    /// Per LOOKAHEAD-bit prefix: the code's length in bits 8.. and its symbol in bits 0..8 (0:
+    /// longer code).
+    codes: Vec<u16>,
+    /// AC tables: per prefix, a whole coefficient when it fits (see [`Huffman::new`]).
+    fast_ac: Vec<u32>,
+    /// The canonical search for longer codes: the largest code of each length (-1: none), the
+    /// first code of each length and its symbol's index.
+    max_code: [i32; 17],
+    first_code: [i32; 17],
+    first_index: [usize; 17],
+    symbols: Vec<u8>,
+}
+
+/// A `fast_ac` entry: bits used (0 = no entry) in bits 0..5, run in 5..9, end-of-block or a run
+/// of 16 zeros in bit 9, the coefficient in bits 16..32.
+const END_FLAG: u32 = 1 << 9;
+
+fn extend(bits: u32, size: u32) -> i32 {
+    // JPEG's sign convention: a leading 0 bit means a negative value.
+    if size == 0 {
+        0
+    } else if bits < 1 << (size - 1) {
+        bits as i32 - (1 << size) + 1
+    } else {
+        bits as i32
+    }
+}
+
+impl Huffman {
+    /// The table of `counts[l]` codes of length `l + 1` for `symbols` in order, or `None` when
+    /// the counts describe no prefix code (libjpeg's "bogus Huffman table") or a DC symbol is
+    /// above 15.
+    pub(super) fn new(counts: &[u8; 16], symbols: &[u8], ac: bool) -> Option<Huffman> {
+        if symbols.len() > 256 || (!ac && symbols.iter().any(|&s| s > 15)) {
+            return None;
+        }
+        let mut codes = vec![0u16; 1 << LOOKAHEAD];
+        let mut fast_ac = vec![0u32; if ac { 1 << LOOKAHEAD } else { 0 }];
+        let (mut max_code, mut first_code, mut first_index) = ([-1i32; 17], [0i32; 17], [0usize; 17]);
+        let (mut code, mut k) = (0u32, 0usize);
+        for len in 1..=16u32 {
+            let n = counts[len as usize - 1] as usize;
+            first_code[len as usize] = code as i32;
+            first_index[len as usize] = k;
+            for &sym in &symbols[k..k + n] {
+                if code >= 1 << len {
+                    return None;
+                }
+                if len <= LOOKAHEAD {
+                    let shift = LOOKAHEAD - len;
+                    for prefix in (code << shift)..((code + 1) << shift) {
+                        codes[prefix as usize] = ((len as u16) << 8) | sym as u16;
+                        if ac {
+                            let (run, size) = ((sym >> 4) as u32, (sym & 15) as u32);
+                            fast_ac[prefix as usize] = if size == 0 {
+                                if run == 0 || run == 15 { len | (run << 5) | END_FLAG } else { 0 }
+                            } else if len + size <= LOOKAHEAD {
+                                let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
+                                (len + size) | (run << 5) | ((extend(bits, size) as u32) << 16)
+                            } else {
+                                0
+                            };
+                        }
+                    }
+                }
+                code += 1;
+            }
+            k += n;
+            if n > 0 {
+                max_code[len as usize] = code as i32 - 1;
+            }
+            code <<= 1;
+        }
+        Some(Huffman { codes, fast_ac, max_code, first_code, first_index, symbols: symbols.to_vec() })
+    }
+}
+
+/// A big-endian bit reader over unstuffed entropy data (FF 00 already turned into FF, markers
+/// removed). Past the end it reads zeros, as libjpeg does after a premature end.
+pub(super) struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// The next bits, most significant first; `count` of them are valid.
+    buf: u64,
+    count: u32,
+}
+
+impl<'a> Bits<'a> {
+    pub(super) fn new(data: &'a [u8]) -> Bits<'a> {
+        Bits { data, pos: 0, buf: 0, count: 0 }
+    }
+
+    /// Tops the buffer up to at least 56 valid bits.
+    #[inline(always)]
+    fn refill(&mut self) {
+        if let Some(word) = self.data.get(self.pos..self.pos + 8) {
+            // Whole bytes into the free low bits; the position moves by the bytes taken.
+            let word = u64::from_be_bytes(word.try_into().expect("8 bytes"));
+            self.buf |= word >> self.count;
+            self.pos += ((63 - self.count) >> 3) as usize;
+            self.count |= 56;
+        } else {
+            while self.count <= 56 {
+                let byte = self.data.get(self.pos).copied().unwrap_or(0);
+                self.pos += 1;
+                self.buf |= (byte as u64) << (56 - self.count);
+                self.count += 8;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self, n: u32) -> u32 {
+        (self.buf >> (64 - n)) as u32
+    }
+
+    #[inline(always)]
+    fn skip(&mut self, n: u32) {
+        self.buf <<= n;
+        self.count -= n;
+    }
+
+    /// `n <= 16` bits as a number.
+    #[inline(always)]
+    fn take(&mut self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        let v = self.peek(n);
+        self.skip(n);
+        v
+    }
+
+    /// One symbol (after a refill: at most 16 bits). An invalid code reads as symbol 0, as
+    /// libjpeg does after its warning.
+    #[inline(always)]
+    fn symbol(&mut self, t: &Huffman) -> u8 {
+        let entry = t.codes[self.peek(LOOKAHEAD) as usize];
+        if entry != 0 {
+            self.skip((entry >> 8) as u32);
+            return entry as u8;
+        }
+        let word = self.peek(16) as i32;
+        for len in LOOKAHEAD as usize + 1..=16 {
+            let code = word >> (16 - len);
+            if code <= t.max_code[len] {
+                self.skip(len as u32);
+                let index = t.first_index[len] + (code - t.first_code[len]) as usize;
+                return t.symbols.get(index).copied().unwrap_or(0);
+            }
+        }
+        self.skip(16);
+        0
+    }
+
+    /// One block's coefficients, dequantized, in natural order (`block` must be zero on entry):
+    /// the DC difference added to `pred`, then the AC run-lengths. `quant` is in zig-zag order.
+    #[inline(always)]
+    pub(super) fn block(
+        &mut self,
+        dc: &Huffman,
+        ac: &Huffman,
+        quant: &[u16; 64],
+        pred: &mut i32,
+        block: &mut [i32; 64],
+    ) {
+        self.refill();
+        let size = self.symbol(dc) as u32;
+        *pred = pred.wrapping_add(extend(self.take(size), size));
+        // libjpeg keeps coefficients as 16-bit integers.
+        block[0] = (*pred as i16) as i32 * quant[0] as i32;
+        let mut k = 1usize;
+        while k < 64 {
+            self.refill();
+            let fast = ac.fast_ac[self.peek(LOOKAHEAD) as usize];
+            if fast != 0 {
+                self.skip(fast & 31);
+                let run = ((fast >> 5) & 15) as usize;
+                if fast & END_FLAG != 0 {
+                    if run == 0 {
+                        break;
+                    }
+                    k += 16;
+                    continue;
+                }
+                k += run;
+                let z = k.min(63);
+                block[ZIGZAG[z] as usize] = (fast as i32 >> 16) * quant[z] as i32;
+                k += 1;
+            } else {
+                let symbol = self.symbol(ac);
+                let (run, size) = ((symbol >> 4) as usize, (symbol & 15) as u32);
+                if size == 0 {
+                    if run != 15 {
+                        break;
+                    }
+                    k += 16;
+                    continue;
+                }
+                k += run;
+                let z = k.min(63);
+                block[ZIGZAG[z] as usize] = extend(self.take(size), size) * quant[z] as i32;
+                k += 1;
+            }
+        }
+    }
+
+    /// Drops the bits of the current byte and starts reading at `pos` (after a restart marker).
+    pub(super) fn restart_at(&mut self, pos: usize) {
+        self.pos = pos;
+        self.buf = 0;
+        self.count = 0;
+    }
+}

@@ -1,0 +1,226 @@
+//! A baseline JPEG decoder whose bytes are libjpeg-turbo's, the decoder PIL (and so most
+//! Python pipelines and this project's reference outputs) uses: the same Huffman decoding, the
+//! accurate integer inverse DCT (`mnv2_kernels::jpeg`), libjpeg's fancy chroma upsampling and
+//! YCbCr -> RGB. It takes the common files (baseline, 8-bit, greyscale or YCbCr at 4:4:4,
+//! 4:2:2 or 4:2:0, one scan, restart markers or not); [`decode`] answers `None` for the rest,
+//! and for any error, so that the general decoder gives those exactly as before.
+
+mod headers;
+mod huffman;
+mod upsample;
+
+use crate::Rgb8;
+use headers::Frame;
+use huffman::Bits;
+use mnv2_kernels::Isa;
+use mnv2_kernels::jpeg::{BLOCK, idct_blocks, ycc_to_rgb};
+
+/// The image's RGB pixels (upright per its EXIF orientation), or `None` when this decoder does
+/// not take the file. The caller has checked the file is complete and its size within limits
+/// (`max_pixels` bounds what is allocated here: the planes hold about 3 bytes per pixel).
+pub(crate) fn decode(bytes: &[u8], max_pixels: u64) -> Option<Rgb8> {
+    let frame = headers::read(bytes)?;
+    if (frame.width as u64) * (frame.height as u64) > max_pixels || !single_scan(bytes, frame.sos_at) {
+        return None;
+    }
+    // libjpeg widens chroma of two samples or fewer by repeating them, not by the filter.
+    let luma = &frame.components[0];
+    if (luma.h, luma.v) != (1, 1) && frame.width.div_ceil(luma.h) <= 2 {
+        return None;
+    }
+    let rgb = decode_rgb(&frame, Isa::detect())?;
+    let orientation = frame.exif.and_then(image::metadata::Orientation::from_exif_chunk);
+    Some(crate::decode::orient(Rgb8::new(frame.width, frame.height, rgb), orientation))
+}
+
+/// Whether the start-of-scan marker at `sos_at` is the file's last (a file of several scans
+/// goes the general way; entropy-coded data never holds FF DA).
+fn single_scan(bytes: &[u8], sos_at: usize) -> bool {
+    memchr::memrchr_iter(0xFF, bytes).find(|&i| bytes.get(i + 1) == Some(&0xDA)) == Some(sos_at)
+}
+
+/// One MCU row of a component's samples (padded to whole blocks), with the image's size of the
+/// component (libjpeg's downsampled width and height).
+struct Band {
+    data: Vec<u8>,
+    stride: usize,
+    width: usize,
+    height: usize,
+}
+
+impl Band {
+    fn row(&self, r: usize) -> &[u8] {
+        &self.data[r * self.stride..r * self.stride + self.width]
+    }
+}
+
+/// Decodes the scan an MCU row at a time: its blocks entropy-decoded, turned into samples, and
+/// the image rows of the row before converted to RGB (a row's last chroma row needs the next
+/// row's first for 4:2:0's upsampling). Memory beyond the output is a few MCU rows.
+fn decode_rgb(frame: &Frame, isa: Isa) -> Option<Vec<u8>> {
+    let comps = &frame.components;
+    let (hmax, vmax) = (comps[0].h, comps[0].v);
+    let (mcu_cols, mcu_rows) = (frame.width.div_ceil(8 * hmax), frame.height.div_ceil(8 * vmax));
+    let band = |c: &headers::Component| {
+        let stride = mcu_cols * c.h * 8;
+        Band {
+            data: vec![0; stride * c.v * 8],
+            stride,
+            width: (frame.width * c.h).div_ceil(hmax),
+            height: (frame.height * c.v).div_ceil(vmax),
+        }
+    };
+    let (mut cur, mut prev): (Vec<Band>, Vec<Band>) =
+        (comps.iter().map(band).collect(), comps.iter().map(band).collect());
+    // The chroma row above the previous MCU row (4:2:0's upsampling reads it).
+    let mut above: Vec<Vec<u8>> = comps.iter().map(|c| vec![0; mcu_cols * c.h * 8]).collect();
+    let mut out = Output::new(frame, isa);
+    let (data, restarts) = unstuff(frame.scan);
+    let mut bits = Bits::new(&data);
+    // One MCU row of blocks per component: `v` rows of `mcu_cols * h` blocks.
+    let mut blocks: Vec<Vec<[i32; BLOCK]>> = comps.iter().map(|c| vec![[0; BLOCK]; c.v * mcu_cols * c.h]).collect();
+    let tables: Vec<_> =
+        comps.iter().map(|c| Some((frame.dc[c.dc].as_ref()?, frame.ac[c.ac].as_ref()?))).collect::<Option<_>>()?;
+    let mut pred = vec![0i32; comps.len()];
+    let (mut mcu, mut next_restart) = (0usize, restarts.iter());
+    for my in 0..mcu_rows {
+        for b in blocks.iter_mut() {
+            b.fill([0; BLOCK]);
+        }
+        for mx in 0..mcu_cols {
+            if frame.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(frame.restart_interval) {
+                bits.restart_at(*next_restart.next()?);
+                pred.fill(0);
+            }
+            for (ci, c) in comps.iter().enumerate() {
+                let (dc, ac) = tables[ci];
+                let row_blocks = mcu_cols * c.h;
+                for by in 0..c.v {
+                    for bx in 0..c.h {
+                        let block = &mut blocks[ci][by * row_blocks + mx * c.h + bx];
+                        bits.block(dc, ac, &c.quant, &mut pred[ci], block);
+                    }
+                }
+            }
+            mcu += 1;
+        }
+        for ((c, band), blocks) in comps.iter().zip(&mut cur).zip(&blocks) {
+            let row_blocks = mcu_cols * c.h;
+            for by in 0..c.v {
+                let rows = &mut band.data[by * 8 * band.stride..(by + 1) * 8 * band.stride];
+                idct_blocks(isa, &blocks[by * row_blocks..(by + 1) * row_blocks], rows, band.stride);
+            }
+        }
+        if my > 0 {
+            out.mcu_row(my - 1, &prev, &above, Some(&cur));
+            for (a, p) in above.iter_mut().zip(&prev) {
+                a.copy_from_slice(&p.data[(p.data.len() - p.stride)..]);
+            }
+        }
+        std::mem::swap(&mut cur, &mut prev);
+    }
+    out.mcu_row(mcu_rows - 1, &prev, &above, None);
+    Some(out.rgb)
+}
+
+/// The RGB image being written, an MCU row at a time.
+struct Output {
+    rgb: Vec<u8>,
+    width: usize,
+    height: usize,
+    /// The luma's sampling factors (chroma is 1x1 or the image is grey).
+    hmax: usize,
+    vmax: usize,
+    /// Upsampled chroma rows.
+    up: [Vec<u8>; 2],
+    isa: Isa,
+}
+
+impl Output {
+    fn new(frame: &Frame, isa: Isa) -> Output {
+        let (w, h) = (frame.width, frame.height);
+        let (hmax, vmax) = (frame.components[0].h, frame.components[0].v);
+        let up = std::array::from_fn(|_| vec![0u8; 2 * w.div_ceil(hmax) + 2]);
+        Output { rgb: vec![0; w * h * 3], width: w, height: h, hmax, vmax, up, isa }
+    }
+
+    /// The image rows of MCU row `m`: `bands` holds its samples, `above` each component's row
+    /// before it, `below` the next MCU row (none after the last).
+    fn mcu_row(&mut self, m: usize, bands: &[Band], above: &[Vec<u8>], below: Option<&[Band]>) {
+        let (w, rows) = (self.width, 8 * self.vmax);
+        let first = m * rows;
+        for y in first..(first + rows).min(self.height) {
+            let local = y - first;
+            let out = &mut self.rgb[y * w * 3..(y + 1) * w * 3];
+            let luma = &bands[0].row(local)[..w];
+            if bands.len() == 1 {
+                for (px, &v) in out.chunks_exact_mut(3).zip(luma) {
+                    px.fill(v);
+                }
+                continue;
+            }
+            if (self.hmax, self.vmax) == (1, 1) {
+                ycc_to_rgb(self.isa, luma, bands[1].row(local), bands[2].row(local), out);
+                continue;
+            }
+            for (k, up) in self.up.iter_mut().enumerate() {
+                let band = &bands[1 + k];
+                if self.vmax == 1 {
+                    upsample::h2v1(band.row(local), up);
+                    continue;
+                }
+                // 4:2:0: the nearer chroma row and the farther one (above for an even image row,
+                // below for an odd one), the image's first and last rows repeated at its edges.
+                let (r, global) = (local / 2, m * 8 + local / 2);
+                let near = band.row(r);
+                let far: &[u8] = if y % 2 == 0 {
+                    match (r, m) {
+                        (0, 0) => near,
+                        (0, _) => &above[1 + k][..band.width],
+                        _ => band.row(r - 1),
+                    }
+                } else if global + 1 >= band.height {
+                    near
+                } else if r == 7 {
+                    below.map_or(near, |b| b[1 + k].row(0))
+                } else {
+                    band.row(r + 1)
+                };
+                upsample::h2v2(near, far, up);
+            }
+            ycc_to_rgb(self.isa, luma, &self.up[0][..w], &self.up[1][..w], out);
+        }
+    }
+}
+
+/// The scan's entropy-coded bytes with stuffing removed (FF 00 -> FF), up to the first marker
+/// that is not a restart, and where each restart interval after the first begins in them.
+/// Eight zero bytes follow the data so the bit reader's word loads stay inside.
+fn unstuff(scan: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let mut data = Vec::with_capacity(scan.len() + 8);
+    let mut restarts = Vec::new();
+    let mut pos = 0;
+    while let Some(i) = memchr::memchr(0xFF, &scan[pos..]) {
+        data.extend_from_slice(&scan[pos..pos + i]);
+        let at = pos + i;
+        match scan.get(at + 1) {
+            Some(0x00) => {
+                data.push(0xFF);
+                pos = at + 2;
+            }
+            // Fill bytes before a marker.
+            Some(0xFF) => pos = at + 1,
+            Some(0xD0..=0xD7) => {
+                restarts.push(data.len());
+                pos = at + 2;
+            }
+            _ => {
+                pos = scan.len();
+                break;
+            }
+        }
+    }
+    data.extend_from_slice(&scan[pos..]);
+    data.extend_from_slice(&[0; 8]);
+    (data, restarts)
+}
