@@ -150,3 +150,32 @@ def test_info_is_table_2():
     with pytest.raises(ValueError, match="task"):
         mnv2.info(task="pose")
     assert json.dumps(mnv2.info(0.35, 96, task="segment"))
+
+
+# (width, height, PIL save options): the layouts libjpeg writes. Never tall enough for Pillow's
+# resize to start with the vertical pass, whose order changed in Pillow 13: any Pillow agrees.
+JPEG_CASES = [
+    (224, 224, {"quality": 90, "subsampling": 0}),  # no resize: the decoded bytes themselves
+    (224, 224, {"quality": 75, "subsampling": 2}),
+    (300, 200, {"quality": 50, "subsampling": 2}),
+    (301, 223, {"quality": 95, "subsampling": 1}),
+    (640, 480, {"quality": 85, "subsampling": 2, "restart_marker_rows": 1}),
+    (333, 250, {"quality": 100, "subsampling": 0, "restart_marker_blocks": 7}),
+    (37, 23, {"quality": 80, "subsampling": 2}),  # smaller than an MCU row's width twice over
+]
+
+
+@pytest.mark.parametrize("width,height,options", JPEG_CASES, ids=lambda c: str(c))
+def test_jpeg_preparation_equals_pils(width, height, options):
+    """Bytes of a JPEG in, the input PIL (libjpeg-turbo, bilinear resize) makes: byte for byte."""
+    import io
+
+    c = mnv2.Classifier(QUANT, threads=1, crop=1.0)
+    picture = Image.open(IMAGES / "grace_hopper.bmp").convert("RGB").resize((width, height), Image.LANCZOS)
+    for mode in ["RGB", "L"]:
+        buf = io.BytesIO()
+        picture.convert(mode).save(buf, "JPEG", **options)
+        data = buf.getvalue()
+        want = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((224, 224), Image.BILINEAR))
+        got = c.preprocess(data)[0]
+        assert np.array_equal(got, want), f"{mode}: {np.count_nonzero(got != want)} bytes differ"
