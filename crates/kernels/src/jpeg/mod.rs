@@ -5,9 +5,15 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(any(target_arch = "aarch64", target_arch = "wasm32"))]
+mod lanes;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use reference::{idct_islow_reference, ycc_to_rgb_reference};
 
@@ -18,9 +24,9 @@ use crate::isa::pick;
 pub const BLOCK: usize = 64;
 
 /// The levels the inverse DCT has its own code for.
-pub const IDCT_VARIANTS: [Isa; 2] = [Isa::Scalar, Isa::Avx2];
+pub const IDCT_VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Neon, Isa::Simd128];
 /// The levels the colour conversion has its own code for.
-pub const YCC_VARIANTS: [Isa; 2] = [Isa::Scalar, Isa::Avx2];
+pub const YCC_VARIANTS: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Neon, Isa::Simd128];
 
 const CONST_BITS: u32 = 13;
 const PASS1_BITS: u32 = 2;
@@ -44,16 +50,23 @@ pub fn idct_blocks(isa: Isa, blocks: &[[i32; BLOCK]], out: &mut [u8], stride: us
         return;
     }
     assert!(blocks.len() * 8 <= stride && out.len() >= 7 * stride + blocks.len() * 8, "IDCT output too small");
-    #[cfg(target_arch = "x86_64")]
-    if pick(&IDCT_VARIANTS, isa) == Isa::Avx2 {
-        for (i, b) in blocks.iter().enumerate() {
-            // SAFETY: pick() returned Avx2, so the CPU has it; rows 0..8 of columns
-            // 8 i..8 i + 8 lie inside `out` (asserted above).
-            unsafe { avx2::idct_islow(b, out[i * 8..].as_mut_ptr(), stride) };
+    match pick(&IDCT_VARIANTS, isa) {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            for (i, b) in blocks.iter().enumerate() {
+                // SAFETY: pick() returned Avx2, so the CPU has it; rows 0..8 of columns
+                // 8 i..8 i + 8 lie inside `out` (asserted above).
+                unsafe { avx2::idct_islow(b, out[i * 8..].as_mut_ptr(), stride) };
+            }
+            return;
         }
-        return;
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => return neon::idct_blocks(blocks, out, stride),
+        // pick() returned Simd128: a wasm32 build, made for engines with it.
+        #[cfg(target_arch = "wasm32")]
+        Isa::Simd128 => return wasm::idct_blocks(blocks, out, stride),
+        _ => {}
     }
-    let _ = pick(&IDCT_VARIANTS, isa);
     for (i, b) in blocks.iter().enumerate() {
         idct_islow_reference(b, &mut out[i * 8..], stride);
     }
@@ -64,13 +77,16 @@ pub fn idct_blocks(isa: Isa, blocks: &[[i32; BLOCK]], out: &mut [u8], stride: us
 pub fn ycc_to_rgb(isa: Isa, y: &[u8], cb: &[u8], cr: &[u8], rgb: &mut [u8]) {
     let n = y.len();
     assert!(cb.len() >= n && cr.len() >= n && rgb.len() >= 3 * n, "colour conversion buffers");
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if pick(&YCC_VARIANTS, isa) == Isa::Avx2 {
+    let done = match pick(&YCC_VARIANTS, isa) {
         // SAFETY: pick() returned Avx2, so the CPU has it; the kernel reads and writes only
         // inside the slices it is given (it stops where a whole vector store no longer fits).
-        done = unsafe { avx2::ycc_to_rgb(y, cb, cr, rgb) };
-    }
-    let _ = isa;
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::ycc_to_rgb(y, cb, cr, rgb) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => neon::ycc_to_rgb(y, cb, cr, rgb),
+        #[cfg(target_arch = "wasm32")]
+        Isa::Simd128 => wasm::ycc_to_rgb(y, cb, cr, rgb),
+        _ => 0,
+    };
     ycc_to_rgb_reference(&y[done..], &cb[done..n], &cr[done..n], &mut rgb[3 * done..3 * n]);
 }
