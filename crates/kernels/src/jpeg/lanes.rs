@@ -25,6 +25,15 @@ pub(super) trait Lanes: Copy {
     fn saturated_bytes(self) -> [u8; 8];
 }
 
+/// An 8x8 transpose of lanes held as two registers a row (`[low four, high four]`) from a 4x4
+/// transpose `t4`: the four quarters transpose in place and the two off the diagonal swap.
+#[inline(always)]
+pub(super) fn transpose_quarters<Q: Copy>(r: [[Q; 2]; 8], t4: impl Fn([Q; 4]) -> [Q; 4]) -> [[Q; 2]; 8] {
+    let quarter = |half: usize, first: usize| t4(std::array::from_fn(|i| r[first + i][half]));
+    let (a, b, c, d) = (quarter(0, 0), quarter(0, 4), quarter(1, 0), quarter(1, 4));
+    std::array::from_fn(|j| if j < 4 { [a[j], b[j]] } else { [c[j - 4], d[j - 4]] })
+}
+
 /// `(x + 2^(n-1)) >> n`, libjpeg's DESCALE.
 #[inline(always)]
 fn descale<V: Lanes>(x: V, n: u32) -> V {

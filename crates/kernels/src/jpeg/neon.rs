@@ -1,7 +1,7 @@
 //! The inverse DCT and the colour conversion with NEON: eight lanes as two `int32x4_t`.
 
 use super::BLOCK;
-use super::lanes::{Lanes, idct_block, ycc};
+use super::lanes::{Lanes, idct_block, transpose_quarters, ycc};
 use std::arch::aarch64::*;
 
 #[derive(Clone, Copy)]
@@ -82,12 +82,7 @@ impl Lanes for V {
     }
     #[inline(always)]
     fn transpose(r: [V; 8]) -> [V; 8] {
-        // Row i is (lo_i, hi_i): the 4x4 quarters transpose in place and the off-diagonal ones swap.
-        let a = transpose4(r[0].0, r[1].0, r[2].0, r[3].0);
-        let b = transpose4(r[4].0, r[5].0, r[6].0, r[7].0);
-        let c = transpose4(r[0].1, r[1].1, r[2].1, r[3].1);
-        let d = transpose4(r[4].1, r[5].1, r[6].1, r[7].1);
-        std::array::from_fn(|j| if j < 4 { V(a[j], b[j]) } else { V(c[j - 4], d[j - 4]) })
+        transpose_quarters(r.map(|v| [v.0, v.1]), |[a, b, c, d]| transpose4(a, b, c, d)).map(|[lo, hi]| V(lo, hi))
     }
     #[inline(always)]
     fn saturated_bytes(self) -> [u8; 8] {
