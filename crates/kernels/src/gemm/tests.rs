@@ -65,9 +65,17 @@ fn avx512_tiles_are_bit_identical_to_avx2() {
         return;
     }
     let mut rng = Rng::new(11);
-    for (m, k, n) in
-        [(1, 1, 32), (7, 17, 33), (13, 96, 64), (50, 96, 24), (13, 40, 30), (150, 160, 100), (49, 320, 1280)]
-    {
+    for (m, k, n) in [
+        (1, 1, 32),
+        (7, 17, 33),
+        (13, 96, 64),
+        (50, 96, 24),
+        (9, 33, 20),
+        (30, 24, 52),
+        (13, 40, 30),
+        (150, 160, 100),
+        (49, 320, 1280),
+    ] {
         let a = rng.vec(m * k);
         let (w, bias, r) = (rng.vec(k * n), rng.vec(n), rng.vec(m * n));
         let packed = PackedB::new(k, n, |kk, j| w[kk * n + j], &bias);
