@@ -3,6 +3,7 @@
 # wasmtime package from PyPI in target/wasm-venv).
 # Runs the kernel tests (every kernel against its reference, the SIMD128 ones included, and again
 # in a relaxed-SIMD build) and the
+# image crate's tests (JPEG decoding through the SIMD128 kernels equal to PIL), the
 # model tests that need neither threads nor subprocesses (WASI has none): fp32 logits within
 # 1e-4 of TFLite's and every int8 layer of both ImageNet models equal to TFLite's bytes.
 #   tools/wasm.sh [TEST BINARY ARGS...]
@@ -26,5 +27,7 @@ cargo test "${target[@]}" -p mnv2-kernels -- "$@"
 # The relaxed-SIMD build's kernels (a level of their own: fused multiply-add in the fp32 GEMM).
 RUSTFLAGS="-C target-feature=+relaxed-simd" CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/wasm-relaxed \
     cargo test "${target[@]}" -p mnv2-kernels -- "$@"
+# Image decoding through the SIMD128 JPEG kernels: the 100 ImageNet inputs byte for byte.
+cargo test "${target[@]}" -p mnv2-image -- "$@"
 cargo test "${target[@]}" -p mnv2-import --test models -- "$@"
 cargo test "${target[@]}" -p mnv2 --test int8_layers -- "$@"
