@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import PIL
 from PIL import Image
 
 
@@ -48,8 +49,6 @@ def main():
                 got = rust_times(binary, engine, iters, files)
             for f in files:
                 runs[(engine, f)].append(got[f])
-    import PIL
-
     print(f"{rounds} rounds x {iters} decodes, engines alternating; Pillow {PIL.__version__}")
     print("| file | size | mnv2 min / median ms | image crate (zune-jpeg) | PIL (libjpeg-turbo) | mnv2 / image crate (min, median) | mnv2 / PIL (min, median) |")
     print("|---|---|---|---|---|---|---|")

@@ -78,17 +78,20 @@ fn idct_1d<V: Lanes>(v: [V; 8]) -> [V; 8] {
     ]
 }
 
-/// One block to `out[r * stride + c]`: columns (lanes are columns), transpose, rows, transpose
-/// back, each row shifted by 128 and saturated.
+/// A row of blocks (see [`super::idct_blocks`], which checked `out`'s size): each block's
+/// columns (lanes are columns), transpose, rows, transpose back, each row shifted by 128 and
+/// saturated into `out[r * stride + 8 i + c]`.
 #[inline(always)]
-pub(super) fn idct_block<V: Lanes>(coef: &[i32; BLOCK], out: &mut [u8], stride: usize) {
-    assert!(out.len() >= 7 * stride + 8, "IDCT output");
-    // SAFETY: `coef` holds 8 rows of 8 i32.
-    let rows: [V; 8] = std::array::from_fn(|r| unsafe { V::load(coef.as_ptr().add(r * 8)) });
-    let ws = idct_1d(rows).map(|x| descale(x, CONST_BITS - PASS1_BITS));
-    let cols = idct_1d(V::transpose(ws)).map(|x| descale(x, CONST_BITS + PASS1_BITS + 3));
-    for (r, row) in V::transpose(cols).into_iter().enumerate() {
-        out[r * stride..r * stride + 8].copy_from_slice(&row.add(V::splat(128)).saturated_bytes());
+pub(super) fn idct_blocks<V: Lanes>(blocks: &[[i32; BLOCK]], out: &mut [u8], stride: usize) {
+    for (i, coef) in blocks.iter().enumerate() {
+        // SAFETY: `coef` holds 8 rows of 8 i32.
+        let rows: [V; 8] = std::array::from_fn(|r| unsafe { V::load(coef.as_ptr().add(r * 8)) });
+        let ws = idct_1d(rows).map(|x| descale(x, CONST_BITS - PASS1_BITS));
+        let cols = idct_1d(V::transpose(ws)).map(|x| descale(x, CONST_BITS + PASS1_BITS + 3));
+        for (r, row) in V::transpose(cols).into_iter().enumerate() {
+            let at = r * stride + 8 * i;
+            out[at..at + 8].copy_from_slice(&row.add(V::splat(128)).saturated_bytes());
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The inverse DCT and the colour conversion with NEON: eight lanes as two `int32x4_t`.
 
 use super::BLOCK;
-use super::lanes::{Lanes, idct_block, transpose_quarters, ycc};
+use super::lanes::{self, Lanes, transpose_quarters, ycc};
 use std::arch::aarch64::*;
 
 #[derive(Clone, Copy)]
@@ -95,9 +95,7 @@ impl Lanes for V {
 
 /// A row of blocks (see [`super::idct_blocks`]).
 pub(super) fn idct_blocks(blocks: &[[i32; BLOCK]], out: &mut [u8], stride: usize) {
-    for (i, b) in blocks.iter().enumerate() {
-        idct_block::<V>(b, &mut out[i * 8..], stride);
-    }
+    lanes::idct_blocks::<V>(blocks, out, stride)
 }
 
 /// Converts whole groups of eight pixels; returns how many pixels it converted (the caller

@@ -1,7 +1,7 @@
 //! The inverse DCT and the colour conversion with WebAssembly SIMD128: eight lanes as two `v128`.
 
 use super::BLOCK;
-use super::lanes::{Lanes, idct_block, transpose_quarters, ycc};
+use super::lanes::{self, Lanes, transpose_quarters, ycc};
 use std::arch::wasm32::*;
 
 #[derive(Clone, Copy)]
@@ -70,9 +70,7 @@ impl Lanes for V {
 /// A row of blocks (see [`super::idct_blocks`]).
 #[target_feature(enable = "simd128")]
 pub(super) fn idct_blocks(blocks: &[[i32; BLOCK]], out: &mut [u8], stride: usize) {
-    for (i, b) in blocks.iter().enumerate() {
-        idct_block::<V>(b, &mut out[i * 8..], stride);
-    }
+    lanes::idct_blocks::<V>(blocks, out, stride)
 }
 
 /// Converts whole groups of eight pixels; returns how many pixels it converted (the caller
