@@ -191,9 +191,10 @@ impl InputSpec {
         let table: [[f32; 256]; 3] =
             std::array::from_fn(|c| std::array::from_fn(|v| (v as f32 - self.mean[c]) / self.std[c]));
         let pixels = bytes.chunks_exact(3);
-        out.reserve(pixels.len() * 3);
-        for px in pixels {
-            out.extend_from_slice(&[table[0][px[0] as usize], table[1][px[1] as usize], table[2][px[2] as usize]]);
+        let start = out.len();
+        out.resize(start + pixels.len() * 3, 0.0);
+        for (dst, px) in out[start..].chunks_exact_mut(3).zip(pixels) {
+            dst.copy_from_slice(&[table[0][px[0] as usize], table[1][px[1] as usize], table[2][px[2] as usize]]);
         }
     }
 }
