@@ -166,7 +166,7 @@ async fn infer(
         return Err(ApiError::new(StatusCode::NOT_FOUND, msg));
     }
     let params = params(&query)?;
-    let _arriving = model.arriving();
+    let arriving = model.arriving();
     let bytes = read_image_bytes(req, &shared.config).await?;
     let input = if shared.config.threads == 1 {
         // One-thread engines decode their own batches: one job per core, no time slices shared
@@ -181,7 +181,10 @@ async fn infer(
         Input::Decoded(decoded.await.map_err(|e| ApiError::internal(e.to_string()))??)
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
-    if model.submit(input, params, reply).is_err() {
+    let submitted = model.submit(input, params, reply);
+    // Queued (or refused): no longer on its way, so a worker does not wait for it to arrive.
+    drop(arriving);
+    if submitted.is_err() {
         return Err(ApiError::busy(format!("model {name:?} is busy: try again")));
     }
     match answer.await.map_err(|_| ApiError::internal("the model worker stopped".into()))?? {

@@ -159,6 +159,24 @@ async fn concurrent_requests_share_engine_batches() {
     server.shutdown().await;
 }
 
+/// A batch waits for company only while other requests are on their way: a lone request, once
+/// queued, runs at once, however long `max_wait` is (here 3 s, against a classification of some
+/// milliseconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_request_does_not_wait_for_company() {
+    let config = ServeConfig { instances: 1, max_wait: Duration::from_secs(3), ..local() };
+    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let cat = image("cat.bmp");
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = post(server.addr, "/v1/models/cls/classify", "image/bmp", &cat).await;
+        assert_eq!(answer.json()["top"][0]["label"], "Egyptian cat");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1500), "a lone request took {took:?}: it waited for company");
+    }
+    server.shutdown().await;
+}
+
 /// Two engine instances of one thread each take batches from one queue and decode their own
 /// images: every request is answered, each as the CLI's int8 classifier answers it (73.4375%
 /// Egyptian cat), and an image that does not decode is a 400 from the worker.
