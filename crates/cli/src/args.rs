@@ -124,8 +124,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0, value_parser = crate::values::threads)]
     pub threads: usize,
     /// Engines per model, each running batches of its own on the same weights (0: one per core,
-    /// up to 16, the most throughput under load; 1 with --threads 0 gives a lone client every
-    /// core, the lowest latency on a machine with many).
+    /// up to 16, the most throughput under load). With several, a request that comes while
+    /// every engine is idle runs on one more engine of all their threads.
     #[arg(long, default_value_t = 0)]
     pub instances: usize,
     /// Arithmetic: auto (int8 for quantized models), f32 or int8.

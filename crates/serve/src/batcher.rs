@@ -4,7 +4,9 @@
 //! runs on the async runtime. While other workers are free it takes only its share of what
 //! waits, so instances run side by side. It waits for company (at most `max_wait`) only while
 //! other requests for the model are being received or decoded and no other worker is free, so a
-//! lone client pays no batching delay.
+//! lone client pays no batching delay. A batch of one request taken while every other worker is
+//! free runs on the model's whole-machine engine (all the instances' threads in one), so a lone
+//! client gets every core instead of one.
 
 use crate::ServeConfig;
 use crate::api::ApiError;
@@ -113,8 +115,14 @@ impl Drop for Arriving {
 }
 
 /// Starts a worker thread for each of a model's `engines` (one or more instances of it), all
-/// taking batches from one queue.
-pub(crate) fn spawn(name: String, engines: Vec<Engine>, config: &ServeConfig, metrics: Arc<Metrics>) -> ModelHandle {
+/// taking batches from one queue; `whole` (with several instances) runs lone requests.
+pub(crate) fn spawn(
+    name: String,
+    engines: Vec<Engine>,
+    whole: Option<Engine>,
+    config: &ServeConfig,
+    metrics: Arc<Metrics>,
+) -> ModelHandle {
     let engine = &engines[0];
     let capacity = config.queue;
     let (queue, jobs) = std::sync::mpsc::sync_channel(capacity.max(1));
@@ -134,12 +142,16 @@ pub(crate) fn spawn(name: String, engines: Vec<Engine>, config: &ServeConfig, me
     let (max_batch, max_wait, limits) = (config.max_batch, config.max_wait, config.limits);
     let jobs = Arc::new(Mutex::new(jobs));
     let free = Arc::new(AtomicUsize::new(0));
+    let (instances, whole) = (engines.len(), Arc::new(whole.map(Mutex::new)));
     for (i, engine) in engines.into_iter().enumerate() {
-        let counts = Counts { waiting: waiting.clone(), arriving: arriving.clone(), free: free.clone() };
-        let (jobs, metrics) = (jobs.clone(), metrics.clone());
+        let counts = Counts { waiting: waiting.clone(), arriving: arriving.clone(), free: free.clone(), instances };
+        let (jobs, metrics, whole) = (jobs.clone(), metrics.clone(), whole.clone());
         std::thread::Builder::new()
             .name(format!("mnv2-serve-{name}-{i}"))
-            .spawn(move || worker(engine, &jobs, (max_batch, max_wait, limits), &counts, &metrics))
+            .spawn(move || {
+                let engines = Engines { own: engine, whole: (*whole).as_ref() };
+                worker(engines, &jobs, (max_batch, max_wait, limits), &counts, &metrics)
+            })
             .expect("spawning a model worker thread");
     }
     handle
@@ -153,11 +165,19 @@ struct Counts {
     arriving: Arc<AtomicUsize>,
     /// Workers not running a batch: waiting for the queue or gathering from it.
     free: Arc<AtomicUsize>,
+    /// Workers of the model.
+    instances: usize,
+}
+
+/// A worker's engines: its own, and the model's whole-machine engine it shares with the others.
+struct Engines<'a> {
+    own: Engine,
+    whole: Option<&'a Mutex<Engine>>,
 }
 
 /// Batches until every sender is gone (the server has shut down).
 fn worker(
-    mut engine: Engine,
+    mut engines: Engines,
     jobs: &Mutex<Receiver<Job>>,
     (max_batch, max_wait, limits): (usize, Duration, mnv2::Limits),
     counts: &Counts,
@@ -172,7 +192,15 @@ fn worker(
         let Some(batch) = next else { return };
         counts.waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         metrics.batch(batch.len());
-        run_batch(&mut engine, batch, &limits);
+        // A lone request while every other worker is free: every core is idle, so it runs on
+        // all of them (if another worker takes a batch meanwhile, the two share the cores).
+        let alone = batch.len() == 1 && counts.free.load(Ordering::SeqCst) + 1 >= counts.instances;
+        if let Some(mut whole) = engines.whole.filter(|_| alone).and_then(|w| w.try_lock().ok()) {
+            metrics.whole_machine_batch();
+            run_batch(&mut whole, batch, &limits);
+        } else {
+            run_batch(&mut engines.own, batch, &limits);
+        }
     }
 }
 
@@ -320,6 +348,7 @@ mod tests {
             waiting: Arc::new(AtomicUsize::new(n)),
             arriving: Arc::new(AtomicUsize::new(0)),
             free: Arc::new(AtomicUsize::new(free)),
+            instances: free.max(2),
         };
         (rx, counts, replies)
     }

@@ -67,7 +67,7 @@ impl ServeConfig {
     /// The instances and threads per instance for `cores` cores, where either is 0 (automatic):
     /// under load one job per core gives the most throughput (each core runs its own batch, its
     /// worker decoding the batch's images, instead of splitting every batch across the cores),
-    /// and two instances already answer a lone client about as fast as one engine on both cores.
+    /// and a lone request still gets every core (the batcher's whole-machine engine).
     pub fn resolve(&self, cores: usize) -> (usize, usize) {
         let cores = cores.max(1);
         match (self.instances, self.threads) {

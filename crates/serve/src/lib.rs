@@ -53,17 +53,24 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
     let metrics = Arc::new(metrics::Metrics::default());
     let mut handles = Vec::new();
     for spec in specs {
-        // One load and compile; the other instances share its weights.
-        let engines = tokio::task::block_in_place(|| {
+        // One load and compile; the other instances share its weights. With several instances,
+        // one more engine, compiled for all their threads (up to the cores), runs a request that
+        // comes alone (a plan is made for its thread count, so this one is compiled apart).
+        let (engines, whole) = tokio::task::block_in_place(|| {
             let first = models::Engine::load(spec, &config)?;
             let mut engines = Vec::with_capacity(instances);
             for _ in 1..instances {
                 engines.push(first.instance(&spec.name)?);
             }
+            let whole_threads = (instances * threads).min(cores());
+            let whole = match whole_threads > threads {
+                true => Some(models::Engine::load(spec, &ServeConfig { threads: whole_threads, ..(*config).clone() })?),
+                false => None,
+            };
             engines.push(first);
-            Ok::<_, ServeError>(engines)
+            Ok::<_, ServeError>((engines, whole))
         })?;
-        handles.push(batcher::spawn(spec.name.clone(), engines, &config, metrics.clone()));
+        handles.push(batcher::spawn(spec.name.clone(), engines, whole, &config, metrics.clone()));
     }
     let state = api::State::new(handles, config.clone(), metrics);
     let app = api::router(state.clone());

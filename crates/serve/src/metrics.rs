@@ -1,5 +1,6 @@
 //! Counters for `/metrics` in Prometheus' text format: requests by route and status, request
-//! latency and batch size histograms, and each model's queue depth.
+//! latency and batch size histograms, batches run on the whole-machine engine, and each model's
+//! queue depth.
 
 use crate::batcher::ModelHandle;
 use std::collections::BTreeMap;
@@ -16,6 +17,8 @@ pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     latency: Mutex<Histogram<12>>,
     batches: Mutex<Histogram<8>>,
+    /// Batches run alone on the engine of every core (see `batcher::worker`).
+    whole_machine: std::sync::atomic::AtomicU64,
 }
 
 struct Histogram<const N: usize> {
@@ -65,6 +68,11 @@ impl Metrics {
         self.batches.lock().unwrap_or_else(|e| e.into_inner()).observe(&BATCH_BUCKETS, size as f64);
     }
 
+    /// One batch run alone on the engine of every core.
+    pub fn whole_machine_batch(&self) {
+        self.whole_machine.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn render(&self, models: &[ModelHandle]) -> String {
         let mut out = String::new();
         out.push_str("# HELP mnv2_requests_total HTTP requests answered, by route and status.\n");
@@ -82,6 +90,10 @@ impl Metrics {
         out.push_str("# HELP mnv2_batch_size Requests per engine batch.\n");
         out.push_str("# TYPE mnv2_batch_size histogram\n");
         self.batches.lock().unwrap_or_else(|e| e.into_inner()).render(&mut out, "mnv2_batch_size", &BATCH_BUCKETS);
+        out.push_str("# HELP mnv2_whole_machine_batches_total Batches run alone on every core (a lone request).\n");
+        out.push_str("# TYPE mnv2_whole_machine_batches_total counter\n");
+        let n = self.whole_machine.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "mnv2_whole_machine_batches_total {n}");
         out.push_str("# HELP mnv2_queue_depth Requests waiting for a batch, by model.\n");
         out.push_str("# TYPE mnv2_queue_depth gauge\n");
         for m in models {

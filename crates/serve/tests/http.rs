@@ -177,6 +177,29 @@ async fn a_lone_request_does_not_wait_for_company() {
     server.shutdown().await;
 }
 
+/// With two instances of one thread, a request that comes alone runs on the engine of both
+/// cores (counted in /metrics) and is answered as the CLI's int8 classifier answers it; several at
+/// once still run on the instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_request_runs_on_every_core() {
+    let config = ServeConfig { instances: 2, threads: 1, max_batch: 4, ..local() };
+    let server = mnv2_serve::start(config, &[spec("cls", "mobilenet_v2_1.0_224_quant.tflite")]).await.unwrap();
+    let addr = server.addr;
+    let cat = image("cat.bmp");
+    for _ in 0..3 {
+        let top = post(addr, "/v1/models/cls/classify", "image/bmp", &cat).await.json()["top"][0].clone();
+        assert_eq!((top["label"].as_str(), top["score"].as_f64()), (Some("Egyptian cat"), Some(0.734375)), "{top}");
+    }
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let whole = metric(addr, "mnv2_whole_machine_batches_total").await;
+    assert_eq!(whole, if cores > 1 { 3.0 } else { 0.0 }, "lone requests on the engine of every core");
+    for a in classify_cat_at_once(addr, 16).await {
+        assert_eq!(a.json()["top"][0]["score"].as_f64(), Some(0.734375));
+    }
+    assert_eq!(metric(addr, "mnv2_batch_size_sum").await, 19.0);
+    server.shutdown().await;
+}
+
 /// Two engine instances of one thread each take batches from one queue and decode their own
 /// images: every request is answered, each as the CLI's int8 classifier answers it (73.4375%
 /// Egyptian cat), and an image that does not decode is a 400 from the worker.
