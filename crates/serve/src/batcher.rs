@@ -4,9 +4,9 @@
 //! runs on the async runtime. While other workers are free it takes only its share of what
 //! waits, so instances run side by side. It waits for company (at most `max_wait`) only while
 //! other requests for the model are being received or decoded and no other worker is free, so a
-//! lone client pays no batching delay. A batch of one request taken while every other worker is
-//! free runs on the model's whole-machine engine (all the instances' threads in one), so a lone
-//! client gets every core instead of one.
+//! lone client pays no batching delay. A batch of one request taken while no other batch runs
+//! goes to the model's whole-machine engine (all the instances' threads in one), so a lone client
+//! gets every core instead of one.
 
 use crate::ServeConfig;
 use crate::api::ApiError;
@@ -141,10 +141,15 @@ pub(crate) fn spawn(
     };
     let (max_batch, max_wait, limits) = (config.max_batch, config.max_wait, config.limits);
     let jobs = Arc::new(Mutex::new(jobs));
-    let free = Arc::new(AtomicUsize::new(0));
-    let (instances, whole) = (engines.len(), Arc::new(whole.map(Mutex::new)));
+    let (free, running) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let whole = Arc::new(whole.map(Mutex::new));
     for (i, engine) in engines.into_iter().enumerate() {
-        let counts = Counts { waiting: waiting.clone(), arriving: arriving.clone(), free: free.clone(), instances };
+        let counts = Counts {
+            waiting: waiting.clone(),
+            arriving: arriving.clone(),
+            free: free.clone(),
+            running: running.clone(),
+        };
         let (jobs, metrics, whole) = (jobs.clone(), metrics.clone(), whole.clone());
         std::thread::Builder::new()
             .name(format!("mnv2-serve-{name}-{i}"))
@@ -165,8 +170,9 @@ struct Counts {
     arriving: Arc<AtomicUsize>,
     /// Workers not running a batch: waiting for the queue or gathering from it.
     free: Arc<AtomicUsize>,
-    /// Workers of the model.
-    instances: usize,
+    /// Batches running, each counted until just before its last answer is sent (so the next
+    /// request of a client answered last finds it gone).
+    running: Arc<AtomicUsize>,
 }
 
 /// A worker's engines: its own, and the model's whole-machine engine it shares with the others.
@@ -192,14 +198,18 @@ fn worker(
         let Some(batch) = next else { return };
         counts.waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         metrics.batch(batch.len());
-        // A lone request while every other worker is free: every core is idle, so it runs on
-        // all of them (if another worker takes a batch meanwhile, the two share the cores).
-        let alone = batch.len() == 1 && counts.free.load(Ordering::SeqCst) + 1 >= counts.instances;
-        if let Some(mut whole) = engines.whole.filter(|_| alone).and_then(|w| w.try_lock().ok()) {
+        // A lone request while no other batch runs: every core is idle, so it runs on all of
+        // them (if another worker takes a batch meanwhile, the two share the cores). With no
+        // batch running, a worker still holding the whole-machine engine has sent its answer and
+        // is letting go of it: waiting for the lock is short. (Poisoned: the worker's own.)
+        let others = counts.running.fetch_add(1, Ordering::SeqCst);
+        let finished = Finished(Some(|| _ = counts.running.fetch_sub(1, Ordering::SeqCst)));
+        let alone = batch.len() == 1 && others == 0;
+        if let Some(mut whole) = engines.whole.filter(|_| alone).and_then(|w| w.lock().ok()) {
             metrics.whole_machine_batch();
-            run_batch(&mut whole, batch, &limits);
+            run_batch(&mut whole, batch, &limits, finished);
         } else {
-            run_batch(&mut engines.own, batch, &limits);
+            run_batch(&mut engines.own, batch, &limits, finished);
         }
     }
 }
@@ -256,37 +266,67 @@ fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, counts: &C
 
 /// Runs a batch; images still encoded are decoded first (a classifier's all together, small once
 /// prepared; a segmenter's or detector's one at a time, as each runs, since they stay full-size).
-fn run_batch(engine: &mut Engine, batch: Vec<Job>, limits: &mnv2::Limits) {
+/// `finished` is called once the engine work is done, before the last answer is sent.
+fn run_batch<F: FnOnce()>(engine: &mut Engine, batch: Vec<Job>, limits: &mnv2::Limits, mut finished: Finished<F>) {
     let prepare = engine.classifier_input();
     let decode = |job| decode(job, limits, prepare);
     match engine {
         Engine::Classify(c) => {
             let ready: Vec<Ready> = batch.into_iter().filter_map(decode).collect();
             if !ready.is_empty() {
-                classify(c, ready);
+                classify(c, ready, finished);
             }
         }
         Engine::Segment(s) => {
-            for job in batch.into_iter().filter_map(decode) {
+            let jobs: Vec<Ready> = batch.into_iter().filter_map(decode).collect();
+            let last = jobs.len().saturating_sub(1);
+            for (i, job) in jobs.into_iter().enumerate() {
                 let answer = segment(s, &job.image, job.params);
+                if i == last {
+                    finished.now();
+                }
                 let _ = job.reply.send(answer);
             }
         }
         Engine::Detect(d) => {
-            for job in batch.into_iter().filter_map(decode) {
+            let jobs: Vec<Ready> = batch.into_iter().filter_map(decode).collect();
+            let last = jobs.len().saturating_sub(1);
+            for (i, job) in jobs.into_iter().enumerate() {
                 let answer = detect(d, &job.image, job.params);
+                if i == last {
+                    finished.now();
+                }
                 let _ = job.reply.send(answer);
             }
         }
     }
 }
 
+/// Calls its function once: at [`Finished::now`] or, failing that, when dropped.
+struct Finished<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Finished<F> {
+    fn now(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+impl<F: FnOnce()> Drop for Finished<F> {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
 /// The batch through the classifier in one engine run (the images arrive cropped and resized to
 /// the input, see [`ModelHandle::classifier_input`]).
-fn classify(c: &mut mnv2::Classifier, batch: Vec<Ready>) {
+fn classify<F: FnOnce()>(c: &mut mnv2::Classifier, batch: Vec<Ready>, mut finished: Finished<F>) {
     let top = batch.iter().map(|j| j.params.top).max().unwrap_or(1);
     let inputs: Vec<&[u8]> = batch.iter().map(|j| j.image.data.as_slice()).collect();
-    match c.classify_prepared(&inputs, top) {
+    let result = c.classify_prepared(&inputs, top);
+    finished.now();
+    match result {
         Ok(preds) => {
             for (job, p) in batch.into_iter().zip(preds) {
                 let k = job.params.top.min(p.len());
@@ -348,7 +388,7 @@ mod tests {
             waiting: Arc::new(AtomicUsize::new(n)),
             arriving: Arc::new(AtomicUsize::new(0)),
             free: Arc::new(AtomicUsize::new(free)),
-            instances: free.max(2),
+            running: Arc::new(AtomicUsize::new(0)),
         };
         (rx, counts, replies)
     }
