@@ -267,7 +267,7 @@ fn gather(jobs: &Receiver<Job>, max_batch: usize, max_wait: Duration, counts: &C
 /// Runs a batch; images still encoded are decoded first (a classifier's all together, small once
 /// prepared; a segmenter's or detector's one at a time, as each runs, since they stay full-size).
 /// `finished` is called once the engine work is done, before the last answer is sent.
-fn run_batch<F: FnOnce()>(engine: &mut Engine, batch: Vec<Job>, limits: &mnv2::Limits, mut finished: Finished<F>) {
+fn run_batch<F: FnOnce()>(engine: &mut Engine, batch: Vec<Job>, limits: &mnv2::Limits, finished: Finished<F>) {
     let prepare = engine.classifier_input();
     let decode = |job| decode(job, limits, prepare);
     match engine {
@@ -277,28 +277,28 @@ fn run_batch<F: FnOnce()>(engine: &mut Engine, batch: Vec<Job>, limits: &mnv2::L
                 classify(c, ready, finished);
             }
         }
-        Engine::Segment(s) => {
-            let jobs: Vec<Ready> = batch.into_iter().filter_map(decode).collect();
-            let last = jobs.len().saturating_sub(1);
-            for (i, job) in jobs.into_iter().enumerate() {
-                let answer = segment(s, &job.image, job.params);
-                if i == last {
-                    finished.now();
-                }
-                let _ = job.reply.send(answer);
-            }
+        Engine::Segment(s) => one_at_a_time(batch.into_iter().filter_map(decode).collect(), finished, |job| {
+            segment(s, &job.image, job.params)
+        }),
+        Engine::Detect(d) => one_at_a_time(batch.into_iter().filter_map(decode).collect(), finished, |job| {
+            detect(d, &job.image, job.params)
+        }),
+    }
+}
+
+/// Answers each job with `run` in turn, calling `finished` before the last answer is sent.
+fn one_at_a_time<F: FnOnce()>(
+    jobs: Vec<Ready>,
+    mut finished: Finished<F>,
+    mut run: impl FnMut(&Ready) -> Result<Answer, ApiError>,
+) {
+    let last = jobs.len().saturating_sub(1);
+    for (i, job) in jobs.into_iter().enumerate() {
+        let answer = run(&job);
+        if i == last {
+            finished.now();
         }
-        Engine::Detect(d) => {
-            let jobs: Vec<Ready> = batch.into_iter().filter_map(decode).collect();
-            let last = jobs.len().saturating_sub(1);
-            for (i, job) in jobs.into_iter().enumerate() {
-                let answer = detect(d, &job.image, job.params);
-                if i == last {
-                    finished.now();
-                }
-                let _ = job.reply.send(answer);
-            }
-        }
+        let _ = job.reply.send(answer);
     }
 }
 

@@ -63,9 +63,10 @@ pub async fn start(config: ServeConfig, specs: &[ModelSpec]) -> Result<Running, 
                 engines.push(first.instance(&spec.name)?);
             }
             let whole_threads = (instances * threads).min(cores());
-            let whole = match whole_threads > threads {
-                true => Some(models::Engine::load(spec, &ServeConfig { threads: whole_threads, ..(*config).clone() })?),
-                false => None,
+            let whole = if whole_threads > threads {
+                Some(models::Engine::load(spec, &ServeConfig { threads: whole_threads, ..(*config).clone() })?)
+            } else {
+                None
             };
             engines.push(first);
             Ok::<_, ServeError>((engines, whole))

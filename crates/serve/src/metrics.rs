@@ -6,6 +6,7 @@ use crate::batcher::ModelHandle;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the latency histogram, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
@@ -18,7 +19,7 @@ pub(crate) struct Metrics {
     latency: Mutex<Histogram<12>>,
     batches: Mutex<Histogram<8>>,
     /// Batches run alone on the engine of every core (see `batcher::worker`).
-    whole_machine: std::sync::atomic::AtomicU64,
+    whole_machine: AtomicU64,
 }
 
 struct Histogram<const N: usize> {
@@ -70,7 +71,7 @@ impl Metrics {
 
     /// One batch run alone on the engine of every core.
     pub fn whole_machine_batch(&self) {
-        self.whole_machine.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.whole_machine.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self, models: &[ModelHandle]) -> String {
@@ -92,7 +93,7 @@ impl Metrics {
         self.batches.lock().unwrap_or_else(|e| e.into_inner()).render(&mut out, "mnv2_batch_size", &BATCH_BUCKETS);
         out.push_str("# HELP mnv2_whole_machine_batches_total Batches run alone on every core (a lone request).\n");
         out.push_str("# TYPE mnv2_whole_machine_batches_total counter\n");
-        let n = self.whole_machine.load(std::sync::atomic::Ordering::Relaxed);
+        let n = self.whole_machine.load(Ordering::Relaxed);
         let _ = writeln!(out, "mnv2_whole_machine_batches_total {n}");
         out.push_str("# HELP mnv2_queue_depth Requests waiting for a batch, by model.\n");
         out.push_str("# TYPE mnv2_queue_depth gauge\n");
