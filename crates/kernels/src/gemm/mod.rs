@@ -187,7 +187,7 @@ fn run_tile2(ctx: &Ctx, out: &mut [f32], t: Tile) {
     let bias = &ctx.b.bias[t.panel * NR..(t.panel + 2) * NR];
     let (p0, p1) = (ctx.b.panel(t.panel), ctx.b.panel(t.panel + 1));
     let (lo, hi) = (ctx.clamp.lo, ctx.clamp.hi);
-    // SAFETY: gemm() only asks for wide tiles when the CPU has AVX-512F; the tile's rows of
+    // SAFETY: gemm() only asks for wide tiles when the CPU has AVX-512F and VL (Isa::Avx512); the tile's rows of
     // t.cols lie inside `out` and `residual` (tile_span asserts it); the panels hold k * NR
     // floats, bias 2 * NR (padded).
     unsafe {
