@@ -57,6 +57,16 @@ pub(super) unsafe fn rows_avx512(
             })
         })
         .collect();
+    // Rows whose edge outputs have one tap column outside the image at most (3x3, dilation 1,
+    // stride 1 or 2, padding of one column or none): whole rows in groups of up to eight, the
+    // outside columns reading zeros in the unrolled code rather than through the edge path's
+    // per-tap checks.
+    let padded = (d == 1 && pl <= 1 && (s == 1 || s == 2) && ow > 0)
+        .then(|| {
+            let last = (ow - 1) * s + 2; // the last column read, counted from column -pl
+            (last <= in_w + pl && last - 1 < in_w + pl).then_some((pl == 1, last == in_w + pl))
+        })
+        .flatten();
     // Channel blocks outside, rows inside: a block's weights stay in registers and its three
     // input rows in L1 while it runs down the rows.
     for ch in (0..c16).step_by(16) {
@@ -76,6 +86,13 @@ pub(super) unsafe fn rows_avx512(
             for (ro, taps) in row_taps.iter().enumerate() {
                 let rows3 = taps.map(|(p, step)| (if step == 0 { p } else { p.add(ch) }, step));
                 let dst = out.as_mut_ptr().add(ro * ow * c + ch);
+                if let Some(edges) = padded {
+                    match s {
+                        1 => padded_row::<1>(rows3, &blk, dst, c, ow, edges),
+                        _ => padded_row::<2>(rows3, &blk, dst, c, ow, edges),
+                    }
+                    continue;
+                }
                 // Edge columns (taps outside read zeros), two chains at a time on each side.
                 let geometry = (s, d, pl, in_w);
                 for side in [0..ox_lo, ox_hi..ow] {
@@ -122,26 +139,33 @@ pub(super) unsafe fn rows_avx512(
 /// column is loaded once and feeds every output that reads it; each output still takes its taps
 /// in the portable order (bias, then ky, then kx), so the bits do not change.
 ///
+/// With `L`, column 0 lies left of the image and reads as zeros; with `R`, so does the last
+/// (`(N - 1) S + 2 D`): the taps outside still add `0 * w`, as [`edge`] does.
+///
 /// # Safety
-/// AVX-512F; columns `0..(N - 1) S + 2 D + 1` of the three rows and outputs `0..N` are inside
-/// the caller's buffers.
+/// AVX-512F; columns `0..(N - 1) S + 2 D + 1` of the three rows (but those `L` and `R` mark
+/// outside) and outputs `0..N` are inside the caller's buffers.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn interior<const N: usize, const S: usize, const D: usize>(
+unsafe fn interior<const N: usize, const S: usize, const D: usize, const L: bool, const R: bool>(
     rows: [(*const f32, usize); 3],
     blk: &Block16,
     dst: *mut f32,
     c: usize,
 ) {
     use std::arch::x86_64::*;
-    // SAFETY: as the contract states.
+    let last = (N - 1) * S + 2 * D;
+    // Column j lies outside the image: the first with L, the last with R.
+    let outside = |j: usize| (L && j == 0) || (R && j == last);
+    // SAFETY: as the contract states; columns outside are never read.
     unsafe {
         let mut acc = [blk.bias; N];
+        let load = |p: *const f32, j: usize| if outside(j) { _mm512_setzero_ps() } else { _mm512_loadu_ps(p) };
         for (ky, &(r, step)) in rows.iter().enumerate() {
             if S == 1 {
                 let mut p = r;
-                for j in 0..(N - 1) * S + 2 * D + 1 {
-                    let x = _mm512_loadu_ps(p);
+                for j in 0..last + 1 {
+                    let x = load(p, j);
                     // Column j is tap kx of output o where j = o S + kx D; ascending j gives each
                     // output its kx in order.
                     for kx in 0..3 {
@@ -150,17 +174,16 @@ unsafe fn interior<const N: usize, const S: usize, const D: usize>(
                             acc[o] = _mm512_fmadd_ps(x, blk.w[ky * 3 + kx], acc[o]);
                         }
                     }
-                    p = p.add(step);
+                    p = p.wrapping_add(step);
                 }
             } else {
                 // Strided: tap by tap, each output's column loaded for it (a shared column is
                 // loaded twice, but the loop is simple enough to unroll fully).
                 for kx in 0..3 {
                     let w = blk.w[ky * 3 + kx];
-                    let mut p = r.add(kx * D * step);
-                    for a in acc.iter_mut() {
-                        *a = _mm512_fmadd_ps(_mm512_loadu_ps(p), w, *a);
-                        p = p.add(S * step);
+                    for (o, a) in acc.iter_mut().enumerate() {
+                        let j = o * S + kx * D;
+                        *a = _mm512_fmadd_ps(load(r.wrapping_add(j * step), j), w, *a);
                     }
                 }
             }
@@ -222,20 +245,88 @@ unsafe fn interior_stretch<const S: usize, const D: usize>(
     unsafe {
         let at = |ox: usize| rows.map(|(r, step)| (r.add((ox * S - pl) * step), step));
         while ox + 8 <= ox_hi {
-            interior::<8, S, D>(at(ox), blk, dst.add(ox * c), c);
+            interior::<8, S, D, false, false>(at(ox), blk, dst.add(ox * c), c);
             ox += 8;
         }
         // The rest in one go (independent chains rather than one at a time).
         let dst = dst.add(ox * c);
         match ox_hi - ox {
             0 => {}
-            1 => interior::<1, S, D>(at(ox), blk, dst, c),
-            2 => interior::<2, S, D>(at(ox), blk, dst, c),
-            3 => interior::<3, S, D>(at(ox), blk, dst, c),
-            4 => interior::<4, S, D>(at(ox), blk, dst, c),
-            5 => interior::<5, S, D>(at(ox), blk, dst, c),
-            6 => interior::<6, S, D>(at(ox), blk, dst, c),
-            _ => interior::<7, S, D>(at(ox), blk, dst, c),
+            1 => interior::<1, S, D, false, false>(at(ox), blk, dst, c),
+            2 => interior::<2, S, D, false, false>(at(ox), blk, dst, c),
+            3 => interior::<3, S, D, false, false>(at(ox), blk, dst, c),
+            4 => interior::<4, S, D, false, false>(at(ox), blk, dst, c),
+            5 => interior::<5, S, D, false, false>(at(ox), blk, dst, c),
+            6 => interior::<6, S, D, false, false>(at(ox), blk, dst, c),
+            _ => interior::<7, S, D, false, false>(at(ox), blk, dst, c),
+        }
+    }
+}
+
+/// A whole row of outputs `0..ow` in groups of up to eight, for stride `S` (dilation 1): `rows`
+/// point at column 0 of each input row (with its column step), `left` says column -1 is
+/// padding (the first output's first tap), `right` that the last output's last tap is.
+///
+/// # Safety
+/// AVX-512F; the columns the outputs read lie inside the rows but the two padding columns
+/// `(left, right)` mark; outputs `0..ow` inside `dst` at stride `c`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn padded_row<const S: usize>(
+    rows: [(*const f32, usize); 3],
+    blk: &Block16,
+    dst: *mut f32,
+    c: usize,
+    ow: usize,
+    (left, right): (bool, bool),
+) {
+    // Group n's first column: column ox S - 1 with left padding, ox S without; a padding column's
+    // address is formed (wrapping) but never read.
+    let pl = usize::from(left);
+    let at = |ox: usize| rows.map(|(r, step)| (r.wrapping_add(ox * S * step).wrapping_sub(pl * step), step));
+    let mut ox = 0;
+    while ox < ow {
+        let n = (ow - ox).min(8);
+        let (l, r) = (left && ox == 0, right && ox + n == ow);
+        // SAFETY: as the contract states: only output ox's column -1 (l) and the row's last
+        // column (r) lie outside, and `interior` reads neither.
+        unsafe {
+            let (rows, dst) = (at(ox), dst.add(ox * c));
+            match (l, r) {
+                (false, false) => group::<S, false, false>(n, rows, blk, dst, c),
+                (true, false) => group::<S, true, false>(n, rows, blk, dst, c),
+                (false, true) => group::<S, false, true>(n, rows, blk, dst, c),
+                (true, true) => group::<S, true, true>(n, rows, blk, dst, c),
+            }
+        }
+        ox += n;
+    }
+}
+
+/// `n` (1..=8) outputs of [`interior`] with a constant count.
+///
+/// # Safety
+/// As [`interior`] for `n` outputs.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn group<const S: usize, const L: bool, const R: bool>(
+    n: usize,
+    rows: [(*const f32, usize); 3],
+    blk: &Block16,
+    dst: *mut f32,
+    c: usize,
+) {
+    // SAFETY: as the contract states.
+    unsafe {
+        match n {
+            1 => interior::<1, S, 1, L, R>(rows, blk, dst, c),
+            2 => interior::<2, S, 1, L, R>(rows, blk, dst, c),
+            3 => interior::<3, S, 1, L, R>(rows, blk, dst, c),
+            4 => interior::<4, S, 1, L, R>(rows, blk, dst, c),
+            5 => interior::<5, S, 1, L, R>(rows, blk, dst, c),
+            6 => interior::<6, S, 1, L, R>(rows, blk, dst, c),
+            7 => interior::<7, S, 1, L, R>(rows, blk, dst, c),
+            _ => interior::<8, S, 1, L, R>(rows, blk, dst, c),
         }
     }
 }
