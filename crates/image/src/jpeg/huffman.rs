@@ -2,8 +2,9 @@
 //! block's coefficients.
 //!
 //! The AC table answers most lookups whole: for a code and its extra bits within
-//! [`LOOKAHEAD`] bits, one entry gives the run, the coefficient's value and the bits used.
-//! Longer codes fall back to libjpeg's canonical search.
+//! [`LOOKAHEAD`] bits, one entry gives the run, the coefficient's value and the bits used; for a
+//! code within them whose extra bits are not, the run, the code's length and how many bits to
+//! read after it. Longer codes fall back to libjpeg's canonical search.
 
 use super::headers::ZIGZAG;
 
@@ -26,8 +27,11 @@ pub(super) struct Huffman {
 }
 
 /// A `fast_ac` entry: bits used (0 = no entry) in the low byte (a shift takes it as it is), run
-/// in bits 8..12, end-of-block or a run of 16 zeros in bit 12, the coefficient in bits 16..32.
+/// in bits 8..12, end-of-block or a run of 16 zeros in bit 12, the coefficient in bits 16..32
+/// (or, with [`SPLIT_FLAG`], the count of extra bits that follow the code).
 const END_FLAG: u32 = 1 << 12;
+/// A `fast_ac` entry whose extra bits lie past the lookahead: bits 16..20 hold their count.
+const SPLIT_FLAG: u32 = 1 << 13;
 
 fn extend(bits: u32, size: u32) -> i32 {
     // JPEG's sign convention: a leading 0 bit means a negative value.
@@ -72,7 +76,9 @@ impl Huffman {
                                 let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
                                 (len + size) | (run << 8) | ((extend(bits, size) as u32) << 16)
                             } else {
-                                0
+                                // The code fits but its extra bits do not: the code's length
+                                // and the extra bits' count, read after it.
+                                len | (run << 8) | SPLIT_FLAG | (size << 16)
                             };
                         }
                     }
@@ -195,6 +201,14 @@ impl<'a> Bits<'a> {
             if fast != 0 {
                 self.skip(fast & 0xff);
                 let run = ((fast >> 8) & 15) as usize;
+                if fast & SPLIT_FLAG != 0 {
+                    let size = fast >> 16;
+                    k += run;
+                    let z = k.min(63);
+                    block[ZIGZAG[z] as usize] = extend(self.take(size), size) * quant[z] as i32;
+                    k += 1;
+                    continue;
+                }
                 if fast & END_FLAG != 0 {
                     if run == 0 {
                         break;
