@@ -42,10 +42,7 @@ pub fn main(a: ClassifyArgs) -> anyhow::Result<ExitCode> {
                 failed += 1;
             }
             // Each image is cropped and resized as soon as it is read: a batch holds only inputs.
-            Ok(path) => match mnv2::image::load_rgb(&path)
-                .map_err(mnv2::Error::from)
-                .and_then(|img| classifier.preprocess(&img))
-            {
+            Ok(path) => match classifier.input().load(&path) {
                 Ok(input) => batch.push((path, input)),
                 Err(e) => {
                     report_error(&path, &e.to_string(), &progress);

@@ -52,6 +52,27 @@ pub fn decode_rgb_within(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rg
     decode_any(bytes, name, limits)
 }
 
+/// [`decode_rgb_within`] and then [`crate::central_crop`] keeping `fraction` of each side, with
+/// the same bytes: a baseline JPEG stored upright makes only the crop's pixels (and leaves the
+/// entropy-coded data after it unread), about a fifth less work at the usual 0.875.
+pub fn decode_central_crop_within(
+    bytes: &[u8],
+    name: &str,
+    limits: &Limits,
+    fraction: f32,
+) -> Result<Rgb8, ImageError> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(ImageError::CropFraction(fraction));
+    }
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+        && jpeg_is_complete(bytes)
+        && let Some(rgb) = crate::jpeg::decode_central_crop(bytes, limits.max_pixels, fraction)
+    {
+        return Ok(rgb);
+    }
+    crate::central_crop(&decode_any(bytes, name, limits)?, fraction)
+}
+
 /// Any supported image through the image crate's decoders.
 pub(crate) fn decode_any(bytes: &[u8], name: &str, limits: &Limits) -> Result<Rgb8, ImageError> {
     let fail = |reason: String| ImageError::Decode { path: name.to_string(), reason };

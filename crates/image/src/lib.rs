@@ -19,7 +19,7 @@ mod resize;
 mod resize_tf1;
 
 pub use crop::{central_crop, central_crop_box, resize_then_crop};
-pub use decode::{check_image, decode_rgb, decode_rgb_within, load_rgb, load_rgb_within};
+pub use decode::{check_image, decode_central_crop_within, decode_rgb, decode_rgb_within, load_rgb, load_rgb_within};
 pub use mnv2_limits::{LimitError, Limits};
 pub use paths::image_paths;
 pub use resize::{resize_bilinear, resize_bilinear_at};

@@ -92,7 +92,10 @@ impl Bench {
         let decode = |bytes| crate::image::decode_rgb(bytes, "image");
         let batch: Vec<&[u8]> = (0..self.batch).map(|_| self.prepared.as_slice()).collect();
         match (&mut self.target, self.file.as_deref()) {
-            (Target::Classify(c), Some(bytes)) => drop(c.classify(&[decode(bytes)?], 5)?),
+            (Target::Classify(c), Some(bytes)) => {
+                let input = c.input().decode(bytes, "image", &crate::Limits::global())?;
+                drop(c.classify_prepared(&[&input.data], 5)?)
+            }
             (Target::Segment(s, _), Some(bytes)) => drop(s.segment(&decode(bytes)?)?),
             (Target::Detect(d, _), Some(bytes)) => drop(d.detect(&decode(bytes)?)?),
             (Target::Classify(c), None) if int8 => drop(c.run_int8(&batch)?),

@@ -6,8 +6,8 @@ use mnv2_image::Rgb8;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::Error;
 use crate::backend::{Backend, concat_inputs};
+use crate::{Error, Limits};
 
 /// Arithmetic the network runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,6 +62,40 @@ pub fn prepare_image(image: &Rgb8, size: usize, crop: f32, preprocess: Preproces
         Preprocess::CropThenResize => mnv2_image::prepare(image, size, crop)?,
         Preprocess::ResizeThenCrop => mnv2_image::resize_then_crop(image, size, crop)?,
     })
+}
+
+/// How a classifier's images become its input: the input size, the fraction of each side the
+/// central crop keeps and the order of the two (see [`prepare_image`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassifierInput {
+    pub size: usize,
+    pub crop: f32,
+    pub preprocess: Preprocess,
+}
+
+impl ClassifierInput {
+    /// An image's bytes decoded within `limits` and prepared (`name` is used in messages): the
+    /// bytes of [`mnv2_image::decode_rgb_within`] then [`prepare_image`], where cropping first
+    /// lets the decoder make only the crop's pixels.
+    pub fn decode(&self, bytes: &[u8], name: &str, limits: &Limits) -> Result<Rgb8, Error> {
+        Ok(match self.preprocess {
+            Preprocess::CropThenResize => {
+                let cropped = mnv2_image::decode_central_crop_within(bytes, name, limits, self.crop)?;
+                mnv2_image::resize_bilinear(&cropped, self.size, self.size)
+            }
+            Preprocess::ResizeThenCrop => {
+                let image = mnv2_image::decode_rgb_within(bytes, name, limits)?;
+                mnv2_image::resize_then_crop(&image, self.size, self.crop)?
+            }
+        })
+    }
+
+    /// [`ClassifierInput::decode`] of an image file, within [`Limits::global`].
+    pub fn load(&self, path: &Path) -> Result<Rgb8, Error> {
+        let limits = Limits::global();
+        let bytes = limits.read_file(path, "an image")?;
+        self.decode(&bytes, &path.display().to_string(), &limits)
+    }
 }
 
 /// How to run a classifier.
@@ -155,6 +189,11 @@ impl Classifier {
     /// The fraction of each side the central crop keeps.
     pub fn crop(&self) -> f32 {
         self.crop
+    }
+
+    /// How images become this classifier's input.
+    pub fn input(&self) -> ClassifierInput {
+        ClassifierInput { size: self.input_size(), crop: self.crop, preprocess: self.preprocess }
     }
 
     /// Crops and resizes an image to the network's input (bytes, HWC RGB), in the order the

@@ -42,12 +42,12 @@ pub fn classification(
     let (mut top1, mut top5) = (0usize, 0usize);
     progress.start(set.items.len(), "images");
     for chunk in set.items.chunks(16) {
-        let (mut truths, mut images) = (Vec::with_capacity(chunk.len()), Vec::with_capacity(chunk.len()));
+        let (mut truths, mut prepared) = (Vec::with_capacity(chunk.len()), Vec::with_capacity(chunk.len()));
         for (path, truth) in chunk {
-            match mnv2_image::load_rgb(path) {
-                Ok(img) => {
+            match c.input().load(path) {
+                Ok(input) => {
                     truths.push(*truth);
-                    images.push(img);
+                    prepared.push(input);
                 }
                 Err(e) => {
                     s.failed += 1;
@@ -55,7 +55,8 @@ pub fn classification(
                 }
             }
         }
-        for (truth, preds) in truths.iter().zip(c.classify(&images, 5)?) {
+        let inputs: Vec<&[u8]> = prepared.iter().map(|i| i.data.as_slice()).collect();
+        for (truth, preds) in truths.iter().zip(c.classify_prepared(&inputs, 5)?) {
             let want = index[*truth];
             top1 += (preds[0].index == want) as usize;
             top5 += preds.iter().any(|p| p.index == want) as usize;

@@ -35,7 +35,7 @@ pub mod report;
 mod segmenter;
 pub mod training;
 
-pub use classifier::{Classifier, Options, Precision, parse_preprocess, prepare_image};
+pub use classifier::{Classifier, ClassifierInput, Options, Precision, parse_preprocess, prepare_image};
 pub use detector::{Detector, ObjectBox};
 pub use error::Error;
 pub use locate::{

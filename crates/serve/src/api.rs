@@ -139,13 +139,17 @@ async fn models(axum::extract::State(state): axum::extract::State<State>) -> imp
     Json(json!({"models": list}))
 }
 
-/// A request's image decoded within `limits` and, for a classifier, prepared (input size and
-/// crop); a bad one is a 400.
-pub(crate) fn decode(bytes: &[u8], limits: &mnv2::Limits, prepare: Option<(usize, f32)>) -> Result<Rgb8, ApiError> {
-    let image = mnv2::image::decode_rgb_within(bytes, "the image", limits).and_then(|image| match prepare {
-        Some((size, crop)) => mnv2::image::prepare(&image, size, crop),
-        None => Ok(image),
-    });
+/// A request's image decoded within `limits` and, for a classifier, prepared as the model
+/// wants it (size, crop and their order); a bad one is a 400.
+pub(crate) fn decode(
+    bytes: &[u8],
+    limits: &mnv2::Limits,
+    prepare: Option<mnv2::ClassifierInput>,
+) -> Result<Rgb8, ApiError> {
+    let image = match prepare {
+        Some(input) => input.decode(bytes, "the image", limits),
+        None => mnv2::image::decode_rgb_within(bytes, "the image", limits).map_err(mnv2::Error::from),
+    };
     image.map_err(|e| ApiError::bad_image(e.to_string()))
 }
 

@@ -66,8 +66,8 @@ pub(crate) struct ModelHandle {
     pub task: TaskKind,
     pub input_size: usize,
     pub precision: &'static str,
-    /// Classifiers: (input size, crop) to prepare images with before they are submitted.
-    pub classifier_input: Option<(usize, f32)>,
+    /// Classifiers: how to prepare images before they are submitted.
+    pub classifier_input: Option<mnv2::ClassifierInput>,
     queue: SyncSender<Job>,
     /// Requests sent and not yet taken into a batch.
     waiting: Arc<AtomicUsize>,
@@ -216,7 +216,7 @@ fn worker(
 
 /// The job with its image decoded within `limits` (and `prepare`d for a classifier), or None
 /// once its error is answered (400).
-fn decode(job: Job, limits: &mnv2::Limits, prepare: Option<(usize, f32)>) -> Option<Ready> {
+fn decode(job: Job, limits: &mnv2::Limits, prepare: Option<mnv2::ClassifierInput>) -> Option<Ready> {
     let Job { input, params, reply } = job;
     match input {
         Input::Decoded(image) => Some(Ready { image, params, reply }),

@@ -96,11 +96,11 @@ impl Engine {
         }
     }
 
-    /// For classifiers: the input size and central-crop fraction, so that requests can be
-    /// cropped and resized where they are decoded (in parallel) rather than on the batch thread.
-    pub fn classifier_input(&self) -> Option<(usize, f32)> {
+    /// For classifiers: how images become the input, so that requests can be cropped and
+    /// resized where they are decoded (in parallel) rather than on the batch thread.
+    pub fn classifier_input(&self) -> Option<mnv2::ClassifierInput> {
         match self {
-            Engine::Classify(c) => Some((c.input_size(), c.crop())),
+            Engine::Classify(c) => Some(c.input()),
             _ => None,
         }
     }

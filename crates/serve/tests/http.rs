@@ -260,3 +260,28 @@ async fn two_models_of_one_name_are_refused() {
         Ok(_) => panic!("a second model named cls was accepted"),
     }
 }
+
+/// A torchvision model is prepared as torchvision does (shorter side resized, then the central
+/// crop), not as TF-slim models are: its top five on cat.bmp are PyTorch's on the reference input
+/// made that way (`reference/torchvision/input4`), with PyTorch's probabilities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torchvision_models_are_prepared_as_torchvision_does() {
+    let raw = std::fs::read(mnv2_testdata::shared_file("reference/torchvision/input4.pytorch.f32")).unwrap();
+    let logits: Vec<f64> = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
+    let top = logits.iter().cloned().fold(f64::MIN, f64::max);
+    let sum: f64 = logits.iter().map(|l| (l - top).exp()).sum();
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+
+    let server = mnv2_serve::start(local(), &[spec("tv", "torchvision_mobilenet_v2_random.pth")]).await.unwrap();
+    let a = post(server.addr, "/v1/models/tv/classify?top=5", "image/bmp", &image("cat.bmp")).await;
+    assert_eq!(a.status, 200);
+    let answer = a.json()["top"].as_array().unwrap().clone();
+    for (p, &want) in answer.iter().zip(&order[..5]) {
+        let score = p["score"].as_f64().unwrap();
+        let pytorch = (logits[want] - top).exp() / sum;
+        assert_eq!(p["index"].as_u64(), Some(want as u64), "{answer:?}");
+        assert!((score - pytorch).abs() < 1e-5, "index {want}: {score} against PyTorch's {pytorch}");
+    }
+    server.shutdown().await;
+}

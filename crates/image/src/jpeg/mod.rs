@@ -19,6 +19,18 @@ use mnv2_kernels::jpeg::{BLOCK, idct_blocks, ycc_to_rgb};
 /// not take the file. The caller has checked the file is complete and its size within limits
 /// (`max_pixels` bounds what is allocated here: the planes hold about 3 bytes per pixel).
 pub(crate) fn decode(bytes: &[u8], max_pixels: u64) -> Option<Rgb8> {
+    decode_within(bytes, max_pixels, None)
+}
+
+/// [`decode`] and then the central crop keeping `fraction` of each side
+/// ([`crate::central_crop`]), with the same bytes; of an image stored upright, only the pixels
+/// of the crop are made (the entropy-coded data before it is still read, that after it is not).
+/// `None` also for a fraction outside (0, 1].
+pub(crate) fn decode_central_crop(bytes: &[u8], max_pixels: u64, fraction: f32) -> Option<Rgb8> {
+    decode_within(bytes, max_pixels, Some(fraction))
+}
+
+fn decode_within(bytes: &[u8], max_pixels: u64, crop: Option<f32>) -> Option<Rgb8> {
     let frame = headers::read(bytes)?;
     if (frame.width as u64) * (frame.height as u64) > max_pixels || !single_scan(bytes, frame.sos_at) {
         return None;
@@ -28,9 +40,31 @@ pub(crate) fn decode(bytes: &[u8], max_pixels: u64) -> Option<Rgb8> {
     if (luma.h, luma.v) != (1, 1) && frame.width.div_ceil(luma.h) <= 2 {
         return None;
     }
-    let rgb = decode_rgb(&frame, Isa::detect())?;
     let orientation = frame.exif.and_then(image::metadata::Orientation::from_exif_chunk);
-    Some(crate::decode::orient(Rgb8::new(frame.width, frame.height, rgb), orientation))
+    // A turned image is cropped once upright (its crop box is the upright image's).
+    let upright = matches!(orientation, None | Some(image::metadata::Orientation::NoTransforms));
+    let region = match crop {
+        Some(fraction) if upright => {
+            let (x, y, w, h) = crate::central_crop_box(frame.width, frame.height, fraction).ok()?;
+            Region { x, y, w, h }
+        }
+        _ => Region { x: 0, y: 0, w: frame.width, h: frame.height },
+    };
+    let rgb = decode_rgb(&frame, Isa::detect(), region)?;
+    let img = crate::decode::orient(Rgb8::new(region.w, region.h, rgb), orientation);
+    match crop {
+        Some(fraction) if !upright => crate::central_crop(&img, fraction).ok(),
+        _ => Some(img),
+    }
+}
+
+/// The rectangle of the image (as stored) that is made into pixels.
+#[derive(Clone, Copy)]
+struct Region {
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
 }
 
 /// Whether the start-of-scan marker at `sos_at` is the file's last (a file of several scans
@@ -57,10 +91,17 @@ impl Band {
 /// Decodes the scan an MCU row at a time: its blocks entropy-decoded, turned into samples, and
 /// the image rows of the row before converted to RGB (a row's last chroma row needs the next
 /// row's first for 4:2:0's upsampling). Memory beyond the output is a few MCU rows.
-fn decode_rgb(frame: &Frame, isa: Isa) -> Option<Vec<u8>> {
+///
+/// Only `region`'s pixels are made: the MCU rows after the last it needs are not decoded, and
+/// only the MCUs it needs are turned into samples (its own and one more on each side, which
+/// the chroma upsampling reads).
+fn decode_rgb(frame: &Frame, isa: Isa, region: Region) -> Option<Vec<u8>> {
     let comps = &frame.components;
     let (hmax, vmax) = (comps[0].h, comps[0].v);
     let (mcu_cols, mcu_rows) = (frame.width.div_ceil(8 * hmax), frame.height.div_ceil(8 * vmax));
+    let (mcu_w, mcu_h) = (8 * hmax, 8 * vmax);
+    let needed_rows = (region.y / mcu_h).saturating_sub(1)..((region.y + region.h).div_ceil(mcu_h) + 1).min(mcu_rows);
+    let needed_cols = (region.x / mcu_w).saturating_sub(1)..((region.x + region.w).div_ceil(mcu_w) + 1).min(mcu_cols);
     let band = |c: &headers::Component| {
         let stride = mcu_cols * c.h * 8;
         Band {
@@ -74,7 +115,7 @@ fn decode_rgb(frame: &Frame, isa: Isa) -> Option<Vec<u8>> {
         (comps.iter().map(band).collect(), comps.iter().map(band).collect());
     // The chroma row above the previous MCU row (4:2:0's upsampling reads it).
     let mut above: Vec<Vec<u8>> = comps.iter().map(|c| vec![0; mcu_cols * c.h * 8]).collect();
-    let mut out = Output::new(frame, isa);
+    let mut out = Output::new(frame, isa, region, needed_cols.clone());
     let (data, restarts) = unstuff(frame.scan);
     let mut bits = Bits::new(&data);
     // One MCU row of blocks per component: `v` rows of `mcu_cols * h` blocks.
@@ -83,7 +124,7 @@ fn decode_rgb(frame: &Frame, isa: Isa) -> Option<Vec<u8>> {
         comps.iter().map(|c| Some((frame.dc[c.dc].as_ref()?, frame.ac[c.ac].as_ref()?))).collect::<Option<_>>()?;
     let mut pred = vec![0i32; comps.len()];
     let (mut mcu, mut next_restart) = (0usize, restarts.iter());
-    for my in 0..mcu_rows {
+    for my in 0..needed_rows.end {
         for b in blocks.iter_mut() {
             b.fill([0; BLOCK]);
         }
@@ -104,11 +145,15 @@ fn decode_rgb(frame: &Frame, isa: Isa) -> Option<Vec<u8>> {
             }
             mcu += 1;
         }
+        if my < needed_rows.start {
+            continue;
+        }
         for ((c, band), blocks) in comps.iter().zip(&mut cur).zip(&blocks) {
             let row_blocks = mcu_cols * c.h;
+            let (b0, b1) = (needed_cols.start * c.h, needed_cols.end * c.h);
             for by in 0..c.v {
-                let rows = &mut band.data[by * 8 * band.stride..(by + 1) * 8 * band.stride];
-                idct_blocks(isa, &blocks[by * row_blocks..(by + 1) * row_blocks], rows, band.stride);
+                let rows = &mut band.data[by * 8 * band.stride + b0 * 8..(by + 1) * 8 * band.stride];
+                idct_blocks(isa, &blocks[by * row_blocks + b0..by * row_blocks + b1], rows, band.stride);
             }
         }
         if my > 0 {
@@ -119,40 +164,51 @@ fn decode_rgb(frame: &Frame, isa: Isa) -> Option<Vec<u8>> {
         }
         std::mem::swap(&mut cur, &mut prev);
     }
-    out.mcu_row(mcu_rows - 1, &prev, &above, None);
+    // The last MCU row decoded: the image's last (nothing below it), or one past the region's
+    // (which makes no pixels).
+    out.mcu_row(needed_rows.end - 1, &prev, &above, None);
     Some(out.rgb)
 }
 
-/// The RGB image being written, an MCU row at a time.
+/// The RGB pixels of the region being written, an MCU row at a time.
 struct Output {
     rgb: Vec<u8>,
-    width: usize,
+    region: Region,
+    /// The image's height.
     height: usize,
     /// The luma's sampling factors (chroma is 1x1 or the image is grey).
     hmax: usize,
     vmax: usize,
-    /// Upsampled chroma rows.
+    /// The chroma samples upsampled (those of `chroma`), at their places in a full row.
     up: [Vec<u8>; 2],
+    /// The chroma samples of each row that are made (those of the MCU columns decoded).
+    chroma: std::ops::Range<usize>,
     isa: Isa,
 }
 
 impl Output {
-    fn new(frame: &Frame, isa: Isa) -> Output {
+    fn new(frame: &Frame, isa: Isa, region: Region, mcu_cols: std::ops::Range<usize>) -> Output {
         let (w, h) = (frame.width, frame.height);
         let (hmax, vmax) = (frame.components[0].h, frame.components[0].v);
-        let up = std::array::from_fn(|_| vec![0u8; 2 * w.div_ceil(hmax) + 2]);
-        Output { rgb: vec![0; w * h * 3], width: w, height: h, hmax, vmax, up, isa }
+        let chroma_w = w.div_ceil(hmax);
+        let up = std::array::from_fn(|_| vec![0u8; 2 * chroma_w + 2]);
+        // Chroma is one 8-sample block per MCU; the margin MCU on each side keeps the
+        // upsampler's edge rule (for the row's first and last samples) away from the region.
+        let chroma = (mcu_cols.start * 8).min(chroma_w)..(mcu_cols.end * 8).min(chroma_w);
+        Output { rgb: vec![0; region.w * region.h * 3], region, height: h, hmax, vmax, up, chroma, isa }
     }
 
-    /// The image rows of MCU row `m`: `bands` holds its samples, `above` each component's row
+    /// The region's rows of MCU row `m`: `bands` holds its samples, `above` each component's row
     /// before it, `below` the next MCU row (none after the last).
     fn mcu_row(&mut self, m: usize, bands: &[Band], above: &[Vec<u8>], below: Option<&[Band]>) {
-        let (w, rows) = (self.width, 8 * self.vmax);
+        let Region { x, y: y0, w, h } = self.region;
+        let rows = 8 * self.vmax;
         let first = m * rows;
-        for y in first..(first + rows).min(self.height) {
+        let (cs, ce) = (self.chroma.start, self.chroma.end);
+        for y in first.max(y0)..(first + rows).min(self.height).min(y0 + h) {
             let local = y - first;
-            let out = &mut self.rgb[y * w * 3..(y + 1) * w * 3];
-            let luma = &bands[0].row(local)[..w];
+            let out = &mut self.rgb[(y - y0) * w * 3..(y - y0 + 1) * w * 3];
+            let luma = &bands[0].row(local)[x..x + w];
             if bands.len() == 1 {
                 for (px, &v) in out.chunks_exact_mut(3).zip(luma) {
                     px.fill(v);
@@ -160,13 +216,14 @@ impl Output {
                 continue;
             }
             if (self.hmax, self.vmax) == (1, 1) {
-                ycc_to_rgb(self.isa, luma, bands[1].row(local), bands[2].row(local), out);
+                ycc_to_rgb(self.isa, luma, &bands[1].row(local)[x..x + w], &bands[2].row(local)[x..x + w], out);
                 continue;
             }
             for (k, up) in self.up.iter_mut().enumerate() {
                 let band = &bands[1 + k];
+                let up = &mut up[2 * cs..];
                 if self.vmax == 1 {
-                    upsample::h2v1(band.row(local), up);
+                    upsample::h2v1(&band.row(local)[cs..ce], up);
                     continue;
                 }
                 // 4:2:0: the nearer chroma row and the farther one (above for an even image row,
@@ -186,9 +243,9 @@ impl Output {
                 } else {
                     band.row(r + 1)
                 };
-                upsample::h2v2(near, far, up);
+                upsample::h2v2(&near[cs..ce], &far[cs..ce], up);
             }
-            ycc_to_rgb(self.isa, luma, &self.up[0][..w], &self.up[1][..w], out);
+            ycc_to_rgb(self.isa, luma, &self.up[0][x..x + w], &self.up[1][x..x + w], out);
         }
     }
 }
@@ -229,6 +286,67 @@ fn unstuff(scan: &[u8]) -> (Vec<u8>, Vec<usize>) {
 mod tests {
     use super::*;
 
+    /// `bytes` with the frame header (SOF0) changed: the luma's sampling factors (chroma stays
+    /// 1x1) and the image's size. The scan is then read another way (pictures of noise, but
+    /// decoded the same way by both paths), which gives 4:2:2 and odd sizes from the shared files.
+    fn with_frame(bytes: &[u8], sampling: Option<(u8, u8)>, size: Option<(u16, u16)>) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        let sof = out.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline frame header");
+        if let Some((w, h)) = size {
+            out[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+            out[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+        }
+        if let Some((h, v)) = sampling {
+            out[sof + 11] = (h << 4) | v;
+        }
+        out
+    }
+
+    /// The central crop decoded alone equals the whole image decoded and then cropped, byte for
+    /// byte, for 4:4:4, 4:2:0, 4:2:2 and grey, image sizes that are not whole MCUs, and crops from
+    /// the whole image down to a few pixels (whose margins fall inside, on and across MCUs).
+    #[test]
+    fn the_central_crop_decoded_alone_is_the_crop_of_the_whole() {
+        let dir = mnv2_testdata::shared_file("images");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 3, "JPEGs in {}", dir.display());
+        let mut compared = 0;
+        for path in &files {
+            let original = std::fs::read(path).unwrap();
+            let grey = headers::read(&original).unwrap().components.len() == 1;
+            let frame = headers::read(&original).unwrap();
+            let (w, h) = (frame.width as u16, frame.height as u16);
+            let mut variants = vec![original.clone(), with_frame(&original, None, Some((w - 5, h - 3)))];
+            if !grey {
+                for sampling in [(1, 1), (2, 1), (2, 2)] {
+                    variants.push(with_frame(&original, Some(sampling), None));
+                    variants.push(with_frame(&original, Some(sampling), Some((w - 13, h - 9))));
+                }
+            }
+            for bytes in &variants {
+                let Some(whole) = decode(bytes, 1 << 26) else { continue };
+                for fraction in [1.0, 0.875, 0.5, 0.33, 0.03] {
+                    let expected = crate::central_crop(&whole, fraction).unwrap();
+                    let cropped = decode_central_crop(bytes, 1 << 26, fraction).expect("decodes as the whole did");
+                    assert!(
+                        cropped == expected,
+                        "{}: fraction {fraction}, {}x{}",
+                        path.display(),
+                        whole.width,
+                        whole.height
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared >= 100, "{compared} crops compared");
+    }
+
     /// Damaged files never panic or hang: thousands of copies of a real 4:2:0 photograph with
     /// bytes changed, markers inserted or the scan cut short (an end-of-image marker put back),
     /// through this decoder and through the public entry point.
@@ -263,6 +381,7 @@ mod tests {
                     bytes.extend_from_slice(&[0xFF, 0xD9]);
                 }
             }
+            let _ = decode_central_crop(&bytes, 1 << 22, 0.875);
             match decode(&bytes, 1 << 22) {
                 Some(img) => {
                     assert_eq!(img.data.len(), img.width * img.height * 3);
