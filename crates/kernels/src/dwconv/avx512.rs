@@ -176,6 +176,21 @@ unsafe fn interior<const N: usize, const S: usize, const D: usize, const L: bool
                     }
                     p = p.wrapping_add(step);
                 }
+            } else if S == 2 && D == 1 {
+                // Stride 2: output o reads columns 2o, 2o + 1 and 2o + 2, and shares 2o + 2 with
+                // output o + 1; one pointer steps two columns per output, so the loop unrolls
+                // with two address registers instead of an offset per column (which LLVM keeps
+                // on the stack, a second load per FMA).
+                let (w0, w1, w2) = (blk.w[ky * 3], blk.w[ky * 3 + 1], blk.w[ky * 3 + 2]);
+                let mut p = r;
+                let mut even = load(p, 0);
+                for (o, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(even, w0, *a);
+                    *a = _mm512_fmadd_ps(load(p.wrapping_add(step), 2 * o + 1), w1, *a);
+                    even = load(p.wrapping_add(2 * step), 2 * o + 2);
+                    *a = _mm512_fmadd_ps(even, w2, *a);
+                    p = p.wrapping_add(2 * step);
+                }
             } else {
                 // Strided: tap by tap, each output's column loaded for it (a shared column is
                 // loaded twice, but the loop is simple enough to unroll fully).
