@@ -13,6 +13,13 @@ struct Block16 {
     hi: std::arch::x86_64::__m512,
 }
 
+/// `f` of each of three rows, always inlined (`[T; 3]::map` was not, and its call made the
+/// caller reload every weight register once per output row).
+#[inline(always)]
+fn each3<T: Copy, U>(rows: [T; 3], f: impl Fn(T) -> U) -> [U; 3] {
+    [f(rows[0]), f(rows[1]), f(rows[2])]
+}
+
 /// Sixteen zeros: what taps outside the image read in the AVX-512 kernel.
 #[cfg(target_arch = "x86_64")]
 static ZEROS: [f32; 16] = [0.0; 16];
@@ -84,7 +91,7 @@ pub(super) unsafe fn rows_avx512(
                 *wt = _mm512_loadu_ps(w.as_ptr().add(t * c + ch));
             }
             for (ro, taps) in row_taps.iter().enumerate() {
-                let rows3 = taps.map(|(p, step)| (if step == 0 { p } else { p.add(ch) }, step));
+                let rows3 = each3(*taps, |(p, step)| (if step == 0 { p } else { p.add(ch) }, step));
                 let dst = out.as_mut_ptr().add(ro * ow * c + ch);
                 if let Some(edges) = padded {
                     match s {
@@ -258,7 +265,7 @@ unsafe fn interior_stretch<const S: usize, const D: usize>(
 ) {
     // SAFETY: as the contract states; output ox reads input columns from ox S - pl.
     unsafe {
-        let at = |ox: usize| rows.map(|(r, step)| (r.add((ox * S - pl) * step), step));
+        let at = |ox: usize| each3(rows, |(r, step)| (r.add((ox * S - pl) * step), step));
         while ox + 8 <= ox_hi {
             interior::<8, S, D, false, false>(at(ox), blk, dst.add(ox * c), c);
             ox += 8;
@@ -298,7 +305,7 @@ unsafe fn padded_row<const S: usize>(
     // Group n's first column: column ox S - 1 with left padding, ox S without; a padding column's
     // address is formed (wrapping) but never read.
     let pl = usize::from(left);
-    let at = |ox: usize| rows.map(|(r, step)| (r.wrapping_add(ox * S * step).wrapping_sub(pl * step), step));
+    let at = |ox: usize| each3(rows, |(r, step)| (r.wrapping_add(ox * S * step).wrapping_sub(pl * step), step));
     let mut ox = 0;
     while ox < ow {
         let n = (ow - ox).min(8);
