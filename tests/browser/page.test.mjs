@@ -29,10 +29,22 @@ try {
   await page.screenshot({ path: join(shots, 'classify.png') });
 
   // Segmentation: the overlay picture appears, and the dog is listed.
+  // Choosing the model re-runs the cat; its first answer is held back until after the dog's, and
+  // must not replace it.
+  let held = false;
+  await page.route('**/segment*', async (route) => {
+    if (!held) {
+      held = true;
+      await new Promise((resume) => setTimeout(resume, 1500));
+    }
+    await route.continue();
+  });
   await page.selectOption('#model', { label: 'seg (segment, int8)' });
   await page.setInputFiles('#file', join(shared, 'images', 'dog_segmentation.bmp'));
   await page.locator('#result td', { hasText: 'dog' }).waitFor();
   await page.waitForFunction(() => document.querySelector('#picture').naturalWidth > 0);
+  await page.waitForTimeout(2000);
+  if (!(await page.locator('#result td', { hasText: 'dog' }).count())) throw new Error('the dog was replaced');
   await page.screenshot({ path: join(shots, 'segment.png') });
 
   // Detection: the boxes picture appears, with pedestrians listed.
