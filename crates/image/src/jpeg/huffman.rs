@@ -15,10 +15,10 @@ const LOOKAHEAD: u32 = 10;
 pub(super) struct Huffman {
     /// Per LOOKAHEAD-bit prefix: the code's length in bits 8.. and its symbol in bits 0..8 (0:
     /// longer code).
-    codes: Vec<u16>,
+    codes: Box<[u16; 1 << LOOKAHEAD]>,
     /// AC tables: per prefix, a whole coefficient when it fits, and the next one too when both
     /// fit (see [`Huffman::new`]).
-    fast_ac: Vec<u64>,
+    fast_ac: Box<[u64; 1 << LOOKAHEAD]>,
     /// The canonical search for longer codes: the largest code of each length (-1: none), the
     /// first code of each length and its symbol's index.
     max_code: [i32; 17],
@@ -57,8 +57,9 @@ impl Huffman {
         if symbols.len() > 256 || (!ac && symbols.iter().any(|&s| s > 15)) {
             return None;
         }
-        let mut codes = vec![0u16; 1 << LOOKAHEAD];
-        let mut fast_ac = vec![0u64; if ac { 1 << LOOKAHEAD } else { 0 }];
+        // Fixed-size tables: a LOOKAHEAD-bit index needs no bounds check.
+        let mut codes = Box::new([0u16; 1 << LOOKAHEAD]);
+        let mut fast_ac = Box::new([0u64; 1 << LOOKAHEAD]);
         let (mut max_code, mut first_code, mut first_index) = ([-1i32; 17], [0i32; 17], [0usize; 17]);
         let (mut code, mut k) = (0u32, 0usize);
         for len in 1..=16u32 {
@@ -96,7 +97,7 @@ impl Huffman {
             }
             code <<= 1;
         }
-        pair_up(&mut fast_ac);
+        pair_up(&mut fast_ac[..]);
         Some(Huffman { codes, fast_ac, max_code, first_code, first_index, symbols: symbols.to_vec() })
     }
 }
@@ -234,7 +235,7 @@ impl<'a> Bits<'a> {
                     let size = fast >> 16;
                     k += run;
                     let z = k.min(63);
-                    block[ZIGZAG[z] as usize] = extend(self.take(size), size) * quant[z] as i32;
+                    block[(ZIGZAG[z] & 63) as usize] = extend(self.take(size), size) * quant[z] as i32;
                     k += 1;
                     continue;
                 }
@@ -247,7 +248,7 @@ impl<'a> Bits<'a> {
                 }
                 k += run;
                 let z = k.min(63);
-                block[ZIGZAG[z] as usize] = (fast as i32 >> 16) * quant[z] as i32;
+                block[(ZIGZAG[z] & 63) as usize] = (fast as i32 >> 16) * quant[z] as i32;
                 k += 1;
                 // The next symbol, already looked up, unless the block ended without an end of
                 // block (its bits are then the next block's). Whether there is one is not
@@ -261,7 +262,7 @@ impl<'a> Bits<'a> {
                     }
                     k += ((second >> 8) & 15) as usize;
                     let z = k.min(63);
-                    block[ZIGZAG[z] as usize] = (second as i32 >> 16) * quant[z] as i32;
+                    block[(ZIGZAG[z] & 63) as usize] = (second as i32 >> 16) * quant[z] as i32;
                     k += usize::from(second != 0);
                 }
             } else {
@@ -276,7 +277,7 @@ impl<'a> Bits<'a> {
                 }
                 k += run;
                 let z = k.min(63);
-                block[ZIGZAG[z] as usize] = extend(self.take(size), size) * quant[z] as i32;
+                block[(ZIGZAG[z] & 63) as usize] = extend(self.take(size), size) * quant[z] as i32;
                 k += 1;
             }
         }
