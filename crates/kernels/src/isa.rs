@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 pub enum Isa {
     /// Portable Rust, any CPU.
     Scalar,
-    /// x86-64 AVX2 with FMA (Haswell, Zen).
+    /// x86-64 AVX2 with FMA, BMI1 and BMI2 (Haswell, Zen).
     Avx2,
     /// AVX-512 F, BW and VL (Skylake-X, Zen 4): 16-float and 64-byte registers, masked stores.
     Avx512,
@@ -110,7 +110,7 @@ impl Isa {
     fn cpu_has(self) -> bool {
         match self {
             Isa::Scalar => true,
-            Isa::Avx2 => cpu_has!("avx2", "fma"),
+            Isa::Avx2 => cpu_has!("avx2", "fma", "bmi1", "bmi2"),
             Isa::Avx512 => Isa::Avx2.cpu_has() && cpu_has!("avx512f", "avx512bw", "avx512vl"),
             Isa::Avx512Vnni => Isa::Avx512.cpu_has() && cpu_has!("avx512vnni", "avx512vbmi"),
             Isa::Neon => cfg!(target_arch = "aarch64"),

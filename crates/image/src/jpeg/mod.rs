@@ -7,13 +7,14 @@
 
 mod headers;
 mod huffman;
+mod scan;
 mod upsample;
 
 use crate::Rgb8;
 use headers::Frame;
-use huffman::Bits;
 use mnv2_kernels::Isa;
 use mnv2_kernels::jpeg::{BLOCK, idct_blocks, ycc_to_rgb};
+use scan::Scan;
 
 /// The image's RGB pixels (upright per its EXIF orientation), or `None` when this decoder does
 /// not take the file. The caller has checked the file is complete and its size within limits
@@ -117,34 +118,14 @@ fn decode_rgb(frame: &Frame, isa: Isa, region: Region) -> Option<Vec<u8>> {
     let mut above: Vec<Vec<u8>> = comps.iter().map(|c| vec![0; mcu_cols * c.h * 8]).collect();
     let mut out = Output::new(frame, isa, region, needed_cols.clone());
     let (data, restarts) = unstuff(frame.scan);
-    let mut bits = Bits::new(&data);
+    let mut scan = Scan::new(frame, &data, &restarts, isa)?;
     // One MCU row of blocks per component: `v` rows of `mcu_cols * h` blocks.
     let mut blocks: Vec<Vec<[i32; BLOCK]>> = comps.iter().map(|c| vec![[0; BLOCK]; c.v * mcu_cols * c.h]).collect();
-    let tables: Vec<_> =
-        comps.iter().map(|c| Some((frame.dc[c.dc].as_ref()?, frame.ac[c.ac].as_ref()?))).collect::<Option<_>>()?;
-    let mut pred = vec![0i32; comps.len()];
-    let (mut mcu, mut next_restart) = (0usize, restarts.iter());
     for my in 0..needed_rows.end {
         for b in blocks.iter_mut() {
             b.fill([0; BLOCK]);
         }
-        for mx in 0..mcu_cols {
-            if frame.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(frame.restart_interval) {
-                bits.restart_at(*next_restart.next()?);
-                pred.fill(0);
-            }
-            for (ci, c) in comps.iter().enumerate() {
-                let (dc, ac) = tables[ci];
-                let row_blocks = mcu_cols * c.h;
-                for by in 0..c.v {
-                    for bx in 0..c.h {
-                        let block = &mut blocks[ci][by * row_blocks + mx * c.h + bx];
-                        bits.block(dc, ac, &c.quant, &mut pred[ci], block);
-                    }
-                }
-            }
-            mcu += 1;
-        }
+        scan.mcu_row(frame, &mut blocks)?;
         if my < needed_rows.start {
             continue;
         }
