@@ -37,7 +37,7 @@ impl<'a> Scan<'a> {
             pred: vec![0; frame.components.len()],
             mcu: 0,
             restarts: restarts.iter(),
-            bmi2: cfg!(target_arch = "x86_64") && isa >= Isa::Avx2 && isa <= Isa::Avx512Vnni,
+            bmi2: isa.has(Isa::Avx2),
         })
     }
 
@@ -46,8 +46,8 @@ impl<'a> Scan<'a> {
     pub(super) fn mcu_row(&mut self, frame: &Frame, blocks: &mut [Vec<[i32; BLOCK]>]) -> Option<()> {
         #[cfg(target_arch = "x86_64")]
         if self.bmi2 {
-            // SAFETY: `bmi2` is set only for the x86 levels from AVX2 on, whose CPUs have BMI1
-            // and BMI2 (`Isa::detect` checks them).
+            // SAFETY: `bmi2` is set only where the CPU has the AVX2 level, which includes BMI1
+            // and BMI2.
             return unsafe { self.mcu_row_bmi2(frame, blocks) };
         }
         self.mcu_row_portable(frame, blocks)
